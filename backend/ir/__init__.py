@@ -1,0 +1,1 @@
+"""Canonical IR: chat requests/responses (``chat``), stream events (``stream``), errors."""

@@ -1,0 +1,67 @@
+"""Server-sent events: an incremental parser for upstream streams and a frame encoder.
+
+The parser accepts LF, CRLF or CR line endings (Gemini frames with CRLF) and yields events as
+soon as their blank line arrives; partial lines stay buffered until the next chunk.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(slots=True)
+class SSEEvent:
+    event: str | None
+    data: str
+
+
+class SSEParser:
+    __slots__ = ("_buf", "_event", "_data")
+
+    def __init__(self) -> None:
+        self._buf = ""
+        self._event: str | None = None
+        self._data: list[str] = []
+
+    def feed(self, chunk: bytes | str) -> list[SSEEvent]:
+        text = chunk.decode("utf-8", errors="replace") if isinstance(chunk, bytes) else chunk
+        self._buf += text
+        if "\r" in self._buf:
+            # Keep a trailing lone CR: it may be the first half of a CRLF split across chunks.
+            tail = "\r" if self._buf.endswith("\r") else ""
+            body = self._buf[:-1] if tail else self._buf
+            self._buf = body.replace("\r\n", "\n").replace("\r", "\n") + tail
+        out: list[SSEEvent] = []
+        while True:
+            nl = self._buf.find("\n")
+            if nl < 0:
+                break
+            line = self._buf[:nl]
+            self._buf = self._buf[nl + 1 :]
+            if line == "":
+                if self._data or self._event is not None:
+                    out.append(SSEEvent(self._event, "\n".join(self._data)))
+                self._event = None
+                self._data = []
+                continue
+            if line.startswith(":"):
+                continue
+            name, _, value = line.partition(":")
+            if value.startswith(" "):
+                value = value[1:]
+            if name == "data":
+                self._data.append(value)
+            elif name == "event":
+                self._event = value
+        return out
+
+    def close(self) -> list[SSEEvent]:
+        """Flush an event left without its final blank line (a truncated stream)."""
+        out = self.feed("\n\n") if (self._buf or self._data) else []
+        return out
+
+
+def sse_frame(data: bytes, event: str | None = None) -> bytes:
+    if event is None:
+        return b"data: " + data + b"\n\n"
+    return b"event: " + event.encode() + b"\ndata: " + data + b"\n\n"

@@ -1,0 +1,76 @@
+"""The Provider contract: what the pipeline needs from an upstream, and nothing more.
+
+A provider owns one wire format's outbound side (it encodes the IR with its codec, sends it with
+the injected ``httpx.AsyncClient`` and decodes the answer). All HTTP failures are mapped to the
+``GatewayError`` tree in one place per provider (``map_transport_error`` below for transport
+errors, the codec's ``decode_error`` for error bodies).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import httpx
+
+from backend.ir.chat import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse
+from backend.ir.errors import GatewayError, UpstreamError, UpstreamTimeout, UpstreamUnavailable
+from backend.ir.stream import StreamEvent
+
+
+@dataclass(slots=True)
+class ProviderConfig:
+    """Connection settings of one provider (from env now, from the encrypted store later)."""
+
+    name: str  # "openai", "anthropic", "gemini", "ollama", "azure", or a custom compat name
+    kind: str  # which adapter: "openai" | "azure" | "anthropic" | "gemini" | "ollama"
+    base_url: str
+    api_key: str | None = None
+    organization: str | None = None
+    project: str | None = None
+    azure_deployment: str | None = None
+    api_version: str | None = None
+    enabled: bool = True
+    timeout_s: float = 600.0
+    extra_headers: dict[str, str] = field(default_factory=dict)
+
+
+class Provider(Protocol):
+    config: ProviderConfig
+
+    async def chat(self, req: ChatRequest, model: str) -> ChatResponse:
+        """Send a non-streaming request for ``model`` (the provider's own model id)."""
+        ...
+
+    def stream(self, req: ChatRequest, model: str) -> AsyncIterator[StreamEvent]:
+        """Yield canonical stream events as upstream bytes arrive.
+
+        Raises ``GatewayError`` before the first event if the upstream refuses; after the first
+        event, failures are yielded as ``StreamError`` and the iterator ends.
+        """
+        ...
+
+    async def embed(self, req: EmbeddingRequest, model: str) -> EmbeddingResponse: ...
+
+    async def count_tokens(self, req: ChatRequest, model: str) -> int: ...
+
+    async def list_models(self) -> list[str]: ...
+
+
+def map_transport_error(exc: Exception, provider: str) -> GatewayError:
+    """The single place httpx transport failures become gateway errors (never with secrets)."""
+    if isinstance(exc, GatewayError):
+        return exc
+    if isinstance(exc, httpx.TimeoutException):
+        return UpstreamTimeout(f"{provider}: upstream timed out")
+    if isinstance(exc, (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError)):
+        return UpstreamUnavailable(f"{provider}: upstream connection failed ({type(exc).__name__})")
+    if isinstance(exc, httpx.HTTPError):
+        return UpstreamError(f"{provider}: upstream transport error ({type(exc).__name__})")
+    return UpstreamError(f"{provider}: unexpected upstream failure ({type(exc).__name__})")
+
+
+class UnsupportedOperation(GatewayError):
+    status = 400
+    kind = "invalid_request"
