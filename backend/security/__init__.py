@@ -1,0 +1,1 @@
+"""Key material: API key hashing, passwords, sessions, encryption of stored secrets."""
