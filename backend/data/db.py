@@ -1,0 +1,57 @@
+"""Database connection: Tortoise config from ``DATABASE_URL``, migrations, init and close."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tortoise import Tortoise
+
+from backend.data.models import MODEL_MODULES
+
+MIGRATIONS_MODULE = "backend.data.migrations"
+
+
+def tortoise_url(database_url: str) -> str:
+    """Accept ``sqlite:///path``, ``sqlite://path`` and ``postgres(ql)://``; return Tortoise's form."""
+    if database_url.startswith("sqlite:"):
+        path = database_url.split(":", 1)[1].lstrip("/")
+        if database_url.startswith("sqlite:///"):
+            path = "/" + path
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return f"sqlite://{path}"
+    if database_url.startswith("postgresql://"):
+        return "postgres://" + database_url[len("postgresql://") :]
+    return database_url
+
+
+def tortoise_config(database_url: str) -> dict[str, Any]:
+    return {
+        "connections": {"default": tortoise_url(database_url)},
+        "apps": {
+            "models": {
+                "models": MODEL_MODULES,
+                "default_connection": "default",
+                "migrations": MIGRATIONS_MODULE,
+            }
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+async def migrate(database_url: str) -> None:
+    """Apply Tortoise's built-in migrations (idempotent)."""
+    from tortoise.migrations.api import migrate as run_migrations
+
+    await run_migrations(config=tortoise_config(database_url))
+    await Tortoise.close_connections()
+
+
+async def init_db(database_url: str) -> None:
+    await Tortoise.init(config=tortoise_config(database_url))
+
+
+async def close_db() -> None:
+    await Tortoise.close_connections()

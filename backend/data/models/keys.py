@@ -1,0 +1,52 @@
+"""Credentials of callers: gateway API keys, dashboard sessions and admin tokens.
+
+Only hashes are stored. A gateway key is shown once at creation and identified afterwards by its
+``prefix`` (the first characters, safe to display).
+"""
+
+from __future__ import annotations
+
+from tortoise import fields
+from tortoise.models import Model
+
+from backend.data.models.tenancy import App, User
+
+
+class ApiKey(Model):
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=200, default="")
+    prefix = fields.CharField(max_length=32, unique=True)
+    key_hash = fields.CharField(max_length=64, unique=True)
+    user: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="api_keys", null=True, on_delete=fields.CASCADE
+    )
+    app: fields.ForeignKeyNullableRelation[App] = fields.ForeignKeyField(
+        "models.App", related_name="api_keys", null=True, on_delete=fields.CASCADE
+    )
+    rate_limit_rpm = fields.IntField(null=True)
+    expires_at = fields.DatetimeField(null=True)
+    revoked_at = fields.DatetimeField(null=True)
+    last_used_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "api_keys"
+
+
+class AdminToken(Model):
+    # A dashboard session (``kind='session'``, short-lived) or an automation token.
+
+    id = fields.IntField(primary_key=True)
+    kind = fields.CharField(max_length=20, default="session")  # session | admin
+    name = fields.CharField(max_length=200, default="")
+    prefix = fields.CharField(max_length=32, unique=True)
+    token_hash = fields.CharField(max_length=64, unique=True)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="admin_tokens", on_delete=fields.CASCADE
+    )
+    expires_at = fields.DatetimeField(null=True)
+    revoked_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "admin_tokens"

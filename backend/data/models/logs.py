@@ -1,0 +1,133 @@
+"""What happened: request logs, usage rollups, spend counters, error reports, audit trail.
+
+Log rows and rollups are written in batches by the log writer (``backend.data.log_writer``), never
+on the request path. Rollups let dashboards and usage tables answer without scanning logs.
+"""
+
+from __future__ import annotations
+
+from tortoise import fields
+from tortoise.models import Model
+
+MONEY = {"max_digits": 18, "decimal_places": 8}
+
+
+class RequestLog(Model):
+    id = fields.BigIntField(primary_key=True)
+    request_id = fields.CharField(max_length=64, db_index=True)
+    created_at = fields.DatetimeField(db_index=True)
+    key_prefix = fields.CharField(max_length=32, null=True)
+    user_id = fields.IntField(null=True, db_index=True)
+    app_id = fields.IntField(null=True)
+    org_id = fields.IntField(null=True)
+    endpoint = fields.CharField(max_length=64)
+    requested_model = fields.CharField(max_length=200, null=True)
+    actual_model = fields.CharField(max_length=200, null=True)
+    provider = fields.CharField(max_length=64, null=True)
+    status = fields.IntField()
+    error_type = fields.CharField(max_length=64, null=True)
+    error_message = fields.TextField(null=True)
+    input_tokens = fields.IntField(default=0)
+    output_tokens = fields.IntField(default=0)
+    cached_tokens = fields.IntField(default=0)
+    # Null when the model has no known price ("unknown"), never a made-up 0.
+    cost_usd = fields.DecimalField(null=True, **MONEY)
+    latency_ms = fields.FloatField(default=0)
+    ttft_ms = fields.FloatField(null=True)
+    streamed = fields.BooleanField(default=False)
+    attempts = fields.IntField(default=1)
+    # This row is a failed attempt that a fallback replaced (never billed).
+    superseded = fields.BooleanField(default=False)
+    cache_hit = fields.BooleanField(default=False)
+    agent_id = fields.CharField(max_length=100, null=True)
+    tier = fields.CharField(max_length=20, null=True)
+    # The conversation as sent upstream (after DLP redaction) and the answer, as JSON text.
+    request_body = fields.TextField(null=True)
+    response_body = fields.TextField(null=True)
+
+    class Meta:
+        table = "request_logs"
+        indexes = (("user_id", "created_at"),)
+
+
+class UsageRollup(Model):
+    # Hourly totals per (user, app, org, model, provider).
+
+    id = fields.BigIntField(primary_key=True)
+    bucket = fields.DatetimeField(db_index=True)
+    user_id = fields.IntField(null=True)
+    app_id = fields.IntField(null=True)
+    org_id = fields.IntField(null=True)
+    model = fields.CharField(max_length=200)
+    provider = fields.CharField(max_length=64)
+    requests = fields.IntField(default=0)
+    errors = fields.IntField(default=0)
+    input_tokens = fields.BigIntField(default=0)
+    output_tokens = fields.BigIntField(default=0)
+    cached_tokens = fields.BigIntField(default=0)
+    cost_usd = fields.DecimalField(default=0, **MONEY)
+    latency_ms_sum = fields.FloatField(default=0)
+
+    class Meta:
+        table = "usage_rollups"
+        unique_together = (("bucket", "user_id", "app_id", "org_id", "model", "provider"),)
+
+
+class MinuteStat(Model):
+    # Per-minute gateway totals with a latency histogram for p50/p95 (home dashboard).
+
+    id = fields.BigIntField(primary_key=True)
+    bucket = fields.DatetimeField(unique=True)
+    requests = fields.IntField(default=0)
+    errors = fields.IntField(default=0)
+    tokens = fields.BigIntField(default=0)
+    cost_usd = fields.DecimalField(default=0, **MONEY)
+    # {"<upper bound ms>": count} over fixed log-spaced buckets.
+    latency_hist = fields.JSONField(default=dict)
+
+    class Meta:
+        table = "minute_stats"
+
+
+class SpendCounter(Model):
+    # Persisted spend per cap scope and period, so a restart forgets nothing.
+
+    id = fields.IntField(primary_key=True)
+    scope = fields.CharField(max_length=10)  # user | org
+    scope_id = fields.IntField()
+    period_start = fields.DatetimeField()
+    spent_usd = fields.DecimalField(default=0, **MONEY)
+
+    class Meta:
+        table = "spend_counters"
+        unique_together = (("scope", "scope_id", "period_start"),)
+
+
+class ErrorReport(Model):
+    id = fields.BigIntField(primary_key=True)
+    created_at = fields.DatetimeField(db_index=True)
+    source = fields.CharField(max_length=20)  # gateway | client
+    type = fields.CharField(max_length=100)
+    model = fields.CharField(max_length=200, null=True)
+    error = fields.TextField()
+    user_id = fields.IntField(null=True)
+    agent = fields.CharField(max_length=100, null=True)
+    version = fields.CharField(max_length=50, null=True)
+    request_id = fields.CharField(max_length=64, null=True)
+
+    class Meta:
+        table = "error_reports"
+
+
+class AuditLog(Model):
+    # Who changed what, when — never the value of a secret.
+
+    id = fields.BigIntField(primary_key=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    actor_id = fields.IntField(null=True)
+    action = fields.CharField(max_length=100)
+    target = fields.CharField(max_length=200)
+    detail = fields.JSONField(default=dict)
+
+    class Meta:
+        table = "audit_logs"

@@ -1,0 +1,60 @@
+"""Organizations, users and apps: who traffic belongs to and whose caps apply."""
+
+from __future__ import annotations
+
+from tortoise import fields
+from tortoise.models import Model
+
+MONEY = {"max_digits": 18, "decimal_places": 8}
+
+
+class Organization(Model):
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=200)
+    slug = fields.CharField(max_length=100, unique=True)
+    owner: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name=False, null=True, on_delete=fields.SET_NULL
+    )
+    # Spend cap for the organization's users' and apps' traffic, per ``cap_period``.
+    spend_cap_usd = fields.DecimalField(null=True, **MONEY)
+    cap_period = fields.CharField(max_length=10, default="monthly")  # weekly | monthly
+    rollover = fields.BooleanField(default=False)
+    dlp_enabled = fields.BooleanField(default=False)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "organizations"
+
+
+class User(Model):
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=200)
+    email = fields.CharField(max_length=320, unique=True)
+    # argon2 hash, null for users who never log in to the dashboard.
+    password_hash = fields.CharField(max_length=255, null=True)
+    status = fields.CharField(max_length=20, default="active")  # active | suspended
+    role = fields.CharField(max_length=20, default="member")  # super_admin | org_admin | member
+    weekly_cap_usd = fields.DecimalField(null=True, **MONEY)
+    organization: fields.ForeignKeyNullableRelation[Organization] = fields.ForeignKeyField(
+        "models.Organization", related_name="members", null=True, on_delete=fields.SET_NULL
+    )
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "users"
+
+
+class App(Model):
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=200)
+    slug = fields.CharField(max_length=100, unique=True)
+    contact = fields.CharField(max_length=320, default="")
+    active = fields.BooleanField(default=True)
+    dlp_enabled = fields.BooleanField(default=False)
+    organization: fields.ForeignKeyNullableRelation[Organization] = fields.ForeignKeyField(
+        "models.Organization", related_name="apps", null=True, on_delete=fields.SET_NULL
+    )
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "apps"
