@@ -1,0 +1,61 @@
+"""Process settings from the environment (12-factor). Read once by the CLI, passed everywhere."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+
+class Settings(BaseModel):
+    database_url: str = "sqlite:///data/switchboard.sqlite3"
+    redis_url: str | None = None
+    data_dir: Path = Path("data")
+    secret_key: str | None = None
+    #: Largest request body accepted on the proxy endpoints.
+    max_body_bytes: int = 8 * 1024 * 1024
+    #: How often batched log rows and counters are written.
+    log_flush_interval_s: float = 0.5
+    upstream_timeout_s: float = 600.0
+    upstream_connect_timeout_s: float = 10.0
+    transport: str = "aiohttp"
+    #: Keep DLP-redacted request/response bodies in the log for the activity export.
+    log_bodies: bool = True
+    #: Reservation size when a request names no max_tokens (worst case is unknowable).
+    default_reserve_output_tokens: int = 4096
+    shutdown_grace_s: float = 30.0
+    provider_env: dict[str, str] = Field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        data_dir = Path(env.get("SWITCHBOARD_DATA_DIR", "data"))
+        values: dict[str, object] = {
+            "data_dir": data_dir,
+            "database_url": env.get("DATABASE_URL") or f"sqlite:///{data_dir / 'switchboard.sqlite3'}",
+            "redis_url": env.get("REDIS_URL") or None,
+            "secret_key": env.get("SWITCHBOARD_SECRET_KEY") or None,
+            "provider_env": {
+                k: v
+                for k, v in env.items()
+                if k.endswith(("_API_KEY", "_BASE_URL", "_API_VERSION", "_DEPLOYMENT"))
+                or k in ("OPENAI_ORG_ID", "OPENAI_PROJECT_ID")
+            },
+        }
+        numeric = {
+            "SWITCHBOARD_MAX_BODY_BYTES": ("max_body_bytes", int),
+            "SWITCHBOARD_LOG_FLUSH_INTERVAL": ("log_flush_interval_s", float),
+            "SWITCHBOARD_UPSTREAM_TIMEOUT": ("upstream_timeout_s", float),
+            "SWITCHBOARD_CONNECT_TIMEOUT": ("upstream_connect_timeout_s", float),
+            "SWITCHBOARD_SHUTDOWN_GRACE": ("shutdown_grace_s", float),
+        }
+        for var, (field, conv) in numeric.items():
+            if env.get(var):
+                values[field] = conv(env[var])
+        if env.get("SWITCHBOARD_TRANSPORT"):
+            values["transport"] = env["SWITCHBOARD_TRANSPORT"]
+        if env.get("SWITCHBOARD_LOG_BODIES"):
+            values["log_bodies"] = env["SWITCHBOARD_LOG_BODIES"].lower() not in ("0", "false", "no")
+        return cls.model_validate(values)

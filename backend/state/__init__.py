@@ -1,0 +1,1 @@
+"""Hot-path state: config snapshots loaded from the database and refreshed by events."""

@@ -1,0 +1,187 @@
+"""ConfigStore: loads each config domain from the database and swaps it in on change events.
+
+Admin mutations publish ``{"domain": ...}`` on the ``config`` channel of the event bus; every
+gateway instance reloads that domain (one query batch, off the request path). Readers use the
+current attribute value and never wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from backend.data.events import EventBus
+from backend.data.models.dlp import DlpPolicy
+from backend.data.models.keys import ApiKey
+from backend.data.models.routing import AgentConfig, FallbackChain, ModelAlias, ModelPrice
+from backend.data.models.settings import Setting, UserFeature
+from backend.data.models.tenancy import App, Organization, User
+from backend.state.snapshot import (
+    AgentInfo,
+    AppInfo,
+    DlpPolicyInfo,
+    GatewaySettings,
+    KeyInfo,
+    Keys,
+    OrgInfo,
+    PriceOverride,
+    RoutingConfig,
+    Tenancy,
+    UserInfo,
+)
+
+log = logging.getLogger("switchboard.config")
+
+DOMAINS = ("tenancy", "keys", "routing", "settings", "dlp", "credentials")
+
+
+async def load_tenancy() -> Tenancy:
+    orgs = {
+        o.id: OrgInfo(
+            o.id, o.name, o.slug, o.spend_cap_usd, o.cap_period, o.rollover, o.dlp_enabled
+        )
+        for o in await Organization.all()
+    }
+    users = {
+        u.id: UserInfo(
+            u.id, u.name, u.email, u.status, u.role, u.weekly_cap_usd, u.organization_id  # type: ignore[attr-defined]
+        )
+        for u in await User.all()
+    }
+    apps = {
+        a.id: AppInfo(a.id, a.name, a.slug, a.active, a.dlp_enabled, a.organization_id)  # type: ignore[attr-defined]
+        for a in await App.all()
+    }
+    features: dict[int, set[str]] = {}
+    for f in await UserFeature.filter(enabled=True):
+        features.setdefault(f.user_id, set()).add(f.feature)  # type: ignore[attr-defined]
+    return Tenancy(orgs, users, apps, {k: frozenset(v) for k, v in features.items()})
+
+
+async def load_keys() -> Keys:
+    return Keys(
+        {
+            k.key_hash: KeyInfo(
+                k.id,
+                k.prefix,
+                k.user_id,  # type: ignore[attr-defined]
+                k.app_id,  # type: ignore[attr-defined]
+                k.rate_limit_rpm,
+                k.expires_at,
+                k.revoked_at is not None,
+            )
+            for k in await ApiKey.all()
+        }
+    )
+
+
+async def load_routing() -> RoutingConfig:
+    global_aliases: dict[str, str] = {}
+    org_aliases: dict[int, dict[str, str]] = {}
+    for a in await ModelAlias.all():
+        org_id = a.organization_id  # type: ignore[attr-defined]
+        if org_id is None:
+            global_aliases[a.requested_model] = a.target_model
+        else:
+            org_aliases.setdefault(org_id, {})[a.requested_model] = a.target_model
+    agents = {
+        a.agent_id: AgentInfo(a.agent_id, a.name, a.role, a.normal_model, a.heavy_model, a.max_model)
+        for a in await AgentConfig.all()
+    }
+    chains = {c.primary_model: tuple(c.chain) for c in await FallbackChain.all()}
+    prices = {
+        p.model: PriceOverride(
+            p.input_per_mtok, p.output_per_mtok, p.cached_per_mtok, p.context_window
+        )
+        for p in await ModelPrice.all()
+    }
+    return RoutingConfig(global_aliases, org_aliases, agents, chains, prices)
+
+
+async def load_settings() -> GatewaySettings:
+    raw: dict[str, Any] = {s.key: s.value for s in await Setting.all()}
+    return GatewaySettings(
+        routing_strategy=str(raw.get("routing_strategy", "ordered")),
+        ollama_base_url=raw.get("ollama_base_url") or None,
+        offered_features=frozenset(raw.get("offered_features", [])),
+        response_cache_ttl_s=int(raw.get("response_cache_ttl_s", 300)),
+        raw=raw,
+    )
+
+
+async def load_dlp() -> dict[tuple[str, int], DlpPolicyInfo]:
+    out: dict[tuple[str, int], DlpPolicyInfo] = {}
+    for p in await DlpPolicy.all():
+        info = DlpPolicyInfo(
+            p.id,
+            p.scope,
+            p.organization_id,  # type: ignore[attr-defined]
+            p.app_id,  # type: ignore[attr-defined]
+            tuple(p.rules),
+            tuple((r["name"], r["pattern"]) for r in p.custom_rules),
+        )
+        owner = info.org_id if p.scope == "org" else info.app_id
+        if owner is not None:
+            out[(p.scope, owner)] = info
+    return out
+
+
+class ConfigStore:
+    """The current snapshot of every config domain; hooks run after a domain reloads."""
+
+    def __init__(self, bus: EventBus) -> None:
+        self._bus = bus
+        self.tenancy = Tenancy()
+        self.keys = Keys()
+        self.routing = RoutingConfig()
+        self.settings = GatewaySettings()
+        self.dlp: dict[tuple[str, int], DlpPolicyInfo] = {}
+        self._hooks: dict[str, list[Callable[[], Awaitable[None]]]] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+
+    def on_reload(self, domain: str, hook: Callable[[], Awaitable[None]]) -> None:
+        self._hooks.setdefault(domain, []).append(hook)
+
+    async def load_all(self) -> None:
+        for domain in DOMAINS:
+            await self.reload(domain)
+
+    async def reload(self, domain: str) -> None:
+        if domain == "tenancy":
+            self.tenancy = await load_tenancy()
+        elif domain == "keys":
+            self.keys = await load_keys()
+        elif domain == "routing":
+            self.routing = await load_routing()
+        elif domain == "settings":
+            self.settings = await load_settings()
+        elif domain == "dlp":
+            self.dlp = await load_dlp()
+        for hook in self._hooks.get(domain, ()):
+            await hook()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._listen(), name="config-listener")
+        await asyncio.wait_for(self._ready.wait(), timeout=10)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _listen(self) -> None:
+        async with self._bus.subscribe("config") as events:
+            self._ready.set()
+            async for event in events:
+                domain = event.get("domain")
+                if domain not in DOMAINS:
+                    continue
+                try:
+                    await self.reload(domain)
+                except Exception:  # a DB hiccup must not kill the listener: keep the old view
+                    log.exception("reloading config domain %s failed, keeping previous", domain)
