@@ -41,5 +41,6 @@ class Gateway:
     extras: dict[str, Any] = field(default_factory=dict)
 
     async def config_changed(self, domain: str) -> None:
-        """Tell every instance (this one included) to reload a config domain."""
-        await self.bus.publish("config", {"domain": domain})
+        """Reload a config domain here at once, then tell every other instance to reload it."""
+        await self.store.reload(domain)
+        await self.bus.publish("config", {"domain": domain, "origin": self.store.instance_id})

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -142,6 +143,8 @@ class ConfigStore:
         self._hooks: dict[str, list[Callable[[], Awaitable[None]]]] = {}
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
+        #: Events this instance published itself are skipped: it reloaded before publishing.
+        self.instance_id = uuid.uuid4().hex
 
     def on_reload(self, domain: str, hook: Callable[[], Awaitable[None]]) -> None:
         self._hooks.setdefault(domain, []).append(hook)
@@ -179,7 +182,7 @@ class ConfigStore:
             self._ready.set()
             async for event in events:
                 domain = event.get("domain")
-                if domain not in DOMAINS:
+                if domain not in DOMAINS or event.get("origin") == self.instance_id:
                     continue
                 try:
                     await self.reload(domain)
