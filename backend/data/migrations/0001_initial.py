@@ -194,9 +194,9 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
                 ('bucket', fields.DatetimeField(db_index=True, auto_now=False, auto_now_add=False)),
-                ('user_id', fields.IntField(null=True)),
-                ('app_id', fields.IntField(null=True)),
-                ('org_id', fields.IntField(null=True)),
+                ('user_id', fields.IntField(default=0)),
+                ('app_id', fields.IntField(default=0)),
+                ('org_id', fields.IntField(default=0)),
                 ('model', fields.CharField(max_length=200)),
                 ('provider', fields.CharField(max_length=64)),
                 ('requests', fields.IntField(default=0)),

@@ -55,9 +55,10 @@ class UsageRollup(Model):
 
     id = fields.BigIntField(primary_key=True)
     bucket = fields.DatetimeField(db_index=True)
-    user_id = fields.IntField(null=True)
-    app_id = fields.IntField(null=True)
-    org_id = fields.IntField(null=True)
+    # 0 means "none": NULLs never collide in a unique index, and upserts need them to.
+    user_id = fields.IntField(default=0)
+    app_id = fields.IntField(default=0)
+    org_id = fields.IntField(default=0)
     model = fields.CharField(max_length=200)
     provider = fields.CharField(max_length=64)
     requests = fields.IntField(default=0)
