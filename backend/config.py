@@ -34,7 +34,8 @@ class Settings(BaseModel):
         data_dir = Path(env.get("SWITCHBOARD_DATA_DIR", "data"))
         values: dict[str, object] = {
             "data_dir": data_dir,
-            "database_url": env.get("DATABASE_URL") or f"sqlite:///{data_dir / 'switchboard.sqlite3'}",
+            "database_url": env.get("DATABASE_URL")
+            or f"sqlite:///{data_dir / 'switchboard.sqlite3'}",
             "redis_url": env.get("REDIS_URL") or None,
             "secret_key": env.get("SWITCHBOARD_SECRET_KEY") or None,
             "provider_env": {

@@ -37,6 +37,8 @@ class Gateway:
     prices: Any = None
     router: Any = None
     response_cache: Any = None
+    dlp: Any = None
+    pipeline: Any = None
     secret_key: bytes | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 

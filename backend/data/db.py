@@ -13,7 +13,7 @@ MIGRATIONS_MODULE = "backend.data.migrations"
 
 
 def tortoise_url(database_url: str) -> str:
-    """Accept ``sqlite:///path``, ``sqlite://path`` and ``postgres(ql)://``; return Tortoise's form."""
+    """Accept ``sqlite:///path``, ``sqlite://path``, ``postgres(ql)://``, return Tortoise's form."""
     if database_url.startswith("sqlite:"):
         path = database_url.split(":", 1)[1].lstrip("/")
         if database_url.startswith("sqlite:///"):

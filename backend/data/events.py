@@ -23,7 +23,9 @@ log = logging.getLogger("switchboard.events")
 class EventBus(Protocol):
     async def publish(self, channel: str, message: dict[str, Any]) -> None: ...
 
-    def subscribe(self, channel: str) -> contextlib.AbstractAsyncContextManager[AsyncIterator[dict[str, Any]]]:
+    def subscribe(
+        self, channel: str
+    ) -> contextlib.AbstractAsyncContextManager[AsyncIterator[dict[str, Any]]]:
         """``async with bus.subscribe("logs") as events: async for ev in events: ...``"""
         ...
 

@@ -12,7 +12,7 @@ message in the IR, whatever the protocol does on the wire (OpenAI uses ``role: t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 Role = Literal["system", "user", "assistant"]
 
@@ -68,7 +68,7 @@ class ThinkingPart:
     type: Literal["thinking"] = "thinking"
 
 
-Part = Union[TextPart, ImagePart, ToolCallPart, ToolResultPart, ThinkingPart]
+Part = TextPart | ImagePart | ToolCallPart | ToolResultPart | ThinkingPart
 
 
 @dataclass(slots=True)

@@ -16,7 +16,7 @@ A ``StreamError`` may replace ``StreamEnd`` when the upstream fails mid-stream.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Union
+from typing import Literal
 
 from backend.ir.chat import FinishReason, Usage
 from backend.ir.errors import GatewayError
@@ -79,13 +79,13 @@ class StreamError:
     error: GatewayError
 
 
-StreamEvent = Union[
-    StreamStart,
-    BlockStart,
-    TextDelta,
-    ToolArgsDelta,
-    ThinkingDelta,
-    BlockStop,
-    StreamEnd,
-    StreamError,
-]
+StreamEvent = (
+    StreamStart
+    | BlockStart
+    | TextDelta
+    | ToolArgsDelta
+    | ThinkingDelta
+    | BlockStop
+    | StreamEnd
+    | StreamError
+)

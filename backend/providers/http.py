@@ -2,8 +2,8 @@
 
 The pipeline speaks httpx's API everywhere; what sits under it decides throughput. httpcore's
 default pool measured an order of magnitude slower than aiohttp under concurrency on these
-machines, so the default transport is aiohttp (via ``httpx-aiohttp``); ``SWITCHBOARD_TRANSPORT=httpx``
-selects plain httpcore (benchmarks compare both).
+machines, so the default transport is aiohttp (via ``httpx-aiohttp``);
+``SWITCHBOARD_TRANSPORT=httpx`` selects plain httpcore (benchmarks compare both).
 """
 
 from __future__ import annotations

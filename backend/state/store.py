@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -48,7 +49,13 @@ async def load_tenancy() -> Tenancy:
     }
     users = {
         u.id: UserInfo(
-            u.id, u.name, u.email, u.status, u.role, u.weekly_cap_usd, u.organization_id  # type: ignore[attr-defined]
+            u.id,
+            u.name,
+            u.email,
+            u.status,
+            u.role,
+            u.weekly_cap_usd,
+            u.organization_id,  # type: ignore[attr-defined]
         )
         for u in await User.all()
     }
@@ -89,7 +96,9 @@ async def load_routing() -> RoutingConfig:
         else:
             org_aliases.setdefault(org_id, {})[a.requested_model] = a.target_model
     agents = {
-        a.agent_id: AgentInfo(a.agent_id, a.name, a.role, a.normal_model, a.heavy_model, a.max_model)
+        a.agent_id: AgentInfo(
+            a.agent_id, a.name, a.role, a.normal_model, a.heavy_model, a.max_model
+        )
         for a in await AgentConfig.all()
     }
     chains = {c.primary_model: tuple(c.chain) for c in await FallbackChain.all()}
@@ -145,6 +154,21 @@ class ConfigStore:
         self._ready = asyncio.Event()
         #: Events this instance published itself are skipped: it reloaded before publishing.
         self.instance_id = uuid.uuid4().hex
+        self._last_key_refresh = 0.0
+
+    async def refresh_keys_throttled(self, min_interval_s: float = 1.0) -> bool:
+        """Reload keys and tenancy unless that was done less than ``min_interval_s`` ago."""
+        now = time.monotonic()
+        if now - self._last_key_refresh < min_interval_s:
+            return False
+        self._last_key_refresh = now
+        try:
+            await self.reload("tenancy")
+            await self.reload("keys")
+        except Exception:
+            log.warning("on-demand key reload failed, keeping the cached keys")
+            return False
+        return True
 
     def on_reload(self, domain: str, hook: Callable[[], Awaitable[None]]) -> None:
         self._hooks.setdefault(domain, []).append(hook)

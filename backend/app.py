@@ -1,0 +1,69 @@
+"""The app factory: ``create_app(settings)`` builds the Starlette app; its lifespan owns every
+dependency (database, bus, caches, provider clients, background writers) in one ``Gateway``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route, WebSocketRoute
+
+from backend.config import Settings
+from backend.data.db import close_db, init_db
+from backend.gateway import Gateway
+from backend.proxy.routes import proxy_routes
+from backend.services import build_gateway, close_gateway
+
+log = logging.getLogger("switchboard")
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings.from_env()
+    holder: dict[str, Gateway] = {}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await init_db(settings.database_url)
+        gateway = await build_gateway(settings)
+        holder["gateway"] = gateway
+        app.state.gateway = gateway
+        app.state.pipeline = gateway.pipeline
+        _mount_admin(app, gateway)
+        app.state.ready = True
+        try:
+            yield
+        finally:
+            app.state.ready = False
+            await close_gateway(gateway)
+            await close_db()
+
+    async def healthz(request: Request) -> Response:
+        if getattr(request.app.state, "ready", False):
+            return JSONResponse({"status": "ok"})
+        return JSONResponse({"status": "starting"}, status_code=503)
+
+    routes: list[BaseRoute] = [Route("/healthz", healthz, methods=["GET"]), *proxy_routes()]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.ready = False
+    return app
+
+
+def _mount_admin(app: Starlette, gateway: Gateway) -> None:
+    """GraphQL and admin HTTP routes need the gateway, so they are added once it exists."""
+    from backend.exports.routes import admin_routes
+    from backend.graphql.app import create_graphql_app
+
+    graphql = create_graphql_app(gateway)
+    app.router.routes.extend(admin_routes(gateway))
+    app.router.routes.append(Route("/graphql", graphql, methods=["GET", "POST"]))
+    app.router.routes.append(WebSocketRoute("/graphql", graphql))
+
+
+def app_from_env() -> Starlette:
+    """Factory for ``uvicorn --factory`` (used by ``switchboard serve``, workers included)."""
+    return create_app(Settings.from_env())

@@ -1,0 +1,336 @@
+"""Batched, off-path persistence of request logs, rollups, DLP activity and error reports.
+
+The hot path calls ``submit()`` (no I/O, no await). A background task writes everything queued
+every ``interval`` seconds in one transaction and publishes live events right away. If the
+database is unreachable the batch stays queued and is retried, bounded by ``max_buffer`` records
+(the oldest are dropped past that, with an error log saying how many): a crash loses at most one
+interval, a clean stop (``close()``) loses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from typing import Any
+
+from tortoise.transactions import in_transaction
+
+from backend.data import histogram
+from backend.data.events import EventBus
+from backend.data.log_record import ErrorRecord, LogRecord
+from backend.data.models.dlp import DlpActivity, DlpPolicy
+from backend.data.models.logs import ErrorReport, MinuteStat, RequestLog, UsageRollup
+
+log = logging.getLogger("switchboard.logwriter")
+
+RollupKey = tuple[dt.datetime, int, int, int, str, str]
+
+
+def _hour(t: dt.datetime) -> dt.datetime:
+    return t.replace(minute=0, second=0, microsecond=0)
+
+
+def _minute(t: dt.datetime) -> dt.datetime:
+    return t.replace(second=0, microsecond=0)
+
+
+class LogWriter:
+    def __init__(
+        self,
+        bus: EventBus,
+        *,
+        interval: float = 0.5,
+        max_buffer: int = 200_000,
+        after_flush: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self._bus = bus
+        self._interval = interval
+        self._max_buffer = max_buffer
+        self._after_flush = after_flush
+        self._logs: deque[LogRecord] = deque()
+        self._errors: deque[ErrorRecord] = deque()
+        self._events: deque[tuple[str, dict[str, Any]]] = deque(maxlen=10_000)
+        self._wake_events = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self.dropped = 0
+        self.written = 0
+
+    # -- hot path ------------------------------------------------------------------------------
+    def submit(self, record: LogRecord) -> None:
+        self._logs.append(record)
+        self._trim(self._logs)
+        if not record.superseded:
+            self._events.append(("logs", record.event()))
+            self._wake_events.set()
+
+    def submit_error(self, record: ErrorRecord) -> None:
+        self._errors.append(record)
+        self._trim(self._errors)
+        self._events.append(("errors", record.event()))
+        self._wake_events.set()
+
+    def _trim(self, queue: deque[Any]) -> None:
+        while len(queue) > self._max_buffer:
+            queue.popleft()
+            self.dropped += 1
+            if self.dropped in (1, 100) or self.dropped % 10_000 == 0:
+                log.error(
+                    "log buffer full (database unreachable?): %d records dropped", self.dropped
+                )
+
+    @property
+    def pending(self) -> int:
+        return len(self._logs) + len(self._errors)
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    async def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._flush_loop(), name="log-flush"),
+            asyncio.create_task(self._publish_loop(), name="log-publish"),
+        ]
+
+    async def close(self, timeout: float = 30.0) -> None:
+        """Stop the loops and write everything left (retrying briefly if the DB is down)."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self._publish_pending()
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self.pending:
+            if await self.flush():
+                continue
+            if asyncio.get_running_loop().time() > deadline:
+                log.error("shutdown: %d log records could not be written", self.pending)
+                break
+            await asyncio.sleep(0.5)
+        if self._after_flush is not None:
+            with contextlib.suppress(Exception):
+                await self._after_flush()
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            await self.flush()
+            if self._after_flush is not None:
+                try:
+                    await self._after_flush()
+                except Exception as exc:
+                    log.warning("counter flush failed: %s", type(exc).__name__)
+
+    async def _publish_loop(self) -> None:
+        while True:
+            await self._wake_events.wait()
+            self._wake_events.clear()
+            await self._publish_pending()
+
+    async def _publish_pending(self) -> None:
+        while self._events:
+            channel, event = self._events.popleft()
+            try:
+                await self._bus.publish(channel, event)
+            except Exception as exc:  # live view is best effort: the row is still written
+                log.warning("publishing %s event failed: %s", channel, type(exc).__name__)
+
+    # -- the write -----------------------------------------------------------------------------
+    async def flush(self) -> bool:
+        """Write what is queued now. Returns False (and keeps the batch) if the DB failed."""
+        logs = list(self._logs)
+        errors = list(self._errors)
+        if not logs and not errors:
+            return True
+        try:
+            await self._write(logs, errors)
+        except Exception as exc:
+            log.warning(
+                "writing %d log records failed (%s), will retry", len(logs) + len(errors), exc
+            )
+            return False
+        for _ in range(len(logs)):
+            self._logs.popleft()
+        for _ in range(len(errors)):
+            self._errors.popleft()
+        self.written += len(logs)
+        return True
+
+    async def _write(self, logs: list[LogRecord], errors: list[ErrorRecord]) -> None:
+        rollups: dict[RollupKey, dict[str, Any]] = {}
+        minutes: dict[dt.datetime, dict[str, Any]] = {}
+        activity: list[DlpActivity] = []
+        policy_touch: dict[tuple[str, int], dt.datetime] = {}
+        for r in logs:
+            if not r.superseded:
+                _add_rollup(rollups, r)
+            _add_minute(minutes, r)
+            for a in r.dlp_activity:
+                activity.append(DlpActivity(**a))
+                scope_key = ("app", a["app_id"]) if a.get("app_id") else ("org", a.get("org_id"))
+                if scope_key[1] is not None:
+                    policy_touch[scope_key] = max(
+                        a["created_at"], policy_touch.get(scope_key, a["created_at"])
+                    )  # type: ignore[index]
+        async with in_transaction() as conn:
+            if logs:
+                await RequestLog.bulk_create([_row(r) for r in logs], using_db=conn)
+            if errors:
+                await ErrorReport.bulk_create(
+                    [ErrorReport(**_error_fields(e)) for e in errors], using_db=conn
+                )
+            if activity:
+                await DlpActivity.bulk_create(activity, using_db=conn)
+            for (scope, owner), when in policy_touch.items():
+                filt = {"organization_id": owner} if scope == "org" else {"app_id": owner}
+                await (
+                    DlpPolicy.filter(scope=scope, **filt)
+                    .using_db(conn)
+                    .update(last_activity_at=when)
+                )
+            for key, agg in rollups.items():
+                await _upsert_rollup(conn, key, agg)
+            for bucket, agg in minutes.items():
+                await _upsert_minute(conn, bucket, agg)
+
+
+def _row(r: LogRecord) -> RequestLog:
+    return RequestLog(
+        request_id=r.request_id,
+        created_at=r.created_at,
+        key_prefix=r.key_prefix,
+        user_id=r.user_id,
+        app_id=r.app_id,
+        org_id=r.org_id,
+        endpoint=r.endpoint,
+        requested_model=r.requested_model,
+        actual_model=r.actual_model,
+        provider=r.provider,
+        status=r.status,
+        error_type=r.error_type,
+        error_message=r.error_message,
+        input_tokens=r.input_tokens,
+        output_tokens=r.output_tokens,
+        cached_tokens=r.cached_tokens,
+        cost_usd=r.cost_usd,
+        latency_ms=r.latency_ms,
+        ttft_ms=r.ttft_ms,
+        streamed=r.streamed,
+        attempts=r.attempts,
+        superseded=r.superseded,
+        cache_hit=r.cache_hit,
+        agent_id=r.agent_id,
+        tier=r.tier,
+        request_body=r.request_body,
+        response_body=r.response_body,
+    )
+
+
+def _error_fields(e: ErrorRecord) -> dict[str, Any]:
+    return {
+        "created_at": e.created_at,
+        "source": e.source,
+        "type": e.type,
+        "error": e.error,
+        "model": e.model,
+        "user_id": e.user_id,
+        "agent": e.agent,
+        "version": e.version,
+        "request_id": e.request_id,
+    }
+
+
+def _add_rollup(rollups: dict[RollupKey, dict[str, Any]], r: LogRecord) -> None:
+    key: RollupKey = (
+        _hour(r.created_at),
+        r.user_id or 0,
+        r.app_id or 0,
+        r.org_id or 0,
+        r.actual_model or r.requested_model or "",
+        r.provider or "",
+    )
+    agg = rollups.setdefault(
+        key,
+        {
+            "requests": 0,
+            "errors": 0,
+            "input_tokens": 0,
+            "output_tokens": 0,
+            "cached_tokens": 0,
+            "cost_usd": Decimal(0),
+            "latency_ms_sum": 0.0,
+        },
+    )
+    agg["requests"] += 1
+    agg["errors"] += 1 if r.status >= 400 else 0
+    agg["input_tokens"] += r.input_tokens
+    agg["output_tokens"] += r.output_tokens
+    agg["cached_tokens"] += r.cached_tokens
+    agg["cost_usd"] += r.cost_usd or 0
+    agg["latency_ms_sum"] += r.latency_ms
+
+
+def _add_minute(minutes: dict[dt.datetime, dict[str, Any]], r: LogRecord) -> None:
+    if r.superseded:
+        return
+    agg = minutes.setdefault(
+        _minute(r.created_at),
+        {"requests": 0, "errors": 0, "tokens": 0, "cost_usd": Decimal(0), "hist": {}},
+    )
+    agg["requests"] += 1
+    agg["errors"] += 1 if r.status >= 400 else 0
+    agg["tokens"] += r.input_tokens + r.output_tokens
+    agg["cost_usd"] += r.cost_usd or 0
+    hist: dict[str, int] = agg["hist"]
+    k = histogram.bucket_key(r.latency_ms)
+    hist[k] = hist.get(k, 0) + 1
+
+
+async def _upsert_rollup(conn: Any, key: RollupKey, agg: dict[str, Any]) -> None:
+    bucket, user_id, app_id, org_id, model, provider = key
+    ident = {
+        "bucket": bucket,
+        "user_id": user_id,
+        "app_id": app_id,
+        "org_id": org_id,
+        "model": model,
+        "provider": provider,
+    }
+    row = await UsageRollup.filter(**ident).using_db(conn).select_for_update().first()
+    if row is None:
+        await UsageRollup.create(using_db=conn, **ident, **agg)
+        return
+    row.requests += agg["requests"]
+    row.errors += agg["errors"]
+    row.input_tokens += agg["input_tokens"]
+    row.output_tokens += agg["output_tokens"]
+    row.cached_tokens += agg["cached_tokens"]
+    row.cost_usd = Decimal(row.cost_usd) + agg["cost_usd"]
+    row.latency_ms_sum += agg["latency_ms_sum"]
+    await row.save(using_db=conn)
+
+
+async def _upsert_minute(conn: Any, bucket: dt.datetime, agg: dict[str, Any]) -> None:
+    row = await MinuteStat.filter(bucket=bucket).using_db(conn).select_for_update().first()
+    if row is None:
+        await MinuteStat.create(
+            using_db=conn,
+            bucket=bucket,
+            requests=agg["requests"],
+            errors=agg["errors"],
+            tokens=agg["tokens"],
+            cost_usd=agg["cost_usd"],
+            latency_hist=agg["hist"],
+        )
+        return
+    row.requests += agg["requests"]
+    row.errors += agg["errors"]
+    row.tokens += agg["tokens"]
+    row.cost_usd = Decimal(row.cost_usd) + agg["cost_usd"]
+    hist = dict(row.latency_hist or {})
+    histogram.merge(hist, agg["hist"])
+    row.latency_hist = hist
+    await row.save(using_db=conn)

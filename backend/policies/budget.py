@@ -1,0 +1,77 @@
+"""Budget policy: reserve the worst case before the call, settle the real cost after.
+
+The worst case is the most expensive candidate (a fallback may answer) for the request's input
+estimate plus its ``max_tokens`` (or the configured default when the client names none). A model
+without a known price reserves nothing: its cost is "unknown" and cannot count against a cap.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from backend.gateway import Gateway
+from backend.ir.chat import ChatRequest, ImagePart, TextPart, ToolCallPart, ToolResultPart
+from backend.policies.context import RequestContext
+
+#: Rough tokens per image for the reservation (providers bill ~85-1600 per image).
+IMAGE_TOKENS = 1600
+
+
+def estimate_input_tokens(req: ChatRequest) -> int:
+    """Cheap upper-ish estimate: ~4 characters per token, plus a fixed cost per image."""
+    chars = sum(len(p.text) for p in req.system)
+    images = 0
+    for m in req.messages:
+        for part in m.parts:
+            if isinstance(part, TextPart):
+                chars += len(part.text)
+            elif isinstance(part, ToolCallPart):
+                chars += len(part.arguments) + len(part.name)
+            elif isinstance(part, ToolResultPart):
+                for inner in part.content:
+                    if isinstance(inner, TextPart):
+                        chars += len(inner.text)
+                    else:
+                        images += 1
+            elif isinstance(part, ImagePart):
+                images += 1
+    for tool in req.tools:
+        chars += len(tool.name) + len(tool.description or "") + len(str(tool.parameters))
+    return chars // 4 + 1 + images * IMAGE_TOKENS
+
+
+def worst_case(gw: Gateway, req: ChatRequest, candidates: list[str]) -> Decimal:
+    est_in = estimate_input_tokens(req)
+    max_out = req.max_tokens or gw.settings.default_reserve_output_tokens
+    worst = Decimal(0)
+    for model in candidates:
+        w = gw.router.prices.worst_case(model, est_in, max_out)
+        if w is not None and w > worst:
+            worst = w
+    return worst
+
+
+async def reserve(
+    ctx: RequestContext, gw: Gateway, req: ChatRequest, candidates: list[str]
+) -> None:
+    assert ctx.principal is not None
+    ctx.reservation = await gw.budget.reserve(
+        ctx.principal, worst_case(gw, req, candidates), ctx.created_at
+    )
+
+
+async def settle(ctx: RequestContext, gw: Gateway) -> None:
+    """Price the usage (0 for cache hits, None when unknown) and settle the reservation once."""
+    if ctx.cache_hit:
+        ctx.cost = Decimal(0)
+    elif ctx.actual_model is not None:
+        ctx.cost = gw.router.prices.cost(ctx.actual_model, ctx.usage)
+    reservation, ctx.reservation = ctx.reservation, None
+    if reservation is not None:
+        await gw.budget.settle(reservation, ctx.cost)
+
+
+async def release(ctx: RequestContext, gw: Gateway) -> None:
+    reservation, ctx.reservation = ctx.reservation, None
+    if reservation is not None:
+        await gw.budget.release(reservation)

@@ -1,0 +1,93 @@
+"""Per-request state carried through the pipeline and turned into the request's log record."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import uuid
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from backend.data.log_record import LogRecord
+from backend.ir.chat import Usage
+from backend.ir.errors import GatewayError
+from backend.state.snapshot import Principal
+
+
+def new_request_id() -> str:
+    return "req_" + uuid.uuid4().hex
+
+
+@dataclass(slots=True)
+class RequestContext:
+    endpoint: str
+    created_at: dt.datetime
+    request_id: str = field(default_factory=new_request_id)
+    started: float = field(default_factory=time.perf_counter)
+    principal: Principal | None = None
+    requested_model: str | None = None
+    agent_id: str | None = None
+    tier: str | None = None
+    actual_model: str | None = None
+    provider: str | None = None
+    attempts: int = 0
+    usage: Usage = field(default_factory=Usage)
+    cost: Decimal | None = None
+    status: int = 200
+    error: GatewayError | None = None
+    ttft_ms: float | None = None
+    streamed: bool = False
+    cache_hit: bool = False
+    request_body: str | None = None
+    response_body: str | None = None
+    dlp_activity: list[dict[str, Any]] = field(default_factory=list)
+    #: Budget reservation (``backend.budget``), settled or released exactly once.
+    reservation: Any = None
+    #: DLP vault of this request (placeholder -> value), None when DLP is off.
+    vault: Any = None
+
+    def elapsed_ms(self) -> float:
+        return (time.perf_counter() - self.started) * 1000.0
+
+    def mark_first_byte(self) -> None:
+        if self.ttft_ms is None:
+            self.ttft_ms = self.elapsed_ms()
+
+    def fail(self, err: GatewayError) -> None:
+        self.error = err
+        self.status = err.status
+
+    def log_record(self, *, superseded: bool = False) -> LogRecord:
+        p = self.principal
+        err = self.error
+        return LogRecord(
+            request_id=self.request_id,
+            created_at=self.created_at,
+            endpoint=self.endpoint,
+            status=self.status,
+            key_prefix=p.key.prefix if p else None,
+            user_id=p.user.id if p and p.user else None,
+            app_id=p.app.id if p and p.app else None,
+            org_id=p.org_id if p else None,
+            requested_model=self.requested_model,
+            actual_model=self.actual_model,
+            provider=self.provider,
+            error_type=err.kind if err else None,
+            error_message=err.message[:2000] if err else None,
+            input_tokens=self.usage.input_tokens,
+            output_tokens=self.usage.output_tokens,
+            cached_tokens=self.usage.cached_tokens,
+            cost_usd=self.cost,
+            latency_ms=self.elapsed_ms(),
+            ttft_ms=self.ttft_ms,
+            streamed=self.streamed,
+            attempts=max(self.attempts, 1),
+            superseded=superseded,
+            cache_hit=self.cache_hit,
+            agent_id=self.agent_id,
+            tier=self.tier,
+            request_body=self.request_body,
+            response_body=self.response_body,
+            dlp_activity=self.dlp_activity,
+        )

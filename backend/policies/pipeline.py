@@ -1,0 +1,214 @@
+"""The chat pipeline: every policy between a decoded request and an encoded answer, in order.
+
+    authenticate (proxy) -> rate limit -> resolve agent tier / alias -> DLP redact
+    -> order candidates (routing strategy) -> reserve budget -> response cache
+    -> provider call with fallback -> DLP restore (streams too) -> settle cost -> log
+
+Each step is a small function in ``backend.policies``; this module only sequences them. A step
+short-circuits by raising ``GatewayError``; the proxy encodes it in the client's protocol.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import orjson
+
+from backend.data.log_record import ErrorRecord
+from backend.gateway import Gateway
+from backend.ir.chat import ChatRequest, ChatResponse
+from backend.ir.errors import GatewayError
+from backend.ir.stream import StreamEnd, StreamError, StreamEvent, StreamStart
+from backend.policies import budget as budget_policy
+from backend.policies import dlp as dlp_policy
+from backend.policies import response_cache as cache_policy
+from backend.policies.calls import ProviderCalls
+from backend.policies.context import RequestContext
+
+log = logging.getLogger("switchboard.pipeline")
+
+TIER_HEADER = "x-switchboard-tier"
+
+
+@dataclasses.dataclass(slots=True)
+class Prepared:
+    request: ChatRequest
+    candidates: list[str]
+    cache_key: str | None
+    #: The answer found in the response cache (then no reservation and no provider call).
+    cached: ChatResponse | None
+
+
+class ChatPipeline:
+    def __init__(self, gateway: Gateway) -> None:
+        self.gw = gateway
+        self.calls = ProviderCalls(gateway)
+
+    # -- before the call -----------------------------------------------------------------------
+    async def prepare(
+        self, ctx: RequestContext, req: ChatRequest, headers: Mapping[str, str]
+    ) -> Prepared:
+        gw = self.gw
+        principal = ctx.principal
+        assert principal is not None
+        now = ctx.created_at
+        ctx.requested_model = req.model
+        await gw.budget.check_rate(principal.key, now)
+        resolution = gw.router.resolve(
+            req.model, principal, gw.store.routing, tier=headers.get(TIER_HEADER)
+        )
+        ctx.agent_id, ctx.tier = resolution.agent_id, resolution.tier
+        req = dlp_policy.redact(ctx, gw, req)
+        candidates = gw.router.order(resolution.candidates)
+        if gw.settings.log_bodies:
+            ctx.request_body = _request_body_text(req)
+        cache_key = cache_policy.key_for(gw, principal, req, candidates[0])
+        cached = await cache_policy.lookup(gw, cache_key)
+        if cached is None:
+            await budget_policy.reserve(ctx, gw, req, candidates)
+        else:
+            ctx.cache_hit = True
+            ctx.actual_model = candidates[0]
+            ctx.provider = gw.router.parse(candidates[0]).provider
+        return Prepared(req, candidates, cache_key, cached)
+
+    # -- non-streaming -------------------------------------------------------------------------
+    async def complete(self, ctx: RequestContext, prepared: Prepared) -> ChatResponse:
+        try:
+            resp = prepared.cached
+            if resp is None:
+                resp = await self.calls.chat(ctx, prepared.request, prepared.candidates)
+                await cache_policy.store(self.gw, prepared.cache_key, resp, ctx.provider)
+            ctx.usage = resp.usage
+            if self.gw.settings.log_bodies:
+                # Logged before restoration: the log keeps placeholders, never raw values.
+                ctx.response_body = _response_body_text(resp)
+            resp = dlp_policy.restore(ctx, resp)
+            ctx.mark_first_byte()
+            await budget_policy.settle(ctx, self.gw)
+            return resp
+        except GatewayError as err:
+            await self.fail(ctx, err)
+            raise
+        except BaseException:
+            await budget_policy.release(ctx, self.gw)
+            raise
+
+    # -- streaming -----------------------------------------------------------------------------
+    async def open_stream(
+        self, ctx: RequestContext, prepared: Prepared
+    ) -> AsyncIterator[StreamEvent]:
+        """Return the stream once its first event exists (fallback ends there).
+
+        Errors before that raise ``GatewayError`` (the proxy answers with a plain error body).
+        """
+        ctx.streamed = True
+        if prepared.cached is not None:
+            return self._finish_stream(ctx, cache_policy.replay(prepared.cached), None)
+        try:
+            events = await self.calls.stream(ctx, prepared.request, prepared.candidates)
+        except GatewayError as err:
+            await self.fail(ctx, err)
+            raise
+        except BaseException:
+            await budget_policy.release(ctx, self.gw)
+            raise
+        recorder = cache_policy.StreamRecorder() if prepared.cache_key else None
+        return self._finish_stream(ctx, events, (prepared.cache_key, recorder))
+
+    async def _finish_stream(
+        self,
+        ctx: RequestContext,
+        events: AsyncIterator[StreamEvent],
+        caching: tuple[str | None, Any] | None,
+    ) -> AsyncIterator[StreamEvent]:
+        restorer = dlp_policy.stream_restorer(ctx)
+        text_out: list[str] = [] if self.gw.settings.log_bodies else None  # type: ignore[assignment]
+        recorder = caching[1] if caching else None
+        finished = False
+        try:
+            async for ev in events:
+                if recorder is not None:
+                    recorder.feed(ev)
+                if isinstance(ev, StreamStart) and ev.usage is not None:
+                    ctx.usage = dataclasses.replace(ev.usage)
+                elif isinstance(ev, StreamEnd):
+                    ctx.usage = ev.usage
+                    finished = True
+                elif isinstance(ev, StreamError):
+                    ctx.fail(ev.error)
+                    self._report_error(ctx, ev.error)
+                if text_out is not None:
+                    _collect_text(ev, text_out)  # before restoration: placeholders only
+                for out in restorer(ev) if restorer is not None else (ev,):
+                    ctx.mark_first_byte()
+                    yield out
+        finally:
+            if text_out is not None:
+                ctx.response_body = "".join(text_out)
+            if finished and ctx.error is None:
+                if caching and recorder is not None and recorder.response is not None:
+                    await cache_policy.store(self.gw, caching[0], recorder.response, ctx.provider)
+                await budget_policy.settle(ctx, self.gw)
+            elif ctx.usage.output_tokens or ctx.usage.input_tokens:
+                # Cut short (client gone or upstream failed) after tokens were produced: the
+                # provider bills what it generated, so do we.
+                await budget_policy.settle(ctx, self.gw)
+            else:
+                if ctx.error is None:
+                    ctx.status = 499  # client closed the connection before the end
+                await budget_policy.release(ctx, self.gw)
+            self.finish(ctx)
+
+    # -- after ---------------------------------------------------------------------------------
+    async def fail(self, ctx: RequestContext, err: GatewayError) -> None:
+        ctx.fail(err)
+        await budget_policy.release(ctx, self.gw)
+        self._report_error(ctx, err)
+
+    def _report_error(self, ctx: RequestContext, err: GatewayError) -> None:
+        if err.status < 500 and err.kind not in ("upstream", "timeout", "unavailable"):
+            return  # the caller's own mistakes are in the request log, not error reports
+        p = ctx.principal
+        self.gw.log_writer.submit_error(
+            ErrorRecord(
+                created_at=ctx.created_at,
+                source="gateway",
+                type=err.kind,
+                error=err.message[:2000],
+                model=ctx.actual_model or ctx.requested_model,
+                user_id=p.user.id if p and p.user else None,
+                agent=ctx.agent_id,
+                request_id=ctx.request_id,
+            )
+        )
+
+    def finish(self, ctx: RequestContext) -> None:
+        self.gw.log_writer.submit(ctx.log_record())
+
+
+def _collect_text(ev: StreamEvent, out: list[str]) -> None:
+    text = getattr(ev, "text", None)
+    if isinstance(text, str):
+        out.append(text)
+    frag = getattr(ev, "partial_json", None)
+    if isinstance(frag, str):
+        out.append(frag)
+
+
+def _request_body_text(req: ChatRequest) -> str:
+    """The conversation as sent upstream (already DLP-redacted) for the activity export."""
+    msgs: list[dict[str, Any]] = []
+    if req.system:
+        msgs.append({"role": "system", "content": "".join(p.text for p in req.system)})
+    for m in req.messages:
+        msgs.append({"role": m.role, "content": [dataclasses.asdict(p) for p in m.parts]})
+    return orjson.dumps(msgs).decode()
+
+
+def _response_body_text(resp: ChatResponse) -> str:
+    parts = [dataclasses.asdict(p) for p in resp.content]
+    return orjson.dumps(parts).decode()

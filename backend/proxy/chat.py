@@ -1,0 +1,89 @@
+"""Chat endpoints (``/v1/chat/completions``, ``/v1/messages``): decode -> pipeline -> encode."""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from backend.gateway import Gateway
+from backend.ir.errors import GatewayError
+from backend.policies.context import RequestContext
+from backend.policies.pipeline import ChatPipeline
+from backend.proxy.auth import principal_for
+from backend.proxy.body import read_json
+from backend.proxy.codecs import ANTHROPIC, OPENAI, InboundCodec
+
+log = logging.getLogger("switchboard.proxy")
+
+JSON = "application/json"
+
+
+def error_response(codec: InboundCodec, err: GatewayError, ctx: RequestContext) -> Response:
+    status, body = codec.encode_error(err)
+    headers = {"x-request-id": ctx.request_id, **err.headers}
+    return Response(orjson.dumps(body), status_code=status, media_type=JSON, headers=headers)
+
+
+def internal_error(exc: BaseException) -> GatewayError:
+    # The message never carries exception text: it could hold request data or secrets.
+    log.error("internal error while handling a request", exc_info=exc)
+    return GatewayError("Internal gateway error.", status=500)
+
+
+async def handle_chat(request: Request, codec: InboundCodec, endpoint: str) -> Response:
+    gw: Gateway = request.app.state.gateway
+    pipeline: ChatPipeline = request.app.state.pipeline
+    ctx = RequestContext(endpoint=endpoint, created_at=gw.clock())
+    try:
+        body = await read_json(request, gw.settings.max_body_bytes)
+        ctx.principal = await principal_for(request.headers, gw.store, ctx.created_at)
+        if isinstance(body.get("model"), str):
+            ctx.requested_model = body["model"]
+        req = codec.decode_request(body, request.headers)
+        prepared = await pipeline.prepare(ctx, req, request.headers)
+        if req.stream:
+            events = await pipeline.open_stream(ctx, prepared)
+            return StreamingResponse(
+                codec.encode_stream(events, req),
+                media_type="text/event-stream",
+                headers=_answer_headers(ctx),
+            )
+        resp = await pipeline.complete(ctx, prepared)
+        pipeline.finish(ctx)
+        return Response(
+            orjson.dumps(codec.encode_response(resp, req.model)),
+            media_type=JSON,
+            headers=_answer_headers(ctx),
+        )
+    except GatewayError as err:
+        if ctx.error is not err:
+            await pipeline.fail(ctx, err)
+        pipeline.finish(ctx)
+        return error_response(codec, err, ctx)
+    except Exception as exc:
+        err = internal_error(exc)
+        await pipeline.fail(ctx, err)
+        pipeline.finish(ctx)
+        return error_response(codec, err, ctx)
+
+
+def _answer_headers(ctx: RequestContext) -> dict[str, str]:
+    headers = {"x-request-id": ctx.request_id}
+    if ctx.actual_model:
+        headers["x-switchboard-model"] = ctx.actual_model
+    if ctx.attempts > 1:
+        headers["x-switchboard-attempts"] = str(ctx.attempts)
+    if ctx.cache_hit:
+        headers["x-switchboard-cache"] = "hit"
+    return headers
+
+
+async def openai_chat_completions(request: Request) -> Response:
+    return await handle_chat(request, OPENAI, "/v1/chat/completions")
+
+
+async def anthropic_messages(request: Request) -> Response:
+    return await handle_chat(request, ANTHROPIC, "/v1/messages")

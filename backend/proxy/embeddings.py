@@ -1,0 +1,83 @@
+"""``POST /v1/embeddings`` (OpenAI format) and ``POST /v1/messages/count_tokens`` (Anthropic)."""
+
+from __future__ import annotations
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from backend.gateway import Gateway
+from backend.ir.chat import Usage
+from backend.ir.errors import GatewayError
+from backend.policies import budget as budget_policy
+from backend.policies import dlp as dlp_policy
+from backend.policies.context import RequestContext
+from backend.policies.pipeline import ChatPipeline
+from backend.protocols import anthropic_messages, openai_chat
+from backend.proxy.auth import principal_for
+from backend.proxy.body import read_json
+from backend.proxy.chat import JSON, error_response, internal_error
+from backend.proxy.codecs import ANTHROPIC, OPENAI
+
+
+async def embeddings(request: Request) -> Response:
+    gw: Gateway = request.app.state.gateway
+    pipeline: ChatPipeline = request.app.state.pipeline
+    ctx = RequestContext(endpoint="/v1/embeddings", created_at=gw.clock())
+    try:
+        body = await read_json(request, gw.settings.max_body_bytes)
+        ctx.principal = await principal_for(request.headers, gw.store, ctx.created_at)
+        req = openai_chat.decode_embedding_request(body)
+        ctx.requested_model = req.model
+        await gw.budget.check_rate(ctx.principal.key, ctx.created_at)
+        resolution = gw.router.resolve(req.model, ctx.principal, gw.store.routing, tier=None)
+        req = dlp_policy.redact_embedding(ctx, gw, req)
+        model = resolution.primary
+        ref = gw.router.parse(model)
+        ctx.actual_model, ctx.provider, ctx.attempts = model, ref.provider, 1
+        provider = gw.providers.get(ref.provider)
+        resp = await provider.embed(req, ref.model)
+        ctx.usage = Usage(input_tokens=resp.usage.input_tokens)
+        await budget_policy.settle(ctx, gw)
+        ctx.mark_first_byte()
+        pipeline.finish(ctx)
+        out = openai_chat.encode_embedding_response(resp, req.model)
+        return Response(
+            orjson.dumps(out), media_type=JSON, headers={"x-request-id": ctx.request_id}
+        )
+    except GatewayError as err:
+        await pipeline.fail(ctx, err)
+        pipeline.finish(ctx)
+        return error_response(OPENAI, err, ctx)
+    except Exception as exc:
+        err = internal_error(exc)
+        await pipeline.fail(ctx, err)
+        pipeline.finish(ctx)
+        return error_response(OPENAI, err, ctx)
+
+
+async def count_tokens(request: Request) -> Response:
+    """Anthropic's count endpoint; other providers get a documented estimate (~4 chars/token)."""
+    gw: Gateway = request.app.state.gateway
+    ctx = RequestContext(endpoint="/v1/messages/count_tokens", created_at=gw.clock())
+    try:
+        body = await read_json(request, gw.settings.max_body_bytes)
+        ctx.principal = await principal_for(request.headers, gw.store, ctx.created_at)
+        req = anthropic_messages.decode_count_tokens_request(body, request.headers)
+        resolution = gw.router.resolve(req.model, ctx.principal, gw.store.routing, tier=None)
+        req = dlp_policy.redact(ctx, gw, req)
+        ref = gw.router.parse(resolution.primary)
+        provider = gw.providers.get(ref.provider)
+        if provider.config.kind == "anthropic":
+            n = await provider.count_tokens(req, ref.model)
+        else:
+            n = anthropic_messages.estimate_tokens(req)
+        return Response(
+            orjson.dumps({"input_tokens": n}),
+            media_type=JSON,
+            headers={"x-request-id": ctx.request_id},
+        )
+    except GatewayError as err:
+        return error_response(ANTHROPIC, err, ctx)
+    except Exception as exc:
+        return error_response(ANTHROPIC, internal_error(exc), ctx)

@@ -1,0 +1,21 @@
+"""Every proxy HTTP route, in one list (the authorization audit reads it from here)."""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute, Route
+
+from backend.proxy.chat import anthropic_messages, openai_chat_completions
+from backend.proxy.embeddings import count_tokens, embeddings
+from backend.proxy.error_reports import report_error
+from backend.proxy.models import list_models
+
+
+def proxy_routes() -> list[BaseRoute]:
+    return [
+        Route("/v1/chat/completions", openai_chat_completions, methods=["POST"]),
+        Route("/v1/messages", anthropic_messages, methods=["POST"]),
+        Route("/v1/messages/count_tokens", count_tokens, methods=["POST"]),
+        Route("/v1/embeddings", embeddings, methods=["POST"]),
+        Route("/v1/models", list_models, methods=["GET"]),
+        Route("/v1/error-reports", report_error, methods=["POST"]),
+    ]

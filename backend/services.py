@@ -1,0 +1,99 @@
+"""Wiring: build every long-lived service of a ``Gateway`` from ``Settings``, and close them.
+
+The order matters and is the only place it is written down: bus -> config store -> secret key ->
+providers -> router -> budget -> log writer -> caches -> pipeline -> background refreshers.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from backend.config import Settings
+from backend.data.events import EventBus, LocalBus, RedisBus
+from backend.data.log_writer import LogWriter
+from backend.gateway import Gateway
+from backend.state.store import ConfigStore
+
+log = logging.getLogger("switchboard")
+
+
+async def _redis(url: str) -> Any:
+    import redis.asyncio as aioredis
+
+    client = aioredis.from_url(url, socket_connect_timeout=5, health_check_interval=30)
+    await client.ping()
+    return client
+
+
+async def build_gateway(settings: Settings) -> Gateway:
+    from backend.budget import LocalBudget, RedisBudget
+    from backend.cache.response_cache import ResponseCache
+    from backend.policies.dlp import DlpPolicies
+    from backend.policies.pipeline import ChatPipeline
+    from backend.providers.credentials import load_provider_configs
+    from backend.providers.registry import ProviderRegistry, default_factories
+    from backend.routing.router import Router
+    from backend.security.crypto import derive_key, load_or_create_secret_key
+
+    redis = await _redis(settings.redis_url) if settings.redis_url else None
+    bus: EventBus = RedisBus(redis) if redis is not None else LocalBus()
+    await bus.start()
+    store = ConfigStore(bus)
+    await store.load_all()
+    await store.start()
+    gw = Gateway(settings=settings, bus=bus, store=store, redis=redis)
+
+    secret = load_or_create_secret_key(settings.data_dir, settings.secret_key, log)
+    gw.secret_key = derive_key(secret)
+
+    env = dict(os.environ) | settings.provider_env
+    gw.providers = ProviderRegistry(
+        default_factories(),
+        transport=settings.transport,
+        timeout_s=settings.upstream_timeout_s,
+        connect_timeout_s=settings.upstream_connect_timeout_s,
+    )
+
+    async def reload_providers() -> None:
+        configs, errors = await load_provider_configs(env, gw.secret_key or b"")
+        await gw.providers.apply(configs, errors)
+
+    await reload_providers()
+    store.on_reload("credentials", reload_providers)
+
+    gw.router = Router(store, clock=gw.clock)
+    store.on_reload("routing", gw.router.refresh_prices)
+    await gw.router.start(gw.providers)
+
+    gw.budget = RedisBudget(redis) if redis is not None else LocalBudget()
+    await gw.budget.load()
+
+    gw.log_writer = LogWriter(
+        bus, interval=settings.log_flush_interval_s, after_flush=gw.budget.flush
+    )
+    await gw.log_writer.start()
+
+    gw.response_cache = ResponseCache.create(settings.redis_url)
+    gw.dlp = DlpPolicies(store)
+    store.on_reload("dlp", gw.dlp.refresh)
+    store.on_reload("tenancy", gw.dlp.refresh)
+    gw.pipeline = ChatPipeline(gw)
+    return gw
+
+
+async def close_gateway(gw: Gateway) -> None:
+    """Reverse order; the log writer's close flushes every queued row and counter."""
+    if gw.router is not None:
+        await gw.router.close()
+    await gw.store.close()
+    if gw.log_writer is not None:
+        await gw.log_writer.close()
+    if gw.providers is not None:
+        await gw.providers.close()
+    if gw.response_cache is not None:
+        await gw.response_cache.close()
+    await gw.bus.close()
+    if gw.redis is not None:
+        await gw.redis.aclose()
