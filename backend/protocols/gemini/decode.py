@@ -1,0 +1,200 @@
+"""Gemini response bodies -> IR (``GenerateContentResponse``, embeddings, token counts).
+
+- Only the first candidate is read (the gateway never asks for more).
+- Thought parts (``thought: true``) are dropped, like every ``ThinkingPart`` outside Anthropic;
+  so are parts with no IR meaning (``executableCode``, generated images...).
+- ``finishReason: STOP`` with a function call is ``tool_calls``; ``MAX_TOKENS`` is ``length``;
+  safety-type reasons are ``content_filter``; a malformed or unexpected function call is
+  ``error``. A prompt blocked before generation (``promptFeedback.blockReason``, no candidates)
+  is an empty ``content_filter`` answer. Gemini reports a matched stop sequence as plain STOP.
+- Usage: ``promptTokenCount`` (+ ``toolUsePromptTokenCount``, billed as input) is input,
+  ``candidatesTokenCount`` + ``thoughtsTokenCount`` is output, ``cachedContentTokenCount`` is
+  the cached subset of input.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import orjson
+
+from backend.ir.chat import (
+    ChatResponse,
+    EmbeddingResponse,
+    FinishReason,
+    Part,
+    TextPart,
+    ToolCallPart,
+    Usage,
+)
+from backend.ir.errors import UpstreamError
+from backend.protocols.gemini.toolids import make_tool_call_id
+
+_FILTERED = frozenset(
+    {
+        "SAFETY",
+        "RECITATION",
+        "LANGUAGE",
+        "BLOCKLIST",
+        "PROHIBITED_CONTENT",
+        "SPII",
+        "IMAGE_SAFETY",
+        "IMAGE_PROHIBITED_CONTENT",
+        "IMAGE_RECITATION",
+        "MODEL_ARMOR",
+    }
+)
+_FAILED = frozenset(
+    {
+        "MALFORMED_FUNCTION_CALL",
+        "UNEXPECTED_TOOL_CALL",
+        "TOO_MANY_TOOL_CALLS",
+        "MISSING_THOUGHT_SIGNATURE",
+        "MALFORMED_RESPONSE",
+    }
+)
+
+
+def malformed(what: str) -> UpstreamError:
+    return UpstreamError(f"gemini: malformed upstream response ({what})", code="upstream_malformed")
+
+
+def map_finish(reason: str, has_tool_calls: bool) -> FinishReason:
+    if reason == "MAX_TOKENS":
+        return "length"
+    if reason in _FILTERED:
+        return "content_filter"
+    if reason in _FAILED:
+        return "error"
+    return "tool_calls" if has_tool_calls else "stop"
+
+
+def usage_from(meta: Any) -> Usage:
+    if not isinstance(meta, dict):
+        return Usage()
+    prompt = _int(meta.get("promptTokenCount")) + _int(meta.get("toolUsePromptTokenCount"))
+    output = _int(meta.get("candidatesTokenCount")) + _int(meta.get("thoughtsTokenCount"))
+    return Usage(
+        input_tokens=prompt,
+        output_tokens=output,
+        cached_tokens=_int(meta.get("cachedContentTokenCount")),
+    )
+
+
+def response_id(body: dict[str, Any]) -> str:
+    """``responseId``, or a stable stand-in derived from the body when Gemini omits it."""
+    rid = body.get("responseId")
+    if isinstance(rid, str) and rid:
+        return rid
+    return "gemini-" + hashlib.sha256(orjson.dumps(body)).hexdigest()[:24]
+
+
+def first_candidate(body: dict[str, Any]) -> dict[str, Any] | None:
+    candidates = body.get("candidates")
+    if candidates is None:
+        return None
+    if not isinstance(candidates, list):
+        raise malformed("candidates is not a list")
+    if not candidates:
+        return None
+    cand = candidates[0]
+    if not isinstance(cand, dict):
+        raise malformed("candidate is not an object")
+    return cand
+
+
+def candidate_parts(cand: dict[str, Any] | None) -> list[dict[str, Any]]:
+    if cand is None:
+        return []
+    content = cand.get("content")
+    if content is None:
+        return []
+    if not isinstance(content, dict):
+        raise malformed("content is not an object")
+    parts = content.get("parts") or []
+    if not isinstance(parts, list) or not all(isinstance(p, dict) for p in parts):
+        raise malformed("parts is not a list of objects")
+    return parts
+
+
+def tool_call_from(part: dict[str, Any], rid: str | None, index: int) -> ToolCallPart:
+    call = part["functionCall"]
+    if not isinstance(call, dict) or not isinstance(call.get("name"), str):
+        raise malformed("functionCall without a name")
+    args = call.get("args")
+    if args is None:
+        args = {}
+    sig = part.get("thoughtSignature")
+    return ToolCallPart(
+        id=make_tool_call_id(rid, index, call["name"], sig if isinstance(sig, str) else None),
+        name=call["name"],
+        arguments=orjson.dumps(args).decode(),
+    )
+
+
+def visible_text(part: dict[str, Any]) -> str | None:
+    """The part's text unless it is a thought summary (dropped) or not text at all."""
+    text = part.get("text")
+    if not isinstance(text, str) or part.get("thought"):
+        return None
+    return text
+
+
+def decode_response(body: Any) -> ChatResponse:
+    if not isinstance(body, dict):
+        raise malformed("body is not an object")
+    rid = response_id(body)
+    cand = first_candidate(body)
+    content: list[Part] = []
+    calls = 0
+    for part in candidate_parts(cand):
+        text = visible_text(part)
+        if text is not None:
+            if content and isinstance(content[-1], TextPart):
+                content[-1].text += text  # Gemini splits text into several parts freely
+            elif text:
+                content.append(TextPart(text))
+        elif "functionCall" in part:
+            content.append(tool_call_from(part, body.get("responseId"), calls))
+            calls += 1
+    if cand is None:
+        blocked = (body.get("promptFeedback") or {}).get("blockReason")
+        if not blocked:
+            raise malformed("no candidates")
+        finish: FinishReason = "content_filter"
+    else:
+        finish = map_finish(str(cand.get("finishReason") or "STOP"), calls > 0)
+    model = body.get("modelVersion")
+    return ChatResponse(
+        id=rid,
+        model=model if isinstance(model, str) else "",
+        content=content,
+        finish_reason=finish,
+        usage=usage_from(body.get("usageMetadata")),
+    )
+
+
+def decode_embedding_response(body: Any, model: str) -> EmbeddingResponse:
+    if not isinstance(body, dict) or not isinstance(body.get("embeddings"), list):
+        raise malformed("embeddings missing")
+    vectors: list[list[float]] = []
+    for item in body["embeddings"]:
+        values = item.get("values") if isinstance(item, dict) else None
+        if not isinstance(values, list):
+            raise malformed("embedding without values")
+        vectors.append([float(v) for v in values])
+    # batchEmbedContents reports no usage on most models; newer ones send usageMetadata.
+    return EmbeddingResponse(
+        model=model, vectors=vectors, usage=usage_from(body.get("usageMetadata"))
+    )
+
+
+def decode_count_tokens(body: Any) -> int:
+    if not isinstance(body, dict) or not isinstance(body.get("totalTokens", 0), int):
+        raise malformed("totalTokens missing")
+    return int(body.get("totalTokens", 0))
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0

@@ -1,0 +1,173 @@
+"""Ollama provider: the native API (``/api/chat`` NDJSON, ``/api/embed``, ``/api/tags``).
+
+``config.base_url`` is the server root (``http://127.0.0.1:11434``). A key, when configured
+(Ollama behind an authenticating proxy, or ollama.com), goes as ``Authorization: Bearer``.
+
+Ollama has no token-counting endpoint, so ``count_tokens`` estimates: about four characters per
+token over every text, tool argument and tool schema, plus a few tokens of template overhead per
+message and a flat allowance per image. Good enough for budget reservations; Ollama costs $0.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import orjson
+
+from backend.ir.chat import (
+    ChatRequest,
+    ChatResponse,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    ImagePart,
+    TextPart,
+    ToolCallPart,
+    ToolResultPart,
+)
+from backend.ir.errors import GatewayError
+from backend.ir.stream import StreamError, StreamEvent, StreamStart
+from backend.protocols import ollama as codec
+from backend.protocols.ollama.decode import malformed
+from backend.providers.base import ProviderConfig, map_transport_error
+
+_CHARS_PER_TOKEN = 4
+_TOKENS_PER_MESSAGE = 4
+_TOKENS_PER_IMAGE = 256
+
+
+class OllamaProvider:
+    def __init__(self, config: ProviderConfig, client: httpx.AsyncClient) -> None:
+        self.config = config
+        self._client = client
+        self._base = config.base_url.rstrip("/").removesuffix("/api")
+
+    # -- Provider API ------------------------------------------------------------------------------
+
+    async def chat(self, req: ChatRequest, model: str) -> ChatResponse:
+        body = codec.encode_request(req, model, stream=False)
+        resp = codec.decode_response(await self._request("POST", "/api/chat", body))
+        resp.model = resp.model or model
+        resp.created = resp.created or int(time.time())
+        return resp
+
+    async def stream(self, req: ChatRequest, model: str) -> AsyncIterator[StreamEvent]:
+        body = codec.encode_request(req, model, stream=True)
+        request = self._client.build_request(
+            "POST", f"{self._base}/api/chat", content=orjson.dumps(body), headers=self._headers()
+        )
+        try:
+            resp = await self._client.send(request, stream=True)
+        except Exception as exc:
+            raise map_transport_error(exc, self.config.name) from exc
+        started = False
+        decoder = codec.StreamDecoder(model=model)
+        try:
+            if not resp.is_success:
+                raise codec.decode_error(resp.status_code, await resp.aread())
+            buf = b""
+            async for chunk in resp.aiter_bytes():
+                buf += chunk
+                *lines, buf = buf.split(b"\n")
+                for line in lines:
+                    for ev in decoder.feed_line(line):
+                        if isinstance(ev, StreamError) and not started:
+                            raise ev.error
+                        started = True
+                        yield _stamp(ev)
+                        if isinstance(ev, StreamError):
+                            return
+            # A last line without its newline counts only if it is a whole object; a cut-off
+            # fragment is left to close(), which reports the stream as truncated.
+            for ev in (decoder.feed_line(buf) if _whole_json(buf) else []) + decoder.close():
+                if isinstance(ev, StreamError) and not started:
+                    raise ev.error
+                started = True
+                yield _stamp(ev)
+                if isinstance(ev, StreamError):
+                    return
+        except GatewayError:
+            raise
+        except Exception as exc:
+            err = map_transport_error(exc, self.config.name)
+            if not started:
+                raise err from exc
+            for ev in decoder.abort(err):
+                yield ev
+        finally:
+            await resp.aclose()
+
+    async def embed(self, req: EmbeddingRequest, model: str) -> EmbeddingResponse:
+        body = codec.encode_embedding_request(req, model)
+        return codec.decode_embedding_response(
+            await self._request("POST", "/api/embed", body), model
+        )
+
+    async def count_tokens(self, req: ChatRequest, model: str) -> int:
+        return estimate_tokens(req)
+
+    async def list_models(self) -> list[str]:
+        return codec.decode_tags(await self._request("GET", "/api/tags"))
+
+    # -- HTTP --------------------------------------------------------------------------------------
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"content-type": "application/json", **self.config.extra_headers}
+        if self.config.api_key:
+            headers["authorization"] = f"Bearer {self.config.api_key}"
+        return headers
+
+    async def _request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        content = orjson.dumps(body) if body is not None else None
+        try:
+            resp = await self._client.request(
+                method, f"{self._base}{path}", content=content, headers=self._headers()
+            )
+        except Exception as exc:
+            raise map_transport_error(exc, self.config.name) from exc
+        if not resp.is_success:
+            raise codec.decode_error(resp.status_code, resp.content)
+        try:
+            return orjson.loads(resp.content)
+        except orjson.JSONDecodeError as exc:
+            raise malformed("invalid JSON") from exc
+
+
+def estimate_tokens(req: ChatRequest) -> int:
+    chars = sum(len(p.text) for p in req.system)
+    images = 0
+    for msg in req.messages:
+        for part in msg.parts:
+            if isinstance(part, TextPart):
+                chars += len(part.text)
+            elif isinstance(part, ImagePart):
+                images += 1
+            elif isinstance(part, ToolCallPart):
+                chars += len(part.name) + len(part.arguments)
+            elif isinstance(part, ToolResultPart):
+                for c in part.content:
+                    if isinstance(c, TextPart):
+                        chars += len(c.text)
+                    else:
+                        images += 1
+    for tool in req.tools:
+        chars += len(tool.name) + len(tool.description or "") + len(orjson.dumps(tool.parameters))
+    overhead = _TOKENS_PER_MESSAGE * (len(req.messages) + (1 if req.system else 0))
+    return math.ceil(chars / _CHARS_PER_TOKEN) + overhead + _TOKENS_PER_IMAGE * images
+
+
+def _whole_json(line: bytes) -> bool:
+    try:
+        orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return False
+    return True
+
+
+def _stamp(ev: StreamEvent) -> StreamEvent:
+    if isinstance(ev, StreamStart) and not ev.created:
+        ev.created = int(time.time())
+    return ev
