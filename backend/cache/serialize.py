@@ -1,0 +1,206 @@
+"""Plain-dict forms of the chat IR dataclasses, for caches and anything else that stores them.
+
+``*_to_dict`` output is JSON-ready (orjson dumps it as is); ``*_from_dict`` accepts that output
+and ignores keys it does not know, so an entry written by a newer gateway version still loads.
+Parts carry their ``type`` tag, which is how a list of mixed parts is read back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, cast
+
+from backend.ir.chat import (
+    ChatRequest,
+    ChatResponse,
+    FinishReason,
+    ImagePart,
+    Message,
+    Part,
+    Role,
+    TextPart,
+    ThinkingPart,
+    Tool,
+    ToolCallPart,
+    ToolChoice,
+    ToolResultPart,
+    Usage,
+)
+
+_Json = Mapping[str, Any]
+
+
+def usage_to_dict(u: Usage) -> dict[str, Any]:
+    return {
+        "input_tokens": u.input_tokens,
+        "output_tokens": u.output_tokens,
+        "cached_tokens": u.cached_tokens,
+        "cache_write_tokens": u.cache_write_tokens,
+    }
+
+
+def usage_from_dict(d: _Json) -> Usage:
+    return Usage(
+        input_tokens=int(d.get("input_tokens", 0)),
+        output_tokens=int(d.get("output_tokens", 0)),
+        cached_tokens=int(d.get("cached_tokens", 0)),
+        cache_write_tokens=int(d.get("cache_write_tokens", 0)),
+    )
+
+
+def part_to_dict(p: Part) -> dict[str, Any]:
+    if isinstance(p, TextPart):
+        return {"type": "text", "text": p.text}
+    if isinstance(p, ImagePart):
+        return {
+            "type": "image",
+            "url": p.url,
+            "data": p.data,
+            "media_type": p.media_type,
+            "detail": p.detail,
+        }
+    if isinstance(p, ToolCallPart):
+        return {"type": "tool_call", "id": p.id, "name": p.name, "arguments": p.arguments}
+    if isinstance(p, ToolResultPart):
+        return {
+            "type": "tool_result",
+            "tool_call_id": p.tool_call_id,
+            "content": [part_to_dict(c) for c in p.content],
+            "is_error": p.is_error,
+        }
+    if isinstance(p, ThinkingPart):
+        return {
+            "type": "thinking",
+            "thinking": p.thinking,
+            "signature": p.signature,
+            "redacted_data": p.redacted_data,
+        }
+    raise TypeError(f"not an IR part: {type(p).__name__}")
+
+
+def part_from_dict(d: _Json) -> Part:
+    kind = d.get("type")
+    if kind == "text":
+        return TextPart(text=str(d["text"]))
+    if kind == "image":
+        return ImagePart(
+            url=d.get("url"),
+            data=d.get("data"),
+            media_type=d.get("media_type"),
+            detail=d.get("detail"),
+        )
+    if kind == "tool_call":
+        return ToolCallPart(id=str(d["id"]), name=str(d["name"]), arguments=str(d["arguments"]))
+    if kind == "tool_result":
+        content: list[TextPart | ImagePart] = []
+        for c in d.get("content", []):
+            part = part_from_dict(c)
+            if not isinstance(part, TextPart | ImagePart):
+                raise ValueError("tool_result content holds only text and image parts")
+            content.append(part)
+        return ToolResultPart(
+            tool_call_id=str(d["tool_call_id"]), content=content, is_error=bool(d.get("is_error"))
+        )
+    if kind == "thinking":
+        return ThinkingPart(
+            thinking=str(d.get("thinking", "")),
+            signature=d.get("signature"),
+            redacted_data=d.get("redacted_data"),
+        )
+    raise ValueError(f"unknown part type {kind!r}")
+
+
+def message_to_dict(m: Message) -> dict[str, Any]:
+    return {"role": m.role, "parts": [part_to_dict(p) for p in m.parts], "name": m.name}
+
+
+def message_from_dict(d: _Json) -> Message:
+    return Message(
+        role=cast(Role, d["role"]),
+        parts=[part_from_dict(p) for p in d.get("parts", [])],
+        name=d.get("name"),
+    )
+
+
+def request_to_dict(r: ChatRequest) -> dict[str, Any]:
+    return {
+        "model": r.model,
+        "messages": [message_to_dict(m) for m in r.messages],
+        "system": [part_to_dict(p) for p in r.system],
+        "tools": [
+            {"name": t.name, "description": t.description, "parameters": t.parameters}
+            for t in r.tools
+        ],
+        "tool_choice": (
+            None
+            if r.tool_choice is None
+            else {"mode": r.tool_choice.mode, "name": r.tool_choice.name}
+        ),
+        "parallel_tool_calls": r.parallel_tool_calls,
+        "max_tokens": r.max_tokens,
+        "temperature": r.temperature,
+        "top_p": r.top_p,
+        "stop": list(r.stop),
+        "stream": r.stream,
+        "include_usage": r.include_usage,
+        "response_format": r.response_format,
+        "user": r.user,
+        "thinking": r.thinking,
+        "metadata": r.metadata,
+        "extra": dict(r.extra),
+        "forward_headers": dict(r.forward_headers),
+    }
+
+
+def request_from_dict(d: _Json) -> ChatRequest:
+    tc = d.get("tool_choice")
+    system = [part_from_dict(p) for p in d.get("system", [])]
+    return ChatRequest(
+        model=str(d["model"]),
+        messages=[message_from_dict(m) for m in d.get("messages", [])],
+        system=[p for p in system if isinstance(p, TextPart)],
+        tools=[
+            Tool(
+                name=t["name"], description=t.get("description"), parameters=t.get("parameters", {})
+            )
+            for t in d.get("tools", [])
+        ],
+        tool_choice=None if tc is None else ToolChoice(mode=tc["mode"], name=tc.get("name")),
+        parallel_tool_calls=d.get("parallel_tool_calls"),
+        max_tokens=d.get("max_tokens"),
+        temperature=d.get("temperature"),
+        top_p=d.get("top_p"),
+        stop=list(d.get("stop", [])),
+        stream=bool(d.get("stream", False)),
+        include_usage=bool(d.get("include_usage", False)),
+        response_format=d.get("response_format"),
+        user=d.get("user"),
+        thinking=d.get("thinking"),
+        metadata=d.get("metadata"),
+        extra=dict(d.get("extra", {})),
+        forward_headers=dict(d.get("forward_headers", {})),
+    )
+
+
+def response_to_dict(r: ChatResponse) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "model": r.model,
+        "content": [part_to_dict(p) for p in r.content],
+        "finish_reason": r.finish_reason,
+        "usage": usage_to_dict(r.usage),
+        "stop_sequence": r.stop_sequence,
+        "created": r.created,
+    }
+
+
+def response_from_dict(d: _Json) -> ChatResponse:
+    return ChatResponse(
+        id=str(d["id"]),
+        model=str(d["model"]),
+        content=[part_from_dict(p) for p in d.get("content", [])],
+        finish_reason=cast(FinishReason, d["finish_reason"]),
+        usage=usage_from_dict(d.get("usage", {})),
+        stop_sequence=d.get("stop_sequence"),
+        created=int(d.get("created", 0)),
+    )
