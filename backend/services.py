@@ -57,11 +57,14 @@ async def build_gateway(settings: Settings) -> Gateway:
     )
 
     async def reload_providers() -> None:
-        configs, errors = await load_provider_configs(env, gw.secret_key or b"")
+        configs, errors = await load_provider_configs(
+            env, gw.secret_key or b"", ollama_base_url=store.settings.ollama_base_url
+        )
         await gw.providers.apply(configs, errors)
 
     await reload_providers()
     store.on_reload("credentials", reload_providers)
+    store.on_reload("settings", reload_providers)  # the Ollama URL is a gateway setting
 
     gw.router = Router(store, clock=gw.clock)
     store.on_reload("routing", gw.router.refresh_prices)
