@@ -1,0 +1,419 @@
+"""OpenAI chat completions wire -> IR: client requests (strict) and upstream answers (tolerant).
+
+Client bodies are validated strictly, because a gateway that forwards garbage turns a clear 400
+into a confusing upstream error. Upstream answers are read tolerantly, because OpenAI-compatible
+servers (vLLM, Ollama, LM Studio, Azure) differ in small ways; only a body that is not a chat
+completion at all is an ``UpstreamError``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+import orjson
+
+from backend.ir.chat import (
+    ChatRequest,
+    ChatResponse,
+    ImagePart,
+    Message,
+    Part,
+    TextPart,
+    Tool,
+    ToolCallPart,
+    ToolChoice,
+    ToolResultPart,
+)
+from backend.ir.errors import UpstreamError
+from backend.protocols.openai_chat.validate import (
+    as_dict,
+    as_list,
+    as_str,
+    bad_type,
+    fail,
+    need,
+    opt_bool,
+    opt_int,
+    opt_number,
+    opt_str,
+)
+from backend.protocols.openai_chat.vocab import (
+    EXTRA_PARAMS,
+    FLAGS_KEY,
+    finish_from_wire,
+    usage_from_wire,
+)
+
+_ROLES = "'system', 'developer', 'user', 'assistant', and 'tool'"
+_DATA_URL = re.compile(r"data:([\w.+-]+/[\w.+-]+);base64,(.*)", re.DOTALL)
+_DEFAULT_PARAMETERS: dict[str, Any] = {"type": "object", "properties": {}}
+_RESPONSE_FORMATS = ("text", "json_object", "json_schema")
+_TOOL_CHOICE_MODES: dict[str, Literal["auto", "none", "required"]] = {
+    "auto": "auto",
+    "none": "none",
+    "required": "required",
+}
+
+
+# -- inbound: a client's request -------------------------------------------------------------------
+def decode_request(body: Any) -> ChatRequest:
+    """Validate and decode a ``POST /v1/chat/completions`` body (parsed JSON) into the IR."""
+    if not isinstance(body, dict):
+        fail("The request body must be a JSON object.", None)
+    model = as_str(need(body, "model", "model"), "model")
+    if not model.strip():
+        fail("Invalid 'model': must not be empty.", "model")
+    raw_messages = as_list(need(body, "messages", "messages"), "messages")
+    if not raw_messages:
+        fail("Invalid 'messages': empty array. Expected at least one message.", "messages")
+    for legacy in ("functions", "function_call"):
+        if body.get(legacy) is not None:
+            fail(f"'{legacy}' is deprecated and not supported here; use 'tools'.", legacy)
+
+    flags: dict[str, Any] = {}
+    system, messages = _decode_messages(raw_messages, flags)
+
+    max_completion = opt_int(body, "max_completion_tokens", minimum=1)
+    max_tokens = opt_int(body, "max_tokens", minimum=1)
+    if max_completion is not None:
+        flags["max_tokens_field"] = "max_completion_tokens"
+        max_tokens = max_completion
+
+    stream = bool(opt_bool(body, "stream"))
+    include_usage = False
+    stream_options = body.get("stream_options")
+    if stream_options is not None:
+        include_usage = bool(
+            opt_bool(
+                as_dict(stream_options, "stream_options"),
+                "include_usage",
+                "stream_options.include_usage",
+            )
+        )
+
+    metadata = body.get("metadata")
+    extra: dict[str, Any] = {k: body[k] for k in EXTRA_PARAMS if body.get(k) is not None}
+    tools = _decode_tools(body.get("tools"), flags)
+    extra[FLAGS_KEY] = flags
+    return ChatRequest(
+        model=model,
+        messages=messages,
+        system=system,
+        tools=tools,
+        tool_choice=_decode_tool_choice(body.get("tool_choice")),
+        parallel_tool_calls=opt_bool(body, "parallel_tool_calls"),
+        max_tokens=max_tokens,
+        temperature=opt_number(body, "temperature", low=0, high=2),
+        top_p=opt_number(body, "top_p", low=0, high=1),
+        stop=_decode_stop(body.get("stop")),
+        stream=stream,
+        include_usage=stream and include_usage,
+        response_format=_decode_response_format(body.get("response_format")),
+        user=opt_str(body, "user"),
+        metadata=None if metadata is None else as_dict(metadata, "metadata"),
+        extra=extra,
+    )
+
+
+def _decode_messages(raw: list[Any], flags: dict[str, Any]) -> tuple[list[TextPart], list[Message]]:
+    system: list[TextPart] = []
+    messages: list[Message] = []
+    leading = True
+    previous_role = ""
+    for i, item in enumerate(raw):
+        p = f"messages[{i}]"
+        msg = as_dict(item, p)
+        role = as_str(need(msg, "role", f"{p}.role"), f"{p}.role")
+        if role in ("system", "developer"):
+            parts = _text_only(need(msg, "content", f"{p}.content"), f"{p}.content")
+            if leading:
+                if i == 0 and role == "developer":
+                    flags["system_role"] = "developer"
+                system.extend(parts)
+            else:
+                messages.append(Message("system", list(parts)))
+        elif role == "user":
+            leading = False
+            content = _user_content(need(msg, "content", f"{p}.content"), f"{p}.content")
+            messages.append(Message("user", content, name=opt_str(msg, "name", f"{p}.name")))
+        elif role == "assistant":
+            leading = False
+            messages.append(_assistant_message(msg, p))
+        elif role == "tool":
+            leading = False
+            result = _tool_result(msg, p)
+            # The IR keeps a turn's tool results together in one user message, as Anthropic
+            # requires; OpenAI sends them as consecutive ``tool`` messages.
+            if previous_role == "tool":
+                messages[-1].parts.append(result)
+            else:
+                messages.append(Message("user", [result]))
+        elif role == "function":
+            fail(
+                f"Invalid value for '{p}.role': 'function' messages are deprecated and not "
+                "supported here; use 'tool' messages.",
+                f"{p}.role",
+            )
+        else:
+            fail(
+                f"Invalid value for '{p}.role': '{role}'. Supported values are: {_ROLES}.",
+                f"{p}.role",
+            )
+        previous_role = role
+    return system, messages
+
+
+def _text_only(content: Any, param: str) -> list[TextPart]:
+    """Content that may only hold text (system, developer and tool messages)."""
+    if isinstance(content, str):
+        return [TextPart(content)] if content else []
+    parts: list[TextPart] = []
+    for j, item in enumerate(as_list(content, param)):
+        pp = f"{param}[{j}]"
+        part = as_dict(item, pp)
+        kind = part.get("type")
+        if kind != "text":
+            fail(f"Invalid value for '{pp}.type': expected 'text', got {kind!r}.", f"{pp}.type")
+        text = as_str(need(part, "text", f"{pp}.text"), f"{pp}.text")
+        if text:
+            parts.append(TextPart(text))
+    return parts
+
+
+def _user_content(content: Any, param: str) -> list[Part]:
+    if isinstance(content, str):
+        return [TextPart(content)] if content else []
+    if not isinstance(content, list):
+        bad_type(param, "one of a string or array of objects", content)
+    if not content:
+        fail(f"Invalid '{param}': empty array. Expected at least one content part.", param)
+    parts: list[Part] = []
+    for j, item in enumerate(content):
+        pp = f"{param}[{j}]"
+        part = as_dict(item, pp)
+        kind = part.get("type")
+        if kind == "text":
+            text = as_str(need(part, "text", f"{pp}.text"), f"{pp}.text")
+            if text:
+                parts.append(TextPart(text))
+        elif kind == "image_url":
+            parts.append(_image_part(need(part, "image_url", f"{pp}.image_url"), f"{pp}.image_url"))
+        elif kind in ("input_audio", "file"):
+            fail(f"Content parts of type '{kind}' are not supported by this gateway.", f"{pp}.type")
+        else:
+            fail(
+                f"Invalid value for '{pp}.type': {kind!r}. Supported values are: 'text' and "
+                "'image_url'.",
+                f"{pp}.type",
+            )
+    return parts
+
+
+def _image_part(value: Any, param: str) -> ImagePart:
+    obj = as_dict(value, param)
+    url = as_str(need(obj, "url", f"{param}.url"), f"{param}.url")
+    detail = opt_str(obj, "detail", f"{param}.detail")
+    if url.startswith("data:"):
+        match = _DATA_URL.fullmatch(url)
+        if match is None:
+            fail(
+                f"Invalid '{param}.url': data URLs must look like data:<media type>;base64,<data>.",
+                f"{param}.url",
+            )
+        return ImagePart(data=match.group(2), media_type=match.group(1), detail=detail)
+    if url.startswith(("http://", "https://")):
+        return ImagePart(url=url, detail=detail)
+    fail(f"Invalid '{param}.url': expected an http(s) URL or a base64 data URL.", f"{param}.url")
+
+
+def _assistant_message(msg: dict[str, Any], p: str) -> Message:
+    parts: list[Part] = []
+    content = msg.get("content")
+    if isinstance(content, str):
+        if content:
+            parts.append(TextPart(content))
+    elif content is not None:
+        for j, item in enumerate(as_list(content, f"{p}.content")):
+            pp = f"{p}.content[{j}]"
+            part = as_dict(item, pp)
+            kind = part.get("type")
+            if kind not in ("text", "refusal"):
+                fail(
+                    f"Invalid value for '{pp}.type': {kind!r}. Supported values are: 'text' and "
+                    "'refusal'.",
+                    f"{pp}.type",
+                )
+            text = as_str(need(part, kind, f"{pp}.{kind}"), f"{pp}.{kind}")
+            if text:
+                parts.append(TextPart(text))
+    tool_calls = msg.get("tool_calls")
+    if tool_calls is not None:
+        for j, item in enumerate(as_list(tool_calls, f"{p}.tool_calls")):
+            parts.append(_tool_call(item, f"{p}.tool_calls[{j}]"))
+    return Message("assistant", parts, name=opt_str(msg, "name", f"{p}.name"))
+
+
+def _tool_call(item: Any, p: str) -> ToolCallPart:
+    call = as_dict(item, p)
+    call_id = as_str(need(call, "id", f"{p}.id"), f"{p}.id")
+    kind = call.get("type", "function")
+    if kind != "function":
+        fail(
+            f"Invalid value for '{p}.type': only 'function' tool calls are supported.", f"{p}.type"
+        )
+    fn = as_dict(need(call, "function", f"{p}.function"), f"{p}.function")
+    name = as_str(need(fn, "name", f"{p}.function.name"), f"{p}.function.name")
+    arguments = as_str(need(fn, "arguments", f"{p}.function.arguments"), f"{p}.function.arguments")
+    return ToolCallPart(id=call_id, name=name, arguments=arguments)
+
+
+def _tool_result(msg: dict[str, Any], p: str) -> ToolResultPart:
+    call_id = as_str(need(msg, "tool_call_id", f"{p}.tool_call_id"), f"{p}.tool_call_id")
+    content = _text_only(need(msg, "content", f"{p}.content"), f"{p}.content")
+    return ToolResultPart(tool_call_id=call_id, content=list(content))
+
+
+def _decode_tools(value: Any, flags: dict[str, Any]) -> list[Tool]:
+    if value is None:
+        return []
+    tools: list[Tool] = []
+    strict: dict[str, bool] = {}
+    for j, item in enumerate(as_list(value, "tools")):
+        p = f"tools[{j}]"
+        tool = as_dict(item, p)
+        if tool.get("type") != "function":
+            fail(f"Invalid value for '{p}.type': only 'function' tools are supported.", f"{p}.type")
+        fn = as_dict(need(tool, "function", f"{p}.function"), f"{p}.function")
+        name = as_str(need(fn, "name", f"{p}.function.name"), f"{p}.function.name")
+        if not name:
+            fail(f"Invalid '{p}.function.name': must not be empty.", f"{p}.function.name")
+        parameters = fn.get("parameters")
+        tools.append(
+            Tool(
+                name=name,
+                description=opt_str(fn, "description", f"{p}.function.description"),
+                parameters=(
+                    dict(_DEFAULT_PARAMETERS)
+                    if parameters is None
+                    else as_dict(parameters, f"{p}.function.parameters")
+                ),
+            )
+        )
+        is_strict = opt_bool(fn, "strict", f"{p}.function.strict")
+        if is_strict is not None:
+            strict[name] = is_strict
+    if strict:
+        flags["strict_tools"] = strict
+    return tools
+
+
+def _decode_tool_choice(value: Any) -> ToolChoice | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        mode = _TOOL_CHOICE_MODES.get(value)
+        if mode is not None:
+            return ToolChoice(mode)
+        fail(
+            f"Invalid value for 'tool_choice': {value!r}. Supported values are: 'auto', 'none', "
+            "'required' or a named function.",
+            "tool_choice",
+        )
+    choice = as_dict(value, "tool_choice")
+    if choice.get("type") != "function":
+        fail(
+            "Invalid 'tool_choice': only {'type': 'function', ...} objects are supported.",
+            "tool_choice.type",
+        )
+    fn = as_dict(need(choice, "function", "tool_choice.function"), "tool_choice.function")
+    return ToolChoice(
+        "tool", as_str(need(fn, "name", "tool_choice.function.name"), "tool_choice.function.name")
+    )
+
+
+def _decode_stop(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    items = as_list(value, "stop")
+    return [as_str(s, f"stop[{i}]") for i, s in enumerate(items)]
+
+
+def _decode_response_format(value: Any) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    fmt = as_dict(value, "response_format")
+    kind = fmt.get("type")
+    if kind not in _RESPONSE_FORMATS:
+        fail(
+            f"Invalid value for 'response_format.type': {kind!r}. Supported values are: 'text', "
+            "'json_object' and 'json_schema'.",
+            "response_format.type",
+        )
+    if kind == "json_schema":
+        as_dict(
+            need(fmt, "json_schema", "response_format.json_schema"), "response_format.json_schema"
+        )
+    return fmt
+
+
+# -- outbound: an upstream's answer ----------------------------------------------------------------
+def decode_response(body: Any, *, provider: str = "openai") -> ChatResponse:
+    """Decode a 200 chat completion from an OpenAI-format upstream (only choice 0 is kept)."""
+    if not isinstance(body, dict):
+        raise UpstreamError(f"{provider}: malformed chat completion (not a JSON object)")
+    choices = body.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        raise UpstreamError(f"{provider}: malformed chat completion (no choices)")
+    choice = choices[0]
+    message = choice.get("message")
+    if not isinstance(message, dict):
+        raise UpstreamError(f"{provider}: malformed chat completion (no message)")
+    content: list[Part] = []
+    text = message.get("content")
+    if isinstance(text, str) and text:
+        content.append(TextPart(text))
+    elif isinstance(text, list):
+        content.extend(
+            TextPart(p["text"])
+            for p in text
+            if isinstance(p, dict) and isinstance(p.get("text"), str) and p["text"]
+        )
+    refusal = message.get("refusal")
+    if not content and isinstance(refusal, str) and refusal:
+        content.append(TextPart(refusal))
+    calls = message.get("tool_calls")
+    if isinstance(calls, list):
+        content.extend(_upstream_tool_call(c, i, provider) for i, c in enumerate(calls))
+    finish = finish_from_wire(choice.get("finish_reason"))
+    if finish == "stop" and any(isinstance(p, ToolCallPart) for p in content):
+        # Some compatible servers say "stop" after a tool call; clients need to know to run it.
+        finish = "tool_calls"
+    created = body.get("created")
+    return ChatResponse(
+        id=str(body.get("id") or ""),
+        model=str(body.get("model") or ""),
+        content=content,
+        finish_reason=finish,
+        usage=usage_from_wire(body.get("usage")),
+        created=created if isinstance(created, int) else 0,
+    )
+
+
+def _upstream_tool_call(call: Any, i: int, provider: str) -> ToolCallPart:
+    if not isinstance(call, dict) or not isinstance(call.get("function"), dict):
+        raise UpstreamError(f"{provider}: malformed tool call in chat completion")
+    fn = call["function"]
+    arguments = fn.get("arguments")
+    if arguments is None:
+        arguments = "{}"
+    elif not isinstance(arguments, str):
+        # Some compatible servers send the arguments as an object.
+        arguments = orjson.dumps(arguments).decode()
+    return ToolCallPart(
+        id=str(call.get("id") or f"call_{i}"),
+        name=str(fn.get("name") or ""),
+        arguments=arguments,
+    )

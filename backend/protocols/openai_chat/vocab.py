@@ -1,0 +1,111 @@
+"""Vocabulary shared by the OpenAI chat codec's directions: finish reasons, usage, extras, flags.
+
+Codec flags: a request decoded by this codec carries ``extra[FLAGS_KEY]``, a dict of wire details
+the IR has no field for, so that re-encoding to an OpenAI upstream is faithful:
+
+- ``max_tokens_field``: ``"max_completion_tokens"`` when the client used that name (newer models
+  refuse ``max_tokens``; older compatible servers only know ``max_tokens``).
+- ``system_role``: ``"developer"`` when the leading instructions came as ``developer`` messages.
+- ``strict_tools``: ``{tool name: bool}`` for tools that set ``function.strict``.
+
+The marker also says "this request came from an OpenAI client": ``encode_request`` forwards
+``extra`` keys only then, so another protocol's extras never reach an OpenAI upstream.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from backend.ir.chat import FinishReason, Usage
+
+FLAGS_KEY = "_openai"
+
+#: OpenAI request parameters with no IR meaning: kept verbatim in ``ChatRequest.extra`` and sent
+#: back only to OpenAI-format upstreams. Anything else unknown is dropped on decode.
+EXTRA_PARAMS: frozenset[str] = frozenset(
+    {
+        "audio",
+        "frequency_penalty",
+        "logit_bias",
+        "logprobs",
+        "modalities",
+        "moderation",
+        "n",
+        "prediction",
+        "presence_penalty",
+        "prompt_cache_key",
+        "prompt_cache_options",
+        "prompt_cache_retention",
+        "reasoning_effort",
+        "safety_identifier",
+        "seed",
+        "service_tier",
+        "store",
+        "top_logprobs",
+        "verbosity",
+        "web_search_options",
+    }
+)
+
+_FINISH_FROM_WIRE: dict[str, FinishReason] = {
+    "stop": "stop",
+    "length": "length",
+    "tool_calls": "tool_calls",
+    "function_call": "tool_calls",
+    "content_filter": "content_filter",
+}
+
+_FINISH_TO_WIRE: dict[str, str] = {
+    "stop": "stop",
+    "stop_sequence": "stop",
+    "length": "length",
+    "tool_calls": "tool_calls",
+    "content_filter": "content_filter",
+    # OpenAI has no "error" finish; a stream that failed is reported with an error frame instead.
+    "error": "stop",
+}
+
+
+def finish_from_wire(value: Any) -> FinishReason:
+    if isinstance(value, str):
+        return _FINISH_FROM_WIRE.get(value, "stop")
+    return "stop"
+
+
+def finish_to_wire(reason: str) -> str:
+    return _FINISH_TO_WIRE.get(reason, "stop")
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def usage_from_wire(obj: Any) -> Usage:
+    """``prompt_tokens``/``completion_tokens``/``prompt_tokens_details`` -> ``Usage``."""
+    if not isinstance(obj, dict):
+        return Usage()
+    details = obj.get("prompt_tokens_details")
+    details = details if isinstance(details, dict) else {}
+    return Usage(
+        input_tokens=_int(obj.get("prompt_tokens")),
+        output_tokens=_int(obj.get("completion_tokens")),
+        cached_tokens=_int(details.get("cached_tokens")),
+        cache_write_tokens=_int(details.get("cache_write_tokens")),
+    )
+
+
+def usage_to_wire(usage: Usage) -> dict[str, Any]:
+    details: dict[str, Any] = {"cached_tokens": usage.cached_tokens}
+    if usage.cache_write_tokens:
+        details["cache_write_tokens"] = usage.cache_write_tokens
+    return {
+        "prompt_tokens": usage.input_tokens,
+        "completion_tokens": usage.output_tokens,
+        "total_tokens": usage.total_tokens,
+        "prompt_tokens_details": details,
+    }
+
+
+def codec_flags(extra: dict[str, Any]) -> dict[str, Any] | None:
+    flags = extra.get(FLAGS_KEY)
+    return flags if isinstance(flags, dict) else None
