@@ -264,15 +264,16 @@ async def test_error_frame_before_any_event_raises(
         await collect(provider.stream(request(), "m"))
 
 
+@pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
 async def test_consumer_closing_the_stream_closes_the_upstream_response(
-    fake: OpenAIFake,
+    fake: OpenAIFake, transport: TransportName
 ) -> None:
     seen: list[httpx.Response] = []
 
     async def remember(resp: httpx.Response) -> None:
         seen.append(resp)
 
-    client = make_http_client(fake.sdk_base_url, transport="httpx")
+    client = make_http_client(fake.sdk_base_url, transport=transport)
     client.event_hooks = {"request": [], "response": [remember]}
     try:
         fake.replies.append(Reply(text="x" * 20))
