@@ -41,7 +41,9 @@ async def embeddings(request: Request) -> Response:
         await budget_policy.settle(ctx, gw)
         ctx.mark_first_byte()
         pipeline.finish(ctx)
-        out = openai_chat.encode_embedding_response(resp, req.model)
+        out = openai_chat.encode_embedding_response(
+            resp, req.model, encoding_format=req.encoding_format
+        )
         return Response(
             orjson.dumps(out), media_type=JSON, headers={"x-request-id": ctx.request_id}
         )
