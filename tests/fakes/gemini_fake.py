@@ -62,6 +62,7 @@ class GeminiFake(FakeUpstream):
     async def list_models(self, request: Request) -> Response:
         if (denied := await self._auth(request)) is not None:
             return denied
+        await self._note(request)
         size = self.models_page_size or int(request.query_params.get("pageSize") or 0) or 1000
         start = int(request.query_params.get("pageToken") or 0)
         page = self.models[start : start + size]
@@ -75,6 +76,7 @@ class GeminiFake(FakeUpstream):
             return denied
         model, _, method = request.path_params["rest"].partition(":")
         if request.method == "GET" and not method:
+            await self._note(request)
             if model not in self.models:
                 return _error(404, f"models/{model} is not found for API version v1beta")
             return self.json_response(_model_info(model))
@@ -144,11 +146,8 @@ class GeminiFake(FakeUpstream):
             out.append({"values": fake_vector(text, dims)})
         return {"embeddings": out}
 
-    async def _auth(self, request: Request) -> Response | None:
-        key = request.headers.get("x-goog-api-key") or request.query_params.get("key")
-        if key and key != "bad":
-            return None
-        # Refused before any reply is consumed, but still recorded for inspection.
+    async def _note(self, request: Request) -> None:
+        """Record a request that consumes no reply (listings, refusals)."""
         self.requests.append(
             RecordedRequest(
                 request.method,
@@ -158,6 +157,13 @@ class GeminiFake(FakeUpstream):
                 await request.body(),
             )
         )
+
+    async def _auth(self, request: Request) -> Response | None:
+        key = request.headers.get("x-goog-api-key") or request.query_params.get("key")
+        if key and key != "bad":
+            return None
+        # Refused before any reply is consumed, but still recorded for inspection.
+        await self._note(request)
         if key == "bad":
             return _error(
                 400,
@@ -222,7 +228,7 @@ def _merge(chunks: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 async def _stream(chunks: list[dict[str, Any]], reply: Reply, sse: bool) -> AsyncIterator[bytes]:
-    limit = len(chunks) if reply.drop_after is None else min(reply.drop_after, len(chunks) - 1)
+    limit = len(chunks) if reply.drop_after is None else min(reply.drop_after, len(chunks))
     for n, chunk in enumerate(chunks[:limit]):
         data = orjson.dumps(chunk)
         if sse:

@@ -138,7 +138,7 @@ def _merge(lines: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 async def _stream(lines: list[dict[str, Any]], reply: Reply) -> AsyncIterator[bytes]:
-    limit = len(lines) if reply.drop_after is None else min(reply.drop_after, len(lines) - 1)
+    limit = len(lines) if reply.drop_after is None else min(reply.drop_after, len(lines))
     for ln in lines[:limit]:
         yield orjson.dumps(ln) + b"\n"
     if reply.drop_after is not None:

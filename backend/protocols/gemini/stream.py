@@ -106,8 +106,13 @@ class StreamDecoder:
         return out
 
     def abort(self, error: GatewayError) -> list[StreamEvent]:
-        """End the stream with ``error`` (a transport failure seen by the caller)."""
-        return [] if self._done else self._fail(error)
+        """End the stream after a transport failure seen by the caller.
+
+        A failure after the chunk with ``finishReason`` loses nothing: the answer ends normally.
+        """
+        if self._done:
+            return []
+        return self.close() if self._finish is not None else self._fail(error)
 
     # -- internals -----------------------------------------------------------------------------
 

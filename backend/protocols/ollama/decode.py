@@ -84,11 +84,11 @@ def tool_calls_from(
         # Some models emit arguments as a JSON string; pass that text through unchanged.
         arguments = args if isinstance(args, str) else orjson.dumps(args).decode()
         given = call.get("id")
-        call_id = (
-            given
-            if isinstance(given, str) and given
-            else (f"call_{i}_{_UNSAFE.sub('_', fn['name'])[:64]}")
-        )
+        if isinstance(given, str) and given:
+            call_id = given
+        else:
+            prefix = response_id.removeprefix("ollama-")[:8]
+            call_id = f"call_{prefix}_{i}_{_UNSAFE.sub('_', fn['name'])[:64]}"
         out.append(ToolCallPart(id=call_id, name=fn["name"], arguments=arguments))
     return out
 

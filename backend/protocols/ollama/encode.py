@@ -5,7 +5,8 @@ Choices where Ollama has no direct equivalent:
 - ``system`` text becomes one leading ``system`` message (parts joined by a blank line, since
   many model templates only read one); mid-conversation system messages stay in place.
 - Tool results become ``role: "tool"`` messages with ``tool_name`` (looked up from the earlier
-  ``ToolCallPart`` with the same id; an id with no such call is the caller's error). Text and
+  ``ToolCallPart`` with the same id; an id with no such call is the caller's error); a failed
+  result's content is prefixed ``Error: `` as Ollama has no error flag. Text and
   images that share the IR user message with tool results follow them as a ``user`` message.
 - Tool-call ``arguments`` go out as a JSON object (Ollama rejects a string).
 - Images must be inline base64: ``data:`` URLs are unpacked; an http(s) URL, which Ollama cannot
@@ -112,7 +113,11 @@ def _user(msg: Message, names: dict[str, str]) -> list[dict[str, Any]]:
                     f"ollama: tool result {p.tool_call_id!r} answers no earlier tool call",
                     param="messages",
                 )
-            tool_msg = _content_message("tool", list(p.content))
+            content: list[TextPart | ImagePart] = list(p.content)
+            if p.is_error:
+                # No error flag on the wire: tell the model in words.
+                content.insert(0, TextPart("Error: "))
+            tool_msg = _content_message("tool", content)
             tool_msg["tool_name"] = name
             out.append(tool_msg)
         elif isinstance(p, (TextPart, ImagePart)):
