@@ -1,0 +1,379 @@
+"""RedisBudget: caps and rate limits shared by every gateway process through Redis.
+
+One Lua script checks all caps of a request and books the reservation in the same atomic step
+(Redis runs a script alone), so N processes cannot together overshoot a cap. Keys, all under
+``key_prefix`` (put a hash tag in the prefix, e.g. ``"{sb}:"``, on Redis Cluster)::
+
+    spent:<scope>:<id>:<yyyymmdd>   settled units (10^-8 USD) of one cap period, kept ~70 days
+    resv:<scope>:<id>:<yyyymmdd>    units reserved by requests in flight
+    holds:<scope>:<id>:<yyyymmdd>   ZSET "<reservation id>:<units>" scored by expiry; expired holds
+                                    are subtracted from resv by the next reserve (a crashed process
+                                    cannot leak its reservations for longer than the TTL)
+    done:<reservation id>           settle marker, so a retried settle is applied once
+    rate:<key id>:<minute>          requests of a key in one fixed 60 s window
+    seeded                          present once the counters were seeded from the database
+
+Persistence: ``flush`` copies the settled counters this process changed into ``SpendCounter``
+(never lowering a row); ``load`` seeds Redis from ``SpendCounter`` with SET NX, so existing
+(newer) Redis values win and several processes may load at once. Redis here keeps nothing on
+disk: when it restarts, the ``seeded`` marker is gone, every script answers "unseeded", and the
+first process to notice seeds Redis again from the database before going on. Redis must not evict
+keys (``maxmemory-policy noeviction``).
+
+When Redis is unreachable (or slower than ``timeout_s``):
+
+- ``reserve`` for a principal with a cap raises ``BudgetUnavailable`` (503, code
+  ``budget_store_unavailable``, Retry-After 5): without the shared counters the cap cannot be
+  enforced, and letting capped traffic through is the leak caps exist to prevent. Principals
+  without caps never touch Redis and pass.
+- ``settle`` does not fail the finished request: the charge is queued in memory and applied by the
+  next ``flush`` (once, thanks to the ``done`` marker). ``release`` is dropped: the hold expires.
+- ``check_rate`` falls back to an in-process window, so limits still hold per process.
+- ``spent`` raises ``BudgetUnavailable``; ``flush`` keeps its work for the next round.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import math
+import uuid
+from collections import deque
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import redis.exceptions as redis_errors
+
+from backend.budget.base import (
+    DEFAULT_RESERVATION_TTL_S,
+    NO_RESERVATION,
+    RATE_WINDOW_S,
+    BudgetUnavailable,
+    Hold,
+    Reservation,
+    budget_unavailable,
+    check_amount,
+    from_units,
+    quota_error,
+    to_units,
+)
+from backend.budget.caps import Scope, applicable_caps
+from backend.budget.periods import (
+    as_utc,
+    earliest_relevant_start,
+    next_period_start,
+    period_start,
+    previous_period_start,
+    utc_now,
+)
+from backend.budget.persist import CounterKey, load_counters, store_counters
+from backend.budget.ratelimit import LocalRateLimiter, enforce, window_of
+from backend.state.snapshot import KeyInfo, Principal
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+    from backend.gateway import Clock
+
+log = logging.getLogger("switchboard.budget")
+
+#: A spent counter must outlive the period after its own (rollover reads it): 62 days + margin.
+SPENT_TTL_S = 70 * 86400
+_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    redis_errors.ConnectionError,
+    redis_errors.TimeoutError,
+    redis_errors.ReadOnlyError,
+    OSError,  # includes the builtin TimeoutError raised by asyncio.timeout
+)
+_UNSEEDED = -1
+
+# KEYS[1] seeded marker, then 4 keys per cap: spent, resv, holds, previous period's spent.
+# ARGV: now, hold expiry, hold member, units, resv/holds ttl, then per cap: cap units, rollover.
+# Returns {1} booked, {-1} unseeded, {0, cap index, used units, limit units} refused.
+# Amounts go to INCRBY/DECRBY as the caller's strings: Lua would print big numbers as 1e+15.
+RESERVE_LUA = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
+local units = tonumber(ARGV[4])
+for i = 1, (#KEYS - 1) / 4 do
+  local b = 4 * (i - 1)
+  local spent_k, resv_k, holds_k, prev_k = KEYS[b + 2], KEYS[b + 3], KEYS[b + 4], KEYS[b + 5]
+  local expired = redis.call('ZRANGEBYSCORE', holds_k, '-inf', ARGV[1])
+  if #expired > 0 then
+    for _, member in ipairs(expired) do
+      redis.call('DECRBY', resv_k, string.match(member, ':(%d+)$'))
+    end
+    redis.call('ZREMRANGEBYSCORE', holds_k, '-inf', ARGV[1])
+  end
+  local cap = tonumber(ARGV[4 + 2 * i])
+  local limit = 0
+  if cap > 0 then
+    limit = cap
+    if ARGV[5 + 2 * i] == '1' then
+      local unused = cap - tonumber(redis.call('GET', prev_k) or '0')
+      if unused < 0 then unused = 0 end
+      if unused > cap then unused = cap end
+      limit = cap + unused
+    end
+  end
+  local used = tonumber(redis.call('GET', spent_k) or '0')
+  used = used + tonumber(redis.call('GET', resv_k) or '0')
+  if used + units > limit then return {0, i, used, limit} end
+end
+for i = 1, (#KEYS - 1) / 4 do
+  local b = 4 * (i - 1)
+  redis.call('INCRBY', KEYS[b + 3], ARGV[4])
+  redis.call('EXPIRE', KEYS[b + 3], ARGV[5])
+  redis.call('ZADD', KEYS[b + 4], ARGV[2], ARGV[3])
+  redis.call('EXPIRE', KEYS[b + 4], ARGV[5])
+end
+return {1}
+"""
+
+# KEYS[1] seeded marker, KEYS[2] done marker, then 3 keys per hold: spent, resv, holds.
+# ARGV: hold member, reserved units, actual units, spent ttl, done ttl.
+# Returns {1} applied, {0} already applied, {-1} unseeded (only when charging).
+SETTLE_LUA = """
+local charge = tonumber(ARGV[3]) > 0
+if charge then
+  if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
+  if not redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[5]) then return {0} end
+end
+for b = 3, #KEYS, 3 do
+  if redis.call('ZREM', KEYS[b + 2], ARGV[1]) == 1 then
+    redis.call('DECRBY', KEYS[b + 1], ARGV[2])
+  end
+  if charge then
+    redis.call('INCRBY', KEYS[b], ARGV[3])
+    redis.call('EXPIRE', KEYS[b], ARGV[4])
+  end
+end
+return {1}
+"""
+
+RATE_LUA = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return count
+"""
+
+
+class RedisBudget:
+    def __init__(
+        self,
+        redis: Redis,
+        key_prefix: str = "sb:budget:",
+        *,
+        clock: Clock = utc_now,
+        reservation_ttl_s: float = DEFAULT_RESERVATION_TTL_S,
+        timeout_s: float = 1.0,
+        max_pending: int = 10_000,
+    ) -> None:
+        self._redis = redis
+        self.key_prefix = key_prefix
+        # The clock only bounds which persisted periods are seeded into Redis.
+        self._clock = clock
+        self._ttl = reservation_ttl_s
+        self._holds_ttl = str(math.ceil(reservation_ttl_s) + 60)
+        self._timeout = timeout_s
+        self._reserve = redis.register_script(RESERVE_LUA)
+        self._settle = redis.register_script(SETTLE_LUA)
+        self._rate = redis.register_script(RATE_LUA)
+        self._seeded_key = f"{key_prefix}seeded"
+        self._seed_lock = asyncio.Lock()
+        self._dirty: set[CounterKey] = set()
+        #: Settlements Redis did not take yet: (reservation, actual units), retried by flush().
+        self._pending: deque[tuple[Reservation, int]] = deque()
+        self._max_pending = max_pending
+        self._fallback_rate = LocalRateLimiter()
+        #: How many settlements had no price (charged 0).
+        self.unpriced_settlements = 0
+
+    def _key(self, kind: str, scope: Scope, start: dt.datetime) -> str:
+        return f"{self.key_prefix}{kind}:{scope[0]}:{scope[1]}:{start:%Y%m%d}"
+
+    # -- caps ---------------------------------------------------------------------------------
+
+    async def reserve(self, principal: Principal, amount: Decimal, now: dt.datetime) -> Reservation:
+        caps = applicable_caps(principal)
+        if not caps:
+            return NO_RESERVATION
+        units = check_amount(amount, "amount")
+        now = as_utc(now)
+        now_ts = now.timestamp()
+        rid = uuid.uuid4().hex
+        expires = now_ts + self._ttl
+        keys = [self._seeded_key]
+        args = [repr(now_ts), repr(expires), f"{rid}:{units}", str(units), self._holds_ttl]
+        holds = []
+        for cap in caps:
+            start = period_start(cap.period, now)
+            keys += [
+                self._key("spent", cap.scope, start),
+                self._key("resv", cap.scope, start),
+                self._key("holds", cap.scope, start),
+                self._key("spent", cap.scope, previous_period_start(cap.period, now)),
+            ]
+            args += [str(to_units(cap.amount)), "1" if cap.rollover else "0"]
+            holds.append(Hold(cap.scope, start))
+        result = await self._run(self._reserve, keys, args)
+        if int(result[0]) == 1:
+            return Reservation(rid, units, tuple(holds), expires)
+        cap = caps[int(result[1]) - 1]
+        raise quota_error(
+            cap,
+            limit_units=int(result[3]),
+            used_units=int(result[2]),
+            amount_units=units,
+            resets_at=next_period_start(cap.period, now),
+        )
+
+    async def settle(self, reservation: Reservation, actual: Decimal | None) -> None:
+        if reservation.state != "open":
+            return
+        units = check_amount(actual, "actual cost")
+        reservation.state = "settled"
+        reservation.settled_units = units
+        if actual is None:
+            reservation.unpriced = True
+            self.unpriced_settlements += 1
+            level = logging.WARNING if self.unpriced_settlements == 1 else logging.DEBUG
+            log.log(level, "settled reservation %s with unknown price: charged 0", reservation.id)
+        if not await self._apply(reservation, units) and units:
+            if len(self._pending) >= self._max_pending:
+                lost = self._pending.popleft()
+                log.error("budget: settle queue full, dropped a charge of %s", from_units(lost[1]))
+            self._pending.append((reservation, units))
+            log.warning("budget store unavailable: settle of %s queued", reservation.id)
+
+    async def release(self, reservation: Reservation) -> None:
+        if reservation.state != "open":
+            return
+        reservation.state = "released"
+        # On failure the hold simply expires after the reservation TTL.
+        await self._apply(reservation, 0)
+
+    async def _apply(self, reservation: Reservation, units: int) -> bool:
+        """Run the settle script; False when Redis could not be reached."""
+        keys = [self._seeded_key, f"{self.key_prefix}done:{reservation.id}"]
+        for hold in reservation.holds:
+            start = hold.period_start
+            keys += [self._key(k, hold.scope, start) for k in ("spent", "resv", "holds")]
+        args = [
+            f"{reservation.id}:{reservation.units}",
+            str(reservation.units),
+            str(units),
+            str(SPENT_TTL_S),
+            self._holds_ttl,
+        ]
+        try:
+            await self._run(self._settle, keys, args)
+        except BudgetUnavailable:
+            return False
+        if units:
+            self._dirty.update((hold.scope, hold.period_start) for hold in reservation.holds)
+        return True
+
+    async def spent(self, scope: Scope, period_start: dt.datetime) -> Decimal:
+        try:
+            async with asyncio.timeout(self._timeout):
+                value = await self._redis.get(self._key("spent", scope, as_utc(period_start)))
+        except _UNAVAILABLE as exc:
+            raise budget_unavailable(type(exc).__name__) from exc
+        return from_units(int(value) if value is not None else 0)
+
+    async def _run(self, script: Any, keys: Sequence[str], args: Sequence[str]) -> list[Any]:
+        """Run a script; seed Redis from the database once if it says it lost its counters."""
+        try:
+            for _ in range(2):
+                async with asyncio.timeout(self._timeout):
+                    result: list[Any] = await script(keys=keys, args=args)
+                if int(result[0]) != _UNSEEDED:
+                    return result
+                await self._reseed()
+        except _UNAVAILABLE as exc:
+            raise budget_unavailable(type(exc).__name__) from exc
+        raise budget_unavailable("counters not seeded")
+
+    # -- rate limits ----------------------------------------------------------------------------
+
+    async def check_rate(self, key: KeyInfo, now: dt.datetime) -> None:
+        rpm = key.rate_limit_rpm
+        if rpm is None:
+            return
+        index, retry = window_of(now)
+        try:
+            async with asyncio.timeout(self._timeout):
+                count = await self._rate(
+                    keys=[f"{self.key_prefix}rate:{key.id}:{index}"], args=[2 * RATE_WINDOW_S]
+                )
+        except _UNAVAILABLE:
+            self._fallback_rate.check(key, now)
+            return
+        enforce(key, rpm, int(count), retry)
+
+    # -- persistence ----------------------------------------------------------------------------
+
+    async def load(self) -> None:
+        try:
+            async with self._seed_lock:
+                await self._seed()
+        except _UNAVAILABLE as exc:
+            log.warning("budget: Redis unreachable at load (%r); will seed when it is back", exc)
+
+    async def _reseed(self) -> None:
+        async with self._seed_lock:
+            async with asyncio.timeout(self._timeout):
+                if await self._redis.exists(self._seeded_key):
+                    return
+            try:
+                await self._seed()
+            except _UNAVAILABLE:
+                raise
+            except Exception as exc:  # the database: refuse capped requests rather than guess
+                log.exception("budget: could not reseed Redis from the database")
+                raise budget_unavailable("counters could not be reloaded") from exc
+
+    async def _seed(self) -> None:
+        counters = await load_counters(earliest_relevant_start(self._clock()))
+        async with asyncio.timeout(max(self._timeout, 10.0)):
+            pipe = self._redis.pipeline(transaction=False)
+            for (scope, start), units in counters.items():
+                pipe.set(self._key("spent", scope, start), units, nx=True, ex=SPENT_TTL_S)
+            pipe.set(self._seeded_key, "1")
+            await pipe.execute()
+        log.info("budget: seeded %d spend counters into Redis", len(counters))
+
+    async def flush(self) -> None:
+        await self._retry_pending()
+        dirty, self._dirty = self._dirty, set()
+        if not dirty:
+            return
+        keys = list(dirty)
+        try:
+            async with asyncio.timeout(self._timeout):
+                values = await self._redis.mget([self._key("spent", s, p) for s, p in keys])
+        except _UNAVAILABLE as exc:
+            self._dirty |= dirty
+            log.warning("budget: Redis unreachable at flush (%r); will retry", exc)
+            return
+        try:
+            await store_counters(
+                (key, int(value)) for key, value in zip(keys, values, strict=True) if value
+            )
+        except BaseException:
+            self._dirty |= dirty
+            raise
+
+    async def _retry_pending(self) -> None:
+        pending = list(self._pending)
+        self._pending.clear()
+        for i, (reservation, units) in enumerate(pending):
+            if not await self._apply(reservation, units):
+                self._pending.extend(pending[i:])
+                return
+
+    @property
+    def pending_settlements(self) -> int:
+        return len(self._pending)

@@ -1,0 +1,106 @@
+"""Builders shared by the budget tests (principals, money, times)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from redis.asyncio import Redis
+
+from backend.budget import LocalBudget, RedisBudget
+from backend.state.snapshot import AppInfo, KeyInfo, OrgInfo, Principal, UserInfo
+
+
+def at(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
+) -> dt.datetime:
+    return dt.datetime(year, month, day, hour, minute, second, tzinfo=dt.UTC)
+
+
+def usd(value: str | int) -> Decimal:
+    return Decimal(str(value))
+
+
+def org(
+    oid: int,
+    cap: str | None,
+    period: str = "monthly",
+    rollover: bool = False,
+    name: str = "acme",
+) -> OrgInfo:
+    return OrgInfo(oid, name, name, usd(cap) if cap is not None else None, period, rollover)
+
+
+def user_principal(
+    uid: int,
+    *,
+    cap: str | None = None,
+    org_info: OrgInfo | None = None,
+    rpm: int | None = None,
+    email: str = "alice@x",
+) -> Principal:
+    user = UserInfo(
+        uid,
+        "Alice",
+        email,
+        weekly_cap_usd=usd(cap) if cap is not None else None,
+        org_id=org_info.id if org_info else None,
+    )
+    key = KeyInfo(uid, f"sk-{uid}", uid, None, rate_limit_rpm=rpm)
+    return Principal(key, user, None, org_info)
+
+
+def app_principal(aid: int, org_info: OrgInfo | None, rpm: int | None = None) -> Principal:
+    app = AppInfo(aid, "Bot", "bot", org_id=org_info.id if org_info else None)
+    key = KeyInfo(aid, f"sk-app-{aid}", None, aid, rate_limit_rpm=rpm)
+    return Principal(key, None, app, org_info)
+
+
+class Ids:
+    """Random scope ids (shared databases in CI), and cleanup of their counter rows."""
+
+    def __init__(self) -> None:
+        self.used: set[int] = set()
+
+    def __call__(self) -> int:
+        value = random.randrange(10**8, 2 * 10**9)
+        self.used.add(value)
+        return value
+
+
+@dataclass
+class RedisEnv:
+    url: str
+    prefix: str
+    clients: list[Redis] = field(default_factory=list)
+
+    def client(self, url: str | None = None, **kwargs: Any) -> Redis:
+        made = Redis.from_url(url or self.url, **kwargs)
+        self.clients.append(made)
+        return made
+
+
+class Budgets:
+    """Makes budgets of one kind.
+
+    Redis ones share the test's prefix, each on its own connection; ``forget()`` wipes that
+    prefix, which is what a Redis restart does here (it keeps nothing on disk).
+    """
+
+    def __init__(self, kind: str, env: RedisEnv | None) -> None:
+        self.kind = kind
+        self.env = env
+
+    def new(self, **kwargs: Any) -> LocalBudget | RedisBudget:
+        if self.env is None:
+            return LocalBudget(**kwargs)
+        return RedisBudget(self.env.client(), self.env.prefix, **kwargs)
+
+    async def forget(self) -> None:
+        if self.env is not None:
+            client = self.env.client()
+            async for key in client.scan_iter(match=f"{self.env.prefix}*"):
+                await client.delete(key)
