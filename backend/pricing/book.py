@@ -1,0 +1,180 @@
+"""PriceBook: what a model costs, from the admin's overrides first, then the maintained table.
+
+Rules (DESIGN.md, "Money"):
+
+- An override (``RoutingConfig.prices``, keyed ``provider/model`` or the bare model name) wins,
+  for Ollama models too (an administrator deliberately pricing their own hardware).
+- Otherwise Ollama models cost $0.
+- Otherwise the ``genai-prices`` table (``backend.pricing.table``), which also applies tiered and
+  time-dependent prices exactly when computing a cost.
+- A model nobody prices is *unknown*: ``price``/``cost``/``worst_case`` return ``None``, never 0.
+
+Token accounting follows the IR: ``Usage.input_tokens`` includes ``cached_tokens`` (read from the
+provider's prompt cache) and ``cache_write_tokens``. Cached tokens are billed at the cached rate
+(the input rate when a price has none); cache writes at the table's cache-write rate (overrides
+have none, so the input rate).
+
+A book is immutable apart from its memo: build a new one when overrides change (``Router`` does
+this whenever the routing snapshot is replaced), so memoised answers never go stale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Literal
+
+from backend.ir.chat import Usage
+from backend.pricing import table
+from backend.routing.refs import ModelRef
+from backend.state.snapshot import PriceOverride
+
+MTOK = Decimal(1_000_000)
+ZERO = Decimal(0)
+
+PriceSource = Literal["override", "price-table", "ollama"]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelPricing:
+    """USD per million tokens. ``cached_per_mtok`` ``None``: cached input costs the input rate."""
+
+    input_per_mtok: Decimal
+    output_per_mtok: Decimal
+    cached_per_mtok: Decimal | None
+    context_window: int | None
+    source: PriceSource
+    cache_write_per_mtok: Decimal | None = None
+
+    def linear_cost(
+        self, input_tokens: int, output_tokens: int, cached_tokens: int = 0, cache_write: int = 0
+    ) -> Decimal:
+        cached = min(max(cached_tokens, 0), max(input_tokens, 0))
+        write = min(max(cache_write, 0), max(input_tokens, 0) - cached)
+        fresh = max(input_tokens, 0) - cached - write
+        cached_rate = (
+            self.cached_per_mtok if self.cached_per_mtok is not None else self.input_per_mtok
+        )
+        write_rate = (
+            self.cache_write_per_mtok
+            if self.cache_write_per_mtok is not None
+            else self.input_per_mtok
+        )
+        total = (
+            fresh * self.input_per_mtok
+            + cached * cached_rate
+            + write * write_rate
+            + max(output_tokens, 0) * self.output_per_mtok
+        )
+        return total / MTOK
+
+
+FREE = ModelPricing(ZERO, ZERO, ZERO, None, "ollama")
+
+
+def _as_ref(model: ModelRef | str) -> ModelRef:
+    return model if isinstance(model, ModelRef) else ModelRef.from_key(model)
+
+
+class PriceBook:
+    def __init__(self, overrides: Mapping[str, PriceOverride] | None = None) -> None:
+        self._overrides = dict(overrides or {})
+        # Memo per canonical key: (pricing, exact table entry); both None = unknown.
+        self._memo: dict[str, tuple[ModelPricing | None, table.TableModel | None]] = {}
+        self._listed: dict[str, list[tuple[str, ModelPricing]]] = {}
+
+    def price(self, model: ModelRef | str) -> ModelPricing | None:
+        """Rates of ``model`` (a ``ModelRef`` or canonical ``provider/model``), or ``None``."""
+        return self._entry(_as_ref(model))[0]
+
+    def cost(self, model: ModelRef | str, usage: Usage) -> Decimal | None:
+        """What ``usage`` on ``model`` costs in USD, or ``None`` when the price is unknown."""
+        pricing, exact = self._entry(_as_ref(model))
+        if pricing is None:
+            return None
+        inp = max(usage.input_tokens, 0)
+        cached = min(max(usage.cached_tokens, 0), inp)
+        write = min(max(usage.cache_write_tokens, 0), inp - cached)
+        out = max(usage.output_tokens, 0)
+        if exact is not None:
+            try:
+                return exact.cost(inp, out, cached, write)
+            except Exception:  # table data the calculator rejects: the list rates still apply
+                pass
+        return pricing.linear_cost(inp, out, cached, write)
+
+    def worst_case(
+        self, model: ModelRef | str, input_tokens_estimate: int, max_output_tokens: int
+    ) -> Decimal | None:
+        """Upper bound for a reservation: every input token uncached, every output token used."""
+        return self.cost(
+            model, Usage(input_tokens=input_tokens_estimate, output_tokens=max_output_tokens)
+        )
+
+    def listed(self, provider: str) -> list[tuple[str, ModelPricing]]:
+        """The table's models of ``provider`` with their pricing (overrides applied)."""
+        cached = self._listed.get(provider)
+        if cached is None:
+            cached = []
+            for entry in table.listed_models(provider):
+                ref = ModelRef(provider, entry.model_id)
+                override = self._override(ref)
+                pricing = (
+                    _from_override(override, entry.rates.context_window)
+                    if override is not None
+                    else _from_table(entry.rates)
+                )
+                cached.append((entry.model_id, pricing))
+                self._memo.setdefault(ref.key, (pricing, None if override is not None else entry))
+            self._listed[provider] = cached
+        return list(cached)
+
+    # -- internals ---------------------------------------------------------------------------------
+
+    def _override(self, ref: ModelRef) -> PriceOverride | None:
+        found = self._overrides.get(ref.key)
+        if found is None:
+            found = self._overrides.get(ref.model)
+        return found
+
+    def _entry(self, ref: ModelRef) -> tuple[ModelPricing | None, table.TableModel | None]:
+        memo = self._memo.get(ref.key)
+        if memo is not None:
+            return memo
+        override = self._override(ref)
+        result: tuple[ModelPricing | None, table.TableModel | None]
+        if override is not None:
+            window = override.context_window
+            if window is None and ref.provider != "ollama":
+                found = table.lookup(ref.provider, ref.model)
+                window = found.rates.context_window if found else None
+            result = (_from_override(override, window), None)
+        elif ref.provider == "ollama":
+            result = (FREE, None)
+        else:
+            found = table.lookup(ref.provider, ref.model)
+            result = (_from_table(found.rates), found) if found is not None else (None, None)
+        self._memo[ref.key] = result
+        return result
+
+
+def _from_override(o: PriceOverride, context_window: int | None) -> ModelPricing:
+    return ModelPricing(
+        input_per_mtok=Decimal(o.input_per_mtok),
+        output_per_mtok=Decimal(o.output_per_mtok),
+        cached_per_mtok=Decimal(o.cached_per_mtok) if o.cached_per_mtok is not None else None,
+        context_window=o.context_window if o.context_window is not None else context_window,
+        source="override",
+    )
+
+
+def _from_table(r: table.TableRates) -> ModelPricing:
+    return ModelPricing(
+        input_per_mtok=r.input_per_mtok,
+        output_per_mtok=r.output_per_mtok,
+        cached_per_mtok=r.cached_per_mtok,
+        context_window=r.context_window,
+        source="price-table",
+        cache_write_per_mtok=r.cache_write_per_mtok,
+    )
