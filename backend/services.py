@@ -28,7 +28,7 @@ async def _redis(url: str) -> Any:
 
 
 async def build_gateway(settings: Settings) -> Gateway:
-    from backend.budget import LocalBudget, RedisBudget
+    from backend.budget import make_budget
     from backend.cache.response_cache import ResponseCache
     from backend.policies.dlp import DlpPolicies
     from backend.policies.pipeline import ChatPipeline
@@ -70,7 +70,7 @@ async def build_gateway(settings: Settings) -> Gateway:
     store.on_reload("routing", gw.router.refresh_prices)
     await gw.router.start(gw.providers)
 
-    gw.budget = RedisBudget(redis) if redis is not None else LocalBudget()
+    gw.budget = make_budget(redis, clock=gw.clock)
     await gw.budget.load()
 
     gw.log_writer = LogWriter(
