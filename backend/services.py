@@ -22,7 +22,9 @@ log = logging.getLogger("switchboard")
 async def _redis(url: str) -> Any:
     import redis.asyncio as aioredis
 
-    client = aioredis.from_url(url, socket_connect_timeout=5, health_check_interval=30)
+    client = aioredis.from_url(
+        url, socket_connect_timeout=5, socket_timeout=5, health_check_interval=30
+    )
     await client.ping()
     return client
 
