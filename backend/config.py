@@ -12,6 +12,8 @@ from pydantic import BaseModel, Field
 class Settings(BaseModel):
     database_url: str = "sqlite:///data/switchboard.sqlite3"
     redis_url: str | None = None
+    #: Prefix of every Redis key and channel, so several deployments can share one Redis.
+    redis_prefix: str = "switchboard:"
     data_dir: Path = Path("data")
     secret_key: str | None = None
     #: Largest request body accepted on the proxy endpoints.
@@ -55,6 +57,8 @@ class Settings(BaseModel):
         for var, (field, conv) in numeric.items():
             if env.get(var):
                 values[field] = conv(env[var])
+        if env.get("SWITCHBOARD_REDIS_PREFIX"):
+            values["redis_prefix"] = env["SWITCHBOARD_REDIS_PREFIX"]
         if env.get("SWITCHBOARD_TRANSPORT"):
             values["transport"] = env["SWITCHBOARD_TRANSPORT"]
         if env.get("SWITCHBOARD_LOG_BODIES"):

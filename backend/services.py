@@ -40,7 +40,9 @@ async def build_gateway(settings: Settings) -> Gateway:
     from backend.security.crypto import derive_key, load_or_create_secret_key
 
     redis = await _redis(settings.redis_url) if settings.redis_url else None
-    bus: EventBus = RedisBus(redis) if redis is not None else LocalBus()
+    bus: EventBus = (
+        RedisBus(redis, prefix=settings.redis_prefix) if redis is not None else LocalBus()
+    )
     await bus.start()
     store = ConfigStore(bus)
     await store.load_all()
@@ -72,7 +74,7 @@ async def build_gateway(settings: Settings) -> Gateway:
     store.on_reload("routing", gw.router.refresh_prices)
     await gw.router.start(gw.providers)
 
-    gw.budget = make_budget(redis, clock=gw.clock)
+    gw.budget = make_budget(redis, clock=gw.clock, key_prefix=settings.redis_prefix + "budget:")
     await gw.budget.load()
 
     gw.log_writer = LogWriter(
@@ -80,7 +82,9 @@ async def build_gateway(settings: Settings) -> Gateway:
     )
     await gw.log_writer.start()
 
-    gw.response_cache = ResponseCache.create(settings.redis_url)
+    gw.response_cache = ResponseCache.create(
+        settings.redis_url, namespace=settings.redis_prefix + "rc"
+    )
     gw.dlp = DlpPolicies(store)
     store.on_reload("dlp", gw.dlp.refresh)
     store.on_reload("tenancy", gw.dlp.refresh)
