@@ -12,9 +12,9 @@ class Organization(Model):
     id = fields.IntField(primary_key=True)
     name = fields.CharField(max_length=200)
     slug = fields.CharField(max_length=100, unique=True)
-    owner: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
-        "models.User", related_name=False, null=True, on_delete=fields.SET_NULL
-    )
+    # The owning user's id. A plain column, not a foreign key: users reference organizations,
+    # and Tortoise 1.1 migrations drop one side of such a circular pair.
+    owner_id = fields.IntField(null=True)
     # Spend cap for the organization's users' and apps' traffic, per ``cap_period``.
     spend_cap_usd = fields.DecimalField(null=True, **MONEY)
     cap_period = fields.CharField(max_length=10, default="monthly")  # weekly | monthly
