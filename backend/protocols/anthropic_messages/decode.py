@@ -1,0 +1,393 @@
+"""Anthropic wire -> IR: client requests (strictly validated) and upstream responses.
+
+Requests are checked the way the Messages API checks them, so a client gets the same 400 from
+the gateway whatever model it is routed to. Errors name the offending field with the API's own
+dotted path (``messages.1.content.0.source.media_type``).
+
+Content blocks the IR cannot carry (documents, search results, server-tool blocks) and server
+tools are refused with a clear 400 rather than silently dropped: dropping them would change what
+the model sees.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from backend.ir.chat import (
+    ChatRequest,
+    ChatResponse,
+    ImagePart,
+    Message,
+    Part,
+    Role,
+    TextPart,
+    ThinkingPart,
+    Tool,
+    ToolCallPart,
+    ToolChoice,
+    ToolResultPart,
+)
+from backend.ir.errors import InvalidRequest, UpstreamError
+from backend.protocols.anthropic_messages.vocab import (
+    CACHE_KEY,
+    EXTRA_FIELDS,
+    finish_from_stop,
+    usage_from_wire,
+)
+
+#: Client headers worth sending on to an Anthropic upstream.
+FORWARDED_HEADERS = ("anthropic-beta", "anthropic-version")
+
+_TOOL_CHOICE_MODES = {"auto": "auto", "any": "required", "tool": "tool", "none": "none"}
+
+
+def decode_request(body: Any, headers: Mapping[str, str] | None = None) -> ChatRequest:
+    """Validate a ``POST /v1/messages`` body and turn it into a ``ChatRequest``."""
+    return _RequestDecoder(require_max_tokens=True).decode(body, headers)
+
+
+def decode_count_tokens_request(body: Any, headers: Mapping[str, str] | None = None) -> ChatRequest:
+    """Validate a ``POST /v1/messages/count_tokens`` body (as a request, minus ``max_tokens``)."""
+    return _RequestDecoder(require_max_tokens=False).decode(body, headers)
+
+
+def _fail(param: str, problem: str) -> InvalidRequest:
+    return InvalidRequest(f"{param}: {problem}", param=param)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _str_field(obj: dict[str, Any], key: str, path: str, *, non_empty: bool = False) -> str:
+    v = obj.get(key)
+    if not isinstance(v, str):
+        missing = key not in obj
+        raise _fail(f"{path}.{key}", "field required" if missing else "must be a string")
+    if non_empty and not v:
+        raise _fail(f"{path}.{key}", "must not be empty")
+    return v
+
+
+class _RequestDecoder:
+    """One request's decoding pass; collects ``cache_control`` markers on the way."""
+
+    def __init__(self, *, require_max_tokens: bool) -> None:
+        self.require_max_tokens = require_max_tokens
+        self.cache_marks: list[dict[str, Any]] = []
+
+    def decode(self, body: Any, headers: Mapping[str, str] | None) -> ChatRequest:
+        if isinstance(body, (bytes, str)):
+            try:
+                body = orjson.loads(body)
+            except orjson.JSONDecodeError:
+                raise InvalidRequest("request body is not valid JSON") from None
+        if not isinstance(body, dict):
+            raise InvalidRequest("request body must be a JSON object")
+
+        model = body.get("model")
+        if not isinstance(model, str) or not model:
+            raise _fail("model", "field required (a non-empty string)")
+
+        max_tokens = body.get("max_tokens")
+        if max_tokens is None and self.require_max_tokens:
+            raise _fail("max_tokens", "field required (an integer greater than 0)")
+        if max_tokens is not None and (not _is_int(max_tokens) or max_tokens <= 0):
+            raise _fail("max_tokens", "must be an integer greater than 0")
+
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            raise _fail("messages", "must be a non-empty list of messages")
+
+        req = ChatRequest(
+            model=model,
+            messages=[self._message(m, i) for i, m in enumerate(messages)],
+            system=self._system(body.get("system")),
+            max_tokens=max_tokens,
+        )
+        self._sampling(body, req)
+        self._tools(body, req)
+        self._options(body, req)
+        if self.cache_marks:
+            req.extra[CACHE_KEY] = self.cache_marks
+        if headers:
+            for name, value in headers.items():
+                if name.lower() in FORWARDED_HEADERS:
+                    req.forward_headers[name.lower()] = value
+        return req
+
+    # -- top-level fields ----------------------------------------------------------------------
+    def _system(self, system: Any) -> list[TextPart]:
+        if system is None:
+            return []
+        if isinstance(system, str):
+            return [TextPart(system)] if system else []
+        if not isinstance(system, list):
+            raise _fail("system", "must be a string or a list of text blocks")
+        out = []
+        for i, block in enumerate(system):
+            path = f"system.{i}"
+            if not isinstance(block, dict) or block.get("type") != "text":
+                raise _fail(path, "system blocks must be text blocks")
+            out.append(TextPart(_str_field(block, "text", path)))
+            self._mark(block, ["system", i])
+        return out
+
+    def _sampling(self, body: dict[str, Any], req: ChatRequest) -> None:
+        for key in ("temperature", "top_p"):
+            v = body.get(key)
+            if v is None:
+                continue
+            if not _is_number(v) or not 0 <= v <= 1:
+                raise _fail(key, "must be a number between 0 and 1")
+            setattr(req, key, v)
+        top_k = body.get("top_k")
+        if top_k is not None and (not _is_int(top_k) or top_k < 0):
+            raise _fail("top_k", "must be a non-negative integer")
+        stops = body.get("stop_sequences")
+        if stops is not None:
+            if not isinstance(stops, list) or not all(isinstance(s, str) for s in stops):
+                raise _fail("stop_sequences", "must be a list of strings")
+            req.stop = list(stops)
+
+    def _options(self, body: dict[str, Any], req: ChatRequest) -> None:
+        stream = body.get("stream")
+        if stream is not None and not isinstance(stream, bool):
+            raise _fail("stream", "must be a boolean")
+        req.stream = bool(stream)
+        metadata = body.get("metadata")
+        if metadata is not None:
+            if not isinstance(metadata, dict):
+                raise _fail("metadata", "must be an object")
+            user_id = metadata.get("user_id")
+            if user_id is not None and not isinstance(user_id, str):
+                raise _fail("metadata.user_id", "must be a string")
+            req.metadata = metadata
+            req.user = user_id
+        thinking = body.get("thinking")
+        if thinking is not None:
+            if not isinstance(thinking, dict) or not isinstance(thinking.get("type"), str):
+                raise _fail("thinking", "must be an object with a 'type'")
+            req.thinking = thinking
+        for key, value in body.items():
+            if key in EXTRA_FIELDS and value is not None:
+                req.extra[key] = value
+        output_format = (body.get("output_config") or {}).get("format")
+        if isinstance(output_format, dict) and output_format.get("type") == "json_schema":
+            # Structured output has an IR meaning: other upstreams honour it as response_format.
+            req.response_format = {
+                "type": "json_schema",
+                "json_schema": {"name": "output", "schema": output_format.get("schema", {})},
+            }
+
+    def _tools(self, body: dict[str, Any], req: ChatRequest) -> None:
+        tools = body.get("tools")
+        if tools is not None:
+            if not isinstance(tools, list):
+                raise _fail("tools", "must be a list")
+            req.tools = [self._tool(t, i) for i, t in enumerate(tools)]
+        choice = body.get("tool_choice")
+        if choice is None:
+            return
+        if not isinstance(choice, dict) or choice.get("type") not in _TOOL_CHOICE_MODES:
+            raise _fail("tool_choice", "type must be one of 'auto', 'any', 'tool', 'none'")
+        mode = _TOOL_CHOICE_MODES[choice["type"]]
+        name = _str_field(choice, "name", "tool_choice", non_empty=True) if mode == "tool" else None
+        req.tool_choice = ToolChoice(mode, name)  # type: ignore[arg-type]
+        disable = choice.get("disable_parallel_tool_use")
+        if disable is not None:
+            if not isinstance(disable, bool):
+                raise _fail("tool_choice.disable_parallel_tool_use", "must be a boolean")
+            req.parallel_tool_calls = not disable
+
+    def _tool(self, tool: Any, i: int) -> Tool:
+        path = f"tools.{i}"
+        if not isinstance(tool, dict):
+            raise _fail(path, "must be an object")
+        kind = tool.get("type")
+        if kind not in (None, "custom"):
+            raise _fail(f"{path}.type", f"server tool {kind!r} is not supported by this gateway")
+        name = _str_field(tool, "name", path, non_empty=True)
+        description = tool.get("description")
+        if description is not None and not isinstance(description, str):
+            raise _fail(f"{path}.description", "must be a string")
+        schema = tool.get("input_schema")
+        if not isinstance(schema, dict):
+            raise _fail(f"{path}.input_schema", "field required (a JSON schema object)")
+        self._mark(tool, ["tools", i])
+        return Tool(name=name, description=description, parameters=schema)
+
+    # -- messages ------------------------------------------------------------------------------
+    def _message(self, msg: Any, i: int) -> Message:
+        path = f"messages.{i}"
+        if not isinstance(msg, dict):
+            raise _fail(path, "must be an object with 'role' and 'content'")
+        role = msg.get("role")
+        if role not in ("user", "assistant"):
+            hint = " (use the top-level 'system' field)" if role == "system" else ""
+            raise _fail(f"{path}.role", f"must be 'user' or 'assistant'{hint}")
+        content = msg.get("content")
+        if isinstance(content, str):
+            return Message(role=role, parts=[TextPart(content)])
+        if not isinstance(content, list):
+            raise _fail(f"{path}.content", "must be a string or a list of content blocks")
+        parts = [self._block(b, role, f"{path}.content.{j}", i, j) for j, b in enumerate(content)]
+        return Message(role=role, parts=parts)
+
+    def _block(self, block: Any, role: Role, path: str, i: int, j: int) -> Part:
+        if not isinstance(block, dict) or not isinstance(block.get("type"), str):
+            raise _fail(path, "content blocks must be objects with a 'type'")
+        kind = block["type"]
+        part: Part
+        if kind == "text":
+            part = TextPart(_str_field(block, "text", path))
+        elif kind == "image":
+            part = _image(block, path)
+        elif kind == "tool_use":
+            if role != "assistant":
+                raise _fail(f"{path}.type", "tool_use blocks belong in assistant messages")
+            part = _tool_use(block, path)
+        elif kind == "tool_result":
+            if role != "user":
+                raise _fail(f"{path}.type", "tool_result blocks belong in user messages")
+            part = self._tool_result(block, path, i, j)
+        elif kind in ("thinking", "redacted_thinking"):
+            if role != "assistant":
+                raise _fail(f"{path}.type", f"{kind} blocks belong in assistant messages")
+            part = _thinking(block, path)
+        else:
+            raise _fail(f"{path}.type", f"content block type {kind!r} is not supported")
+        self._mark(block, ["messages", i, j])
+        return part
+
+    def _tool_result(self, block: dict[str, Any], path: str, i: int, j: int) -> ToolResultPart:
+        tool_use_id = _str_field(block, "tool_use_id", path, non_empty=True)
+        is_error = block.get("is_error", False)
+        if not isinstance(is_error, bool):
+            raise _fail(f"{path}.is_error", "must be a boolean")
+        content = block.get("content")
+        items: list[TextPart | ImagePart] = []
+        if isinstance(content, str):
+            items = [TextPart(content)] if content else []
+        elif isinstance(content, list):
+            for k, item in enumerate(content):
+                ipath = f"{path}.content.{k}"
+                kind = item.get("type") if isinstance(item, dict) else None
+                if kind == "text":
+                    items.append(TextPart(_str_field(item, "text", ipath)))
+                elif kind == "image":
+                    items.append(_image(item, ipath))
+                else:
+                    raise _fail(ipath, "tool_result content must be text or image blocks")
+                self._mark(item, ["messages", i, j, k])
+        elif content is not None:
+            raise _fail(f"{path}.content", "must be a string or a list of content blocks")
+        return ToolResultPart(tool_call_id=tool_use_id, content=items, is_error=is_error)
+
+    def _mark(self, block: dict[str, Any], path: list[Any]) -> None:
+        cc = block.get("cache_control")
+        if cc is not None:
+            if not isinstance(cc, dict) or cc.get("type") != "ephemeral":
+                raise _fail(_dotted(path) + ".cache_control", "type must be 'ephemeral'")
+            self.cache_marks.append({"path": path, "cache_control": cc})
+
+
+def _dotted(path: list[Any]) -> str:
+    if path[0] == "messages" and len(path) >= 3:
+        tail = f".content.{path[3]}" if len(path) == 4 else ""
+        return f"messages.{path[1]}.content.{path[2]}{tail}"
+    return ".".join(str(p) for p in path)
+
+
+def _image(block: dict[str, Any], path: str) -> ImagePart:
+    source = block.get("source")
+    if not isinstance(source, dict):
+        raise _fail(f"{path}.source", "field required")
+    kind = source.get("type")
+    spath = f"{path}.source"
+    if kind == "base64":
+        media_type = _str_field(source, "media_type", spath, non_empty=True)
+        return ImagePart(
+            data=_str_field(source, "data", spath, non_empty=True), media_type=media_type
+        )
+    if kind == "url":
+        return ImagePart(url=_str_field(source, "url", spath, non_empty=True))
+    raise _fail(f"{spath}.type", "must be 'base64' or 'url'")
+
+
+def _tool_use(block: dict[str, Any], path: str) -> ToolCallPart:
+    call_id = _str_field(block, "id", path, non_empty=True)
+    name = _str_field(block, "name", path, non_empty=True)
+    args = block.get("input")
+    if not isinstance(args, dict):
+        raise _fail(f"{path}.input", "must be an object")
+    return ToolCallPart(id=call_id, name=name, arguments=orjson.dumps(args).decode())
+
+
+def _thinking(block: dict[str, Any], path: str) -> ThinkingPart:
+    if block["type"] == "redacted_thinking":
+        return ThinkingPart(redacted_data=_str_field(block, "data", path))
+    signature = block.get("signature")
+    if signature is not None and not isinstance(signature, str):
+        raise _fail(f"{path}.signature", "must be a string")
+    return ThinkingPart(thinking=_str_field(block, "thinking", path), signature=signature)
+
+
+# -- upstream responses ------------------------------------------------------------------------
+def decode_response(body: Any) -> ChatResponse:
+    """A 200 ``/v1/messages`` answer -> ``ChatResponse``; a malformed one is an upstream error."""
+    if isinstance(body, (bytes, str)):
+        try:
+            body = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            raise UpstreamError("anthropic: response body is not valid JSON") from None
+    if not isinstance(body, dict) or not isinstance(body.get("content"), list):
+        raise UpstreamError("anthropic: malformed response body (no content list)")
+    content: list[Part] = []
+    for block in body["content"]:
+        part = response_block(block)
+        if part is not None:
+            content.append(part)
+    stop_sequence = body.get("stop_sequence")
+    return ChatResponse(
+        id=str(body.get("id") or ""),
+        model=str(body.get("model") or ""),
+        content=content,
+        finish_reason=finish_from_stop(body.get("stop_reason")),
+        usage=usage_from_wire(body.get("usage")),
+        stop_sequence=stop_sequence if isinstance(stop_sequence, str) else None,
+    )
+
+
+def response_block(block: Any) -> Part | None:
+    """One assistant content block -> IR part; blocks the IR has no use for give ``None``."""
+    if not isinstance(block, dict):
+        raise UpstreamError("anthropic: malformed content block in response")
+    kind = block.get("type")
+    if kind == "text":
+        text = block.get("text")
+        return TextPart(text) if isinstance(text, str) and text else None
+    if kind == "tool_use":
+        args = block.get("input")
+        return ToolCallPart(
+            id=str(block.get("id") or ""),
+            name=str(block.get("name") or ""),
+            arguments=orjson.dumps(args if isinstance(args, dict) else {}).decode(),
+        )
+    if kind == "thinking":
+        sig = block.get("signature")
+        return ThinkingPart(
+            thinking=str(block.get("thinking") or ""),
+            signature=sig if isinstance(sig, str) else None,
+        )
+    if kind == "redacted_thinking":
+        return ThinkingPart(redacted_data=str(block.get("data") or ""))
+    # Server-tool blocks (web search results, code execution...) have no IR counterpart.
+    return None

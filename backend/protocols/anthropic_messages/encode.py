@@ -1,0 +1,322 @@
+"""IR -> Anthropic wire: upstream requests and client-facing (non-streamed) responses.
+
+Choices where the IR allows more than the Messages API does:
+
+- ``max_tokens`` is required upstream; without one we send 4096 (raised above a thinking budget,
+  which must stay below ``max_tokens``).
+- Leading ``system`` messages join the system prompt. A ``system`` message later in the
+  conversation (OpenAI allows them anywhere) becomes user-turn text *at its position*: lifting it
+  into the system prompt would move the instruction before turns it was meant to follow.
+- Anthropic needs user/assistant alternation: consecutive same-role messages are merged, and in a
+  merged user turn the ``tool_result`` blocks are moved first, as the API requires.
+- ``response_format`` (json_object / json_schema) becomes an instruction appended to the system
+  prompt. ``output_config.format`` would be the strict equivalent but not every Claude model
+  accepts it, and a refusal would fail the whole request; an Anthropic client's own
+  ``output_config`` is still forwarded verbatim.
+- Thinking parts without a signature (another provider's reasoning) are dropped: Anthropic
+  refuses unsigned thinking blocks.
+- ``temperature`` is capped at 1, Anthropic's maximum (OpenAI allows up to 2): the most random
+  setting either side offers, rather than a 400.
+- Empty text blocks are never sent (the API rejects them); a message left empty is dropped.
+- A message that is one plain text block is sent as a string, the form clients use most.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from backend.ir.chat import (
+    ChatRequest,
+    ChatResponse,
+    ImagePart,
+    Part,
+    TextPart,
+    ThinkingPart,
+    ToolCallPart,
+    ToolChoice,
+    ToolResultPart,
+)
+from backend.ir.errors import InvalidRequest
+from backend.protocols.anthropic_messages.vocab import (
+    CACHE_KEY,
+    DEFAULT_MAX_TOKENS,
+    EXTRA_FIELDS,
+    FINISH_TO_STOP,
+    SERVICE_TIERS,
+    usage_to_wire,
+)
+
+Block = dict[str, Any]
+_CacheMarks = dict[tuple[Any, ...], dict[str, Any]]
+
+JSON_OBJECT_INSTRUCTION = "Respond only with a single valid JSON object, with no other text."
+JSON_SCHEMA_INSTRUCTION = (
+    "Respond only with a single valid JSON value that conforms to this JSON schema, with no "
+    "other text:\n"
+)
+
+
+def encode_request(req: ChatRequest, model: str, *, stream: bool) -> dict[str, Any]:
+    """The ``POST /v1/messages`` body for ``model``."""
+    marks = _cache_marks(req.extra.get(CACHE_KEY))
+    system = [
+        _mark(_text(p.text), marks, ("system", i)) for i, p in enumerate(req.system) if p.text
+    ]
+    turns: list[tuple[str, list[Block]]] = []
+    leading = True
+    for i, msg in enumerate(req.messages):
+        if msg.role == "system":
+            texts = [
+                _mark(_text(p.text), marks, ("messages", i, j))
+                for j, p in enumerate(msg.parts)
+                if isinstance(p, TextPart) and p.text
+            ]
+            if leading:
+                system.extend(texts)
+            elif texts:
+                turns.append(("user", texts))
+            continue
+        leading = False
+        blocks = [
+            b
+            for j, part in enumerate(msg.parts)
+            if (b := _part(part, marks, ("messages", i, j))) is not None
+        ]
+        if blocks:
+            turns.append((msg.role, blocks))
+
+    instruction = _format_instruction(req)
+    if instruction:
+        system.append(_text(instruction))
+
+    body: dict[str, Any] = {"model": model, "max_tokens": _max_tokens(req)}
+    if system:
+        body["system"] = _content(system)
+    body["messages"] = [
+        {"role": role, "content": _content(blocks)} for role, blocks in _merge(turns)
+    ]
+    if req.tools:
+        body["tools"] = [
+            _mark(
+                {
+                    "name": t.name,
+                    **({"description": t.description} if t.description is not None else {}),
+                    # OpenAI tools may omit parameters; Anthropic needs an object schema.
+                    "input_schema": t.parameters or {"type": "object", "properties": {}},
+                },
+                marks,
+                ("tools", i),
+            )
+            for i, t in enumerate(req.tools)
+        ]
+        choice = _tool_choice(req.tool_choice, req.parallel_tool_calls)
+        if choice is not None:
+            body["tool_choice"] = choice
+    if req.stop:
+        body["stop_sequences"] = list(req.stop)
+    if req.temperature is not None:
+        body["temperature"] = min(req.temperature, 1)
+    if req.top_p is not None:
+        body["top_p"] = req.top_p
+    user_id = (req.metadata or {}).get("user_id") or req.user
+    if isinstance(user_id, str) and user_id:
+        # Anthropic's metadata knows only user_id; anything else would be a 400.
+        body["metadata"] = {"user_id": user_id}
+    if req.thinking is not None:
+        body["thinking"] = req.thinking
+    for key, value in req.extra.items():
+        if key in EXTRA_FIELDS:
+            if key == "service_tier" and value not in SERVICE_TIERS:
+                continue  # OpenAI has a field of the same name with other values
+            body[key] = value
+    if stream:
+        body["stream"] = True
+    return body
+
+
+def _max_tokens(req: ChatRequest) -> int:
+    if req.max_tokens is not None:
+        return req.max_tokens
+    budget = (req.thinking or {}).get("budget_tokens")
+    if isinstance(budget, int) and budget >= DEFAULT_MAX_TOKENS:
+        return budget + DEFAULT_MAX_TOKENS
+    return DEFAULT_MAX_TOKENS
+
+
+def _format_instruction(req: ChatRequest) -> str | None:
+    fmt = req.response_format
+    if not fmt:
+        return None
+    output_config = req.extra.get("output_config")
+    if isinstance(output_config, dict) and output_config.get("format"):
+        return None  # the client asked Anthropic's own way; it is forwarded as is
+    if fmt.get("type") == "json_object":
+        return JSON_OBJECT_INSTRUCTION
+    if fmt.get("type") == "json_schema":
+        schema = (fmt.get("json_schema") or {}).get("schema", {})
+        return JSON_SCHEMA_INSTRUCTION + orjson.dumps(schema).decode()
+    return None
+
+
+def _tool_choice(choice: ToolChoice | None, parallel: bool | None) -> dict[str, Any] | None:
+    if choice is None:
+        out: dict[str, Any] | None = {"type": "auto"} if parallel is False else None
+    elif choice.mode == "none":
+        return {"type": "none"}  # disable_parallel_tool_use is not allowed with none
+    elif choice.mode == "required":
+        out = {"type": "any"}
+    elif choice.mode == "tool":
+        out = {"type": "tool", "name": choice.name}
+    else:
+        out = {"type": "auto"}
+    if out is not None and parallel is False:
+        out["disable_parallel_tool_use"] = True
+    return out
+
+
+def _merge(turns: list[tuple[str, list[Block]]]) -> list[tuple[str, list[Block]]]:
+    merged: list[tuple[str, list[Block]]] = []
+    for role, blocks in turns:
+        if merged and merged[-1][0] == role:
+            merged[-1][1].extend(blocks)
+        else:
+            merged.append((role, list(blocks)))
+    for role, blocks in merged:
+        if role == "user":
+            blocks.sort(key=lambda b: b["type"] != "tool_result")  # stable: order kept otherwise
+    return merged
+
+
+def _content(blocks: list[Block]) -> str | list[Block]:
+    if len(blocks) == 1 and blocks[0]["type"] == "text" and "cache_control" not in blocks[0]:
+        return str(blocks[0]["text"])
+    return blocks
+
+
+def _text(text: str) -> Block:
+    return {"type": "text", "text": text}
+
+
+def _part(part: Part, marks: _CacheMarks, pos: tuple[Any, ...]) -> Block | None:
+    block: Block | None
+    if isinstance(part, TextPart):
+        block = _text(part.text) if part.text else None
+    elif isinstance(part, ImagePart):
+        block = image_block(part)
+    elif isinstance(part, ToolCallPart):
+        block = {"type": "tool_use", "id": part.id, "name": part.name, "input": _args(part)}
+    elif isinstance(part, ToolResultPart):
+        block = _tool_result(part, marks, pos)
+    else:
+        block = _thinking(part)
+    return _mark(block, marks, pos) if block is not None else None
+
+
+def image_block(part: ImagePart) -> Block:
+    if part.data is not None:
+        source = {"type": "base64", "media_type": part.media_type or "image/png", "data": part.data}
+        return {"type": "image", "source": source}
+    url = part.url or ""
+    if url.startswith("data:") and ";base64," in url:
+        header, _, data = url.partition(",")
+        media_type = header[5:].split(";", 1)[0] or "image/png"
+        return {
+            "type": "image",
+            "source": {"type": "base64", "media_type": media_type, "data": data},
+        }
+    return {"type": "image", "source": {"type": "url", "url": url}}
+
+
+def _args(part: ToolCallPart) -> dict[str, Any]:
+    if not part.arguments.strip():
+        return {}
+    try:
+        args = orjson.loads(part.arguments)
+    except orjson.JSONDecodeError:
+        args = None
+    if not isinstance(args, dict):
+        raise InvalidRequest(
+            f"tool call {part.id!r} ({part.name}): arguments must be a JSON object",
+            param="messages",
+        )
+    return args
+
+
+def _tool_result(part: ToolResultPart, marks: _CacheMarks, pos: tuple[Any, ...]) -> Block:
+    block: Block = {"type": "tool_result", "tool_use_id": part.tool_call_id}
+    items: list[Block] = []
+    for k, item in enumerate(part.content):
+        if isinstance(item, TextPart):
+            if item.text:
+                items.append(_mark(_text(item.text), marks, (*pos, k)))
+        else:
+            items.append(_mark(image_block(item), marks, (*pos, k)))
+    if items:
+        block["content"] = _content(items)
+    if part.is_error:
+        block["is_error"] = True
+    return block
+
+
+def _thinking(part: ThinkingPart) -> Block | None:
+    if part.redacted_data is not None:
+        return {"type": "redacted_thinking", "data": part.redacted_data}
+    if not part.signature:
+        return None
+    return {"type": "thinking", "thinking": part.thinking, "signature": part.signature}
+
+
+def _cache_marks(raw: Any) -> _CacheMarks:
+    marks: _CacheMarks = {}
+    if isinstance(raw, list):
+        for m in raw:
+            if isinstance(m, dict) and isinstance(m.get("path"), list):
+                marks[tuple(m["path"])] = m["cache_control"]
+    return marks
+
+
+def _mark(block: Block, marks: _CacheMarks, pos: tuple[Any, ...]) -> Block:
+    cc = marks.get(pos)
+    if cc is not None:
+        block["cache_control"] = cc
+    return block
+
+
+# -- client-facing responses -------------------------------------------------------------------
+def encode_response(resp: ChatResponse, model: str) -> dict[str, Any]:
+    """A ``ChatResponse`` as the Messages API would have answered it (``model`` = client name)."""
+    content = [b for p in resp.content if (b := response_block(p)) is not None]
+    return {
+        "id": resp.id,
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": content,
+        "stop_reason": FINISH_TO_STOP.get(resp.finish_reason, "end_turn"),
+        "stop_sequence": resp.stop_sequence,
+        "usage": usage_to_wire(resp.usage),
+    }
+
+
+def response_block(part: Part) -> Block | None:
+    """An assistant part as a response content block; parts an answer cannot hold give None."""
+    if isinstance(part, TextPart):
+        return _text(part.text) if part.text else None
+    if isinstance(part, ToolCallPart):
+        return {"type": "tool_use", "id": part.id, "name": part.name, "input": lenient_args(part)}
+    if isinstance(part, ThinkingPart):
+        if part.redacted_data is not None:
+            return {"type": "redacted_thinking", "data": part.redacted_data}
+        return {"type": "thinking", "thinking": part.thinking, "signature": part.signature or ""}
+    return None
+
+
+def lenient_args(part: ToolCallPart) -> dict[str, Any]:
+    """Arguments for a client: the model's answer is already paid for, so bad JSON becomes {}."""
+    try:
+        args = orjson.loads(part.arguments) if part.arguments.strip() else {}
+    except orjson.JSONDecodeError:
+        args = {}
+    return args if isinstance(args, dict) else {}

@@ -1,0 +1,324 @@
+"""decode_request: strict validation with the API's field paths, and what lands in the IR."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from starlette.datastructures import Headers
+
+from backend.ir.chat import ImagePart, TextPart, ToolChoice, ToolResultPart
+from backend.ir.errors import InvalidRequest, UpstreamError
+from backend.protocols.anthropic_messages import (
+    decode_count_tokens_request,
+    decode_request,
+    decode_response,
+)
+from backend.protocols.anthropic_messages.vocab import CACHE_KEY
+
+USER = {"role": "user", "content": "hi"}
+
+
+def body(**fields: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {"model": "claude-haiku-4-5", "max_tokens": 64, "messages": [USER]}
+    base.update(fields)
+    return {k: v for k, v in base.items() if v is not ...}
+
+
+def block_body(*blocks: Any, role: str = "user") -> dict[str, Any]:
+    return body(messages=[{"role": role, "content": list(blocks)}])
+
+
+TEXT = {"type": "text", "text": "x"}
+
+INVALID = [
+    ([1, 2], None, "JSON object"),
+    (body(model=...), "model", "model: field required"),
+    (body(model=""), "model", "model:"),
+    (body(max_tokens=...), "max_tokens", "max_tokens: field required"),
+    (body(max_tokens=0), "max_tokens", "greater than 0"),
+    (body(max_tokens="64"), "max_tokens", "greater than 0"),
+    (body(max_tokens=True), "max_tokens", "greater than 0"),
+    (body(messages=...), "messages", "non-empty list"),
+    (body(messages=[]), "messages", "non-empty list"),
+    (body(messages=[{"role": "system", "content": "x"}]), "messages.0.role", "top-level 'system'"),
+    (body(messages=[USER, {"role": "tool", "content": "x"}]), "messages.1.role", "'user' or"),
+    (body(messages=["hi"]), "messages.0", "must be an object"),
+    (body(messages=[{"role": "user", "content": 3}]), "messages.0.content", "string or a list"),
+    (block_body({"text": "x"}), "messages.0.content.0", "'type'"),
+    (block_body(TEXT, {"type": "document"}), "messages.0.content.1.type", "'document'"),
+    (block_body({"type": "text"}), "messages.0.content.0.text", "field required"),
+    (block_body({"type": "text", "text": 5}), "messages.0.content.0.text", "must be a string"),
+    (
+        block_body({"type": "image", "source": {"type": "file", "file_id": "f"}}),
+        "messages.0.content.0.source.type",
+        "'base64' or 'url'",
+    ),
+    (
+        block_body({"type": "image", "source": {"type": "base64", "data": "AA=="}}),
+        "messages.0.content.0.source.media_type",
+        "field required",
+    ),
+    (block_body({"type": "image"}), "messages.0.content.0.source", "field required"),
+    (
+        block_body({"type": "tool_use", "id": "t", "name": "f", "input": {}}),
+        "messages.0.content.0.type",
+        "assistant messages",
+    ),
+    (
+        block_body({"type": "tool_use", "id": "t", "name": "f", "input": "{}"}, role="assistant"),
+        "messages.0.content.0.input",
+        "must be an object",
+    ),
+    (
+        block_body({"type": "tool_result", "tool_use_id": "t"}, role="assistant"),
+        "messages.0.content.0.type",
+        "user messages",
+    ),
+    (
+        block_body({"type": "tool_result", "tool_use_id": "t", "content": [{"type": "doc"}]}),
+        "messages.0.content.0.content.0",
+        "text or image",
+    ),
+    (
+        block_body({"type": "tool_result", "tool_use_id": "t", "is_error": "yes"}),
+        "messages.0.content.0.is_error",
+        "boolean",
+    ),
+    (block_body({"type": "tool_result"}), "messages.0.content.0.tool_use_id", "field required"),
+    (
+        block_body({"type": "thinking", "thinking": "x", "signature": "s"}),
+        "messages.0.content.0.type",
+        "assistant messages",
+    ),
+    (
+        block_body({**TEXT, "cache_control": {"type": "forever"}}),
+        "messages.0.content.0.cache_control",
+        "'ephemeral'",
+    ),
+    (body(system=5), "system", "string or a list"),
+    (body(system=[{"type": "image"}]), "system.0", "text blocks"),
+    (body(temperature=1.5), "temperature", "between 0 and 1"),
+    (body(temperature="hot"), "temperature", "between 0 and 1"),
+    (body(top_p=-0.1), "top_p", "between 0 and 1"),
+    (body(top_k=-1), "top_k", "non-negative"),
+    (body(stop_sequences="END"), "stop_sequences", "list of strings"),
+    (body(stop_sequences=["a", 1]), "stop_sequences", "list of strings"),
+    (body(stream="yes"), "stream", "boolean"),
+    (body(metadata=["x"]), "metadata", "object"),
+    (body(metadata={"user_id": 7}), "metadata.user_id", "string"),
+    (body(thinking={"budget_tokens": 1024}), "thinking", "'type'"),
+    (body(tools={"name": "f"}), "tools", "must be a list"),
+    (body(tools=[{"type": "web_search_20250305", "name": "web"}]), "tools.0.type", "server tool"),
+    (body(tools=[{"name": "f"}]), "tools.0.input_schema", "field required"),
+    (body(tools=[{"name": "", "input_schema": {}}]), "tools.0.name", "must not be empty"),
+    (body(tools=[{"name": "f", "input_schema": {}, "description": 1}]), "tools.0.description", ""),
+    (body(tool_choice={"type": "required"}), "tool_choice", "'auto', 'any'"),
+    (body(tool_choice={"type": "tool"}), "tool_choice.name", "field required"),
+    (
+        body(tool_choice={"type": "auto", "disable_parallel_tool_use": "yes"}),
+        "tool_choice.disable_parallel_tool_use",
+        "boolean",
+    ),
+]
+
+
+@pytest.mark.parametrize(("payload", "param", "fragment"), INVALID)
+def test_invalid_requests_name_the_field(payload: Any, param: str | None, fragment: str) -> None:
+    with pytest.raises(InvalidRequest) as info:
+        decode_request(payload)
+    assert info.value.param == param
+    assert info.value.status == 400
+    assert fragment in info.value.message
+    if param:
+        assert info.value.message.startswith(f"{param}:")
+
+
+def test_invalid_json_bytes() -> None:
+    with pytest.raises(InvalidRequest, match="not valid JSON"):
+        decode_request(b"{nope")
+
+
+def test_bytes_body_and_minimal_request() -> None:
+    req = decode_request(
+        b'{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}'
+    )
+    assert req.model == "m" and req.max_tokens == 5 and req.stream is False
+    assert req.messages[0].parts == [TextPart("hi")]
+    assert req.system == [] and req.tools == [] and req.extra == {}
+
+
+def test_count_tokens_request_needs_no_max_tokens_but_validates_the_rest() -> None:
+    req = decode_count_tokens_request(body(max_tokens=...))
+    assert req.max_tokens is None
+    with pytest.raises(InvalidRequest):
+        decode_count_tokens_request(body(max_tokens=..., messages=[]))
+    with pytest.raises(InvalidRequest):
+        decode_count_tokens_request(body(max_tokens=-1))
+
+
+def test_unknown_fields_are_dropped_known_anthropic_fields_kept() -> None:
+    req = decode_request(
+        body(
+            frobnicate=True,
+            top_k=5,
+            service_tier="standard_only",
+            container="container_1",
+            mcp_servers=[{"type": "url", "url": "https://mcp.example", "name": "x"}],
+            inference_geo="eu",
+            speed="fast",
+        )
+    )
+    assert set(req.extra) == {
+        "top_k",
+        "service_tier",
+        "container",
+        "mcp_servers",
+        "inference_geo",
+        "speed",
+    }
+
+
+def test_output_config_format_is_also_a_response_format() -> None:
+    schema = {"type": "object", "properties": {"a": {"type": "string"}}}
+    fmt = {"type": "json_schema", "schema": schema}
+    req = decode_request(body(output_config={"effort": "low", "format": fmt}))
+    assert req.extra["output_config"]["format"] == fmt
+    assert req.response_format == {
+        "type": "json_schema",
+        "json_schema": {"name": "output", "schema": schema},
+    }
+
+
+def test_forward_headers_from_starlette_headers() -> None:
+    headers = Headers(
+        raw=[
+            (b"anthropic-version", b"2023-06-01"),
+            (b"anthropic-beta", b"prompt-caching-2024-07-31,fine-grained-tool-streaming"),
+            (b"authorization", b"Bearer sk-ant-secret"),
+            (b"x-api-key", b"sk-ant-secret"),
+        ]
+    )
+    req = decode_request(body(), headers)
+    assert req.forward_headers == {
+        "anthropic-version": "2023-06-01",
+        "anthropic-beta": "prompt-caching-2024-07-31,fine-grained-tool-streaming",
+    }
+
+
+@pytest.mark.parametrize(
+    ("choice", "expected", "parallel"),
+    [
+        ({"type": "auto"}, ToolChoice("auto"), None),
+        ({"type": "any"}, ToolChoice("required"), None),
+        ({"type": "none"}, ToolChoice("none"), None),
+        ({"type": "tool", "name": "f"}, ToolChoice("tool", "f"), None),
+        ({"type": "any", "disable_parallel_tool_use": True}, ToolChoice("required"), False),
+        ({"type": "auto", "disable_parallel_tool_use": False}, ToolChoice("auto"), True),
+    ],
+)
+def test_tool_choice(choice: dict[str, Any], expected: ToolChoice, parallel: bool | None) -> None:
+    tools = [{"name": "f", "input_schema": {"type": "object"}}]
+    req = decode_request(body(tools=tools, tool_choice=choice))
+    assert req.tool_choice == expected
+    assert req.parallel_tool_calls is parallel
+
+
+def test_tool_result_content_forms() -> None:
+    req = decode_request(
+        block_body(
+            {"type": "tool_result", "tool_use_id": "a"},
+            {"type": "tool_result", "tool_use_id": "b", "content": ""},
+            {"type": "tool_result", "tool_use_id": "c", "content": "42"},
+            {
+                "type": "tool_result",
+                "tool_use_id": "d",
+                "content": [
+                    {"type": "text", "text": "see"},
+                    {"type": "image", "source": {"type": "url", "url": "https://x/y.png"}},
+                ],
+            },
+        )
+    )
+    a, b, c, d = req.messages[0].parts
+    assert a == ToolResultPart("a", []) and b == ToolResultPart("b", [])
+    assert c == ToolResultPart("c", [TextPart("42")])
+    assert d == ToolResultPart("d", [TextPart("see"), ImagePart(url="https://x/y.png")])
+
+
+def test_cache_control_markers_are_kept_by_ir_position() -> None:
+    req = decode_request(
+        body(
+            system=[{"type": "text", "text": "s", "cache_control": {"type": "ephemeral"}}],
+            messages=[
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "text", "text": "a"},
+                        {
+                            "type": "tool_result",
+                            "tool_use_id": "t",
+                            "content": [
+                                {
+                                    "type": "text",
+                                    "text": "r",
+                                    "cache_control": {"type": "ephemeral"},
+                                }
+                            ],
+                        },
+                    ],
+                }
+            ],
+            tools=[
+                {
+                    "name": "f",
+                    "input_schema": {},
+                    "cache_control": {"type": "ephemeral", "ttl": "1h"},
+                }
+            ],
+        )
+    )
+    assert sorted(req.extra[CACHE_KEY], key=lambda m: str(m["path"])) == [
+        {"path": ["messages", 0, 1, 0], "cache_control": {"type": "ephemeral"}},
+        {"path": ["system", 0], "cache_control": {"type": "ephemeral"}},
+        {"path": ["tools", 0], "cache_control": {"type": "ephemeral", "ttl": "1h"}},
+    ]
+
+
+def test_metadata_user_id_becomes_the_ir_user() -> None:
+    req = decode_request(body(metadata={"user_id": "u-1"}))
+    assert req.user == "u-1" and req.metadata == {"user_id": "u-1"}
+
+
+def test_empty_system_string_is_no_system() -> None:
+    assert decode_request(body(system="")).system == []
+
+
+# -- decode_response: malformed upstream answers -----------------------------------------------
+@pytest.mark.parametrize(
+    "payload",
+    [b"not json", b"[]", b'{"type":"message"}', b'{"content":"text"}', b'{"content":[1]}'],
+)
+def test_malformed_upstream_response_is_an_upstream_error(payload: bytes) -> None:
+    with pytest.raises(UpstreamError) as info:
+        decode_response(payload)
+    assert info.value.status == 502 and info.value.retryable
+
+
+def test_response_skips_server_tool_blocks_and_empty_text() -> None:
+    resp = decode_response(
+        {
+            "id": "msg_1",
+            "model": "m",
+            "content": [
+                {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {}},
+                {"type": "web_search_tool_result", "tool_use_id": "srvtoolu_1", "content": []},
+                {"type": "text", "text": ""},
+                {"type": "text", "text": "found it"},
+            ],
+            "stop_reason": "pause_turn",
+            "usage": {"input_tokens": 1, "output_tokens": 2},
+        }
+    )
+    assert resp.content == [TextPart("found it")]
+    assert resp.finish_reason == "stop"
