@@ -1,0 +1,312 @@
+"""Redaction: replace sensitive values in a request by numbered placeholders.
+
+``Redactor`` is a compiled policy (compile once, reuse for every request of that policy);
+``redact_request`` walks every place of the chat IR where a user's value can hide and returns a
+new request (the input is not mutated), the request's ``Vault`` and per-rule ``Finding`` counts.
+
+What is redacted: system text, message text parts, tool call arguments (inside the JSON string
+values, keys and integers; the JSON stays valid), tool result text, thinking text, the ``user``
+field and ``metadata`` string values. What is not: tool schemas, ``response_format``, ``extra``
+(the app's own configuration, which may hold credentials it means to send, such as MCP tokens),
+images and stop sequences.
+
+Numbering follows the order values appear in the request, so the same conversation redacts the
+same way turn after turn (which keeps provider prompt caches warm). Placeholder-shaped literals
+already in the input are reserved first (see ``Vault.reserve``); thinking text is not consulted
+for that, because it holds the model's own references to the previous turn's placeholders.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import orjson
+
+from backend.dlp.detectors import CustomDetector, Detector, Span, builtin_detector
+from backend.dlp.rules import BUILTIN_RULES, DlpPolicy
+from backend.dlp.scan import Scan
+from backend.dlp.vault import Finding, Vault
+from backend.ir.chat import (
+    ChatRequest,
+    EmbeddingRequest,
+    Message,
+    Part,
+    TextPart,
+    ThinkingPart,
+    ToolCallPart,
+    ToolResultPart,
+)
+from backend.ir.errors import PolicyBlocked
+
+# orjson reads integers past 64 bits as floats; such documents go through the stdlib instead.
+_HUGE_INT = re.compile(r"[0-9]{20}")
+
+
+class DlpFailure(PolicyBlocked):
+    """A detector failed, so the request is refused rather than sent unscanned (fail closed)."""
+
+    def __init__(self, rule: str) -> None:
+        super().__init__(
+            f"The request was refused: DLP could not scan it (the {rule!r} detector failed).",
+            code="dlp_failure",
+            detail={"rule": rule},
+        )
+        self.rule = rule
+
+
+class Redactor:
+    """A compiled DLP policy: the detectors to run and how overlapping matches are resolved."""
+
+    __slots__ = ("_detectors", "rule_ids")
+
+    def __init__(self, detectors: Sequence[Detector]) -> None:
+        self._detectors = tuple(detectors)
+        self.rule_ids: tuple[str, ...] = tuple(d.rule_id for d in self._detectors)
+
+    @classmethod
+    def from_policy(cls, policy: DlpPolicy) -> Redactor:
+        """Compile ``policy``; raises ``InvalidRule`` for an unknown rule or a bad regex."""
+        policy.validate()
+        detectors: list[Detector] = [
+            builtin_detector(r.id) for r in BUILTIN_RULES if r.id in policy.rules
+        ]
+        detectors.extend(CustomDetector(rule) for rule in policy.custom_rules)
+        return cls(detectors)
+
+    def __bool__(self) -> bool:
+        return bool(self._detectors)
+
+    def find(self, text: str) -> list[Span]:
+        """Non-overlapping spans to redact, in text order. Raises ``DlpFailure``."""
+        if not text:
+            return []
+        found: list[Span] = []
+        scan = Scan(text)
+        for det in self._detectors:
+            try:
+                spans = det.spans(scan)
+            except Exception:
+                # No chaining: the cause's message may quote the scanned text.
+                raise DlpFailure(det.rule_id) from None
+            for start, end in spans:
+                found.append(Span(start, end, det.rule_id, det.kind, det.priority))
+        if len(found) <= 1:
+            return found
+        return _resolve(found)
+
+
+def _resolve(found: list[Span]) -> list[Span]:
+    """Merge overlapping spans; the longest (then most specific) member names the merged span.
+
+    A span nested in another disappears into it; two that only partly overlap are redacted as
+    their union, so no part of either value is left in the clear.
+    """
+    found.sort(key=lambda s: (s.start, -s.end))
+    out: list[Span] = []
+    cluster = [found[0]]
+    end = found[0].end
+    for span in found[1:]:
+        if span.start < end:
+            cluster.append(span)
+            end = max(end, span.end)
+            continue
+        out.append(_merge(cluster, end))
+        cluster = [span]
+        end = span.end
+    out.append(_merge(cluster, end))
+    return out
+
+
+def _merge(cluster: list[Span], end: int) -> Span:
+    if len(cluster) == 1:
+        return cluster[0]
+    best = min(cluster, key=lambda s: (s.start - s.end, s.priority))
+    return Span(cluster[0].start, end, best.rule, best.kind, best.priority)
+
+
+class RedactorCache:
+    """A small LRU of compiled policies, for the app state to own (policies are hashable)."""
+
+    def __init__(self, maxsize: int = 256) -> None:
+        self._maxsize = maxsize
+        self._items: OrderedDict[DlpPolicy, Redactor] = OrderedDict()
+
+    def get(self, policy: DlpPolicy) -> Redactor:
+        redactor = self._items.get(policy)
+        if redactor is None:
+            redactor = Redactor.from_policy(policy)
+            self._items[policy] = redactor
+            if len(self._items) > self._maxsize:
+                self._items.popitem(last=False)
+        else:
+            self._items.move_to_end(policy)
+        return redactor
+
+    def clear(self) -> None:
+        self._items.clear()
+
+
+# -- text ---------------------------------------------------------------------------------------
+
+
+def _redact(text: str, redactor: Redactor, vault: Vault) -> str:
+    spans = redactor.find(text)
+    if not spans:
+        return text
+    out: list[str] = []
+    pos = 0
+    for span in spans:
+        out.append(text[pos : span.start])
+        out.append(vault.placeholder(text[span.start : span.end], span.kind, span.rule))
+        pos = span.end
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def redact_text(text: str, redactor: Redactor, vault: Vault) -> str:
+    """Redact one text into ``vault`` (embeddings input, or any text outside a chat request)."""
+    vault.reserve(text)
+    return _redact(text, redactor, vault)
+
+
+def redact_embeddings(
+    req: EmbeddingRequest, redactor: Redactor
+) -> tuple[EmbeddingRequest, Vault, list[Finding]]:
+    """Redact the text inputs of an embeddings request (token-id inputs are left alone)."""
+    vault = Vault()
+    if not redactor or not req.input or not isinstance(req.input[0], str):
+        return req, vault, []
+    texts: list[str] = [t for t in req.input if isinstance(t, str)]
+    for text in texts:
+        vault.reserve(text)
+    redacted = [_redact(text, redactor, vault) for text in texts]
+    return dataclasses.replace(req, input=redacted), vault, vault.findings()
+
+
+# -- JSON (tool call arguments, metadata) -------------------------------------------------------
+
+
+def _redact_value(value: Any, redactor: Redactor, vault: Vault) -> Any:
+    if isinstance(value, str):
+        return _redact(value, redactor, vault)
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            out[_redact(k, redactor, vault) if isinstance(k, str) else k] = _redact_value(
+                v, redactor, vault
+            )
+        return out
+    if isinstance(value, list):
+        return [_redact_value(v, redactor, vault) for v in value]
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 1_000_000:
+        # A card or phone number sent as a JSON number becomes a placeholder string.
+        as_text = str(value)
+        redacted = _redact(as_text, redactor, vault)
+        return value if redacted == as_text else redacted
+    return value
+
+
+def _redact_json_text(text: str, redactor: Redactor, vault: Vault) -> str:
+    if not text.strip():
+        return text
+    stdlib = _HUGE_INT.search(text) is not None
+    try:
+        data = json.loads(text) if stdlib else orjson.loads(text)
+    except (ValueError, RecursionError):
+        # Not JSON (a truncated call in history): placeholders are JSON-safe text anyway.
+        return _redact(text, redactor, vault)
+    before = vault.redacted_total
+    try:
+        new = _redact_value(data, redactor, vault)
+    except RecursionError:
+        return _redact(text, redactor, vault)
+    if vault.redacted_total == before:
+        return text  # untouched: keep the original bytes (and the provider's prompt cache)
+    if stdlib:
+        return json.dumps(new, ensure_ascii=False, separators=(",", ":"))
+    return orjson.dumps(new).decode()
+
+
+# -- chat request -------------------------------------------------------------------------------
+
+
+def _reservable_texts(req: ChatRequest) -> Iterator[str]:
+    for part in req.system:
+        yield part.text
+    for msg in req.messages:
+        for p in msg.parts:
+            if isinstance(p, TextPart):
+                yield p.text
+            elif isinstance(p, ToolCallPart):
+                yield p.arguments
+            elif isinstance(p, ToolResultPart):
+                for c in p.content:
+                    if isinstance(c, TextPart):
+                        yield c.text
+
+
+def _redact_text_part(part: TextPart, redactor: Redactor, vault: Vault) -> TextPart:
+    text = _redact(part.text, redactor, vault)
+    return part if text is part.text else dataclasses.replace(part, text=text)
+
+
+def _redact_part(part: Part, redactor: Redactor, vault: Vault) -> Part:
+    if isinstance(part, TextPart):
+        return _redact_text_part(part, redactor, vault)
+    if isinstance(part, ToolCallPart):
+        args = _redact_json_text(part.arguments, redactor, vault)
+        return part if args is part.arguments else dataclasses.replace(part, arguments=args)
+    if isinstance(part, ToolResultPart):
+        content = [
+            _redact_text_part(c, redactor, vault) if isinstance(c, TextPart) else c
+            for c in part.content
+        ]
+        if all(a is b for a, b in zip(content, part.content, strict=True)):
+            return part
+        return dataclasses.replace(part, content=content)
+    if isinstance(part, ThinkingPart) and part.thinking:
+        # Editing signed thinking makes Anthropic reject it; leaking a value is worse.
+        thinking = _redact(part.thinking, redactor, vault)
+        return part if thinking is part.thinking else dataclasses.replace(part, thinking=thinking)
+    return part
+
+
+def _redact_message(msg: Message, redactor: Redactor, vault: Vault) -> Message:
+    parts = [_redact_part(p, redactor, vault) for p in msg.parts]
+    if all(a is b for a, b in zip(parts, msg.parts, strict=True)):
+        return msg
+    return dataclasses.replace(msg, parts=parts)
+
+
+def redact_request(
+    req: ChatRequest, redactor: Redactor
+) -> tuple[ChatRequest, Vault, list[Finding]]:
+    """Redact ``req``; returns the redacted copy, its vault and the per-rule match counts.
+
+    Raises ``DlpFailure`` (a ``PolicyBlocked``) when a detector fails.
+    """
+    vault = Vault()
+    if not redactor:
+        return req, vault, []
+    for text in _reservable_texts(req):
+        vault.reserve(text)
+    system = [_redact_text_part(p, redactor, vault) for p in req.system]
+    messages = [_redact_message(m, redactor, vault) for m in req.messages]
+    user = _redact(req.user, redactor, vault) if req.user else req.user
+    metadata = req.metadata
+    if metadata:
+        before = vault.redacted_total
+        new_metadata = _redact_value(metadata, redactor, vault)
+        if vault.redacted_total != before:
+            metadata = new_metadata
+    if not vault:
+        return req, vault, []
+    redacted = dataclasses.replace(
+        req, system=system, messages=messages, user=user, metadata=metadata
+    )
+    return redacted, vault, vault.findings()

@@ -1,0 +1,177 @@
+"""Restoration: put the original values back where an answer names their placeholders.
+
+Text and tool call arguments are restored, non-streaming (``restore_response``) and streaming
+(``StreamRestorer``). In tool call arguments a value is inserted JSON-escaped, so arguments that
+were valid JSON stay valid JSON. Thinking is left as the model wrote it: Anthropic signs it, and
+the next turn sends it back verbatim.
+
+Only placeholders of this request's vault are replaced; any other bracketed token (including a
+literal ``[EMAIL_1]`` the user typed, which ``Vault.reserve`` kept out of the numbering) is left
+alone. A token is ``[`` + ``A-Z0-9_`` characters + ``]``, so tokens never nest or overlap:
+that is what makes the streamed result equal to the non-streamed one for any chunking.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable
+
+import orjson
+
+from backend.dlp.vault import Finding, Vault
+from backend.ir.chat import ChatResponse, Part, TextPart, ToolCallPart
+from backend.ir.stream import (
+    BlockStart,
+    BlockStop,
+    StreamEnd,
+    StreamError,
+    StreamEvent,
+    TextDelta,
+    ToolArgsDelta,
+)
+
+_TOKEN = re.compile(r"\[[A-Z0-9_]+\]")
+
+
+def _json_escape(value: str) -> str:
+    return orjson.dumps(value).decode()[1:-1]
+
+
+class _Tables:
+    """Lookup tables derived once from a vault (which no longer changes once redaction is done)."""
+
+    __slots__ = ("_json", "longest", "plain", "prefixes", "vault")
+
+    def __init__(self, vault: Vault) -> None:
+        self.vault = vault
+        self.plain: dict[str, str] = dict(vault.items())
+        self._json: dict[str, str] | None = None
+        self.longest = vault.longest_placeholder
+        #: Proper prefixes of placeholders: what a chunk may end with and still be one.
+        self.prefixes = frozenset(p[:i] for p in self.plain for i in range(1, len(p)))
+
+    def restore(self, text: str, as_json: bool) -> str:
+        if "[" not in text:
+            return text
+        if as_json:
+            if self._json is None:  # only answers with tool calls need it
+                self._json = {p: _json_escape(v) for p, v in self.plain.items()}
+            table = self._json
+        else:
+            table = self.plain
+        count = self.vault.count_restored
+
+        def repl(m: re.Match[str]) -> str:
+            token = m.group()
+            value = table.get(token)
+            if value is None:
+                return token
+            count(token)
+            return value
+
+        return _TOKEN.sub(repl, text)
+
+
+def restore_text(text: str, vault: Vault, *, json_escaped: bool = False) -> str:
+    """Replace this vault's placeholders in ``text`` (``json_escaped`` inside JSON text)."""
+    if not vault:
+        return text
+    return _Tables(vault).restore(text, json_escaped)
+
+
+def restore_response(resp: ChatResponse, vault: Vault) -> ChatResponse:
+    """A copy of ``resp`` with text parts and tool call arguments restored."""
+    if not vault:
+        return resp
+    tables = _Tables(vault)
+    content: list[Part] = []
+    for part in resp.content:
+        if isinstance(part, TextPart):
+            text = tables.restore(part.text, False)
+            part = part if text is part.text else dataclasses.replace(part, text=text)
+        elif isinstance(part, ToolCallPart):
+            args = tables.restore(part.arguments, True)
+            part = part if args is part.arguments else dataclasses.replace(part, arguments=args)
+        content.append(part)
+    return dataclasses.replace(resp, content=content)
+
+
+class StreamRestorer:
+    """Restores a canonical event stream as it flows, holding back as little as possible.
+
+    Per block, text is emitted at once except a trailing ``[...`` that is still a proper prefix
+    of one of the vault's placeholders (at most ``longest placeholder - 1`` characters), which
+    waits for the next delta of the block or is flushed unchanged at ``BlockStop``,
+    ``StreamEnd`` or ``StreamError``. Every other event passes through in order. With an empty
+    vault ``feed`` returns the event untouched.
+    """
+
+    __slots__ = ("_held", "_tables")
+
+    def __init__(self, vault: Vault) -> None:
+        self._tables = _Tables(vault) if vault else None
+        #: block index -> (is tool arguments, held text)
+        self._held: dict[int, tuple[bool, str]] = {}
+
+    @property
+    def max_hold(self) -> int:
+        """The most characters this restorer may ever hold back for one block."""
+        return self._tables.longest - 1 if self._tables is not None else 0
+
+    @property
+    def held_chars(self) -> int:
+        return sum(len(text) for _, text in self._held.values())
+
+    def findings(self) -> list[Finding]:
+        """Restorations per rule (counted on the vault, together with non-streamed ones)."""
+        return self._tables.vault.restore_findings() if self._tables is not None else []
+
+    def feed(self, ev: StreamEvent) -> list[StreamEvent]:
+        tables = self._tables
+        if tables is None:
+            return [ev]
+        if type(ev) is TextDelta:
+            return self._delta(ev, ev.index, ev.text, False, tables)
+        if type(ev) is ToolArgsDelta:
+            return self._delta(ev, ev.index, ev.partial_json, True, tables)
+        if not self._held:
+            return [ev]
+        if type(ev) is BlockStop:
+            out = self._flush(ev.index)
+        elif isinstance(ev, StreamEnd | StreamError | BlockStart):
+            # BlockStart with text still held means the previous block never stopped.
+            out = [e for index in sorted(self._held) for e in self._flush(index)]
+        else:
+            return [ev]
+        out.append(ev)
+        return out
+
+    def _delta(
+        self, ev: StreamEvent, index: int, text: str, is_args: bool, tables: _Tables
+    ) -> list[StreamEvent]:
+        held = self._held.pop(index, None)
+        buf = held[1] + text if held is not None else text
+        if "[" not in buf:
+            return [ev] if held is None else [_make(is_args)(index, buf)]
+        cut = buf.rfind("[")
+        if buf[cut:] in tables.prefixes:
+            self._held[index] = (is_args, buf[cut:])
+            buf = buf[:cut]
+        out = tables.restore(buf, is_args)
+        if not out:
+            return []
+        if out is text and held is None:
+            return [ev]
+        return [_make(is_args)(index, out)]
+
+    def _flush(self, index: int) -> list[StreamEvent]:
+        held = self._held.pop(index, None)
+        if held is None or not held[1]:
+            return []
+        # Held text is never a whole placeholder, so it goes out as it came in.
+        return [_make(held[0])(index, held[1])]
+
+
+def _make(is_args: bool) -> Callable[[int, str], StreamEvent]:
+    return ToolArgsDelta if is_args else TextDelta

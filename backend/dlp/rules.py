@@ -1,0 +1,141 @@
+"""The DLP rule catalog and the policy object a ``Redactor`` is compiled from.
+
+A rule id is what a policy stores and what activity rows name: one of ``BUILTIN_RULE_IDS`` or
+``custom:<name>`` for a custom regex rule. Each rule has a placeholder *kind* (``EMAIL`` gives
+``[EMAIL_1]``); a custom rule's kind is its name uppercased with every character outside
+``A-Z0-9`` turned into ``_``, so placeholders always match ``\\[[A-Z0-9_]+\\]`` (what the
+restorer looks for).
+
+``DlpPolicy`` is frozen and hashable so a compiled ``Redactor`` can be cached per policy value
+(see ``RedactorCache`` in ``backend.dlp.redact``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+#: Longest custom pattern accepted; patterns come from admins, this only stops accidents.
+MAX_CUSTOM_PATTERN_LEN = 2000
+_KIND_JUNK = re.compile(r"[^A-Z0-9]+")
+
+
+class InvalidRule(ValueError):
+    """A policy names an unknown rule or a custom rule whose pattern cannot be used."""
+
+
+@dataclass(frozen=True, slots=True)
+class RuleInfo:
+    id: str
+    kind: str
+    label: str
+    description: str
+
+
+BUILTIN_RULES: tuple[RuleInfo, ...] = (
+    RuleInfo("email", "EMAIL", "Email addresses", "name@example.com"),
+    RuleInfo("phone", "PHONE", "Phone numbers", "International (+...) or US national numbers"),
+    RuleInfo("card", "CARD", "Payment card numbers", "13-19 digits, Luhn-valid"),
+    RuleInfo("iban", "IBAN", "IBANs", "Bank account numbers with a valid IBAN checksum"),
+    RuleInfo("ssn", "SSN", "US social security numbers", "AAA-GG-SSSS, valid ranges only"),
+    RuleInfo("ip", "IP", "IP addresses", "IPv4 and IPv6"),
+    RuleInfo(
+        "secret",
+        "SECRET",
+        "Secrets",
+        "Provider API keys, AWS keys, GitHub/Slack/Google tokens, JWTs, PEM private keys",
+    ),
+)
+BUILTIN_RULE_IDS: frozenset[str] = frozenset(r.id for r in BUILTIN_RULES)
+BUILTIN_KINDS: dict[str, str] = {r.id: r.kind for r in BUILTIN_RULES}
+CUSTOM_PREFIX = "custom:"
+
+
+def kind_for_name(name: str) -> str:
+    """Placeholder kind of a custom rule: ``"Employee id"`` -> ``"EMPLOYEE_ID"``."""
+    kind = _KIND_JUNK.sub("_", name.upper()).strip("_")
+    if not kind:
+        raise InvalidRule(f"custom rule name {name!r} has no letters or digits")
+    return kind
+
+
+@dataclass(frozen=True, slots=True)
+class CustomRule:
+    """A named regex. If it has a group named ``value``, only that group is redacted."""
+
+    name: str
+    pattern: str
+
+    @property
+    def rule_id(self) -> str:
+        return CUSTOM_PREFIX + self.name
+
+    @property
+    def kind(self) -> str:
+        return kind_for_name(self.name)
+
+
+@dataclass(frozen=True, slots=True, init=False)
+class DlpPolicy:
+    """Which rules a scope (an organization or an app) has on.
+
+    ``rules`` holds built-in rule ids; every rule of ``custom_rules`` is on. ``custom:<name>``
+    ids may also appear in ``rules`` (as stored by the dashboard) as long as the named custom
+    rule is defined. Plain tuples ``(name, pattern)`` are accepted for custom rules.
+    """
+
+    rules: frozenset[str]
+    custom_rules: tuple[CustomRule, ...]
+
+    def __init__(
+        self,
+        rules: Iterable[str] = BUILTIN_RULE_IDS,
+        custom_rules: Iterable[CustomRule | tuple[str, str]] = (),
+    ) -> None:
+        object.__setattr__(self, "rules", frozenset(rules))
+        object.__setattr__(
+            self,
+            "custom_rules",
+            tuple(r if isinstance(r, CustomRule) else CustomRule(*r) for r in custom_rules),
+        )
+
+    @property
+    def rule_ids(self) -> tuple[str, ...]:
+        """Every enabled rule id, built-ins in catalog order then custom rules."""
+        builtin = tuple(r.id for r in BUILTIN_RULES if r.id in self.rules)
+        return builtin + tuple(r.rule_id for r in self.custom_rules)
+
+    def validate(self) -> None:
+        """Raise ``InvalidRule`` for unknown rule ids, duplicate or unnamed custom rules."""
+        names = [r.name for r in self.custom_rules]
+        for name in names:
+            if not name or not name.strip():
+                raise InvalidRule("a custom rule needs a name")
+            kind_for_name(name)
+        if len(set(names)) != len(names):
+            raise InvalidRule("custom rule names must be unique")
+        for rid in self.rules:
+            if rid in BUILTIN_RULE_IDS:
+                continue
+            if rid.startswith(CUSTOM_PREFIX) and rid[len(CUSTOM_PREFIX) :] in names:
+                continue
+            raise InvalidRule(f"unknown DLP rule {rid!r}")
+
+
+def compile_custom_pattern(rule: CustomRule) -> re.Pattern[str]:
+    """Compile a custom rule's regex, or raise ``InvalidRule`` saying what is wrong with it."""
+    if not rule.pattern:
+        raise InvalidRule(f"custom rule {rule.name!r}: the pattern is empty")
+    if len(rule.pattern) > MAX_CUSTOM_PATTERN_LEN:
+        raise InvalidRule(
+            f"custom rule {rule.name!r}: the pattern is longer than {MAX_CUSTOM_PATTERN_LEN}"
+        )
+    try:
+        compiled = re.compile(rule.pattern)
+    except re.error as exc:
+        raise InvalidRule(f"custom rule {rule.name!r}: invalid regex: {exc}") from None
+    # A pattern that matches nothing but the empty string would redact nothing and hide a typo.
+    if compiled.fullmatch("") is not None:
+        raise InvalidRule(f"custom rule {rule.name!r}: the pattern matches the empty string")
+    return compiled
