@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
 import sys
 
 from backend.config import Settings
@@ -16,6 +17,9 @@ def _serve(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env()
     asyncio.run(_migrate(settings))
+    # uvicorn re-raises SIGTERM after its graceful shutdown; a no-op handler makes that a
+    # clean exit 0 (in-flight requests finished, logs flushed) instead of death by signal.
+    signal.signal(signal.SIGTERM, lambda *_: None)
     print(
         f"Switchboard gateway on http://{args.host}:{args.port} (workers: {args.workers})",
         flush=True,
@@ -104,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # One INFO line per upstream call would cost time on the hot path and flood the log.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     parser = argparse.ArgumentParser(prog="switchboard", description="Switchboard LLM gateway")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the gateway")

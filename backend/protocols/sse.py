@@ -6,6 +6,7 @@ soon as their blank line arrives; partial lines stay buffered until the next chu
 
 from __future__ import annotations
 
+import codecs
 from dataclasses import dataclass
 
 
@@ -16,15 +17,17 @@ class SSEEvent:
 
 
 class SSEParser:
-    __slots__ = ("_buf", "_data", "_event")
+    __slots__ = ("_buf", "_data", "_decoder", "_event")
 
     def __init__(self) -> None:
+        # Incremental: a multi-byte character split across two network chunks stays whole.
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._buf = ""
         self._event: str | None = None
         self._data: list[str] = []
 
     def feed(self, chunk: bytes | str) -> list[SSEEvent]:
-        text = chunk.decode("utf-8", errors="replace") if isinstance(chunk, bytes) else chunk
+        text = self._decoder.decode(chunk) if isinstance(chunk, bytes) else chunk
         self._buf += text
         if "\r" in self._buf:
             # Keep a trailing lone CR: it may be the first half of a CRLF split across chunks.

@@ -62,6 +62,9 @@ def map_transport_error(exc: Exception, provider: str) -> GatewayError:
     """The single place httpx transport failures become gateway errors (never with secrets)."""
     if isinstance(exc, GatewayError):
         return exc
+    if isinstance(exc, httpx.ConnectTimeout) and _refused(exc):
+        # httpx-aiohttp reports a refused connection as ConnectTimeout: it is not a timeout.
+        return UpstreamUnavailable(f"{provider}: upstream connection refused")
     if isinstance(exc, httpx.TimeoutException):
         return UpstreamTimeout(f"{provider}: upstream timed out")
     if isinstance(exc, (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError)):
@@ -69,6 +72,19 @@ def map_transport_error(exc: Exception, provider: str) -> GatewayError:
     if isinstance(exc, httpx.HTTPError):
         return UpstreamError(f"{provider}: upstream transport error ({type(exc).__name__})")
     return UpstreamError(f"{provider}: unexpected upstream failure ({type(exc).__name__})")
+
+
+def _refused(exc: BaseException) -> bool:
+    cause = exc.__cause__
+    while cause is not None:
+        if isinstance(cause, ConnectionRefusedError) or type(cause).__name__ in (
+            "ClientConnectorError",
+            "ServerDisconnectedError",
+            "ClientOSError",
+        ):
+            return True
+        cause = cause.__cause__
+    return False
 
 
 class UnsupportedOperation(GatewayError):
