@@ -31,6 +31,7 @@ from backend.dlp.rules import (
     DlpPolicy,
     InvalidRule,
     RuleInfo,
+    check_custom_rule,
     kind_for_name,
 )
 from backend.dlp.vault import Finding, Vault
@@ -50,6 +51,7 @@ __all__ = [
     "Span",
     "StreamRestorer",
     "Vault",
+    "check_custom_rule",
     "kind_for_name",
     "redact_embeddings",
     "redact_request",

@@ -99,6 +99,8 @@ def _group_windows(
             if not shape(window, i):
                 continue
             start, end = groups[i][0], groups[i + size - 1][1]
+            if size == 1 and start > 1 and run[start - 1] == "." and run[start - 2].isdigit():
+                continue  # the decimals of a number (0.5772156649), not an identifier
             if extend is not None:
                 start, end = extend(run, start, end)
             rank = score(run[start:end], window)
@@ -257,7 +259,8 @@ class PhoneDetector:
 # -- payment card -------------------------------------------------------------------------------
 
 # 13 digits or more (checked inside the engine), single spaces or dashes between groups.
-_CARD_RUN = re.compile(r"[0-9](?<![0-9][0-9])(?:[ \-]?[0-9]){12}(?:[ \-]?[0-9])*+")
+# Not the decimals of a number (0.9468822170900693): those digits are not an identifier.
+_CARD_RUN = re.compile(r"[0-9](?<![0-9][0-9])(?<![0-9]\.[0-9])(?:[ \-]?[0-9]){12}(?:[ \-]?[0-9])*+")
 # Digit group layouts cards are written in: 4-4-4-4(-3), 4-4-4-1, Amex 4-6-5, Diners 4-6-4.
 # A free grouping would let any 13 digits of a table of numbers pass Luhn (1 in 10).
 _CARD_LAYOUTS = frozenset({(4, 4, 4, 4), (4, 4, 4, 4, 3), (4, 4, 4, 1), (4, 6, 5), (4, 6, 4)})

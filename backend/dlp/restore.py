@@ -41,15 +41,12 @@ def _json_escape(value: str) -> str:
 class _Tables:
     """Lookup tables derived once from a vault (which no longer changes once redaction is done)."""
 
-    __slots__ = ("_json", "longest", "plain", "prefixes", "vault")
+    __slots__ = ("_json", "plain", "vault")
 
     def __init__(self, vault: Vault) -> None:
         self.vault = vault
         self.plain: dict[str, str] = dict(vault.items())
         self._json: dict[str, str] | None = None
-        self.longest = vault.longest_placeholder
-        #: Proper prefixes of placeholders: what a chunk may end with and still be one.
-        self.prefixes = frozenset(p[:i] for p in self.plain for i in range(1, len(p)))
 
     def restore(self, text: str, as_json: bool) -> str:
         if "[" not in text:
@@ -107,17 +104,16 @@ class StreamRestorer:
     vault ``feed`` returns the event untouched.
     """
 
-    __slots__ = ("_held", "_tables")
+    __slots__ = ("_held", "_prefixes", "_tables", "max_hold")
 
     def __init__(self, vault: Vault) -> None:
         self._tables = _Tables(vault) if vault else None
+        #: Proper prefixes of placeholders: what a delta may end with and still become one.
+        self._prefixes = frozenset(p[:i] for p, _ in vault.items() for i in range(1, len(p)))
+        #: The most characters this restorer may ever hold back for one block.
+        self.max_hold = max(vault.longest_placeholder - 1, 0)
         #: block index -> (is tool arguments, held text)
         self._held: dict[int, tuple[bool, str]] = {}
-
-    @property
-    def max_hold(self) -> int:
-        """The most characters this restorer may ever hold back for one block."""
-        return self._tables.longest - 1 if self._tables is not None else 0
 
     @property
     def held_chars(self) -> int:
@@ -155,7 +151,7 @@ class StreamRestorer:
         if "[" not in buf:
             return [ev] if held is None else [_make(is_args)(index, buf)]
         cut = buf.rfind("[")
-        if buf[cut:] in tables.prefixes:
+        if buf[cut:] in self._prefixes:
             self._held[index] = (is_args, buf[cut:])
             buf = buf[:cut]
         out = tables.restore(buf, is_args)

@@ -112,7 +112,6 @@ class DlpPolicy:
         for name in names:
             if not name or not name.strip():
                 raise InvalidRule("a custom rule needs a name")
-            kind_for_name(name)
         if len(set(names)) != len(names):
             raise InvalidRule("custom rule names must be unique")
         for rid in self.rules:
@@ -123,6 +122,13 @@ class DlpPolicy:
             raise InvalidRule(f"unknown DLP rule {rid!r}")
 
 
+def check_custom_rule(name: str, pattern: str) -> None:
+    """Raise ``InvalidRule`` (with a message for the admin) unless the rule can be used."""
+    if not name or not name.strip():
+        raise InvalidRule("a custom rule needs a name")
+    compile_custom_pattern(CustomRule(name, pattern))
+
+
 def compile_custom_pattern(rule: CustomRule) -> re.Pattern[str]:
     """Compile a custom rule's regex, or raise ``InvalidRule`` saying what is wrong with it."""
     if not rule.pattern:
@@ -131,6 +137,7 @@ def compile_custom_pattern(rule: CustomRule) -> re.Pattern[str]:
         raise InvalidRule(
             f"custom rule {rule.name!r}: the pattern is longer than {MAX_CUSTOM_PATTERN_LEN}"
         )
+    kind_for_name(rule.name)
     try:
         compiled = re.compile(rule.pattern)
     except re.error as exc:

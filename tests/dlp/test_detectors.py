@@ -11,6 +11,7 @@ from backend.dlp import (
     InvalidRule,
     Redactor,
     RedactorCache,
+    check_custom_rule,
     kind_for_name,
 )
 from backend.dlp.scan import Scan
@@ -202,3 +203,16 @@ def test_digit_windows_cover_every_digit_cluster() -> None:
     assert Scan("no digits here").digit_windows() == []
     dense = "1 2 3 4 5 6 7 8 9 " * 20
     assert Scan(dense).digit_windows() == [(0, len(dense))]
+
+
+def test_check_custom_rule_for_the_admin_api() -> None:
+    check_custom_rule("Employee id", r"EMP-\d{6}")
+    with pytest.raises(InvalidRule, match=r"custom rule 'x': invalid regex: missing \)"):
+        check_custom_rule("x", "(a")
+    with pytest.raises(InvalidRule, match="needs a name"):
+        check_custom_rule(" ", "abc")
+
+
+def test_decimals_of_a_number_are_not_phones_or_cards() -> None:
+    text = "gamma = 0.5772156649, x = 1.9468822170900693, y = 3.14 2125551234"
+    assert _spans(ALL, text) == [("2125551234", "phone")]
