@@ -19,7 +19,8 @@ import base64
 import binascii
 import ipaddress
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import NamedTuple, Protocol
 
 import orjson
@@ -31,16 +32,9 @@ from backend.dlp.rules import CustomRule, compile_custom_pattern
 from backend.dlp.scan import Scan
 
 #: Tie-break when two overlapping spans have the same length: lower wins (most specific first).
-PRIORITY = {
-    "secret": 0,
-    "card": 1,
-    "iban": 2,
-    "ssn": 3,
-    "custom": 4,
-    "email": 5,
-    "ip": 6,
-    "phone": 7,
-}
+PRIORITY: Mapping[str, int] = MappingProxyType(
+    {"secret": 0, "card": 1, "iban": 2, "ssn": 3, "custom": 4, "email": 5, "ip": 6, "phone": 7}
+)
 
 Spans = list[tuple[int, int]]
 

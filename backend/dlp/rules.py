@@ -13,8 +13,9 @@ restorer looks for).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 #: Longest custom pattern accepted; patterns come from admins, this only stops accidents.
 MAX_CUSTOM_PATTERN_LEN = 2000
@@ -48,7 +49,7 @@ BUILTIN_RULES: tuple[RuleInfo, ...] = (
     ),
 )
 BUILTIN_RULE_IDS: frozenset[str] = frozenset(r.id for r in BUILTIN_RULES)
-BUILTIN_KINDS: dict[str, str] = {r.id: r.kind for r in BUILTIN_RULES}
+BUILTIN_KINDS: Mapping[str, str] = MappingProxyType({r.id: r.kind for r in BUILTIN_RULES})
 CUSTOM_PREFIX = "custom:"
 
 
