@@ -50,7 +50,9 @@ async def migrate(database_url: str) -> None:
 
 
 async def init_db(database_url: str) -> None:
-    await Tortoise.init(config=tortoise_config(database_url))
+    # Tortoise 1.x keeps its context in a contextvar set by the task that calls init (the app's
+    # lifespan); request tasks need the process-wide fallback to see it.
+    await Tortoise.init(config=tortoise_config(database_url), _enable_global_fallback=True)
 
 
 async def close_db() -> None:

@@ -26,6 +26,8 @@ class RequestContext:
     request_id: str = field(default_factory=new_request_id)
     started: float = field(default_factory=time.perf_counter)
     principal: Principal | None = None
+    #: The presented key's prefix when authentication refused a known key (revoked, expired).
+    key_prefix: str | None = None
     requested_model: str | None = None
     agent_id: str | None = None
     tier: str | None = None
@@ -57,6 +59,8 @@ class RequestContext:
     def fail(self, err: GatewayError) -> None:
         self.error = err
         self.status = err.status
+        if self.principal is None and isinstance(err.detail.get("key_prefix"), str):
+            self.key_prefix = err.detail["key_prefix"]
 
     def log_record(self, *, superseded: bool = False) -> LogRecord:
         p = self.principal
@@ -66,7 +70,7 @@ class RequestContext:
             created_at=self.created_at,
             endpoint=self.endpoint,
             status=self.status,
-            key_prefix=p.key.prefix if p else None,
+            key_prefix=p.key.prefix if p else self.key_prefix,
             user_id=p.user.id if p and p.user else None,
             app_id=p.app.id if p and p.app else None,
             org_id=p.org_id if p else None,

@@ -39,12 +39,15 @@ def authenticate(
         raise AuthenticationError("Invalid API key.", code="invalid_api_key")
     if info.revoked:
         raise AuthenticationError(
-            f"API key {info.prefix} has been revoked.", code="revoked_api_key"
+            f"API key {info.prefix} has been revoked.",
+            code="revoked_api_key",
+            detail={"key_prefix": info.prefix},
         )
     if info.expires_at is not None and info.expires_at <= now:
         raise AuthenticationError(
             f"API key {info.prefix} expired at {info.expires_at.isoformat()}.",
             code="expired_api_key",
+            detail={"key_prefix": info.prefix},
         )
     user = tenancy.users.get(info.user_id) if info.user_id is not None else None
     app = tenancy.apps.get(info.app_id) if info.app_id is not None else None
@@ -53,9 +56,15 @@ def authenticate(
             "Invalid API key (its owner no longer exists).", code="invalid_api_key"
         )
     if user is not None and user.status != "active":
-        raise PermissionDenied(f"User {user.email} is suspended.", code="user_suspended")
+        raise PermissionDenied(
+            f"User {user.email} is suspended.",
+            code="user_suspended",
+            detail={"key_prefix": info.prefix},
+        )
     if app is not None and not app.active:
-        raise PermissionDenied(f"App {app.slug} is inactive.", code="app_inactive")
+        raise PermissionDenied(
+            f"App {app.slug} is inactive.", code="app_inactive", detail={"key_prefix": info.prefix}
+        )
     org_id = user.org_id if user is not None else (app.org_id if app is not None else None)
     org = tenancy.orgs.get(org_id) if org_id is not None else None
     return Principal(info, user, app, org)

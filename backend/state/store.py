@@ -166,7 +166,7 @@ class ConfigStore:
             await self.reload("tenancy")
             await self.reload("keys")
         except Exception:
-            log.warning("on-demand key reload failed, keeping the cached keys")
+            log.warning("on-demand key reload failed, keeping the cached keys", exc_info=True)
             return False
         return True
 

@@ -68,7 +68,15 @@ def gateway_env(db: str, tmp: Path, fakes: dict[str, object]) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
+def gateway_overrides() -> dict[str, str]:
+    """Extra gateway environment for a test module (override the fixture to change it)."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+async def stack(
+    tmp_path_factory: pytest.TempPathFactory, gateway_overrides: dict[str, str]
+) -> AsyncIterator[Stack]:
     tmp = tmp_path_factory.mktemp("stack")
     db = await create_database(tmp)
     await prepare_database(db)
@@ -79,7 +87,8 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
         "gemini": GeminiFake().start(),
         "ollama": OllamaFake().start(),
     }
-    gw = GatewayProc(gateway_env(db, tmp, fakes), tmp / "gateway.log").start()
+    env = gateway_env(db, tmp, fakes) | gateway_overrides
+    gw = GatewayProc(env, tmp / "gateway.log").start()
     try:
         yield Stack(gw, db, seeded, tmp=tmp, **fakes)  # type: ignore[arg-type]
     finally:
