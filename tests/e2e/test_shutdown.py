@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -95,9 +96,7 @@ async def test_sigterm_finishes_in_flight_requests(
 
     t = threading.Thread(target=slow_call)
     t.start()
-    import time
-
-    time.sleep(0.5)  # the request is now waiting on the upstream
+    await asyncio.sleep(0.5)  # the request is now waiting on the upstream
     assert gw.stop() == 0
     t.join(10)
     assert result["status"] == 200
