@@ -16,6 +16,14 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     settings = Settings.from_env()
+    if args.workers > 1 and not settings.redis_url:
+        # Each worker is its own process: without Redis they would not share caps, config
+        # changes or live logs.
+        print(
+            "error: --workers > 1 needs REDIS_URL (shared budget, cache and events)",
+            file=sys.stderr,
+        )
+        return 2
     asyncio.run(_migrate(settings))
     # uvicorn re-raises SIGTERM after its graceful shutdown; a no-op handler makes that a
     # clean exit 0 (in-flight requests finished, logs flushed) instead of death by signal.
