@@ -10,7 +10,7 @@ import json
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,7 +66,40 @@ def _lua_headers(headers: Mapping[str, str]) -> str:
     return "\n".join(lines)
 
 
-def run_wrk(
+class Running:
+    """A load generator started in the background; ``wait()`` returns its ``Load``."""
+
+    def __init__(
+        self,
+        cmd: list[str],
+        parse: Callable[[str], Load],
+        cleanup: Path,
+        timeout: float,
+    ) -> None:
+        self.parse = parse
+        self.cleanup = cleanup
+        self.timeout = timeout
+        self.popen = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+
+    def wait(self) -> Load:
+        try:
+            out, err = self.popen.communicate(timeout=self.timeout)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            out, err = self.popen.communicate()
+        finally:
+            self.cleanup.unlink(missing_ok=True)
+        try:
+            return self.parse(out)
+        except (ValueError, KeyError, IndexError) as exc:
+            raise RuntimeError(
+                f"{self.popen.args!r} failed ({self.popen.returncode}): {out[-800:]} {err[-1500:]}"
+            ) from exc
+
+
+def start_wrk(
     wrk: str,
     url: str,
     body: bytes,
@@ -75,34 +108,19 @@ def run_wrk(
     connections: int,
     duration: float,
     cpus: str | None = "0",
-) -> Load:
+) -> Running:
     if b"]==]" in body:
         raise ValueError("body cannot be embedded in a Lua long string")
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(WRK_LUA.format(body=body.decode(), headers=_lua_headers(headers)))
         script = f.name
-    try:
-        cmd = [
-            wrk,
-            "-t1",
-            f"-c{connections}",
-            f"-d{max(1, round(duration))}s",
-            "--timeout",
-            "10s",
-            "-s",
-            script,
-            url,
-        ]
-        out = subprocess.run(
-            pinned(cmd, cpus), capture_output=True, text=True, timeout=duration + 60, check=False
-        )
-    finally:
-        Path(script).unlink(missing_ok=True)
-    line = next((x for x in out.stdout.splitlines() if x.startswith("BENCHJSON ")), None)
-    if line is None:
-        raise RuntimeError(
-            f"wrk failed ({out.returncode}): {out.stdout[-800:]} {out.stderr[-800:]}"
-        )
+    cmd = [wrk, "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s", "--timeout", "10s"]
+    cmd += ["-s", script, url]
+    return Running(pinned(cmd, cpus), _parse_wrk, Path(script), duration + 60)
+
+
+def _parse_wrk(stdout: str) -> Load:
+    line = next(x for x in stdout.splitlines() if x.startswith("BENCHJSON "))
     r = json.loads(line[len("BENCHJSON ") :])
     errors = {k: int(r[k]) for k in ("connect", "read", "write", "status", "timeout") if r[k]}
     secs = r["duration_us"] / 1e6
@@ -120,7 +138,22 @@ def run_wrk(
     )
 
 
-def run_pyload(
+def run_wrk(
+    wrk: str,
+    url: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    *,
+    connections: int,
+    duration: float,
+    cpus: str | None = "0",
+) -> Load:
+    return start_wrk(
+        wrk, url, body, headers, connections=connections, duration=duration, cpus=cpus
+    ).wait()
+
+
+def start_pyload(
     url: str,
     body: bytes,
     headers: Mapping[str, str],
@@ -133,45 +166,21 @@ def run_pyload(
     requests: int = 0,
     cpus: str | None = "0",
     python: str = sys.executable,
-) -> Load:
+) -> Running:
     with tempfile.NamedTemporaryFile("wb", suffix=".json", delete=False) as f:
         f.write(body)
         body_file = f.name
-    try:
-        cmd = [
-            python,
-            str(PYLOAD),
-            "--url",
-            url,
-            "--body",
-            body_file,
-            "--connections",
-            str(connections),
-            "--duration",
-            str(duration),
-            "--warmup",
-            str(warmup),
-            "--requests",
-            str(requests),
-            "--first-token",
-            first_token.decode(),
-            "--end",
-            end.decode(),
-        ]
-        for name, value in headers.items():
-            cmd += ["--header", f"{name}: {value}"]
-        out = subprocess.run(
-            pinned(cmd, cpus),
-            capture_output=True,
-            text=True,
-            timeout=duration + warmup + 90,
-            check=False,
-        )
-    finally:
-        Path(body_file).unlink(missing_ok=True)
-    if out.returncode != 0 or not out.stdout.strip():
-        raise RuntimeError(f"pyload failed ({out.returncode}): {out.stderr[-1500:]}")
-    r = json.loads(out.stdout.strip().splitlines()[-1])
+    cmd = [python, str(PYLOAD), "--url", url, "--body", body_file]
+    cmd += ["--connections", str(connections), "--duration", str(duration)]
+    cmd += ["--warmup", str(warmup), "--requests", str(requests)]
+    cmd += ["--first-token", first_token.decode(), "--end", end.decode()]
+    for name, value in headers.items():
+        cmd += ["--header", f"{name}: {value}"]
+    return Running(pinned(cmd, cpus), _parse_pyload, Path(body_file), duration + warmup + 90)
+
+
+def _parse_pyload(stdout: str) -> Load:
+    r = json.loads(stdout.strip().splitlines()[-1])
     total = r["total_ms"]
     return Load(
         rps=r["rps"],
@@ -184,3 +193,30 @@ def run_pyload(
         ttft=r["ttft_ms"],
         tool="pyload",
     )
+
+
+def run_pyload(
+    url: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    *,
+    connections: int,
+    duration: float,
+    warmup: float = 0.5,
+    first_token: bytes = b"",
+    end: bytes = b"",
+    requests: int = 0,
+    cpus: str | None = "0",
+) -> Load:
+    return start_pyload(
+        url,
+        body,
+        headers,
+        connections=connections,
+        duration=duration,
+        warmup=warmup,
+        first_token=first_token,
+        end=end,
+        requests=requests,
+        cpus=cpus,
+    ).wait()
