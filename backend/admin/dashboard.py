@@ -1,0 +1,269 @@
+"""The home dashboard's numbers, read from rollups only (``MinuteStat``, ``UsageRollup``).
+
+Nothing here scans ``request_logs``: each query touches at most one row per minute (live) or
+per hour x model x provider / user (trends, load, top spenders) of its window, so answers stay
+fast with millions of log rows. Windows end at the gateway clock's current minute/hour/day, UTC.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import inspect
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from tortoise.functions import Sum
+
+from backend.admin.access import Actor, org_scope, require_super
+from backend.admin.logs import money
+from backend.data import histogram
+from backend.data.models.logs import MinuteStat, UsageRollup
+from backend.gateway import Gateway
+
+
+@dataclass(frozen=True, slots=True)
+class MinutePoint:
+    minute: dt.datetime
+    requests: int
+    errors: int
+    tokens: int
+    cost_usd: Decimal
+    p50_ms: float | None
+    p95_ms: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Live:
+    points: list[MinutePoint]
+    requests: int
+    errors: int
+    tokens: int
+    cost_usd: Decimal
+    p50_ms: float | None
+    p95_ms: float | None
+
+
+def _pct(hist: dict[str, int], q: float) -> float | None:
+    p = histogram.percentile(hist, q)
+    # "inf" (slower than the last bound) is not JSON: report the last finite bound instead.
+    return None if p is None else min(p, histogram.BOUNDS_MS[-1])
+
+
+async def live(gw: Gateway, actor: Actor, minutes: int = 60) -> Live:
+    """Per-minute totals of the last ``minutes`` minutes (current minute included), gaps as 0."""
+    require_super(actor, "view gateway-wide live traffic")
+    end = gw.clock().replace(second=0, microsecond=0)
+    start = end - dt.timedelta(minutes=minutes - 1)
+    rows = {
+        r.bucket.replace(tzinfo=dt.UTC) if r.bucket.tzinfo is None else r.bucket: r
+        for r in await MinuteStat.filter(bucket__gte=start, bucket__lte=end)
+    }
+    points: list[MinutePoint] = []
+    merged: dict[str, int] = {}
+    for i in range(minutes):
+        minute = start + dt.timedelta(minutes=i)
+        r = rows.get(minute)
+        if r is None:
+            points.append(MinutePoint(minute, 0, 0, 0, money(0), None, None))
+            continue
+        hist = {k: int(n) for k, n in (r.latency_hist or {}).items()}
+        histogram.merge(merged, hist)
+        points.append(
+            MinutePoint(
+                minute,
+                r.requests,
+                r.errors,
+                r.tokens,
+                money(r.cost_usd),
+                _pct(hist, 0.5),
+                _pct(hist, 0.95),
+            )
+        )
+    return Live(
+        points,
+        sum(p.requests for p in points),
+        sum(p.errors for p in points),
+        sum(p.tokens for p in points),
+        money(sum((p.cost_usd for p in points), Decimal(0))),
+        _pct(merged, 0.5),
+        _pct(merged, 0.95),
+    )
+
+
+@dataclass
+class ModelCost:
+    model: str
+    provider: str
+    cost_usd: Decimal = Decimal(0)
+    requests: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+@dataclass
+class DayCost:
+    day: dt.date
+    cost_usd: Decimal = Decimal(0)
+    requests: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    by_model: list[ModelCost] = field(default_factory=list)
+    by_provider: list[ModelCost] = field(default_factory=list)
+
+
+def _scope(actor: Actor, what: str) -> Any:
+    own = org_scope(actor, what)
+    return UsageRollup.all() if own is None else UsageRollup.filter(org_id=own)
+
+
+def _aware(t: dt.datetime) -> dt.datetime:
+    return t.replace(tzinfo=dt.UTC) if t.tzinfo is None else t.astimezone(dt.UTC)
+
+
+async def cost_trends(gw: Gateway, actor: Actor, days: int = 7) -> list[DayCost]:
+    """Cost per UTC day of the last ``days`` days (today included), split by model/provider."""
+    today = gw.clock().astimezone(dt.UTC).date()
+    first_day = today - dt.timedelta(days=days - 1)
+    start = dt.datetime.combine(first_day, dt.time(), dt.UTC)
+    end = dt.datetime.combine(today + dt.timedelta(days=1), dt.time(), dt.UTC)
+    rows = (
+        await _scope(actor, "view cost trends")
+        .filter(bucket__gte=start, bucket__lt=end)
+        .annotate(
+            cost=Sum("cost_usd"), n=Sum("requests"), i=Sum("input_tokens"), o=Sum("output_tokens")
+        )
+        .group_by("bucket", "model", "provider")
+        .values("bucket", "model", "provider", "cost", "n", "i", "o")
+    )
+    out = {
+        first_day + dt.timedelta(days=i): DayCost(first_day + dt.timedelta(days=i))
+        for i in range(days)
+    }
+    models: dict[tuple[dt.date, str, str], ModelCost] = {}
+    providers: dict[tuple[dt.date, str], ModelCost] = {}
+    for r in rows:
+        day = _aware(r["bucket"]).date()
+        cost, n, i, o = money(r["cost"]), int(r["n"] or 0), int(r["i"] or 0), int(r["o"] or 0)
+        for agg in (
+            out[day],
+            models.setdefault(
+                (day, r["model"], r["provider"]), ModelCost(r["model"], r["provider"])
+            ),
+            providers.setdefault((day, r["provider"]), ModelCost("", r["provider"])),
+        ):
+            agg.cost_usd += cost
+            agg.requests += n
+            agg.input_tokens += i
+            agg.output_tokens += o
+    for (day, _, _), mc in models.items():
+        out[day].by_model.append(mc)
+    for (day, _), pc in providers.items():
+        out[day].by_provider.append(pc)
+    for d in out.values():
+        d.by_model.sort(key=lambda m: (-m.cost_usd, m.model, m.provider))
+        d.by_provider.sort(key=lambda m: (-m.cost_usd, m.provider))
+    return [out[k] for k in sorted(out)]
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderLoad:
+    provider: str
+    requests: int
+    share: float
+    errors: int
+    error_rate: float
+    avg_latency_ms: float | None
+    cost_usd: Decimal
+    health: str | None
+
+
+async def _health(gw: Gateway) -> dict[str, str] | None:
+    router = gw.router
+    if router is None or not hasattr(router, "health"):
+        return None
+    rows = router.health()
+    if inspect.isawaitable(rows):
+        rows = await rows
+    states: dict[str, str] = {}
+    for row in rows or ():
+        provider, state = row.get("provider"), row.get("state")
+        if not provider:
+            continue
+        if row.get("model") is None:
+            states[provider] = {
+                "closed": "healthy",
+                "up": "healthy",
+                "half_open": "recovering",
+                "open": "down",
+                "down": "down",
+            }.get(str(state), str(state))
+        elif state != "closed" and states.get(provider, "healthy") == "healthy":
+            states[provider] = "degraded"
+    return states
+
+
+async def provider_load(gw: Gateway, actor: Actor, hours: int = 24) -> list[ProviderLoad]:
+    """Requests, share, errors, mean latency and breaker health per provider, last ``hours``."""
+    now = gw.clock()
+    start = now.replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=hours - 1)
+    rows = (
+        await _scope(actor, "view provider load")
+        .filter(bucket__gte=start)
+        .annotate(
+            n=Sum("requests"), e=Sum("errors"), lat=Sum("latency_ms_sum"), cost=Sum("cost_usd")
+        )
+        .group_by("provider")
+        .values("provider", "n", "e", "lat", "cost")
+    )
+    total = sum(int(r["n"] or 0) for r in rows)
+    health = await _health(gw)
+    out = []
+    for r in rows:
+        n, e = int(r["n"] or 0), int(r["e"] or 0)
+        name = r["provider"] or "unknown"
+        out.append(
+            ProviderLoad(
+                provider=name,
+                requests=n,
+                share=round(n / total, 6) if total else 0.0,
+                errors=e,
+                error_rate=round(e / n, 6) if n else 0.0,
+                avg_latency_ms=round(float(r["lat"] or 0) / n, 3) if n else None,
+                cost_usd=money(r["cost"]),
+                health=None if health is None else health.get(name, "healthy"),
+            )
+        )
+    out.sort(key=lambda p: (-p.requests, p.provider))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Spender:
+    user_id: int
+    cost_usd: Decimal
+    requests: int
+    tokens: int
+
+
+async def top_spenders(gw: Gateway, actor: Actor, days: int = 7, limit: int = 10) -> list[Spender]:
+    today = gw.clock().astimezone(dt.UTC).date()
+    start = dt.datetime.combine(today - dt.timedelta(days=days - 1), dt.time(), dt.UTC)
+    rows = (
+        await _scope(actor, "view top spenders")
+        .filter(bucket__gte=start)
+        .exclude(user_id=0)
+        .annotate(
+            cost=Sum("cost_usd"), n=Sum("requests"), i=Sum("input_tokens"), o=Sum("output_tokens")
+        )
+        .group_by("user_id")
+        .order_by("-cost", "user_id")
+        .limit(limit)
+        .values("user_id", "cost", "n", "i", "o")
+    )
+    return [
+        Spender(
+            r["user_id"], money(r["cost"]), int(r["n"] or 0), int(r["i"] or 0) + int(r["o"] or 0)
+        )
+        for r in rows
+    ]

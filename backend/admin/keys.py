@@ -1,0 +1,170 @@
+"""Gateway API keys of users (user keys) and apps (app keys). The secret is returned once."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from tortoise.expressions import Q
+from tortoise.queryset import QuerySet
+
+from backend.admin import audit
+from backend.admin import validate as v
+from backend.admin.access import Actor, SystemActor, is_admin, is_super, org_scope, require_org
+from backend.admin.errors import Forbidden, InvalidInput, NotFound
+from backend.admin.pagination import Page, Sort, keyset_page
+from backend.data.models.keys import ApiKey
+from backend.data.models.tenancy import App, User
+from backend.gateway import Gateway
+from backend.security.api_keys import generate_key
+
+MAX_RPM = 1_000_000
+KEY_SORTS = {
+    "CREATED_DESC": Sort("key:created_desc", "created_at", True),
+    "CREATED_ASC": Sort("key:created_asc", "created_at", False),
+    "NAME_ASC": Sort("key:name_asc", "name", False),
+}
+KEY_STATUSES = ("active", "revoked", "expired")
+
+
+def key_status(key: ApiKey, now: dt.datetime) -> str:
+    if key.revoked_at is not None:
+        return "revoked"
+    if key.expires_at is not None and key.expires_at <= now:
+        return "expired"
+    return "active"
+
+
+async def _check_owner(actor: Actor, user_id: int | None, app_id: int | None) -> None:
+    """May ``actor`` manage keys of this user or app?"""
+    if is_super(actor):
+        return
+    if user_id is not None:
+        if not isinstance(actor, SystemActor) and actor.id == user_id:
+            return
+        if not is_admin(actor):
+            raise Forbidden("you may only manage your own API keys")
+        user = await User.get_or_none(id=user_id)
+        if user is None or user.role == "super_admin":
+            raise Forbidden("you may only manage API keys of your organization's users")
+        require_org(actor, user.organization_id, "manage API keys")  # type: ignore[attr-defined]
+        return
+    if not is_admin(actor):
+        raise Forbidden("you may only manage your own API keys")
+    app = await App.get_or_none(id=app_id)
+    require_org(actor, app.organization_id if app else None, "manage API keys")  # type: ignore[attr-defined]
+
+
+async def get_key(actor: Actor, key_id: int) -> ApiKey:
+    key = await ApiKey.get_or_none(id=key_id)
+    if key is None:
+        raise NotFound(f"API key {key_id} does not exist")
+    await _check_owner(actor, key.user_id, key.app_id)  # type: ignore[attr-defined]
+    return key
+
+
+async def list_keys(
+    actor: Actor,
+    *,
+    now: dt.datetime,
+    user_id: int | None = None,
+    app_id: int | None = None,
+    status: str | None = None,
+    search: str | None = None,
+    sort: str = "CREATED_DESC",
+    first: int | None = None,
+    after: str | None = None,
+) -> Page[ApiKey]:
+    qs: QuerySet[ApiKey] = ApiKey.all()
+    if not is_admin(actor):
+        # A member sees only their own user keys, whatever filters they pass.
+        qs = qs.filter(user_id=actor.id)
+    else:
+        scope = org_scope(actor, "list API keys")
+        if scope is not None:
+            qs = qs.filter(
+                Q(user__organization_id=scope, user__role__not="super_admin")
+                | Q(app__organization_id=scope)
+            )
+    if user_id is not None:
+        qs = qs.filter(user_id=user_id)
+    if app_id is not None:
+        qs = qs.filter(app_id=app_id)
+    if status:
+        v.choice(status, "status", KEY_STATUSES)
+        if status == "revoked":
+            qs = qs.filter(revoked_at__isnull=False)
+        elif status == "expired":
+            qs = qs.filter(revoked_at__isnull=True, expires_at__lte=now)
+        else:
+            qs = qs.filter(
+                Q(revoked_at__isnull=True) & (Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+            )
+    if search:
+        qs = qs.filter(Q(name__icontains=search) | Q(prefix__icontains=search))
+    return await keyset_page(qs, KEY_SORTS[sort], first=first, after=after)
+
+
+async def create_key(gw: Gateway, actor: Actor, data: dict[str, Any]) -> tuple[ApiKey, str]:
+    """Create a key for a user or an app (a member's own when neither is given)."""
+    user_id, app_id = data.get("user_id"), data.get("app_id")
+    if user_id is not None and app_id is not None:
+        raise InvalidInput("a key belongs to a user or to an app, not both", field="appId")
+    if user_id is None and app_id is None:
+        if isinstance(actor, SystemActor):
+            raise InvalidInput("userId or appId is required", field="userId")
+        user_id = actor.id
+    if user_id is not None and not await User.exists(id=user_id):
+        raise InvalidInput(f"user {user_id} does not exist", field="userId")
+    if app_id is not None and not await App.exists(id=app_id):
+        raise InvalidInput(f"app {app_id} does not exist", field="appId")
+    await _check_owner(actor, user_id, app_id)
+    now = gw.clock()
+    name = v.text(data.get("name"), "name", required=False)
+    rpm = v.int_range(data.get("rate_limit_rpm"), "rateLimitRpm", 1, MAX_RPM)
+    expires_at = v.future(data.get("expires_at"), "expiresAt", now)
+    secret, prefix, digest = generate_key()
+    key = await ApiKey.create(
+        name=name,
+        prefix=prefix,
+        key_hash=digest,
+        user_id=user_id,
+        app_id=app_id,
+        rate_limit_rpm=rpm,
+        expires_at=expires_at,
+    )
+    await audit.record(actor, "key.create", f"key:{key.prefix}", fields=sorted(data))
+    await gw.config_changed("keys")
+    return key, secret
+
+
+async def update_key(gw: Gateway, actor: Actor, key_id: int, changes: dict[str, Any]) -> ApiKey:
+    key = await get_key(actor, key_id)
+    if "name" in changes:
+        key.name = v.text(changes["name"], "name", required=False)
+    if "rate_limit_rpm" in changes:
+        key.rate_limit_rpm = v.int_range(changes["rate_limit_rpm"], "rateLimitRpm", 1, MAX_RPM)
+    if "expires_at" in changes:
+        key.expires_at = v.future(changes["expires_at"], "expiresAt", gw.clock())
+    await key.save()
+    await audit.record(actor, "key.update", f"key:{key.prefix}", fields=sorted(changes))
+    await gw.config_changed("keys")
+    return key
+
+
+async def revoke_key(gw: Gateway, actor: Actor, key_id: int) -> ApiKey:
+    key = await get_key(actor, key_id)
+    if key.revoked_at is None:
+        key.revoked_at = gw.clock()
+        await key.save(update_fields=["revoked_at"])
+        await audit.record(actor, "key.revoke", f"key:{key.prefix}")
+        await gw.config_changed("keys")
+    return key
+
+
+async def delete_key(gw: Gateway, actor: Actor, key_id: int) -> int:
+    key = await get_key(actor, key_id)
+    await key.delete()
+    await audit.record(actor, "key.delete", f"key:{key.prefix}")
+    await gw.config_changed("keys")
+    return key_id

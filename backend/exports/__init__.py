@@ -1,0 +1,1 @@
+"""Exports: a user's API activity as CSV, streamed page by page."""

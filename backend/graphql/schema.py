@@ -1,0 +1,90 @@
+"""The one place the per-domain types are merged into the schema, with its protections.
+
+Protections: query depth, token and alias limits (stop expensive or abusive documents before
+they run) and error masking: an unexpected exception becomes "Unexpected error." while our own
+refusals and validation errors (``AdminError``) and GraphQL's own errors pass through intact.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import MaskErrors, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.tools import merge_types
+
+from backend.admin.errors import AdminError
+from backend.graphql.auth import AuthMutation
+from backend.graphql.credentials import CredentialsMutation, CredentialsQuery
+from backend.graphql.dashboard import DashboardQuery
+from backend.graphql.dlp import DlpMutation, DlpQuery
+from backend.graphql.errors import ErrorsMutation, ErrorsQuery, ErrorsSubscription
+from backend.graphql.keys import KeysMutation, KeysQuery
+from backend.graphql.logs import LogsQuery, LogsSubscription
+from backend.graphql.routing import RoutingMutation, RoutingQuery
+from backend.graphql.settings import SettingsMutation, SettingsQuery
+from backend.graphql.tenancy import TenancyMutation, TenancyQuery
+
+log = logging.getLogger("switchboard.graphql")
+
+MAX_DEPTH = 10
+MAX_TOKENS = 4000
+MAX_ALIASES = 30
+
+Query = merge_types(
+    "Query",
+    (
+        TenancyQuery,
+        KeysQuery,
+        RoutingQuery,
+        SettingsQuery,
+        CredentialsQuery,
+        DlpQuery,
+        LogsQuery,
+        ErrorsQuery,
+        DashboardQuery,
+    ),
+)
+Mutation = merge_types(
+    "Mutation",
+    (
+        AuthMutation,
+        TenancyMutation,
+        KeysMutation,
+        RoutingMutation,
+        SettingsMutation,
+        CredentialsMutation,
+        DlpMutation,
+        ErrorsMutation,
+    ),
+)
+Subscription = merge_types("Subscription", (LogsSubscription, ErrorsSubscription))
+
+
+def should_mask(error: GraphQLError) -> bool:
+    """Mask only exceptions we did not raise on purpose (and log them, unmasked, here)."""
+    original = error.original_error
+    if original is None or isinstance(original, (AdminError, GraphQLError)):
+        return False
+    log.error("unexpected error in %s", error.path, exc_info=original)
+    return True
+
+
+def build_schema() -> strawberry.Schema:
+    return strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        extensions=[
+            # Factories, not instances: extensions keep per-operation state, so each
+            # operation needs its own.
+            lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
+            lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+            lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+            lambda: MaskErrors(should_mask_error=should_mask),
+        ],
+    )
+
+
+schema = build_schema()

@@ -1,0 +1,84 @@
+"""Dashboard sessions and long-lived admin tokens, both stored hashed in ``AdminToken``.
+
+A token looks like ``sbs-<8 hex>-<random>`` (session) or ``sba-<8 hex>-<random>`` (admin token
+for automation). Like gateway keys they carry 190+ random bits, so a SHA-256 hash is the right
+storage (it is checked on every admin request; argon2 would be needless cost). The ``prefix``
+identifies a token in lists without revealing it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from backend.data.models.keys import AdminToken
+from backend.data.models.tenancy import User
+from backend.security.api_keys import generate_key, hash_key
+
+SESSION_PREFIX = "sbs-"
+ADMIN_PREFIX = "sba-"
+SESSION_TTL = dt.timedelta(hours=12)
+KINDS = {"session": SESSION_PREFIX, "admin": ADMIN_PREFIX}
+
+
+async def issue_token(
+    user: User,
+    kind: str,
+    *,
+    now: dt.datetime,
+    name: str = "",
+    expires_at: dt.datetime | None = None,
+) -> tuple[str, AdminToken]:
+    """Create a token row and return ``(secret, row)``; the secret is never stored."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown token kind {kind!r}")
+    secret, prefix, digest = generate_key(KINDS[kind])
+    if kind == "session" and expires_at is None:
+        expires_at = now + SESSION_TTL
+    row = await AdminToken.create(
+        kind=kind, name=name, prefix=prefix, token_hash=digest, user=user, expires_at=expires_at
+    )
+    return secret, row
+
+
+async def create_session(user: User, *, now: dt.datetime) -> tuple[str, AdminToken]:
+    return await issue_token(user, "session", now=now)
+
+
+async def token_row(secret: str) -> AdminToken | None:
+    if not secret.startswith((SESSION_PREFIX, ADMIN_PREFIX)):
+        return None
+    return await AdminToken.get_or_none(token_hash=hash_key(secret)).select_related("user")
+
+
+def token_usable(row: AdminToken, now: dt.datetime) -> bool:
+    if row.revoked_at is not None:
+        return False
+    return row.expires_at is None or row.expires_at > now
+
+
+async def authenticate_token(secret: str, *, now: dt.datetime) -> User | None:
+    """The active user a valid, unexpired, unrevoked token belongs to; None otherwise."""
+    row = await token_row(secret)
+    if row is None or not token_usable(row, now):
+        return None
+    user: User = row.user
+    return user if user.status == "active" else None
+
+
+async def revoke_token(secret: str, *, now: dt.datetime) -> bool:
+    row = await token_row(secret)
+    if row is None or row.revoked_at is not None:
+        return False
+    row.revoked_at = now
+    await row.save(update_fields=["revoked_at"])
+    return True
+
+
+def bearer(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header value."""
+    if not authorization:
+        return None
+    scheme, _, value = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return None
+    return value.strip()
