@@ -96,6 +96,10 @@ def _routing_getter(store: ConfigSource) -> Callable[[], RoutingConfig]:
     return lambda: store.routing
 
 
+#: Consecutive failed discovery probes after which Ollama candidates are skipped.
+OLLAMA_DOWN_AFTER = 2
+
+
 class Router:
     def __init__(
         self,
@@ -209,15 +213,20 @@ class Router:
 
     def available(self, model: str) -> bool:
         ref = ModelRef.from_key(model)
-        if ref.provider == "ollama" and self._ollama_healthy is False:
+        if ref.provider == "ollama" and self._ollama_down():
             return False
         return self.health_registry.available(ref.provider, ref.model)
 
     def acquire(self, model: str) -> bool:
         ref = ModelRef.from_key(model)
-        if ref.provider == "ollama" and self._ollama_healthy is False:
+        if ref.provider == "ollama" and self._ollama_down():
             return False
         return self.health_registry.acquire(ref.provider, ref.model)
+
+    def _ollama_down(self) -> bool:
+        # One failed probe (a busy host, a slow answer) must not block every Ollama request
+        # until the next probe: skip Ollama only once consecutive probes confirm it is down.
+        return self._ollama_healthy is False and self._ollama_failures >= OLLAMA_DOWN_AFTER
 
     def record_success(self, model: str, latency_s: float) -> None:
         ref = ModelRef.from_key(model)

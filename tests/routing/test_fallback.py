@@ -268,9 +268,19 @@ async def test_unhealthy_ollama_is_skipped() -> None:
     clock = FakeClock()
     router = make_router(clock)
     router.set_ollama_models(["llama3.2:latest"], healthy=False, error="down")
+    router.set_ollama_models(["llama3.2:latest"], healthy=False, error="down")
     up = Upstream({}, clock)
     _, model, _ = await run_with_fallback(["ollama/llama3.2", A], up, router_state=router)
     assert model == A and up.calls == [(A, 1)]
+
+
+async def test_one_failed_ollama_probe_does_not_block_requests() -> None:
+    clock = FakeClock()
+    router = make_router(clock)
+    router.set_ollama_models(["llama3.2:latest"], healthy=False, error="slow probe")
+    up = Upstream({}, clock)
+    _, model, _ = await run_with_fallback(["ollama/llama3.2", A], up, router_state=router)
+    assert model == "ollama/llama3.2"
 
 
 # -- the stream contract ---------------------------------------------------------------------------

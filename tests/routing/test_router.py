@@ -148,6 +148,8 @@ def test_catalog_marks_ollama_unreachable_when_discovery_fails() -> None:
     router.set_ollama_models(None, healthy=False, error="connection failed (ConnectError)")
     entries = {e.model: e for e in router.catalog(["ollama"])}
     assert entries["ollama/llama3.2"].reachable is False  # last known list, marked down
+    assert router.available("ollama/llama3.2")  # one failed probe alone does not block requests
+    router.set_ollama_models(None, healthy=False, error="connection failed (ConnectError)")
     assert not router.available("ollama/llama3.2")
     status = router.ollama_status()
     assert status["healthy"] is False and status["models"] == ["ollama/llama3.2"]
