@@ -1,8 +1,8 @@
 """Profile the gateway under load with py-spy and print where its CPU goes.
 
-    .venv/bin/python benchmarks/profile.py                      # full pipeline, non-streaming
-    .venv/bin/python benchmarks/profile.py --scenario stream    # streaming
-    .venv/bin/python benchmarks/profile.py --svg profile.svg    # also a flame graph
+    .venv/bin/python benchmarks/profile_gateway.py                    # full pipeline, no stream
+    .venv/bin/python benchmarks/profile_gateway.py --scenario stream  # streaming
+    .venv/bin/python benchmarks/profile_gateway.py --svg profile.svg  # also a flame graph
 
 Same harness as ``run.py`` (nginx fake and load on CPU 0, gateway on CPU 1). py-spy samples the
 gateway for ``--duration`` seconds (``pip install py-spy`` into .venv first; it is installed on
@@ -161,7 +161,6 @@ def main() -> int:
     wrk = ensure_debian_tool("wrk", "wrk")
     load_cpu, server_cpu, layout = cpu_layout()
     workdir = Path(tempfile.mkdtemp(prefix="switchboard-profile-"))
-    workdir.chmod(0o755)
     progress(f"{layout}; work dir {workdir}")
     fake = FakeProvider(workdir / "fake", cpus=load_cpu).start()
     gw = None

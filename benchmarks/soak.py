@@ -66,7 +66,6 @@ def main() -> int:
     wrk = ensure_debian_tool("wrk", "wrk")
     load_cpu, server_cpu, layout = cpu_layout()
     workdir = Path(tempfile.mkdtemp(prefix="switchboard-soak-"))
-    workdir.chmod(0o755)
     progress(f"{layout}; work dir {workdir}")
     fake = FakeProvider(workdir / "fake", cpus=load_cpu).start()
     gw = None

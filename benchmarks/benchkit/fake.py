@@ -11,6 +11,9 @@ nginx, ``static_server.py`` (raw asyncio) stands in and the report says so.
 
 from __future__ import annotations
 
+import grp
+import os
+import pwd
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +22,7 @@ from benchkit import payloads
 from benchkit.procs import Proc, ensure_debian_tool, free_port, progress
 
 NGINX_CONF = """\
+user {user} {group};
 worker_processes 1;
 daemon off;
 pid {dir}/nginx.pid;
@@ -78,7 +82,6 @@ class FakeProvider:
 
     def start(self, *, allow_install: bool = True, force_python: bool = False) -> FakeProvider:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.workdir.chmod(0o755)  # nginx's workers run as another user and read files here
         chat, sse = payloads.chat_completion(), payloads.sse_stream()
         nginx = (
             None if force_python else ensure_debian_tool("nginx", "nginx", install=allow_install)
@@ -89,7 +92,12 @@ class FakeProvider:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(body)
             conf = self.workdir / "nginx.conf"
-            conf.write_text(NGINX_CONF.format(dir=self.workdir, port=self.port))
+            # Workers run as the current user: a default "nobody" could not read a private tmp.
+            user = pwd.getpwuid(os.geteuid()).pw_name
+            group = grp.getgrgid(os.getegid()).gr_name
+            conf.write_text(
+                NGINX_CONF.format(dir=self.workdir, port=self.port, user=user, group=group)
+            )
             cmd = [
                 nginx,
                 "-c",
@@ -101,7 +109,8 @@ class FakeProvider:
             ]
             self.kind = "nginx"
         else:
-            progress("nginx unavailable: the fake provider is the raw-asyncio static server")
+            why = "forced" if force_python else "nginx unavailable"
+            progress(f"{why}: the fake provider is the raw-asyncio static server")
             (self.workdir / "chat.json").write_bytes(chat)
             (self.workdir / "stream.sse").write_bytes(sse)
             cmd = [

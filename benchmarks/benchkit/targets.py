@@ -17,7 +17,7 @@ from pathlib import Path
 
 from benchkit import payloads
 from benchkit.fake import FakeProvider
-from benchkit.procs import Proc, free_port, progress
+from benchkit.procs import Proc, ensure_debian_tool, free_port, progress
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "benchmarks"
@@ -158,11 +158,14 @@ def gateway(
     workers: int = 1,
     transport: str = "aiohttp",
     python: str | None = None,
+    redis_url: str | None = None,
 ) -> Target:
     """Seed a fresh database, start ``python -m backend.cli serve`` pinned, wait for /healthz."""
     workdir.mkdir(parents=True, exist_ok=True)
     python = python or str(ROOT / ".venv" / "bin" / "python")
     env = _gateway_env(fake, workdir, transport)
+    if redis_url:
+        env["REDIS_URL"] = redis_url
     seeded = subprocess.run(
         [python, str(BENCH / "benchkit" / "seed.py"), env["DATABASE_URL"]],
         cwd=ROOT,
@@ -189,6 +192,8 @@ def gateway(
     chat_url, msg_url = base + "/v1/chat/completions", base + "/v1/messages"
     alias, stream_alias, dlp = keys["alias"], keys["stream_alias"], payloads.DLP_PROMPT
     name = "gateway" if workers == 1 else f"gateway --workers {workers}"
+    if redis_url:
+        name += " (Redis)"
     return Target(
         name,
         proc,
@@ -210,6 +215,20 @@ def gateway(
         },
         note=f"transport {transport}",
     )
+
+
+def redis_server(workdir: Path, cpus: str | None, *, install: bool = True) -> tuple[Proc, str]:
+    """A throwaway redis-server (Debian's package) on a free port, no persistence."""
+    exe = ensure_debian_tool("redis-server", "redis-server", install=install)
+    if exe is None:
+        raise RuntimeError("redis-server is not available (apt-get install -y redis-server)")
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    cmd = [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    cmd += ["--dir", str(workdir), "--protected-mode", "no"]
+    proc = Proc("redis", cmd, workdir / "redis.log", cpus=cpus).start()
+    proc.wait_port(port)
+    return proc, f"redis://127.0.0.1:{port}/0"
 
 
 # -- LiteLLM ------------------------------------------------------------------------------------
@@ -297,11 +316,6 @@ def litellm(fake: FakeProvider, workdir: Path, cpus: str | None) -> Target:
             "stream": Request(
                 base + "/v1/chat/completions",
                 payloads.openai_request(f"sse-{payloads.MODEL}", stream=True),
-                auth,
-            ),
-            "anthropic": Request(
-                base + "/v1/messages",
-                payloads.anthropic_request(payloads.MODEL),
                 auth,
             ),
         },

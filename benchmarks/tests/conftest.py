@@ -1,0 +1,6 @@
+"""Tests of the benchmark harness itself: ``.venv/bin/pytest benchmarks/tests``."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
