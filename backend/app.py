@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -28,12 +29,16 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # Imported before any background task starts: importing the GraphQL schema blocks the
+        # event loop for a second or more, long enough to time out the first Ollama probe.
+        admin = _admin_factories()
         await init_db(settings.database_url)
         gateway = await build_gateway(settings)
         holder["gateway"] = gateway
         app.state.gateway = gateway
         app.state.pipeline = gateway.pipeline
-        _mount_admin(app, gateway)
+        if admin is not None:
+            _mount_admin(app, gateway, *admin)
         app.state.ready = True
         try:
             yield
@@ -53,14 +58,25 @@ def create_app(settings: Settings | None = None) -> Starlette:
     return app
 
 
-def _mount_admin(app: Starlette, gateway: Gateway) -> None:
-    """GraphQL and admin HTTP routes need the gateway, so they are added once it exists."""
+AdminFactories = tuple[Callable[[Gateway], list[BaseRoute]], Callable[[Gateway], Any]]
+
+
+def _admin_factories() -> AdminFactories | None:
     try:
         from backend.exports.routes import admin_routes
         from backend.graphql.app import create_graphql_app
     except ImportError:  # TEMPORARY while the admin API lands
-        return
+        return None
+    return admin_routes, create_graphql_app
 
+
+def _mount_admin(
+    app: Starlette,
+    gateway: Gateway,
+    admin_routes: Callable[[Gateway], list[BaseRoute]],
+    create_graphql_app: Callable[[Gateway], Any],
+) -> None:
+    """GraphQL and admin HTTP routes need the gateway, so they are added once it exists."""
     graphql = create_graphql_app(gateway)
     app.router.routes.extend(admin_routes(gateway))
     app.router.routes.append(Route("/graphql", graphql, methods=["GET", "POST"]))

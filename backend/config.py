@@ -28,6 +28,10 @@ class Settings(BaseModel):
     #: Reservation size when a request names no max_tokens (worst case is unknowable).
     default_reserve_output_tokens: int = 4096
     shutdown_grace_s: float = 30.0
+    #: Consecutive failures that open a model's (or provider's) circuit breaker.
+    circuit_failure_threshold: int = 5
+    #: Seconds an open circuit waits before letting one trial request through.
+    circuit_cooldown_s: float = 30.0
     provider_env: dict[str, str] = Field(default_factory=dict)
 
     @classmethod
@@ -53,6 +57,8 @@ class Settings(BaseModel):
             "SWITCHBOARD_UPSTREAM_TIMEOUT": ("upstream_timeout_s", float),
             "SWITCHBOARD_CONNECT_TIMEOUT": ("upstream_connect_timeout_s", float),
             "SWITCHBOARD_SHUTDOWN_GRACE": ("shutdown_grace_s", float),
+            "SWITCHBOARD_CIRCUIT_THRESHOLD": ("circuit_failure_threshold", int),
+            "SWITCHBOARD_CIRCUIT_COOLDOWN": ("circuit_cooldown_s", float),
         }
         for var, (field, conv) in numeric.items():
             if env.get(var):

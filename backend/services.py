@@ -70,7 +70,12 @@ async def build_gateway(settings: Settings) -> Gateway:
     store.on_reload("credentials", reload_providers)
     store.on_reload("settings", reload_providers)  # the Ollama URL is a gateway setting
 
-    gw.router = Router(store, clock=gw.clock)
+    gw.router = Router(
+        store,
+        clock=gw.clock,
+        failure_threshold=settings.circuit_failure_threshold,
+        cooldown_s=settings.circuit_cooldown_s,
+    )
     store.on_reload("routing", gw.router.refresh_prices)
     await gw.router.start(gw.providers)
 
