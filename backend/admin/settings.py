@@ -6,8 +6,12 @@ reloads the ``settings`` domain on every instance. Opt-ins are ``UserFeature`` r
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
+from tortoise.exceptions import IntegrityError
 
 from backend.admin import audit
 from backend.admin import validate as v
@@ -36,7 +40,18 @@ class FeatureOptIn:
 
 
 async def _put(gw: Gateway, actor: Actor, key: str, value: Any) -> None:
-    await Setting.update_or_create(key=key, defaults={"value": value})
+    """Store a setting (None deletes it: the default applies)."""
+    if value is None:
+        await Setting.filter(key=key).delete()
+    else:
+        # Tortoise's JSONField takes a str as JSON *text* and cannot save a bare JSON string
+        # through a model instance, so the value is written as JSON text by an UPDATE (which
+        # stores text as given), creating the row first with a placeholder when it is missing.
+        text = orjson.dumps(value).decode()
+        if not await Setting.filter(key=key).update(value=text):
+            with contextlib.suppress(IntegrityError):  # another instance created it meanwhile
+                await Setting.create(key=key, value={})
+            await Setting.filter(key=key).update(value=text)
     await audit.record(actor, "setting.set", f"setting:{key}")
     await gw.config_changed("settings")
 

@@ -164,9 +164,7 @@ async def seed_world(env: Env) -> World:
         "member_b": ("Mia Member", "member", org_b),
     }
     for key, (name, role, org) in people.items():
-        user = await User.create(
-            name=name, email=f"{key}@example.com", role=role, organization=org
-        )
+        user = await User.create(name=name, email=f"{key}@example.com", role=role, organization=org)
         world.users[key] = user
         secret, _ = await issue_token(user, "admin", now=env.clock(), name=f"{key} test token")
         world.tokens[key] = secret

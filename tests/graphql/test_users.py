@@ -9,9 +9,14 @@ import pytest
 from backend.data.models.tenancy import User
 from tests.graphql.harness import Env, World, data, error, gql
 
-USER_FIELDS = "id name email role status weeklyCapUsd organizationId hasPassword organization { slug }"
+USER_FIELDS = (
+    "id name email role status weeklyCapUsd organizationId hasPassword organization { slug }"
+)
 CREATE = f"mutation($i: CreateUserInput!) {{ createUser(input: $i) {{ {USER_FIELDS} }} }}"
-UPDATE = f"mutation($id: Int!, $i: UpdateUserInput!) {{ updateUser(id: $id, input: $i) {{ {USER_FIELDS} }} }}"
+UPDATE = (
+    f"mutation($id: Int!, $i: UpdateUserInput!) {{ updateUser(id: $id, "
+    f"input: $i) {{ {USER_FIELDS} }} }}"
+)
 DELETE = "mutation($id: Int!) { deleteUser(id: $id) }"
 GET = f"query($id: Int!) {{ user(id: $id) {{ {USER_FIELDS} }} }}"
 
@@ -142,9 +147,9 @@ async def test_list_filter_sort_and_paginate(env: Env, world: World) -> None:
     seen: list[str] = []
     after = None
     while True:
-        page = data(
-            await gql(env, LIST, {"s": "EMAIL_ASC", "first": 2, "after": after}, tok)
-        )["users"]
+        page = data(await gql(env, LIST, {"s": "EMAIL_ASC", "first": 2, "after": after}, tok))[
+            "users"
+        ]
         assert page["totalCount"] == 5
         seen += [n["email"] for n in page["nodes"]]
         if not page["pageInfo"]["hasNextPage"]:
@@ -163,7 +168,9 @@ async def test_list_filter_sort_and_paginate(env: Env, world: World) -> None:
     assert [n["email"] for n in page["nodes"]] == ["admin_b@example.com", "member_b@example.com"]
     page = data(
         await gql(
-            env, LIST, {"f": {"organizationId": world.org_a.id}, "s": "EMAIL_ASC"},
+            env,
+            LIST,
+            {"f": {"organizationId": world.org_a.id}, "s": "EMAIL_ASC"},
             world.token("admin_b"),
         )
     )["users"]
