@@ -18,7 +18,7 @@ test:
 	bash scripts/test.sh
 
 bench:
-	bash scripts/install.sh && .venv/bin/python benchmarks/run.py
+	bash scripts/install.sh && .venv/bin/python benchmarks/run.py $(ARGS)
 
 schema:
 	.venv/bin/python -m backend.graphql.export > schema.graphql

@@ -152,6 +152,7 @@ def main() -> int:
     p.add_argument("--rate", type=int, default=200, help="py-spy samples per second")
     p.add_argument("--connections", type=int, default=32)
     p.add_argument("--transport", default="aiohttp")
+    p.add_argument("--redis", action="store_true", help="gateway with REDIS_URL (own server)")
     p.add_argument("--svg", help="also write a flame graph here")
     p.add_argument("--raw", help="keep the collapsed stacks here")
     p.add_argument("--top", type=int, default=25)
@@ -164,8 +165,14 @@ def main() -> int:
     progress(f"{layout}; work dir {workdir}")
     fake = FakeProvider(workdir / "fake", cpus=load_cpu).start()
     gw = None
+    redis = None
     try:
-        gw = targets.gateway(fake, workdir / "gateway", server_cpu, transport=args.transport)
+        url = None
+        if args.redis:
+            redis, url = targets.redis_server(workdir / "redis", load_cpu)
+        gw = targets.gateway(
+            fake, workdir / "gateway", server_cpu, transport=args.transport, redis_url=url
+        )
         failed = targets.smoke(gw)
         req = gw.requests.get(args.scenario)
         if req is None or args.scenario in failed:
@@ -247,6 +254,8 @@ def main() -> int:
     finally:
         if gw is not None:
             gw.stop()
+        if redis is not None:
+            redis.stop()
         fake.stop()
         if not args.raw:
             shutil.rmtree(workdir, ignore_errors=True)

@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchkit import payloads, targets
 from benchkit.fake import FakeProvider
 from benchkit.load import Load, run_pyload, run_wrk
-from benchkit.procs import cpu_seconds, ensure_debian_tool, progress, rss_mb
+from benchkit.procs import cpu_busy, cpu_seconds, ensure_debian_tool, progress, rss_mb
 from benchkit.report import (
     Results,
     Row,
@@ -102,10 +102,17 @@ def cpu_layout() -> tuple[str | None, str | None, str]:
 
 
 class Bench:
-    def __init__(self, args: argparse.Namespace, wrk: str | None, load_cpu: str | None) -> None:
+    def __init__(
+        self,
+        args: argparse.Namespace,
+        wrk: str | None,
+        load_cpu: str | None,
+        server_cpu: str | None,
+    ) -> None:
         self.args = args
         self.wrk = wrk
         self.load_cpu = load_cpu
+        self.server_cpu = server_cpu
         self.results: Results = {}
         self.fake_cpu: list[float] = []  # fake provider's CPU share during proxied runs
         self.fake: FakeProvider | None = None
@@ -133,6 +140,7 @@ class Bench:
         cpu0 = cpu_seconds(watched) if watched else None
         fake0 = cpu_seconds(fake_pid) if fake_pid and pid else None
         wall0 = time.monotonic()
+        busy0 = cpu_busy(self.server_cpu)
         if stream or self.wrk is None:
             load = run_pyload(
                 req.url,
@@ -158,6 +166,11 @@ class Bench:
         wall = time.monotonic() - wall0
         if cpu0 is not None and watched:
             load.server_cpu = (cpu_seconds(watched) - cpu0) / wall
+            busy1 = cpu_busy(self.server_cpu)
+            pinned_here = target.proc is not None and target.proc.cpus == self.server_cpu
+            if pinned_here and self.server_cpu is not None and busy1[1] > busy0[1]:
+                busy = (busy1[0] - busy0[0]) / (busy1[1] - busy0[1])
+                load.others_cpu = max(0.0, busy - load.server_cpu)
         if fake0 is not None and fake_pid:
             self.fake_cpu.append((cpu_seconds(fake_pid) - fake0) / wall)
         if record:
@@ -169,6 +182,8 @@ class Bench:
             )
             errs = f", ERRORS {load.errors}" if load.error_count else ""
             cpu = "" if load.server_cpu is None else f", server CPU {load.server_cpu:.0%}"
+            if load.others_cpu is not None and load.others_cpu > 0.05:
+                cpu += f" (others on its CPU: {load.others_cpu:.0%})"
             progress(
                 f"  {target.name:<24} {phase}:{scenario:<12} {fmt_num(load.rps)} /s, {lat}"
                 f"{cpu}{errs}"
@@ -444,7 +459,7 @@ def main() -> int:
         notes.append("wrk was not available: non-streaming runs used pyload (an asyncio client)")
     progress(f"CPU layout: {layout}; work dir {workdir}")
     fake = FakeProvider(workdir / "fake", cpus=load_cpu).start(allow_install=not args.no_install)
-    bench = Bench(args, wrk, load_cpu)
+    bench = Bench(args, wrk, load_cpu, server_cpu)
     bench.fake = fake
     ts: list[Target] = []
     memory: dict[str, tuple[float, float]] = {}
@@ -471,6 +486,12 @@ def main() -> int:
             shutil.rmtree(workdir, ignore_errors=True)
 
     elapsed = time.monotonic() - started
+    others = [x.others_cpu for v in bench.results.values() for x in v if x.others_cpu is not None]
+    if others:
+        notes.append(
+            f"noise: other processes used a median {median(others):.0%} (max {max(others):.0%}) "
+            f"of the server's CPU {server_cpu} during the server runs"
+        )
     if bench.fake_cpu:
         notes.append(
             f"fake provider ({fake.kind}) CPU during proxied runs: at most "

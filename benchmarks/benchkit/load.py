@@ -48,6 +48,8 @@ class Load:
     tool: str = "wrk"
     #: CPU share (1.0 = one core) the server under test used during the run, set by the caller.
     server_cpu: float | None = None
+    #: Share of the server's CPU that other processes used during the run (machine noise).
+    others_cpu: float | None = None
 
     @property
     def error_count(self) -> int:

@@ -189,3 +189,15 @@ def ensure_debian_tool(binary: str, package: str, *, install: bool = True) -> st
     return shutil.which(binary) or (
         f"/usr/sbin/{binary}" if Path(f"/usr/sbin/{binary}").exists() else None
     )
+
+
+def cpu_busy(cpu: str | None) -> tuple[float, float]:
+    """(busy, total) jiffies of one CPU (``/proc/stat``), or of all when ``cpu`` is None."""
+    name = "cpu" if cpu is None else f"cpu{cpu}"
+    for line in Path("/proc/stat").read_text().splitlines():
+        parts = line.split()
+        if parts and parts[0] == name:
+            vals = [float(v) for v in parts[1:9]]
+            idle = vals[3] + vals[4]  # idle + iowait
+            return sum(vals) - idle, sum(vals)
+    return 0.0, 0.0
