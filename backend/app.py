@@ -37,8 +37,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         holder["gateway"] = gateway
         app.state.gateway = gateway
         app.state.pipeline = gateway.pipeline
-        if admin is not None:
-            _mount_admin(app, gateway, *admin)
+        _mount_admin(app, gateway, *admin)
         app.state.ready = True
         try:
             yield
@@ -61,12 +60,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
 AdminFactories = tuple[Callable[[Gateway], list[BaseRoute]], Callable[[Gateway], Any]]
 
 
-def _admin_factories() -> AdminFactories | None:
-    try:
-        from backend.exports.routes import admin_routes
-        from backend.graphql.app import create_graphql_app
-    except ImportError:  # TEMPORARY while the admin API lands
-        return None
+def _admin_factories() -> AdminFactories:
+    from backend.exports.routes import admin_routes
+    from backend.graphql.app import create_graphql_app
+
     return admin_routes, create_graphql_app
 
 
