@@ -8,10 +8,12 @@ refusals and validation errors (``AdminError``) and GraphQL's own errors pass th
 from __future__ import annotations
 
 import logging
+from decimal import Decimal, InvalidOperation
 
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import MaskErrors, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from backend.admin.errors import AdminError
@@ -71,11 +73,31 @@ def should_mask(error: GraphQLError) -> bool:
     return True
 
 
+def _parse_decimal(value: object) -> Decimal:
+    try:
+        out = Decimal(str(value))
+    except InvalidOperation:
+        raise ValueError(f"{value!r} is not a decimal number") from None
+    if not out.is_finite():
+        raise ValueError(f"{value!r} is not a finite decimal number")
+    return out
+
+
+# Money travels as a plain decimal string ("0.00000000", never "0E-8" or a float).
+DECIMAL = strawberry.scalar(
+    name="Decimal",
+    description="A decimal number as a string (money: USD, up to 8 decimals).",
+    serialize=lambda d: format(d, "f"),
+    parse_value=_parse_decimal,
+)
+
+
 def build_schema() -> strawberry.Schema:
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
+        config=StrawberryConfig(scalar_map={Decimal: DECIMAL}),
         extensions=[
             # Factories, not instances: extensions keep per-operation state, so each
             # operation needs its own.
