@@ -25,7 +25,7 @@ async def _redis(url: str) -> Any:
     client = aioredis.from_url(
         url, socket_connect_timeout=5, socket_timeout=5, health_check_interval=30
     )
-    await client.ping()
+    await client.ping()  # type: ignore[misc]  # redis-py types ping() as sync-or-async
     return client
 
 
@@ -79,7 +79,12 @@ async def build_gateway(settings: Settings) -> Gateway:
     store.on_reload("routing", gw.router.refresh_prices)
     await gw.router.start(gw.providers)
 
-    gw.budget = make_budget(redis, clock=gw.clock, key_prefix=settings.redis_prefix + "budget:")
+    gw.budget = make_budget(
+        redis,
+        clock=gw.clock,
+        key_prefix=settings.redis_prefix + "budget:",
+        timeout_s=settings.budget_timeout_s,
+    )
     await gw.budget.load()
 
     gw.log_writer = LogWriter(

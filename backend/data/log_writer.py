@@ -170,11 +170,11 @@ class LogWriter:
             _add_minute(minutes, r)
             for a in r.dlp_activity:
                 activity.append(DlpActivity(**a))
-                scope_key = ("app", a["app_id"]) if a.get("app_id") else ("org", a.get("org_id"))
-                if scope_key[1] is not None:
-                    policy_touch[scope_key] = max(
-                        a["created_at"], policy_touch.get(scope_key, a["created_at"])
-                    )  # type: ignore[index]
+                owner = a.get("app_id") or a.get("org_id")
+                if owner is not None:
+                    scope_key = ("app" if a.get("app_id") else "org", int(owner))
+                    when: dt.datetime = a["created_at"]
+                    policy_touch[scope_key] = max(when, policy_touch.get(scope_key, when))
         async with in_transaction() as conn:
             if logs:
                 await RequestLog.bulk_create([_row(r) for r in logs], using_db=conn)

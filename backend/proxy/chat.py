@@ -64,10 +64,10 @@ async def handle_chat(request: Request, codec: InboundCodec, endpoint: str) -> R
         pipeline.finish(ctx)
         return error_response(codec, err, ctx)
     except Exception as exc:
-        err = internal_error(exc)
-        await pipeline.fail(ctx, err)
+        internal = internal_error(exc)
+        await pipeline.fail(ctx, internal)
         pipeline.finish(ctx)
-        return error_response(codec, err, ctx)
+        return error_response(codec, internal, ctx)
 
 
 def _answer_headers(ctx: RequestContext) -> dict[str, str]:

@@ -52,10 +52,10 @@ async def embeddings(request: Request) -> Response:
         pipeline.finish(ctx)
         return error_response(OPENAI, err, ctx)
     except Exception as exc:
-        err = internal_error(exc)
-        await pipeline.fail(ctx, err)
+        internal = internal_error(exc)
+        await pipeline.fail(ctx, internal)
         pipeline.finish(ctx)
-        return error_response(OPENAI, err, ctx)
+        return error_response(OPENAI, internal, ctx)
 
 
 async def count_tokens(request: Request) -> Response:

@@ -9,6 +9,7 @@ from starlette.responses import Response
 from backend.data.log_record import ErrorRecord
 from backend.gateway import Gateway
 from backend.ir.errors import GatewayError, InvalidRequest
+from backend.policies import dlp as dlp_policy
 from backend.policies.context import RequestContext
 from backend.proxy.auth import principal_for
 from backend.proxy.body import read_json
@@ -16,6 +17,7 @@ from backend.proxy.chat import JSON, error_response
 from backend.proxy.codecs import OPENAI
 
 FIELDS = {"type": 100, "error": 4000, "model": 200, "agent": 100, "version": 50, "request_id": 64}
+REDACTED = ("type", "error")
 
 
 async def report_error(request: Request) -> Response:
@@ -29,6 +31,10 @@ async def report_error(request: Request) -> Response:
             v = body.get(name)
             if v is not None and not isinstance(v, str):
                 raise InvalidRequest(f"'{name}' must be a string.", param=name)
+            if v and name in REDACTED:
+                # A report may quote what the client was sending: the caller's DLP policy
+                # applies, before truncation (which could cut a value in half, unrecognisable).
+                v = dlp_policy.redact_note(principal, gw, v)
             values[name] = v[:limit] if v else None
         if not values["type"] or not values["error"]:
             raise InvalidRequest("'type' and 'error' are required.", param="error")

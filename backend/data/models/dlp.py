@@ -17,8 +17,10 @@ class DlpPolicy(Model):
     app: fields.ForeignKeyNullableRelation[App] = fields.ForeignKeyField(
         "models.App", related_name="dlp_policies", null=True, on_delete=fields.CASCADE
     )
-    rules = fields.JSONField(default=list)  # enabled rule ids
-    custom_rules = fields.JSONField(default=list)  # [{"name": ..., "pattern": ...}]
+    rules: fields.JSONField[list[str]] = fields.JSONField(default=list)  # enabled rule ids
+    custom_rules: fields.JSONField[list[dict[str, str]]] = fields.JSONField(
+        default=list
+    )  # [{"name": ..., "pattern": ...}]
     last_activity_at = fields.DatetimeField(null=True)
     updated_at = fields.DatetimeField(auto_now=True)
 

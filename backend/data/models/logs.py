@@ -6,10 +6,10 @@ on the request path. Rollups let dashboards and usage tables answer without scan
 
 from __future__ import annotations
 
+from typing import Any
+
 from tortoise import fields
 from tortoise.models import Model
-
-MONEY = {"max_digits": 18, "decimal_places": 8}
 
 
 class RequestLog(Model):
@@ -31,7 +31,7 @@ class RequestLog(Model):
     output_tokens = fields.IntField(default=0)
     cached_tokens = fields.IntField(default=0)
     # Null when the model has no known price ("unknown"), never a made-up 0.
-    cost_usd = fields.DecimalField(null=True, **MONEY)
+    cost_usd = fields.DecimalField(max_digits=18, decimal_places=8, null=True)
     latency_ms = fields.FloatField(default=0)
     ttft_ms = fields.FloatField(null=True)
     streamed = fields.BooleanField(default=False)
@@ -66,7 +66,7 @@ class UsageRollup(Model):
     input_tokens = fields.BigIntField(default=0)
     output_tokens = fields.BigIntField(default=0)
     cached_tokens = fields.BigIntField(default=0)
-    cost_usd = fields.DecimalField(default=0, **MONEY)
+    cost_usd = fields.DecimalField(max_digits=18, decimal_places=8, default=0)
     latency_ms_sum = fields.FloatField(default=0)
 
     class Meta:
@@ -82,9 +82,9 @@ class MinuteStat(Model):
     requests = fields.IntField(default=0)
     errors = fields.IntField(default=0)
     tokens = fields.BigIntField(default=0)
-    cost_usd = fields.DecimalField(default=0, **MONEY)
+    cost_usd = fields.DecimalField(max_digits=18, decimal_places=8, default=0)
     # {"<upper bound ms>": count} over fixed log-spaced buckets.
-    latency_hist = fields.JSONField(default=dict)
+    latency_hist: fields.JSONField[dict[str, int]] = fields.JSONField(default=dict)
 
     class Meta:
         table = "minute_stats"
@@ -97,7 +97,7 @@ class SpendCounter(Model):
     scope = fields.CharField(max_length=10)  # user | org
     scope_id = fields.IntField()
     period_start = fields.DatetimeField()
-    spent_usd = fields.DecimalField(default=0, **MONEY)
+    spent_usd = fields.DecimalField(max_digits=18, decimal_places=8, default=0)
 
     class Meta:
         table = "spend_counters"
@@ -128,7 +128,7 @@ class AuditLog(Model):
     actor_id = fields.IntField(null=True)
     action = fields.CharField(max_length=100)
     target = fields.CharField(max_length=200)
-    detail = fields.JSONField(default=dict)
+    detail: fields.JSONField[Any] = fields.JSONField(default=dict)
 
     class Meta:
         table = "audit_logs"

@@ -41,7 +41,9 @@ class AgentConfig(Model):
 class FallbackChain(Model):
     id = fields.IntField(primary_key=True)
     primary_model = fields.CharField(max_length=200, unique=True)
-    chain = fields.JSONField(default=list)  # ordered list of model names
+    chain: fields.JSONField[list[str]] = fields.JSONField(
+        default=list
+    )  # ordered list of model names
     updated_at = fields.DatetimeField(auto_now=True)
 
     class Meta:

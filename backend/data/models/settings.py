@@ -12,7 +12,7 @@ class Setting(Model):
     # One JSON value per key: routing strategy, Ollama connection, offered features...
 
     key = fields.CharField(max_length=100, primary_key=True)
-    value = fields.JSONField()
+    value: fields.JSONField[object] = fields.JSONField()
     updated_at = fields.DatetimeField(auto_now=True)
 
     class Meta:

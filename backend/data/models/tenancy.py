@@ -5,8 +5,6 @@ from __future__ import annotations
 from tortoise import fields
 from tortoise.models import Model
 
-MONEY = {"max_digits": 18, "decimal_places": 8}
-
 
 class Organization(Model):
     id = fields.IntField(primary_key=True)
@@ -16,7 +14,7 @@ class Organization(Model):
     # and Tortoise 1.1 migrations drop one side of such a circular pair.
     owner_id = fields.IntField(null=True)
     # Spend cap for the organization's users' and apps' traffic, per ``cap_period``.
-    spend_cap_usd = fields.DecimalField(null=True, **MONEY)
+    spend_cap_usd = fields.DecimalField(max_digits=18, decimal_places=8, null=True)
     cap_period = fields.CharField(max_length=10, default="monthly")  # weekly | monthly
     rollover = fields.BooleanField(default=False)
     dlp_enabled = fields.BooleanField(default=False)
@@ -34,7 +32,7 @@ class User(Model):
     password_hash = fields.CharField(max_length=255, null=True)
     status = fields.CharField(max_length=20, default="active")  # active | suspended
     role = fields.CharField(max_length=20, default="member")  # super_admin | org_admin | member
-    weekly_cap_usd = fields.DecimalField(null=True, **MONEY)
+    weekly_cap_usd = fields.DecimalField(max_digits=18, decimal_places=8, null=True)
     organization: fields.ForeignKeyNullableRelation[Organization] = fields.ForeignKeyField(
         "models.Organization", related_name="members", null=True, on_delete=fields.SET_NULL
     )
