@@ -7,8 +7,9 @@ source scripts/env.sh
 PG_URL="${SWITCHBOARD_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/test}"
 REDIS_TEST_URL="${SWITCHBOARD_TEST_REDIS_URL:-redis://127.0.0.1:6379/0}"
 
-echo "==> lint (ruff)"
-ruff check backend tests benchmarks frontend_reflex || exit 1
+echo "==> lint (ruff, mypy)"
+ruff check backend tests benchmarks frontend_reflex rxconfig.py || exit 1
+mypy backend || exit 1
 
 echo "==> suite 1/2: SQLite, in-process cache and pub/sub"
 env -u DATABASE_URL -u REDIS_URL python -m pytest -q "$@"
