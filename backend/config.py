@@ -32,6 +32,9 @@ class Settings(BaseModel):
     circuit_failure_threshold: int = 5
     #: Seconds an open circuit waits before letting one trial request through.
     circuit_cooldown_s: float = 30.0
+    #: Longest wait for the shared budget (Redis) before a capped request is refused with 503.
+    #: It includes event-loop lag, so a host that is short of CPU may need more than 1 s.
+    budget_timeout_s: float = 1.0
     provider_env: dict[str, str] = Field(default_factory=dict)
 
     @classmethod
@@ -59,6 +62,7 @@ class Settings(BaseModel):
             "SWITCHBOARD_SHUTDOWN_GRACE": ("shutdown_grace_s", float),
             "SWITCHBOARD_CIRCUIT_THRESHOLD": ("circuit_failure_threshold", int),
             "SWITCHBOARD_CIRCUIT_COOLDOWN": ("circuit_cooldown_s", float),
+            "SWITCHBOARD_BUDGET_TIMEOUT": ("budget_timeout_s", float),
         }
         for var, (field, conv) in numeric.items():
             if env.get(var):

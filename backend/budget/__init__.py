@@ -53,12 +53,20 @@ log = logging.getLogger("switchboard.budget")
 
 
 def make_budget(
-    redis: Any = None, *, clock: Clock | None = None, key_prefix: str = "sb:budget:"
+    redis: Any = None,
+    *,
+    clock: Clock | None = None,
+    key_prefix: str = "sb:budget:",
+    timeout_s: float | None = None,
 ) -> Budget:
-    """``RedisBudget`` over ``redis`` (a ``redis.asyncio.Redis``) if given, else ``LocalBudget``."""
+    """``RedisBudget`` over ``redis`` (a ``redis.asyncio.Redis``) if given, else ``LocalBudget``.
+
+    ``timeout_s`` bounds each Redis call of a ``RedisBudget`` (its default when ``None``).
+    """
     kwargs: dict[str, Any] = {} if clock is None else {"clock": clock}
     if redis is not None:
-        return RedisBudget(redis, key_prefix, **kwargs)
+        extra = kwargs if timeout_s is None else kwargs | {"timeout_s": timeout_s}
+        return RedisBudget(redis, key_prefix, **extra)
     return LocalBudget(**kwargs)
 
 
