@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import AsyncGenerator
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.scalars import JSON
@@ -197,7 +197,14 @@ class ErrorsSubscription:
         permission_classes=[IsAuthenticated], description="Error reports as they are recorded."
     )
     async def error_reports(
-        self, info: Info, source: str | None = None, model: str | None = None
+        self,
+        info: Info,
+        # Not named ``source`` in Python: strawberry's permission extension passes a positional
+        # ``source`` to resolvers and an argument of that name collides with it.
+        origin: Annotated[
+            str | None, strawberry.argument(name="source", description="gateway | client")
+        ] = None,
+        model: str | None = None,
     ) -> AsyncGenerator[ErrorReportType, None]:
         me = viewer(info)
         org = own_org(me)
@@ -211,7 +218,7 @@ class ErrorsSubscription:
                         org_users = {uid}
                 if not _visible(me, ev, org_users):
                     continue
-                if source and ev.get("source") != source:
+                if origin and ev.get("source") != origin:
                     continue
                 if model and ev.get("model") != model:
                     continue
