@@ -5,6 +5,7 @@ is marked unhealthy without slowing requests to other providers."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import Iterator
 from decimal import Decimal
@@ -17,7 +18,7 @@ import pytest
 
 from tests.e2e.conftest import Stack, gateway_env
 from tests.e2e.harness import GatewayProc, orm, wait_for_rows
-from tests.fakes.base import Reply, free_port
+from tests.fakes.base import Reply
 
 DISCOVERED = {"ollama/llama3.2", "ollama/qwen3:8b", "ollama/nomic-embed-text"}
 
@@ -109,15 +110,19 @@ async def test_ollama_answers_cost_zero(stack: Stack, sdk: str, model: str, stre
 @pytest.fixture
 def unreachable_gateway(stack: Stack) -> Iterator[GatewayProc]:
     """A second gateway on the same database whose Ollama is a closed port."""
+    # Bound but never listening: connections are refused and no other process can take it.
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
     fakes: dict[str, object] = stack.fakes()
     env = gateway_env(stack.database_url, stack.tmp, fakes) | {
-        "OLLAMA_BASE_URL": f"http://127.0.0.1:{free_port()}",
+        "OLLAMA_BASE_URL": f"http://127.0.0.1:{closed.getsockname()[1]}",
     }
-    gw = GatewayProc(env, stack.tmp / "gateway-no-ollama.log").start()
+    gw = GatewayProc(env, stack.tmp / "gateway-no-ollama.log")
     try:
-        yield gw
+        yield gw.start()
     finally:
         gw.stop()
+        closed.close()
 
 
 async def test_unreachable_ollama_is_unhealthy_and_slows_nothing(

@@ -14,6 +14,7 @@ custom provider ``strat`` (``SWITCHBOARD_PROVIDER_STRAT_*``) for circuit and str
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
@@ -39,13 +40,13 @@ from tests.e2e.harness import (
     wait_for_rows,
 )
 from tests.fakes.anthropic_fake import AnthropicFake
-from tests.fakes.base import Reply, free_port
+from tests.fakes.base import Reply
 from tests.fakes.gemini_fake import GeminiFake
 from tests.fakes.ollama_fake import OllamaFake
 from tests.fakes.openai_fake import OpenAIFake
 
 #: Upstream read timeout of the gateway under test (seconds).
-TIMEOUT = 1.2
+TIMEOUT = 1.5
 CIRCUIT_THRESHOLD = 4
 CIRCUIT_COOLDOWN = 2.0
 ADMIN = ("root@switchboard.test", "correct horse battery staple")
@@ -181,14 +182,17 @@ async def rstack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Rout
     }
     strat = OpenAIFake()
     strat.start()
+    # Bound but never listening: connections are refused, and no other process on the machine
+    # can take the port meanwhile (a merely "free" port could be reused by then).
+    dead = socket.socket()
+    dead.bind(("127.0.0.1", 0))
     env = gateway_env(db, tmp, fakes) | {
         "SWITCHBOARD_UPSTREAM_TIMEOUT": str(TIMEOUT),
         "SWITCHBOARD_CIRCUIT_THRESHOLD": str(CIRCUIT_THRESHOLD),
         "SWITCHBOARD_CIRCUIT_COOLDOWN": str(CIRCUIT_COOLDOWN),
         "SWITCHBOARD_PROVIDER_STRAT_BASE_URL": strat.sdk_base_url,
         "SWITCHBOARD_PROVIDER_STRAT_API_KEY": "sk-strat-0123456789",
-        # Nothing listens there: every call is a refused connection.
-        "SWITCHBOARD_PROVIDER_DEAD_BASE_URL": f"http://127.0.0.1:{free_port()}/v1",
+        "SWITCHBOARD_PROVIDER_DEAD_BASE_URL": f"http://127.0.0.1:{dead.getsockname()[1]}/v1",
         "SWITCHBOARD_PROVIDER_DEAD_API_KEY": "sk-dead-0123456789",
     }
     gw = GatewayProc(env, tmp / "gateway.log")
@@ -209,6 +213,7 @@ async def rstack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Rout
         gw.stop()
         for fake in [*fakes.values(), strat]:
             fake.stop()
+        dead.close()
         await drop_database(db)
 
 
@@ -284,9 +289,18 @@ def models_called(fake: OpenAIFake | AnthropicFake) -> list[str]:
 
 
 async def request_rows(stack: RoutingStack, rid: str, count: int) -> tuple[Any, list[Any]]:
-    """The request's own row and its superseded attempt rows (waiting for ``count`` rows)."""
-    rows = await wait_for_rows(stack.database_url, count, request_id=rid)
-    own = [r for r in rows if not r.superseded]
+    """The request's own row and its superseded attempt rows (waiting for ``count`` rows).
+
+    Superseded rows are queued when the fallback happens, the request's own row when it ends
+    (after a stream's last event), so a flush may write them apart: wait for the own row too.
+    """
+    deadline = time.monotonic() + 10
+    while True:
+        rows = await wait_for_rows(stack.database_url, count, request_id=rid)
+        own = [r for r in rows if not r.superseded]
+        if own or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.1)
     assert len(own) == 1, [(r.actual_model, r.superseded) for r in rows]
     return own[0], [r for r in rows if r.superseded]
 
@@ -703,7 +717,7 @@ async def test_fastest_measures_first_then_orders_by_latency(
     rstack: RoutingStack, set_strategy: Callable[[str], None]
 ) -> None:
     set_strategy("fastest")
-    latency = {"fast-a": 0.5, "fast-b": 0.0, "fast-c": 0.25}
+    latency = {"fast-a": 0.7, "fast-b": 0.0, "fast-c": 0.35}
     # Models never measured go first, in configured order, so each one gets measured.
     for name in ("fast-a", "fast-b", "fast-c"):
         assert answering(rstack, "strat/fast-a", latency[name]) == f"strat/{name}"
@@ -716,7 +730,7 @@ async def test_least_busy_prefers_models_with_fewer_requests_in_flight(
     set_strategy("least-busy")
     fake = rstack.strat
     fake.reset()
-    fake.replies.extend([Reply(text="held", delay=0.7) for _ in range(3)])
+    fake.replies.extend([Reply(text="held", delay=1.0) for _ in range(3)])
     with ThreadPoolExecutor(3) as pool:
         # In flight: busy-a once (nothing busy yet, so the primary), busy-b twice (direct).
         held = [pool.submit(ask, rstack, "openai", "strat/busy-a")]
