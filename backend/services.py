@@ -79,6 +79,13 @@ async def build_gateway(settings: Settings) -> Gateway:
     store.on_reload("routing", gw.router.refresh_prices)
     await gw.router.start(gw.providers)
 
+    async def refresh_ollama() -> None:
+        # A changed Ollama URL is probed at once (bounded by the probe's 2 s timeout), not at
+        # the next periodic refresh.
+        await gw.router.refresh_ollama()
+
+    store.on_reload("settings", refresh_ollama)
+
     gw.budget = make_budget(
         redis,
         clock=gw.clock,
