@@ -8,19 +8,29 @@ rule. Activity rows (kind, scope, rule, matches, size, request id) never hold a 
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from backend.dlp.redact import Redactor, RedactorCache, redact_embeddings, redact_request
+from backend.dlp.redact import (
+    DlpFailure,
+    Redactor,
+    RedactorCache,
+    redact_embeddings,
+    redact_request,
+    redact_text,
+)
 from backend.dlp.restore import StreamRestorer, restore_response
-from backend.dlp.rules import DlpPolicy
+from backend.dlp.rules import DlpPolicy, InvalidRule, check_custom_rule
 from backend.dlp.vault import Finding, Vault
 from backend.gateway import Gateway
-from backend.ir.chat import ChatRequest, ChatResponse, EmbeddingRequest
+from backend.ir.chat import ChatRequest, ChatResponse, EmbeddingRequest, TextPart, ToolResultPart
 from backend.ir.stream import StreamEnd, StreamError, StreamEvent
 from backend.policies.context import RequestContext
 from backend.state.snapshot import Principal
 from backend.state.store import ConfigStore
+
+log = logging.getLogger("switchboard.dlp")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -41,6 +51,21 @@ class DlpPolicies:
         self._cache.clear()
 
     def for_principal(self, principal: Principal) -> tuple[Scope, Redactor] | None:
+        """The protected scope of ``principal`` and its compiled policy, None when DLP is off.
+
+        Raises ``PolicyUnusable`` when the stored policy does not compile (a custom regex that
+        was valid once, a rule id that no longer exists): the request must be refused.
+        """
+        found = self._policy(principal)
+        if found is None:
+            return None
+        scope, policy = found
+        try:
+            return scope, self._cache.get(policy)
+        except InvalidRule as exc:
+            raise PolicyUnusable(scope, policy, exc) from None
+
+    def _policy(self, principal: Principal) -> tuple[Scope, DlpPolicy] | None:
         if principal.app is not None:
             if not principal.app.dlp_enabled:
                 return None
@@ -53,7 +78,26 @@ class DlpPolicies:
             row = self._store.dlp.get(("org", org.id))
             scope = Scope(f"org:{org.slug}", org.id, None)
         policy = DlpPolicy() if row is None else DlpPolicy(row.rules, row.custom_rules)
-        return scope, self._cache.get(policy)
+        return scope, policy
+
+
+class PolicyUnusable(DlpFailure):
+    """The scope's stored policy cannot be compiled, so nothing can be scanned (fail closed)."""
+
+    def __init__(self, scope: Scope, policy: DlpPolicy, cause: InvalidRule) -> None:
+        super().__init__(_unusable_rule(policy))
+        self.scope = scope
+        # For the operator's log; names the rule and the regex error, never request text.
+        self.reason = str(cause)
+
+
+def _unusable_rule(policy: DlpPolicy) -> str:
+    for rule in policy.custom_rules:
+        try:
+            check_custom_rule(rule.name, rule.pattern)
+        except InvalidRule:
+            return rule.rule_id
+    return "policy"
 
 
 _VERBS = {"redact": "replaced by placeholders", "restore": "restored in the answer"}
@@ -84,33 +128,53 @@ def _request_size(req: ChatRequest) -> int:
     size = sum(len(p.text) for p in req.system)
     for m in req.messages:
         for part in m.parts:
-            size += len(getattr(part, "text", "") or getattr(part, "arguments", "") or "")
+            if isinstance(part, ToolResultPart):
+                size += sum(len(c.text) for c in part.content if isinstance(c, TextPart))
+            else:
+                size += len(getattr(part, "text", "") or getattr(part, "arguments", "") or "")
     return size
 
 
-def redact(ctx: RequestContext, gw: Gateway, req: ChatRequest) -> ChatRequest:
+def _block(ctx: RequestContext, scope: Scope, rule: str, size: int, why: str) -> None:
+    ctx.dlp_activity.append(
+        {
+            "created_at": ctx.created_at,
+            "kind": "block",
+            "scope": scope.label,
+            "org_id": scope.org_id,
+            "app_id": scope.app_id,
+            "rule": rule,
+            "matches": 0,
+            "size": size,
+            "request_id": ctx.request_id,
+            "detail": f"request refused: {why} (fail closed)",
+        }
+    )
+
+
+def _protection(
+    ctx: RequestContext, gw: Gateway, size: Callable[[], int]
+) -> tuple[Scope, Redactor] | None:
+    """The request's scope and redactor; a policy that cannot compile refuses the request."""
     assert ctx.principal is not None
-    found = gw.dlp.for_principal(ctx.principal)
+    try:
+        return gw.dlp.for_principal(ctx.principal)
+    except PolicyUnusable as exc:
+        log.warning("DLP policy of %s cannot be used: %s", exc.scope.label, exc.reason)
+        _block(ctx, exc.scope, exc.rule, size(), "the DLP policy cannot be used")
+        raise
+
+
+def redact(ctx: RequestContext, gw: Gateway, req: ChatRequest) -> ChatRequest:
+    found = _protection(ctx, gw, lambda: _request_size(req))
     if found is None:
         return req
     scope, redactor = found
     try:
         redacted, vault, findings = redact_request(req, redactor)
-    except Exception:
-        ctx.dlp_activity.append(
-            {
-                "created_at": ctx.created_at,
-                "kind": "block",
-                "scope": scope.label,
-                "org_id": scope.org_id,
-                "app_id": scope.app_id,
-                "rule": "*",
-                "matches": 0,
-                "size": _request_size(req),
-                "request_id": ctx.request_id,
-                "detail": "request refused: a detector failed (fail closed)",
-            }
-        )
+    except Exception as exc:
+        rule = exc.rule if isinstance(exc, DlpFailure) else "*"
+        _block(ctx, scope, rule, _request_size(req), "a detector failed")
         raise
     ctx.vault = (scope, vault)
     _activity(ctx, scope, "redact", findings, _request_size(req))
@@ -118,15 +182,31 @@ def redact(ctx: RequestContext, gw: Gateway, req: ChatRequest) -> ChatRequest:
 
 
 def redact_embedding(ctx: RequestContext, gw: Gateway, req: EmbeddingRequest) -> EmbeddingRequest:
-    assert ctx.principal is not None
-    found = gw.dlp.for_principal(ctx.principal)
+    size = sum(len(t) for t in req.input if isinstance(t, str))
+    found = _protection(ctx, gw, lambda: size)
     if found is None:
         return req
     scope, redactor = found
-    redacted, _vault, findings = redact_embeddings(req, redactor)
-    size = sum(len(t) for t in req.input if isinstance(t, str))
+    try:
+        redacted, _vault, findings = redact_embeddings(req, redactor)
+    except DlpFailure as exc:
+        _block(ctx, scope, exc.rule, size, "a detector failed")
+        raise
     _activity(ctx, scope, "redact", findings, size)
     return redacted
+
+
+def redact_note(principal: Principal, gw: Gateway, text: str) -> str:
+    """A free text the gateway stores for a caller (a client error report), redacted by the
+    caller's policy. Placeholders are not restored: nothing answers it. Fails closed."""
+    try:
+        found = gw.dlp.for_principal(principal)
+    except PolicyUnusable as exc:
+        log.warning("DLP policy of %s cannot be used: %s", exc.scope.label, exc.reason)
+        raise
+    if found is None or not text:
+        return text
+    return redact_text(text, found[1], Vault())
 
 
 def _vault(ctx: RequestContext) -> tuple[Scope, Vault] | None:
