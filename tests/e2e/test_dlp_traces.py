@@ -222,6 +222,7 @@ async def test_activity_rows_count_without_values(stack: DlpStack, run: Run) -> 
         assert_no_raw(row_text(row), PROTECTED, f"activity row {row.id}")
     by_request: dict[str, list[Any]] = {}
     for row in rows:
+        assert row.request_id, "every activity row names its request"
         by_request.setdefault(row.request_id, []).append(row)
     places = 9  # an OpenAI-shaped request: seven text places and two tool calls, all values
     for rid, (scope, restored, size) in run.answered.items():
