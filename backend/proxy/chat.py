@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from urllib.parse import quote
 
 import orjson
 from starlette.requests import Request
@@ -39,9 +40,9 @@ async def handle_chat(request: Request, codec: InboundCodec, endpoint: str) -> R
     ctx = RequestContext(endpoint=endpoint, created_at=gw.clock())
     try:
         body = await read_json(request, gw.settings.max_body_bytes)
-        ctx.principal = await principal_for(request.headers, gw.store, ctx.created_at)
         if isinstance(body.get("model"), str):
-            ctx.requested_model = body["model"]
+            ctx.requested_model = body["model"][:200]
+        ctx.principal = await principal_for(request.headers, gw.store, ctx.created_at)
         req = codec.decode_request(body, request.headers)
         prepared = await pipeline.prepare(ctx, req, request.headers)
         if req.stream:
@@ -70,10 +71,16 @@ async def handle_chat(request: Request, codec: InboundCodec, endpoint: str) -> R
         return error_response(codec, internal, ctx)
 
 
+def _header_value(text: str) -> str:
+    # The model name is the client's text: a NUL or non-Latin-1 character in a header value
+    # makes the server drop the connection, so anything unusual travels percent-encoded.
+    return text if text.isascii() and text.isprintable() else quote(text, safe="/:@.-_~+ ")
+
+
 def _answer_headers(ctx: RequestContext) -> dict[str, str]:
     headers = {"x-request-id": ctx.request_id}
     if ctx.actual_model:
-        headers["x-switchboard-model"] = ctx.actual_model
+        headers["x-switchboard-model"] = _header_value(ctx.actual_model)
     if ctx.attempts > 1:
         headers["x-switchboard-attempts"] = str(ctx.attempts)
     if ctx.cache_hit:
