@@ -1,0 +1,1 @@
+"""The Switchboard dashboard (Reflex)."""

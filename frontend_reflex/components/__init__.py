@@ -1,0 +1,1 @@
+"""Reusable pieces of the dashboard's pages: layout, tables, forms, charts."""

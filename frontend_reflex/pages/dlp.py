@@ -1,0 +1,90 @@
+"""DLP: what it does, the switch per organization/app, and recent activity (never values)."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from frontend_reflex.components.common import error_text, loading, section
+from frontend_reflex.components.forms import row_button
+from frontend_reflex.components.layout import shell
+from frontend_reflex.components.table import data_table, pager
+from frontend_reflex.state.dlp import DlpState
+
+INTRO = (
+    "Sensitive values — email addresses, phone numbers, card numbers, IBANs, national ids, IP "
+    "addresses, API keys and private keys, and your own patterns — are replaced with numbered "
+    "placeholders such as "
+)
+INTRO_END = (
+    " before reaching the LLM provider — the model can still reason about them by reference, "
+    "but the raw value never leaves your infrastructure. Answers are restored before they reach "
+    "the caller, streaming included."
+)
+
+
+def page() -> rx.Component:
+    return shell(
+        "DLP",
+        rx.text(INTRO, rx.code("[EMAIL_1]"), INTRO_END, color_scheme="gray"),
+        rx.text(
+            "Turn protection on per-organization (for user keys) or per-app (for app keys).",
+            weight="medium",
+        ),
+        error_text(DlpState.error),
+        error_text(DlpState.table_error),
+        loading(DlpState.loading),
+        data_table(
+            ["Name", "Status", "Rules enabled", "Last activity", ""],
+            DlpState.page_rows,
+            lambda r: rx.table.row(
+                rx.table.cell(r["name"]),
+                rx.table.cell(
+                    rx.badge(
+                        r["status"],
+                        color_scheme=rx.cond(r["status"] == "protected", "green", "gray"),
+                    )
+                ),
+                rx.table.cell(r["rules"]),
+                rx.table.cell(r["last"]),
+                rx.table.cell(
+                    row_button(
+                        rx.cond(r["status"] == "protected", "Turn off", "Turn on"),
+                        DlpState.toggle,
+                        r,
+                        color="indigo",
+                    )
+                ),
+            ),
+            empty="No organizations or apps yet: create one, then turn protection on here.",
+            is_loading=DlpState.loading,
+            table_id="dlp-table",
+        ),
+        pager(
+            DlpState.page_label,
+            DlpState.has_prev,
+            DlpState.has_next,
+            DlpState.prev_page,
+            DlpState.next_page,
+        ),
+        section(
+            "Recent activity",
+            data_table(
+                ["When", "Kind", "Scope", "Rule", "Matches", "Size", "Request", "Detail"],
+                DlpState.activity,
+                lambda a: rx.table.row(
+                    rx.table.cell(a["when"], white_space="nowrap"),
+                    rx.table.cell(a["kind"]),
+                    rx.table.cell(a["scope"]),
+                    rx.table.cell(a["rule"]),
+                    rx.table.cell(a["matches"]),
+                    rx.table.cell(a["size"]),
+                    rx.table.cell(rx.code(a["request"])),
+                    rx.table.cell(a["detail"]),
+                ),
+                empty=(
+                    "Enable protection for an organization or app, then make a request — "
+                    "activity will appear here."
+                ),
+            ),
+        ),
+    )

@@ -1,0 +1,389 @@
+"""Every GraphQL document the dashboard sends, and the shape of its variables.
+
+All knowledge of the gateway's schema (``schema.graphql``) lives here: states call these builders
+with plain Python values (ids as the strings they keep in their state) and read results through
+:mod:`frontend_reflex.fmt`, so a schema change touches one file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+Op = tuple[str, dict[str, Any]]
+_ID_FIELDS = ("organizationId", "ownerId", "userId", "appId")
+
+
+def _ids(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Ids travel as strings in the dashboard's state; the schema's ids are Int."""
+    out = dict(fields)
+    for key in _ID_FIELDS:
+        if out.get(key) not in (None, ""):
+            out[key] = int(out[key])
+        elif key in out:
+            out[key] = None
+    return out
+
+
+# -- session -----------------------------------------------------------------------------------
+USER_FIELDS = "id name email role status weeklyCapUsd hasPassword organization { id name }"
+
+LOGIN = f"""
+mutation Login($email: String!, $password: String!) {{
+  login(email: $email, password: $password) {{ token user {{ {USER_FIELDS} }} }}
+}}"""
+
+LOGOUT = "mutation Logout { logout }"
+
+ME = f"query Me {{ me {{ {USER_FIELDS} }} }}"
+
+
+def login_result(data: Mapping[str, Any]) -> tuple[str, dict[str, Any] | None]:
+    result = data.get("login")
+    if isinstance(result, Mapping):
+        user = result.get("user")
+        return str(result.get("token") or ""), dict(user) if isinstance(user, Mapping) else None
+    return "", None
+
+
+# -- home --------------------------------------------------------------------------------------
+_DASHBOARD_COMMON = """
+    costTrends(days: 7) { day costUsd requests byProvider { provider costUsd } }
+    providerLoad(hours: 24) { provider requests share errors errorRate avgLatencyMs health }
+    topSpenders(days: 7, limit: 10) { userId costUsd requests tokens user { name email } }
+    routingStrategy"""
+_LIVE = """
+    live(minutes: 60) {
+      minutes { minute requests errors tokens costUsd p50Ms p95Ms }
+      requests errors tokens costUsd p50Ms p95Ms
+    }"""
+
+
+def dashboard(*, with_live: bool) -> str:
+    """The live hour is a super_admin view; org_admins get the rest for their organization."""
+    return f"query Dashboard {{ dashboard {{ {_LIVE if with_live else ''}{_DASHBOARD_COMMON} }} }}"
+
+
+# -- users, organizations, apps -----------------------------------------------------------------
+USERS = f"""
+query Users($first: Int, $after: String) {{
+  users(first: $first, after: $after, sort: CREATED_DESC) {{
+    nodes {{ {USER_FIELDS} createdAt }}
+    pageInfo {{ hasNextPage endCursor }}
+  }}
+}}"""
+
+USER_OPTIONS = """
+query UserOptions($first: Int, $after: String) {
+  users(first: $first, after: $after, sort: NAME_ASC) {
+    nodes { id name email }
+    pageInfo { hasNextPage endCursor }
+  }
+}"""
+
+ORG_FIELDS = (
+    "id name slug owner { id name email } memberCount spendCapUsd capPeriod rollover "
+    "dlpEnabled createdAt"
+)
+
+ORGANIZATIONS = f"""
+query Organizations($first: Int, $after: String) {{
+  organizations(first: $first, after: $after, sort: CREATED_DESC) {{
+    nodes {{ {ORG_FIELDS} }}
+    pageInfo {{ hasNextPage endCursor }}
+  }}
+}}"""
+
+APP_FIELDS = "id name slug contact active dlpEnabled createdAt organization { id name }"
+
+APPS = f"""
+query Apps($first: Int, $after: String) {{
+  apps(first: $first, after: $after, sort: CREATED_DESC) {{
+    nodes {{ {APP_FIELDS} }}
+    pageInfo {{ hasNextPage endCursor }}
+  }}
+}}"""
+
+
+def create_user(fields: Mapping[str, Any]) -> Op:
+    doc = f"""
+mutation CreateUser($input: CreateUserInput!) {{
+  createUser(input: $input) {{ {USER_FIELDS} }}
+}}"""
+    return doc, {"input": _ids(fields)}
+
+
+def update_user(user_id: str, fields: Mapping[str, Any]) -> Op:
+    doc = f"""
+mutation UpdateUser($id: Int!, $input: UpdateUserInput!) {{
+  updateUser(id: $id, input: $input) {{ {USER_FIELDS} }}
+}}"""
+    return doc, {"id": int(user_id), "input": _ids(fields)}
+
+
+def set_user_status(user_id: str, status: str) -> Op:
+    return update_user(user_id, {"status": status})
+
+
+def create_organization(fields: Mapping[str, Any]) -> Op:
+    doc = f"""
+mutation CreateOrganization($input: CreateOrganizationInput!) {{
+  createOrganization(input: $input) {{ {ORG_FIELDS} }}
+}}"""
+    return doc, {"input": _ids(fields)}
+
+
+def update_organization(org_id: str, fields: Mapping[str, Any]) -> Op:
+    doc = f"""
+mutation UpdateOrganization($id: Int!, $input: UpdateOrganizationInput!) {{
+  updateOrganization(id: $id, input: $input) {{ {ORG_FIELDS} }}
+}}"""
+    return doc, {"id": int(org_id), "input": _ids(fields)}
+
+
+def create_app(fields: Mapping[str, Any]) -> Op:
+    doc = f"""
+mutation CreateApp($input: CreateAppInput!) {{
+  createApp(input: $input) {{ {APP_FIELDS} }}
+}}"""
+    return doc, {"input": _ids(fields)}
+
+
+def update_app(app_id: str, fields: Mapping[str, Any]) -> Op:
+    doc = f"""
+mutation UpdateApp($id: Int!, $input: UpdateAppInput!) {{
+  updateApp(id: $id, input: $input) {{ {APP_FIELDS} }}
+}}"""
+    return doc, {"id": int(app_id), "input": _ids(fields)}
+
+
+# -- API keys ----------------------------------------------------------------------------------
+KEY_FIELDS = "id name prefix status createdAt lastUsedAt revokedAt expiresAt"
+
+
+def my_keys(user_id: str) -> Op:
+    doc = f"""
+query MyKeys($userId: Int!) {{
+  apiKeys(filter: {{ userId: $userId }}, first: 200) {{ nodes {{ {KEY_FIELDS} }} }}
+}}"""
+    return doc, {"userId": int(user_id)}
+
+
+def create_api_key(*, name: str, user_id: str = "", app_id: str = "") -> Op:
+    doc = f"""
+mutation CreateApiKey($input: CreateApiKeyInput!) {{
+  createApiKey(input: $input) {{ secret apiKey {{ {KEY_FIELDS} }} }}
+}}"""
+    fields: dict[str, Any] = {"name": name}
+    if user_id:
+        fields["userId"] = user_id
+    if app_id:
+        fields["appId"] = app_id
+    return doc, {"input": _ids(fields)}
+
+
+def created_secret(data: Mapping[str, Any]) -> str:
+    result = data.get("createApiKey") or {}
+    return str(result.get("secret") or "") if isinstance(result, Mapping) else ""
+
+
+def revoke_api_key(key_id: str) -> Op:
+    doc = "mutation Revoke($id: Int!) { revokeApiKey(id: $id) { id status revokedAt } }"
+    return doc, {"id": int(key_id)}
+
+
+# -- usage -------------------------------------------------------------------------------------
+_USAGE_FIELDS = "userId requests errors inputTokens outputTokens costUsd"
+
+USAGE = f"""
+query Usage($first: Int, $after: String) {{
+  userUsage(first: $first, after: $after, sort: COST_DESC) {{
+    nodes {{ {_USAGE_FIELDS} exportUrl user {{ id name email }} }}
+    pageInfo {{ hasNextPage endCursor }}
+  }}
+}}"""
+
+
+def week_start(now: dt.datetime | None = None) -> dt.datetime:
+    """Monday 00:00 UTC of the current ISO week: the period of a user's weekly cap."""
+    now = now or dt.datetime.now(dt.UTC)
+    day = now.astimezone(dt.UTC).date()
+    monday = day - dt.timedelta(days=day.weekday())
+    return dt.datetime.combine(monday, dt.time(), tzinfo=dt.UTC)
+
+
+def user_usage(user_id: str | None = None) -> Op:
+    """Last 30 days and this ISO week of one user (members: their own, ``user_id`` None)."""
+    doc = f"""
+query UserUsage($userId: Int, $week: DateTime) {{
+  month: userUsage(userId: $userId) {{ nodes {{ {_USAGE_FIELDS} }} }}
+  week: userUsage(userId: $userId, since: $week) {{ nodes {{ {_USAGE_FIELDS} }} }}
+}}"""
+    uid = int(user_id) if user_id else None
+    return doc, {"userId": uid, "week": week_start().isoformat()}
+
+
+def activity_csv_path(user_id: str) -> str:
+    return f"/admin/users/{int(user_id)}/activity.csv"
+
+
+# -- routing -----------------------------------------------------------------------------------
+ALIASES = """
+query Aliases {
+  modelAliases { id requestedModel targetModel scope organization { id name } }
+  organizations(first: 500, sort: NAME_ASC) { nodes { id name } }
+}"""
+
+
+def create_alias(requested: str, target: str, org_id: str) -> Op:
+    doc = """
+mutation CreateAlias($input: CreateModelAliasInput!) {
+  createModelAlias(input: $input) { id }
+}"""
+    fields: dict[str, Any] = {"requestedModel": requested, "targetModel": target}
+    if org_id:
+        fields["organizationId"] = org_id
+    return doc, {"input": _ids(fields)}
+
+
+def delete_alias(alias_id: str) -> Op:
+    return "mutation DeleteAlias($id: Int!) { deleteModelAlias(id: $id) }", {"id": int(alias_id)}
+
+
+AGENTS = "query Agents { agentConfigs { id agentId name role normalModel heavyModel maxModel } }"
+
+
+def update_agent(agent_pk: str, fields: Mapping[str, Any]) -> Op:
+    doc = """
+mutation UpdateAgent($id: Int!, $input: UpdateAgentConfigInput!) {
+  updateAgentConfig(id: $id, input: $input) { id }
+}"""
+    return doc, {"id": int(agent_pk), "input": dict(fields)}
+
+
+def import_agents(yaml_text: str) -> Op:
+    doc = """
+mutation ImportAgents($yaml: String!) {
+  importAgentConfigs(yaml: $yaml) { created updated deleted }
+}"""
+    return doc, {"yaml": yaml_text}
+
+
+MODELS = """
+query Models {
+  modelCatalog {
+    model provider contextWindow inputPerMtok outputPerMtok cachedPerMtok reachable source
+    overridden
+  }
+}"""
+
+# -- gateway logs ------------------------------------------------------------------------------
+_LOG_EVENT_FIELDS = (
+    "requestId createdAt keyPrefix user { id name email } endpoint requestedModel actualModel "
+    "status inputTokens outputTokens costUsd latencyMs"
+)
+
+LOGS = f"""
+query Logs($first: Int, $after: String) {{
+  gatewayLogs(first: $first, after: $after, sort: NEWEST) {{
+    nodes {{ id {_LOG_EVENT_FIELDS} app {{ id name }} }}
+    pageInfo {{ hasNextPage endCursor }}
+  }}
+}}"""
+
+LOGS_SUBSCRIPTION = f"subscription LiveLogs {{ gatewayLogs {{ {_LOG_EVENT_FIELDS} }} }}"
+
+ERRORS = """
+query Errors($first: Int, $after: String) {
+  errorReports(first: $first, after: $after) {
+    nodes { id createdAt source type model error user { id name email } agent version }
+    pageInfo { hasNextPage endCursor }
+  }
+}"""
+
+# -- DLP ---------------------------------------------------------------------------------------
+DLP = """
+query Dlp {
+  dlpProtections { scope targetId name enabled status rulesEnabled lastActivityAt }
+  dlpActivity(first: 50) {
+    nodes { id createdAt kind scope rule matches size requestId detail }
+  }
+}"""
+
+
+def set_dlp(scope: str, target_id: str, enabled: bool) -> Op:
+    doc = """
+mutation SetDlp($scope: String!, $targetId: Int!, $enabled: Boolean!) {
+  setDlpProtection(scope: $scope, targetId: $targetId, enabled: $enabled) { enabled }
+}"""
+    return doc, {"scope": scope, "targetId": int(target_id), "enabled": enabled}
+
+
+# -- gateway settings --------------------------------------------------------------------------
+_SETTINGS_FIELDS = (
+    "routingStrategy routingStrategies ollama { baseUrl connected } offeredFeatures knownFeatures"
+)
+
+SETTINGS = f"""
+query Settings {{
+  gatewaySettings {{ {_SETTINGS_FIELDS} }}
+  providerCredentials {{ provider kind baseUrl apiKeySet apiKeyLast4 enabled updatedAt }}
+  fallbackChains {{ primaryModel chain }}
+  modelCatalog {{ model provider reachable }}
+}}"""
+
+
+def set_strategy(strategy: str) -> Op:
+    doc = (
+        "mutation SetStrategy($s: String!) { setRoutingStrategy(strategy: $s) { routingStrategy } }"
+    )
+    return doc, {"s": strategy}
+
+
+def set_ollama(base_url: str) -> Op:
+    doc = """
+mutation SetOllama($url: String) {
+  setOllamaConnection(baseUrl: $url) { ollama { baseUrl connected } }
+}"""
+    return doc, {"url": base_url or None}
+
+
+def set_credential(provider: str, fields: Mapping[str, Any]) -> Op:
+    doc = """
+mutation SetCredential($provider: String!, $input: ProviderCredentialInput!) {
+  setProviderCredential(provider: $provider, input: $input) { provider apiKeyLast4 }
+}"""
+    return doc, {"provider": provider, "input": dict(fields)}
+
+
+def set_chain(primary: str, chain: list[str]) -> Op:
+    doc = """
+mutation SetChain($primary: String!, $chain: [String!]!) {
+  setFallbackChain(primaryModel: $primary, chain: $chain) { primaryModel }
+}"""
+    return doc, {"primary": primary, "chain": chain}
+
+
+def delete_chain(primary: str) -> Op:
+    doc = "mutation DeleteChain($primary: String!) { deleteFallbackChain(primaryModel: $primary) }"
+    return doc, {"primary": primary}
+
+
+def set_offered_features(features: list[str]) -> Op:
+    doc = """
+mutation SetFeatures($f: [String!]!) {
+  setOfferedFeatures(features: $f) { offeredFeatures }
+}"""
+    return doc, {"f": features}
+
+
+MY_FEATURES = "query MyFeatures { userFeatures { name description offered enabled } }"
+
+
+def set_opt_in(feature: str, enabled: bool) -> Op:
+    doc = """
+mutation OptIn($feature: String!, $enabled: Boolean!) {
+  setFeatureOptIn(feature: $feature, enabled: $enabled) { name enabled }
+}"""
+    return doc, {"feature": feature, "enabled": enabled}

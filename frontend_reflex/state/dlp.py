@@ -1,0 +1,77 @@
+"""DLP: protection per organization (user keys) or per app (app keys), and recent activity."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import reflex as rx
+
+from frontend_reflex import fmt, queries
+from frontend_reflex.api import ApiError
+from frontend_reflex.state.base import AuthState
+from frontend_reflex.state.paging import Paged
+
+
+def protection_row(p: Mapping[str, Any]) -> dict[str, str]:
+    scope = str(p.get("scope") or "")
+    enabled = bool(p.get("enabled"))
+    return {
+        "scope": scope,
+        "id": str(p.get("targetId") or ""),
+        "name": f"{'Organization' if scope == 'org' else 'App'}: {p.get('name')}",
+        "status": "protected" if enabled else "off",
+        "rules": fmt.number(p.get("rulesEnabled")) if enabled else "—",
+        "last": fmt.when(p.get("lastActivityAt")) if p.get("lastActivityAt") else "never",
+    }
+
+
+def activity_row(a: Mapping[str, Any]) -> dict[str, str]:
+    return {
+        "when": fmt.when(a.get("createdAt")),
+        "kind": fmt.text(a.get("kind")),
+        "scope": fmt.text(a.get("scope")),
+        "rule": fmt.text(a.get("rule")),
+        "matches": fmt.number(a.get("matches")),
+        "size": fmt.number(a.get("size")),
+        "request": fmt.text(a.get("requestId")),
+        "detail": fmt.text(a.get("detail")),
+    }
+
+
+class DlpState(Paged, AuthState):
+    activity: list[dict[str, str]] = []
+    table_error: str = ""
+
+    @rx.event
+    async def load(self) -> Any:
+        redirect = await self._guard(admin=True)
+        if redirect is not None:
+            yield redirect
+            return
+        self.loading = True
+        yield
+        yield await self._fetch()
+
+    async def _fetch(self) -> Any:
+        try:
+            data = await self._gql(queries.DLP)
+        except ApiError as exc:
+            self.error = exc.message
+            self.loading = False
+            return self._on_api_error(exc)
+        self.rows = [protection_row(p) for p in fmt.nodes(data.get("dlpProtections"))]
+        self.activity = [activity_row(a) for a in fmt.nodes(data.get("dlpActivity"))]
+        self.error = ""
+        self.loading = False
+        return None
+
+    @rx.event
+    async def toggle(self, row: dict[str, str]) -> Any:
+        try:
+            await self._gql(*queries.set_dlp(row["scope"], row["id"], row["status"] != "protected"))
+        except ApiError as exc:
+            self.table_error = f"{row.get('name')}: {exc.message}"
+            return self._on_api_error(exc)
+        self.table_error = ""
+        return await self._fetch()

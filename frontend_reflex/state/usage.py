@@ -1,0 +1,152 @@
+"""Per-User Usage, User Activity Export and Error Reports: read-only views of what happened."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import reflex as rx
+
+from frontend_reflex import api, fmt, queries
+from frontend_reflex.api import ApiError
+from frontend_reflex.state.base import AuthState
+from frontend_reflex.state.paging import Paged
+
+
+def usage_row(u: Mapping[str, Any]) -> dict[str, str]:
+    user = u.get("user") or {}
+    return {
+        "id": str(u.get("userId") or user.get("id") or ""),
+        "user": fmt.text(user.get("name") or f"user {u.get('userId')}"),
+        "email": fmt.text(user.get("email")),
+        "requests": fmt.number(u.get("requests")),
+        "input": fmt.number(u.get("inputTokens")),
+        "output": fmt.number(u.get("outputTokens")),
+        "cost": fmt.money(u.get("costUsd")),
+    }
+
+
+def error_row(e: Mapping[str, Any]) -> dict[str, str]:
+    user = e.get("user")
+    return {
+        "time": fmt.when(e.get("createdAt")),
+        "source": fmt.text(e.get("source")),
+        "type": fmt.text(e.get("type")),
+        "model": fmt.text(e.get("model")),
+        "error": fmt.text(e.get("error"))[:300],
+        "user": fmt.name_of(user, "email") if user else "—",
+        "agent": fmt.text(e.get("agent")),
+        "version": fmt.text(e.get("version")),
+    }
+
+
+def csv_name(email: str, user_id: str) -> str:
+    return f"activity-{(email or user_id).replace('@', '_at_')}.csv"
+
+
+class ExportMixin(rx.State, mixin=True):
+    export_error: str = ""
+    export_ok: str = ""
+
+    async def _export(self, user_id: str, email: str) -> Any:
+        if not user_id:
+            self.export_error = "Pick a user first."
+            return None
+        try:
+            data = await api.download(
+                queries.activity_csv_path(user_id),
+                token=self.token,  # type: ignore[attr-defined]
+            )
+        except ApiError as exc:
+            self.export_error = exc.message
+            return self._on_api_error(exc)  # type: ignore[attr-defined]
+        self.export_error = ""
+        lines = max(0, data.count(b"\n") - 1)
+        self.export_ok = f"Exported {lines} row(s) for {email or user_id}."
+        return rx.download(data=data, filename=csv_name(email, user_id), mime_type="text/csv")
+
+
+class UsageState(ExportMixin, Paged, AuthState):
+    @rx.event
+    async def load(self) -> Any:
+        redirect = await self._guard(admin=True)
+        if redirect is not None:
+            yield redirect
+            return
+        self.loading = True
+        yield
+        try:
+            rows = await self._gql_all(queries.USAGE, "userUsage")
+        except ApiError as exc:
+            self.error = exc.message
+            self.loading = False
+            yield self._on_api_error(exc)
+            return
+        self.rows = [usage_row(u) for u in rows]
+        self.error = ""
+        self.loading = False
+
+    @rx.event
+    async def export(self, row: dict[str, str]) -> Any:
+        return await self._export(row.get("id", ""), row.get("email", ""))
+
+
+class ExportState(ExportMixin, AuthState):
+    user_options: list[dict[str, str]] = []
+    chosen: str = ""
+    loading: bool = False
+    error: str = ""
+
+    @rx.event
+    async def load(self) -> Any:
+        redirect = await self._guard(admin=True)
+        if redirect is not None:
+            yield redirect
+            return
+        self.loading = True
+        yield
+        try:
+            users = await self._gql_all(queries.USER_OPTIONS, "users")
+        except ApiError as exc:
+            self.error = exc.message
+            self.loading = False
+            yield self._on_api_error(exc)
+            return
+        self.user_options = [
+            {"value": str(u.get("id")), "label": f"{u.get('name')} <{u.get('email')}>"}
+            for u in users
+        ]
+        self.error = ""
+        self.loading = False
+
+    @rx.event
+    def choose(self, value: str) -> None:
+        self.chosen = value
+        self.export_ok = ""
+
+    @rx.event
+    async def export(self) -> Any:
+        label = next((o["label"] for o in self.user_options if o["value"] == self.chosen), "")
+        email = label.partition("<")[2].rstrip(">")
+        return await self._export(self.chosen, email)
+
+
+class ErrorsState(Paged, AuthState):
+    @rx.event
+    async def load(self) -> Any:
+        redirect = await self._guard(admin=True)
+        if redirect is not None:
+            yield redirect
+            return
+        self.loading = True
+        yield
+        try:
+            rows = await self._gql_all(queries.ERRORS, "errorReports", limit=500)
+        except ApiError as exc:
+            self.error = exc.message
+            self.loading = False
+            yield self._on_api_error(exc)
+            return
+        self.rows = [error_row(e) for e in rows]
+        self.error = ""
+        self.loading = False

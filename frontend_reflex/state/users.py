@@ -1,0 +1,212 @@
+"""Users: create, edit, suspend/activate, issue a key, view usage, export activity."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import reflex as rx
+
+from frontend_reflex import api, fmt, queries
+from frontend_reflex.api import ApiError
+from frontend_reflex.state.base import AuthState
+from frontend_reflex.state.paging import Paged
+from frontend_reflex.validate import FormError, money, optional, required
+
+
+def user_row(u: Mapping[str, Any]) -> dict[str, str]:
+    org = u.get("organization") or {}
+    return {
+        "id": str(u.get("id") or ""),
+        "name": fmt.text(u.get("name")),
+        "email": fmt.text(u.get("email")),
+        "status": fmt.text(u.get("status"), "active").lower(),
+        "role": fmt.text(u.get("role"), "member").lower(),
+        "weekly_cap": fmt.cap(u.get("weeklyCapUsd")),
+        "weekly_cap_raw": "" if u.get("weeklyCapUsd") is None else str(u.get("weeklyCapUsd")),
+        "organization": fmt.name_of(org),
+        "organization_id": str(org.get("id") or "") if isinstance(org, Mapping) else "",
+    }
+
+
+def user_fields(form: Mapping[str, Any], *, creating: bool) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "name": required(form, "name", "Name"),
+        "role": optional(form, "role") or "member",
+        "weeklyCapUsd": money(form, "weekly_cap", "Weekly cap"),
+        "organizationId": optional(form, "organization_id") or None,
+    }
+    if creating:
+        fields["email"] = required(form, "email", "Email")
+        if "@" not in fields["email"]:
+            raise FormError("Email must look like name@example.com.")
+    password = optional(form, "password")
+    if password:
+        if len(password) < 8:
+            raise FormError("Password must be at least 8 characters.")
+        fields["password"] = password
+    return fields
+
+
+def usage_summary(data: Mapping[str, Any], cap: str) -> dict[str, str]:
+    """One user's last 30 days and this ISO week, from the two ``userUsage`` aliases."""
+    month = (fmt.nodes(data.get("month")) or [{}])[0]
+    week = (fmt.nodes(data.get("week")) or [{}])[0]
+    return {
+        "requests": fmt.number(month.get("requests")),
+        "errors": fmt.number(month.get("errors")),
+        "input": fmt.number(month.get("inputTokens")),
+        "output": fmt.number(month.get("outputTokens")),
+        "cost": fmt.money(month.get("costUsd"), unknown="$0.00"),
+        "week": fmt.money(week.get("costUsd"), unknown="$0.00"),
+        "week_requests": fmt.number(week.get("requests")),
+        "cap": cap,
+    }
+
+
+class UsersState(Paged, AuthState):
+    org_options: list[dict[str, str]] = []
+    create_error: str = ""
+    create_ok: str = ""
+    table_error: str = ""
+    editing: dict[str, str] = {}
+    edit_error: str = ""
+    secret: str = ""
+    usage_open: bool = False
+    usage_title: str = ""
+    usage_summary: dict[str, str] = {}
+    usage_error: str = ""
+
+    @rx.var
+    def edit_open(self) -> bool:
+        return bool(self.editing)
+
+    @rx.event
+    async def load(self) -> Any:
+        redirect = await self._guard(admin=True)
+        if redirect is not None:
+            yield redirect
+            return
+        self.loading = True
+        yield
+        yield await self._fetch()
+
+    async def _fetch(self) -> Any:
+        try:
+            users = await self._gql_all(queries.USERS, "users")
+            orgs = await self._gql_all(queries.ORGANIZATIONS, "organizations")
+        except ApiError as exc:
+            self.error = exc.message
+            self.loading = False
+            return self._on_api_error(exc)
+        self.rows = [user_row(u) for u in users]
+        self.org_options = [
+            {"value": str(o.get("id")), "label": fmt.text(o.get("name"))} for o in orgs
+        ]
+        self.error = ""
+        self.loading = False
+        return None
+
+    @rx.event
+    async def create(self, form: dict[str, Any]) -> Any:
+        self.create_ok = ""
+        try:
+            fields = user_fields(form, creating=True)
+            doc, variables = queries.create_user(fields)
+            await self._gql(doc, variables)
+        except FormError as exc:
+            self.create_error = str(exc)
+            return None
+        except ApiError as exc:
+            self.create_error = exc.message
+            return self._on_api_error(exc)
+        self.create_error = ""
+        self.create_ok = f"User {fields['name']} created."
+        return UsersState.reload
+
+    @rx.event
+    async def reload(self) -> Any:
+        return await self._fetch()
+
+    @rx.event
+    def open_edit(self, row: dict[str, str]) -> None:
+        self.editing = dict(row)
+        self.edit_error = ""
+
+    @rx.event
+    def close_edit(self, _open: bool = False) -> None:
+        self.editing = {}
+
+    @rx.event
+    async def save_edit(self, form: dict[str, Any]) -> Any:
+        user_id = self.editing.get("id", "")
+        try:
+            doc, variables = queries.update_user(user_id, user_fields(form, creating=False))
+            await self._gql(doc, variables)
+        except FormError as exc:
+            self.edit_error = str(exc)
+            return None
+        except ApiError as exc:
+            self.edit_error = exc.message
+            return self._on_api_error(exc)
+        self.editing = {}
+        return await self._fetch()
+
+    @rx.event
+    async def toggle_status(self, row: dict[str, str]) -> Any:
+        status = "active" if row.get("status") == "suspended" else "suspended"
+        try:
+            doc, variables = queries.set_user_status(row["id"], status)
+            await self._gql(doc, variables)
+        except ApiError as exc:
+            self.table_error = f"{row.get('name')}: {exc.message}"
+            return self._on_api_error(exc)
+        self.table_error = ""
+        return await self._fetch()
+
+    @rx.event
+    async def issue_key(self, row: dict[str, str]) -> Any:
+        try:
+            doc, variables = queries.create_api_key(
+                name=f"{row.get('name')} (dashboard)", user_id=row["id"]
+            )
+            self.secret = queries.created_secret(await self._gql(doc, variables))
+        except ApiError as exc:
+            self.table_error = f"{row.get('name')}: {exc.message}"
+            return self._on_api_error(exc)
+        self.table_error = ""
+        return None
+
+    @rx.event
+    def hide_secret(self) -> None:
+        self.secret = ""
+
+    @rx.event
+    async def view_usage(self, row: dict[str, str]) -> Any:
+        self.usage_open = True
+        self.usage_title = f"Usage of {row.get('name')}"
+        self.usage_summary = {}
+        self.usage_error = ""
+        yield
+        try:
+            data = await self._gql(*queries.user_usage(row["id"]))
+        except ApiError as exc:
+            self.usage_error = exc.message
+            yield self._on_api_error(exc)
+            return
+        self.usage_summary = usage_summary(data, row.get("weekly_cap", "no cap"))
+
+    @rx.event
+    def close_usage(self, _open: bool = False) -> None:
+        self.usage_open = False
+
+    @rx.event
+    async def export(self, row: dict[str, str]) -> Any:
+        try:
+            data = await api.download(queries.activity_csv_path(row["id"]), token=self.token)
+        except ApiError as exc:
+            self.table_error = f"{row.get('name')}: {exc.message}"
+            return self._on_api_error(exc)
+        self.table_error = ""
+        name = row.get("email", row["id"]).replace("@", "_at_")
+        return rx.download(data=data, filename=f"activity-{name}.csv", mime_type="text/csv")
