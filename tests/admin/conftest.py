@@ -1,4 +1,4 @@
-"""A migrated database per module for the admin service tests (same harness as the API tests)."""
+"""A migrated database per test package for the admin service tests (same harness as the API tests)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from tests.graphql.harness import Env, open_env, reset
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 async def env_module(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Env]:
     async for env in open_env(tmp_path_factory.mktemp("admin")):
         yield env

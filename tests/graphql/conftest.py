@@ -1,4 +1,4 @@
-"""One database + gateway per test module, emptied before every test."""
+"""One database + gateway per test package, emptied before every test."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from tests.graphql.harness import Env, World, open_env, reset, seed_world
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 async def env_module(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Env]:
     async for env in open_env(tmp_path_factory.mktemp("gql")):
         yield env

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 from starlette.applications import Starlette
 from starlette.routing import Route, WebSocketRoute
+from tortoise.transactions import in_transaction
 
 from backend.config import Settings
 from backend.data.db import close_db, init_db, migrate
@@ -127,8 +128,10 @@ async def open_env(tmp_dir: Path) -> AsyncIterator[Env]:
 
 
 async def reset(env: Env) -> None:
-    for model in TABLES:
-        await model.all().delete()
+    # One transaction, one commit (a TRUNCATE per test is slower on PostgreSQL).
+    async with in_transaction():
+        for model in TABLES:
+            await model.all().delete()
     env.clock.now = T0
     env.gw.router = None
     env.gw.providers = None
@@ -154,6 +157,13 @@ ROLES = ("super", "admin_a", "member_a", "admin_b", "member_b")
 
 
 async def seed_world(env: Env) -> World:
+    async with in_transaction():
+        world = await _seed_world(env)
+    await env.gw.store.load_all()
+    return world
+
+
+async def _seed_world(env: Env) -> World:
     org_a = await Organization.create(name="Acme", slug="acme")
     org_b = await Organization.create(name="Globex", slug="globex")
     app_a = await App.create(name="Billing", slug="billing", organization=org_a)
@@ -171,7 +181,6 @@ async def seed_world(env: Env) -> World:
         world.users[key] = user
         secret, _ = await issue_token(user, "admin", now=env.clock(), name=f"{key} test token")
         world.tokens[key] = secret
-    await env.gw.store.load_all()
     return world
 
 
