@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 import httpx
@@ -136,10 +136,12 @@ async def subscribe(
     *,
     token: str | None = None,
     ack_timeout: float = 10.0,
+    on_ack: Callable[[], Awaitable[None]] | None = None,
 ) -> AsyncIterator[dict[str, Any]]:
     """Yield each ``data`` of a subscription (graphql-transport-ws) until the server completes it.
 
-    The token goes in the ``connection_init`` payload, as the gateway expects for WebSockets.
+    The token goes in the ``connection_init`` payload, as the gateway expects for WebSockets;
+    ``on_ack`` runs once the gateway accepted the connection and the subscription was sent.
     """
     ids = itertools.count(1)
     init: dict[str, Any] = {}
@@ -161,6 +163,8 @@ async def subscribe(
                 "payload": {"query": query, "variables": dict(variables or {})},
             }
             await ws.send(orjson.dumps(message).decode())
+            if on_ack is not None:
+                await on_ack()
             try:
                 async for raw in ws:
                     frame = orjson.loads(raw)

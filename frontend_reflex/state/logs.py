@@ -122,7 +122,7 @@ class LogsState(Paged, AuthState):
             gen = self.live_gen
             token = self.token
             self.live_status = "connecting"
-        queue: asyncio.Queue[dict[str, Any] | ApiError] = asyncio.Queue()
+        queue: asyncio.Queue[dict[str, Any] | ApiError | str] = asyncio.Queue()
         reader = asyncio.create_task(_read_subscription(token, queue))
         polling = False
         try:
@@ -140,11 +140,10 @@ class LogsState(Paged, AuthState):
                             return
                         polling = True
                         self.live_status = f"polling every 2 s ({item.message})"
-                    elif item is not None:
+                    elif item == CONNECTED:
                         self.live_status = "live"
+                    elif isinstance(item, dict):
                         _add(self, [log_row(item)])
-                    elif not polling and self.live_status == "connecting":
-                        self.live_status = "live"
                 if polling:
                     await _poll(self, gen)
         finally:
@@ -153,9 +152,15 @@ class LogsState(Paged, AuthState):
                 await reader
 
 
+CONNECTED = "connected"
+
+
 async def _read_subscription(token: str, queue: asyncio.Queue[Any]) -> None:
+    async def connected() -> None:
+        await queue.put(CONNECTED)
+
     try:
-        async for data in api.subscribe(queries.LOGS_SUBSCRIPTION, token=token):
+        async for data in api.subscribe(queries.LOGS_SUBSCRIPTION, token=token, on_ack=connected):
             row = data.get("gatewayLogs")
             if isinstance(row, Mapping):
                 await queue.put(dict(row))

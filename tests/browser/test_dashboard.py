@@ -214,6 +214,14 @@ def test_credential_shows_only_last_four(admin: Page, stack: Stack) -> None:
     assert secret[:-4] not in admin.inner_text("body")
 
 
+def test_offer_a_feature_users_may_opt_into(admin: Page, stack: Stack) -> None:
+    open_page(admin, stack, "/settings", "Gateway Settings")
+    admin.check("#feature-response_cache")
+    admin.click("#save-features")
+    expect(admin.locator(".sb-ok", has_text="opt in to")).to_contain_text("response_cache")
+    no_errors_shown(admin)
+
+
 def test_download_activity_csv(admin: Page, stack: Stack, world: World) -> None:
     open_page(admin, stack, "/export", "User Activity Export")
     admin.select_option("#export-user", label=f"{world.member_name} <{world.member_email}>")
@@ -260,6 +268,11 @@ def test_member_sees_own_view_and_cannot_open_admin_pages(
     laptop = page.locator("#my-keys-table tr", has_text="laptop")
     laptop.get_by_role("button", name="Revoke").click()
     expect(laptop).to_contain_text("revoked")
+    # ...and their own feature opt-ins, among what the gateway offers.
+    feature = page.locator("tr", has_text="response_cache")
+    feature.get_by_role("button", name="Opt in").click()
+    expect(feature).to_contain_text("on")
+    expect(feature.get_by_role("button", name="Opt out")).to_be_visible()
     no_errors_shown(page)
     shot(page, "member-my-account")
     context.close()

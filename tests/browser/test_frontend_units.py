@@ -1,0 +1,196 @@
+"""The dashboard's pure parts, without a browser: every GraphQL document against the real schema,
+formatting, form checks, GraphQL error wording, and the live-log merge.
+
+These run everywhere (no Chromium needed); the test module imports ``backend`` only to read the
+schema the dashboard must match, which the dashboard itself never does.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import inspect
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from graphql import GraphQLSchema, parse, validate
+
+from frontend_reflex import api, fmt, queries
+from frontend_reflex.state.home import trend_points
+from frontend_reflex.state.logs import log_row, merge_new
+from frontend_reflex.state.users import usage_summary
+from frontend_reflex.validate import FormError, model_list, money, slug
+
+
+def _sample(param: inspect.Parameter) -> Any:
+    annotation = str(param.annotation)
+    if param.name == "with_live":
+        return True
+    if "Mapping" in annotation:
+        return {}
+    if "list" in annotation:
+        return ["openai/gpt-4o-mini"]
+    if annotation == "bool":
+        return True
+    return "7"
+
+
+def documents() -> Iterator[tuple[str, str]]:
+    """Every document in ``queries``: the constants and what each builder returns."""
+    for name, value in vars(queries).items():
+        if isinstance(value, str) and value.lstrip().startswith(("query", "mutation", "subscr")):
+            yield name, value
+        elif inspect.isfunction(value) and value.__module__ == queries.__name__:
+            sig = inspect.signature(value)
+            if sig.return_annotation not in ("Op", "str") or name.startswith("_"):
+                continue
+            args = [
+                _sample(p) for p in sig.parameters.values() if p.kind is p.POSITIONAL_OR_KEYWORD
+            ]
+            kwargs = {
+                p.name: _sample(p) for p in sig.parameters.values() if p.kind is p.KEYWORD_ONLY
+            }
+            out = value(*args, **kwargs)
+            doc = out[0] if isinstance(out, tuple) else out
+            if doc.lstrip().startswith(("query", "mutation", "subscr")):
+                yield name, doc
+
+
+@pytest.fixture(scope="module")
+def schema() -> GraphQLSchema:
+    from backend.graphql.schema import schema as strawberry_schema
+
+    return strawberry_schema._schema
+
+
+def test_every_document_is_valid_against_the_gateway_schema(schema: GraphQLSchema) -> None:
+    found = dict(documents())
+    assert len(found) > 35, sorted(found)
+    problems = {
+        name: [e.message for e in errors]
+        for name, doc in found.items()
+        if (errors := validate(schema, parse(doc)))
+    }
+    assert problems == {}
+
+
+def test_builders_send_int_ids_and_null_for_no_organization() -> None:
+    _, variables = queries.create_user({"name": "A", "organizationId": "", "weeklyCapUsd": None})
+    assert variables["input"]["organizationId"] is None
+    _, variables = queries.update_user("12", {"organizationId": "3"})
+    assert variables == {"id": 12, "input": {"organizationId": 3}}
+    _, variables = queries.create_api_key(name="k", app_id="5")
+    assert variables == {"input": {"name": "k", "appId": 5}}
+
+
+def test_week_starts_on_monday_utc() -> None:
+    sunday = dt.datetime(2026, 3, 8, 23, 30, tzinfo=dt.UTC)
+    assert queries.week_start(sunday) == dt.datetime(2026, 3, 2, tzinfo=dt.UTC)
+
+
+def test_money_never_shows_zero_for_an_unknown_price() -> None:
+    assert fmt.money(None) == "unknown"
+    assert fmt.money("0") == "$0.00"
+    assert fmt.money("0.000021") == "$0.000021"
+    assert fmt.money("1234.5") == "$1,234.50"
+    assert fmt.cap(None) == "no cap"
+
+
+def test_nodes_and_cursor_of_a_connection() -> None:
+    conn = {"nodes": [{"id": 1}], "pageInfo": {"hasNextPage": True, "endCursor": "abc"}}
+    assert fmt.nodes(conn) == [{"id": 1}]
+    assert fmt.next_cursor(conn) == "abc"
+    assert (
+        fmt.next_cursor({"nodes": [], "pageInfo": {"hasNextPage": False, "endCursor": "x"}}) == ""
+    )
+    assert fmt.nodes(None) == []
+
+
+def test_form_checks_explain_themselves() -> None:
+    assert money({"cap": "$1,250.50"}, "cap", "Cap") == "1250.50"
+    assert money({"cap": ""}, "cap", "Cap") is None
+    with pytest.raises(FormError, match="Cap must be an amount in dollars"):
+        money({"cap": "lots"}, "cap", "Cap")
+    with pytest.raises(FormError, match="cannot be negative"):
+        money({"cap": "-1"}, "cap", "Cap")
+    assert slug({"slug": ""}, fallback="Acme Corp!") == "acme-corp"
+    with pytest.raises(FormError):
+        slug({"slug": "Not A Slug"})
+    assert model_list("a, b\nc,") == ["a", "b", "c"]
+
+
+def test_graphql_errors_become_plain_sentences() -> None:
+    err = api.error_from_graphql(
+        [
+            {
+                "message": "an organization with this slug already exists",
+                "extensions": {"code": "BAD_USER_INPUT", "field": "slug"},
+            }
+        ]
+    )
+    assert err.message == "An organization with this slug already exists."
+    assert not err.auth
+    auth = api.error_from_graphql(
+        [{"message": "authentication required", "extensions": {"code": "UNAUTHENTICATED"}}]
+    )
+    assert auth.auth
+    trace = api.error_from_graphql([{"message": "Traceback (most recent call last):\n  x"}])
+    assert "Traceback" not in trace.message
+    forbidden = api.error_from_graphql(
+        [{"message": "only a super_admin may do this", "extensions": {"code": "FORBIDDEN"}}]
+    )
+    assert forbidden.forbidden and not forbidden.auth
+
+
+def test_gateway_url_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SWITCHBOARD_GATEWAY_URL", "https://gw.example.com:8443/")
+    assert api.graphql_http_url() == "https://gw.example.com:8443/graphql"
+    assert api.graphql_ws_url() == "wss://gw.example.com:8443/graphql"
+    monkeypatch.delenv("SWITCHBOARD_GATEWAY_URL")
+    assert api.graphql_ws_url() == "ws://127.0.0.1:8000/graphql"
+
+
+def test_live_rows_merge_on_top_without_duplicates() -> None:
+    event = {
+        "requestId": "r1",
+        "createdAt": "2026-03-02T10:00:00Z",
+        "keyPrefix": "sb-1",
+        "user": {"id": 1, "name": "Mia"},
+        "endpoint": "/v1/chat/completions",
+        "requestedModel": "gpt",
+        "actualModel": "openai/gpt-4o-mini",
+        "status": 200,
+        "inputTokens": 10,
+        "outputTokens": 5,
+        "costUsd": None,
+    }
+    row = log_row(event)
+    assert row["user"] == "Mia" and row["tokens"] == "10 / 5" and row["cost"] == "unknown"
+    older = log_row({**event, "requestId": "r0"})
+    merged = merge_new([older], [row])
+    assert [r["id"] for r in merged] == [row["id"], older["id"]]
+    assert merge_new(merged, [row]) == merged  # the same row from a poll and the stream
+
+
+def test_cost_trend_is_stacked_by_provider() -> None:
+    days = [
+        {"day": "2026-03-02", "byProvider": [{"provider": "openai", "costUsd": "1.5"}]},
+        {
+            "day": "2026-03-01",
+            "byProvider": [
+                {"provider": "anthropic", "costUsd": "2"},
+                {"provider": "openai", "costUsd": "0.5"},
+            ],
+        },
+    ]
+    points, series = trend_points(days)
+    assert series == ["openai", "anthropic"]
+    assert points == [
+        {"day": "2026-03-01", "anthropic": 2.0, "openai": 0.5},
+        {"day": "2026-03-02", "openai": 1.5},
+    ]
+
+
+def test_usage_summary_of_a_user_without_traffic() -> None:
+    summary = usage_summary({"month": {"nodes": []}, "week": {"nodes": []}}, "$25.00")
+    assert summary["requests"] == "0" and summary["cost"] == "$0.00" and summary["cap"] == "$25.00"
