@@ -197,21 +197,27 @@ class LogWriter:
                 await _upsert_minute(conn, bucket, agg)
 
 
+def _text(value: str | None) -> str | None:
+    # PostgreSQL text cannot hold NUL, and a model name or an upstream answer is outside text:
+    # one such value would fail every batch it is part of, for good.
+    return value.replace("\x00", "\ufffd") if value and "\x00" in value else value
+
+
 def _row(r: LogRecord) -> RequestLog:
     return RequestLog(
         request_id=r.request_id,
         created_at=r.created_at,
-        key_prefix=r.key_prefix,
+        key_prefix=_text(r.key_prefix),
         user_id=r.user_id,
         app_id=r.app_id,
         org_id=r.org_id,
-        endpoint=r.endpoint,
-        requested_model=r.requested_model,
-        actual_model=r.actual_model,
-        provider=r.provider,
+        endpoint=_text(r.endpoint),
+        requested_model=_text(r.requested_model),
+        actual_model=_text(r.actual_model),
+        provider=_text(r.provider),
         status=r.status,
-        error_type=r.error_type,
-        error_message=r.error_message,
+        error_type=_text(r.error_type),
+        error_message=_text(r.error_message),
         input_tokens=r.input_tokens,
         output_tokens=r.output_tokens,
         cached_tokens=r.cached_tokens,
@@ -222,23 +228,23 @@ def _row(r: LogRecord) -> RequestLog:
         attempts=r.attempts,
         superseded=r.superseded,
         cache_hit=r.cache_hit,
-        agent_id=r.agent_id,
-        tier=r.tier,
-        request_body=r.request_body,
-        response_body=r.response_body,
+        agent_id=_text(r.agent_id),
+        tier=_text(r.tier),
+        request_body=_text(r.request_body),
+        response_body=_text(r.response_body),
     )
 
 
 def _error_fields(e: ErrorRecord) -> dict[str, Any]:
     return {
         "created_at": e.created_at,
-        "source": e.source,
-        "type": e.type,
-        "error": e.error,
-        "model": e.model,
+        "source": _text(e.source),
+        "type": _text(e.type),
+        "error": _text(e.error),
+        "model": _text(e.model),
         "user_id": e.user_id,
-        "agent": e.agent,
-        "version": e.version,
+        "agent": _text(e.agent),
+        "version": _text(e.version),
         "request_id": e.request_id,
     }
 
@@ -249,8 +255,8 @@ def _add_rollup(rollups: dict[RollupKey, dict[str, Any]], r: LogRecord) -> None:
         r.user_id or 0,
         r.app_id or 0,
         r.org_id or 0,
-        r.actual_model or r.requested_model or "",
-        r.provider or "",
+        _text(r.actual_model or r.requested_model) or "",
+        _text(r.provider) or "",
     )
     agg = rollups.setdefault(
         key,

@@ -15,6 +15,7 @@ from graphql import GraphQLError
 from strawberry.extensions import MaskErrors, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext
 
 from backend.admin.errors import AdminError
 from backend.graphql.auth import AuthMutation
@@ -64,13 +65,31 @@ Mutation = merge_types(
 Subscription = merge_types("Subscription", (LogsSubscription, ErrorsSubscription))
 
 
-def should_mask(error: GraphQLError) -> bool:
-    """Mask only exceptions we did not raise on purpose (and log them, unmasked, here)."""
+def unexpected(error: GraphQLError) -> bool:
+    """An exception nobody raised on purpose: not a refusal, not a GraphQL validation error."""
     original = error.original_error
     if original is None or isinstance(original, (AdminError, GraphQLError)):
         return False
-    log.error("unexpected error in %s", error.path, exc_info=original)
+    # A scalar that cannot parse the caller's value (``Decimal``) fails before any resolver
+    # runs, so without a path: the caller's mistake, reported by graphql-core as such.
+    return not (isinstance(original, (ValueError, TypeError)) and not error.path)
+
+
+def should_mask(error: GraphQLError) -> bool:
+    """Mask only exceptions we did not raise on purpose (and log them, unmasked, here)."""
+    if not unexpected(error):
+        return False
+    log.error("unexpected error in %s", error.path, exc_info=error.original_error)
     return True
+
+
+class _Schema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        # Strawberry logs every error with a traceback, refusals and typos included, which
+        # buries the real faults; those (the ones ``should_mask`` did not already log) remain.
+        super().process_errors([e for e in errors if unexpected(e)], execution_context)
 
 
 def _parse_decimal(value: object) -> Decimal:
@@ -93,7 +112,7 @@ DECIMAL = strawberry.scalar(
 
 
 def build_schema() -> strawberry.Schema:
-    return strawberry.Schema(
+    return _Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,

@@ -12,6 +12,7 @@ tokens (about four characters per token) so spend caps still see embedding traff
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -20,7 +21,7 @@ import httpx
 import orjson
 
 from backend.ir.chat import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse
-from backend.ir.errors import GatewayError
+from backend.ir.errors import GatewayError, InvalidRequest
 from backend.ir.stream import StreamError, StreamEvent, StreamStart
 from backend.protocols import gemini as codec
 from backend.protocols.gemini.decode import malformed
@@ -28,6 +29,10 @@ from backend.protocols.sse import SSEParser
 from backend.providers.base import ProviderConfig, map_transport_error
 
 _MAX_MODEL_PAGES = 20
+#: The model id goes into the URL path: anything but a plain id (``..``, ``?``, ``#``, ``/``
+#: beyond the ``models/`` prefix) would make the gateway call another path of the provider with
+#: its own key.
+_MODEL_ID = re.compile(r"(?:models/|tunedModels/)?[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 class GeminiProvider:
@@ -133,6 +138,8 @@ class GeminiProvider:
     # -- HTTP --------------------------------------------------------------------------------------
 
     def _method_url(self, model: str, method: str) -> str:
+        if not _MODEL_ID.fullmatch(model) or ".." in model:
+            raise InvalidRequest(f"gemini: {model!r} is not a Gemini model id", param="model")
         return f"{self._base}/{codec.model_path(model)}:{method}"
 
     def _headers(self) -> dict[str, str]:

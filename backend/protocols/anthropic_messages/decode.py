@@ -196,7 +196,9 @@ class _RequestDecoder:
         choice = body.get("tool_choice")
         if choice is None:
             return
-        if not isinstance(choice, dict) or choice.get("type") not in _TOOL_CHOICE_MODES:
+        kind = choice.get("type") if isinstance(choice, dict) else None
+        # A str check first: a list or object "type" is unhashable for the dict lookup.
+        if not isinstance(kind, str) or kind not in _TOOL_CHOICE_MODES:
             raise _fail("tool_choice", "type must be one of 'auto', 'any', 'tool', 'none'")
         mode = _TOOL_CHOICE_MODES[choice["type"]]
         name = _str_field(choice, "name", "tool_choice", non_empty=True) if mode == "tool" else None

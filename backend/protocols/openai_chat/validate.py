@@ -11,6 +11,9 @@ from typing import Any, NoReturn
 
 from backend.ir.errors import InvalidRequest
 
+#: JSON integers past 64 bits: no provider takes them and orjson cannot write them upstream.
+_INT_LIMIT = 2**63
+
 
 def fail(message: str, param: str | None) -> NoReturn:
     raise InvalidRequest(message, param=param)
@@ -89,6 +92,8 @@ def opt_int(obj: dict[str, Any], key: str, *, minimum: int | None = None) -> int
             bad_type(key, "an integer", value)
     if minimum is not None and value < minimum:
         fail(f"Invalid '{key}': integer below minimum value {minimum}, got {value}.", key)
+    if not -_INT_LIMIT <= value < _INT_LIMIT:
+        fail(f"Invalid '{key}': integer too large.", key)
     return value
 
 
