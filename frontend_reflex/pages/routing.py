@@ -23,12 +23,13 @@ ROUTER_TEXT = (
     "priority over global ones."
 )
 AGENT_EXAMPLE = """agents:
-  - id: coder
+  - agent_id: coder
     name: Coding agent
-    role: writes code
-    normal: openai/gpt-4o-mini
-    heavy: openai/gpt-4o
-    max: anthropic/claude-opus-4"""
+    role: writes and reviews code
+    models:
+      normal: openai/gpt-4o-mini
+      heavy: openai/gpt-4o
+      max: anthropic/claude-opus-4"""
 
 
 def router_page() -> rx.Component:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import reflex as rx
@@ -26,7 +26,7 @@ def live_points(rows: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-def trend_points(days: list[Mapping[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
+def trend_points(days: Sequence[Mapping[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
     """One point per day with a cost series per provider (stacked in the chart)."""
     providers: list[str] = []
     points: list[dict[str, Any]] = []

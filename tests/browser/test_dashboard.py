@@ -136,6 +136,10 @@ def test_create_user(admin: Page, stack: Stack, world: World) -> None:
     expect(user).to_contain_text("$25.00")
     expect(user).to_contain_text(world.org_name)
     expect(user).to_contain_text("active")
+    user.get_by_role("button", name="Suspend").click()
+    expect(user).to_contain_text("suspended")
+    user.get_by_role("button", name="Activate").click()
+    expect(user.get_by_role("button", name="Suspend")).to_be_visible()
     no_errors_shown(admin)
 
 
@@ -187,6 +191,38 @@ def test_issued_key_request_appears_live_in_gateway_logs(
     shot(admin, "gateway-logs-live")
 
 
+def test_model_alias_and_agent_import(admin: Page, stack: Stack, world: World) -> None:
+    open_page(admin, stack, "/router", "Model Router")
+    admin.fill("#alias-requested", f"team-model-{world.tag}")
+    admin.fill("#alias-target", "openai/gpt-4o-mini")
+    admin.select_option("#alias-scope", label=world.org_name)
+    admin.click("#create-alias")
+    alias = row(admin, f"team-model-{world.tag}")
+    expect(alias).to_contain_text("openai/gpt-4o-mini")
+    expect(alias).to_contain_text(world.org_name)
+    no_errors_shown(admin)
+
+    open_page(admin, stack, "/agents", "Agent Configurations")
+    admin.fill("#agents-yaml", "agents: [not, a, mapping]")
+    admin.click("#import-agents")
+    expect(admin.locator(".sb-error")).to_contain_text("mapping")
+    admin.fill(
+        "#agents-yaml",
+        f"agents:\n  - agent_id: coder-{world.tag}\n    name: Coder\n    role: writes code\n"
+        "    models:\n      normal: openai/gpt-4o-mini\n      heavy: openai/gpt-4o\n",
+    )
+    admin.click("#import-agents")
+    expect(admin.locator(".sb-ok")).to_contain_text("1 created")
+    agent = row(admin, f"coder-{world.tag}")
+    expect(agent).to_contain_text("openai/gpt-4o")
+    agent.get_by_role("button", name="Edit").click()
+    admin.fill("#edit-agent-max", "openai/gpt-4o")
+    admin.click("#save-agent")
+    expect(agent).to_contain_text("openai/gpt-4o-mini")
+    expect(agent.locator("td").nth(5)).to_have_text("openai/gpt-4o")
+    no_errors_shown(admin)
+
+
 def test_switch_routing_strategy(admin: Page, stack: Stack) -> None:
     open_page(admin, stack, "/settings", "Gateway Settings")
     admin.select_option("#strategy-select", "cheapest")
@@ -235,7 +271,14 @@ def test_download_activity_csv(admin: Page, stack: Stack, world: World) -> None:
     assert lines, "the member's request is in the export"
     assert "gpt-4o-mini" in text
     # The per-user table offers the same export.
+    open_page(admin, stack, "/users", "Users")
+    row(admin, world.member_email).get_by_role("button", name="Usage").click()
+    dialog = admin.get_by_role("dialog")
+    expect(dialog).to_contain_text("Last 30 days")
+    expect(dialog.locator(".rt-Card", has_text="Requests")).to_contain_text("1")
+    admin.keyboard.press("Escape")
     open_page(admin, stack, "/usage", "Per-User Usage")
+    expect(row(admin, world.member_email)).to_contain_text("1")
     with admin.expect_download() as again:
         row(admin, world.member_email).get_by_role("button", name="Export CSV").click()
     assert again.value.suggested_filename.endswith(".csv")
