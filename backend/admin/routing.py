@@ -229,17 +229,38 @@ class CatalogItem:
     overridden: bool
 
 
+def _foreign_targets(routing: Any, own: int) -> set[str]:
+    """Models that only other organizations' aliases name (what they route to is theirs)."""
+    mine = set(routing.global_aliases.values()) | set(routing.org_aliases.get(own, {}).values())
+    for primary, chain in routing.chains.items():
+        mine.update((primary, *chain))
+    for agent in routing.agents.values():
+        mine.update(m for m in (agent.normal_model, agent.heavy_model, agent.max_model) if m)
+    theirs = {
+        target
+        for org_id, aliases in routing.org_aliases.items()
+        if org_id != own
+        for target in aliases.values()
+    }
+    return theirs - mine
+
+
 def catalog(gw: Gateway, actor: Actor) -> list[CatalogItem]:
     """The router's model catalog ("Available Models"), or [] before a router is wired in."""
-    require_admin(actor, "view the model catalog")
+    own = org_scope(actor, "view the model catalog")
     router = gw.router
     if router is None or not hasattr(router, "catalog"):
         return []
     configured = gw.providers.configured() if gw.providers is not None else {}
     overrides = gw.store.routing.prices
+    foreign = set() if own is None else _foreign_targets(gw.store.routing, own)
     out = []
     for e in router.catalog(configured):
         name = getattr(e, "model", "")
+        if getattr(e, "source", "") == "config" and (
+            name in foreign or name.split("/", 1)[-1] in foreign
+        ):
+            continue  # listed only because another organization's alias names it
         out.append(
             CatalogItem(
                 model=name,

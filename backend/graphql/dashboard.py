@@ -10,7 +10,7 @@ import strawberry
 from backend.admin import dashboard as svc
 from backend.admin.errors import InvalidInput
 from backend.graphql.context import Info, viewer
-from backend.graphql.permissions import IsAdmin
+from backend.graphql.permissions import IsAdmin, IsSuperAdmin
 from backend.graphql.tenancy import UserType
 
 
@@ -103,7 +103,10 @@ def _bounded(value: int, name: str, hi: int) -> int:
 
 @strawberry.type
 class Dashboard:
-    @strawberry.field(description="Per-minute traffic of the last `minutes` minutes (super_admin).")
+    @strawberry.field(
+        permission_classes=[IsSuperAdmin],
+        description="Per-minute traffic of the last `minutes` minutes (super_admin).",
+    )
     async def live(self, info: Info, minutes: int = 60) -> LiveTraffic:
         res = await svc.live(info.context.gateway, viewer(info), _bounded(minutes, "minutes", 1440))
         return LiveTraffic(

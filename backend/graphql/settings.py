@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import strawberry
+from strawberry.types.unset import UNSET
 
 from backend.admin import settings as svc
+from backend.admin.errors import InvalidInput
 from backend.graphql.context import Info, viewer
 from backend.graphql.permissions import IsAdmin, IsAuthenticated, IsSuperAdmin
 
@@ -88,7 +90,12 @@ class SettingsMutation:
             "Connect an Ollama instance (models are then 'ollama/<name>'); null disconnects."
         ),
     )
-    async def set_ollama_connection(self, info: Info, base_url: str | None) -> GatewaySettingsType:
+    async def set_ollama_connection(
+        self, info: Info, base_url: str | None = UNSET
+    ) -> GatewaySettingsType:
+        # Omitted is not null: disconnecting must be asked for (``baseUrl: null``).
+        if base_url is UNSET:
+            raise InvalidInput("baseUrl is required (null disconnects Ollama)", field="baseUrl")
         await svc.set_ollama_base_url(info.context.gateway, viewer(info), base_url)
         return _settings(info)
 

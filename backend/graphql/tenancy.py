@@ -10,10 +10,11 @@ import strawberry
 from strawberry.types.unset import UNSET
 
 from backend.admin import tenancy as svc
+from backend.admin.access import is_super
 from backend.data.models.tenancy import App, Organization, User
 from backend.graphql.common import Connection, changes, connection
 from backend.graphql.context import Info, viewer
-from backend.graphql.permissions import IsAdmin, IsAuthenticated
+from backend.graphql.permissions import IsAdmin, IsAuthenticated, IsSuperAdmin
 
 
 @strawberry.type(name="User")
@@ -73,7 +74,14 @@ class OrganizationType:
         if self.owner_id is None:
             return None
         user = await info.context.loaders.user.load(self.owner_id)
-        return UserType.of(user) if user else None
+        if user is None:
+            return None
+        # An owner from outside the organization is another organization's user (or a
+        # super_admin): only a super_admin may see who it is.
+        me = info.context.viewer
+        if user.organization_id != self.id and (me is None or not is_super(me)):  # type: ignore[attr-defined]
+            return None
+        return UserType.of(user)
 
     @strawberry.field(description="Number of users in the organization.")
     async def member_count(self, info: Info) -> int:
@@ -320,21 +328,21 @@ class TenancyMutation:
     async def delete_user(self, info: Info, id: int) -> int:
         return await svc.delete_user(info.context.gateway, viewer(info), id)
 
-    @strawberry.mutation(permission_classes=[IsAdmin])
+    @strawberry.mutation(permission_classes=[IsSuperAdmin])
     async def create_organization(
         self, info: Info, input: CreateOrganizationInput
     ) -> OrganizationType:
         org = await svc.create_org(info.context.gateway, viewer(info), changes(input))
         return OrganizationType.of(org)
 
-    @strawberry.mutation(permission_classes=[IsAdmin])
+    @strawberry.mutation(permission_classes=[IsSuperAdmin])
     async def update_organization(
         self, info: Info, id: int, input: UpdateOrganizationInput
     ) -> OrganizationType:
         org = await svc.update_org(info.context.gateway, viewer(info), id, changes(input))
         return OrganizationType.of(org)
 
-    @strawberry.mutation(permission_classes=[IsAdmin], description="Returns the deleted id.")
+    @strawberry.mutation(permission_classes=[IsSuperAdmin], description="Returns the deleted id.")
     async def delete_organization(self, info: Info, id: int) -> int:
         return await svc.delete_org(info.context.gateway, viewer(info), id)
 
