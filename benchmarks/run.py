@@ -488,9 +488,13 @@ def main() -> int:
     elapsed = time.monotonic() - started
     others = [x.others_cpu for v in bench.results.values() for x in v if x.others_cpu is not None]
     if others:
-        notes.append(
-            f"noise: other processes used a median {median(others):.0%} (max {max(others):.0%}) "
+        noisy = (median(others) or 0) > 0.2
+        notes.insert(
+            0 if noisy else len(notes),
+            ("⚠ NOT REPRESENTATIVE: " if noisy else "noise: ")
+            + f"other processes used a median {median(others):.0%} (max {max(others):.0%}) "
             f"of the server's CPU {server_cpu} during the server runs"
+            + ("; the ≈N/CPU-s figures estimate an undisturbed core" if noisy else ""),
         )
     if bench.fake_cpu:
         notes.append(
