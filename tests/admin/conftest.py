@@ -1,4 +1,4 @@
-"""A migrated database per test package for the admin service tests (same harness as the API tests)."""
+"""A migrated database per test package for the admin service tests (as for the API tests)."""
 
 from __future__ import annotations
 
