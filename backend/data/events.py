@@ -118,8 +118,12 @@ class RedisBus(LocalBus):
             try:
                 await pubsub.subscribe(*(self._prefix + c for c in self.CHANNELS))
                 self._ready.set()
-                async for raw in pubsub.listen():
-                    if raw.get("type") != "message":
+                while True:
+                    # A bounded wait returns None on a quiet channel. ``listen()`` would instead
+                    # hit the client's socket_timeout after a few idle seconds and drop the
+                    # subscription, losing every message published while it resubscribes.
+                    raw = await pubsub.get_message(timeout=1.0)
+                    if raw is None or raw.get("type") != "message":
                         continue
                     channel = raw["channel"]
                     if isinstance(channel, bytes):
