@@ -97,7 +97,7 @@ class PriceBook:
         cached = min(max(usage.cached_tokens, 0), inp)
         write = min(max(usage.cache_write_tokens, 0), inp - cached)
         out = max(usage.output_tokens, 0)
-        if exact is not None:
+        if exact is not None and not exact.linear:
             try:
                 return exact.cost(inp, out, cached, write)
             except Exception:  # table data the calculator rejects: the list rates still apply

@@ -115,3 +115,36 @@ def test_listed_models_apply_overrides() -> None:
     gemini = dict(book.listed("gemini"))
     assert "gemini-2.5-flash" in gemini
     assert not any(name.startswith("claude") for name in gemini)  # Vertex's Claude is not Gemini's
+
+
+def test_linear_fast_path_equals_the_table_calculator() -> None:
+    """Flat-rate table models are priced without genai-prices' calculator: same numbers."""
+    import random
+
+    from genai_prices import data_snapshot
+
+    from backend.pricing import table
+    from backend.pricing.book import _from_table
+
+    rnd = random.Random(7)
+    compared = 0
+    for provider in data_snapshot.get_snapshot().providers:
+        for model in provider.models:
+            rates = table._rates(model)
+            if rates is None:
+                continue
+            entry = table.TableModel(provider, model, rates)
+            if not entry.linear:
+                continue
+            for _ in range(3):
+                i = rnd.randint(0, 300_000)
+                c = rnd.randint(0, i)
+                w = rnd.randint(0, i - c)
+                o = rnd.randint(0, 50_000)
+                try:
+                    exact = entry.cost(i, o, c, w)
+                except Exception:
+                    continue
+                assert _from_table(rates).linear_cost(i, o, c, w) == exact, model.id
+                compared += 1
+    assert compared > 1000
