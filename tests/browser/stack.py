@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -49,6 +50,8 @@ def gateway_env(data_dir: Path, database_url: str, openai_base_url: str) -> dict
         "SWITCHBOARD_LOG_FLUSH_INTERVAL": "0.1",
         "OPENAI_BASE_URL": openai_base_url,
         "OPENAI_API_KEY": "sk-fake-upstream",
+        # Its own Redis namespace when the suite runs on Redis (CI's second pass).
+        "SWITCHBOARD_REDIS_PREFIX": f"sbbrowser-{uuid.uuid4().hex[:8]}:",
     }
 
 
