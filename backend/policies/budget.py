@@ -10,34 +10,16 @@ from __future__ import annotations
 from decimal import Decimal
 
 from backend.gateway import Gateway
-from backend.ir.chat import ChatRequest, ImagePart, TextPart, ToolCallPart, ToolResultPart
+from backend.ir.chat import ChatRequest
+from backend.ir.estimate import TokenRates, estimate_tokens
 from backend.policies.context import RequestContext
 
-#: Rough tokens per image for the reservation (providers bill ~85-1600 per image).
-IMAGE_TOKENS = 1600
+#: A reservation should not undershoot: images at the dearest provider's typical cost.
+RESERVATION_RATES = TokenRates(per_message=0, per_image=1600)
 
 
 def estimate_input_tokens(req: ChatRequest) -> int:
-    """Cheap upper-ish estimate: ~4 characters per token, plus a fixed cost per image."""
-    chars = sum(len(p.text) for p in req.system)
-    images = 0
-    for m in req.messages:
-        for part in m.parts:
-            if isinstance(part, TextPart):
-                chars += len(part.text)
-            elif isinstance(part, ToolCallPart):
-                chars += len(part.arguments) + len(part.name)
-            elif isinstance(part, ToolResultPart):
-                for inner in part.content:
-                    if isinstance(inner, TextPart):
-                        chars += len(inner.text)
-                    else:
-                        images += 1
-            elif isinstance(part, ImagePart):
-                images += 1
-    for tool in req.tools:
-        chars += len(tool.name) + len(tool.description or "") + len(str(tool.parameters))
-    return chars // 4 + 1 + images * IMAGE_TOKENS
+    return estimate_tokens(req, RESERVATION_RATES)
 
 
 def worst_case(gw: Gateway, req: ChatRequest, candidates: list[str]) -> Decimal:

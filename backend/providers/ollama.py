@@ -10,7 +10,6 @@ message and a flat allowance per image. Good enough for budget reservations; Oll
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -23,20 +22,16 @@ from backend.ir.chat import (
     ChatResponse,
     EmbeddingRequest,
     EmbeddingResponse,
-    ImagePart,
-    TextPart,
-    ToolCallPart,
-    ToolResultPart,
 )
 from backend.ir.errors import GatewayError
+from backend.ir.estimate import TokenRates
+from backend.ir.estimate import estimate_tokens as _estimate
 from backend.ir.stream import StreamError, StreamEvent, StreamStart
 from backend.protocols import ollama as codec
 from backend.protocols.ollama.decode import malformed
 from backend.providers.base import ProviderConfig, map_transport_error
 
-_CHARS_PER_TOKEN = 4
-_TOKENS_PER_MESSAGE = 4
-_TOKENS_PER_IMAGE = 256
+OLLAMA_RATES = TokenRates(per_message=4, per_image=256, per_system=4)
 
 
 class OllamaProvider:
@@ -137,26 +132,7 @@ class OllamaProvider:
 
 
 def estimate_tokens(req: ChatRequest) -> int:
-    chars = sum(len(p.text) for p in req.system)
-    images = 0
-    for msg in req.messages:
-        for part in msg.parts:
-            if isinstance(part, TextPart):
-                chars += len(part.text)
-            elif isinstance(part, ImagePart):
-                images += 1
-            elif isinstance(part, ToolCallPart):
-                chars += len(part.name) + len(part.arguments)
-            elif isinstance(part, ToolResultPart):
-                for c in part.content:
-                    if isinstance(c, TextPart):
-                        chars += len(c.text)
-                    else:
-                        images += 1
-    for tool in req.tools:
-        chars += len(tool.name) + len(tool.description or "") + len(orjson.dumps(tool.parameters))
-    overhead = _TOKENS_PER_MESSAGE * (len(req.messages) + (1 if req.system else 0))
-    return math.ceil(chars / _CHARS_PER_TOKEN) + overhead + _TOKENS_PER_IMAGE * images
+    return _estimate(req, OLLAMA_RATES)
 
 
 def _whole_json(line: bytes) -> bool:

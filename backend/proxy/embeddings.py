@@ -59,7 +59,7 @@ async def embeddings(request: Request) -> Response:
 
 
 async def count_tokens(request: Request) -> Response:
-    """Anthropic's count endpoint; other providers get a documented estimate (~4 chars/token)."""
+    """Anthropic's count endpoint, answered by the provider (an estimate where it cannot count)."""
     gw: Gateway = request.app.state.gateway
     ctx = RequestContext(endpoint="/v1/messages/count_tokens", created_at=gw.clock())
     try:
@@ -70,10 +70,8 @@ async def count_tokens(request: Request) -> Response:
         req = dlp_policy.redact(ctx, gw, req)
         ref = gw.router.parse(resolution.primary)
         provider = gw.providers.get(ref.provider)
-        if provider.config.kind == "anthropic":
-            n = await provider.count_tokens(req, ref.model)
-        else:
-            n = anthropic_messages.estimate_tokens(req)
+        # Anthropic and Gemini count upstream; OpenAI-format and Ollama providers estimate.
+        n = await provider.count_tokens(req, ref.model)
         return Response(
             orjson.dumps({"input_tokens": n}),
             media_type=JSON,

@@ -11,24 +11,16 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from backend.ir.chat import (
     ChatRequest,
-    ImagePart,
-    TextPart,
-    ThinkingPart,
-    ToolCallPart,
-    ToolResultPart,
 )
+from backend.ir.estimate import TokenRates
+from backend.ir.estimate import estimate_tokens as _estimate
 from backend.protocols.anthropic_messages.decode import decode_count_tokens_request
 from backend.protocols.anthropic_messages.encode import encode_request
 from backend.protocols.anthropic_messages.vocab import COUNT_TOKENS_FIELDS
 
-CHARS_PER_TOKEN = 4
-IMAGE_TOKENS = 1600
-MESSAGE_OVERHEAD_TOKENS = 4
-TOOL_OVERHEAD_TOKENS = 8
+ANTHROPIC_RATES = TokenRates(per_message=4, per_image=1600, per_tool=8)
 
 __all__ = [
     "decode_count_tokens_request",
@@ -50,27 +42,4 @@ def encode_count_tokens_response(input_tokens: int) -> dict[str, Any]:
 
 def estimate_tokens(req: ChatRequest) -> int:
     """A rough input-token count of ``req`` (see the module docstring for the rule)."""
-    chars = sum(len(p.text) for p in req.system)
-    tokens = 0
-    for msg in req.messages:
-        tokens += MESSAGE_OVERHEAD_TOKENS
-        for part in msg.parts:
-            if isinstance(part, TextPart):
-                chars += len(part.text)
-            elif isinstance(part, ImagePart):
-                tokens += IMAGE_TOKENS
-            elif isinstance(part, ToolCallPart):
-                chars += len(part.name) + len(part.arguments)
-            elif isinstance(part, ToolResultPart):
-                for item in part.content:
-                    if isinstance(item, TextPart):
-                        chars += len(item.text)
-                    else:
-                        tokens += IMAGE_TOKENS
-            elif isinstance(part, ThinkingPart):
-                chars += len(part.thinking)
-    for tool in req.tools:
-        tokens += TOOL_OVERHEAD_TOKENS
-        chars += len(tool.name) + len(tool.description or "")
-        chars += len(orjson.dumps(tool.parameters))
-    return max(1, tokens + -(-chars // CHARS_PER_TOKEN))
+    return _estimate(req, ANTHROPIC_RATES)

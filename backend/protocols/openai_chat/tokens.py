@@ -7,62 +7,15 @@ endpoint, not a bill: billing always uses the usage the upstream reports.
 
 from __future__ import annotations
 
-import math
+from backend.ir.chat import ChatRequest
+from backend.ir.estimate import TokenRates
+from backend.ir.estimate import estimate_tokens as _estimate
 
-import orjson
-
-from backend.ir.chat import (
-    ChatRequest,
-    ImagePart,
-    Part,
-    TextPart,
-    ThinkingPart,
-    ToolCallPart,
-    ToolResultPart,
-)
-
-CHARS_PER_TOKEN = 4
-TOKENS_PER_MESSAGE = 4
-#: OpenAI bills a high-detail image by 512px tiles (85 + 170 per tile); a typical image is ~4 tiles.
-TOKENS_PER_IMAGE = 765
-TOKENS_PER_LOW_DETAIL_IMAGE = 85
-REPLY_PRIMING_TOKENS = 3
-
-
-def _image_tokens(part: ImagePart) -> int:
-    return TOKENS_PER_LOW_DETAIL_IMAGE if part.detail == "low" else TOKENS_PER_IMAGE
-
-
-def _part_cost(part: Part) -> tuple[int, int]:
-    """(characters, fixed tokens) of one part."""
-    if isinstance(part, TextPart):
-        return len(part.text), 0
-    if isinstance(part, ImagePart):
-        return 0, _image_tokens(part)
-    if isinstance(part, ToolCallPart):
-        return len(part.name) + len(part.arguments), TOKENS_PER_MESSAGE
-    if isinstance(part, ToolResultPart):
-        chars, fixed = 0, TOKENS_PER_MESSAGE
-        for inner in part.content:
-            c, f = _part_cost(inner)
-            chars, fixed = chars + c, fixed + f
-        return chars, fixed
-    if isinstance(part, ThinkingPart):
-        return len(part.thinking), 0
-    return 0, 0
+#: ~4 characters per token; a high-detail image is ~4 tiles of 512px (85 + 170 per tile);
+#: each message costs a few tokens of framing, and the reply is primed with 3.
+OPENAI_RATES = TokenRates(per_message=4, per_image=765, fixed=3, per_system=4)
 
 
 def estimate_tokens(req: ChatRequest) -> int:
     """Estimated input tokens of ``req`` (about 4 characters per token; see module doc)."""
-    chars = sum(len(p.text) for p in req.system)
-    fixed = REPLY_PRIMING_TOKENS + (TOKENS_PER_MESSAGE if req.system else 0)
-    for message in req.messages:
-        fixed += TOKENS_PER_MESSAGE
-        for part in message.parts:
-            c, f = _part_cost(part)
-            chars, fixed = chars + c, fixed + f
-    for tool in req.tools:
-        chars += len(tool.name) + len(tool.description or "") + len(orjson.dumps(tool.parameters))
-    if req.response_format is not None:
-        chars += len(orjson.dumps(req.response_format))
-    return fixed + math.ceil(chars / CHARS_PER_TOKEN)
+    return _estimate(req, OPENAI_RATES)
