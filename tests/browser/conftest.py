@@ -1,4 +1,7 @@
-"""Fixtures: the real gateway + dashboard once per session, and a signed-in Chromium page.
+"""Fixtures: the real gateway + dashboard once per module, and a signed-in Chromium page.
+
+Module scope, not session: Playwright's sync API keeps its own event loop current in this thread
+while it is open, which would break the pytest-asyncio tests collected after this package.
 
 Skipped, with the reason, when /usr/bin/chromium is absent (``WITH_BROWSER=1
 scripts/install.sh`` installs Debian's chromium). Playwright drives that system browser; it never
@@ -48,7 +51,7 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
         return pool.submit(asyncio.run, coro).result()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     if not CHROMIUM.exists():
         pytest.skip(NO_BROWSER)
@@ -74,7 +77,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 shutil.copy(tmp / name, SHOTS / name)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(stack: Stack) -> Iterator[Browser]:
     from playwright.sync_api import sync_playwright
 
@@ -88,7 +91,7 @@ def browser(stack: Stack) -> Iterator[Browser]:
             chromium.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def admin(browser: Browser, stack: Stack) -> Iterator[Page]:
     """One signed-in admin tab for the whole module (the session lives in sessionStorage)."""
     context = browser.new_context(accept_downloads=True, viewport={"width": 1440, "height": 900})
