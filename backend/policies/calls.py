@@ -7,8 +7,8 @@ never billed); the attempt that answered is the request's own row.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
 
 from backend.gateway import Gateway
 from backend.ir.chat import ChatRequest, ChatResponse
@@ -16,6 +16,8 @@ from backend.ir.errors import GatewayError, UpstreamError
 from backend.ir.stream import StreamError, StreamEvent
 from backend.policies.context import RequestContext
 from backend.routing.fallback import run_with_fallback
+
+T = TypeVar("T")
 
 
 class ProviderCalls:
@@ -32,33 +34,16 @@ class ProviderCalls:
     async def chat(
         self, ctx: RequestContext, req: ChatRequest, candidates: list[str]
     ) -> ChatResponse:
-        failures: list[tuple[str, str | None, GatewayError]] = []
-
         async def attempt(model: str, _n: int) -> ChatResponse:
             provider, upstream_model = self._target(ctx, model)
             with self.gw.router.in_flight(model):
                 return await provider.chat(req, upstream_model)
 
-        answered = False
-        try:
-            resp, model, _ = await run_with_fallback(
-                candidates,
-                attempt,
-                router=self.gw.router,
-                on_attempt_failed=_recorder(ctx, failures),
-            )
-            answered = True
-        finally:
-            # When every attempt failed, the last failure is the request's own row.
-            self._log_superseded(ctx, failures if answered else failures[:-1])
-        ctx.actual_model = model
-        return resp
+        return await self._with_fallback(ctx, candidates, attempt)
 
     async def stream(
         self, ctx: RequestContext, req: ChatRequest, candidates: list[str]
     ) -> AsyncIterator[StreamEvent]:
-        failures: list[tuple[str, str | None, GatewayError]] = []
-
         async def attempt(model: str, _n: int) -> tuple[StreamEvent, AsyncIterator[StreamEvent]]:
             provider, upstream_model = self._target(ctx, model)
             events = provider.stream(req, upstream_model).__aiter__()
@@ -77,19 +62,31 @@ class ProviderCalls:
                 raise first.error
             return first, events
 
+        first, events = await self._with_fallback(ctx, candidates, attempt)
+        return _chain(first, events, self.gw.router, ctx.actual_model or "")
+
+    async def _with_fallback(
+        self,
+        ctx: RequestContext,
+        candidates: list[str],
+        attempt: Callable[[str, int], Awaitable[T]],
+    ) -> T:
+        failures: list[tuple[str, str | None, GatewayError]] = []
+
+        def on_failed(model: str, _attempt: int, err: GatewayError) -> None:
+            failures.append((model, ctx.provider, err))
+
         answered = False
         try:
-            (first, events), model, _ = await run_with_fallback(
-                candidates,
-                attempt,
-                router=self.gw.router,
-                on_attempt_failed=_recorder(ctx, failures),
+            result, model, _ = await run_with_fallback(
+                candidates, attempt, router=self.gw.router, on_attempt_failed=on_failed
             )
             answered = True
         finally:
+            # When every attempt failed, the last failure is the request's own row.
             self._log_superseded(ctx, failures if answered else failures[:-1])
         ctx.actual_model = model
-        return _chain(first, events, self.gw.router, model)
+        return result
 
     def _log_superseded(
         self, ctx: RequestContext, failures: list[tuple[str, str | None, GatewayError]]
@@ -111,13 +108,6 @@ class ProviderCalls:
                 dlp_activity=[],
             )
             self.gw.log_writer.submit(row)
-
-
-def _recorder(ctx: RequestContext, failures: list[tuple[str, str | None, GatewayError]]) -> Any:
-    def on_failed(model: str, _attempt: int, err: GatewayError) -> None:
-        failures.append((model, ctx.provider, err))
-
-    return on_failed
 
 
 async def _chain(
