@@ -234,6 +234,21 @@ def test_switch_routing_strategy(admin: Page, stack: Stack) -> None:
     expect(admin.locator("#strategy-select")).to_have_value("cheapest")
 
 
+def test_fallback_chain(admin: Page, stack: Stack, world: World) -> None:
+    primary = f"openai/primary-{world.tag}"
+    open_page(admin, stack, "/settings", "Gateway Settings")
+    admin.fill("#chain-primary", primary)
+    admin.fill("#chain-models", primary)
+    admin.click("#save-chain")
+    expect(admin.locator(".sb-error")).to_contain_text("own fallback")
+    admin.fill("#chain-models", "anthropic/claude-sonnet-4, openai/gpt-4o-mini")
+    admin.click("#save-chain")
+    chain = row(admin, primary)
+    expect(chain).to_contain_text("anthropic/claude-sonnet-4 → openai/gpt-4o-mini")
+    chain.get_by_role("button", name="Delete").click()
+    expect(row(admin, primary)).to_have_count(0)
+
+
 def test_credential_shows_only_last_four(admin: Page, stack: Stack) -> None:
     secret = f"sk-ant-browser-{uuid.uuid4().hex}WXYZ"
     open_page(admin, stack, "/settings", "Gateway Settings")
