@@ -60,15 +60,19 @@ async def handle_chat(request: Request, codec: InboundCodec, endpoint: str) -> R
             headers=_answer_headers(ctx),
         )
     except GatewayError as err:
-        if ctx.error is not err:
-            await pipeline.fail(ctx, err)
-        pipeline.finish(ctx)
-        return error_response(codec, err, ctx)
+        return await refuse(pipeline, codec, ctx, err)
     except Exception as exc:
-        internal = internal_error(exc)
-        await pipeline.fail(ctx, internal)
-        pipeline.finish(ctx)
-        return error_response(codec, internal, ctx)
+        return await refuse(pipeline, codec, ctx, internal_error(exc))
+
+
+async def refuse(
+    pipeline: ChatPipeline, codec: InboundCodec, ctx: RequestContext, err: GatewayError
+) -> Response:
+    """Settle what the request holds, log it, and answer the error in the caller's protocol."""
+    if ctx.error is not err:
+        await pipeline.fail(ctx, err)
+    pipeline.finish(ctx)
+    return error_response(codec, err, ctx)
 
 
 def _header_value(text: str) -> str:

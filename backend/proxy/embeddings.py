@@ -16,7 +16,7 @@ from backend.policies.pipeline import ChatPipeline
 from backend.protocols import anthropic_messages, openai_chat
 from backend.proxy.auth import principal_for
 from backend.proxy.body import read_json
-from backend.proxy.chat import JSON, error_response, internal_error
+from backend.proxy.chat import JSON, error_response, internal_error, refuse
 from backend.proxy.codecs import ANTHROPIC, OPENAI
 
 
@@ -48,14 +48,9 @@ async def embeddings(request: Request) -> Response:
             orjson.dumps(out), media_type=JSON, headers={"x-request-id": ctx.request_id}
         )
     except GatewayError as err:
-        await pipeline.fail(ctx, err)
-        pipeline.finish(ctx)
-        return error_response(OPENAI, err, ctx)
+        return await refuse(pipeline, OPENAI, ctx, err)
     except Exception as exc:
-        internal = internal_error(exc)
-        await pipeline.fail(ctx, internal)
-        pipeline.finish(ctx)
-        return error_response(OPENAI, internal, ctx)
+        return await refuse(pipeline, OPENAI, ctx, internal_error(exc))
 
 
 async def count_tokens(request: Request) -> Response:
