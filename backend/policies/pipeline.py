@@ -15,6 +15,7 @@ import logging
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
+import anyio
 import orjson
 
 from backend.data.log_record import ErrorRecord
@@ -147,21 +148,36 @@ class ChatPipeline:
                     ctx.mark_first_byte()
                     yield out
         finally:
-            if text_out is not None:
-                ctx.response_body = "".join(text_out)
-            if finished and ctx.error is None:
-                if caching and recorder is not None and recorder.response is not None:
-                    await cache_policy.store(self.gw, caching[0], recorder.response, ctx.provider)
-                await budget_policy.settle(ctx, self.gw)
-            elif ctx.usage.output_tokens or ctx.usage.input_tokens:
-                # Cut short (client gone or upstream failed) after tokens were produced: the
-                # provider bills what it generated, so do we.
-                await budget_policy.settle(ctx, self.gw)
-            else:
-                if ctx.error is None:
-                    ctx.status = 499  # client closed the connection before the end
-                await budget_policy.release(ctx, self.gw)
-            self.finish(ctx)
+            # A client that hangs up cancels this generator (Starlette cancels the response's
+            # task group), and every await in a cancelled scope is cancelled again: unshielded,
+            # a budget that really awaits (Redis) would never settle nor release, and the log
+            # row would be lost.
+            with anyio.CancelScope(shield=True):
+                await self._close_stream(ctx, finished, caching, recorder, text_out)
+
+    async def _close_stream(
+        self,
+        ctx: RequestContext,
+        finished: bool,
+        caching: tuple[str | None, Any] | None,
+        recorder: Any,
+        text_out: list[str] | None,
+    ) -> None:
+        if text_out is not None:
+            ctx.response_body = "".join(text_out)
+        if finished and ctx.error is None:
+            if caching and recorder is not None and recorder.response is not None:
+                await cache_policy.store(self.gw, caching[0], recorder.response, ctx.provider)
+            await budget_policy.settle(ctx, self.gw)
+        elif ctx.usage.output_tokens or ctx.usage.input_tokens:
+            # Cut short (client gone or upstream failed) after tokens were produced: the
+            # provider bills what it generated, so do we.
+            await budget_policy.settle(ctx, self.gw)
+        else:
+            if ctx.error is None:
+                ctx.status = 499  # client closed the connection before the end
+            await budget_policy.release(ctx, self.gw)
+        self.finish(ctx)
 
     # -- after ---------------------------------------------------------------------------------
     async def fail(self, ctx: RequestContext, err: GatewayError) -> None:

@@ -1,0 +1,320 @@
+"""Fault injection for end-to-end tests: a misbehaving OpenAI upstream and a TCP proxy to cut.
+
+``ChaosUpstream`` speaks just enough HTTP/1.1 (one request per connection, then close) to play an
+OpenAI chat completions server that hangs, resets the connection, truncates or garbles its SSE
+stream, or answers 200 with a body that is not a completion. It records every connection and when
+the *gateway* closed it, which is how a test sees that an upstream request was cancelled.
+
+``TcpProxy`` forwards a loopback port to a real service (PostgreSQL, Redis). ``cut()`` drops every
+open connection and refuses new ones; ``restore()`` listens again on the same port.
+
+Both run an asyncio loop in a daemon thread, so tests may block on synchronous clients.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import struct
+import threading
+import time
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import orjson
+
+from tests.fakes.base import free_port
+
+T = TypeVar("T")
+
+#: Behaviours of ``ChaosUpstream``; ``mode`` applies to every request until it is changed.
+MODES = (
+    "ok",  # a proper answer (JSON, or SSE ending with [DONE])
+    "hang",  # read the request, never answer
+    "reset",  # read the request, then RST
+    "hang_mid_stream",  # SSE headers and two chunks, then nothing
+    "reset_mid_stream",  # SSE headers and two chunks, then RST
+    "truncated_stream",  # SSE headers, two chunks, half a frame, then a clean close (FIN)
+    "malformed_stream",  # SSE headers and a frame whose data is not JSON
+    "malformed_mid_stream",  # two good chunks, then a frame whose data is not JSON
+    "invalid_json",  # 200 application/json with a body that is not JSON
+    "wrong_shape",  # 200 application/json, valid JSON but not a chat completion
+    "slow_stream",  # a chunk every ``slow_interval`` seconds, ``slow_chunks`` of them
+)
+
+
+class _Loop:
+    """An asyncio loop in a daemon thread."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread.start()
+
+    def call(self, coro: Coroutine[Any, Any, T], timeout: float = 10.0) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=5)
+
+
+def _rst(writer: asyncio.StreamWriter) -> None:
+    """Close with a TCP reset (SO_LINGER 0) instead of an orderly FIN."""
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()
+
+
+@dataclass
+class ChaosConn:
+    mode: str
+    path: str = ""
+    body: Any = None
+    opened_at: float = field(default_factory=time.monotonic)
+    #: When the gateway closed its side (EOF seen while we were still answering or waiting).
+    peer_closed_at: float | None = None
+    chunks_sent: int = 0
+
+
+class ChaosUpstream:
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.mode = "ok"
+        self.slow_interval = 0.3
+        self.slow_chunks = 100
+        self.conns: list[ChaosConn] = []
+        self._loop = _Loop()
+        self._server: asyncio.Server | None = None
+
+    @property
+    def sdk_base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self) -> ChaosUpstream:
+        async def serve() -> None:
+            self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
+
+        self._loop.call(serve())
+        return self
+
+    def stop(self) -> None:
+        async def close() -> None:
+            if self._server is not None:
+                self._server.close()
+
+        with contextlib.suppress(Exception):
+            self._loop.call(close())
+        self._loop.stop()
+
+    def set(self, mode: str) -> None:
+        assert mode in MODES, mode
+        self.mode = mode
+        self.conns.clear()
+
+    # -- one connection ------------------------------------------------------------------------
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        conn = ChaosConn(self.mode)
+        self.conns.append(conn)
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            lines = head.decode("latin-1").split("\r\n")
+            conn.path = lines[0].split(" ")[1]
+            length = 0
+            for line in lines[1:]:
+                name, _, value = line.partition(":")
+                if name.strip().lower() == "content-length":
+                    length = int(value.strip())
+            raw = await reader.readexactly(length) if length else b""
+            conn.body = orjson.loads(raw) if raw else None
+            # From here on, EOF on the read side means the gateway hung up.
+            watcher = asyncio.create_task(self._watch(reader, conn))
+            try:
+                await self._answer(conn, writer)
+            finally:
+                if conn.mode not in ("hang", "hang_mid_stream"):
+                    watcher.cancel()
+            if conn.mode in ("hang", "hang_mid_stream"):
+                await watcher
+        except (asyncio.IncompleteReadError, ConnectionError, OSError):
+            conn.peer_closed_at = conn.peer_closed_at or time.monotonic()
+        finally:
+            if not writer.transport.is_closing():
+                writer.close()
+
+    @staticmethod
+    async def _watch(reader: asyncio.StreamReader, conn: ChaosConn) -> None:
+        with contextlib.suppress(ConnectionError, OSError):
+            while await reader.read(65536):
+                pass
+        conn.peer_closed_at = time.monotonic()
+
+    async def _answer(self, conn: ChaosConn, writer: asyncio.StreamWriter) -> None:
+        body = conn.body if isinstance(conn.body, dict) else {}
+        stream = bool(body.get("stream"))
+        mode = conn.mode
+        if mode == "hang":
+            return
+        if mode == "reset":
+            _rst(writer)
+            return
+        if mode == "invalid_json":
+            await self._json(writer, b'{"id": "chatcmpl-x", "choices": [')
+            return
+        if mode == "wrong_shape":
+            await self._json(writer, b'{"id": 5, "choices": "none", "usage": [1, 2]}')
+            return
+        if not stream:
+            await self._json(writer, orjson.dumps(completion(body)))
+            return
+        writer.write(
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n"
+        )
+        frames = stream_frames(body, "ok" if mode != "slow_stream" else "x" * self.slow_chunks)
+        if mode == "malformed_stream":
+            frames = [b'data: {"id": "chatcmpl-x", "object": \n\n', *frames]
+        elif mode == "malformed_mid_stream":
+            frames = [*frames[:2], b"data: {not json at all}\n\n", *frames[2:]]
+        for i, frame in enumerate(frames):
+            if i == 2 and mode == "hang_mid_stream":
+                await writer.drain()
+                return
+            if i == 2 and mode == "reset_mid_stream":
+                await writer.drain()
+                await asyncio.sleep(0.1)
+                _rst(writer)
+                return
+            if i == 2 and mode == "truncated_stream":
+                writer.write(frame[: len(frame) // 2])
+                await writer.drain()
+                writer.close()
+                return
+            writer.write(frame)
+            await writer.drain()
+            conn.chunks_sent += 1
+            if mode == "slow_stream":
+                await asyncio.sleep(self.slow_interval)
+        writer.close()
+
+    @staticmethod
+    async def _json(writer: asyncio.StreamWriter, payload: bytes) -> None:
+        writer.write(
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\n"
+            + f"content-length: {len(payload)}\r\n\r\n".encode()
+            + payload
+        )
+        await writer.drain()
+        writer.close()
+
+
+def completion(body: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-chaos",
+        "object": "chat.completion",
+        "created": 1767225600,
+        "model": body.get("model", ""),
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "ok"},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+    }
+
+
+def stream_frames(body: dict[str, Any], text: str) -> list[bytes]:
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+        frame = {
+            "id": "chatcmpl-chaos",
+            "object": "chat.completion.chunk",
+            "created": 1767225600,
+            "model": body.get("model", ""),
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        }
+        return b"data: " + orjson.dumps(frame) + b"\n\n"
+
+    frames = [chunk({"role": "assistant", "content": ""})]
+    frames += [chunk({"content": c}) for c in text]
+    frames.append(chunk({}, "stop"))
+    if (body.get("stream_options") or {}).get("include_usage"):
+        usage = {"prompt_tokens": 10, "completion_tokens": len(text), "total_tokens": 10}
+        last = {
+            "id": "chatcmpl-chaos",
+            "object": "chat.completion.chunk",
+            "created": 1767225600,
+            "model": body.get("model", ""),
+            "choices": [],
+            "usage": usage,
+        }
+        frames.append(b"data: " + orjson.dumps(last) + b"\n\n")
+    frames.append(b"data: [DONE]\n\n")
+    return frames
+
+
+class TcpProxy:
+    """127.0.0.1:<port> -> target; ``cut()`` / ``restore()`` make the target unreachable / back."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.target = (target_host, target_port)
+        self.port = free_port()
+        self._loop = _Loop()
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self.accepted = 0
+
+    def start(self) -> TcpProxy:
+        self._loop.call(self._listen())
+        return self
+
+    async def _listen(self) -> None:
+        self._server = await asyncio.start_server(
+            self._handle, "127.0.0.1", self.port, reuse_address=True
+        )
+
+    def cut(self) -> None:
+        """Refuse new connections and reset the open ones (the service 'went away')."""
+
+        async def cut() -> None:
+            if self._server is not None:
+                self._server.close()
+                self._server = None
+            for w in list(self._writers):
+                _rst(w)
+            self._writers.clear()
+
+        self._loop.call(cut())
+
+    def restore(self) -> None:
+        self._loop.call(self._listen())
+
+    def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            self.cut()
+        self._loop.stop()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.accepted += 1
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            _rst(writer)
+            return
+        self._writers.update((writer, up_writer))
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(ConnectionError, OSError, asyncio.CancelledError):
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            with contextlib.suppress(Exception):
+                dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        self._writers.discard(writer)
+        self._writers.discard(up_writer)
