@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 
 class Settings(BaseModel):
-    database_url: str = "sqlite:///data/switchboard.sqlite3"
+    database_url: str = "sqlite://data/switchboard.sqlite3"
     redis_url: str | None = None
     #: Prefix of every Redis key and channel, so several deployments can share one Redis.
     redis_prefix: str = "switchboard:"
@@ -43,8 +43,9 @@ class Settings(BaseModel):
         data_dir = Path(env.get("SWITCHBOARD_DATA_DIR", "data"))
         values: dict[str, object] = {
             "data_dir": data_dir,
+            # An absolute path: ``sqlite:///`` + a relative path would mean the filesystem root.
             "database_url": env.get("DATABASE_URL")
-            or f"sqlite:///{data_dir / 'switchboard.sqlite3'}",
+            or f"sqlite:///{(data_dir / 'switchboard.sqlite3').resolve()}",
             "redis_url": env.get("REDIS_URL") or None,
             "secret_key": env.get("SWITCHBOARD_SECRET_KEY") or None,
             "provider_env": {

@@ -1,6 +1,6 @@
 # Sourced by the run/test scripts: environment for Reflex on a machine that only reaches registries.
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-for cand in "$ROOT/.tools/node_modules/@oven/bun-linux-x64/bin/bun" "$ROOT/.tools/node_modules/@oven/bun-linux-x64-baseline/bin/bun"; do
+for cand in "$ROOT/.tools/node_modules/bun/bin/bun.exe" "$ROOT/.tools/node_modules/@oven/bun-linux-x64/bin/bun" "$ROOT/.tools/node_modules/@oven/bun-linux-x64-baseline/bin/bun"; do
   if [ -x "$cand" ]; then export REFLEX_BUN_PATH="$cand"; break; fi
 done
 export REFLEX_TELEMETRY_ENABLED=false REFLEX_CHECK_LATEST_VERSION=0

@@ -19,7 +19,8 @@ if [ ! -f "$stamp" ]; then
 fi
 
 # Reflex needs bun; its own installer downloads from outside, so take bun from the npm registry.
-if [ ! -x .tools/node_modules/@oven/bun-linux-x64/bin/bun ] && [ ! -x .tools/node_modules/@oven/bun-linux-x64-baseline/bin/bun ]; then
+# npm's postinstall moves the binary to bun/bin/bun.exe; other layouts keep it under @oven/.
+if [ ! -x .tools/node_modules/bun/bin/bun.exe ] && [ ! -x .tools/node_modules/@oven/bun-linux-x64/bin/bun ] && [ ! -x .tools/node_modules/@oven/bun-linux-x64-baseline/bin/bun ]; then
   echo "==> installing bun from the npm registry"
   npm install --prefix .tools --no-audit --no-fund --silent bun@1.4.4
 fi
