@@ -6,7 +6,8 @@ stream, or answers 200 with a body that is not a completion. It records every co
 the *gateway* closed it, which is how a test sees that an upstream request was cancelled.
 
 ``TcpProxy`` forwards a loopback port to a real service (PostgreSQL, Redis). ``cut()`` drops every
-open connection and refuses new ones; ``restore()`` listens again on the same port.
+open connection and refuses new ones (the service is down); ``stall()`` keeps every connection
+open but moves no byte (a network partition: only timeouts tell); ``restore()`` ends either.
 
 Both run an asyncio loop in a daemon thread, so tests may block on synchronous clients.
 """
@@ -266,6 +267,8 @@ class TcpProxy:
         self._loop = _Loop()
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._flowing = asyncio.Event()
+        self._flowing.set()
         self.accepted = 0
 
     def start(self) -> TcpProxy:
@@ -290,8 +293,21 @@ class TcpProxy:
 
         self._loop.call(cut())
 
+    def stall(self) -> None:
+        """Keep connections (and accepting), but hold every byte until ``restore()``."""
+
+        async def stall() -> None:
+            self._flowing.clear()
+
+        self._loop.call(stall())
+
     def restore(self) -> None:
-        self._loop.call(self._listen())
+        async def restore() -> None:
+            if self._server is None:
+                await self._listen()
+            self._flowing.set()
+
+        self._loop.call(restore())
 
     def stop(self) -> None:
         with contextlib.suppress(Exception):
@@ -300,6 +316,7 @@ class TcpProxy:
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.accepted += 1
+        await self._flowing.wait()
         try:
             up_reader, up_writer = await asyncio.open_connection(*self.target)
         except OSError:
@@ -310,6 +327,7 @@ class TcpProxy:
         async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
             with contextlib.suppress(ConnectionError, OSError, asyncio.CancelledError):
                 while data := await src.read(65536):
+                    await self._flowing.wait()
                     dst.write(data)
                     await dst.drain()
             with contextlib.suppress(Exception):

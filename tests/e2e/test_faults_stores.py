@@ -10,7 +10,8 @@ The buffer is bounded (``LogWriter(max_buffer=...)``): past it the oldest record
 counted, the newest kept (checked on a writer in this process against the same outage).
 
 Redis (when the suite runs with ``REDIS_URL``): the gateway reaches it through a ``TcpProxy``.
-While it is cut, callers without a cap keep being served, capped callers get a clean 503
+Whether Redis is down (connections reset, refused) or partitioned (no byte moves, only timeouts
+tell), callers without a cap keep being served, capped callers get a clean 503
 ``budget_store_unavailable`` with ``Retry-After`` (README, "Several instances"); when it is back
 capped callers are served again and config events travel over pub/sub again.
 """
@@ -326,7 +327,9 @@ async def admin_token(own: Own) -> str:
 
 
 @needs_redis
-async def test_redis_outage_refuses_capped_callers_only(tmp_path: Path) -> None:
+@pytest.mark.parametrize("fault", ["down", "partitioned"])
+async def test_redis_outage_refuses_capped_callers_only(tmp_path: Path, fault: str) -> None:
+    """``down``: connections reset and refused; ``partitioned``: no byte moves (timeouts)."""
     real = urlsplit(redis_url() or "")
     proxy = TcpProxy(real.hostname or "127.0.0.1", real.port or 6379).start()
     via_proxy = urlunsplit(real._replace(netloc=f"127.0.0.1:{proxy.port}"))
@@ -336,7 +339,10 @@ async def test_redis_outage_refuses_capped_callers_only(tmp_path: Path) -> None:
             for key in (own.seeded.user_key, own.capped_key):
                 assert ask(own, OPENAI_PATH, key).status_code == 200
 
-            proxy.cut()
+            if fault == "down":
+                proxy.cut()
+            else:
+                proxy.stall()
             for path in (OPENAI_PATH, ANTHROPIC_PATH):
                 for stream in (False, True):
                     resp = ask(own, path, own.seeded.user_key, stream=stream)
