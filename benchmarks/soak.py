@@ -117,7 +117,7 @@ def main() -> int:
         started = time.monotonic()
         cpu0 = cpu_seconds(pid)
         samples: list[tuple[float, float]] = []
-        print("| minute | RSS (MB) | gateway CPU |\n|---|---|---|", flush=True)
+        print("\n| minute | RSS (MB) | gateway CPU |\n|---|---|---|", flush=True)
         next_at = args.interval
         while next_at <= total_s + 1e-6:
             time.sleep(max(0.0, started + next_at - time.monotonic()))
@@ -127,6 +127,7 @@ def main() -> int:
             cpu0 = cpu
             print(f"| {next_at / 60:g} | {mb:.1f} | {share:.0%} |", flush=True)
             next_at += args.interval
+        print()
         ok_traffic = True
         for name, running in loads:
             load = running.wait()
