@@ -16,6 +16,7 @@ Everything a strategy draws is plain data, so a failing example prints as a repr
 from __future__ import annotations
 
 import base64
+import copy
 from typing import Any
 
 import orjson
@@ -162,7 +163,7 @@ def _openai_messages() -> st.SearchStrategy[list[dict[str, Any]]]:
                     {
                         "id": "call_1",
                         "type": "function",
-                        "function": {"name": name, "arguments": orjson.dumps(args).decode()},
+                        "function": {"name": name, "arguments": _dumps(args).decode()},
                     }
                 ],
             },
@@ -323,7 +324,8 @@ def _apply(body: Any, path: tuple[Any, ...], op: str, value: Any) -> Any:
 
 @st.composite
 def mutated(draw: st.DrawFn, base: st.SearchStrategy[dict[str, Any]]) -> dict[str, Any]:
-    body = draw(base)
+    # A copy: ``st.just`` values are shared between examples and must not be mutated.
+    body = copy.deepcopy(draw(base))
     for _ in range(draw(st.integers(1, 3))):
         paths = _paths(body)
         path = draw(st.sampled_from(paths[1:] or paths))
