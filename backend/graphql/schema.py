@@ -1,18 +1,26 @@
 """The one place the per-domain types are merged into the schema, with its protections.
 
 Protections: query depth, token and alias limits (stop expensive or abusive documents before
-they run) and error masking: an unexpected exception becomes "Unexpected error." while our own
+they run), no NUL character in arguments (``RejectNul``) and error masking: an unexpected exception becomes "Unexpected error." while our own
 refusals and validation errors (``AdminError``) and GraphQL's own errors pass through intact.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from decimal import Decimal, InvalidOperation
 
 import strawberry
-from graphql import GraphQLError
-from strawberry.extensions import MaskErrors, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from graphql import BREAK, GraphQLError, StringValueNode, Visitor, visit
+from graphql import ExecutionResult as GraphQLExecutionResult
+from strawberry.extensions import (
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    QueryDepthLimiter,
+    SchemaExtension,
+)
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
@@ -92,6 +100,47 @@ class _Schema(strawberry.Schema):
         super().process_errors([e for e in errors if unexpected(e)], execution_context)
 
 
+def _has_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+class _NulFinder(Visitor):
+    found = False
+
+    def enter_string_value(self, node: StringValueNode, *_: object) -> object:
+        if "\x00" in node.value:
+            self.found = True
+            return BREAK
+        return None
+
+
+class RejectNul(SchemaExtension):
+    """Refuse a NUL character in any argument as the caller's mistake.
+
+    PostgreSQL text cannot hold NUL: it would fail the statement, and the caller would get
+    "Unexpected error." (while SQLite stored it). No admin value needs one.
+    """
+
+    def on_execute(self) -> Iterator[None]:
+        ctx = self.execution_context
+        finder = _NulFinder()
+        if ctx.graphql_document is not None:
+            visit(ctx.graphql_document, finder)
+        if finder.found or _has_nul(ctx.variables):
+            error = GraphQLError(
+                "arguments must not contain NUL characters",
+                extensions={"code": "BAD_USER_INPUT"},
+            )
+            ctx.result = GraphQLExecutionResult(data=None, errors=[error])
+        yield
+
+
 def _parse_decimal(value: object) -> Decimal:
     try:
         out = Decimal(str(value))
@@ -123,6 +172,7 @@ def build_schema() -> strawberry.Schema:
             lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
             lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
             lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+            RejectNul,
             lambda: MaskErrors(should_mask_error=should_mask),
         ],
     )
