@@ -492,7 +492,8 @@ def main() -> int:
         notes.insert(
             0 if noisy else len(notes),
             ("⚠ NOT REPRESENTATIVE: " if noisy else "noise: ")
-            + f"other processes used a median {median(others):.0%} (max {max(others):.0%}) "
+            + f"other processes (or the hypervisor) used a median {median(others):.0%} "
+            f"(max {max(others):.0%}) "
             f"of the server's CPU {server_cpu} during the server runs"
             + ("; the ≈N/CPU-s figures estimate an undisturbed core" if noisy else ""),
         )

@@ -192,12 +192,18 @@ def ensure_debian_tool(binary: str, package: str, *, install: bool = True) -> st
 
 
 def cpu_busy(cpu: str | None) -> tuple[float, float]:
-    """(busy, total) jiffies of one CPU (``/proc/stat``), or of all when ``cpu`` is None."""
+    """(busy, total) jiffies of one CPU (``/proc/stat``), or of all when ``cpu`` is None.
+
+    Busy is user + nice + system + steal (time the hypervisor gave to another guest).
+    """
     name = "cpu" if cpu is None else f"cpu{cpu}"
     for line in Path("/proc/stat").read_text().splitlines():
         parts = line.split()
         if parts and parts[0] == name:
             vals = [float(v) for v in parts[1:9]]
-            idle = vals[3] + vals[4]  # idle + iowait
-            return sum(vals) - idle, sum(vals)
+            user, nice, system, _idle, _iowait, _irq, _softirq, steal = vals
+            # Interrupt time is left out: loopback packets of the server's own sockets are
+            # processed there, and it is not charged to any process.
+            busy = user + nice + system + steal
+            return busy, sum(vals)
     return 0.0, 0.0
