@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from backend.budget.caps import applicable_caps
 from backend.gateway import Gateway
 from backend.ir.chat import ChatRequest
 from backend.ir.estimate import TokenRates, estimate_tokens
@@ -37,9 +38,9 @@ async def reserve(
     ctx: RequestContext, gw: Gateway, req: ChatRequest, candidates: list[str]
 ) -> None:
     assert ctx.principal is not None
-    ctx.reservation = await gw.budget.reserve(
-        ctx.principal, worst_case(gw, req, candidates), ctx.created_at
-    )
+    # Without a cap there is nothing to hold the worst case against: skip pricing it.
+    amount = worst_case(gw, req, candidates) if applicable_caps(ctx.principal) else Decimal(0)
+    ctx.reservation = await gw.budget.reserve(ctx.principal, amount, ctx.created_at)
 
 
 async def settle(ctx: RequestContext, gw: Gateway) -> None:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import time
-import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -16,7 +16,8 @@ from backend.state.snapshot import Principal
 
 
 def new_request_id() -> str:
-    return "req_" + uuid.uuid4().hex
+    # 128 random bits, like uuid4, without building a UUID object on every request.
+    return "req_" + os.urandom(16).hex()
 
 
 @dataclass(slots=True)
