@@ -78,7 +78,7 @@ async def test_filters_and_scope(env: Env, world: World) -> None:
         "req-02",
         "req-00",
     ]
-    window = {
+    window: dict[str, object] = {
         "since": (T0 + dt.timedelta(minutes=3)).isoformat(),
         "until": (T0 + dt.timedelta(minutes=5)).isoformat(),
     }

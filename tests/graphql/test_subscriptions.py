@@ -203,7 +203,7 @@ async def redis_client() -> Any:
 
     client = aioredis.from_url(REDIS_URL, socket_connect_timeout=1)
     try:
-        await client.ping()
+        await client.ping()  # type: ignore[misc]
     except Exception as exc:
         await client.aclose()
         if os.environ.get("REDIS_URL"):
