@@ -1,8 +1,9 @@
 """The one place the per-domain types are merged into the schema, with its protections.
 
 Protections: query depth, token and alias limits (stop expensive or abusive documents before
-they run), no NUL character in arguments (``RejectNul``) and error masking: an unexpected exception becomes "Unexpected error." while our own
-refusals and validation errors (``AdminError``) and GraphQL's own errors pass through intact.
+they run), no NUL character in arguments (``RejectNul``) and error masking: an unexpected
+exception becomes "Unexpected error." while our own refusals and validation errors
+(``AdminError``) and GraphQL's own errors pass through intact.
 """
 
 from __future__ import annotations
