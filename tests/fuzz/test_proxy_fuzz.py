@@ -33,14 +33,19 @@ from tests.fuzz.checks import check_answer, log_alarms
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "150"))
 RANDOM = os.environ.get("FUZZ_RANDOM") == "1"
-#: Far above any honest answer here (fakes answer at once, the upstream timeout is 10 s).
-REQUEST_TIMEOUT = 30.0
+#: Far above any honest answer here (fakes answer at once, the upstream timeout is 30 s).
+REQUEST_TIMEOUT = 60.0
 PATHS = {OPENAI: "/v1/chat/completions", ANTHROPIC: "/v1/messages"}
 
 
 @pytest.fixture(scope="module")
 def gateway_overrides() -> dict[str, str]:
-    return {"SWITCHBOARD_MAX_BODY_BYTES": "1000000", "SWITCHBOARD_UPSTREAM_TIMEOUT": "10"}
+    return {
+        "SWITCHBOARD_MAX_BODY_BYTES": "1000000",
+        "SWITCHBOARD_UPSTREAM_TIMEOUT": "30",
+        # An open circuit would report "circuit open" instead of the failure that opened it.
+        "SWITCHBOARD_CIRCUIT_THRESHOLD": "100000",
+    }
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +111,7 @@ def send(client: httpx.Client, protocol: str, raw: bytes, headers: dict[str, str
     )
 
 
-def fuzz(url: str, keys: dict[str, str | None], protocol: str, tally: Tally) -> None:
+def fuzz(stack: Stack, keys: dict[str, str | None], protocol: str, tally: Tally) -> None:
     """Run the hypothesis cases (synchronous: the gateway is another process)."""
 
     @settings(
@@ -127,11 +132,18 @@ def fuzz(url: str, keys: dict[str, str | None], protocol: str, tally: Tally) -> 
         headers = headers_for(protocol, keys[who], style)
         status, ctype, body, rid = send(client, protocol, raw, headers)
         problem = check_answer(protocol, status, ctype, body)
-        assert problem is None, f"{layer} body {raw[:600]!r} as {who}: {problem}"
+        if problem is not None:
+            tail = [
+                line
+                for line in stack.gateway.log_text().splitlines()[-400:]
+                if " WARNING " in line or " ERROR " in line
+            ]
+            detail = "\n".join(tail[-8:])
+            raise AssertionError(f"{layer} body {raw[:600]!r} as {who}: {problem}\n{detail}")
         tally.add(layer, status, rid)
 
     started = time.monotonic()
-    with httpx.Client(base_url=url, timeout=REQUEST_TIMEOUT) as client:
+    with httpx.Client(base_url=stack.gateway.url, timeout=REQUEST_TIMEOUT) as client:
         try:
             one_case()
         finally:
@@ -146,7 +158,7 @@ def fuzz(url: str, keys: dict[str, str | None], protocol: str, tally: Tally) -> 
 async def test_fuzz_chat_endpoint(stack: Stack, keys: dict[str, str | None], protocol: str) -> None:
     tally = Tally()
     log_start = len(stack.gateway.log_text())
-    fuzz(stack.gateway.url, keys, protocol, tally)
+    fuzz(stack, keys, protocol, tally)
     assert tally.cases >= EXAMPLES // 2  # hypothesis really ran (it may dedupe a few)
 
     # Every request left exactly one (non-superseded) log row with the status it answered.
