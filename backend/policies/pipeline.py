@@ -165,6 +165,8 @@ class ChatPipeline:
     ) -> None:
         if text_out is not None:
             ctx.response_body = "".join(text_out)
+        if not finished and ctx.error is None:
+            ctx.status = 499  # client closed the connection before the end
         if finished and ctx.error is None:
             if caching and recorder is not None and recorder.response is not None:
                 await cache_policy.store(self.gw, caching[0], recorder.response, ctx.provider)
@@ -174,8 +176,6 @@ class ChatPipeline:
             # provider bills what it generated, so do we.
             await budget_policy.settle(ctx, self.gw)
         else:
-            if ctx.error is None:
-                ctx.status = 499  # client closed the connection before the end
             await budget_policy.release(ctx, self.gw)
         self.finish(ctx)
 

@@ -1,9 +1,10 @@
 """Fault injection for end-to-end tests: a misbehaving OpenAI upstream and a TCP proxy to cut.
 
 ``ChaosUpstream`` speaks just enough HTTP/1.1 (one request per connection, then close) to play an
-OpenAI chat completions server that hangs, resets the connection, truncates or garbles its SSE
-stream, or answers 200 with a body that is not a completion. It records every connection and when
-the *gateway* closed it, which is how a test sees that an upstream request was cancelled.
+OpenAI chat completions server (and, for ``slow_stream``, an Anthropic messages one) that hangs,
+resets the connection, truncates or garbles its SSE stream, or answers 200 with a body that is
+not a completion. It records every connection and when the *gateway* closed it, which is how a
+test sees that an upstream request was cancelled.
 
 ``TcpProxy`` forwards a loopback port to a real service (PostgreSQL, Redis). ``cut()`` drops every
 open connection and refuses new ones (the service is down); ``stall()`` keeps every connection
@@ -93,8 +94,12 @@ class ChaosUpstream:
         self._server: asyncio.Server | None = None
 
     @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
     def sdk_base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
+        return f"{self.base_url}/v1"
 
     def start(self) -> ChaosUpstream:
         async def serve() -> None:
@@ -175,7 +180,11 @@ class ChaosUpstream:
         writer.write(
             b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n"
         )
-        frames = stream_frames(body, "ok" if mode != "slow_stream" else "x" * self.slow_chunks)
+        text = "ok" if mode != "slow_stream" else "x" * self.slow_chunks
+        if conn.path.endswith("/v1/messages"):
+            frames = anthropic_stream_frames(body, text)
+        else:
+            frames = stream_frames(body, text)
         if mode == "malformed_stream":
             frames = [b'data: {"id": "chatcmpl-x", "object": \n\n', *frames]
         elif mode == "malformed_mid_stream":
@@ -255,6 +264,44 @@ def stream_frames(body: dict[str, Any], text: str) -> list[bytes]:
         }
         frames.append(b"data: " + orjson.dumps(last) + b"\n\n")
     frames.append(b"data: [DONE]\n\n")
+    return frames
+
+
+def anthropic_stream_frames(body: dict[str, Any], text: str) -> list[bytes]:
+    """An Anthropic messages stream; ``message_start`` already counts the input tokens."""
+
+    def event(name: str, data: dict[str, Any]) -> bytes:
+        return f"event: {name}\ndata: ".encode() + orjson.dumps({"type": name, **data}) + b"\n\n"
+
+    message = {
+        "id": "msg_chaos",
+        "type": "message",
+        "role": "assistant",
+        "model": body.get("model", ""),
+        "content": [],
+        "stop_reason": None,
+        "stop_sequence": None,
+        "usage": {"input_tokens": 10, "output_tokens": 1},
+    }
+    frames = [
+        event("message_start", {"message": message}),
+        event("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}}),
+    ]
+    frames += [
+        event("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": c}})
+        for c in text
+    ]
+    frames += [
+        event("content_block_stop", {"index": 0}),
+        event(
+            "message_delta",
+            {
+                "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                "usage": {"output_tokens": len(text)},
+            },
+        ),
+        event("message_stop", {}),
+    ]
     return frames
 
 

@@ -50,15 +50,22 @@ def chaos() -> Iterator[ChaosUpstream]:
 def gateway_overrides(chaos: ChaosUpstream) -> dict[str, str]:
     return {
         "OPENAI_BASE_URL": chaos.sdk_base_url,
+        "ANTHROPIC_BASE_URL": chaos.base_url,
         "SWITCHBOARD_UPSTREAM_TIMEOUT": str(TIMEOUT_S),
         # Every test here fails the same model on purpose; an open circuit would hide the faults.
         "SWITCHBOARD_CIRCUIT_THRESHOLD": "100000",
     }
 
 
-def body_for(path: str, *, stream: bool, max_tokens: int = 50) -> dict[str, Any]:
+OPENAI_MODEL = "openai/gpt-4o-mini"
+ANTHROPIC_MODEL = "anthropic/claude-sonnet-4-5"
+
+
+def body_for(
+    path: str, *, stream: bool, max_tokens: int = 50, model: str = OPENAI_MODEL
+) -> dict[str, Any]:
     return {
-        "model": "openai/gpt-4o-mini",
+        "model": model,
         "max_tokens": max_tokens,
         "stream": stream,
         "messages": [{"role": "user", "content": "hi"}],
@@ -73,7 +80,13 @@ def headers_for(path: str, key: str) -> dict[str, str]:
 
 
 def call(
-    stack: Stack, path: str, *, stream: bool, key: str | None = None, max_tokens: int = 50
+    stack: Stack,
+    path: str,
+    *,
+    stream: bool,
+    key: str | None = None,
+    max_tokens: int = 50,
+    model: str = OPENAI_MODEL,
 ) -> tuple[httpx.Response, bytes, float]:
     """One request read to its end: (response, body, seconds)."""
     started = time.monotonic()
@@ -82,7 +95,7 @@ def call(
         client.stream(
             "POST",
             stack.gateway.url + path,
-            content=orjson.dumps(body_for(path, stream=stream, max_tokens=max_tokens)),
+            content=orjson.dumps(body_for(path, stream=stream, max_tokens=max_tokens, model=model)),
             headers=headers_for(path, key or stack.seeded.user_key),
         ) as resp,
     ):
@@ -243,7 +256,7 @@ async def capped_key(stack: Stack) -> str:
 
 
 def stream_then_hang_up(
-    stack: Stack, chaos: ChaosUpstream, path: str, key: str, max_tokens: int
+    stack: Stack, chaos: ChaosUpstream, path: str, key: str, model: str, max_tokens: int
 ) -> tuple[str, float]:
     """Read two chunks of a slow stream, check its reservation holds, hang up: (id, when)."""
     with (
@@ -251,7 +264,7 @@ def stream_then_hang_up(
         client.stream(
             "POST",
             stack.gateway.url + path,
-            content=orjson.dumps(body_for(path, stream=True, max_tokens=max_tokens)),
+            content=orjson.dumps(body_for(path, stream=True, max_tokens=max_tokens, model=model)),
             headers=headers_for(path, key),
         ) as resp,
     ):
@@ -263,7 +276,9 @@ def stream_then_hang_up(
             seen += next(pieces)
         # While this stream holds its reservation, a second one does not fit under the cap.
         chaos.mode = "ok"
-        second, raw, _ = call(stack, path, stream=False, key=key, max_tokens=max_tokens)
+        second, raw, _ = call(
+            stack, path, stream=False, key=key, max_tokens=max_tokens, model=model
+        )
         assert second.status_code == 429, raw[:300]
         chaos.mode = "slow_stream"
         rid = resp.headers["x-request-id"]
@@ -271,14 +286,24 @@ def stream_then_hang_up(
     return rid, time.monotonic()
 
 
+#: (upstream model, max_tokens whose worst case is about $0.60: one fits under the $1 cap).
+#: The OpenAI upstream counts no token before its end, so the reservation is released; the
+#: Anthropic one counts input tokens in ``message_start``, so what was used is settled.
+UPSTREAMS = {
+    "openai upstream": (OPENAI_MODEL, 1_000_000),
+    "anthropic upstream": (ANTHROPIC_MODEL, 40_000),
+}
+
+
 @pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("upstream", list(UPSTREAMS))
 async def test_client_disconnects_mid_stream(
-    stack: Stack, chaos: ChaosUpstream, capped_key: str, path: str
+    stack: Stack, chaos: ChaosUpstream, capped_key: str, path: str, upstream: str
 ) -> None:
-    big = 1_000_000  # worst case $0.60 for gpt-4o-mini: one fits under the $1 cap, two do not
+    model, big = UPSTREAMS[upstream]
     chaos.set("slow_stream")
     log_start = len(stack.gateway.log_text())
-    rid, hung_up = stream_then_hang_up(stack, chaos, path, capped_key, big)
+    rid, hung_up = stream_then_hang_up(stack, chaos, path, capped_key, model, big)
 
     conn = chaos.conns[0]
     deadline = time.monotonic() + BOUND_S
@@ -292,10 +317,15 @@ async def test_client_disconnects_mid_stream(
 
     rows = await wait_for_rows(stack.database_url, 1, request_id=rid)
     assert len(rows) == 1
-    assert rows[0].status == 499 and rows[0].streamed
-    # The reservation was released: the same big request fits again.
+    row = rows[0]
+    assert row.status == 499 and row.streamed and row.error_type is None
+    if model == ANTHROPIC_MODEL:
+        assert row.input_tokens == 10 and row.cost_usd and row.cost_usd > 0  # settled
+    else:
+        assert row.input_tokens == 0 and not row.cost_usd  # released
+    # Either way the $0.60 hold is gone: another $0.60 request fits again.
     chaos.set("ok")
-    again, raw, _ = call(stack, path, stream=False, key=capped_key, max_tokens=big)
+    again, raw, _ = call(stack, path, stream=False, key=capped_key, max_tokens=1_000_000)
     assert again.status_code == 200, raw[:300]
     alarms = log_alarms(stack.gateway.log_text()[log_start:])
     assert not alarms, alarms[0]
