@@ -6,8 +6,11 @@ providers -> router -> budget -> log writer -> caches -> pipeline -> background 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from backend.config import Settings
@@ -110,16 +113,29 @@ async def build_gateway(settings: Settings) -> Gateway:
 
 
 async def close_gateway(gw: Gateway) -> None:
-    """Reverse order; the log writer's close flushes every queued row and counter."""
-    if gw.router is not None:
-        await gw.router.close()
-    await gw.store.close()
-    if gw.log_writer is not None:
-        await gw.log_writer.close()
-    if gw.providers is not None:
-        await gw.providers.close()
-    if gw.response_cache is not None:
-        await gw.response_cache.close()
-    await gw.bus.close()
-    if gw.redis is not None:
-        await gw.redis.aclose()
+    """Reverse order; the log writer's close flushes every queued row and counter.
+
+    Each step is bounded and logged, so one stuck dependency cannot keep the process from
+    exiting and the log says which one it was.
+    """
+    steps: list[tuple[str, Callable[[], Awaitable[Any]] | None, float]] = [
+        ("router", gw.router.close if gw.router is not None else None, 10),
+        ("config listener", gw.store.close, 10),
+        ("log writer", gw.log_writer.close if gw.log_writer is not None else None, 45),
+        ("providers", gw.providers.close if gw.providers is not None else None, 10),
+        ("response cache", gw.response_cache.close if gw.response_cache else None, 10),
+        ("event bus", gw.bus.close, 10),
+        ("redis", gw.redis.aclose if gw.redis is not None else None, 10),
+    ]
+    for name, close, timeout in steps:
+        if close is None:
+            continue
+        started = time.monotonic()
+        try:
+            await asyncio.wait_for(close(), timeout)
+        except TimeoutError:
+            log.error("shutdown: closing the %s took over %ss, moving on", name, timeout)
+        except Exception:
+            log.exception("shutdown: closing the %s failed", name)
+        else:
+            log.info("shutdown: %s closed in %.2fs", name, time.monotonic() - started)

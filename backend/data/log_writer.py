@@ -57,6 +57,7 @@ class LogWriter:
         self._events: deque[tuple[str, dict[str, Any]]] = deque(maxlen=10_000)
         self._wake_events = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = asyncio.Event()
         self.dropped = 0
         self.written = 0
 
@@ -95,12 +96,23 @@ class LogWriter:
         ]
 
     async def close(self, timeout: float = 30.0) -> None:
-        """Stop the loops and write everything left (retrying briefly if the DB is down)."""
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
+        """Stop the loops and write everything left (retrying briefly if the DB is down).
+
+        The flush loop is asked to stop, never cancelled: cancelling it inside a database
+        transaction can leave the connection's transaction lock held, and every later write
+        (this final one included) would then wait forever.
+        """
+        flush_task, publish_task = self._tasks or (None, None)
+        self._stopping.set()
+        if publish_task is not None:
+            publish_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await task
+                await publish_task
+        if flush_task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(flush_task), timeout)
+            except TimeoutError:
+                log.error("shutdown: the log flush loop did not stop in %ss", timeout)
         await self._publish_pending()
         deadline = asyncio.get_running_loop().time() + timeout
         while self.pending:
@@ -115,8 +127,9 @@ class LogWriter:
                 await self._after_flush()
 
     async def _flush_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval)
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self._interval)
             await self.flush()
             if self._after_flush is not None:
                 try:
