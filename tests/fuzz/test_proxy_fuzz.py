@@ -6,7 +6,7 @@ hang (every request is bounded by a timeout), a 200 that is a complete answer or
 caller's protocol, and every refusal an error body in the caller's format. Afterwards every
 request has its log row, and the server log holds no traceback.
 
-Budget: ``FUZZ_EXAMPLES`` cases per endpoint (default 150), derandomized so CI runs the same
+Budget: ``FUZZ_EXAMPLES`` cases per endpoint (default 300), derandomized so CI runs the same
 cases each time; ``FUZZ_RANDOM=1`` explores new ones.
 """
 
@@ -31,7 +31,7 @@ from tests.e2e.harness import log_rows, orm
 from tests.fuzz.bodies import ANTHROPIC, OPENAI, request_bytes
 from tests.fuzz.checks import check_answer, log_alarms
 
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "150"))
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "300"))
 RANDOM = os.environ.get("FUZZ_RANDOM") == "1"
 #: Far above any honest answer here (fakes answer at once, the upstream timeout is 30 s).
 REQUEST_TIMEOUT = 60.0
