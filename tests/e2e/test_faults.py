@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -130,6 +130,16 @@ def assert_stream_ends_in_error(path: str, resp: httpx.Response, raw: bytes) -> 
     return str(obj["error"]["message"])
 
 
+async def until(check: Callable[[], bool], timeout: float = 5.0) -> bool:
+    """Whether ``check()`` became true within ``timeout`` (the chaos thread records closes)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        await asyncio.sleep(0.05)
+    return check()
+
+
 async def row_for(stack: Stack, resp: httpx.Response) -> Any:
     rows = await wait_for_rows(
         stack.database_url, 1, request_id=resp.headers["x-request-id"], superseded=False
@@ -159,7 +169,8 @@ async def test_upstream_hangs_before_answering(
         row = await row_for(stack, resp)
         assert (row.status, row.error_type, row.streamed) == (504, "timeout", stream)
         # The gateway gave up on the upstream request: it closed the connection itself.
-        assert chaos.conns and all(c.peer_closed_at is not None for c in chaos.conns)
+        assert await until(lambda: all(c.peer_closed_at is not None for c in chaos.conns))
+        assert chaos.conns
     still_serving(stack, chaos, path)
 
 
@@ -172,8 +183,7 @@ async def test_upstream_hangs_mid_stream(stack: Stack, chaos: ChaosUpstream, pat
     row = await row_for(stack, resp)
     assert (row.status, row.error_type, row.streamed) == (504, "timeout", True)
     assert len(chaos.conns) == 1  # no retry once bytes reached the client
-    await asyncio.sleep(0.5)
-    assert chaos.conns[0].peer_closed_at is not None
+    assert await until(lambda: chaos.conns[0].peer_closed_at is not None)
     still_serving(stack, chaos, path)
 
 
@@ -306,12 +316,10 @@ async def test_client_disconnects_mid_stream(
     rid, hung_up = stream_then_hang_up(stack, chaos, path, capped_key, model, big)
 
     conn = chaos.conns[0]
-    deadline = time.monotonic() + BOUND_S
-    while time.monotonic() < deadline:
-        if conn.peer_closed_at is not None:
-            break
-        await asyncio.sleep(0.05)
-    assert conn.peer_closed_at is not None, "the upstream request was not cancelled"
+    assert await until(lambda: conn.peer_closed_at is not None, BOUND_S), (
+        "the upstream request was not cancelled"
+    )
+    assert conn.peer_closed_at is not None
     assert conn.peer_closed_at - hung_up < 10
     assert conn.chunks_sent < chaos.slow_chunks
 
