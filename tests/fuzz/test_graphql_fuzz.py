@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-import pytest
 import schemathesis
 from graphql import StringValueNode, Visitor, visit
 from hypothesis import HealthCheck, given, settings
@@ -225,8 +224,3 @@ async def test_graphql_fuzz(stack: Stack) -> None:
     assert tally.resolved > len(ops)  # the admin's documents reached the resolvers
     alarms = log_alarms(stack.gateway.log_text()[log_start:])
     assert not alarms, alarms[0]
-
-
-@pytest.fixture(scope="module")
-def gateway_overrides() -> dict[str, str]:
-    return {}
