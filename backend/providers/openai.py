@@ -16,7 +16,7 @@ import httpx
 import orjson
 
 from backend.ir.chat import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse
-from backend.ir.errors import GatewayError, UpstreamError
+from backend.ir.errors import GatewayError, InvalidRequest, UpstreamError
 from backend.ir.stream import StreamEnd, StreamError, StreamEvent
 from backend.protocols.openai_chat import (
     StreamDecoder,
@@ -176,7 +176,11 @@ class AzureOpenAIProvider(OpenAIProvider):
         return "" if self._client.base_url.path.rstrip("/").endswith("/openai") else "openai/"
 
     def _path(self, endpoint: str, model: str) -> str:
-        deployment = quote(self.config.azure_deployment or model, safe="")
+        name = self.config.azure_deployment or model
+        if name in ("", ".", "..") or ".." in name:
+            # Dot segments would be resolved by the URL parser and escape the deployment path.
+            raise InvalidRequest(f"azure: {name!r} is not a deployment name", param="model")
+        deployment = quote(name, safe="")
         return f"{self._prefix()}deployments/{deployment}/{endpoint}"
 
     def _params(self) -> dict[str, str] | None:

@@ -419,3 +419,23 @@ async def test_azure_lists_models_without_a_fixed_deployment(fake: OpenAIFake) -
         assert fake.requests[0].query == f"api-version={AZURE_DEFAULT_API_VERSION}"
     finally:
         await client.aclose()
+
+
+async def test_azure_refuses_dot_segment_deployments() -> None:
+    """A model id of '..' must not climb out of /openai/deployments/ (URL parsers resolve it)."""
+    from backend.ir.chat import ChatRequest, Message, TextPart
+    from backend.ir.errors import InvalidRequest
+    from backend.providers.base import ProviderConfig
+    from backend.providers.http import make_http_client
+    from backend.providers.openai import AzureOpenAIProvider
+
+    config = ProviderConfig(name="azure", kind="azure", base_url="http://127.0.0.1:9", api_key="k")
+    client = make_http_client(config.base_url)
+    try:
+        provider = AzureOpenAIProvider(config, client)
+        req = ChatRequest(model="x", messages=[Message("user", [TextPart("hi")])])
+        for bad in ("..", "../../v1/models", "a/../b"):
+            with pytest.raises(InvalidRequest):
+                await provider.chat(req, bad)
+    finally:
+        await client.aclose()
