@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
+from tortoise.exceptions import IntegrityError, ValidationError
 from tortoise.transactions import in_transaction
 
 from backend.data import histogram
@@ -29,6 +30,15 @@ from backend.data.models.logs import ErrorReport, MinuteStat, RequestLog, UsageR
 log = logging.getLogger("switchboard.logwriter")
 
 RollupKey = tuple[dt.datetime, int, int, int, str, str]
+
+#: The database is up but refuses a value (as opposed to being unreachable).
+_DATA_ERRORS: tuple[type[Exception], ...] = (
+    UnicodeError,
+    ValueError,
+    TypeError,
+    IntegrityError,
+    ValidationError,
+)
 
 
 def _hour(t: dt.datetime) -> dt.datetime:
@@ -160,17 +170,44 @@ class LogWriter:
             return True
         try:
             await self._write(logs, errors)
+        except _DATA_ERRORS as exc:
+            # The database answered but refused something in the batch: write record by
+            # record so one unwritable record cannot block every other one for good.
+            await self._write_each(logs, errors, exc)
         except Exception as exc:
             log.warning(
-                "writing %d log records failed (%s), will retry", len(logs) + len(errors), exc
+                "writing %d log records failed (%s), will retry",
+                len(logs) + len(errors),
+                type(exc).__name__,
             )
             return False
+        else:
+            self.written += len(logs)
         for _ in range(len(logs)):
             self._logs.popleft()
         for _ in range(len(errors)):
             self._errors.popleft()
-        self.written += len(logs)
         return True
+
+    async def _write_each(
+        self, logs: list[LogRecord], errors: list[ErrorRecord], first: Exception
+    ) -> None:
+        unwritable = 0
+        for record in logs:
+            try:
+                await self._write([record], [])
+                self.written += 1
+            except _DATA_ERRORS:
+                unwritable += 1
+        for error in errors:
+            try:
+                await self._write([], [error])
+            except _DATA_ERRORS:
+                unwritable += 1
+        self.dropped += unwritable
+        log.error(
+            "dropped %d log record(s) the database refused (%s)", unwritable, type(first).__name__
+        )
 
     async def _write(self, logs: list[LogRecord], errors: list[ErrorRecord]) -> None:
         rollups: dict[RollupKey, dict[str, Any]] = {}
@@ -211,9 +248,23 @@ class LogWriter:
 
 
 def _text(value: str | None) -> str | None:
-    # PostgreSQL text cannot hold NUL, and a model name or an upstream answer is outside text:
-    # one such value would fail every batch it is part of, for good.
-    return value.replace("\x00", "\ufffd") if value and "\x00" in value else value
+    # PostgreSQL text cannot hold NUL and no database takes a lone surrogate, and a model name
+    # or an upstream answer is outside text: one such value would fail every batch it is in.
+    if not value:
+        return value
+    if "\x00" in value:
+        value = value.replace("\x00", "\ufffd")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            value = value.encode("utf-8", "replace").decode("utf-8")
+    return value
+
+
+def _int32(value: int) -> int:
+    # An upstream may report absurd usage; an INTEGER column must still take the row.
+    return max(0, min(int(value), 2**31 - 1))
 
 
 def _row(r: LogRecord) -> RequestLog:
@@ -231,9 +282,9 @@ def _row(r: LogRecord) -> RequestLog:
         status=r.status,
         error_type=_text(r.error_type),
         error_message=_text(r.error_message),
-        input_tokens=r.input_tokens,
-        output_tokens=r.output_tokens,
-        cached_tokens=r.cached_tokens,
+        input_tokens=_int32(r.input_tokens),
+        output_tokens=_int32(r.output_tokens),
+        cached_tokens=_int32(r.cached_tokens),
         cost_usd=r.cost_usd,
         latency_ms=r.latency_ms,
         ttft_ms=r.ttft_ms,
