@@ -247,11 +247,14 @@ class LogWriter:
                 await _upsert_minute(conn, bucket, agg)
 
 
-def _text(value: str | None) -> str | None:
+def _text(value: str | None, limit: int | None = None) -> str | None:
     # PostgreSQL text cannot hold NUL and no database takes a lone surrogate, and a model name
     # or an upstream answer is outside text: one such value would fail every batch it is in.
+    # ``limit`` is the column's max_length: a caller may send a model name of any length.
     if not value:
         return value
+    if limit is not None and len(value) > limit:
+        value = value[: limit - 1] + "\u2026"
     if "\x00" in value:
         value = value.replace("\x00", "\ufffd")
     if not value.isascii():
@@ -271,16 +274,16 @@ def _row(r: LogRecord) -> RequestLog:
     return RequestLog(
         request_id=r.request_id,
         created_at=r.created_at,
-        key_prefix=_text(r.key_prefix),
+        key_prefix=_text(r.key_prefix, 32),
         user_id=r.user_id,
         app_id=r.app_id,
         org_id=r.org_id,
-        endpoint=_text(r.endpoint),
-        requested_model=_text(r.requested_model),
-        actual_model=_text(r.actual_model),
-        provider=_text(r.provider),
+        endpoint=_text(r.endpoint, 64),
+        requested_model=_text(r.requested_model, 200),
+        actual_model=_text(r.actual_model, 200),
+        provider=_text(r.provider, 64),
         status=r.status,
-        error_type=_text(r.error_type),
+        error_type=_text(r.error_type, 64),
         error_message=_text(r.error_message),
         input_tokens=_int32(r.input_tokens),
         output_tokens=_int32(r.output_tokens),
@@ -292,8 +295,8 @@ def _row(r: LogRecord) -> RequestLog:
         attempts=r.attempts,
         superseded=r.superseded,
         cache_hit=r.cache_hit,
-        agent_id=_text(r.agent_id),
-        tier=_text(r.tier),
+        agent_id=_text(r.agent_id, 100),
+        tier=_text(r.tier, 20),
         request_body=_text(r.request_body),
         response_body=_text(r.response_body),
     )
@@ -302,14 +305,14 @@ def _row(r: LogRecord) -> RequestLog:
 def _error_fields(e: ErrorRecord) -> dict[str, Any]:
     return {
         "created_at": e.created_at,
-        "source": _text(e.source),
-        "type": _text(e.type),
+        "source": _text(e.source, 20),
+        "type": _text(e.type, 100),
         "error": _text(e.error),
-        "model": _text(e.model),
+        "model": _text(e.model, 200),
         "user_id": e.user_id,
-        "agent": _text(e.agent),
-        "version": _text(e.version),
-        "request_id": e.request_id,
+        "agent": _text(e.agent, 100),
+        "version": _text(e.version, 50),
+        "request_id": _text(e.request_id, 64),
     }
 
 
@@ -319,8 +322,8 @@ def _add_rollup(rollups: dict[RollupKey, dict[str, Any]], r: LogRecord) -> None:
         r.user_id or 0,
         r.app_id or 0,
         r.org_id or 0,
-        _text(r.actual_model or r.requested_model) or "",
-        _text(r.provider) or "",
+        _text(r.actual_model or r.requested_model, 200) or "",
+        _text(r.provider, 64) or "",
     )
     agg = rollups.setdefault(
         key,

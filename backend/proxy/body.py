@@ -9,6 +9,10 @@ from starlette.requests import Request
 
 from backend.ir.errors import InvalidRequest, PayloadTooLarge
 
+#: Deepest nesting of objects and arrays a request may have. Real requests stay far below it;
+#: past 254 levels the JSON encoder refuses the upstream body, so refuse it here, clearly.
+MAX_DEPTH = 128
+
 
 async def read_json(request: Request, max_bytes: int) -> Any:
     declared = request.headers.get("content-length")
@@ -32,4 +36,26 @@ async def read_json(request: Request, max_bytes: int) -> Any:
         ) from None
     if not isinstance(body, dict):
         raise InvalidRequest("Request body must be a JSON object.")
+    # Counting brackets is a C loop; only a body that could be too deep is walked.
+    if raw.count(b"{") + raw.count(b"[") > MAX_DEPTH and nesting_depth(body) > MAX_DEPTH:
+        raise InvalidRequest(
+            f"Request body nests objects and arrays deeper than {MAX_DEPTH} levels."
+        )
     return body
+
+
+def nesting_depth(value: Any) -> int:
+    """How deep objects and arrays nest in a decoded JSON value (iterative: no recursion)."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in children)
+    return deepest

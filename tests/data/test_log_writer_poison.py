@@ -35,9 +35,13 @@ async def test_odd_text_and_numbers_are_written_not_retried_forever(db: str) -> 
     writer.submit(LogRecord("surrogate", now, "/v1/messages", requested_model="bad\ud800x"))
     writer.submit(LogRecord("nul", now, "/v1/messages", error_message="a\x00b"))
     writer.submit(LogRecord("huge", now, "/v1/messages", input_tokens=10**15))
+    # A caller can name a model of any length; the column holds 200 characters.
+    writer.submit(LogRecord("long", now, "/v1/messages", requested_model="x" * 5000))
     assert await writer.flush()
     rows = {r.request_id: r for r in await RequestLog.all()}
-    assert set(rows) == {"ok", "surrogate", "nul", "huge"}
+    assert set(rows) == {"ok", "surrogate", "nul", "huge", "long"}
+    assert rows["long"].requested_model == "x" * 199 + "\u2026"
+    assert writer.dropped == 0
     assert rows["surrogate"].requested_model == "bad?x"
     assert rows["nul"].error_message == "a\ufffdb"
     assert rows["huge"].input_tokens == 2**31 - 1

@@ -100,6 +100,53 @@ async def test_missing_and_unknown_model(stack: Stack, path: str) -> None:
 
 
 @pytest.mark.parametrize("path", PATHS)
+async def test_very_long_unknown_model_is_refused_and_logged(stack: Stack, path: str) -> None:
+    model = "m" * 5000
+    resp = post(stack, path, ok_request(path, model=model), stack.seeded.user_key)
+    assert_protocol_error(resp, path, 404, "not_found_error")
+    rows = await wait_for_rows(stack.database_url, 1, request_id=resp.headers["x-request-id"])
+    # The column holds 200 characters: the row is written with the name clipped, not dropped.
+    assert rows[-1].status == 404 and rows[-1].requested_model.startswith("m" * 150)
+    still_serving(stack, path)
+
+
+@pytest.mark.parametrize("path", PATHS)
+async def test_deeply_nested_body_is_a_clear_400(stack: Stack, path: str) -> None:
+    deep: Any = "leaf"
+    for _ in range(300):
+        deep = {"a": [deep]}
+    body = ok_request(path)
+    if path == OPENAI_PATH:
+        body["messages"].append(
+            {
+                "role": "assistant",
+                "tool_calls": [
+                    {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+                ],
+            }
+        )
+        body["messages"].append({"role": "tool", "tool_call_id": "c1", "content": "ok"})
+        body["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {"name": "s", "schema": deep},
+        }
+    else:
+        body["messages"] = [
+            {
+                "role": "assistant",
+                "content": [{"type": "tool_use", "id": "toolu_1", "name": "A", "input": deep}],
+            },
+            {"role": "user", "content": "hi"},
+        ]
+    resp = post(stack, path, body, stack.seeded.user_key)
+    msg = assert_protocol_error(resp, path, 400, "invalid_request_error")
+    assert "deeper than" in msg
+    rows = await wait_for_rows(stack.database_url, 1, request_id=resp.headers["x-request-id"])
+    assert rows[-1].status == 400
+    still_serving(stack, path)
+
+
+@pytest.mark.parametrize("path", PATHS)
 async def test_missing_invalid_revoked_expired_key(stack: Stack, path: str) -> None:
     assert_protocol_error(
         post(stack, path, ok_request(path), None), path, 401, "authentication_error"

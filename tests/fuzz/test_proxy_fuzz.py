@@ -87,13 +87,16 @@ class Tally:
         self.by_status: dict[int, int] = {}
         self.by_layer: dict[str, int] = {}
         self.request_ids: dict[str, int] = {}
+        #: What each request was, to name the case when its log row is missing.
+        self.described: dict[str, str] = {}
 
-    def add(self, layer: str, status: int, request_id: str | None) -> None:
+    def add(self, layer: str, status: int, request_id: str | None, description: str = "") -> None:
         self.cases += 1
         self.by_status[status] = self.by_status.get(status, 0) + 1
         self.by_layer[layer] = self.by_layer.get(layer, 0) + 1
         if request_id:
             self.request_ids[request_id] = status
+            self.described[request_id] = description
 
 
 def send(client: httpx.Client, protocol: str, raw: bytes, headers: dict[str, str]) -> Any:
@@ -140,7 +143,7 @@ def fuzz(stack: Stack, keys: dict[str, str | None], protocol: str, tally: Tally)
             ]
             detail = "\n".join(tail[-8:])
             raise AssertionError(f"{layer} body {raw[:600]!r} as {who}: {problem}\n{detail}")
-        tally.add(layer, status, rid)
+        tally.add(layer, status, rid, f"{layer} as {who}/{style} -> {status}: {raw[:400]!r}")
 
     started = time.monotonic()
     with httpx.Client(base_url=stack.gateway.url, timeout=REQUEST_TIMEOUT) as client:
@@ -174,7 +177,9 @@ async def test_fuzz_chat_endpoint(stack: Stack, keys: dict[str, str | None], pro
             break
         await asyncio.sleep(0.2)
     missing = set(tally.request_ids) - set(rows)
-    assert not missing, f"{len(missing)} requests have no log row"
+    assert not missing, f"{len(missing)} requests have no log row: " + "; ".join(
+        f"{rid} = {tally.described[rid]}" for rid in sorted(missing)[:3]
+    )
     for rid, status in tally.request_ids.items():
         if status != 200:
             assert rows[rid].status == status, (rid, rows[rid].status, status)
