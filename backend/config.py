@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -22,7 +23,8 @@ class Settings(BaseModel):
     log_flush_interval_s: float = 0.5
     upstream_timeout_s: float = 600.0
     upstream_connect_timeout_s: float = 10.0
-    transport: str = "aiohttp"
+    #: Upstream HTTP transport: aiohttp (default), httpx-aiohttp or httpx (providers/http.py).
+    transport: Literal["aiohttp", "httpx-aiohttp", "httpx"] = "aiohttp"
     #: Keep DLP-redacted request/response bodies in the log for the activity export.
     log_bodies: bool = True
     #: Reservation size when a request names no max_tokens (worst case is unknowable).

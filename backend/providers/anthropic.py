@@ -25,12 +25,13 @@ from backend.protocols.anthropic_messages import (
 )
 from backend.protocols.sse import SSEParser
 from backend.providers.base import ProviderConfig, UnsupportedOperation, map_transport_error
+from backend.providers.http import Upstream
 
 DEFAULT_VERSION = "2023-06-01"
 
 
 class AnthropicProvider:
-    def __init__(self, config: ProviderConfig, client: httpx.AsyncClient) -> None:
+    def __init__(self, config: ProviderConfig, client: Upstream) -> None:
         self.config = config
         self._client = client
         self._root = config.base_url.rstrip("/")

@@ -1,9 +1,9 @@
 """The Provider contract: what the pipeline needs from an upstream, and nothing more.
 
 A provider owns one wire format's outbound side (it encodes the IR with its codec, sends it with
-the injected ``httpx.AsyncClient`` and decodes the answer). All HTTP failures are mapped to the
-``GatewayError`` tree in one place per provider (``map_transport_error`` below for transport
-errors, the codec's ``decode_error`` for error bodies).
+the injected ``Upstream`` of ``providers/http.py`` and decodes the answer). All HTTP failures are
+mapped to the ``GatewayError`` tree in one place per provider (``map_transport_error`` below for
+transport errors, the codec's ``decode_error`` for error bodies).
 """
 
 from __future__ import annotations

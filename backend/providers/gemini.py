@@ -17,7 +17,6 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import orjson
 
 from backend.ir.chat import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse
@@ -27,6 +26,7 @@ from backend.protocols import gemini as codec
 from backend.protocols.gemini.decode import malformed
 from backend.protocols.sse import SSEParser
 from backend.providers.base import ProviderConfig, map_transport_error
+from backend.providers.http import Upstream
 
 _MAX_MODEL_PAGES = 20
 #: The model id goes into the URL path: anything but a plain id (``..``, ``?``, ``#``, ``/``
@@ -36,7 +36,7 @@ _MODEL_ID = re.compile(r"(?:models/|tunedModels/)?[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 class GeminiProvider:
-    def __init__(self, config: ProviderConfig, client: httpx.AsyncClient) -> None:
+    def __init__(self, config: ProviderConfig, client: Upstream) -> None:
         self.config = config
         self._client = client
         base = config.base_url.rstrip("/")

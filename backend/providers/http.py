@@ -1,18 +1,39 @@
-"""Upstream HTTP clients: one pooled ``httpx.AsyncClient`` per provider, transport swappable.
+"""Upstream HTTP: one pooled ``Upstream`` per provider, speaking httpx's types, transport swappable.
 
-The pipeline speaks httpx's API everywhere; what sits under it decides throughput. httpcore's
-default pool measured an order of magnitude slower than aiohttp under concurrency on these
-machines, so the default transport is aiohttp (via ``httpx-aiohttp``);
-``SWITCHBOARD_TRANSPORT=httpx`` selects plain httpcore (benchmarks compare both).
+Providers build ``httpx.Request`` objects and get ``httpx.Response`` objects back, but skip
+``httpx.AsyncClient``: its per-request machinery (URL merge and re-parse, header and cookie
+objects, auth and redirect generators, timers) measured ~400 µs of CPU per call on these
+machines, as much as the HTTP work itself, and a gateway needs none of it (no cookies, no
+redirects, credentials set per provider). ``Upstream`` memoises the joined URLs, sets the timeout
+once, and hands each request straight to the transport.
+
+Transports (``SWITCHBOARD_TRANSPORT``): ``aiohttp`` (default, ``aio_transport.AioTransport``),
+``httpx-aiohttp`` (the ``httpx-aiohttp`` package's adapter) and ``httpx`` (plain httpcore, an
+order of magnitude slower under concurrency here); ``benchmarks/`` compares them.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+import contextlib
+from collections.abc import AsyncIterator, Mapping
+from types import TracebackType
+from typing import Any, Literal
 
 import httpx
 
-TransportName = Literal["aiohttp", "httpx"]
+TransportName = Literal["aiohttp", "httpx-aiohttp", "httpx"]
+
+#: Sent on every upstream request unless the provider sets them; compressed answers are
+#: decoded by ``httpx.Response``.
+_DEFAULT_HEADERS = {
+    "accept": "*/*",
+    "accept-encoding": "gzip, deflate",
+    "user-agent": "switchboard",
+}
+#: Distinct (path, query) pairs per provider are few; past this the memo starts over.
+_URL_MEMO_LIMIT = 1024
+
+Params = Mapping[str, str | int | float] | None
 
 
 def make_transport(name: TransportName = "aiohttp") -> httpx.AsyncBaseTransport:
@@ -20,9 +41,150 @@ def make_transport(name: TransportName = "aiohttp") -> httpx.AsyncBaseTransport:
         return httpx.AsyncHTTPTransport(
             limits=httpx.Limits(max_connections=1000, max_keepalive_connections=200)
         )
-    from httpx_aiohttp import AiohttpTransport
+    if name == "httpx-aiohttp":
+        from httpx_aiohttp import AiohttpTransport
 
-    return AiohttpTransport()
+        return AiohttpTransport(limits=httpx.Limits(max_connections=1000))
+    from backend.providers.aio_transport import AioTransport
+
+    return AioTransport()
+
+
+class Upstream:
+    """The HTTP client of one provider: ``request``/``get``/``post``/``stream`` like httpx's."""
+
+    def __init__(
+        self,
+        base_url: str = "",
+        *,
+        transport: httpx.AsyncBaseTransport,
+        headers: Mapping[str, str] | None = None,
+        timeout_s: float = 600.0,
+        connect_timeout_s: float = 10.0,
+    ) -> None:
+        base = httpx.URL(base_url)
+        if base_url and not base.raw_path.endswith(b"/"):
+            base = base.copy_with(raw_path=base.raw_path + b"/")
+        self.base_url = base
+        self._transport = transport
+        self._headers = {**_DEFAULT_HEADERS, **(headers or {})}
+        self._extensions = {
+            "timeout": {
+                "connect": connect_timeout_s,
+                "read": timeout_s,
+                "write": timeout_s,
+                "pool": timeout_s,
+            }
+        }
+        self._urls: dict[tuple[str, tuple[tuple[str, Any], ...]], httpx.URL] = {}
+        self.is_closed = False
+
+    # -- building ------------------------------------------------------------------------------
+    def url(self, url: str, params: Params = None) -> httpx.URL:
+        """``url`` (absolute, or relative to the base URL) with ``params``, memoised."""
+        key = (url, tuple(params.items()) if params else ())
+        built = self._urls.get(key)
+        if built is None:
+            if len(self._urls) >= _URL_MEMO_LIMIT:
+                self._urls.clear()
+            built = self._urls[key] = self._join(url, params)
+        return built
+
+    def _join(self, url: str, params: Params) -> httpx.URL:
+        if url.startswith(("http://", "https://")):
+            joined = httpx.URL(url)
+        else:
+            joined = self.base_url.copy_with(
+                raw_path=self.base_url.raw_path + url.lstrip("/").encode("ascii")
+            )
+        if params:
+            joined = joined.copy_merge_params(dict(params))
+        return joined
+
+    def build_request(
+        self,
+        method: str,
+        url: str,
+        *,
+        content: bytes | None = None,
+        params: Params = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Request:
+        return httpx.Request(
+            method,
+            self.url(url, params),
+            content=content,
+            headers={**self._headers, **headers} if headers else self._headers,
+            extensions=self._extensions,
+        )
+
+    # -- sending -------------------------------------------------------------------------------
+    async def send(self, request: httpx.Request, *, stream: bool = False) -> httpx.Response:
+        """The response; unless ``stream``, its body is read and the connection released."""
+        response = await self._transport.handle_async_request(request)
+        response.request = request
+        if not stream:
+            try:
+                await response.aread()
+            finally:
+                await response.aclose()
+        return response
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        content: bytes | None = None,
+        params: Params = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        request = self.build_request(method, url, content=content, params=params, headers=headers)
+        return await self.send(request)
+
+    async def get(
+        self, url: str, *, params: Params = None, headers: Mapping[str, str] | None = None
+    ) -> httpx.Response:
+        return await self.request("GET", url, params=params, headers=headers)
+
+    async def post(
+        self, url: str, *, content: bytes | None = None, headers: Mapping[str, str] | None = None
+    ) -> httpx.Response:
+        return await self.request("POST", url, content=content, headers=headers)
+
+    @contextlib.asynccontextmanager
+    async def stream(
+        self,
+        method: str,
+        url: str,
+        *,
+        content: bytes | None = None,
+        params: Params = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> AsyncIterator[httpx.Response]:
+        """The response with its body unread; leaving the block closes it."""
+        request = self.build_request(method, url, content=content, params=params, headers=headers)
+        response = await self.send(request, stream=True)
+        try:
+            yield response
+        finally:
+            await response.aclose()
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    async def aclose(self) -> None:
+        self.is_closed = True
+        await self._transport.aclose()
+
+    async def __aenter__(self) -> Upstream:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
 
 
 def make_http_client(
@@ -32,10 +194,11 @@ def make_http_client(
     timeout_s: float = 600.0,
     connect_timeout_s: float = 10.0,
     transport: TransportName = "aiohttp",
-) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        base_url=base_url,
-        headers=headers,
-        timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s),
+) -> Upstream:
+    return Upstream(
+        base_url,
         transport=make_transport(transport),
+        headers=headers,
+        timeout_s=timeout_s,
+        connect_timeout_s=connect_timeout_s,
     )

@@ -14,7 +14,6 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import orjson
 
 from backend.ir.chat import (
@@ -30,12 +29,13 @@ from backend.ir.stream import StreamError, StreamEvent, StreamStart
 from backend.protocols import ollama as codec
 from backend.protocols.ollama.decode import malformed
 from backend.providers.base import ProviderConfig, map_transport_error
+from backend.providers.http import Upstream
 
 OLLAMA_RATES = TokenRates(per_message=4, per_image=256, per_system=4)
 
 
 class OllamaProvider:
-    def __init__(self, config: ProviderConfig, client: httpx.AsyncClient) -> None:
+    def __init__(self, config: ProviderConfig, client: Upstream) -> None:
         self.config = config
         self._client = client
         self._base = config.base_url.rstrip("/").removesuffix("/api")

@@ -1,9 +1,10 @@
 """OpenAI-format upstreams: OpenAI itself, any OpenAI-compatible base URL, and Azure OpenAI.
 
-The injected ``httpx.AsyncClient`` has ``base_url = config.base_url``. For OpenAI and compatible
-servers that URL includes ``/v1`` (as the OpenAI SDK takes it) and endpoints are joined relative
-to it; for Azure it is the resource URL (``https://<res>.openai.azure.com``) and requests go to
-``openai/deployments/<deployment>/...?api-version=...`` with an ``api-key`` header.
+The injected ``Upstream`` (``providers/http.py``) has ``base_url = config.base_url``. For OpenAI
+and compatible servers that URL includes ``/v1`` (as the OpenAI SDK takes it) and endpoints are
+joined relative to it; for Azure it is the resource URL (``https://<res>.openai.azure.com``)
+and requests go to ``openai/deployments/<deployment>/...?api-version=...`` with an ``api-key``
+header.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
-import httpx
 import orjson
 
 from backend.ir.chat import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse
@@ -30,6 +30,7 @@ from backend.protocols.openai_chat import (
 )
 from backend.protocols.sse import SSEParser
 from backend.providers.base import ProviderConfig, map_transport_error
+from backend.providers.http import Upstream
 
 AZURE_DEFAULT_API_VERSION = "2024-10-21"
 
@@ -37,7 +38,7 @@ AZURE_DEFAULT_API_VERSION = "2024-10-21"
 class OpenAIProvider:
     """Chat, streaming, embeddings and model listing against an OpenAI-format API."""
 
-    def __init__(self, config: ProviderConfig, client: httpx.AsyncClient) -> None:
+    def __init__(self, config: ProviderConfig, client: Upstream) -> None:
         self.config = config
         self._client = client
 
@@ -210,7 +211,7 @@ def _model_ids(data: Any, provider: str) -> list[str]:
     return [m["id"] for m in items if isinstance(m, dict) and isinstance(m.get("id"), str)]
 
 
-def make_openai_provider(config: ProviderConfig, client: httpx.AsyncClient) -> OpenAIProvider:
+def make_openai_provider(config: ProviderConfig, client: Upstream) -> OpenAIProvider:
     """The adapter for ``config.kind`` ``"azure"`` or anything else OpenAI-compatible."""
     cls = AzureOpenAIProvider if config.kind == "azure" else OpenAIProvider
     return cls(config, client)

@@ -1,6 +1,6 @@
 """The live set of provider adapters, rebuilt in place when credentials or settings change.
 
-Each provider has one entry: its ``ProviderConfig``, its own pooled ``httpx.AsyncClient`` and the
+Each provider has one entry: its ``ProviderConfig``, its own pooled ``Upstream`` and the
 adapter built on them. ``apply()`` compares the new configs with the current ones and rebuilds
 only the providers that changed; the swap is one dict assignment, so a request sees either the
 old entry or the new one, never a mix.
@@ -31,29 +31,25 @@ import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from typing import Any, cast
-
-import httpx
+from typing import Any
 
 from backend.ir.chat import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse
 from backend.ir.errors import NotFound, UpstreamUnavailable
 from backend.ir.stream import StreamEvent
 from backend.providers.base import Provider, ProviderConfig
 from backend.providers.credentials import DEFAULTS
-from backend.providers.http import TransportName, make_http_client
+from backend.providers.http import TransportName, Upstream, make_http_client
 
 log = logging.getLogger("switchboard.providers")
 
-ProviderFactory = Callable[[ProviderConfig, httpx.AsyncClient], Provider]
-ClientFactory = Callable[[ProviderConfig], httpx.AsyncClient]
+ProviderFactory = Callable[[ProviderConfig, Upstream], Provider]
+ClientFactory = Callable[[ProviderConfig], Upstream]
 
 
 class _Entry:
     __slots__ = ("client", "config", "idle", "inflight", "provider")
 
-    def __init__(
-        self, config: ProviderConfig, client: httpx.AsyncClient, provider: Provider
-    ) -> None:
+    def __init__(self, config: ProviderConfig, client: Upstream, provider: Provider) -> None:
         self.config = config
         self.client = client
         self.provider = provider
@@ -139,7 +135,7 @@ class ProviderRegistry:
         factories: Mapping[str, ProviderFactory],
         *,
         client_factory: ClientFactory | None = None,
-        transport: TransportName | str = "aiohttp",
+        transport: TransportName = "aiohttp",
         timeout_s: float | None = None,
         connect_timeout_s: float = 10.0,
         close_grace_s: float = 5.0,
@@ -147,7 +143,7 @@ class ProviderRegistry:
     ) -> None:
         self._factories = dict(factories)
         self._client_factory = client_factory or self._default_client
-        self._transport = cast(TransportName, transport)
+        self._transport = transport
         self._timeout_s = timeout_s
         self._connect_timeout_s = connect_timeout_s
         self._close_grace_s = close_grace_s
@@ -158,7 +154,7 @@ class ProviderRegistry:
         self._retiring: set[asyncio.Task[None]] = set()
         self._lock = asyncio.Lock()
 
-    def _default_client(self, config: ProviderConfig) -> httpx.AsyncClient:
+    def _default_client(self, config: ProviderConfig) -> Upstream:
         return make_http_client(
             config.base_url,
             headers=dict(config.extra_headers) or None,
@@ -308,7 +304,7 @@ class ProviderRegistry:
             await self._close_client(entry.client, entry.config.name)
 
     @staticmethod
-    async def _close_client(client: httpx.AsyncClient, name: str) -> None:
+    async def _close_client(client: Upstream, name: str) -> None:
         try:
             await client.aclose()
         except Exception as exc:  # closing must never take the gateway down

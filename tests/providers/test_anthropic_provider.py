@@ -43,7 +43,7 @@ from backend.ir.stream import (
 from backend.protocols.anthropic_messages import decode_request
 from backend.providers.anthropic import AnthropicProvider
 from backend.providers.base import ProviderConfig, UnsupportedOperation
-from backend.providers.http import make_http_client
+from backend.providers.http import Upstream, make_http_client
 from tests.fakes.anthropic_fake import AnthropicFake, AnthropicReply
 from tests.fakes.base import Reply, ToolCall, free_port
 
@@ -62,13 +62,13 @@ def fake() -> Iterator[AnthropicFake]:
 
 
 @pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
+async def client() -> AsyncIterator[Upstream]:
     http = make_http_client("http://unused.invalid", timeout_s=5)
     yield http
     await http.aclose()
 
 
-def provider_for(base_url: str, http: httpx.AsyncClient, **kw: Any) -> AnthropicProvider:
+def provider_for(base_url: str, http: Upstream, **kw: Any) -> AnthropicProvider:
     config = ProviderConfig(
         name="anthropic", kind="anthropic", base_url=base_url, api_key="sk-ant-real", **kw
     )
@@ -76,7 +76,7 @@ def provider_for(base_url: str, http: httpx.AsyncClient, **kw: Any) -> Anthropic
 
 
 @pytest.fixture
-def provider(fake: AnthropicFake, client: httpx.AsyncClient) -> AnthropicProvider:
+def provider(fake: AnthropicFake, client: Upstream) -> AnthropicProvider:
     fake.reset()
     return provider_for(fake.base_url + "/", client)
 
@@ -135,7 +135,7 @@ async def test_client_headers_are_forwarded(
     assert "authorization" not in sent
 
 
-async def test_extra_headers_from_config(fake: AnthropicFake, client: httpx.AsyncClient) -> None:
+async def test_extra_headers_from_config(fake: AnthropicFake, client: Upstream) -> None:
     fake.reset()
     p = provider_for(fake.base_url, client, extra_headers={"x-team": "blue"})
     await p.chat(request(), MODEL)
@@ -183,7 +183,7 @@ async def test_chat_malformed_success_body(
         await provider.chat(request(), MODEL)
 
 
-async def test_connection_refused(client: httpx.AsyncClient) -> None:
+async def test_connection_refused(client: Upstream) -> None:
     p = provider_for(f"http://127.0.0.1:{free_port()}", client)
     # httpx-aiohttp reports a refused connection as ConnectTimeout, hence not only Unavailable.
     with pytest.raises(UpstreamError) as info:
@@ -306,11 +306,11 @@ class Body(httpx.AsyncByteStream):
         self.closed = True
 
 
-def scripted(body: Body) -> httpx.AsyncClient:
+def scripted(body: Body) -> Upstream:
     def handler(_: httpx.Request) -> httpx.Response:
         return httpx.Response(200, headers={"content-type": "text/event-stream"}, stream=body)
 
-    return httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    return Upstream(transport=httpx.MockTransport(handler))
 
 
 async def test_multibyte_characters_split_across_chunks() -> None:
@@ -359,7 +359,7 @@ async def test_count_tokens_error(provider: AnthropicProvider, fake: AnthropicFa
         await provider.count_tokens(request(), "claude-nope")
 
 
-async def test_list_models_follows_pages(fake: AnthropicFake, client: httpx.AsyncClient) -> None:
+async def test_list_models_follows_pages(fake: AnthropicFake, client: Upstream) -> None:
     fake.reset()
     fake.page_size = 2
     try:

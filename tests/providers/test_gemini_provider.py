@@ -40,9 +40,10 @@ from backend.ir.stream import (
 )
 from backend.providers.base import ProviderConfig
 from backend.providers.gemini import GeminiProvider
-from backend.providers.http import TransportName, make_http_client
+from backend.providers.http import TransportName, Upstream, make_http_client, make_transport
 from tests.fakes.base import Reply, ToolCall, free_port
 from tests.fakes.gemini_fake import GeminiFake, fake_vector
+from tests.providers.recording import RecordingTransport
 
 MODEL = "gemini-2.5-flash"
 KEY = "AIza-upstream-secret"
@@ -77,9 +78,7 @@ def _clean(fake: GeminiFake) -> None:
 
 
 @pytest.fixture(scope="module", params=["aiohttp", "httpx"])
-async def client(
-    request: pytest.FixtureRequest, fake: GeminiFake
-) -> AsyncIterator[httpx.AsyncClient]:
+async def client(request: pytest.FixtureRequest, fake: GeminiFake) -> AsyncIterator[Upstream]:
     transport: TransportName = request.param
     c = make_http_client(fake.base_url, transport=transport, timeout_s=5)
     yield c
@@ -98,7 +97,7 @@ def config(base_url: str, **over: Any) -> ProviderConfig:
 
 
 @pytest.fixture
-def provider(fake: GeminiFake, client: httpx.AsyncClient) -> GeminiProvider:
+def provider(fake: GeminiFake, client: Upstream) -> GeminiProvider:
     return GeminiProvider(config(fake.base_url, extra_headers={"x-team": "a"}), client)
 
 
@@ -236,7 +235,7 @@ async def test_error_statuses_are_mapped(
 
 @pytest.mark.parametrize(("key", "upstream_status"), [("bad", 400), (None, 403)])
 async def test_bad_or_missing_key_is_the_providers_failure(
-    fake: GeminiFake, client: httpx.AsyncClient, key: str | None, upstream_status: int
+    fake: GeminiFake, client: Upstream, key: str | None, upstream_status: int
 ) -> None:
     p = GeminiProvider(config(fake.base_url, api_key=key), client)
     for call in (p.chat(request(), MODEL), collect(p.stream(request(), MODEL))):
@@ -369,13 +368,9 @@ async def test_stream_error_status_and_empty_body_raise_before_first_event(
 
 
 async def test_consumer_closing_the_stream_closes_the_upstream_response(fake: GeminiFake) -> None:
-    seen: list[httpx.Response] = []
-
-    async def remember(resp: httpx.Response) -> None:
-        seen.append(resp)
-
-    client = make_http_client(fake.base_url, transport="httpx")
-    client.event_hooks = {"request": [], "response": [remember]}
+    recorder = RecordingTransport(make_transport("httpx"))
+    client = Upstream(fake.base_url, transport=recorder)
+    seen = recorder.responses
     try:
         fake.replies.append(Reply(text="x" * 20))
         gen = GeminiProvider(config(fake.base_url), client).stream(request(), MODEL)

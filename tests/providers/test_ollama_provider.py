@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from typing import Any
 
-import httpx
 import orjson
 import pytest
 
@@ -39,11 +38,12 @@ from backend.ir.stream import (
     ToolArgsDelta,
 )
 from backend.providers.base import ProviderConfig
-from backend.providers.http import TransportName, make_http_client
+from backend.providers.http import TransportName, Upstream, make_http_client, make_transport
 from backend.providers.ollama import OllamaProvider, estimate_tokens
 from tests.fakes.base import Reply, ToolCall, free_port
 from tests.fakes.gemini_fake import fake_vector
 from tests.fakes.ollama_fake import OllamaFake
+from tests.providers.recording import RecordingTransport
 
 MODEL = "llama3.2"
 WEATHER = Tool(
@@ -66,9 +66,7 @@ def _clean(fake: OllamaFake) -> None:
 
 
 @pytest.fixture(scope="module", params=["aiohttp", "httpx"])
-async def client(
-    request: pytest.FixtureRequest, fake: OllamaFake
-) -> AsyncIterator[httpx.AsyncClient]:
+async def client(request: pytest.FixtureRequest, fake: OllamaFake) -> AsyncIterator[Upstream]:
     transport: TransportName = request.param
     c = make_http_client(fake.base_url, transport=transport, timeout_s=5)
     yield c
@@ -82,7 +80,7 @@ def config(base_url: str, **over: Any) -> ProviderConfig:
 
 
 @pytest.fixture
-def provider(fake: OllamaFake, client: httpx.AsyncClient) -> OllamaProvider:
+def provider(fake: OllamaFake, client: Upstream) -> OllamaProvider:
     return OllamaProvider(config(fake.base_url), client)
 
 
@@ -366,13 +364,9 @@ async def test_error_line_first_raises(provider: OllamaProvider, fake: OllamaFak
 
 
 async def test_consumer_closing_the_stream_closes_the_upstream_response(fake: OllamaFake) -> None:
-    seen: list[httpx.Response] = []
-
-    async def remember(resp: httpx.Response) -> None:
-        seen.append(resp)
-
-    client = make_http_client(fake.base_url, transport="httpx")
-    client.event_hooks = {"request": [], "response": [remember]}
+    recorder = RecordingTransport(make_transport("httpx"))
+    client = Upstream(fake.base_url, transport=recorder)
+    seen = recorder.responses
     try:
         fake.replies.append(Reply(text="x" * 20))
         gen = OllamaProvider(config(fake.base_url), client).stream(request(), MODEL)

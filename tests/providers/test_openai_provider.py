@@ -36,7 +36,7 @@ from backend.ir.stream import (
 )
 from backend.protocols.openai_chat import decode_request
 from backend.providers.base import ProviderConfig
-from backend.providers.http import TransportName, make_http_client
+from backend.providers.http import TransportName, Upstream, make_http_client, make_transport
 from backend.providers.openai import (
     AZURE_DEFAULT_API_VERSION,
     AzureOpenAIProvider,
@@ -45,6 +45,7 @@ from backend.providers.openai import (
 )
 from tests.fakes.base import Reply, ToolCall, free_port
 from tests.fakes.openai_fake import OpenAIFake, fake_vector
+from tests.providers.recording import RecordingTransport
 
 
 @pytest.fixture(scope="module")
@@ -59,9 +60,7 @@ def _clean(fake: OpenAIFake) -> None:
 
 
 @pytest.fixture(params=["aiohttp", "httpx"])
-async def client(
-    request: pytest.FixtureRequest, fake: OpenAIFake
-) -> AsyncIterator[httpx.AsyncClient]:
+async def client(request: pytest.FixtureRequest, fake: OpenAIFake) -> AsyncIterator[Upstream]:
     transport: TransportName = request.param
     c = make_http_client(fake.sdk_base_url, transport=transport, timeout_s=5)
     yield c
@@ -80,7 +79,7 @@ def config(base_url: str, **over: Any) -> ProviderConfig:
 
 
 @pytest.fixture
-def provider(fake: OpenAIFake, client: httpx.AsyncClient) -> OpenAIProvider:
+def provider(fake: OpenAIFake, client: Upstream) -> OpenAIProvider:
     return OpenAIProvider(
         config(
             fake.sdk_base_url, organization="org-1", project="proj-1", extra_headers={"x-team": "a"}
@@ -268,13 +267,9 @@ async def test_error_frame_before_any_event_raises(
 async def test_consumer_closing_the_stream_closes_the_upstream_response(
     fake: OpenAIFake, transport: TransportName
 ) -> None:
-    seen: list[httpx.Response] = []
-
-    async def remember(resp: httpx.Response) -> None:
-        seen.append(resp)
-
-    client = make_http_client(fake.sdk_base_url, transport=transport)
-    client.event_hooks = {"request": [], "response": [remember]}
+    recorder = RecordingTransport(make_transport(transport))
+    client = Upstream(fake.sdk_base_url, transport=recorder)
+    seen = recorder.responses
     try:
         fake.replies.append(Reply(text="x" * 20))
         gen = OpenAIProvider(config(fake.sdk_base_url), client).stream(request(), "m")
@@ -345,10 +340,8 @@ async def test_list_models_and_count_tokens(provider: OpenAIProvider, fake: Open
 
 
 # -- quirks of compatible servers (scripted with httpx.MockTransport) -----------------------------
-def mock_provider(handler: Any) -> tuple[OpenAIProvider, httpx.AsyncClient]:
-    client = httpx.AsyncClient(
-        base_url="http://compat.local/v1", transport=httpx.MockTransport(handler)
-    )
+def mock_provider(handler: Any) -> tuple[OpenAIProvider, Upstream]:
+    client = Upstream("http://compat.local/v1", transport=httpx.MockTransport(handler))
     return OpenAIProvider(config("http://compat.local/v1", name="compat"), client), client
 
 

@@ -20,6 +20,7 @@ from backend.ir.chat import (
 from backend.ir.errors import NotFound, UpstreamUnavailable
 from backend.ir.stream import StreamEnd, StreamEvent, StreamStart, TextDelta
 from backend.providers.base import ProviderConfig
+from backend.providers.http import Upstream as HttpUpstream
 from backend.providers.registry import ProviderFactory, ProviderRegistry, default_factories
 from tests.fakes.base import Reply
 from tests.fakes.openai_fake import OpenAIFake
@@ -33,7 +34,7 @@ class Upstream:
     def __init__(self) -> None:
         self.gate = asyncio.Event()
         self.seen_keys: list[str] = []
-        self.clients: list[httpx.AsyncClient] = []
+        self.clients: list[HttpUpstream] = []
 
     async def handle(self, request: httpx.Request) -> httpx.Response:
         key = request.headers.get("authorization", "")
@@ -49,10 +50,8 @@ class Upstream:
         await self.gate.wait()
         yield f"{key}\n".encode()
 
-    def client(self, config: ProviderConfig) -> httpx.AsyncClient:
-        client = httpx.AsyncClient(
-            base_url="http://upstream", transport=httpx.MockTransport(self.handle)
-        )
+    def client(self, config: ProviderConfig) -> HttpUpstream:
+        client = HttpUpstream("http://upstream", transport=httpx.MockTransport(self.handle))
         self.clients.append(client)
         return client
 
@@ -60,7 +59,7 @@ class Upstream:
 class FakeProvider:
     built = 0
 
-    def __init__(self, config: ProviderConfig, client: httpx.AsyncClient) -> None:
+    def __init__(self, config: ProviderConfig, client: HttpUpstream) -> None:
         self.config = config
         self.client = client
         FakeProvider.built += 1
@@ -91,7 +90,7 @@ class FakeProvider:
 
 
 class BrokenProvider:
-    def __init__(self, config: ProviderConfig, client: httpx.AsyncClient) -> None:
+    def __init__(self, config: ProviderConfig, client: HttpUpstream) -> None:
         raise RuntimeError(f"cannot start with key {config.api_key}")
 
 
