@@ -47,7 +47,10 @@ COMPONENTS = (
     ("DLP (redact, restore)", ("backend/dlp/", "backend/policies/dlp.py")),
     ("budget (reserve, settle, rate)", ("backend/budget/", "backend/policies/budget.py")),
     ("upstream HTTP: aiohttp", ("aiohttp/", "multidict/", "yarl/")),
-    ("upstream HTTP: httpx API + transport adapter", ("httpx/", "httpx_aiohttp/", "httpcore/")),
+    (
+        "upstream HTTP: httpx types + transport adapter",
+        ("httpx/", "httpx_aiohttp/", "httpcore/", "backend/providers/http.py", "aio_transport.py"),
+    ),
     ("wire codecs + SSE (decode, encode)", ("backend/protocols/",)),
     ("request ids (uuid4)", ("uuid.py",)),
     ("logging module", ("logging/",)),

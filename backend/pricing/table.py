@@ -67,14 +67,43 @@ class TableModel:
 
 
 _LINEAR_FIELDS = frozenset({"input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok"})
+#: Priced units our usage never reports (audio, images, searches, pages...): they add nothing to
+#: a token cost. ``requests_kcount`` is not here: it charges every request.
+_UNREPORTED_UNITS = frozenset(
+    {
+        "audio_hours",
+        "cache_audio_read_mtok",
+        "cache_image_read_mtok",
+        "cache_write_1h_mtok",
+        "input_annotated_document_kpages",
+        "input_audio_hours",
+        "input_audio_mtok",
+        "input_document_kpages",
+        "input_image_mtok",
+        "input_mchars",
+        "input_text_messages_kcount",
+        "input_video_mtok",
+        "output_audio_mtok",
+        "output_citation_mtok",
+        "output_image_mtok",
+        "output_reasoning_mtok",
+        "output_video_mtok",
+        "storage_searches_kcount",
+        "web_searches_kcount",
+    }
+)
 
 
 def _is_linear(model: types.ModelInfo) -> bool:
+    # Variants (service tier, batch) only apply with a price context, which we never pass.
     prices = model.prices
-    if isinstance(prices, list) or model.price_variants:
+    if isinstance(prices, list):
         return False
     used = {k: v for k, v in vars(prices).items() if v is not None}
-    return set(used) <= _LINEAR_FIELDS and all(isinstance(v, Decimal) for v in used.values())
+    tokens = {k: v for k, v in used.items() if k in _LINEAR_FIELDS}
+    return set(used) - set(tokens) <= _UNREPORTED_UNITS and all(
+        isinstance(v, Decimal) for v in tokens.values()
+    )
 
 
 def warm() -> None:
