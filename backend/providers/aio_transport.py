@@ -106,7 +106,10 @@ class AioTransport(httpx.AsyncBaseTransport):
             response = await self._client()._request(
                 request.method,
                 self._url(request.url),
-                headers=request.headers,  # type: ignore[arg-type]
+                # Raw pairs: httpx's Headers.items() re-detects the encoding on every call.
+                headers=[
+                    (k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw
+                ],
                 data=request.content or None,
                 allow_redirects=False,
                 compress=False,

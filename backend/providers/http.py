@@ -67,7 +67,8 @@ class Upstream:
             base = base.copy_with(raw_path=base.raw_path + b"/")
         self.base_url = base
         self._transport = transport
-        self._headers = {**_DEFAULT_HEADERS, **(headers or {})}
+        defaults = {**_DEFAULT_HEADERS, **{k.lower(): v for k, v in (headers or {}).items()}}
+        self._default_raw = [(k.encode(), v.encode()) for k, v in defaults.items()]
         self._extensions = {
             "timeout": {
                 "connect": connect_timeout_s,
@@ -110,13 +111,27 @@ class Upstream:
         params: Params = None,
         headers: Mapping[str, str] | None = None,
     ) -> httpx.Request:
-        return httpx.Request(
+        target = self.url(url, params)
+        raw = [(b"host", target.netloc)]
+        if headers:
+            names = {k.lower().encode() for k in headers}
+            raw += [h for h in self._default_raw if h[0] not in names]
+            raw += [(k.encode(), v.encode()) for k, v in headers.items()]
+        else:
+            raw += self._default_raw
+        if content is not None:
+            raw.append((b"content-length", str(len(content)).encode()))
+        # stream= skips httpx's header auto-population (five times the cost of the rest);
+        # host and content-length are set above instead.
+        request = httpx.Request(
             method,
-            self.url(url, params),
-            content=content,
-            headers={**self._headers, **headers} if headers else self._headers,
+            target,
+            headers=raw,
+            stream=httpx.ByteStream(content or b""),
             extensions=self._extensions,
         )
+        request.read()
+        return request
 
     # -- sending -------------------------------------------------------------------------------
     async def send(self, request: httpx.Request, *, stream: bool = False) -> httpx.Response:
