@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import uuid
+import random
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -97,7 +97,7 @@ class LocalBudget:
                 )
             booked.append((key, counter))
         # Every cap admits the request: book it everywhere (still no await since the checks).
-        rid = uuid.uuid4().hex
+        rid = f"{random.getrandbits(128):032x}"
         expires = now_ts + self._ttl
         for key, counter in booked:
             counter.reserved += units

@@ -38,7 +38,7 @@ import asyncio
 import datetime as dt
 import logging
 import math
-import uuid
+import random
 from collections import deque
 from collections.abc import Sequence
 from decimal import Decimal
@@ -202,7 +202,7 @@ class RedisBudget:
         units = check_amount(amount, "amount")
         now = as_utc(now)
         now_ts = now.timestamp()
-        rid = uuid.uuid4().hex
+        rid = f"{random.getrandbits(128):032x}"
         expires = now_ts + self._ttl
         keys = [self._seeded_key]
         args = [repr(now_ts), repr(expires), f"{rid}:{units}", str(units), self._holds_ttl]

@@ -79,6 +79,9 @@ class AioTransport(httpx.AsyncBaseTransport):
                 ),
                 auto_decompress=False,
                 skip_auto_headers=("User-Agent",),
+                # Upstream APIs authenticate by header; a cookie jar is per-request work
+                # (filtering, then storing what the answer sets) and shared state between callers.
+                cookie_jar=aiohttp.DummyCookieJar(),
             )
         return self._session
 
