@@ -34,23 +34,23 @@ class SSEParser:
             tail = "\r" if self._buf.endswith("\r") else ""
             body = self._buf[:-1] if tail else self._buf
             self._buf = body.replace("\r\n", "\n").replace("\r", "\n") + tail
+        if "\n" not in self._buf:
+            return []
+        # One split per chunk (slicing the buffer line by line was quadratic in the chunk).
+        lines = self._buf.split("\n")
+        self._buf = lines.pop()
         out: list[SSEEvent] = []
-        while True:
-            nl = self._buf.find("\n")
-            if nl < 0:
-                break
-            line = self._buf[:nl]
-            self._buf = self._buf[nl + 1 :]
-            if line == "":
+        for line in lines:
+            if not line:
                 if self._data or self._event is not None:
                     out.append(SSEEvent(self._event, "\n".join(self._data)))
                 self._event = None
                 self._data = []
                 continue
-            if line.startswith(":"):
+            if line[0] == ":":
                 continue
             name, _, value = line.partition(":")
-            if value.startswith(" "):
+            if value[:1] == " ":
                 value = value[1:]
             if name == "data":
                 self._data.append(value)

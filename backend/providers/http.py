@@ -15,7 +15,8 @@ order of magnitude slower under concurrency here); ``benchmarks/`` compares them
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextvars import ContextVar
 from types import TracebackType
 from typing import Any, Literal
 
@@ -34,6 +35,39 @@ _DEFAULT_HEADERS = {
 _URL_MEMO_LIMIT = 1024
 
 Params = Mapping[str, str | int | float] | None
+
+#: Awaited by a streamed upstream body before each read from the network: the proxy's streaming
+#: response sets it to send what the previous read produced (``proxy/streaming.py``). Unset,
+#: nothing happens. Per task, so concurrent streams never see each other's hook.
+before_upstream_read: ContextVar[Callable[[], Awaitable[None]] | None] = ContextVar(
+    "before_upstream_read", default=None
+)
+
+
+class _FlushingBody(httpx.AsyncByteStream):
+    """An upstream body that awaits the ``before_upstream_read`` hook before each read.
+
+    The hook is looked up at each read, in the reader's context: a stream is opened while the
+    request is decided, before the response that sets the hook exists.
+    """
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        chunks = self._inner.__aiter__()
+        while True:
+            hook = before_upstream_read.get()
+            if hook is not None:
+                await hook()
+            try:
+                chunk = await chunks.__anext__()
+            except StopAsyncIteration:
+                return
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
 
 
 def make_transport(name: TransportName = "aiohttp") -> httpx.AsyncBaseTransport:
@@ -180,6 +214,7 @@ class Upstream:
         """The response with its body unread; leaving the block closes it."""
         request = self.build_request(method, url, content=content, params=params, headers=headers)
         response = await self.send(request, stream=True)
+        response.stream = _FlushingBody(response.stream)
         try:
             yield response
         finally:

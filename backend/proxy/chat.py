@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from backend.gateway import Gateway
 from backend.ir.errors import GatewayError
@@ -16,6 +16,7 @@ from backend.policies.pipeline import ChatPipeline
 from backend.proxy.auth import principal_for
 from backend.proxy.body import read_json
 from backend.proxy.codecs import ANTHROPIC, OPENAI, InboundCodec
+from backend.proxy.streaming import StreamResponse
 
 log = logging.getLogger("switchboard.proxy")
 
@@ -47,11 +48,7 @@ async def handle_chat(request: Request, codec: InboundCodec, endpoint: str) -> R
         prepared = await pipeline.prepare(ctx, req, request.headers)
         if req.stream:
             events = await pipeline.open_stream(ctx, prepared)
-            return StreamingResponse(
-                codec.encode_stream(events, req),
-                media_type="text/event-stream",
-                headers=_answer_headers(ctx),
-            )
+            return StreamResponse(codec.encode_stream(events, req), headers=_answer_headers(ctx))
         resp = await pipeline.complete(ctx, prepared)
         pipeline.finish(ctx)
         return Response(

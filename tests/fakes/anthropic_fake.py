@@ -19,6 +19,7 @@ as on the real API. ``/v1/models`` never consumes a queued reply.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -282,6 +283,8 @@ class AnthropicFake(FakeUpstream):
                     yield _frame("error", {"type": "error", "error": err})
                     return
                 raise RuntimeError("anthropic fake: connection dropped on purpose")
+            if reply.pause_after is not None and n == reply.pause_after:
+                await asyncio.sleep(reply.pause_s)
             yield frame
 
 

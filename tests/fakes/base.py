@@ -57,6 +57,9 @@ class Reply:
     delay: float = 0.0
     #: Stream only: send this many chunks then drop the connection without a proper end.
     drop_after: int | None = None
+    #: Stream only: after this many frames, wait ``pause_s`` before the rest (a slow model).
+    pause_after: int | None = None
+    pause_s: float = 0.0
     #: Raw body to send as-is with ``status`` (invalid JSON, truncated SSE...).
     raw: bytes | None = None
     raw_content_type: str = "application/json"

@@ -12,6 +12,7 @@ Point the official SDK at ``fake.sdk_base_url`` (``.../v1``).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import struct
@@ -218,6 +219,8 @@ class OpenAIFake(FakeUpstream):
         for i, frame in enumerate(frames):
             if reply.drop_after is not None and i >= reply.drop_after:
                 raise FakeStreamDrop(f"dropped after {i} chunks")
+            if reply.pause_after is not None and i == reply.pause_after:
+                await asyncio.sleep(reply.pause_s)
             yield b"data: " + orjson.dumps(frame) + b"\n\n"
         if reply.drop_after is not None:
             raise FakeStreamDrop("dropped before [DONE]")
