@@ -111,18 +111,23 @@ class Upstream:
                 "pool": timeout_s,
             }
         }
-        self._urls: dict[tuple[str, tuple[tuple[str, Any], ...]], httpx.URL] = {}
+        #: (path, query) -> the joined URL and its host header (netloc is computed per access).
+        self._urls: dict[tuple[str, tuple[tuple[str, Any], ...]], tuple[httpx.URL, bytes]] = {}
         self.is_closed = False
 
     # -- building ------------------------------------------------------------------------------
     def url(self, url: str, params: Params = None) -> httpx.URL:
         """``url`` (absolute, or relative to the base URL) with ``params``, memoised."""
+        return self._target(url, params)[0]
+
+    def _target(self, url: str, params: Params) -> tuple[httpx.URL, bytes]:
         key = (url, tuple(params.items()) if params else ())
         built = self._urls.get(key)
         if built is None:
             if len(self._urls) >= _URL_MEMO_LIMIT:
                 self._urls.clear()
-            built = self._urls[key] = self._join(url, params)
+            joined = self._join(url, params)
+            built = self._urls[key] = (joined, joined.netloc)
         return built
 
     def _join(self, url: str, params: Params) -> httpx.URL:
@@ -145,8 +150,8 @@ class Upstream:
         params: Params = None,
         headers: Mapping[str, str] | None = None,
     ) -> httpx.Request:
-        target = self.url(url, params)
-        raw = [(b"host", target.netloc)]
+        target, host = self._target(url, params)
+        raw = [(b"host", host)]
         if headers:
             names = {k.lower().encode() for k in headers}
             raw += [h for h in self._default_raw if h[0] not in names]
