@@ -6,7 +6,7 @@ built absolute, so the shared client may or may not carry a base URL of its own.
 
 from __future__ import annotations
 
-import codecs
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,8 +14,8 @@ import httpx
 import orjson
 
 from backend.ir.chat import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse
-from backend.ir.errors import UpstreamError
-from backend.ir.stream import StreamError, StreamEvent
+from backend.ir.errors import GatewayError, UpstreamError
+from backend.ir.stream import StreamEvent
 from backend.protocols.anthropic_messages import (
     StreamDecoder,
     decode_error,
@@ -24,7 +24,12 @@ from backend.protocols.anthropic_messages import (
     encode_request,
 )
 from backend.protocols.sse import SSEParser
-from backend.providers.base import ProviderConfig, UnsupportedOperation, map_transport_error
+from backend.providers.base import (
+    ProviderConfig,
+    UnsupportedOperation,
+    map_transport_error,
+    relay_stream,
+)
 from backend.providers.http import Upstream
 
 DEFAULT_VERSION = "2023-06-01"
@@ -71,44 +76,32 @@ class AnthropicProvider:
         return decode_response(await self._post("/v1/messages", body, req))
 
     async def stream(self, req: ChatRequest, model: str) -> AsyncIterator[StreamEvent]:
+        name = self.config.name
         body = orjson.dumps(encode_request(req, model, stream=True))
         headers = {**self._headers(req), "accept": "text/event-stream"}
-        decoder = StreamDecoder(provider=self.config.name)
-        started = False
         try:
             async with self._client.stream(
                 "POST", self._root + "/v1/messages", content=body, headers=headers
             ) as resp:
                 if not resp.is_success:
-                    raw = await resp.aread()
-                    raise decode_error(resp.status_code, raw, provider=self.config.name)
-                parser = SSEParser()
-                # Chunks may split a multi-byte character; SSEParser decodes each chunk alone.
-                utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
-                async for chunk in resp.aiter_bytes():
-                    for sse in parser.feed(utf8.decode(chunk)):
-                        for ev in decoder.feed(sse):
-                            if isinstance(ev, StreamError) and not started:
-                                # Nothing reached the client yet: raising allows a fallback.
-                                raise ev.error
-                            started = True
-                            yield ev
-                            if isinstance(ev, StreamError):
-                                return
-                tail = [ev for sse in parser.close() for ev in decoder.feed(sse)]
-                for ev in tail + decoder.close():
-                    if isinstance(ev, StreamError) and not started:
-                        raise ev.error
-                    started = True
-                    yield ev
+                    raise decode_error(resp.status_code, await resp.aread(), provider=name)
+                # SSEParser decodes UTF-8 incrementally: a character split across chunks is kept.
+                parser, decoder = SSEParser(), StreamDecoder(provider=name)
+                events = relay_stream(
+                    name,
+                    resp.aiter_bytes(),
+                    lambda chunk: [ev for sse in parser.feed(chunk) for ev in decoder.feed(sse)],
+                    lambda: (
+                        [ev for sse in parser.close() for ev in decoder.feed(sse)] + decoder.close()
+                    ),
+                )
+                async with contextlib.aclosing(events):
+                    async for ev in events:
+                        yield ev
+        except GatewayError:
+            raise
         except Exception as exc:
-            err = map_transport_error(exc, self.config.name)
-            if not started:
-                if err is exc:
-                    raise
-                raise err from exc
-            # The client already has bytes of this answer: the failure must travel in-band.
-            yield StreamError(err)
+            raise map_transport_error(exc, name) from exc
 
     async def count_tokens(self, req: ChatRequest, model: str) -> int:
         body = encode_count_tokens_request(req, model)

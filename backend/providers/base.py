@@ -8,7 +8,7 @@ transport errors, the codec's ``decode_error`` for error bodies).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -16,7 +16,7 @@ import httpx
 
 from backend.ir.chat import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse
 from backend.ir.errors import GatewayError, UpstreamError, UpstreamTimeout, UpstreamUnavailable
-from backend.ir.stream import StreamEvent
+from backend.ir.stream import StreamEnd, StreamError, StreamEvent
 
 
 @dataclass(slots=True)
@@ -72,6 +72,50 @@ def map_transport_error(exc: Exception, provider: str) -> GatewayError:
     if isinstance(exc, httpx.HTTPError):
         return UpstreamError(f"{provider}: upstream transport error ({type(exc).__name__})")
     return UpstreamError(f"{provider}: unexpected upstream failure ({type(exc).__name__})")
+
+
+async def relay_stream(
+    provider: str,
+    chunks: AsyncIterator[bytes],
+    feed: Callable[[bytes], Iterable[StreamEvent]],
+    close: Callable[[], Iterable[StreamEvent]],
+    *,
+    after_failure: Callable[[GatewayError], Iterable[StreamEvent]] | None = None,
+    stop_at_end: bool = False,
+) -> AsyncGenerator[StreamEvent, None]:
+    """The ``Provider.stream`` contract over an upstream body, shared by every adapter.
+
+    ``feed`` decodes one network chunk into events and ``close`` flushes the decoder when the
+    body ends. A failure before the first event is raised (nothing reached the client yet, so a
+    fallback may still answer); after it, the failure travels in-band: ``after_failure`` turns
+    it into the closing events (default: one ``StreamError``) and the stream ends. With
+    ``stop_at_end`` the body is left unread once ``StreamEnd`` arrives.
+    """
+    started = False
+    try:
+        async for chunk in chunks:
+            for ev in feed(chunk):
+                if isinstance(ev, StreamError) and not started:
+                    raise ev.error
+                started = True
+                yield ev
+                if isinstance(ev, StreamError) or (stop_at_end and isinstance(ev, StreamEnd)):
+                    return
+        for ev in close():
+            if isinstance(ev, StreamError) and not started:
+                raise ev.error
+            started = True
+            yield ev
+            if isinstance(ev, StreamError):
+                return
+    except Exception as exc:
+        err = map_transport_error(exc, provider)
+        if not started:
+            if err is exc:
+                raise
+            raise err from exc
+        for ev in after_failure(err) if after_failure is not None else (StreamError(err),):
+            yield ev
 
 
 def _refused(exc: BaseException) -> bool:

@@ -11,6 +11,7 @@ tokens (about four characters per token) so spend caps still see embedding traff
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 import time
@@ -21,11 +22,11 @@ import orjson
 
 from backend.ir.chat import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse
 from backend.ir.errors import GatewayError, InvalidRequest
-from backend.ir.stream import StreamError, StreamEvent, StreamStart
+from backend.ir.stream import StreamEvent, StreamStart
 from backend.protocols import gemini as codec
 from backend.protocols.gemini.decode import malformed
 from backend.protocols.sse import SSEParser
-from backend.providers.base import ProviderConfig, map_transport_error
+from backend.providers.base import ProviderConfig, map_transport_error, relay_stream
 from backend.providers.http import Upstream
 
 _MAX_MODEL_PAGES = 20
@@ -56,51 +57,39 @@ class GeminiProvider:
         return resp
 
     async def stream(self, req: ChatRequest, model: str) -> AsyncIterator[StreamEvent]:
+        name = self.config.name
         body = codec.encode_request(req, model, stream=True)
-        request = self._client.build_request(
-            "POST",
-            self._method_url(model, "streamGenerateContent"),
-            params={"alt": "sse"},
-            content=orjson.dumps(body),
-            headers=self._headers(),
-        )
         try:
-            resp = await self._client.send(request, stream=True)
-        except Exception as exc:
-            raise map_transport_error(exc, self.config.name) from exc
-        started = False
-        decoder = codec.StreamDecoder(model=model)
-        try:
-            if not resp.is_success:
-                raise codec.decode_error(resp.status_code, await resp.aread())
-            parser = SSEParser()
-            async for chunk in resp.aiter_bytes():
-                for sse in parser.feed(chunk):
-                    for ev in decoder.feed(sse):
-                        if isinstance(ev, StreamError) and not started:
-                            raise ev.error
-                        started = True
-                        yield _stamp(ev)
-                        if isinstance(ev, StreamError):
-                            return
-            tail = [ev for sse in parser.close() for ev in decoder.feed(sse)] + decoder.close()
-            for ev in tail:
-                if isinstance(ev, StreamError) and not started:
-                    raise ev.error
-                started = True
-                yield _stamp(ev)
-                if isinstance(ev, StreamError):
-                    return
+            async with self._client.stream(
+                "POST",
+                self._method_url(model, "streamGenerateContent"),
+                params={"alt": "sse"},
+                content=orjson.dumps(body),
+                headers=self._headers(),
+            ) as resp:
+                if not resp.is_success:
+                    raise codec.decode_error(resp.status_code, await resp.aread())
+                parser, decoder = SSEParser(), codec.StreamDecoder(model=model)
+                events = relay_stream(
+                    name,
+                    resp.aiter_bytes(),
+                    lambda chunk: [
+                        _stamp(ev) for sse in parser.feed(chunk) for ev in decoder.feed(sse)
+                    ],
+                    lambda: [
+                        _stamp(ev)
+                        for ev in [e for sse in parser.close() for e in decoder.feed(sse)]
+                        + decoder.close()
+                    ],
+                    after_failure=decoder.abort,
+                )
+                async with contextlib.aclosing(events):
+                    async for ev in events:
+                        yield ev
         except GatewayError:
             raise
         except Exception as exc:
-            err = map_transport_error(exc, self.config.name)
-            if not started:
-                raise err from exc
-            for ev in decoder.abort(err):
-                yield ev
-        finally:
-            await resp.aclose()
+            raise map_transport_error(exc, name) from exc
 
     async def embed(self, req: EmbeddingRequest, model: str) -> EmbeddingResponse:
         body = codec.encode_embedding_request(req, model)

@@ -10,6 +10,7 @@ message and a flat allowance per image. Good enough for budget reservations; Oll
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -25,10 +26,10 @@ from backend.ir.chat import (
 from backend.ir.errors import GatewayError
 from backend.ir.estimate import TokenRates
 from backend.ir.estimate import estimate_tokens as _estimate
-from backend.ir.stream import StreamError, StreamEvent, StreamStart
+from backend.ir.stream import StreamEvent, StreamStart
 from backend.protocols import ollama as codec
 from backend.protocols.ollama.decode import malformed
-from backend.providers.base import ProviderConfig, map_transport_error
+from backend.providers.base import ProviderConfig, map_transport_error, relay_stream
 from backend.providers.http import Upstream
 
 OLLAMA_RATES = TokenRates(per_message=4, per_image=256, per_system=4)
@@ -50,50 +51,28 @@ class OllamaProvider:
         return resp
 
     async def stream(self, req: ChatRequest, model: str) -> AsyncIterator[StreamEvent]:
+        name = self.config.name
         body = codec.encode_request(req, model, stream=True)
-        request = self._client.build_request(
-            "POST", f"{self._base}/api/chat", content=orjson.dumps(body), headers=self._headers()
-        )
         try:
-            resp = await self._client.send(request, stream=True)
-        except Exception as exc:
-            raise map_transport_error(exc, self.config.name) from exc
-        started = False
-        decoder = codec.StreamDecoder(model=model)
-        try:
-            if not resp.is_success:
-                raise codec.decode_error(resp.status_code, await resp.aread())
-            buf = b""
-            async for chunk in resp.aiter_bytes():
-                buf += chunk
-                *lines, buf = buf.split(b"\n")
-                for line in lines:
-                    for ev in decoder.feed_line(line):
-                        if isinstance(ev, StreamError) and not started:
-                            raise ev.error
-                        started = True
-                        yield _stamp(ev)
-                        if isinstance(ev, StreamError):
-                            return
-            # A last line without its newline counts only if it is a whole object; a cut-off
-            # fragment is left to close(), which reports the stream as truncated.
-            for ev in (decoder.feed_line(buf) if _whole_json(buf) else []) + decoder.close():
-                if isinstance(ev, StreamError) and not started:
-                    raise ev.error
-                started = True
-                yield _stamp(ev)
-                if isinstance(ev, StreamError):
-                    return
+            async with self._client.stream(
+                "POST",
+                f"{self._base}/api/chat",
+                content=orjson.dumps(body),
+                headers=self._headers(),
+            ) as resp:
+                if not resp.is_success:
+                    raise codec.decode_error(resp.status_code, await resp.aread())
+                lines = _Lines(codec.StreamDecoder(model=model))
+                events = relay_stream(
+                    name, resp.aiter_bytes(), lines.feed, lines.close, after_failure=lines.abort
+                )
+                async with contextlib.aclosing(events):
+                    async for ev in events:
+                        yield ev
         except GatewayError:
             raise
         except Exception as exc:
-            err = map_transport_error(exc, self.config.name)
-            if not started:
-                raise err from exc
-            for ev in decoder.abort(err):
-                yield ev
-        finally:
-            await resp.aclose()
+            raise map_transport_error(exc, name) from exc
 
     async def embed(self, req: EmbeddingRequest, model: str) -> EmbeddingResponse:
         body = codec.encode_embedding_request(req, model)
@@ -133,6 +112,27 @@ class OllamaProvider:
 
 def estimate_tokens(req: ChatRequest) -> int:
     return _estimate(req, OLLAMA_RATES)
+
+
+class _Lines:
+    """NDJSON: whole lines go to the decoder; a partial one waits for the next chunk."""
+
+    def __init__(self, decoder: codec.StreamDecoder) -> None:
+        self._decoder = decoder
+        self._buf = b""
+
+    def feed(self, chunk: bytes) -> list[StreamEvent]:
+        *lines, self._buf = (self._buf + chunk).split(b"\n")
+        return [_stamp(ev) for line in lines for ev in self._decoder.feed_line(line)]
+
+    def close(self) -> list[StreamEvent]:
+        # A last line without its newline counts only if it is a whole object; a cut-off
+        # fragment is left to close(), which reports the stream as truncated.
+        tail = self._decoder.feed_line(self._buf) if _whole_json(self._buf) else []
+        return [_stamp(ev) for ev in tail + self._decoder.close()]
+
+    def abort(self, err: GatewayError) -> list[StreamEvent]:
+        return self._decoder.abort(err)
 
 
 def _whole_json(line: bytes) -> bool:

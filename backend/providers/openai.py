@@ -9,6 +9,7 @@ header.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 from urllib.parse import quote
@@ -17,7 +18,7 @@ import orjson
 
 from backend.ir.chat import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse
 from backend.ir.errors import GatewayError, InvalidRequest, UpstreamError
-from backend.ir.stream import StreamEnd, StreamError, StreamEvent
+from backend.ir.stream import StreamError, StreamEvent
 from backend.protocols.openai_chat import (
     StreamDecoder,
     decode_embedding_response,
@@ -29,7 +30,7 @@ from backend.protocols.openai_chat import (
     events_from_response,
 )
 from backend.protocols.sse import SSEParser
-from backend.providers.base import ProviderConfig, map_transport_error
+from backend.providers.base import ProviderConfig, map_transport_error, relay_stream
 from backend.providers.http import Upstream
 
 AZURE_DEFAULT_API_VERSION = "2024-10-21"
@@ -99,8 +100,6 @@ class OpenAIProvider:
     async def stream(self, req: ChatRequest, model: str) -> AsyncIterator[StreamEvent]:
         name = self.config.name
         body = orjson.dumps(encode_request(req, model, stream=True))
-        started = False
-        decoder = StreamDecoder(provider=name)
         try:
             # Leaving this block in any way (end, error, the consumer's aclose() or
             # cancellation) closes the upstream response.
@@ -117,39 +116,31 @@ class OpenAIProvider:
                     # A compatible server that ignored "stream": replay its whole answer.
                     answer = decode_response(_loads(await resp.aread(), name), provider=name)
                     for ev in events_from_response(answer):
-                        started = True
                         yield ev
                     return
-                parser = SSEParser()
-                async for chunk in resp.aiter_bytes():
-                    for sse in parser.feed(chunk):
-                        for ev in decoder.feed(sse):
-                            if not started and isinstance(ev, StreamError):
-                                raise ev.error
-                            started = True
-                            yield ev
-                            if isinstance(ev, (StreamEnd, StreamError)):
-                                return
-                tail = [ev for sse in parser.close() for ev in decoder.feed(sse)]
-                for ev in tail + decoder.close():
-                    if not started and isinstance(ev, StreamError):
-                        raise ev.error
-                    started = True
-                    yield ev
-        except GatewayError as err:
-            if not started:
-                raise
-            yield StreamError(err)
+                parser, decoder = SSEParser(), StreamDecoder(provider=name)
+
+                def after_failure(err: GatewayError) -> list[StreamEvent]:
+                    # Dropped after the finish chunk: the answer is whole, end it cleanly.
+                    return decoder.close() if decoder.answer_complete else [StreamError(err)]
+
+                events = relay_stream(
+                    name,
+                    resp.aiter_bytes(),
+                    lambda chunk: [ev for sse in parser.feed(chunk) for ev in decoder.feed(sse)],
+                    lambda: (
+                        [ev for sse in parser.close() for ev in decoder.feed(sse)] + decoder.close()
+                    ),
+                    after_failure=after_failure,
+                    stop_at_end=True,
+                )
+                async with contextlib.aclosing(events):
+                    async for ev in events:
+                        yield ev
+        except GatewayError:
+            raise
         except Exception as exc:
-            mapped = map_transport_error(exc, name)
-            if not started:
-                raise mapped from exc
-            if decoder.answer_complete:
-                # Dropped after the finish chunk: the answer is whole, end it cleanly.
-                for ev in decoder.close():
-                    yield ev
-            else:
-                yield StreamError(mapped)
+            raise map_transport_error(exc, name) from exc
 
     async def embed(self, req: EmbeddingRequest, model: str) -> EmbeddingResponse:
         body = encode_embedding_request(req, model)
