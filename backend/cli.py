@@ -42,6 +42,9 @@ def _serve(args: argparse.Namespace) -> int:
         http="httptools",
         log_level=args.log_level,
         access_log=False,
+        # Nothing reads the client address (keys identify callers), so uvicorn's
+        # X-Forwarded-For rewriting would be a middleware layer of pure overhead per request.
+        proxy_headers=False,
         timeout_graceful_shutdown=int(settings.shutdown_grace_s),
         lifespan="on",
     )
