@@ -13,6 +13,7 @@ upstream request) through a task group that listens for ``http.disconnect``.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Mapping
 
 import anyio
@@ -50,12 +51,20 @@ class StreamResponse(Response):
 
     async def _stream(self, send: Send) -> None:
         pending: list[bytes] = []
+        gone = False
 
         async def flush() -> None:
-            if pending:
+            # Servers on ASGI 2.4 raise OSError from send() once the client is gone: note it
+            # here (this runs inside the provider's read loop, which must not see it as an
+            # upstream failure) and stop at the next frame.
+            nonlocal gone
+            if pending and not gone:
                 body = b"".join(pending)
                 pending.clear()
-                await send({"type": "http.response.body", "body": body, "more_body": True})
+                try:
+                    await send({"type": "http.response.body", "body": body, "more_body": True})
+                except OSError:
+                    gone = True
 
         await send(
             {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
@@ -64,7 +73,16 @@ class StreamResponse(Response):
         token = before_upstream_read.set(flush)
         try:
             async for frame in self.frames:
+                if gone:
+                    break
                 pending.append(frame)
         finally:
             before_upstream_read.reset(token)
-        await send({"type": "http.response.body", "body": b"".join(pending), "more_body": False})
+            close = getattr(self.frames, "aclose", None)
+            if close is not None:
+                await close()  # at once: the pipeline settles and logs as the stream ends
+        if not gone:
+            with contextlib.suppress(OSError):
+                await send(
+                    {"type": "http.response.body", "body": b"".join(pending), "more_body": False}
+                )
