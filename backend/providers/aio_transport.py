@@ -78,7 +78,9 @@ class AioTransport(httpx.AsyncBaseTransport):
                     limit=self._limit, keepalive_timeout=self._keepalive_s
                 ),
                 auto_decompress=False,
-                skip_auto_headers=("User-Agent",),
+                # No skip_auto_headers: it sends every request down aiohttp's slow header path
+                # (a sorted CIMultiDict copy per request); Upstream sets user-agent, accept and
+                # accept-encoding itself, so aiohttp adds nothing anyway.
                 # Upstream APIs authenticate by header; a cookie jar is per-request work
                 # (filtering, then storing what the answer sets) and shared state between callers.
                 cookie_jar=aiohttp.DummyCookieJar(),

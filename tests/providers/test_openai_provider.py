@@ -59,7 +59,7 @@ def _clean(fake: OpenAIFake) -> None:
     fake.reset()
 
 
-@pytest.fixture(params=["aiohttp", "httpx"])
+@pytest.fixture(params=["aiohttp", "httpx-aiohttp", "httpx"])
 async def client(request: pytest.FixtureRequest, fake: OpenAIFake) -> AsyncIterator[Upstream]:
     transport: TransportName = request.param
     c = make_http_client(fake.sdk_base_url, transport=transport, timeout_s=5)
@@ -432,3 +432,17 @@ async def test_azure_refuses_dot_segment_deployments() -> None:
                 await provider.chat(req, bad)
     finally:
         await client.aclose()
+
+
+async def test_upstream_request_headers_are_ours_alone(
+    provider: OpenAIProvider, fake: OpenAIFake
+) -> None:
+    """Every transport sends the same request: our user agent, one host, the exact body length."""
+    fake.reset()
+    await provider.chat(request("hello"), "gpt-4o-mini")
+    sent = fake.requests[-1]
+    assert sent.headers["user-agent"] == "switchboard"
+    assert sent.headers["host"] == fake.sdk_base_url.split("//")[1].split("/")[0]
+    assert int(sent.headers["content-length"]) == len(sent.body)
+    assert sent.headers["authorization"] == "Bearer sk-upstream-secret"
+    assert sent.headers["x-team"] == "a" and sent.headers["openai-project"] == "proj-1"
