@@ -13,6 +13,11 @@ One Lua script checks all caps of a request and books the reservation in the sam
     rate:<key id>:<minute>          requests of a key in one fixed 60 s window
     seeded                          present once the counters were seeded from the database
 
+Round trips: settling and releasing do no I/O of their own. They queue the settle script in an
+outbox, which rides along with the next ``reserve`` (its settles and the reserve script go in one
+pipelined call, settles first, so a cap sees them) or, if no request comes first, is sent by a
+drain task on the next event-loop turn. A capped request therefore costs one round trip.
+
 Persistence: ``flush`` copies the settled counters this process changed into ``SpendCounter``
 (never lowering a row); ``load`` seeds Redis from ``SpendCounter`` with SET NX, so existing
 (newer) Redis values win and several processes may load at once. Redis here keeps nothing on
@@ -27,7 +32,7 @@ When Redis is unreachable (or slower than ``timeout_s``):
   enforced, and letting capped traffic through is the leak caps exist to prevent. Principals
   without caps never touch Redis and pass.
 - ``settle`` does not fail the finished request: the charge is queued in memory and applied by the
-  next ``flush`` (once, thanks to the ``done`` marker). ``release`` is dropped: the hold expires.
+  next ``flush`` (once, thanks to the ``done`` marker). A ``release`` is dropped: the hold expires.
 - ``check_rate`` falls back to an in-process window, so limits still hold per process.
 - ``spent`` raises ``BudgetUnavailable``; ``flush`` keeps its work for the next round.
 """
@@ -40,7 +45,6 @@ import logging
 import math
 import random
 from collections import deque
-from collections.abc import Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -88,6 +92,8 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
     OSError,  # includes the builtin TimeoutError raised by asyncio.timeout
 )
 _UNSEEDED = -1
+#: One script run: the registered script, its keys, its arguments.
+ScriptCall = tuple[Any, list[str], list[str]]
 
 # KEYS[1] seeded marker, then 4 keys per cap: spent, resv, holds, previous period's spent.
 # ARGV: now, hold expiry, hold member, units, resv/holds ttl, then per cap: cap units, rollover.
@@ -186,6 +192,9 @@ class RedisBudget:
         #: Settlements Redis did not take yet: (reservation, actual units), retried by flush().
         self._pending: deque[tuple[Reservation, int]] = deque()
         self._max_pending = max_pending
+        #: Settlements and releases not sent yet: they go with the next reserve or drain.
+        self._outbox: list[tuple[Reservation, int]] = []
+        self._drain_task: asyncio.Task[None] | None = None
         self._fallback_rate = LocalRateLimiter()
         #: How many settlements had no price (charged 0).
         self.unpriced_settlements = 0
@@ -217,7 +226,16 @@ class RedisBudget:
             ]
             args += [str(to_units(cap.amount)), "1" if cap.rollover else "0"]
             holds.append(Hold(cap.scope, start))
-        result = await self._run(self._reserve, keys, args)
+        batch, self._outbox = self._outbox, []
+        calls = [self._settle_call(r, u) for r, u in batch]
+        calls.append((self._reserve, keys, args))
+        try:
+            results = await self._pipelined(calls)
+        except BudgetUnavailable:
+            self._unsent(batch)
+            raise
+        self._applied(batch)
+        result = results[-1]
         if int(result[0]) == 1:
             return Reservation(rid, units, tuple(holds), expires)
         cap = caps[int(result[1]) - 1]
@@ -240,22 +258,40 @@ class RedisBudget:
             self.unpriced_settlements += 1
             level = logging.WARNING if self.unpriced_settlements == 1 else logging.DEBUG
             log.log(level, "settled reservation %s with unknown price: charged 0", reservation.id)
-        if not await self._apply(reservation, units) and units:
-            if len(self._pending) >= self._max_pending:
-                lost = self._pending.popleft()
-                log.error("budget: settle queue full, dropped a charge of %s", from_units(lost[1]))
-            self._pending.append((reservation, units))
-            log.warning("budget store unavailable: settle of %s queued", reservation.id)
+        self._send_later(reservation, units)
 
     async def release(self, reservation: Reservation) -> None:
         if reservation.state != "open":
             return
         reservation.state = "released"
-        # On failure the hold simply expires after the reservation TTL.
-        await self._apply(reservation, 0)
+        self._send_later(reservation, 0)
 
-    async def _apply(self, reservation: Reservation, units: int) -> bool:
-        """Run the settle script; False when Redis could not be reached."""
+    def _send_later(self, reservation: Reservation, units: int) -> None:
+        self._outbox.append((reservation, units))
+        if self._drain_task is None or self._drain_task.done():
+            self._drain_task = asyncio.get_running_loop().create_task(self._drain())
+
+    async def _drain(self) -> None:
+        """Send what no reserve took along (runs on the next event-loop turn)."""
+        while self._outbox:
+            batch, self._outbox = self._outbox, []
+            try:
+                await self._pipelined([self._settle_call(r, u) for r, u in batch])
+            except BudgetUnavailable:
+                self._unsent(batch)
+                return
+            self._applied(batch)
+
+    async def _sent(self) -> None:
+        """Wait until everything settled so far was sent (or queued for retry)."""
+        task = self._drain_task
+        if task is not None and not task.done():
+            await task
+        await self._drain()
+
+    def _settle_call(
+        self, reservation: Reservation, units: int
+    ) -> tuple[Any, list[str], list[str]]:
         keys = [self._seeded_key, f"{self.key_prefix}done:{reservation.id}"]
         for hold in reservation.holds:
             start = hold.period_start
@@ -267,34 +303,66 @@ class RedisBudget:
             str(SPENT_TTL_S),
             self._holds_ttl,
         ]
+        return self._settle, keys, args
+
+    def _applied(self, batch: list[tuple[Reservation, int]]) -> None:
+        for reservation, units in batch:
+            if units:
+                self._dirty.update((hold.scope, hold.period_start) for hold in reservation.holds)
+
+    def _unsent(self, batch: list[tuple[Reservation, int]]) -> None:
+        """Redis did not take these: charges wait in memory for flush(), releases expire."""
+        for reservation, units in batch:
+            if not units:
+                continue
+            if len(self._pending) >= self._max_pending:
+                lost = self._pending.popleft()
+                log.error("budget: settle queue full, dropped a charge of %s", from_units(lost[1]))
+            self._pending.append((reservation, units))
+            log.warning("budget store unavailable: settle of %s queued", reservation.id)
+
+    async def _apply(self, reservation: Reservation, units: int) -> bool:
+        """Run one settle script now; False when Redis could not be reached."""
         try:
-            await self._run(self._settle, keys, args)
+            await self._pipelined([self._settle_call(reservation, units)])
         except BudgetUnavailable:
             return False
-        if units:
-            self._dirty.update((hold.scope, hold.period_start) for hold in reservation.holds)
+        self._applied([(reservation, units)])
         return True
 
+    async def _pipelined(self, calls: list[ScriptCall]) -> list[Any]:
+        """Run scripts in one round trip; load them or seed Redis once if it lost either."""
+        for _ in range(2):
+            pipe = self._redis.pipeline(transaction=False)
+            for script, keys, args in calls:
+                pipe.evalsha(script.sha, len(keys), *keys, *args)
+            try:
+                async with asyncio.timeout(self._timeout):
+                    results: list[Any] = await pipe.execute(raise_on_error=False)
+                if any(isinstance(r, redis_errors.NoScriptError) for r in results):
+                    for script in {id(c[0]): c[0] for c in calls}.values():
+                        await self._redis.script_load(script.script)
+                    continue
+            except _UNAVAILABLE as exc:
+                raise budget_unavailable(type(exc).__name__) from exc
+            for r in results:
+                if isinstance(r, _UNAVAILABLE):
+                    raise budget_unavailable(type(r).__name__) from r
+                if isinstance(r, Exception):
+                    raise r
+            if not any(int(r[0]) == _UNSEEDED for r in results):
+                return results
+            await self._reseed()
+        raise budget_unavailable("counters not seeded")
+
     async def spent(self, scope: Scope, period_start: dt.datetime) -> Decimal:
+        await self._sent()  # what this process settled counts before it reads
         try:
             async with asyncio.timeout(self._timeout):
                 value = await self._redis.get(self._key("spent", scope, as_utc(period_start)))
         except _UNAVAILABLE as exc:
             raise budget_unavailable(type(exc).__name__) from exc
         return from_units(int(value) if value is not None else 0)
-
-    async def _run(self, script: Any, keys: Sequence[str], args: Sequence[str]) -> list[Any]:
-        """Run a script; seed Redis from the database once if it says it lost its counters."""
-        try:
-            for _ in range(2):
-                async with asyncio.timeout(self._timeout):
-                    result: list[Any] = await script(keys=keys, args=args)
-                if int(result[0]) != _UNSEEDED:
-                    return result
-                await self._reseed()
-        except _UNAVAILABLE as exc:
-            raise budget_unavailable(type(exc).__name__) from exc
-        raise budget_unavailable("counters not seeded")
 
     # -- rate limits ----------------------------------------------------------------------------
 
@@ -346,6 +414,7 @@ class RedisBudget:
         log.info("budget: seeded %d spend counters into Redis", len(counters))
 
     async def flush(self) -> None:
+        await self._sent()
         await self._retry_pending()
         dirty, self._dirty = self._dirty, set()
         if not dirty:
@@ -376,4 +445,5 @@ class RedisBudget:
 
     @property
     def pending_settlements(self) -> int:
-        return len(self._pending)
+        """Charges Redis has not taken yet (queued to send, or waiting for Redis to return)."""
+        return len(self._pending) + sum(1 for _, units in self._outbox if units)

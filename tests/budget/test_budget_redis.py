@@ -248,3 +248,43 @@ async def test_load_with_redis_down_does_not_raise(db: str) -> None:
         await budget.flush()
     finally:
         await down.aclose()
+
+
+async def test_a_capped_request_costs_one_round_trip(redis_required: RedisEnv, ids: Ids) -> None:
+    """Settles do no I/O of their own: they ride along with the next reserve's pipelined call."""
+    client = redis_required.client()
+    round_trips = 0
+    make_pipeline = client.pipeline
+
+    def counting_pipeline(*args: object, **kwargs: object) -> object:
+        nonlocal round_trips
+        pipe = make_pipeline(*args, **kwargs)  # type: ignore[arg-type]
+        execute = pipe.execute
+
+        async def counted(*a: object, **k: object) -> object:
+            nonlocal round_trips
+            round_trips += 1
+            return await execute(*a, **k)  # type: ignore[arg-type]
+
+        pipe.execute = counted  # type: ignore[method-assign]
+        return pipe
+
+    client.pipeline = counting_pipeline  # type: ignore[method-assign]
+    budget = RedisBudget(client, redis_required.prefix, clock=lambda: NOW)
+    await budget.load()
+    acme = org(ids(), "10")
+    principal = app_principal(ids(), acme)
+    round_trips = 0  # seeding is not a request's cost
+
+    first = await budget.reserve(principal, usd(5), NOW)
+    await budget.settle(first, usd(2))  # no round trip here...
+    assert budget.pending_settlements == 1
+    second = await budget.reserve(principal, usd(8), NOW)  # ...it goes with this one: $2 + $8
+    assert round_trips == 2
+    await asyncio.sleep(0.05)  # the drain task finds nothing left to send
+    assert round_trips == 2 and budget.pending_settlements == 0
+    with pytest.raises(QuotaExceeded):
+        await budget.reserve(principal, usd("0.01"), NOW)
+    await budget.release(second)
+    assert await budget.spent(("org", acme.id), MONTH) == usd(2)
+    await budget.reserve(principal, usd(8), NOW)  # the released $8 is free again
