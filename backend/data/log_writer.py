@@ -42,6 +42,17 @@ _DATA_ERRORS: tuple[type[Exception], ...] = (
 )
 
 
+def _max_length(model: type[Model], name: str) -> int | None:
+    """The column's length limit (text columns without one have none)."""
+    limit: int | None = getattr(model._meta.fields_map[name], "max_length", None)
+    return limit
+
+
+#: Rollups are upserted through the ORM, keyed by these texts: clip them to their columns.
+_ROLLUP_MODEL_LEN = _max_length(UsageRollup, "model")
+_ROLLUP_PROVIDER_LEN = _max_length(UsageRollup, "provider")
+
+
 def _hour(t: dt.datetime) -> dt.datetime:
     return t.replace(minute=0, second=0, microsecond=0)
 
@@ -230,9 +241,7 @@ class LogWriter:
             if logs:
                 await _insert_many(conn, RequestLog, [_row(r) for r in logs])
             if errors:
-                await ErrorReport.bulk_create(
-                    [ErrorReport(**_error_fields(e)) for e in errors], using_db=conn
-                )
+                await _insert_many(conn, ErrorReport, [_error_fields(e) for e in errors])
             if activity:
                 await _insert_many(conn, DlpActivity, activity)
             for (scope, owner), when in policy_touch.items():
@@ -275,17 +284,27 @@ async def _insert_many(conn: Any, model: type[Model], rows: list[dict[str, Any]]
     """One executemany of plain values, converted and validated by the model's own fields.
 
     ``bulk_create`` builds a model instance per row first, which cost more CPU than everything
-    else the writer does; the SQL and the per-field conversions are the same.
+    else the writer does; the SQL and the per-field conversions are the same. Every text value
+    goes through ``_text`` with its column's length here, so no caller can write one unfit.
     """
     executor = conn.executor_class(model=model, db=conn)
     fields = model._meta.fields_map
-    columns = [(name, fields[name].to_db_value) for name in executor.regular_columns]
+    columns = [
+        (name, fields[name].to_db_value, _max_length(model, name))
+        for name in executor.regular_columns
+    ]
     for row in rows:  # a column a row leaves out gets the field's default, as in the ORM
-        for name, _ in columns:
+        for name, _, _ in columns:
             if name not in row:
                 default = fields[name].default
                 row[name] = default() if callable(default) else default
-    values = [[convert(row[name], model) for name, convert in columns] for row in rows]
+    values = [
+        [
+            convert(_text(v, limit) if isinstance(v := row[name], str) else v, model)
+            for name, convert, limit in columns
+        ]
+        for row in rows
+    ]
     await conn.execute_many(executor.insert_query, values)
 
 
@@ -293,17 +312,17 @@ def _row(r: LogRecord) -> dict[str, Any]:
     return dict(
         request_id=r.request_id,
         created_at=r.created_at,
-        key_prefix=_text(r.key_prefix, 32),
+        key_prefix=r.key_prefix,
         user_id=r.user_id,
         app_id=r.app_id,
         org_id=r.org_id,
-        endpoint=_text(r.endpoint, 64),
-        requested_model=_text(r.requested_model, 200),
-        actual_model=_text(r.actual_model, 200),
-        provider=_text(r.provider, 64),
+        endpoint=r.endpoint,
+        requested_model=r.requested_model,
+        actual_model=r.actual_model,
+        provider=r.provider,
         status=r.status,
-        error_type=_text(r.error_type, 64),
-        error_message=_text(r.error_message),
+        error_type=r.error_type,
+        error_message=r.error_message,
         input_tokens=_int32(r.input_tokens),
         output_tokens=_int32(r.output_tokens),
         cached_tokens=_int32(r.cached_tokens),
@@ -314,24 +333,24 @@ def _row(r: LogRecord) -> dict[str, Any]:
         attempts=r.attempts,
         superseded=r.superseded,
         cache_hit=r.cache_hit,
-        agent_id=_text(r.agent_id, 100),
-        tier=_text(r.tier, 20),
-        request_body=_text(r.request_body),
-        response_body=_text(r.response_body),
+        agent_id=r.agent_id,
+        tier=r.tier,
+        request_body=r.request_body,
+        response_body=r.response_body,
     )
 
 
 def _error_fields(e: ErrorRecord) -> dict[str, Any]:
     return {
         "created_at": e.created_at,
-        "source": _text(e.source, 20),
-        "type": _text(e.type, 100),
-        "error": _text(e.error),
-        "model": _text(e.model, 200),
+        "source": e.source,
+        "type": e.type,
+        "error": e.error,
+        "model": e.model,
         "user_id": e.user_id,
-        "agent": _text(e.agent, 100),
-        "version": _text(e.version, 50),
-        "request_id": _text(e.request_id, 64),
+        "agent": e.agent,
+        "version": e.version,
+        "request_id": e.request_id,
     }
 
 
@@ -341,8 +360,8 @@ def _add_rollup(rollups: dict[RollupKey, dict[str, Any]], r: LogRecord) -> None:
         r.user_id or 0,
         r.app_id or 0,
         r.org_id or 0,
-        _text(r.actual_model or r.requested_model, 200) or "",
-        _text(r.provider, 64) or "",
+        _text(r.actual_model or r.requested_model, _ROLLUP_MODEL_LEN) or "",
+        _text(r.provider, _ROLLUP_PROVIDER_LEN) or "",
     )
     agg = rollups.setdefault(
         key,
