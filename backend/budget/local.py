@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import random
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -22,6 +21,7 @@ from backend.budget.base import (
     Reservation,
     check_amount,
     from_units,
+    new_reservation_id,
     quota_error,
     to_units,
 )
@@ -97,7 +97,7 @@ class LocalBudget:
                 )
             booked.append((key, counter))
         # Every cap admits the request: book it everywhere (still no await since the checks).
-        rid = f"{random.getrandbits(128):032x}"
+        rid = new_reservation_id()
         expires = now_ts + self._ttl
         for key, counter in booked:
             counter.reserved += units

@@ -43,7 +43,6 @@ import asyncio
 import datetime as dt
 import logging
 import math
-import random
 from collections import deque
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -60,6 +59,7 @@ from backend.budget.base import (
     budget_unavailable,
     check_amount,
     from_units,
+    new_reservation_id,
     quota_error,
     to_units,
 )
@@ -223,7 +223,7 @@ class RedisBudget:
         units = check_amount(amount, "amount")
         now = as_utc(now)
         now_ts = now.timestamp()
-        rid = f"{random.getrandbits(128):032x}"
+        rid = new_reservation_id()
         expires = now_ts + self._ttl
         keys = [self._seeded_key]
         args = [repr(now_ts), repr(expires), f"{rid}:{units}", str(units), self._holds_ttl]
@@ -301,9 +301,7 @@ class RedisBudget:
             await task
         await self._drain()
 
-    def _settle_call(
-        self, reservation: Reservation, units: int
-    ) -> tuple[Any, list[str], list[str]]:
+    def _settle_call(self, reservation: Reservation, units: int) -> ScriptCall:
         keys = [self._seeded_key, f"{self.key_prefix}done:{reservation.id}"]
         for hold in reservation.holds:
             start = hold.period_start
@@ -332,15 +330,6 @@ class RedisBudget:
                 log.error("budget: settle queue full, dropped a charge of %s", from_units(lost[1]))
             self._pending.append((reservation, units))
             log.warning("budget store unavailable: settle of %s queued", reservation.id)
-
-    async def _apply(self, reservation: Reservation, units: int) -> bool:
-        """Run one settle script now; False when Redis could not be reached."""
-        try:
-            await self._pipelined([self._settle_call(reservation, units)])
-        except BudgetUnavailable:
-            return False
-        self._applied([(reservation, units)])
-        return True
 
     async def _pipelined(self, calls: list[ScriptCall]) -> list[Any]:
         """Run scripts in one round trip; load them or seed Redis once if it lost either."""
@@ -448,12 +437,17 @@ class RedisBudget:
             raise
 
     async def _retry_pending(self) -> None:
-        pending = list(self._pending)
+        """Send the charges Redis missed, all in one pipelined call (each applies once)."""
+        if not self._pending:
+            return
+        batch = list(self._pending)
         self._pending.clear()
-        for i, (reservation, units) in enumerate(pending):
-            if not await self._apply(reservation, units):
-                self._pending.extend(pending[i:])
-                return
+        try:
+            await self._pipelined([self._settle_call(r, u) for r, u in batch])
+        except BudgetUnavailable:
+            self._pending.extendleft(reversed(batch))
+            return
+        self._applied(batch)
 
     @property
     def pending_settlements(self) -> int:
