@@ -3,9 +3,8 @@
 ``httpx-aiohttp``'s transport converts each request the general way (URL to string and back,
 a ``ClientTimeout`` and proxy settings per call, an exception-mapping context per chunk). This
 one keeps httpx's request and response types but does only what the gateway needs: parsed
-URLs are memoised per transport, timeouts are built once per distinct value, response bytes
-are read in one call for non-streaming answers, and aiohttp's exceptions become httpx's so
-``map_transport_error`` sees one family.
+URLs are memoised per transport, timeouts are built once per distinct value, no cookie jar, and
+aiohttp's exceptions become httpx's so ``map_transport_error`` sees one family.
 """
 
 from __future__ import annotations
@@ -26,7 +25,7 @@ def _mapped(exc: Exception) -> Exception:
     if isinstance(exc, httpx.HTTPError):
         return exc
     message = f"{type(exc).__name__}: {exc}"
-    if isinstance(exc, aiohttp.ClientConnectorError) or isinstance(exc, ConnectionRefusedError):
+    if isinstance(exc, (aiohttp.ClientConnectorError, ConnectionRefusedError)):
         return httpx.ConnectError(message)
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
         return httpx.ConnectTimeout(message)
