@@ -5,6 +5,8 @@ Channels used by the gateway:
   an admin change; every instance reloads that domain of its hot-path cache.
 - ``logs``: one completed request (the log row as a dict, no bodies) — live subscriptions.
 - ``errors``: one error report as a dict.
+- ``sessions``: ``{"user_id": int}`` — a user's dashboard credentials changed (logout, a revoked
+  token); live GraphQL subscriptions of that user re-check their session.
 """
 
 from __future__ import annotations
@@ -89,7 +91,7 @@ class RedisBus(LocalBus):
     exactly once, whichever instance produced it.
     """
 
-    CHANNELS = ("config", "logs", "errors")
+    CHANNELS = ("config", "logs", "errors", "sessions")
 
     def __init__(self, redis: Any, prefix: str = "switchboard:", queue_size: int = 1000) -> None:
         super().__init__(queue_size)
