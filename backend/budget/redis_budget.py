@@ -44,6 +44,7 @@ import datetime as dt
 import logging
 import math
 from collections import deque
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -332,29 +333,57 @@ class RedisBudget:
             log.warning("budget store unavailable: settle of %s queued", reservation.id)
 
     async def _pipelined(self, calls: list[ScriptCall]) -> list[Any]:
-        """Run scripts in one round trip; load them or seed Redis once if it lost either."""
-        for _ in range(2):
+        """Run scripts in one round trip; if Redis lost its scripts, its seed marker or both (a
+        restart without persistence), load the scripts and reseed, each at most once, and run
+        again only the calls that did not run."""
+        results: list[Any] = [None] * len(calls)
+        todo = list(range(len(calls)))
+        loaded = reseeded = False
+        while True:
             pipe = self._redis.pipeline(transaction=False)
-            for script, keys, args in calls:
+            for i in todo:
+                script, keys, args = calls[i]
                 pipe.evalsha(script.sha, len(keys), *keys, *args)
             try:
                 async with asyncio.timeout(self._timeout):
-                    results: list[Any] = await pipe.execute(raise_on_error=False)
-                if any(isinstance(r, redis_errors.NoScriptError) for r in results):
-                    for script in {id(c[0]): c[0] for c in calls}.values():
-                        await self._redis.script_load(script.script)
-                    continue
+                    answers: list[Any] = await pipe.execute(raise_on_error=False)
             except _UNAVAILABLE as exc:
                 raise budget_unavailable(type(exc).__name__) from exc
-            for r in results:
-                if isinstance(r, _UNAVAILABLE):
-                    raise budget_unavailable(type(r).__name__) from r
-                if isinstance(r, Exception):
-                    raise r
-            if not any(int(r[0]) == _UNSEEDED for r in results):
+            no_script: list[int] = []
+            unseeded: list[int] = []
+            for i, answer in zip(todo, answers, strict=True):
+                if isinstance(answer, redis_errors.NoScriptError):
+                    no_script.append(i)
+                elif isinstance(answer, _UNAVAILABLE):
+                    raise budget_unavailable(type(answer).__name__) from answer
+                elif isinstance(answer, Exception):
+                    raise answer
+                elif int(answer[0]) == _UNSEEDED:
+                    unseeded.append(i)
+                else:
+                    results[i] = answer
+            if not no_script and not unseeded:
                 return results
-            await self._reseed()
-        raise budget_unavailable("counters not seeded")
+            # A script that ran is not run again: a reserve booked twice would hold twice.
+            if no_script:
+                if loaded:
+                    raise budget_unavailable("scripts could not be loaded")
+                loaded = True
+                await self._load_scripts(calls[i][0] for i in no_script)
+            if unseeded:
+                if reseeded:
+                    raise budget_unavailable("counters not seeded")
+                reseeded = True
+                await self._reseed()
+            todo = sorted(no_script + unseeded)
+
+    async def _load_scripts(self, scripts: Iterable[Any]) -> None:
+        try:
+            async with asyncio.timeout(self._timeout):
+                for script in {id(s): s for s in scripts}.values():
+                    await self._redis.script_load(script.script)
+        except _UNAVAILABLE as exc:
+            raise budget_unavailable(type(exc).__name__) from exc
 
     async def spent(self, scope: Scope, period_start: dt.datetime) -> Decimal:
         await self._sent()  # what this process settled counts before it reads
@@ -393,13 +422,16 @@ class RedisBudget:
 
     async def _reseed(self) -> None:
         async with self._seed_lock:
-            async with asyncio.timeout(self._timeout):
-                if await self._redis.exists(self._seeded_key):
-                    return
+            try:
+                async with asyncio.timeout(self._timeout):
+                    if await self._redis.exists(self._seeded_key):
+                        return
+            except _UNAVAILABLE as exc:
+                raise budget_unavailable(type(exc).__name__) from exc
             try:
                 await self._seed()
-            except _UNAVAILABLE:
-                raise
+            except _UNAVAILABLE as exc:
+                raise budget_unavailable(type(exc).__name__) from exc
             except Exception as exc:  # the database: refuse capped requests rather than guess
                 log.exception("budget: could not reseed Redis from the database")
                 raise budget_unavailable("counters could not be reloaded") from exc

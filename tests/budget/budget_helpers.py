@@ -13,6 +13,9 @@ from redis.asyncio import Redis
 from backend.budget import LocalBudget, RedisBudget
 from backend.state.snapshot import AppInfo, KeyInfo, OrgInfo, Principal, UserInfo
 
+#: Bounds each Redis call of a test budget (see ``Budgets.new``).
+REDIS_TEST_TIMEOUT_S = 10.0
+
 
 def at(
     year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
@@ -97,6 +100,10 @@ class Budgets:
     def new(self, **kwargs: Any) -> LocalBudget | RedisBudget:
         if self.env is None:
             return LocalBudget(**kwargs)
+        # The 1 s default is wall-clock time on the event loop: on a loaded 2-core machine 40
+        # concurrent calls can exceed it with Redis healthy. These tests are about the counters,
+        # not the timeout (test_budget_redis.py covers that), so they get a generous bound.
+        kwargs.setdefault("timeout_s", REDIS_TEST_TIMEOUT_S)
         return RedisBudget(self.env.client(), self.env.prefix, **kwargs)
 
     async def forget(self) -> None:
