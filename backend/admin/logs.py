@@ -1,6 +1,14 @@
 """Gateway logs (the request log) and per-user usage (from hourly rollups), scoped by role.
 
-Members see their own requests and usage, org_admins their organization's, super_admins all.
+A row belongs to the organization its request was made under (``org_id``, written from the
+caller's principal), never to the user's current one: users move between organizations, and their
+history stays with the organization that paid for it. Members see their own rows made under their
+current organization, org_admins every row made under theirs (a user who moved in brings nothing
+along; one who moved out leaves their rows behind), super_admins all.
+
+Members are scoped by organization too because an org_admin can take over a member's account
+(set its password): "own rows" across organizations would hand org B's admin org A's
+conversations through a user who moved from A to B.
 """
 
 from __future__ import annotations
@@ -15,10 +23,18 @@ from tortoise.functions import Sum
 from tortoise.queryset import QuerySet
 
 from backend.admin import validate as v
-from backend.admin.access import Actor, is_admin, org_scope
-from backend.admin.errors import NotFound
+from backend.admin.access import (
+    Actor,
+    is_admin,
+    is_super,
+    org_scope,
+    own_org,
+    require_user_access,
+)
+from backend.admin.errors import Forbidden, NotFound
 from backend.admin.pagination import Page, Sort, keyset_page, offset_page
 from backend.data.models.logs import RequestLog, UsageRollup
+from backend.data.models.tenancy import User
 
 LOG_SORTS = {
     "NEWEST": Sort("log:newest", "id", True),
@@ -27,11 +43,41 @@ LOG_SORTS = {
 CENT = Decimal("0.00000001")
 
 
-def _scoped_logs(actor: Actor) -> QuerySet[RequestLog]:
+def log_scope(actor: Actor, action: str = "view gateway logs") -> dict[str, Any]:
+    """Filters on ``RequestLog`` limiting reads to the rows ``actor`` may see (module docstring).
+
+    ``org_id=None`` filters on IS NULL: a member without an organization sees the rows they made
+    without one.
+    """
     if not is_admin(actor):
-        return RequestLog.filter(user_id=actor.id)
-    own = org_scope(actor, "view gateway logs")
-    return RequestLog.all() if own is None else RequestLog.filter(org_id=own)
+        return {"user_id": actor.id, "org_id": own_org(actor)}
+    own = org_scope(actor, action)
+    return {} if own is None else {"org_id": own}
+
+
+async def activity_scope(actor: Actor, user: User) -> dict[str, Any]:
+    """Filters on ``RequestLog`` for ``actor`` exporting ``user``'s activity; Forbidden if none.
+
+    An org_admin may export the rows made under their organization by a user who belongs to it
+    now or made requests under it before moving out; a user exports their own rows made under
+    their current organization.
+    """
+    action = "export the activity of"
+    if is_super(actor):
+        return {}
+    if actor.id == user.id:
+        return {"org_id": own_org(actor)}
+    if actor.role == "org_admin" and user.role != "super_admin":
+        own = org_scope(actor, action)
+        current = user.organization_id  # type: ignore[attr-defined]
+        if current == own or await RequestLog.exists(user_id=user.id, org_id=own):
+            return {"org_id": own}
+    require_user_access(actor, user, action, self_ok=True)
+    raise Forbidden(f"you may only {action} users of your own organization")
+
+
+def _scoped_logs(actor: Actor) -> QuerySet[RequestLog]:
+    return RequestLog.filter(**log_scope(actor))
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +172,8 @@ async def usage_by_user(
     """Totals per user over ``[since, until)``, to the hour (rollups are hourly)."""
     qs = UsageRollup.filter(bucket__gte=since, bucket__lt=until).exclude(user_id=0)
     if not is_admin(actor):
-        qs = qs.filter(user_id=actor.id)
+        # Rollups store "no organization" as 0 (see UsageRollup).
+        qs = qs.filter(user_id=actor.id, org_id=own_org(actor) or 0)
     else:
         own = org_scope(actor, "view usage")
         if own is not None:

@@ -1,8 +1,11 @@
 """A user's API activity as CSV rows, read in keyset pages so memory stays flat.
 
-Columns are fixed (``COLUMNS``). Bodies are exported as stored: the conversation after DLP
-redaction, so no raw detected value and no credential can appear here. Nothing else from the
-row that could hold a secret (the key's hash, provider credentials) exists in the log table.
+Only the rows the caller may read are exported: ``scope`` holds the filters
+``backend.admin.logs.activity_scope`` computed (the organization each request was made under,
+never the user's current one). Columns are fixed (``COLUMNS``). Bodies are exported as stored:
+the conversation after DLP redaction, so no raw detected value and no credential can appear here.
+Nothing else from the row that could hold a secret (the key's hash, provider credentials) exists
+in the log table.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -78,18 +81,20 @@ def _numeric(value: str) -> bool:
 async def activity_csv(
     user_id: int,
     *,
+    scope: Mapping[str, Any],
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
     page_rows: int = PAGE_ROWS,
 ) -> AsyncIterator[bytes]:
-    """Yield the CSV (header first) of every non-superseded request of ``user_id``, oldest first."""
+    """Yield the CSV (header first) of the non-superseded requests of ``user_id`` within ``scope``,
+    oldest first."""
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(COLUMNS)
     yield buf.getvalue().encode()
     last_id = 0
     while True:
-        qs = RequestLog.filter(user_id=user_id, superseded=False, id__gt=last_id)
+        qs = RequestLog.filter(**scope).filter(user_id=user_id, superseded=False, id__gt=last_id)
         if since is not None:
             qs = qs.filter(created_at__gte=since)
         if until is not None:

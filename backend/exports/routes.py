@@ -1,8 +1,10 @@
 """Admin HTTP routes beside GraphQL: the user activity CSV export.
 
 ``GET /admin/users/{user_id}/activity.csv[?since=ISO&until=ISO]`` with ``Authorization: Bearer
-<session or admin token>``. super_admins may export anyone, org_admins the users of their
-organization, members themselves. The body is streamed page by page (flat memory).
+<session or admin token>``. super_admins may export anyone; org_admins the rows made under their
+organization by its users and by users who have since moved out; users their own rows made under
+their current organization (``backend.admin.logs.activity_scope``). The body is streamed page by
+page (flat memory).
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from backend.admin.access import require_user_access
 from backend.admin.errors import AdminError, InvalidInput, NotAuthenticated, NotFound
+from backend.admin.logs import activity_scope
 from backend.data.models.tenancy import User
 from backend.exports.activity import activity_csv
 from backend.gateway import Gateway
@@ -57,13 +59,13 @@ def admin_routes(gateway: Gateway) -> list[BaseRoute]:
             user = await User.get_or_none(id=user_id)
             if user is None:
                 raise NotFound(f"user {user_id} does not exist")
-            require_user_access(viewer, user, "export the activity of", self_ok=True)
+            scope = await activity_scope(viewer, user)
             since, until = _when(request, "since"), _when(request, "until")
         except AdminError as err:
             return _error(err)
         filename = f"user-{user.id}-activity.csv"
         return StreamingResponse(
-            activity_csv(user.id, since=since, until=until),
+            activity_csv(user.id, scope=scope, since=since, until=until),
             media_type="text/csv; charset=utf-8",
             headers={
                 "Content-Disposition": f'attachment; filename="{filename}"',

@@ -47,6 +47,9 @@ ANYONE = "anyone"
 SELF = "self"
 ORG = "own org"
 GLOBAL_READ = "global (read)"
+# Request rows belong to the organization each request was made under, not the user's current one.
+MADE_UNDER_ORG = "requests made under own org"
+OWN_UNDER_ORG = "own requests made under own org"
 
 #: Row scope of each field an org_admin or member may call (super_admins: "all" by default).
 SCOPES: dict[str, dict[str, str]] = {
@@ -100,9 +103,9 @@ SCOPES: dict[str, dict[str, str]] = {
     "Mutation.setDlpProtection": {"org_admin": "own org and its apps"},
     "Mutation.updateDlpPolicy": {"org_admin": "own org and its apps"},
     # logs, usage, errors, dashboard
-    "Query.gatewayLogs": {"org_admin": ORG, "member": "own requests"},
-    "Query.gatewayLog": {"org_admin": ORG, "member": "own requests"},
-    "Query.userUsage": {"org_admin": "own org's users", "member": SELF},
+    "Query.gatewayLogs": {"org_admin": MADE_UNDER_ORG, "member": OWN_UNDER_ORG},
+    "Query.gatewayLog": {"org_admin": MADE_UNDER_ORG, "member": OWN_UNDER_ORG},
+    "Query.userUsage": {"org_admin": MADE_UNDER_ORG, "member": OWN_UNDER_ORG},
     "Query.errorReports": {"org_admin": "own org's users", "member": "own reports"},
     "Mutation.reportError": {"super_admin": "as self", "org_admin": "as self", "member": "as self"},
     "Query.dashboard": {"org_admin": ORG},
@@ -116,7 +119,7 @@ SCOPES: dict[str, dict[str, str]] = {
     },
     "Mutation.changePassword": {"super_admin": SELF, "org_admin": SELF, "member": SELF},
     # live
-    "Subscription.gatewayLogs": {"org_admin": ORG, "member": "own requests"},
+    "Subscription.gatewayLogs": {"org_admin": MADE_UNDER_ORG, "member": OWN_UNDER_ORG},
     "Subscription.errorReports": {"org_admin": "own org's users", "member": "own reports"},
 }
 
@@ -137,8 +140,9 @@ ROUTES: dict[str, dict[str, str]] = {
     "POST /v1/error-reports": _API_KEY,
     "GET /admin/users/{user_id:int}/activity.csv": {
         "super_admin": "any user",
-        "org_admin": "own org's users (no super_admins)",
-        "member": SELF,
+        "org_admin": "requests made under own org, by its users or users who left it"
+        " (no super_admins)",
+        "member": OWN_UNDER_ORG,
     },
     # Each field is gated on its own (the tables above); anonymous requests reach only the
     # public fields.

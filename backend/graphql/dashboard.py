@@ -11,7 +11,7 @@ from backend.admin import dashboard as svc
 from backend.admin.errors import InvalidInput
 from backend.graphql.context import Info, viewer
 from backend.graphql.permissions import IsAdmin, IsSuperAdmin
-from backend.graphql.tenancy import UserType
+from backend.graphql.tenancy import UserType, visible_user
 
 
 @strawberry.type
@@ -80,8 +80,7 @@ class TopSpender:
 
     @strawberry.field
     async def user(self, info: Info) -> UserType | None:
-        user = await info.context.loaders.user.load(self.user_id)
-        return UserType.of(user) if user else None
+        return await visible_user(info, self.user_id)
 
 
 def _mc(m: svc.ModelCost) -> ModelCostType:

@@ -17,14 +17,7 @@ from backend.data.models.tenancy import User
 from backend.graphql.common import Connection, connection
 from backend.graphql.context import Info, viewer
 from backend.graphql.permissions import IsAuthenticated
-from backend.graphql.tenancy import AppType, UserType
-
-
-async def _user(info: Info, user_id: int | None) -> UserType | None:
-    if user_id is None:
-        return None
-    user = await info.context.loaders.user.load(user_id)
-    return UserType.of(user) if user else None
+from backend.graphql.tenancy import AppType, UserType, visible_user
 
 
 @strawberry.type(name="GatewayLog")
@@ -62,9 +55,13 @@ class GatewayLogType:
     def total_tokens(self) -> int:
         return self.input_tokens + self.output_tokens
 
-    @strawberry.field
+    @strawberry.field(
+        description=(
+            "Who made the request; null below super_admin once they have left your organization."
+        )
+    )
     async def user(self, info: Info) -> UserType | None:
-        return await _user(info, self.user_id)
+        return await visible_user(info, self.user_id)
 
     @strawberry.field
     async def app(self, info: Info) -> AppType | None:
@@ -141,7 +138,7 @@ class GatewayLogEvent:
 
     @strawberry.field
     async def user(self, info: Info) -> UserType | None:
-        return await _user(info, self.user_id)
+        return await visible_user(info, self.user_id)
 
     @staticmethod
     def of(ev: dict[str, Any]) -> GatewayLogEvent:
@@ -189,7 +186,7 @@ class UserUsageType:
 
     @strawberry.field
     async def user(self, info: Info) -> UserType | None:
-        return await _user(info, self.user_id)
+        return await visible_user(info, self.user_id)
 
     @strawberry.field(description="GET this with a Bearer token for the user's activity CSV.")
     def export_url(self) -> str:
@@ -321,13 +318,13 @@ class LogsQuery:
 
 
 def can_see(me: User, ev: dict[str, Any]) -> bool:
-    """Role filter for live events: the same rule as the log query."""
+    """Role filter for live events: the same rule as the log query (``svc.log_scope``)."""
     if is_super(me):
         return True
     if is_admin(me):
         org = own_org(me)
         return org is not None and ev.get("org_id") == org
-    return ev.get("user_id") == me.id
+    return ev.get("user_id") == me.id and ev.get("org_id") == own_org(me)
 
 
 @strawberry.type

@@ -53,6 +53,27 @@ class UserType:
         )
 
 
+async def visible_user(info: Info, user_id: int | None) -> UserType | None:
+    """The user behind a row of another kind (a log row, a usage line), or None if hidden.
+
+    Such rows belong to the organization their request was made under; the user may have moved
+    since, and who they are now (their organization, cap, role) is then another organization's
+    data. So below super_admin a viewer sees the user only while the user belongs to the viewer's
+    organization (or is the viewer); otherwise the row keeps its ``userId`` and ``user`` is null.
+    """
+    if user_id is None:
+        return None
+    user = await info.context.loaders.user.load(user_id)
+    me = info.context.viewer
+    if user is None or me is None:
+        return None
+    if not is_super(me) and me.id != user.id:
+        mine = me.organization_id  # type: ignore[attr-defined]
+        if mine is None or user.organization_id != mine:  # type: ignore[attr-defined]
+            return None
+    return UserType.of(user)
+
+
 @strawberry.type(name="Organization")
 class OrganizationType:
     id: int
