@@ -45,6 +45,9 @@ def _serve(args: argparse.Namespace) -> int:
         # Nothing reads the client address (keys identify callers), so uvicorn's
         # X-Forwarded-For rewriting would be a middleware layer of pure overhead per request.
         proxy_headers=False,
+        # The only WebSocket is /graphql: the server itself refuses a larger frame (1009), so
+        # an oversized message is never buffered whole.
+        ws_max_size=settings.graphql_max_body_bytes,
         timeout_graceful_shutdown=int(settings.shutdown_grace_s),
         lifespan="on",
     )

@@ -19,6 +19,14 @@ class Settings(BaseModel):
     secret_key: str | None = None
     #: Largest request body accepted on the proxy endpoints.
     max_body_bytes: int = 8 * 1024 * 1024
+    #: Largest ``/graphql`` request body, and largest WebSocket message on ``/graphql``.
+    graphql_max_body_bytes: int = 2 * 1024 * 1024
+    #: Longest a client may take to send a whole request body before it gets 408.
+    body_timeout_s: float = 60.0
+    #: Largest request head (request line + headers) the server reads; 431 beyond it.
+    max_header_bytes: int = 64 * 1024
+    #: Longest a client may take to send a request head once it started; 408 beyond it.
+    header_timeout_s: float = 30.0
     #: How often batched log rows and counters are written.
     log_flush_interval_s: float = 0.5
     upstream_timeout_s: float = 600.0
@@ -59,6 +67,10 @@ class Settings(BaseModel):
         }
         numeric = {
             "SWITCHBOARD_MAX_BODY_BYTES": ("max_body_bytes", int),
+            "SWITCHBOARD_GRAPHQL_MAX_BODY_BYTES": ("graphql_max_body_bytes", int),
+            "SWITCHBOARD_BODY_TIMEOUT": ("body_timeout_s", float),
+            "SWITCHBOARD_MAX_HEADER_BYTES": ("max_header_bytes", int),
+            "SWITCHBOARD_HEADER_TIMEOUT": ("header_timeout_s", float),
             "SWITCHBOARD_LOG_FLUSH_INTERVAL": ("log_flush_interval_s", float),
             "SWITCHBOARD_UPSTREAM_TIMEOUT": ("upstream_timeout_s", float),
             "SWITCHBOARD_CONNECT_TIMEOUT": ("upstream_connect_timeout_s", float),

@@ -4,17 +4,26 @@ Authentication: ``Authorization: Bearer <session or admin token>`` on HTTP (and 
 upgrade if a client can send it); otherwise the ``connection_init`` payload
 ``{"Authorization": "Bearer ..."}`` or ``{"token": "..."}``. A WebSocket without a valid token
 is closed with 4403 right after ``connection_init``.
+
+Size: a request body larger than ``graphql_max_body_bytes`` is refused with 413 (a GraphQL-style
+``{"errors": [...]}`` body) before any of it is parsed; a WebSocket message larger than that is
+answered by closing the socket with 1009 (message too big). ``backend.graphql.limits`` bounds
+the document itself.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import AsyncGenerator
+from json import JSONDecodeError
+from typing import Any, cast
 
 from starlette.requests import Request
-from starlette.responses import Response
-from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
+from starlette.responses import JSONResponse, Response
+from starlette.types import Message, Receive, Scope, Send
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageReceived
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 from strawberry.types.unset import UNSET, UnsetType
 
@@ -36,7 +45,77 @@ def _token_from_params(params: Any) -> str | None:
     return token.strip() if isinstance(token, str) and token.strip() else None
 
 
+def graphql_error_response(status: int, message: str, code: str) -> Response:
+    """A refusal in the shape GraphQL clients read: ``{"errors": [{message, extensions}]}``."""
+    body = {"errors": [{"message": message, "extensions": {"code": code}}]}
+    return JSONResponse(body, status_code=status)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes:
+    """The whole request body, or ``_BodyTooLarge`` as soon as it passes ``limit`` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break  # http.disconnect: whatever arrived is all there is
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise _BodyTooLarge
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that hands out the body already read, then defers to the real one."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+class _BoundedWebSocketAdapter(ASGIWebSocketAdapter):
+    """strawberry's adapter, but a message over the view's limit closes the socket (1009)
+    instead of being decoded: a 16 MiB subscribe must not reach the JSON decoder or parser."""
+
+    async def iter_json(
+        self, *, ignore_parsing_errors: bool = False
+    ) -> AsyncGenerator[object, None]:
+        limit = cast("SwitchboardGraphQL", self.view).max_message_bytes
+        try:
+            while self.ws.application_state != WebSocketState.DISCONNECTED:
+                text = await self.ws.receive_text()
+                # Characters first (free), bytes only when it could matter.
+                if len(text) > limit // 4 and len(text.encode("utf-8", "surrogatepass")) > limit:
+                    await self.ws.close(code=1009, reason=f"message exceeds {limit} bytes")
+                    return
+                try:
+                    yield self.view.decode_json(text)
+                except JSONDecodeError as exc:
+                    if not ignore_parsing_errors:
+                        raise NonJsonMessageReceived from exc
+        except KeyError as exc:  # a binary frame: no "text" key
+            raise NonTextMessageReceived from exc
+        except WebSocketDisconnect:
+            pass
+
+
 class SwitchboardGraphQL(GraphQL[Context, None]):
+    websocket_adapter_class = _BoundedWebSocketAdapter  # type: ignore[assignment]
+
     def __init__(self, gateway: Gateway) -> None:
         super().__init__(
             schema,
@@ -46,6 +125,37 @@ class SwitchboardGraphQL(GraphQL[Context, None]):
             keep_alive_interval=15,
         )
         self.gateway = gateway
+        self.max_message_bytes = gateway.settings.graphql_max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            refusal = self._refuse_declared_size(scope)
+            if refusal is None:
+                try:
+                    body = await _read_body(receive, self.max_message_bytes)
+                except _BodyTooLarge:
+                    refusal = self._too_large()
+                else:
+                    receive = _replay(body, receive)
+            if refusal is not None:
+                await refusal(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+    def _refuse_declared_size(self, scope: Scope) -> Response | None:
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                if value.isdigit() and int(value) > self.max_message_bytes:
+                    return self._too_large()
+                break
+        return None
+
+    def _too_large(self) -> Response:
+        return graphql_error_response(
+            413,
+            f"GraphQL request body exceeds the limit of {self.max_message_bytes} bytes.",
+            "PAYLOAD_TOO_LARGE",
+        )
 
     async def _authenticate(self, token: str | None) -> User | None:
         if not token:

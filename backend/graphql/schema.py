@@ -1,9 +1,9 @@
 """The one place the per-domain types are merged into the schema, with its protections.
 
-Protections: query depth, token and alias limits (stop expensive or abusive documents before
-they run), no NUL character in arguments (``RejectNul``) and error masking: an unexpected
-exception becomes "Unexpected error." while our own refusals and validation errors
-(``AdminError``) and GraphQL's own errors pass through intact.
+Protections: document length (``DocumentLimits``), query depth, token and alias limits (stop
+expensive or abusive documents before they run), no NUL character in arguments (``RejectNul``)
+and error masking: an unexpected exception becomes "Unexpected error." while our own refusals
+and validation errors (``AdminError``) and GraphQL's own errors pass through intact.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from backend.graphql.dashboard import DashboardQuery
 from backend.graphql.dlp import DlpMutation, DlpQuery
 from backend.graphql.errors import ErrorsMutation, ErrorsQuery, ErrorsSubscription
 from backend.graphql.keys import KeysMutation, KeysQuery
+from backend.graphql.limits import DocumentLimits
 from backend.graphql.logs import LogsQuery, LogsSubscription
 from backend.graphql.routing import RoutingMutation, RoutingQuery
 from backend.graphql.settings import SettingsMutation, SettingsQuery
@@ -170,6 +171,7 @@ def build_schema() -> strawberry.Schema:
         extensions=[
             # Factories, not instances: extensions keep per-operation state, so each
             # operation needs its own.
+            DocumentLimits,
             lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
             lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
             lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
