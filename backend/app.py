@@ -5,6 +5,7 @@ dependency (database, bus, caches, provider clients, background writers) in one 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -18,6 +19,7 @@ from backend.config import Settings
 from backend.data.db import close_db, init_db
 from backend.gateway import Gateway
 from backend.proxy.routes import proxy_routes
+from backend.security.login_guard import build_login_guard
 from backend.services import build_gateway, close_gateway
 
 log = logging.getLogger("switchboard")
@@ -37,12 +39,17 @@ def create_app(settings: Settings | None = None) -> Starlette:
         holder["gateway"] = gateway
         app.state.gateway = gateway
         app.state.pipeline = gateway.pipeline
-        _mount_admin(app, gateway, *admin)
+        login_guard = build_login_guard(
+            settings, redis=gateway.redis, clock=lambda: gateway.clock().timestamp()
+        )
+        routes, graphql = admin
+        _mount_admin(app, gateway, routes, functools.partial(graphql, login_guard=login_guard))
         app.state.ready = True
         try:
             yield
         finally:
             app.state.ready = False
+            login_guard.close()
             await close_gateway(gateway)
             await close_db()
 
@@ -57,7 +64,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     return app
 
 
-AdminFactories = tuple[Callable[[Gateway], list[BaseRoute]], Callable[[Gateway], Any]]
+AdminFactories = tuple[Callable[[Gateway], list[BaseRoute]], Callable[..., Any]]
 
 
 def _admin_factories() -> AdminFactories:

@@ -27,6 +27,19 @@ class Settings(BaseModel):
     max_header_bytes: int = 64 * 1024
     #: Longest a client may take to send a request head once it started; 408 beyond it.
     header_timeout_s: float = 30.0
+    #: Failed logins an account / a client address may have before it is locked out.
+    login_max_failures: int = 5
+    login_max_failures_per_address: int = 20
+    #: First lockout; each further failure doubles it, up to ``login_lockout_max_s``.
+    login_lockout_s: float = 30.0
+    login_lockout_max_s: float = 900.0
+    #: Header holding the client address set by a trusted reverse proxy (e.g. ``x-real-ip``);
+    #: unset, the TCP peer is the address.
+    login_address_header: str | None = None
+    #: Threads hashing and verifying passwords (argon2 uses 64 MiB each), and how many more
+    #: logins may wait for one before further logins are refused as busy.
+    password_workers: int = 2
+    password_queue: int = 16
     #: How often batched log rows and counters are written.
     log_flush_interval_s: float = 0.5
     upstream_timeout_s: float = 600.0
@@ -71,6 +84,12 @@ class Settings(BaseModel):
             "SWITCHBOARD_BODY_TIMEOUT": ("body_timeout_s", float),
             "SWITCHBOARD_MAX_HEADER_BYTES": ("max_header_bytes", int),
             "SWITCHBOARD_HEADER_TIMEOUT": ("header_timeout_s", float),
+            "SWITCHBOARD_LOGIN_MAX_FAILURES": ("login_max_failures", int),
+            "SWITCHBOARD_LOGIN_MAX_FAILURES_PER_ADDRESS": ("login_max_failures_per_address", int),
+            "SWITCHBOARD_LOGIN_LOCKOUT": ("login_lockout_s", float),
+            "SWITCHBOARD_LOGIN_LOCKOUT_MAX": ("login_lockout_max_s", float),
+            "SWITCHBOARD_PASSWORD_WORKERS": ("password_workers", int),
+            "SWITCHBOARD_PASSWORD_QUEUE": ("password_queue", int),
             "SWITCHBOARD_LOG_FLUSH_INTERVAL": ("log_flush_interval_s", float),
             "SWITCHBOARD_UPSTREAM_TIMEOUT": ("upstream_timeout_s", float),
             "SWITCHBOARD_CONNECT_TIMEOUT": ("upstream_connect_timeout_s", float),
@@ -84,6 +103,8 @@ class Settings(BaseModel):
                 values[field] = conv(env[var])
         if env.get("SWITCHBOARD_REDIS_PREFIX"):
             values["redis_prefix"] = env["SWITCHBOARD_REDIS_PREFIX"]
+        if env.get("SWITCHBOARD_LOGIN_ADDRESS_HEADER"):
+            values["login_address_header"] = env["SWITCHBOARD_LOGIN_ADDRESS_HEADER"].lower()
         if env.get("SWITCHBOARD_TRANSPORT"):
             values["transport"] = env["SWITCHBOARD_TRANSPORT"]
         if env.get("SWITCHBOARD_LOG_BODIES"):

@@ -1,38 +1,78 @@
-"""Dashboard login, logout, password change and admin tokens for automation."""
+"""Dashboard login, logout, password change and admin tokens for automation.
+
+Passwords are checked on the login guard's worker threads, never on the event loop, and failed
+logins are throttled per account and per client address (``backend.security.throttle``): a
+locked-out login is refused before its password is looked at, the right password included.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from backend.admin import audit
 from backend.admin import validate as v
 from backend.admin.access import Actor, SystemActor, is_super, require_admin
-from backend.admin.errors import InvalidInput, NotAuthenticated, NotFound
+from backend.admin.errors import AdminError, InvalidInput, NotAuthenticated, NotFound
 from backend.data.models.keys import AdminToken
 from backend.data.models.tenancy import User
 from backend.gateway import Gateway
 from backend.security import sessions
-from backend.security.passwords import (
-    hash_password,
-    needs_rehash,
-    password_problem,
-    verify_password,
-)
+from backend.security.login_guard import LoginGuard
+from backend.security.password_workers import PasswordWorkers, PasswordWorkersBusy
+from backend.security.passwords import needs_rehash, password_problem
 
 MAX_ADMIN_TOKEN_DAYS = 3650
 
 
-async def login(gw: Gateway, email: str, password: str) -> tuple[str, AdminToken, User]:
+class RateLimited(AdminError):
+    """Refused for now; ``retryAfter`` (seconds) says when to try again."""
+
+    code = "RATE_LIMITED"
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+    @property
+    def extensions(self) -> dict[str, Any]:
+        return {**super().extensions, "retryAfter": self.retry_after_s}
+
+
+async def _verify(workers: PasswordWorkers, password_hash: str | None, password: str) -> bool:
+    try:
+        return await workers.verify(password_hash, password)
+    except PasswordWorkersBusy:
+        raise RateLimited(
+            "the server is busy checking other passwords; try again in a second",
+            retry_after_s=1,
+        ) from None
+
+
+async def login(
+    gw: Gateway, guard: LoginGuard, email: str, password: str, *, address: str
+) -> tuple[str, AdminToken, User]:
     """Check the password and open a dashboard session: ``(token, row, user)``.
 
-    One message for every failure, so the answer does not reveal which emails exist.
+    One message for every failure, so the answer does not reveal which emails exist (unknown
+    emails are throttled like known ones for the same reason).
     """
-    user = await User.get_or_none(email=(email or "").strip().lower())
-    ok = verify_password(user.password_hash if user else None, password or "")
+    account = (email or "").strip().lower()
+    lockout = await guard.throttle.lockout(account, address)
+    if lockout is not None:
+        where = "for this account" if lockout.scope == "account" else "from this address"
+        raise RateLimited(
+            f"too many failed logins {where}; try again in {lockout.retry_after_s} seconds",
+            retry_after_s=lockout.retry_after_s,
+        )
+    user = await User.get_or_none(email=account)
+    ok = await _verify(guard.passwords, user.password_hash if user else None, password or "")
     if user is None or not ok or user.status != "active":
+        await guard.throttle.failed(account, address)
         raise NotAuthenticated("invalid email or password, or the account is suspended")
+    await guard.throttle.succeeded(account)
     if user.password_hash and needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
+        user.password_hash = await guard.passwords.hash(password)
         await user.save(update_fields=["password_hash"])
     token, row = await sessions.create_session(user, now=gw.clock())
     await audit.record(user, "auth.login", f"user:{user.id}")
@@ -45,15 +85,17 @@ async def logout(gw: Gateway, token: str | None) -> bool:
     return await sessions.revoke_token(token, now=gw.clock())
 
 
-async def change_password(gw: Gateway, actor: Actor, current: str, new: str) -> None:
+async def change_password(
+    gw: Gateway, guard: LoginGuard, actor: Actor, current: str, new: str
+) -> None:
     if isinstance(actor, SystemActor):
         raise InvalidInput("the system actor has no password", field="currentPassword")
-    if not verify_password(actor.password_hash, current or ""):
+    if not await _verify(guard.passwords, actor.password_hash, current or ""):
         raise InvalidInput("the current password is wrong", field="currentPassword")
     problem = password_problem(new or "")
     if problem:
         raise InvalidInput(f"the new password {problem}", field="newPassword")
-    actor.password_hash = hash_password(new)
+    actor.password_hash = await guard.passwords.hash(new)
     await actor.save(update_fields=["password_hash"])
     await audit.record(actor, "auth.password", f"user:{actor.id}")
 

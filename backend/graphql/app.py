@@ -31,6 +31,7 @@ from backend.data.models.tenancy import User
 from backend.gateway import Gateway
 from backend.graphql.context import Context
 from backend.graphql.schema import schema
+from backend.security.login_guard import LoginGuard, build_login_guard
 from backend.security.sessions import authenticate_token, bearer
 
 
@@ -116,7 +117,7 @@ class _BoundedWebSocketAdapter(ASGIWebSocketAdapter):
 class SwitchboardGraphQL(GraphQL[Context, None]):
     websocket_adapter_class = _BoundedWebSocketAdapter  # type: ignore[assignment]
 
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(self, gateway: Gateway, login_guard: LoginGuard | None = None) -> None:
         super().__init__(
             schema,
             graphql_ide="graphiql",
@@ -124,8 +125,24 @@ class SwitchboardGraphQL(GraphQL[Context, None]):
             keep_alive=True,
             keep_alive_interval=15,
         )
+        # Read from the gateway when used, not here: the authorization audit builds the routes
+        # without a gateway.
         self.gateway = gateway
-        self.max_message_bytes = gateway.settings.graphql_max_body_bytes
+        self._login_guard = login_guard
+
+    @property
+    def max_message_bytes(self) -> int:
+        return self.gateway.settings.graphql_max_body_bytes
+
+    @property
+    def login_guard(self) -> LoginGuard:
+        if self._login_guard is None:
+            # Only apps built without one (tests of the GraphQL app alone) get here.
+            gateway = self.gateway
+            self._login_guard = build_login_guard(
+                gateway.settings, clock=lambda: gateway.clock().timestamp()
+            )
+        return self._login_guard
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST":
@@ -168,6 +185,7 @@ class SwitchboardGraphQL(GraphQL[Context, None]):
         token = bearer(request.headers.get("authorization"))
         return Context(
             gateway=self.gateway,
+            login_guard=self.login_guard,
             request=request,
             response=response,
             viewer=await self._authenticate(token),
@@ -186,6 +204,12 @@ class SwitchboardGraphQL(GraphQL[Context, None]):
         return UNSET
 
 
-def create_graphql_app(gateway: Gateway) -> SwitchboardGraphQL:
-    """Mount it for both HTTP (GET/POST) and WebSocket at ``/graphql``."""
-    return SwitchboardGraphQL(gateway)
+def create_graphql_app(
+    gateway: Gateway, login_guard: LoginGuard | None = None
+) -> SwitchboardGraphQL:
+    """Mount it for both HTTP (GET/POST) and WebSocket at ``/graphql``.
+
+    ``login_guard`` belongs to the caller, who closes it; without one (tests that build the
+    GraphQL app alone) the app makes its own, counting failures in this process.
+    """
+    return SwitchboardGraphQL(gateway, login_guard)

@@ -7,7 +7,7 @@ import datetime as dt
 import strawberry
 
 from backend.admin import auth as svc
-from backend.graphql.context import Info, viewer
+from backend.graphql.context import Info, client_address, viewer
 from backend.graphql.permissions import IsAuthenticated
 from backend.graphql.tenancy import UserType
 
@@ -21,9 +21,18 @@ class Session:
 
 @strawberry.type
 class AuthMutation:
-    @strawberry.mutation(description="Open a dashboard session.")
+    @strawberry.mutation(
+        description=(
+            "Open a dashboard session. Failed logins are throttled per account and per client "
+            "address: a locked-out login fails with code RATE_LIMITED and extensions.retryAfter "
+            "(seconds), even with the right password."
+        )
+    )
     async def login(self, info: Info, email: str, password: str) -> Session:
-        token, row, user = await svc.login(info.context.gateway, email, password)
+        ctx = info.context
+        token, row, user = await svc.login(
+            ctx.gateway, ctx.login_guard, email, password, address=client_address(ctx)
+        )
         return Session(token=token, expires_at=row.expires_at, user=UserType.of(user))
 
     @strawberry.mutation(description="Revoke the token this request was made with.")
@@ -33,6 +42,10 @@ class AuthMutation:
     @strawberry.mutation(permission_classes=[IsAuthenticated])
     async def change_password(self, info: Info, current_password: str, new_password: str) -> bool:
         await svc.change_password(
-            info.context.gateway, viewer(info), current_password, new_password
+            info.context.gateway,
+            info.context.login_guard,
+            viewer(info),
+            current_password,
+            new_password,
         )
         return True

@@ -17,6 +17,7 @@ from backend.admin.errors import NotAuthenticated
 from backend.admin.tenancy import member_counts
 from backend.data.models.tenancy import App, Organization, User
 from backend.gateway import Gateway
+from backend.security.login_guard import LoginGuard
 
 M = TypeVar("M", bound=Model)
 
@@ -49,6 +50,8 @@ class Loaders:
 @dataclass
 class Context:
     gateway: Gateway
+    #: Password workers and the failed-login throttle (owned by the app factory).
+    login_guard: LoginGuard
     request: Request | WebSocket
     response: Response | WebSocket | None = None
     #: The authenticated dashboard user or automation token owner; None when anonymous.
@@ -61,6 +64,19 @@ class Context:
 
 
 Info = strawberry.Info[Context, None]
+
+
+def client_address(context: Context) -> str:
+    """Who is calling, for throttling: the trusted proxy's header if configured, else the peer."""
+    header = context.login_guard.address_header
+    if header:
+        value = context.request.headers.get(header, "")
+        # The proxy appends the address it saw last; what precedes it is the client's to write.
+        forwarded = value.rsplit(",", 1)[-1].strip()
+        if forwarded:
+            return forwarded
+    client = context.request.client
+    return client.host if client else "unknown"
 
 
 def viewer(info: Info) -> User:

@@ -10,6 +10,7 @@ from backend.admin.errors import InvalidInput, NotAuthenticated
 from backend.data.models.keys import ApiKey
 from backend.data.models.tenancy import User
 from backend.security.api_keys import hash_key
+from backend.security.login_guard import build_login_guard
 from tests.graphql.harness import Env
 
 
@@ -30,10 +31,14 @@ async def test_creates_then_updates(env: Env) -> None:
     assert {k.key_hash for k in keys} == {hash_key(first), hash_key(second)}
     assert first not in {k.prefix for k in keys}
     # The new password works, the old one does not.
-    token, _, who = await auth.login(env.gw, "root@example.com", "second-password")
+    guard = build_login_guard(env.gw.settings, clock=lambda: env.gw.clock().timestamp())
+    token, _, who = await auth.login(
+        env.gw, guard, "root@example.com", "second-password", address="127.0.0.1"
+    )
     assert who.id == user.id and token
     with pytest.raises(NotAuthenticated):
-        await auth.login(env.gw, "root@example.com", "first-password")
+        await auth.login(env.gw, guard, "root@example.com", "first-password", address="127.0.0.1")
+    guard.close()
 
 
 async def test_refuses_bad_input(env: Env) -> None:

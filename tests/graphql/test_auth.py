@@ -1,13 +1,29 @@
-"""Login / logout sessions, admin tokens for automation, and what an anonymous caller gets."""
+"""Login / logout sessions, admin tokens for automation, and what an anonymous caller gets.
+
+Failed logins are throttled per account and per client address, shared through Redis between
+instances; passwords are checked on worker threads with a bounded backlog.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import os
+import threading
+import uuid
+from typing import Any
+
+import httpx
+import redis.asyncio as aioredis
+from starlette.applications import Starlette
+from starlette.routing import Route
 
 from backend.admin.bootstrap import bootstrap_super_admin
 from backend.data.models.keys import AdminToken
 from backend.data.models.tenancy import User
+from backend.graphql.app import create_graphql_app
 from backend.security.api_keys import hash_key
+from backend.security.login_guard import build_login_guard
 from tests.graphql.harness import Env, World, data, error, gql
 
 LOGIN = (
@@ -15,6 +31,7 @@ LOGIN = (
     "$p) { token expiresAt user { email role } } }"
 )
 ME = "{ me { email role } }"
+REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
 
 
 async def test_login_me_logout(env: Env) -> None:
@@ -130,3 +147,158 @@ async def test_graphiql_is_served(env: Env) -> None:
     resp = await env.client.get("/graphql", headers={"Accept": "text/html"})
     assert resp.status_code == 200
     assert "graphiql" in resp.text.lower()
+
+
+# -- login throttling and password workers (issue 13 item 6) ------------------------------------
+
+
+def _client(app: Any, address: str) -> httpx.AsyncClient:
+    """A client calling from ``address`` (the throttle counts per client address)."""
+    transport = httpx.ASGITransport(app=app, client=(address, 40000))
+    return httpx.AsyncClient(transport=transport, base_url="http://test")
+
+
+async def _login(client: httpx.AsyncClient, email: str, password: str) -> dict[str, Any]:
+    resp = await client.post(
+        "/graphql", json={"query": LOGIN, "variables": {"e": email, "p": password}}
+    )
+    assert resp.status_code == 200, resp.text
+    body: dict[str, Any] = resp.json()
+    return body
+
+
+def _refusal(body: dict[str, Any]) -> tuple[str, str, int | None]:
+    err = body["errors"][0]
+    return err["extensions"]["code"], err["message"], err["extensions"].get("retryAfter")
+
+
+async def test_failed_logins_lock_the_account_out(env: Env) -> None:
+    await bootstrap_super_admin("locked@example.com", "s3cret-passw0rd")
+    limit = env.gw.settings.login_max_failures
+    async with _client(env.app, "10.1.0.1") as client:
+        for _ in range(limit):
+            body = await _login(client, "locked@example.com", "wrong-password")
+            assert error(body)["code"] == "UNAUTHENTICATED"
+        # Locked: the right password is refused too, and the answer says when to retry.
+        body = await _login(client, "Locked@Example.com", "s3cret-passw0rd")
+        assert _refusal(body) == (
+            "RATE_LIMITED",
+            "too many failed logins for this account; try again in 30 seconds",
+            30,
+        )
+        assert body["data"] is None
+    # The account is locked whichever address the login comes from.
+    async with _client(env.app, "10.1.0.2") as other:
+        body = await _login(other, "locked@example.com", "s3cret-passw0rd")
+        assert _refusal(body)[0] == "RATE_LIMITED"
+        env.clock.now += dt.timedelta(seconds=29)
+        assert _refusal(await _login(other, "locked@example.com", "s3cret-passw0rd"))[2] == 1
+        env.clock.now += dt.timedelta(seconds=2)
+        # Once the lock ends the right password works, and the count starts over.
+        assert data(await _login(other, "locked@example.com", "s3cret-passw0rd"))["login"]["token"]
+        for _ in range(limit - 1):
+            body = await _login(other, "locked@example.com", "wrong-password")
+            assert error(body)["code"] == "UNAUTHENTICATED"
+        assert data(await _login(other, "locked@example.com", "s3cret-passw0rd"))["login"]["token"]
+
+
+async def test_lockouts_grow_exponentially(env: Env) -> None:
+    await bootstrap_super_admin("slow@example.com", "s3cret-passw0rd")
+    limit = env.gw.settings.login_max_failures
+    async with _client(env.app, "10.3.0.1") as client:
+        for _ in range(limit):
+            await _login(client, "slow@example.com", "wrong-password")
+        assert _refusal(await _login(client, "slow@example.com", "wrong-password"))[2] == 30
+        for lock in (60, 120, 240):
+            env.clock.now += dt.timedelta(seconds=lock // 2 + 1)
+            # One more failure after each lock ends doubles the next lock.
+            assert error(await _login(client, "slow@example.com", "nope-nope"))["code"] == (
+                "UNAUTHENTICATED"
+            )
+            assert _refusal(await _login(client, "slow@example.com", "s3cret-passw0rd"))[2] == lock
+
+
+async def test_failed_logins_lock_the_address_out(env: Env) -> None:
+    await bootstrap_super_admin("sprayed@example.com", "s3cret-passw0rd")
+    limit = env.gw.settings.login_max_failures_per_address
+    async with _client(env.app, "10.2.0.1") as client:
+        # One try per account: no account reaches its own limit, the address does.
+        for i in range(limit):
+            body = await _login(client, f"guess{i}@example.com", "wrong-password")
+            assert error(body)["code"] == "UNAUTHENTICATED"
+        code, message, retry = _refusal(
+            await _login(client, "sprayed@example.com", "s3cret-passw0rd")
+        )
+        assert (code, retry) == ("RATE_LIMITED", 30)
+        assert message == "too many failed logins from this address; try again in 30 seconds"
+    async with _client(env.app, "10.2.0.2") as elsewhere:
+        assert data(await _login(elsewhere, "sprayed@example.com", "s3cret-passw0rd"))["login"]
+
+
+async def test_passwords_are_checked_off_the_event_loop(env: Env) -> None:
+    """While a login waits for argon2, the loop serves others; past the backlog, refusal."""
+    await bootstrap_super_admin("busy@example.com", "s3cret-passw0rd")
+    settings = env.gw.settings.model_copy(update={"password_workers": 1, "password_queue": 1})
+    guard = build_login_guard(settings, clock=lambda: env.gw.clock().timestamp())
+    gql_app = create_graphql_app(env.gw, guard)
+    app = Starlette(routes=[Route("/graphql", gql_app, methods=["GET", "POST"])])
+    release = threading.Event()
+    try:
+        # The one worker is taken; the next password check waits for it, off the loop.
+        blocker = asyncio.create_task(guard.passwords.run(release.wait))
+        async with _client(app, "10.4.0.1") as client:
+            waiting = asyncio.create_task(_login(client, "busy@example.com", "s3cret-passw0rd"))
+            for _ in range(3000):
+                if guard.passwords.pending == 2:
+                    break
+                await asyncio.sleep(0.01)
+            assert guard.passwords.pending == 2, "the login never reached the password workers"
+            # The loop is free meanwhile: another request is answered at once.
+            resp = await client.post("/graphql", json={"query": "{ __typename }"})
+            assert resp.json() == {"data": {"__typename": "Query"}}
+            assert not waiting.done()
+            # Backlog full: refused at once, not queued without bound.
+            assert _refusal(await _login(client, "busy@example.com", "s3cret-passw0rd")) == (
+                "RATE_LIMITED",
+                "the server is busy checking other passwords; try again in a second",
+                1,
+            )
+            release.set()
+            assert await blocker is True
+            assert data(await waiting)["login"]["user"]["email"] == "busy@example.com"
+    finally:
+        release.set()
+        guard.close()
+
+
+async def test_two_instances_count_failures_together(env: Env) -> None:
+    """With Redis, failures on instance A and instance B add up to one count."""
+    await bootstrap_super_admin("shared@example.com", "s3cret-passw0rd")
+    redis = aioredis.from_url(REDIS_URL)
+    prefix = f"sbtest-{uuid.uuid4().hex[:8]}:"
+    settings = env.gw.settings.model_copy(update={"redis_prefix": prefix})
+    guards = [
+        build_login_guard(settings, redis=redis, clock=lambda: env.gw.clock().timestamp())
+        for _ in range(2)
+    ]
+    apps = [
+        Starlette(routes=[Route("/graphql", create_graphql_app(env.gw, g), methods=["POST"])])
+        for g in guards
+    ]
+    try:
+        limit = settings.login_max_failures
+        for i in range(limit):
+            async with _client(apps[i % 2], "10.5.0.1") as client:
+                body = await _login(client, "shared@example.com", "wrong-password")
+                assert error(body)["code"] == "UNAUTHENTICATED"
+        for app in apps:
+            async with _client(app, "10.5.0.2") as client:
+                body = await _login(client, "shared@example.com", "s3cret-passw0rd")
+                assert _refusal(body)[0] == "RATE_LIMITED"
+    finally:
+        for g in guards:
+            g.close()
+        keys = [k async for k in redis.scan_iter(match=prefix + "*")]
+        if keys:
+            await redis.delete(*keys)
+        await redis.aclose()
