@@ -11,6 +11,20 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+#: Most characters a log row keeps of a request or response body. Bodies are clipped to it as
+#: they are collected (streams) and again when written, so no row can outgrow what a database
+#: takes in one value (PostgreSQL refuses text over 1 GB, and such a row would be retried for
+#: good) nor hold a long answer in memory.
+MAX_BODY_CHARS = 1 << 20
+_CLIPPED = "\u2026[clipped]"
+
+
+def clip_body(text: str | None) -> str | None:
+    """``text`` cut to ``MAX_BODY_CHARS`` characters, marked when it was cut."""
+    if text is None or len(text) <= MAX_BODY_CHARS:
+        return text
+    return text[: MAX_BODY_CHARS - len(_CLIPPED)] + _CLIPPED
+
 
 @dataclass(slots=True)
 class LogRecord:

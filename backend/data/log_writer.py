@@ -24,7 +24,7 @@ from tortoise.transactions import in_transaction
 
 from backend.data import histogram
 from backend.data.events import EventBus
-from backend.data.log_record import ErrorRecord, LogRecord
+from backend.data.log_record import ErrorRecord, LogRecord, clip_body
 from backend.data.models.dlp import DlpActivity, DlpPolicy
 from backend.data.models.logs import ErrorReport, MinuteStat, RequestLog, UsageRollup
 
@@ -335,8 +335,10 @@ def _row(r: LogRecord) -> dict[str, Any]:
         cache_hit=r.cache_hit,
         agent_id=r.agent_id,
         tier=r.tier,
-        request_body=r.request_body,
-        response_body=r.response_body,
+        # Clipped here too, whoever built the record: one oversized value would make the
+        # database refuse the batch, and a refusal it does not name as bad data is retried.
+        request_body=clip_body(r.request_body),
+        response_body=clip_body(r.response_body),
     )
 
 

@@ -63,7 +63,7 @@ class ProviderCalls:
             return first, events
 
         first, events = await self._with_fallback(ctx, candidates, attempt)
-        return _chain(first, events, self.gw.router, ctx.actual_model or "")
+        return _Chain(first, events, self.gw.router.in_flight(ctx.actual_model or ""))
 
     async def _with_fallback(
         self,
@@ -110,16 +110,39 @@ class ProviderCalls:
             self.gw.log_writer.submit(row)
 
 
-async def _chain(
-    first: StreamEvent, rest: AsyncIterator[StreamEvent], router: Any, model: str
-) -> AsyncIterator[StreamEvent]:
-    try:
-        with router.in_flight(model):
-            yield first
-            async for ev in rest:
-                yield ev
-    finally:
-        await _aclose(rest)
+class _Chain:
+    """The answering attempt's events: the first (already read), then the rest.
+
+    Counts the model in flight from now until closed, and closing it closes the upstream
+    response even when it was never iterated (a client gone before the first frame).
+    """
+
+    def __init__(
+        self, first: StreamEvent, rest: AsyncIterator[StreamEvent], in_flight: Any
+    ) -> None:
+        self._first: StreamEvent | None = first
+        self._rest = rest
+        self._in_flight = in_flight
+        self._closed = False
+        in_flight.__enter__()
+
+    def __aiter__(self) -> _Chain:
+        return self
+
+    async def __anext__(self) -> StreamEvent:
+        if self._first is not None:
+            first, self._first = self._first, None
+            return first
+        return await self._rest.__anext__()
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            await _aclose(self._rest)
+        finally:
+            self._in_flight.__exit__(None, None, None)
 
 
 async def _aclose(it: AsyncIterator[StreamEvent]) -> None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from backend.data.log_record import LogRecord
+from backend.data.log_record import LogRecord, clip_body
 from backend.ir.chat import Usage
 from backend.ir.errors import GatewayError
 from backend.state.snapshot import Principal
@@ -40,6 +40,9 @@ class RequestContext:
     cost: Decimal | None = None
     status: int = 200
     error: GatewayError | None = None
+    #: (error_type, error_message) for the log of an outcome that is not a ``GatewayError``
+    #: (a stream the client abandoned, billed from estimates).
+    note: tuple[str, str] | None = None
     ttft_ms: float | None = None
     streamed: bool = False
     cache_hit: bool = False
@@ -67,6 +70,9 @@ class RequestContext:
     def log_record(self, *, superseded: bool = False) -> LogRecord:
         p = self.principal
         err = self.error
+        error_type, error_message = (
+            (err.kind, err.message[:2000]) if err else self.note or (None, None)
+        )
         return LogRecord(
             request_id=self.request_id,
             created_at=self.created_at,
@@ -79,8 +85,8 @@ class RequestContext:
             requested_model=self.requested_model,
             actual_model=self.actual_model,
             provider=self.provider,
-            error_type=err.kind if err else None,
-            error_message=err.message[:2000] if err else None,
+            error_type=error_type,
+            error_message=error_message,
             input_tokens=self.usage.input_tokens,
             output_tokens=self.usage.output_tokens,
             cached_tokens=self.usage.cached_tokens,
@@ -93,7 +99,7 @@ class RequestContext:
             cache_hit=self.cache_hit,
             agent_id=self.agent_id,
             tier=self.tier,
-            request_body=self.request_body,
-            response_body=self.response_body,
+            request_body=clip_body(self.request_body),
+            response_body=clip_body(self.response_body),
             dlp_activity=self.dlp_activity,
         )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Mapping
 from typing import Any
 
 import anyio
@@ -28,6 +28,7 @@ from backend.policies import dlp as dlp_policy
 from backend.policies import response_cache as cache_policy
 from backend.policies.calls import ProviderCalls
 from backend.policies.context import RequestContext
+from backend.policies.stream_tally import StreamTally, abandoned_usage
 
 log = logging.getLogger("switchboard.pipeline")
 
@@ -99,16 +100,15 @@ class ChatPipeline:
             raise
 
     # -- streaming -----------------------------------------------------------------------------
-    async def open_stream(
-        self, ctx: RequestContext, prepared: Prepared
-    ) -> AsyncIterator[StreamEvent]:
+    async def open_stream(self, ctx: RequestContext, prepared: Prepared) -> EventStream:
         """Return the stream once its first event exists (fallback ends there).
 
         Errors before that raise ``GatewayError`` (the proxy answers with a plain error body).
         """
         ctx.streamed = True
         if prepared.cached is not None:
-            return self._finish_stream(ctx, cache_policy.replay(prepared.cached), None)
+            events: AsyncIterator[StreamEvent] = cache_policy.replay(prepared.cached)
+            return EventStream(self, ctx, prepared.request, events, None)
         try:
             events = await self.calls.stream(ctx, prepared.request, prepared.candidates)
         except GatewayError as err:
@@ -118,62 +118,34 @@ class ChatPipeline:
             await budget_policy.release(ctx, self.gw)
             raise
         recorder = cache_policy.StreamRecorder() if prepared.cache_key else None
-        return self._finish_stream(ctx, events, (prepared.cache_key, recorder))
+        return EventStream(self, ctx, prepared.request, events, (prepared.cache_key, recorder))
 
-    async def _finish_stream(
+    async def close_stream(
         self,
         ctx: RequestContext,
-        events: AsyncIterator[StreamEvent],
-        caching: tuple[str | None, Any] | None,
-    ) -> AsyncIterator[StreamEvent]:
-        restorer = dlp_policy.stream_restorer(ctx)
-        text_out: list[str] = [] if self.gw.settings.log_bodies else None  # type: ignore[assignment]
-        recorder = caching[1] if caching else None
-        finished = False
-        try:
-            async for ev in events:
-                if recorder is not None:
-                    recorder.feed(ev)
-                if isinstance(ev, StreamStart) and ev.usage is not None:
-                    ctx.usage = dataclasses.replace(ev.usage)
-                elif isinstance(ev, StreamEnd):
-                    ctx.usage = ev.usage
-                    finished = True
-                elif isinstance(ev, StreamError):
-                    ctx.fail(ev.error)
-                    self._report_error(ctx, ev.error)
-                if text_out is not None:
-                    _collect_text(ev, text_out)  # before restoration: placeholders only
-                for out in restorer(ev) if restorer is not None else (ev,):
-                    ctx.mark_first_byte()
-                    yield out
-        finally:
-            # A client that hangs up cancels this generator (Starlette cancels the response's
-            # task group), and every await in a cancelled scope is cancelled again: unshielded,
-            # a budget that really awaits (Redis) would never settle nor release, and the log
-            # row would be lost.
-            with anyio.CancelScope(shield=True):
-                await self._close_stream(ctx, finished, caching, recorder, text_out)
-
-    async def _close_stream(
-        self,
-        ctx: RequestContext,
+        req: ChatRequest,
         finished: bool,
         caching: tuple[str | None, Any] | None,
-        recorder: Any,
-        text_out: list[str] | None,
+        tally: StreamTally,
     ) -> None:
-        if text_out is not None:
-            ctx.response_body = "".join(text_out)
-        if not finished and ctx.error is None:
-            ctx.status = 499  # client closed the connection before the end
+        """Settle and log a stream however it ended (called once, by ``EventStream``)."""
+        ctx.response_body = tally.body()
+        recorder = caching[1] if caching else None
         if finished and ctx.error is None:
             if caching and recorder is not None and recorder.response is not None:
                 await cache_policy.store(self.gw, caching[0], recorder.response, ctx.provider)
             await budget_policy.settle(ctx, self.gw)
+        elif ctx.error is None:
+            # The client hung up. The provider bills what it generated whether or not anyone
+            # read it, so do we: its input and the output produced so far.
+            ctx.status = 499
+            if not ctx.cache_hit:
+                billed = abandoned_usage(ctx.usage, req, tally.chars)
+                ctx.usage = billed.usage
+                ctx.note = ("client_closed", billed.note(tally.chars))
+            await budget_policy.settle(ctx, self.gw)
         elif ctx.usage.output_tokens or ctx.usage.input_tokens:
-            # Cut short (client gone or upstream failed) after tokens were produced: the
-            # provider bills what it generated, so do we.
+            # Cut short by the upstream after it counted tokens: what it counted is billed.
             await budget_policy.settle(ctx, self.gw)
         else:
             await budget_policy.release(ctx, self.gw)
@@ -206,15 +178,6 @@ class ChatPipeline:
         self.gw.log_writer.submit(ctx.log_record())
 
 
-def _collect_text(ev: StreamEvent, out: list[str]) -> None:
-    text = getattr(ev, "text", None)
-    if isinstance(text, str):
-        out.append(text)
-    frag = getattr(ev, "partial_json", None)
-    if isinstance(frag, str):
-        out.append(frag)
-
-
 def _request_body_text(req: ChatRequest) -> str:
     """The conversation as sent upstream (already DLP-redacted) for the activity export.
 
@@ -225,3 +188,84 @@ def _request_body_text(req: ChatRequest) -> str:
 
 def _response_body_text(resp: ChatResponse) -> str:
     return orjson.dumps(resp.content).decode()
+
+
+class EventStream:
+    """The pipeline's streamed answer: the events to encode, then the request's end.
+
+    Closing it ends the request exactly once, however the stream stopped: the upstream
+    response is closed, the reservation settled or released, the row logged. That holds even
+    when nobody ever read it (a client that left before the first frame): an async generator
+    that never started runs no ``finally``, so the end cannot live in one alone.
+    """
+
+    def __init__(
+        self,
+        pipeline: ChatPipeline,
+        ctx: RequestContext,
+        req: ChatRequest,
+        events: AsyncIterator[StreamEvent],
+        caching: tuple[str | None, Any] | None,
+    ) -> None:
+        self._pipeline = pipeline
+        self._ctx = ctx
+        self._req = req
+        self._events = events
+        self._caching = caching
+        self._tally = StreamTally(keep_text=pipeline.gw.settings.log_bodies)
+        self._finished = False
+        self._closed = False
+        self._gen = self._relay()
+
+    def __aiter__(self) -> EventStream:
+        return self
+
+    def __anext__(self) -> Awaitable[StreamEvent]:
+        return self._gen.__anext__()
+
+    async def aclose(self) -> None:
+        try:
+            await self._gen.aclose()
+        finally:
+            await self._end()
+
+    async def _relay(self) -> AsyncGenerator[StreamEvent, None]:
+        ctx = self._ctx
+        restorer = dlp_policy.stream_restorer(ctx)
+        recorder = self._caching[1] if self._caching else None
+        tally = self._tally
+        try:
+            async for ev in self._events:
+                if recorder is not None:
+                    recorder.feed(ev)
+                if isinstance(ev, StreamStart) and ev.usage is not None:
+                    ctx.usage = dataclasses.replace(ev.usage)
+                elif isinstance(ev, StreamEnd):
+                    ctx.usage = ev.usage
+                    self._finished = True
+                elif isinstance(ev, StreamError):
+                    ctx.fail(ev.error)
+                    self._pipeline._report_error(ctx, ev.error)
+                tally.feed(ev)  # before restoration: the log keeps placeholders only
+                for out in restorer(ev) if restorer is not None else (ev,):
+                    ctx.mark_first_byte()
+                    yield out
+        finally:
+            await self._end()
+
+    async def _end(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        # A client that hangs up cancels the stream's task, and every await in a cancelled
+        # scope is cancelled again: unshielded, a budget that really awaits (Redis) would never
+        # settle nor release, and the log row would be lost.
+        with anyio.CancelScope(shield=True):
+            try:
+                close = getattr(self._events, "aclose", None)
+                if close is not None:
+                    await close()
+            finally:
+                await self._pipeline.close_stream(
+                    self._ctx, self._req, self._finished, self._caching, self._tally
+                )

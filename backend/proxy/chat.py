@@ -48,7 +48,11 @@ async def handle_chat(request: Request, codec: InboundCodec, endpoint: str) -> R
         prepared = await pipeline.prepare(ctx, req, request.headers)
         if req.stream:
             events = await pipeline.open_stream(ctx, prepared)
-            return StreamResponse(codec.encode_stream(events, req), headers=_answer_headers(ctx))
+            return StreamResponse(
+                codec.encode_stream(events, req),
+                headers=_answer_headers(ctx),
+                close=events.aclose,
+            )
         resp = await pipeline.complete(ctx, prepared)
         pipeline.finish(ctx)
         return Response(

@@ -7,20 +7,34 @@ from one read and sends them together just before the upstream body is read agai
 (``providers.http.before_upstream_read`` is the hook ``Upstream.stream`` calls), so nothing
 waits that the upstream has already delivered: time to first token is unchanged.
 
-As with Starlette's ``StreamingResponse``, a client that hangs up cancels the stream (and so the
-upstream request) through a task group that listens for ``http.disconnect``.
+A client that hangs up must stop the upstream read at once. Cancellation alone does not do it:
+anyio delivers a cancel only while the task waits on something not yet done, and a fast
+upstream completes the read the stream task waits on every loop turn, so the cancel never lands
+and the gateway would read the rest of a long answer for nobody. The hook therefore checks,
+before every upstream read, whether the client is gone and raises ``ClientGone`` there; it
+unwinds every generator of the stream (closing the upstream response) without passing for an
+upstream failure. ``close`` (the pipeline's stream) is closed in every case, even when the
+client left before the first frame was produced, so the request is always settled and logged.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
 import anyio
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from backend.providers.http import before_upstream_read
+
+
+class ClientGone(BaseException):
+    """The client hung up: unwinds the stream from inside the upstream read loop.
+
+    A ``BaseException`` so that no provider or relay error handler (``except Exception``)
+    mistakes the client's departure for an upstream failure.
+    """
 
 
 class StreamResponse(Response):
@@ -30,41 +44,57 @@ class StreamResponse(Response):
         *,
         headers: Mapping[str, str] | None = None,
         media_type: str = "text/event-stream",
+        close: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.frames = frames
         self.status_code = 200
         self.media_type = media_type
         self.background = None
         self.init_headers(headers)
+        #: Closes what ``frames`` reads from; run even if ``frames`` never started.
+        self._close = close
+        self._gone = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        async with anyio.create_task_group() as group:
+        try:
+            async with anyio.create_task_group() as group:
 
-            async def stream_then_stop() -> None:
-                await self._stream(send)
+                async def stream_then_stop() -> None:
+                    await self._stream(send)
+                    group.cancel_scope.cancel()
+
+                group.start_soon(stream_then_stop)
+                while (await receive())["type"] != "http.disconnect":
+                    pass
+                self._gone = True
                 group.cancel_scope.cancel()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._close_frames()
 
-            group.start_soon(stream_then_stop)
-            while (await receive())["type"] != "http.disconnect":
-                pass
-            group.cancel_scope.cancel()
+    async def _close_frames(self) -> None:
+        close = getattr(self.frames, "aclose", None)
+        if close is not None:
+            await close()
+        if self._close is not None:
+            await self._close()
 
     async def _stream(self, send: Send) -> None:
         pending: list[bytes] = []
-        gone = False
 
         async def flush() -> None:
-            # Servers on ASGI 2.4 raise OSError from send() once the client is gone: note it
-            # here (this runs inside the provider's read loop, which must not see it as an
-            # upstream failure) and stop at the next frame.
-            nonlocal gone
-            if pending and not gone:
+            # Runs before every upstream read, inside the provider's read loop.
+            if self._gone:
+                raise ClientGone
+            if pending:
                 body = b"".join(pending)
                 pending.clear()
                 try:
                     await send({"type": "http.response.body", "body": body, "more_body": True})
                 except OSError:
-                    gone = True
+                    # Servers on ASGI 2.4 raise OSError from send() once the client is gone.
+                    self._gone = True
+                    raise ClientGone from None
 
         await send(
             {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
@@ -73,15 +103,17 @@ class StreamResponse(Response):
         token = before_upstream_read.set(flush)
         try:
             async for frame in self.frames:
-                if gone:
+                if self._gone:
                     break
                 pending.append(frame)
+        except ClientGone:
+            pass
         finally:
             before_upstream_read.reset(token)
-            close = getattr(self.frames, "aclose", None)
-            if close is not None:
-                await close()  # at once: the pipeline settles and logs as the stream ends
-        if not gone:
+            # At once: the pipeline settles and logs as the stream ends.
+            with anyio.CancelScope(shield=True):
+                await self._close_frames()
+        if not self._gone:
             with contextlib.suppress(OSError):
                 await send(
                     {"type": "http.response.body", "body": b"".join(pending), "more_body": False}

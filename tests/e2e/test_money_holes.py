@@ -1,0 +1,336 @@
+"""Money without holes (issue 13, items 2, 3, 11, 12; "Must show" 3).
+
+The upstream here is ``EndlessUpstream`` (tests/fakes/endless_fake.py), a model that always
+writes as much as it may: a plain answer reports the request's ``max_tokens`` as its output (or
+``LONG`` tokens when the request has no limit), and a stream never ends unless told to. Prices
+are pinned with ``ModelPrice`` overrides: input free, output $100 per million tokens, so the
+gateway's worst case for a request without ``max_tokens`` is 4096 x $0.0001 = $0.4096.
+
+- Item 2: a capped caller that names no ``max_tokens`` gets the reserved limit sent upstream, so
+  no answer can cost more than its reservation; the cap holds within one request's worst case.
+- Item 3: a stream the client abandons is billed (input + output so far, estimated where the
+  provider had not counted yet), and the spend counter equals the sum of the log rows.
+- Item 11: a capped caller asking for a model without a price is refused naming the model,
+  unless the operator set ``SWITCHBOARD_UNPRICED_MODEL_PRICE``; uncapped callers are served.
+- Item 12: a client hanging up on an endless stream stops the upstream read at once; a log row
+  keeps at most ``MAX_BODY_CHARS`` of an answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import anthropic
+import httpx
+import openai
+import orjson
+import pytest
+
+from backend.data.log_record import MAX_BODY_CHARS
+from backend.data.models.keys import ApiKey
+from backend.data.models.logs import RequestLog, SpendCounter
+from backend.data.models.routing import ModelPrice
+from backend.data.models.tenancy import Organization, User
+from backend.security.api_keys import generate_key
+from tests.dbutil import create_database, drop_database
+from tests.e2e.conftest import gateway_env
+from tests.e2e.harness import GatewayProc, orm, prepare_database, seed_basic
+from tests.fakes.endless_fake import EndlessUpstream
+from tests.fakes.ollama_fake import OllamaFake
+
+GPT = "openai/gpt-4o-mini"
+CLAUDE = "anthropic/claude-sonnet-4-5"
+UNPRICED = "openai/ft:gpt-4o-mini:acme:custom:abc123"
+OLLAMA = "ollama/llama3.2"
+OUT_PER_MTOK = Decimal(100)
+#: What the "model" writes when nothing limits it.
+LONG = 200_000
+#: The gateway's reservation for a request without max_tokens (Settings default).
+DEFAULT_LIMIT = 4096
+WORST = DEFAULT_LIMIT * OUT_PER_MTOK / Decimal(1_000_000)  # $0.4096
+CAP = Decimal("2.00")
+#: Any wait for the gateway to act (a loaded 2-core machine): poll up to this.
+DEADLINE_S = 30.0
+
+
+def week_start(now: dt.datetime) -> dt.datetime:
+    monday = now.date() - dt.timedelta(days=now.weekday())
+    return dt.datetime(monday.year, monday.month, monday.day, tzinfo=dt.UTC)
+
+
+def skip_near_week_edge(margin_s: float = 120.0) -> None:
+    now = dt.datetime.now(dt.UTC)
+    if (week_start(now) + dt.timedelta(days=7) - now).total_seconds() < margin_s:
+        pytest.skip("too close to Monday 00:00 UTC: the weekly cap would reset mid-test")
+
+
+async def until(check: Callable[[], bool], timeout: float = DEADLINE_S) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        await asyncio.sleep(0.05)
+    return check()
+
+
+# -- the world: one gateway whose OpenAI and Anthropic upstreams never stop talking --------------
+
+
+@dataclass
+class World:
+    gateway: GatewayProc
+    db: str
+    upstream: EndlessUpstream
+    keys: dict[str, str] = field(default_factory=dict)
+    users: dict[str, int] = field(default_factory=dict)
+
+
+async def _capped_user(world_keys: dict[str, str], users: dict[str, int], name: str,
+                       org: Organization, cap: Decimal | None) -> None:  # fmt: skip
+    user = await User.create(
+        name=name,
+        email=f"{name}-{os.urandom(3).hex()}@money.test",
+        organization=org,
+        weekly_cap_usd=cap,
+    )
+    secret, prefix, digest = generate_key()
+    await ApiKey.create(prefix=prefix, key_hash=digest, name=name, user=user)
+    world_keys[name] = secret
+    users[name] = user.id
+
+
+async def start_world(
+    tmp: Path, overrides: dict[str, str] | None = None
+) -> tuple[World, OllamaFake]:
+    db = await create_database(tmp)
+    await prepare_database(db)
+    seeded = await seed_basic(db)
+    keys: dict[str, str] = {"uncapped": seeded.user_key}
+    users: dict[str, int] = {"uncapped": seeded.user_id}
+    async with orm(db):
+        for model in (GPT, CLAUDE):
+            await ModelPrice.create(model=model, input_per_mtok=0, output_per_mtok=OUT_PER_MTOK)
+        org = await Organization.create(name="Money", slug=f"money-{os.urandom(3).hex()}")
+        await _capped_user(keys, users, "capped", org, CAP)
+        await _capped_user(keys, users, "abandoner", org, Decimal(1000))
+        await _capped_user(keys, users, "zero", org, Decimal(0))
+        await _capped_user(keys, users, "priced", org, Decimal(1))
+    upstream = EndlessUpstream(long_output_tokens=LONG).start()
+    ollama = OllamaFake().start()
+    fakes: dict[str, object] = {
+        "openai": upstream,
+        "anthropic": upstream,
+        "gemini": upstream,
+        "ollama": ollama,
+    }
+    env = (
+        gateway_env(db, tmp, fakes)
+        | {
+            # Anthropic's SDK base URL has no /v1; the endless fake serves both protocols.
+            "ANTHROPIC_BASE_URL": upstream.base_url,
+            "SWITCHBOARD_UPSTREAM_TIMEOUT": "30",
+            # Counted event-loop lag included: 50 concurrent streams on a loaded 2-core host.
+            "SWITCHBOARD_BUDGET_TIMEOUT": "10",
+        }
+        | (overrides or {})
+    )
+    try:
+        gw = GatewayProc(env, tmp / "gateway.log").start()
+    except BaseException:
+        upstream.stop()
+        ollama.stop()
+        raise
+    return World(gw, db, upstream, keys, users), ollama
+
+
+async def stop_world(world: World, ollama: OllamaFake) -> None:
+    world.gateway.stop()
+    world.upstream.stop()
+    ollama.stop()
+    await drop_database(world.db)
+
+
+@pytest.fixture(scope="module")
+async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World]:
+    w, ollama = await start_world(tmp_path_factory.mktemp("money"))
+    try:
+        yield w
+    finally:
+        await stop_world(w, ollama)
+
+
+def oai(world: World, key: str) -> openai.AsyncOpenAI:
+    return openai.AsyncOpenAI(
+        base_url=world.gateway.openai_base_url, api_key=world.keys[key], max_retries=0
+    )
+
+
+def ant(world: World, key: str) -> anthropic.AsyncAnthropic:
+    return anthropic.AsyncAnthropic(
+        base_url=world.gateway.url, api_key=world.keys[key], max_retries=0
+    )
+
+
+async def rows_of(db: str, **filters: Any) -> list[RequestLog]:
+    async with orm(db):
+        return await RequestLog.filter(superseded=False, **filters).order_by("id")
+
+
+async def wait_rows(db: str, n: int, **filters: Any) -> list[RequestLog]:
+    deadline = time.monotonic() + DEADLINE_S
+    rows = await rows_of(db, **filters)
+    while len(rows) < n and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+        rows = await rows_of(db, **filters)
+    return rows
+
+
+async def counter(db: str, user_id: int) -> Decimal:
+    start = week_start(dt.datetime.now(dt.UTC))
+    async with orm(db):
+        row = await SpendCounter.get_or_none(scope="user", scope_id=user_id, period_start=start)
+    return Decimal(row.spent_usd) if row is not None else Decimal(0)
+
+
+async def wait_counter(db: str, user_id: int, want: Decimal) -> Decimal:
+    """The persisted weekly counter once it equals ``want`` (or its value at the deadline)."""
+    deadline = time.monotonic() + DEADLINE_S
+    value = await counter(db, user_id)
+    while value != want and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+        value = await counter(db, user_id)
+    return value
+
+
+def billed(rows: list[RequestLog]) -> Decimal:
+    return sum((Decimal(r.cost_usd) for r in rows if r.cost_usd is not None), Decimal(0))
+
+
+def priced(row: RequestLog) -> Decimal:
+    """The row's cost recomputed from its tokens (input is free here)."""
+    return Decimal(row.output_tokens) * OUT_PER_MTOK / Decimal(1_000_000)
+
+
+# -- item 3: abandoned streams are billed ---------------------------------------------------------
+
+
+async def abandon_openai(world: World, model: str) -> None:
+    stream = await oai(world, "abandoner").chat.completions.create(
+        model=model, messages=[{"role": "user", "content": "tell me everything"}], stream=True
+    )
+    try:
+        async for chunk in stream:
+            if chunk.choices and chunk.choices[0].delta.content:
+                break
+    finally:
+        await stream.close()
+
+
+async def abandon_anthropic(world: World, model: str) -> None:
+    async with ant(world, "abandoner").messages.stream(
+        model=model, max_tokens=100_000, messages=[{"role": "user", "content": "tell me all"}]
+    ) as stream:
+        async for text in stream.text_stream:
+            if text:
+                break
+
+
+async def test_fifty_abandoned_streams_are_billed_and_the_counter_matches(world: World) -> None:
+    """50 clients (both SDKs, both upstream protocols) hang up after their first chunk of a
+    stream that would never end. Every row is a 499 ``client_closed`` with a cost (input plus
+    the output relayed so far, marked as estimated where the provider had not counted it), and
+    the user's spend counter equals the sum of what the rows say was billed."""
+    skip_near_week_edge()
+    world.upstream.reset()
+    calls = []
+    for i in range(50):
+        model = GPT if i % 2 else CLAUDE
+        calls.append(abandon_openai(world, model) if i % 4 < 2 else abandon_anthropic(world, model))
+    await asyncio.gather(*calls)
+    conns = world.upstream.conns
+    assert len(conns) == 50
+    assert await until(lambda: all(c.peer_closed_at is not None for c in conns)), (
+        "an upstream stream was still being read after its client hung up"
+    )
+    rows = await wait_rows(world.db, 50, user_id=world.users["abandoner"])
+    assert len(rows) == 50
+    for r in rows:
+        assert r.status == 499 and r.streamed and r.error_type == "client_closed", r.status
+        assert r.output_tokens >= 1 and r.input_tokens >= 1
+        assert r.cost_usd is not None and Decimal(r.cost_usd) == priced(r) > 0
+        assert "estimated" in (r.error_message or "")
+    spent = billed(rows)
+    assert await wait_counter(world.db, world.users["abandoner"], spent) == spent
+
+
+# -- item 12: a hang-up stops the upstream read; rows are bounded ---------------------------------
+
+
+def hang_up_after_first_chunk(world: World, path: str, model: str) -> str:
+    body: dict[str, Any] = {
+        "model": model,
+        "max_tokens": 100_000,
+        "stream": True,
+        "messages": [{"role": "user", "content": "never stop"}],
+    }
+    headers = {
+        "authorization": f"Bearer {world.keys['uncapped']}",
+        "anthropic-version": "2023-06-01",
+    }
+    with (
+        httpx.Client(timeout=DEADLINE_S) as client,
+        client.stream(
+            "POST", world.gateway.url + path, content=orjson.dumps(body), headers=headers
+        ) as resp,
+    ):
+        assert resp.status_code == 200
+        next(resp.iter_raw())
+        return resp.headers["x-request-id"]
+
+
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/messages"])
+@pytest.mark.parametrize("model", [GPT, CLAUDE])
+async def test_hang_up_stops_reading_an_endless_stream(world: World, path: str, model: str) -> None:
+    """The upstream never ends its stream and writes as fast as it is read. Once the client
+    hangs up, the gateway closes the upstream connection (the fake sees EOF) and stops reading:
+    the frames the fake managed to write stop growing. The row is a bounded 499."""
+    world.upstream.reset()
+    rid = hang_up_after_first_chunk(world, path, model)
+    conn = world.upstream.conns[0]
+    assert await until(lambda: conn.peer_closed_at is not None), (
+        f"the gateway kept reading the upstream ({conn.bytes_sent} bytes so far)"
+    )
+    rows = await wait_rows(world.db, 1, request_id=rid)
+    assert len(rows) == 1
+    row = rows[0]
+    assert row.status == 499 and row.error_type == "client_closed"
+    assert row.response_body is not None and len(row.response_body) <= MAX_BODY_CHARS
+
+
+async def test_a_long_answer_is_clipped_in_its_log_row(world: World) -> None:
+    """A stream of 1.2 million characters is relayed whole to the client, but its row keeps
+    exactly ``MAX_BODY_CHARS`` of it, marked as clipped."""
+    world.upstream.reset()
+    world.upstream.total_frames = 100_000  # x 12 characters
+    client = oai(world, "uncapped")
+    chunks = await client.chat.completions.create(
+        model=GPT, messages=[{"role": "user", "content": "long"}], stream=True
+    )
+    received = 0
+    async for chunk in chunks:
+        if chunk.choices and chunk.choices[0].delta.content:
+            received += len(chunk.choices[0].delta.content)
+    assert received == 100_000 * len(world.upstream.piece)
+    rows = await wait_rows(world.db, 1, user_id=world.users["uncapped"], status=200, streamed=True)
+    row = rows[-1]
+    assert row.response_body is not None
+    assert len(row.response_body) == MAX_BODY_CHARS
+    assert row.response_body.endswith("[clipped]")

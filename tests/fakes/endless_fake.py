@@ -1,0 +1,314 @@
+"""A fake upstream whose streamed answer never ends (or ends only after ``total_frames``).
+
+It plays OpenAI chat completions (``POST /v1/chat/completions``) and Anthropic messages
+(``POST /v1/messages``) over raw asyncio streams, so it can see exactly when the *gateway* stops
+reading: each connection records how many frames were written and when the peer closed its side
+(EOF or a reset while writing). Frames are written as fast as the socket takes them; a gateway
+that keeps reading after its client left shows up as ``frames_sent`` still growing.
+
+A non-streamed request gets a plain completion with ``long_output_tokens`` output tokens, so
+``EndlessUpstream`` can also play a model that always writes as much as it is allowed to: the
+output it reports is the request's ``max_tokens``/``max_completion_tokens`` when given, else
+``long_output_tokens``. Streams report the same in their final usage when ``total_frames`` ends
+them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import orjson
+
+from tests.fakes.base import free_port
+
+T = TypeVar("T")
+
+
+@dataclass
+class EndlessConn:
+    path: str = ""
+    body: Any = None
+    opened_at: float = field(default_factory=time.monotonic)
+    frames_sent: int = 0
+    bytes_sent: int = 0
+    #: When the gateway closed its side of the connection.
+    peer_closed_at: float | None = None
+    finished: bool = False
+
+
+def limit_of(body: dict[str, Any]) -> int | None:
+    for name in ("max_completion_tokens", "max_tokens"):
+        value = body.get(name)
+        if isinstance(value, int):
+            return value
+    return None
+
+
+class EndlessUpstream:
+    def __init__(self, *, piece: str = "lorem ipsum ", long_output_tokens: int = 200_000) -> None:
+        self.port = free_port()
+        self.piece = piece
+        #: What the "model" writes when no limit is given.
+        self.long_output_tokens = long_output_tokens
+        #: Stream this many text frames then end properly (usage included); None = never end.
+        self.total_frames: int | None = None
+        #: Input tokens every answer reports.
+        self.input_tokens = 20
+        self.conns: list[EndlessConn] = []
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._server: asyncio.Server | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def sdk_base_url(self) -> str:
+        return f"{self.base_url}/v1"
+
+    def _call(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(10)
+
+    def start(self) -> EndlessUpstream:
+        self._thread.start()
+
+        async def serve() -> None:
+            self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
+
+        self._call(serve())
+        return self
+
+    def stop(self) -> None:
+        async def close() -> None:
+            if self._server is not None:
+                self._server.close()
+
+        with contextlib.suppress(Exception):
+            self._call(close())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=5)
+
+    def reset(self) -> None:
+        self.conns.clear()
+        self.total_frames = None
+
+    # -- one connection ------------------------------------------------------------------------
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        conn = EndlessConn()
+        self.conns.append(conn)
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            lines = head.decode("latin-1").split("\r\n")
+            conn.path = lines[0].split(" ")[1]
+            length = 0
+            for line in lines[1:]:
+                name, _, value = line.partition(":")
+                if name.strip().lower() == "content-length":
+                    length = int(value.strip())
+            raw = await reader.readexactly(length) if length else b""
+            conn.body = orjson.loads(raw) if raw else {}
+            watcher = asyncio.create_task(self._watch(reader, conn))
+            try:
+                await self._answer(conn, writer)
+            finally:
+                watcher.cancel()
+        except (asyncio.IncompleteReadError, ConnectionError, OSError):
+            conn.peer_closed_at = conn.peer_closed_at or time.monotonic()
+        finally:
+            if not writer.transport.is_closing():
+                writer.close()
+
+    @staticmethod
+    async def _watch(reader: asyncio.StreamReader, conn: EndlessConn) -> None:
+        with contextlib.suppress(ConnectionError, OSError):
+            while await reader.read(65536):
+                pass
+        conn.peer_closed_at = conn.peer_closed_at or time.monotonic()
+
+    def _output_tokens(self, body: dict[str, Any]) -> int:
+        limit = limit_of(body)
+        return limit if limit is not None else self.long_output_tokens
+
+    async def _answer(self, conn: EndlessConn, writer: asyncio.StreamWriter) -> None:
+        body = conn.body if isinstance(conn.body, dict) else {}
+        anthropic = conn.path.endswith("/v1/messages")
+        if not body.get("stream"):
+            payload = orjson.dumps(
+                _anthropic_message(body, self) if anthropic else _completion(body, self)
+            )
+            writer.write(
+                b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\n"
+                + f"content-length: {len(payload)}\r\n\r\n".encode()
+                + payload
+            )
+            await writer.drain()
+            conn.finished = True
+            return
+        writer.write(
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n"
+        )
+        frames = _AnthropicFrames(body, self) if anthropic else _OpenAIFrames(body, self)
+        for frame in frames.head():
+            writer.write(frame)
+        await writer.drain()
+        while self.total_frames is None or conn.frames_sent < self.total_frames:
+            if conn.peer_closed_at is not None:
+                return
+            frame = frames.text(self.piece)
+            writer.write(frame)
+            conn.frames_sent += 1
+            conn.bytes_sent += len(frame)
+            # drain() yields only when the socket is full: yield anyway so the watcher runs.
+            await writer.drain()
+            if conn.frames_sent % 64 == 0:
+                await asyncio.sleep(0)
+        for frame in frames.tail(self._output_tokens(body)):
+            writer.write(frame)
+        await writer.drain()
+        conn.finished = True
+
+
+def _sse(obj: Any, event: str | None = None) -> bytes:
+    head = f"event: {event}\n".encode() if event else b""
+    return head + b"data: " + orjson.dumps(obj) + b"\n\n"
+
+
+class _OpenAIFrames:
+    def __init__(self, body: dict[str, Any], up: EndlessUpstream) -> None:
+        self.model = body.get("model", "")
+        self.usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        self.up = up
+
+    def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
+        return _sse(
+            {
+                "id": "chatcmpl-endless",
+                "object": "chat.completion.chunk",
+                "created": 1767225600,
+                "model": self.model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            }
+        )
+
+    def head(self) -> list[bytes]:
+        return [self._chunk({"role": "assistant", "content": ""})]
+
+    def text(self, piece: str) -> bytes:
+        return self._chunk({"content": piece})
+
+    def tail(self, output_tokens: int) -> list[bytes]:
+        out = [self._chunk({}, "length")]
+        if self.usage:
+            usage = {
+                "prompt_tokens": self.up.input_tokens,
+                "completion_tokens": output_tokens,
+                "total_tokens": self.up.input_tokens + output_tokens,
+            }
+            out.append(
+                _sse(
+                    {
+                        "id": "chatcmpl-endless",
+                        "object": "chat.completion.chunk",
+                        "created": 1767225600,
+                        "model": self.model,
+                        "choices": [],
+                        "usage": usage,
+                    }
+                )
+            )
+        return [*out, b"data: [DONE]\n\n"]
+
+
+class _AnthropicFrames:
+    def __init__(self, body: dict[str, Any], up: EndlessUpstream) -> None:
+        self.model = body.get("model", "")
+        self.up = up
+
+    def head(self) -> list[bytes]:
+        message = {
+            "id": "msg_endless",
+            "type": "message",
+            "role": "assistant",
+            "model": self.model,
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": {"input_tokens": self.up.input_tokens, "output_tokens": 1},
+        }
+        return [
+            _sse({"type": "message_start", "message": message}, "message_start"),
+            _sse(
+                {
+                    "type": "content_block_start",
+                    "index": 0,
+                    "content_block": {"type": "text", "text": ""},
+                },
+                "content_block_start",
+            ),
+        ]
+
+    def text(self, piece: str) -> bytes:
+        return _sse(
+            {
+                "type": "content_block_delta",
+                "index": 0,
+                "delta": {"type": "text_delta", "text": piece},
+            },
+            "content_block_delta",
+        )
+
+    def tail(self, output_tokens: int) -> list[bytes]:
+        return [
+            _sse({"type": "content_block_stop", "index": 0}, "content_block_stop"),
+            _sse(
+                {
+                    "type": "message_delta",
+                    "delta": {"stop_reason": "max_tokens", "stop_sequence": None},
+                    "usage": {"output_tokens": output_tokens},
+                },
+                "message_delta",
+            ),
+            _sse({"type": "message_stop"}, "message_stop"),
+        ]
+
+
+def _completion(body: dict[str, Any], up: EndlessUpstream) -> dict[str, Any]:
+    out = up._output_tokens(body)
+    return {
+        "id": "chatcmpl-endless",
+        "object": "chat.completion",
+        "created": 1767225600,
+        "model": body.get("model", ""),
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": up.piece * 4},
+                "finish_reason": "length",
+            }
+        ],
+        "usage": {
+            "prompt_tokens": up.input_tokens,
+            "completion_tokens": out,
+            "total_tokens": up.input_tokens + out,
+        },
+    }
+
+
+def _anthropic_message(body: dict[str, Any], up: EndlessUpstream) -> dict[str, Any]:
+    return {
+        "id": "msg_endless",
+        "type": "message",
+        "role": "assistant",
+        "model": body.get("model", ""),
+        "content": [{"type": "text", "text": up.piece * 4}],
+        "stop_reason": "max_tokens",
+        "stop_sequence": None,
+        "usage": {"input_tokens": up.input_tokens, "output_tokens": up._output_tokens(body)},
+    }
