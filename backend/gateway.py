@@ -43,6 +43,6 @@ class Gateway:
     extras: dict[str, Any] = field(default_factory=dict)
 
     async def config_changed(self, domain: str) -> None:
-        """Reload a config domain here at once, then tell every other instance to reload it."""
-        await self.store.reload(domain)
-        await self.bus.publish("config", {"domain": domain, "origin": self.store.instance_id})
+        """Reload a config domain here at once, then tell every other instance to reload it
+        (never failing the committed change when the bus is down: ``ConfigStore.changed``)."""
+        await self.store.changed(domain)

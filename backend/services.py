@@ -48,8 +48,8 @@ async def build_gateway(settings: Settings) -> Gateway:
     )
     await bus.start()
     store = ConfigStore(bus)
+    await store.start()  # subscribed first: a change committed during the load is not missed
     await store.load_all()
-    await store.start()
     gw = Gateway(settings=settings, bus=bus, store=store, redis=redis)
 
     secret = load_or_create_secret_key(settings.data_dir, settings.secret_key, log)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
 
 import orjson
@@ -34,6 +34,12 @@ class EventBus(Protocol):
     async def start(self) -> None: ...
 
     async def close(self) -> None: ...
+
+    def on_resubscribe(self, hook: Callable[[], None]) -> None:
+        """Call ``hook`` whenever the bus subscribes again after losing its subscription:
+        whatever was published in between was missed (``ConfigStore`` then reloads everything).
+        """
+        ...
 
 
 class _Subscription:
@@ -60,6 +66,7 @@ class LocalBus:
     def __init__(self, queue_size: int = 1000) -> None:
         self._subs: dict[str, set[_Subscription]] = {}
         self._queue_size = queue_size
+        self._resubscribe_hooks: list[Callable[[], None]] = []
 
     async def start(self) -> None:
         return None
@@ -69,6 +76,18 @@ class LocalBus:
 
     async def publish(self, channel: str, message: dict[str, Any]) -> None:
         self.deliver(channel, message)
+
+    def on_resubscribe(self, hook: Callable[[], None]) -> None:
+        # In-process delivery never loses its subscription; a subclass that can calls
+        # ``_resubscribed`` when it has one again.
+        self._resubscribe_hooks.append(hook)
+
+    def _resubscribed(self) -> None:
+        for hook in self._resubscribe_hooks:
+            try:
+                hook()
+            except Exception:  # one bad hook must not stop the bus
+                log.exception("a resubscribe hook failed")
 
     def deliver(self, channel: str, message: dict[str, Any]) -> None:
         for sub in self._subs.get(channel, ()):
@@ -119,12 +138,20 @@ class RedisBus(LocalBus):
             pubsub = self._redis.pubsub()
             try:
                 await pubsub.subscribe(*(self._prefix + c for c in self.CHANNELS))
+                # After a loss, hooks run once Redis has confirmed every channel: only from then
+                # on is nothing published missed, so a reload they trigger cannot fall in a gap.
+                unconfirmed = len(self.CHANNELS) if self._ready.is_set() else 0
                 self._ready.set()
                 while True:
                     # A bounded wait returns None on a quiet channel. ``listen()`` would instead
                     # hit the client's socket_timeout after a few idle seconds and drop the
                     # subscription, losing every message published while it resubscribes.
                     raw = await pubsub.get_message(timeout=1.0)
+                    if raw is not None and raw.get("type") == "subscribe" and unconfirmed:
+                        unconfirmed -= 1
+                        if not unconfirmed:
+                            log.info("redis pub/sub subscribed again")
+                            self._resubscribed()
                     if raw is None or raw.get("type") != "message":
                         continue
                     channel = raw["channel"]

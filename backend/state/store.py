@@ -1,8 +1,11 @@
 """ConfigStore: loads each config domain from the database and swaps it in on change events.
 
-Admin mutations publish ``{"domain": ...}`` on the ``config`` channel of the event bus; every
-gateway instance reloads that domain (one query batch, off the request path). Readers use the
-current attribute value and never wait.
+Admin mutations call ``changed(domain)``: this instance reloads the domain at once, then
+announces ``{"domain": ...}`` on the ``config`` channel of the event bus (``Announcer``: retried in
+the background while the bus is down, never failing the committed change). Every other instance
+reloads that domain (one query batch, off the request path), and reloads its whole snapshot when
+its subscription comes back after a loss, since it may have missed announcements meanwhile.
+Readers use the current attribute value and never wait.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from backend.data.models.keys import ApiKey
 from backend.data.models.routing import AgentConfig, FallbackChain, ModelAlias, ModelPrice
 from backend.data.models.settings import Setting, UserFeature
 from backend.data.models.tenancy import App, Organization, User
+from backend.state.announce import Announcer
 from backend.state.snapshot import (
     AgentInfo,
     AppInfo,
@@ -155,6 +159,13 @@ class ConfigStore:
         #: Events this instance published itself are skipped: it reloaded before publishing.
         self.instance_id = uuid.uuid4().hex
         self._last_key_refresh = 0.0
+        self.announcer = Announcer(bus, self.instance_id)
+        # One reload of a domain at a time: two overlapping reloads (a mutation here, an event,
+        # a resync) could otherwise finish in the wrong order and leave the older read in place.
+        # Hooks must therefore not reload their own domain.
+        self._locks = {domain: asyncio.Lock() for domain in DOMAINS}
+        self._resync = asyncio.Event()
+        self._resync_task: asyncio.Task[None] | None = None
 
     async def refresh_keys_throttled(self, min_interval_s: float = 1.0) -> bool:
         """Reload keys and tenancy unless that was done less than ``min_interval_s`` ago."""
@@ -177,29 +188,62 @@ class ConfigStore:
         for domain in DOMAINS:
             await self.reload(domain)
 
+    async def changed(self, domain: str) -> None:
+        """A committed admin change: reload ``domain`` here, then announce it to the others.
+
+        The announcement never raises: the change is in the database, and a bus outage only
+        delays the other instances (``Announcer`` retries; they also resync on reconnect).
+        """
+        await self.reload(domain)
+        await self.announcer.announce(domain)
+
     async def reload(self, domain: str) -> None:
-        if domain == "tenancy":
-            self.tenancy = await load_tenancy()
-        elif domain == "keys":
-            self.keys = await load_keys()
-        elif domain == "routing":
-            self.routing = await load_routing()
-        elif domain == "settings":
-            self.settings = await load_settings()
-        elif domain == "dlp":
-            self.dlp = await load_dlp()
-        for hook in self._hooks.get(domain, ()):
-            await hook()
+        async with self._locks.get(domain) or asyncio.Lock():
+            if domain == "tenancy":
+                self.tenancy = await load_tenancy()
+            elif domain == "keys":
+                self.keys = await load_keys()
+            elif domain == "routing":
+                self.routing = await load_routing()
+            elif domain == "settings":
+                self.settings = await load_settings()
+            elif domain == "dlp":
+                self.dlp = await load_dlp()
+            # Under the lock too, so what hooks derive (providers, prices) follows the same order.
+            for hook in self._hooks.get(domain, ()):
+                await hook()
 
     async def start(self) -> None:
+        """Subscribe to config events; call ``load_all`` after this, so no change falls between."""
+        self._bus.on_resubscribe(self._resync.set)
+        self._resync_task = asyncio.create_task(self._resync_loop(), name="config-resync")
         self._task = asyncio.create_task(self._listen(), name="config-listener")
         await asyncio.wait_for(self._ready.wait(), timeout=10)
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in (self._task, self._resync_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        await self.announcer.close()
+
+    async def _resync_loop(self, first_delay_s: float = 0.5, max_delay_s: float = 10.0) -> None:
+        """Reload every domain each time the bus subscription comes back after a loss."""
+        delay = first_delay_s
+        while True:
+            await self._resync.wait()
+            self._resync.clear()
+            try:
+                await self.load_all()
+            except Exception:  # the database may be out too: keep the old view, try again
+                log.exception("reloading the config after a bus reconnect failed, retrying")
+                self._resync.set()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, max_delay_s)
+                continue
+            delay = first_delay_s
+            log.info("config reloaded: the event subscription reconnected (events may be missed)")
 
     async def _listen(self) -> None:
         async with self._bus.subscribe("config") as events:
