@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass
 
 from tortoise.queryset import QuerySet
@@ -15,6 +16,8 @@ from backend.data.log_record import ErrorRecord
 from backend.data.models.logs import AuditLog, ErrorReport
 from backend.data.models.tenancy import User
 from backend.gateway import Gateway
+
+log = logging.getLogger("switchboard.admin")
 
 NEWEST = Sort("errors:newest", "id", True)
 AUDIT_NEWEST = Sort("audit:newest", "id", True)
@@ -104,7 +107,10 @@ async def report_client_error(
         version=record.version,
         request_id=record.request_id,
     )
-    await gw.bus.publish("errors", {**record.event(), "id": row.id})
+    try:
+        await gw.bus.publish("errors", {**record.event(), "id": row.id})
+    except Exception as exc:  # the report is stored; only live subscribers miss it
+        log.warning("publishing an errors event failed: %s", exc.__class__.__name__)
     return row
 
 

@@ -3,7 +3,8 @@
 Instance A's mutation commits, answers without an error and applies on A at once; instance B
 (another ``ConfigStore`` on the same bus) gets it when the bus takes publishes again. And an
 instance whose subscription comes back after a loss reloads its whole snapshot from the database:
-a change whose announcement it missed is applied anyway.
+a change whose announcement it missed is applied anyway. A client error report, stored while the
+bus is down, does not fail either (only live subscribers miss it).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from backend.data.models.logs import ErrorReport
 from backend.data.models.routing import ModelAlias
 from backend.gateway import Gateway
 from backend.state.store import ConfigStore
@@ -99,3 +101,23 @@ async def test_b_reloads_everything_when_its_subscription_comes_back(
         lambda: "missed-alias" in instance_b.routing.global_aliases, "B to reload its snapshot"
     )
     assert instance_b.routing.org_aliases[world.org_a.id] == {"missed-org-alias": "openai/gpt-4o"}
+
+
+async def test_an_error_report_is_stored_while_the_bus_is_down(
+    env: Env, world: World, bus: FlakyBus
+) -> None:
+    gw = Gateway(settings=env.gw.settings, bus=bus, store=ConfigStore(bus), clock=env.clock)
+    transport = httpx.ASGITransport(app=build_app(gw))
+    async with httpx.AsyncClient(transport=transport, base_url="http://a") as client:
+        bus.down = True
+        resp = await client.post(
+            "/graphql",
+            json={
+                "query": 'mutation { reportError(input: {type: "crash", error: "boom"}) { id } }'
+            },
+            headers={"Authorization": f"Bearer {world.token('member_a')}"},
+        )
+    body = resp.json()
+    assert resp.status_code == 200 and not body.get("errors"), body
+    assert await ErrorReport.exists(id=body["data"]["reportError"]["id"], error="boom")
+    assert bus.refused == 1  # the live event was tried, and its failure did not fail the report
