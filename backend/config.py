@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Literal
 
@@ -50,6 +51,9 @@ class Settings(BaseModel):
     log_bodies: bool = True
     #: Reservation size when a request names no max_tokens (worst case is unknowable).
     default_reserve_output_tokens: int = 4096
+    #: USD per million (input, output) tokens at which capped callers are reserved and billed
+    #: for a model without a known price; None (default) refuses such models to capped callers.
+    unpriced_model_price: tuple[Decimal, Decimal] | None = None
     shutdown_grace_s: float = 30.0
     #: Consecutive failures that open a model's (or provider's) circuit breaker.
     circuit_failure_threshold: int = 5
@@ -109,4 +113,23 @@ class Settings(BaseModel):
             values["transport"] = env["SWITCHBOARD_TRANSPORT"]
         if env.get("SWITCHBOARD_LOG_BODIES"):
             values["log_bodies"] = env["SWITCHBOARD_LOG_BODIES"].lower() not in ("0", "false", "no")
+        if env.get("SWITCHBOARD_UNPRICED_MODEL_PRICE"):
+            values["unpriced_model_price"] = _price_pair(env["SWITCHBOARD_UNPRICED_MODEL_PRICE"])
         return cls.model_validate(values)
+
+
+def _price_pair(text: str) -> tuple[Decimal, Decimal]:
+    """``"INPUT,OUTPUT"`` USD per million tokens (one number: both), each finite and >= 0."""
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        if len(parts) not in (1, 2):
+            raise InvalidOperation
+        pair = tuple(Decimal(p) for p in parts)
+    except InvalidOperation:
+        raise ValueError(
+            f"SWITCHBOARD_UNPRICED_MODEL_PRICE must be 'INPUT,OUTPUT' USD per million tokens "
+            f"(e.g. '5,15'), got {text!r}"
+        ) from None
+    if not all(p.is_finite() and p >= 0 for p in pair):
+        raise ValueError(f"SWITCHBOARD_UNPRICED_MODEL_PRICE must be >= 0, got {text!r}")
+    return (pair[0], pair[-1])

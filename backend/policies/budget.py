@@ -1,19 +1,29 @@
 """Budget policy: reserve the worst case before the call, settle the real cost after.
 
 The worst case is the most expensive candidate (a fallback may answer) for the request's input
-estimate plus its ``max_tokens`` (or the configured default when the client names none). A model
-without a known price reserves nothing: its cost is "unknown" and cannot count against a cap.
+estimate plus its output limit. A capped caller's request always carries a limit upstream: when
+the client names no ``max_tokens``, the reserved one (``default_reserve_output_tokens``) is sent,
+so no answer can cost more output than was reserved.
+
+A model without a known price cannot be counted against a cap. For a capped caller it is
+refused, naming the model (or, when it is only a fallback, skipped), unless the operator set
+``unpriced_model_price``: then such models are reserved and billed at that price. Callers
+without a cap are unaffected (their unpriced rows log cost "unknown").
 """
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 
-from backend.budget.caps import applicable_caps
+from backend.budget.caps import Cap, applicable_caps
 from backend.gateway import Gateway
 from backend.ir.chat import ChatRequest
+from backend.ir.errors import PermissionDenied
 from backend.ir.estimate import TokenRates, estimate_tokens
 from backend.policies.context import RequestContext
+from backend.pricing.book import ModelPricing
+from backend.protocols.openai_chat.vocab import FLAGS_KEY
 
 #: A reservation should not undershoot: images at the dearest provider's typical cost.
 RESERVATION_RATES = TokenRates(per_message=0, per_image=1600)
@@ -23,12 +33,76 @@ def estimate_input_tokens(req: ChatRequest) -> int:
     return estimate_tokens(req, RESERVATION_RATES)
 
 
+def output_limit(gw: Gateway, req: ChatRequest) -> int:
+    """The output tokens a request may use: its own limit, else the reserved default."""
+    if req.max_tokens is not None:
+        return req.max_tokens
+    default = gw.settings.default_reserve_output_tokens
+    budget = (req.thinking or {}).get("budget_tokens")
+    if isinstance(budget, int) and budget >= default:
+        # Anthropic wants max_tokens above the thinking budget: leave the default for the answer.
+        return budget + default
+    return default
+
+
+def bound_output(ctx: RequestContext, gw: Gateway, req: ChatRequest) -> ChatRequest:
+    """The request to send: a capped caller's gets the reserved output limit if it had none."""
+    assert ctx.principal is not None
+    if req.max_tokens is not None or not applicable_caps(ctx.principal):
+        return req
+    extra = req.extra
+    flags = extra.get(FLAGS_KEY)
+    if isinstance(flags, dict):
+        # From an OpenAI client: use OpenAI's current name for the limit (reasoning models
+        # refuse ``max_tokens``).
+        extra = {**extra, FLAGS_KEY: {**flags, "max_tokens_field": "max_completion_tokens"}}
+    return dataclasses.replace(req, max_tokens=output_limit(gw, req), extra=extra)
+
+
+def unpriced_default(gw: Gateway) -> ModelPricing | None:
+    """The operator's price for models without one (``SWITCHBOARD_UNPRICED_MODEL_PRICE``)."""
+    configured = gw.settings.unpriced_model_price
+    if configured is None:
+        return None
+    return ModelPricing(configured[0], configured[1], None, None, "unpriced-default")
+
+
+def billable(ctx: RequestContext, gw: Gateway, candidates: list[str]) -> list[str]:
+    """The candidates a capped caller may be served: those with a price (or the default one).
+
+    Raises ``PermissionDenied`` naming the model when none has a price.
+    """
+    assert ctx.principal is not None
+    caps = applicable_caps(ctx.principal)
+    if not caps or gw.settings.unpriced_model_price is not None:
+        return candidates
+    prices = gw.router.prices
+    priced = [m for m in candidates if prices.price(m) is not None]
+    if not priced:
+        raise unpriced_refusal(candidates[0], caps[0])
+    return priced
+
+
+def unpriced_refusal(model: str, cap: Cap) -> PermissionDenied:
+    return PermissionDenied(
+        f"Model '{model}' has no known price, so its cost cannot be counted against the "
+        f"{cap.describe()}. Ask an administrator to set a price for it (Available Models), "
+        "or use a model with a price.",
+        code="unpriced_model",
+        param="model",
+        detail={"model": model},
+    )
+
+
 def worst_case(gw: Gateway, req: ChatRequest, candidates: list[str]) -> Decimal:
     est_in = estimate_input_tokens(req)
-    max_out = req.max_tokens or gw.settings.default_reserve_output_tokens
+    max_out = output_limit(gw, req)
+    default = unpriced_default(gw)
     worst = Decimal(0)
     for model in candidates:
         w = gw.router.prices.worst_case(model, est_in, max_out)
+        if w is None and default is not None:
+            w = default.linear_cost(est_in, max_out)
         if w is not None and w > worst:
             worst = w
     return worst
@@ -45,11 +119,19 @@ async def reserve(
 
 async def settle(ctx: RequestContext, gw: Gateway) -> None:
     """Price the usage (0 for cache hits, None when unknown) and settle the reservation once."""
+    reservation, ctx.reservation = ctx.reservation, None
     if ctx.cache_hit:
         ctx.cost = Decimal(0)
     elif ctx.actual_model is not None:
         ctx.cost = gw.router.prices.cost(ctx.actual_model, ctx.usage)
-    reservation, ctx.reservation = ctx.reservation, None
+        if ctx.cost is None and reservation is not None and not reservation.is_noop:
+            # A capped caller served an unpriced model: only possible at the default price.
+            default = unpriced_default(gw)
+            if default is not None:
+                u = ctx.usage
+                ctx.cost = default.linear_cost(
+                    u.input_tokens, u.output_tokens, u.cached_tokens, u.cache_write_tokens
+                )
     if reservation is not None:
         await gw.budget.settle(reservation, ctx.cost)
 

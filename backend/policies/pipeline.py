@@ -64,7 +64,8 @@ class ChatPipeline:
         )
         ctx.agent_id, ctx.tier = resolution.agent_id, resolution.tier
         req = dlp_policy.redact(ctx, gw, req)
-        candidates = gw.router.order(resolution.candidates)
+        req = budget_policy.bound_output(ctx, gw, req)
+        candidates = budget_policy.billable(ctx, gw, gw.router.order(resolution.candidates))
         if gw.settings.log_bodies:
             ctx.request_body = _request_body_text(req)
         cache_key = cache_policy.key_for(gw, principal, req, candidates[0])

@@ -33,7 +33,9 @@ from backend.state.snapshot import PriceOverride
 MTOK = Decimal(1_000_000)
 ZERO = Decimal(0)
 
-PriceSource = Literal["override", "price-table", "ollama"]
+#: ``unpriced-default``: the operator's price for unpriced models, applied to capped callers only
+#: (``backend.policies.budget``); a book never answers with it.
+PriceSource = Literal["override", "price-table", "ollama", "unpriced-default"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,18 +37,20 @@ import pytest
 from backend.data.log_record import MAX_BODY_CHARS
 from backend.data.models.keys import ApiKey
 from backend.data.models.logs import RequestLog, SpendCounter
-from backend.data.models.routing import ModelPrice
+from backend.data.models.routing import FallbackChain, ModelPrice
 from backend.data.models.tenancy import Organization, User
 from backend.security.api_keys import generate_key
 from tests.dbutil import create_database, drop_database
 from tests.e2e.conftest import gateway_env
 from tests.e2e.harness import GatewayProc, orm, prepare_database, seed_basic
-from tests.fakes.endless_fake import EndlessUpstream
+from tests.fakes.endless_fake import EndlessUpstream, limit_of
 from tests.fakes.ollama_fake import OllamaFake
 
 GPT = "openai/gpt-4o-mini"
 CLAUDE = "anthropic/claude-sonnet-4-5"
 UNPRICED = "openai/ft:gpt-4o-mini:acme:custom:abc123"
+#: Unpriced too, with a priced fallback (``FallbackChain``).
+UNPRICED_WITH_FALLBACK = "openai/ft:gpt-4o-mini:acme:custom:fb"
 OLLAMA = "ollama/llama3.2"
 OUT_PER_MTOK = Decimal(100)
 #: What the "model" writes when nothing limits it.
@@ -118,6 +120,7 @@ async def start_world(
     async with orm(db):
         for model in (GPT, CLAUDE):
             await ModelPrice.create(model=model, input_per_mtok=0, output_per_mtok=OUT_PER_MTOK)
+        await FallbackChain.create(primary_model=UNPRICED_WITH_FALLBACK, chain=[GPT])
         org = await Organization.create(name="Money", slug=f"money-{os.urandom(3).hex()}")
         await _capped_user(keys, users, "capped", org, CAP)
         await _capped_user(keys, users, "abandoner", org, Decimal(1000))
@@ -217,6 +220,67 @@ def billed(rows: list[RequestLog]) -> Decimal:
 def priced(row: RequestLog) -> Decimal:
     """The row's cost recomputed from its tokens (input is free here)."""
     return Decimal(row.output_tokens) * OUT_PER_MTOK / Decimal(1_000_000)
+
+
+# -- item 2: no max_tokens, the cap still holds ---------------------------------------------------
+
+
+async def ask_openai_without_limit(world: World, model: str, stream: bool) -> bool:
+    """One request through the OpenAI SDK without max_tokens; True when it was served."""
+    client = oai(world, "capped")
+    messages: Any = [{"role": "user", "content": "write as much as you can"}]
+    try:
+        if stream:
+            chunks = await client.chat.completions.create(
+                model=model, messages=messages, stream=True
+            )
+            async for _ in chunks:
+                pass
+        else:
+            await client.chat.completions.create(model=model, messages=messages)
+        return True
+    except openai.APIStatusError as err:
+        assert err.status_code == 429, err
+        return False
+
+
+async def test_cap_holds_without_max_tokens_under_concurrency(world: World) -> None:
+    """12 concurrent OpenAI-SDK requests without ``max_tokens`` (streamed and not, to an
+    OpenAI-format and an Anthropic-format upstream) against a $2.00 weekly cap. The upstream
+    writes as much as it may: without a limit, 200,000 tokens ($20) per answer. Each served
+    request must have been sent the reserved limit (4096), so the spend stays within the cap
+    plus one request's worst case ($0.4096), in the rows and in the counter."""
+    skip_near_week_edge()
+    world.upstream.reset()
+    world.upstream.total_frames = 40  # streams end (with usage) after 40 text frames
+    calls = [
+        ask_openai_without_limit(world, GPT if i % 2 else CLAUDE, stream=i % 4 < 2)
+        for i in range(12)
+    ]
+    served = await asyncio.gather(*calls)
+    assert any(served) and not all(served), served
+    rows = await wait_rows(world.db, 12, user_id=world.users["capped"])
+    assert len(rows) == 12
+    spent = billed(rows)
+    assert spent <= CAP + WORST, f"${spent} spent against a ${CAP} cap"
+    assert await wait_counter(world.db, world.users["capped"], spent) == spent
+    ok = [r for r in rows if r.status == 200]
+    assert len(ok) == sum(served)
+    for r in ok:
+        assert r.output_tokens == DEFAULT_LIMIT and Decimal(r.cost_usd) == priced(r) == WORST
+    upstream_bodies = [c.body for c in world.upstream.conns]
+    assert len(upstream_bodies) == len(ok)
+    assert all(limit_of(b) == DEFAULT_LIMIT for b in upstream_bodies), upstream_bodies
+
+
+async def test_uncapped_callers_get_no_limit_injected(world: World) -> None:
+    """The limit is the cap's business: a caller without a cap is sent upstream as it asked."""
+    world.upstream.reset()
+    resp = await oai(world, "uncapped").chat.completions.create(
+        model=GPT, messages=[{"role": "user", "content": "hi"}]
+    )
+    assert resp.usage is not None and resp.usage.completion_tokens == LONG
+    assert limit_of(world.upstream.conns[0].body) is None
 
 
 # -- item 3: abandoned streams are billed ---------------------------------------------------------
@@ -334,3 +398,105 @@ async def test_a_long_answer_is_clipped_in_its_log_row(world: World) -> None:
     assert row.response_body is not None
     assert len(row.response_body) == MAX_BODY_CHARS
     assert row.response_body.endswith("[clipped]")
+
+
+# -- item 11: unpriced models and caps ------------------------------------------------------------
+
+
+async def test_capped_caller_is_refused_an_unpriced_model(world: World) -> None:
+    """A $0 cap and a model without a price: refused before the provider, naming the model, in
+    each SDK's error format. A priced-at-$0 Ollama model is served; an uncapped caller gets the
+    unpriced model (cost unknown)."""
+    world.upstream.reset()
+    with pytest.raises(openai.PermissionDeniedError) as oerr:
+        await oai(world, "zero").chat.completions.create(
+            model=UNPRICED, messages=[{"role": "user", "content": "hi"}]
+        )
+    obody = oerr.value.body
+    assert isinstance(obody, dict) and obody.get("code") == "unpriced_model", obody
+    assert UNPRICED in str(obody.get("message")) and "no known price" in str(obody["message"])
+    with pytest.raises(anthropic.PermissionDeniedError) as aerr:
+        await ant(world, "zero").messages.create(
+            model=UNPRICED, max_tokens=10, messages=[{"role": "user", "content": "hi"}]
+        )
+    abody = aerr.value.body
+    assert isinstance(abody, dict) and abody["error"]["type"] == "permission_error", abody
+    assert UNPRICED in abody["error"]["message"]
+    assert world.upstream.conns == [], "a refused request reached the provider"
+
+    served = await oai(world, "zero").chat.completions.create(
+        model=OLLAMA, messages=[{"role": "user", "content": "hi"}]
+    )
+    assert served.choices[0].message.content
+    free = await oai(world, "uncapped").chat.completions.create(
+        model=UNPRICED, messages=[{"role": "user", "content": "hi"}]
+    )
+    assert free.choices[0].message.content
+    zero_rows = await wait_rows(world.db, 3, user_id=world.users["zero"])
+    assert [(r.status, r.requested_model) for r in zero_rows] == [
+        (403, UNPRICED), (403, UNPRICED), (200, OLLAMA)
+    ]  # fmt: skip
+    assert Decimal(zero_rows[2].cost_usd) == 0
+    rows = await wait_rows(world.db, 1, user_id=world.users["uncapped"], requested_model=UNPRICED)
+    assert rows[-1].status == 200 and rows[-1].cost_usd is None
+
+
+async def test_capped_caller_skips_an_unpriced_candidate_for_a_priced_fallback(
+    world: World,
+) -> None:
+    """An unpriced model whose fallback chain has a priced one: a capped caller is served (and
+    billed) by the priced fallback, never by the model its cap cannot count; an uncapped caller
+    gets the model it asked for."""
+    world.upstream.reset()
+    capped = await oai(world, "priced").chat.completions.with_raw_response.create(
+        model=UNPRICED_WITH_FALLBACK, messages=[{"role": "user", "content": "hi"}]
+    )
+    assert capped.headers["x-switchboard-model"] == GPT
+    uncapped = await oai(world, "uncapped").chat.completions.with_raw_response.create(
+        model=UNPRICED_WITH_FALLBACK, messages=[{"role": "user", "content": "hi"}]
+    )
+    assert uncapped.headers["x-switchboard-model"] == UNPRICED_WITH_FALLBACK
+    assert [c.body["model"] for c in world.upstream.conns] == [
+        "gpt-4o-mini", "ft:gpt-4o-mini:acme:custom:fb"
+    ]  # fmt: skip
+    rows = await wait_rows(world.db, 1, user_id=world.users["priced"], actual_model=GPT)
+    assert rows[-1].cost_usd is not None and Decimal(rows[-1].cost_usd) == priced(rows[-1])
+
+
+@pytest.fixture(scope="module")
+async def default_priced(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World]:
+    """A second gateway whose operator set a price for unpriced models: $0 in, $100/M out."""
+    w, ollama = await start_world(
+        tmp_path_factory.mktemp("money-default"), {"SWITCHBOARD_UNPRICED_MODEL_PRICE": "0,100"}
+    )
+    try:
+        yield w
+    finally:
+        await stop_world(w, ollama)
+
+
+async def test_configured_default_price_reserves_and_bills_unpriced_models(
+    default_priced: World,
+) -> None:
+    """With ``SWITCHBOARD_UNPRICED_MODEL_PRICE``, a capped caller is served an unpriced model:
+    reserved (4096 tokens sent upstream, the $0.4096 worst case) and billed at that price; the
+    $1 cap then admits two such requests and refuses the third."""
+    skip_near_week_edge()
+    w = default_priced
+    client = oai(w, "priced")
+    outcomes = []
+    for _ in range(3):
+        try:
+            await client.chat.completions.create(
+                model=UNPRICED, messages=[{"role": "user", "content": "hi"}]
+            )
+            outcomes.append(200)
+        except openai.APIStatusError as err:
+            outcomes.append(err.status_code)
+    assert outcomes == [200, 200, 429]
+    assert [limit_of(c.body) for c in w.upstream.conns] == [DEFAULT_LIMIT, DEFAULT_LIMIT]
+    rows = await wait_rows(w.db, 3, user_id=w.users["priced"])
+    assert [Decimal(r.cost_usd) if r.cost_usd is not None else None for r in rows] == [
+        WORST, WORST, None
+    ]  # fmt: skip
+    assert await wait_counter(w.db, w.users["priced"], 2 * WORST) == 2 * WORST
