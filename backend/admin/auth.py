@@ -82,7 +82,12 @@ async def login(
 async def logout(gw: Gateway, token: str | None) -> bool:
     if not token:
         return False
-    return await sessions.revoke_token(token, now=gw.clock())
+    row = await sessions.revoke(token, now=gw.clock())
+    if row is None:
+        return False
+    # Live subscriptions opened with this token end now, on every instance.
+    await sessions.announce_session_change(gw.bus, row.user_id)  # type: ignore[attr-defined]
+    return True
 
 
 async def change_password(
@@ -135,4 +140,5 @@ async def revoke_admin_token(gw: Gateway, actor: Actor, token_id: int) -> AdminT
         row.revoked_at = gw.clock()
         await row.save(update_fields=["revoked_at"])
         await audit.record(actor, "admin_token.revoke", f"token:{row.prefix}")
+        await sessions.announce_session_change(gw.bus, row.user_id)  # type: ignore[attr-defined]
     return row

@@ -3,7 +3,8 @@
 Authentication: ``Authorization: Bearer <session or admin token>`` on HTTP (and on the WebSocket
 upgrade if a client can send it); otherwise the ``connection_init`` payload
 ``{"Authorization": "Bearer ..."}`` or ``{"token": "..."}``. A WebSocket without a valid token
-is closed with 4403 right after ``connection_init``.
+is closed with 4403 right after ``connection_init``, and later when its session ends
+(``backend.graphql.live_sessions``).
 
 Size: a request body larger than ``graphql_max_body_bytes`` is refused with 413 (a GraphQL-style
 ``{"errors": [...]}`` body) before any of it is parsed; a WebSocket message larger than that is
@@ -30,6 +31,7 @@ from strawberry.types.unset import UNSET, UnsetType
 from backend.data.models.tenancy import User
 from backend.gateway import Gateway
 from backend.graphql.context import Context
+from backend.graphql.live_sessions import LegacyWSHandler, TransportWSHandler
 from backend.graphql.schema import schema
 from backend.security.login_guard import LoginGuard, build_login_guard
 from backend.security.sessions import authenticate_token, bearer
@@ -116,6 +118,9 @@ class _BoundedWebSocketAdapter(ASGIWebSocketAdapter):
 
 class SwitchboardGraphQL(GraphQL[Context, None]):
     websocket_adapter_class = _BoundedWebSocketAdapter  # type: ignore[assignment]
+    # Operations on a socket live no longer than its session (``backend.graphql.live_sessions``).
+    graphql_transport_ws_handler_class = TransportWSHandler
+    graphql_ws_handler_class = LegacyWSHandler
 
     def __init__(self, gateway: Gateway, login_guard: LoginGuard | None = None) -> None:
         super().__init__(
@@ -174,7 +179,7 @@ class SwitchboardGraphQL(GraphQL[Context, None]):
             "PAYLOAD_TOO_LARGE",
         )
 
-    async def _authenticate(self, token: str | None) -> User | None:
+    async def authenticate(self, token: str | None) -> User | None:
         if not token:
             return None
         return await authenticate_token(token, now=self.gateway.clock())
@@ -188,13 +193,13 @@ class SwitchboardGraphQL(GraphQL[Context, None]):
             login_guard=self.login_guard,
             request=request,
             response=response,
-            viewer=await self._authenticate(token),
+            viewer=await self.authenticate(token),
             token=token,
         )
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:  # type: ignore[override]
         token = _token_from_params(context.connection_params) or context.token
-        user = await self._authenticate(token)
+        user = await self.authenticate(token)
         if user is None:
             raise ConnectionRejectionError(
                 {"message": "a valid session or admin token is required"}

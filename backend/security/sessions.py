@@ -9,15 +9,21 @@ identifies a token in lists without revealing it.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
+from backend.data.events import EventBus
 from backend.data.models.keys import AdminToken
 from backend.data.models.tenancy import User
 from backend.security.api_keys import generate_key, hash_key
+
+log = logging.getLogger("switchboard.auth")
 
 SESSION_PREFIX = "sbs-"
 ADMIN_PREFIX = "sba-"
 SESSION_TTL = dt.timedelta(hours=12)
 KINDS = {"session": SESSION_PREFIX, "admin": ADMIN_PREFIX}
+#: Event bus channel: ``{"user_id": int}`` when a user's dashboard credentials changed.
+SESSIONS_CHANNEL = "sessions"
 
 
 async def issue_token(
@@ -66,12 +72,17 @@ async def authenticate_token(secret: str, *, now: dt.datetime) -> User | None:
 
 
 async def revoke_token(secret: str, *, now: dt.datetime) -> bool:
+    return await revoke(secret, now=now) is not None
+
+
+async def revoke(secret: str, *, now: dt.datetime) -> AdminToken | None:
+    """Revoke the token; its row, or None when it did not exist or was already revoked."""
     row = await token_row(secret)
     if row is None or row.revoked_at is not None:
-        return False
+        return None
     row.revoked_at = now
     await row.save(update_fields=["revoked_at"])
-    return True
+    return row
 
 
 def bearer(authorization: str | None) -> str | None:
@@ -82,3 +93,15 @@ def bearer(authorization: str | None) -> str | None:
     if scheme.lower() != "bearer" or not value.strip():
         return None
     return value.strip()
+
+
+async def announce_session_change(bus: EventBus, user_id: int) -> None:
+    """Tell every instance that ``user_id``'s credentials changed (logout, a revoked token), so
+    live subscriptions re-check their session (``backend.graphql.live_sessions``).
+
+    A lost announcement is not fatal: those subscriptions re-check periodically anyway.
+    """
+    try:
+        await bus.publish(SESSIONS_CHANNEL, {"user_id": user_id})
+    except Exception as exc:
+        log.warning("could not announce a session change (%s)", type(exc).__name__)
