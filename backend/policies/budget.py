@@ -14,11 +14,12 @@ without a cap are unaffected (their unpriced rows log cost "unknown").
 from __future__ import annotations
 
 import dataclasses
+import math
 from decimal import Decimal
 
 from backend.budget.caps import Cap, applicable_caps
 from backend.gateway import Gateway
-from backend.ir.chat import ChatRequest
+from backend.ir.chat import ChatRequest, EmbeddingRequest
 from backend.ir.errors import PermissionDenied
 from backend.ir.estimate import TokenRates, estimate_tokens
 from backend.policies.context import RequestContext
@@ -27,6 +28,7 @@ from backend.protocols.openai_chat.vocab import FLAGS_KEY
 
 #: A reservation should not undershoot: images at the dearest provider's typical cost.
 RESERVATION_RATES = TokenRates(per_message=0, per_image=1600)
+CHARS_PER_TOKEN = RESERVATION_RATES.chars_per_token
 
 
 def estimate_input_tokens(req: ChatRequest) -> int:
@@ -114,6 +116,31 @@ async def reserve(
     assert ctx.principal is not None
     # Without a cap there is nothing to hold the worst case against: skip pricing it.
     amount = worst_case(gw, req, candidates) if applicable_caps(ctx.principal) else Decimal(0)
+    ctx.reservation = await gw.budget.reserve(ctx.principal, amount, ctx.created_at)
+
+
+def embedding_worst_case(gw: Gateway, req: EmbeddingRequest, model: str) -> Decimal:
+    """Every input token at the model's input price (embeddings produce no output tokens)."""
+    tokens = sum(
+        math.ceil(len(item) / CHARS_PER_TOKEN) if isinstance(item, str) else len(item)
+        for item in req.input
+    )
+    worst = gw.router.prices.worst_case(model, max(tokens, 1), 0)
+    default = unpriced_default(gw)
+    if worst is None and default is not None:
+        worst = default.linear_cost(max(tokens, 1), 0)
+    return worst or Decimal(0)
+
+
+async def reserve_embedding(
+    ctx: RequestContext, gw: Gateway, req: EmbeddingRequest, model: str
+) -> None:
+    """Embeddings count against caps like chat: refused unpriced, reserved, settled after."""
+    assert ctx.principal is not None
+    billable(ctx, gw, [model])
+    amount = (
+        embedding_worst_case(gw, req, model) if applicable_caps(ctx.principal) else Decimal(0)
+    )
     ctx.reservation = await gw.budget.reserve(ctx.principal, amount, ctx.created_at)
 
 

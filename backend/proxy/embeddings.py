@@ -36,6 +36,7 @@ async def embeddings(request: Request) -> Response:
         ref = gw.router.parse(model)
         ctx.actual_model, ctx.provider, ctx.attempts = model, ref.provider, 1
         provider = gw.providers.get(ref.provider)
+        await budget_policy.reserve_embedding(ctx, gw, req, model)
         resp = await provider.embed(req, ref.model)
         ctx.usage = Usage(input_tokens=resp.usage.input_tokens)
         await budget_policy.settle(ctx, gw)

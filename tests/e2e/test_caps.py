@@ -187,6 +187,9 @@ async def seed_caps(world: CapsWorld, now: dt.datetime) -> None:
     rl = await _user(world, "Limited", free)
     await _key(world, "rate_openai", user=rl, rate_limit_rpm=3)
     await _key(world, "rate_anthropic", user=rl, rate_limit_rpm=3)
+    # Embeddings count against caps too: a $0 and a $1 user weekly cap.
+    await _key(world, "embed_zero", user=await _user(world, "EmbedZero", free, Decimal(0)))
+    await _key(world, "embed_one", user=await _user(world, "EmbedOne", free, Decimal(1)))
     # Persistence across a restart: a $0.30 weekly org cap.
     kept = await _org(world, "Kept", Decimal("0.30"))
     await _key(world, "kept", user=await _user(world, "KeptUser", kept))
@@ -563,6 +566,36 @@ async def test_per_key_rate_limit(world: CapsWorld, sdk: str) -> None:
     assert "3 requests per minute" in refused.message
     assert world.names[f"rate_{sdk}.prefix"] in refused.message
     assert upstream_calls(stack) == 3
+
+
+# -- embeddings count against caps ---------------------------------------------------------------
+
+
+async def test_embeddings_count_against_the_cap(world: CapsWorld) -> None:
+    """``/v1/embeddings`` is reserved and settled like chat: a $0 cap refuses a priced embedding
+    model (429, before the provider) and an unpriced one (403 naming it); under a $1 cap the
+    answer's cost lands in the user's spend counter."""
+    skip_near_period_edge()
+    stack = world.stack
+    stack.reset()
+    zero = oai(stack.gateway, world.keys["embed_zero"])
+    with pytest.raises(openai.RateLimitError) as refused:
+        await zero.embeddings.create(model="openai/text-embedding-3-small", input="hello")
+    assert "weekly cap of user" in str(refused.value)
+    unpriced = "openai/ft:text-embedding:acme:custom:e1"
+    with pytest.raises(openai.PermissionDeniedError) as denied:
+        await zero.embeddings.create(model=unpriced, input="hello")
+    assert unpriced in str(denied.value)
+    assert not any(r.path.endswith("/embeddings") for r in stack.openai.requests)
+
+    stack.openai.replies.append(Reply(input_tokens=5000))
+    one = oai(stack.gateway, world.keys["embed_one"])
+    await one.embeddings.create(model="openai/text-embedding-3-small", input="hello")
+    rows = await wait_org_rows(stack.database_url, 1, user_id=world.ids["EmbedOne"])
+    cost = Decimal(rows[0].cost_usd)
+    assert rows[0].input_tokens == 5000 and cost > 0
+    start = week_start(utcnow())
+    assert await wait_spend(stack.database_url, "user", world.ids["EmbedOne"], start, cost) == cost
 
 
 # -- counters survive a restart ----------------------------------------------------------------
