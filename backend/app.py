@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
@@ -19,6 +20,7 @@ from backend.config import Settings
 from backend.data.db import close_db, init_db
 from backend.gateway import Gateway
 from backend.proxy.routes import proxy_routes
+from backend.security.http_limits import BodyDeadline
 from backend.security.login_guard import build_login_guard
 from backend.services import build_gateway, close_gateway
 
@@ -59,7 +61,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         return JSONResponse({"status": "starting"}, status_code=503)
 
     routes: list[BaseRoute] = [Route("/healthz", healthz, methods=["GET"]), *proxy_routes()]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    # A stalled request body gets 408 instead of holding its request open forever.
+    middleware = [Middleware(BodyDeadline, timeout_s=settings.body_timeout_s)]
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.ready = False
     return app
 

@@ -13,7 +13,11 @@ from backend.config import Settings
 
 
 def _serve(args: argparse.Namespace) -> int:
+    import functools
+
     import uvicorn
+
+    from backend.security.http_limits import BoundedHttpToolsProtocol
 
     settings = Settings.from_env()
     if args.workers > 1 and not settings.redis_url:
@@ -39,7 +43,14 @@ def _serve(args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         loop="uvloop",
-        http="httptools",
+        # httptools, with a bound on each request head's size and read time (http_limits).
+        # uvicorn calls whatever it is given with the protocol's arguments; its type hint
+        # names only classes, so the partial that carries our limits needs the ignore.
+        http=functools.partial(  # type: ignore[arg-type]
+            BoundedHttpToolsProtocol,
+            max_head_bytes=settings.max_header_bytes,
+            head_timeout_s=settings.header_timeout_s,
+        ),
         log_level=args.log_level,
         access_log=False,
         # Nothing reads the client address (keys identify callers), so uvicorn's

@@ -33,6 +33,7 @@ from backend.gateway import Gateway
 from backend.graphql.context import Context
 from backend.graphql.live_sessions import LegacyWSHandler, TransportWSHandler
 from backend.graphql.schema import schema
+from backend.security.http_limits import BodyTimeout
 from backend.security.login_guard import LoginGuard, build_login_guard
 from backend.security.sessions import authenticate_token, bearer
 
@@ -157,6 +158,8 @@ class SwitchboardGraphQL(GraphQL[Context, None]):
                     body = await _read_body(receive, self.max_message_bytes)
                 except _BodyTooLarge:
                     refusal = self._too_large()
+                except BodyTimeout as exc:
+                    refusal = graphql_error_response(408, exc.message, "REQUEST_TIMEOUT")
                 else:
                     receive = _replay(body, receive)
             if refusal is not None:

@@ -1,0 +1,215 @@
+"""Server limits on what a client may make the gateway hold: request head size and read time.
+
+Request head (``BoundedHttpToolsProtocol``). uvicorn's httptools protocol has no limit on the
+request line and headers: httptools buffers a header value until it is complete, so an 8 MiB
+header is served and six unfinished 16 MiB headers cost ~100 MB. An ASGI middleware cannot help
+(it runs after the head was parsed), and h11's ``h11_max_incomplete_event_size`` would mean
+trading httptools for a parser several times slower on every request. So the protocol itself
+counts the bytes of each request head as they arrive: past ``max_head_bytes`` the client gets
+431 and the connection is closed, holding at most the limit plus one socket read. A head that is
+not complete ``head_timeout_s`` after the connection opened (or after its first byte, on a
+kept-alive connection) gets 408 and is closed too.
+
+Request body (``BodyDeadline``). Nothing bounds how long a client may take to send the body it
+announced; a stalled body would hold its request open forever. This ASGI middleware gives the
+whole body ``timeout_s`` from the start of the request: a ``receive()`` still waiting for body
+bytes past that raises ``BodyTimeout``, a 408 ``GatewayError`` that the endpoints answer in the
+client's own protocol (``/graphql`` in GraphQL's).
+
+The 431/408 written by the protocol cannot know the client's protocol (the head is incomplete),
+so its body is shaped to read well for both SDKs: ``{"type": "error", "error": {"type",
+"message", "code"}}`` (Anthropic reads ``type``/``error.type``, OpenAI ``error.message``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httptools
+import orjson
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from backend.ir.errors import InvalidRequest
+
+STATUS_TEXT = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
+
+
+class BodyTimeout(InvalidRequest):
+    status = 408
+
+
+class _HeadTooLarge(Exception):
+    pass
+
+
+def refusal_bytes(status: int, code: str, message: str) -> bytes:
+    """A complete HTTP/1.1 response that closes the connection."""
+    error = {"type": "invalid_request_error", "code": code, "message": message}
+    body = orjson.dumps({"type": "error", "error": error})
+    return b"".join(
+        (
+            b"HTTP/1.1 %d %s\r\n" % (status, STATUS_TEXT[status]),
+            b"content-type: application/json\r\n",
+            b"content-length: %d\r\n" % len(body),
+            b"connection: close\r\n\r\n",
+            body,
+        )
+    )
+
+
+class BoundedHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a bound on the size and time of each request head.
+
+    Give it to uvicorn as ``functools.partial(BoundedHttpToolsProtocol, max_head_bytes=...,
+    head_timeout_s=...)`` (a partial pickles, so ``--workers`` works too).
+    """
+
+    def __init__(
+        self, *args: Any, max_head_bytes: int, head_timeout_s: float, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self._max_head_bytes = max_head_bytes
+        self._head_timeout_s = head_timeout_s
+        self._in_head = True
+        #: Bytes received since the current head began (what the parser may be holding).
+        self._head_received = 0
+        #: Bytes of the URL and complete headers parsed so far (catches a large head that
+        #: arrived in a single read together with its end).
+        self._head_parsed = 0
+        self._head_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm_head_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm_head_timer()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        # uvicorn's own data_received, with head accounting and a 431 for an oversized head.
+        self._unset_keepalive_if_required()
+        if self._in_head:
+            self._head_received += len(data)
+            self._arm_head_timer()
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            if self._should_upgrade():
+                self.handle_websocket_upgrade()
+            else:
+                self._unsupported_upgrade_warning()
+            return
+        except httptools.HttpParserError as exc:
+            if isinstance(exc.__context__, _HeadTooLarge):
+                self._refuse_head_too_large()
+                return
+            msg = "Invalid HTTP request received."
+            self.logger.warning(msg)
+            self.send_400_response(msg)
+            return
+        if self._in_head and self._head_received > self._max_head_bytes:
+            self._refuse_head_too_large()
+
+    def on_url(self, url: bytes) -> None:
+        self._count_parsed(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count_parsed(len(name) + len(value) + 4)
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        self._head_received = self._head_parsed = 0
+        self._disarm_head_timer()
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        # The next bytes on this connection start the next request's head.
+        self._in_head = True
+
+    def _count_parsed(self, size: int) -> None:
+        self._head_parsed += size
+        if self._head_parsed > self._max_head_bytes:
+            # Raised inside a parser callback: httptools stops and raises HttpParserError.
+            raise _HeadTooLarge
+
+    def _refuse_head_too_large(self) -> None:
+        self._refuse(
+            431,
+            "request_header_fields_too_large",
+            f"Request line and headers exceed the limit of {self._max_head_bytes} bytes.",
+        )
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if self._in_head and not self.transport.is_closing():
+            self._refuse(
+                408,
+                "request_timeout",
+                f"Request headers were not received within {self._head_timeout_s:g} seconds.",
+            )
+
+    def _refuse(self, status: int, code: str, message: str) -> None:
+        self._disarm_head_timer()
+        if not self.transport.is_closing():
+            self.transport.write(refusal_bytes(status, code, message))
+            self.transport.close()
+
+    def _arm_head_timer(self) -> None:
+        if self._head_timer is None:
+            self._head_timer = self.loop.call_later(self._head_timeout_s, self._head_timed_out)
+
+    def _disarm_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+
+class BodyDeadline:
+    """Pure ASGI middleware: the request body must arrive within ``timeout_s`` of the request."""
+
+    def __init__(self, app: ASGIApp, timeout_s: float) -> None:
+        self.app = app
+        self.timeout_s = timeout_s
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout_s
+        body_done = False
+        timed_out = False
+        timeout_s = self.timeout_s
+
+        async def bounded_receive() -> Message:
+            nonlocal body_done, timed_out
+            if body_done:
+                # Past the body only a disconnect is left to wait for, for as long as it takes.
+                return await receive()
+            try:
+                async with asyncio.timeout(max(deadline - loop.time(), 0.0)):
+                    message = await receive()
+            except TimeoutError:
+                timed_out = True
+                raise BodyTimeout(
+                    f"Request body was not received within {timeout_s:g} seconds."
+                ) from None
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                body_done = True
+            return message
+
+        async def closing_send(message: Message) -> None:
+            if timed_out and message["type"] == "http.response.start":
+                # The rest of the body may still come: the connection cannot carry another
+                # request, so the server closes it after the answer.
+                headers = [*message.get("headers", ()), (b"connection", b"close")]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, bounded_receive, closing_send)
