@@ -1,4 +1,10 @@
-"""Error reports (the gateway's own and those clients send) and the audit trail."""
+"""Error reports (the gateway's own and those clients send) and the audit trail.
+
+A report belongs to the organization it was made under (``org_id``, from the reporter's principal
+or the dashboard user's organization at the time), never to the user's current one, exactly as
+request log rows do (``backend.admin.logs``): org_admins see the reports made under their
+organization, members their own made under their current organization, super_admins all.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +15,12 @@ from dataclasses import dataclass
 from tortoise.queryset import QuerySet
 
 from backend.admin import validate as v
-from backend.admin.access import Actor, actor_id, is_admin, org_scope, require_super
+from backend.admin.access import Actor, actor_id, own_org, require_super
 from backend.admin.errors import InvalidInput
+from backend.admin.logs import log_scope
 from backend.admin.pagination import Page, Sort, keyset_page
 from backend.data.log_record import ErrorRecord
 from backend.data.models.logs import AuditLog, ErrorReport
-from backend.data.models.tenancy import User
 from backend.gateway import Gateway
 
 log = logging.getLogger("switchboard.admin")
@@ -36,20 +42,15 @@ class ErrorFilter:
     until: dt.datetime | None = None
 
 
-async def _scoped_errors(actor: Actor) -> QuerySet[ErrorReport]:
-    if not is_admin(actor):
-        return ErrorReport.filter(user_id=actor.id)
-    own = org_scope(actor, "view error reports")
-    if own is None:
-        return ErrorReport.all()
-    users = await User.filter(organization_id=own).values_list("id", flat=True)
-    return ErrorReport.filter(user_id__in=list(users))
+def _scoped_errors(actor: Actor) -> QuerySet[ErrorReport]:
+    # Reports carry user_id and org_id as log rows do, and follow the same rule.
+    return ErrorReport.filter(**log_scope(actor, "view error reports"))
 
 
 async def list_errors(
     actor: Actor, filters: ErrorFilter, *, first: int | None = None, after: str | None = None
 ) -> Page[ErrorReport]:
-    qs = await _scoped_errors(actor)
+    qs = _scoped_errors(actor)
     f = filters
     if f.source:
         qs = qs.filter(source=v.choice(f.source, "source", SOURCES))
@@ -94,6 +95,7 @@ async def report_client_error(
         source="client",
         error=error[:4000],
         user_id=actor_id(actor),
+        org_id=own_org(actor),
         **values,  # type: ignore[arg-type]
     )
     row = await ErrorReport.create(
@@ -103,6 +105,7 @@ async def report_client_error(
         error=record.error,
         model=record.model,
         user_id=record.user_id,
+        org_id=record.org_id,
         agent=record.agent,
         version=record.version,
         request_id=record.request_id,

@@ -96,6 +96,9 @@ class ErrorRecord:
     error: str
     model: str | None = None
     user_id: int | None = None
+    #: The organization the report was made under: the caller's principal's, not the user's
+    #: current one (a user may move; the report stays with the organization it concerns).
+    org_id: int | None = None
     agent: str | None = None
     version: str | None = None
     request_id: str | None = None
@@ -108,6 +111,7 @@ class ErrorRecord:
             "error": self.error,
             "model": self.model,
             "user_id": self.user_id,
+            "org_id": self.org_id,
             "agent": self.agent,
             "version": self.version,
             "request_id": self.request_id,

@@ -350,6 +350,7 @@ def _error_fields(e: ErrorRecord) -> dict[str, Any]:
         "error": e.error,
         "model": e.model,
         "user_id": e.user_id,
+        "org_id": e.org_id,
         "agent": e.agent,
         "version": e.version,
         "request_id": e.request_id,

@@ -50,6 +50,11 @@ GLOBAL_READ = "global (read)"
 # Request rows belong to the organization each request was made under, not the user's current one.
 MADE_UNDER_ORG = "requests made under own org"
 OWN_UNDER_ORG = "own requests made under own org"
+# Error reports likewise belong to the organization each was made under.
+REPORTS_UNDER_ORG = {
+    "org_admin": "reports made under own org",
+    "member": "own reports made under own org",
+}
 
 #: Row scope of each field an org_admin or member may call (super_admins: "all" by default).
 SCOPES: dict[str, dict[str, str]] = {
@@ -106,7 +111,7 @@ SCOPES: dict[str, dict[str, str]] = {
     "Query.gatewayLogs": {"org_admin": MADE_UNDER_ORG, "member": OWN_UNDER_ORG},
     "Query.gatewayLog": {"org_admin": MADE_UNDER_ORG, "member": OWN_UNDER_ORG},
     "Query.userUsage": {"org_admin": MADE_UNDER_ORG, "member": OWN_UNDER_ORG},
-    "Query.errorReports": {"org_admin": "own org's users", "member": "own reports"},
+    "Query.errorReports": REPORTS_UNDER_ORG,
     "Mutation.reportError": {"super_admin": "as self", "org_admin": "as self", "member": "as self"},
     "Query.dashboard": {"org_admin": ORG},
     # auth
@@ -120,7 +125,7 @@ SCOPES: dict[str, dict[str, str]] = {
     "Mutation.changePassword": {"super_admin": SELF, "org_admin": SELF, "member": SELF},
     # live
     "Subscription.gatewayLogs": {"org_admin": MADE_UNDER_ORG, "member": OWN_UNDER_ORG},
-    "Subscription.errorReports": {"org_admin": "own org's users", "member": "own reports"},
+    "Subscription.errorReports": REPORTS_UNDER_ORG,
 }
 
 _API_KEY = {

@@ -1,4 +1,8 @@
-"""Error reports (query + live subscription), client reports, and the audit trail."""
+"""Error reports (query + live subscription), client reports, and the audit trail.
+
+Reports are scoped by the organization each was made under (``organizationId``), with the same
+rule as gateway logs (``backend.admin.reports``; live events: ``backend.graphql.logs.can_see``).
+"""
 
 from __future__ import annotations
 
@@ -10,13 +14,12 @@ import strawberry
 from strawberry.scalars import JSON
 
 from backend.admin import reports as svc
-from backend.admin.access import is_admin, is_super, own_org
 from backend.data.models.logs import AuditLog, ErrorReport
-from backend.data.models.tenancy import User
 from backend.graphql.common import Connection, connection
 from backend.graphql.context import Info, viewer
+from backend.graphql.logs import can_see
 from backend.graphql.permissions import IsAuthenticated, IsSuperAdmin
-from backend.graphql.tenancy import UserType
+from backend.graphql.tenancy import UserType, visible_user
 
 
 @strawberry.type(name="ErrorReport")
@@ -28,16 +31,18 @@ class ErrorReportType:
     model: str | None
     error: str
     user_id: int | None
+    organization_id: int | None = strawberry.field(
+        description="The organization the report was made under (not the user's current one)."
+    )
     agent: str | None
     version: str | None
     request_id: str | None
 
-    @strawberry.field
+    @strawberry.field(
+        description="Who reported; null below super_admin once they have left your organization."
+    )
     async def user(self, info: Info) -> UserType | None:
-        if self.user_id is None:
-            return None
-        user = await info.context.loaders.user.load(self.user_id)
-        return UserType.of(user) if user else None
+        return await visible_user(info, self.user_id)
 
     @staticmethod
     def of(e: ErrorReport) -> ErrorReportType:
@@ -49,6 +54,7 @@ class ErrorReportType:
             model=e.model,
             error=e.error,
             user_id=e.user_id,
+            organization_id=e.org_id,
             agent=e.agent,
             version=e.version,
             request_id=e.request_id,
@@ -64,6 +70,7 @@ class ErrorReportType:
             model=ev.get("model"),
             error=str(ev.get("error", "")),
             user_id=ev.get("user_id"),
+            organization_id=ev.get("org_id"),
             agent=ev.get("agent"),
             version=ev.get("version"),
             request_id=ev.get("request_id"),
@@ -116,7 +123,10 @@ class ErrorReportInput:
 class ErrorsQuery:
     @strawberry.field(
         permission_classes=[IsAuthenticated],
-        description="Newest first. org_admins: their users' reports; members: their own.",
+        description=(
+            "Newest first. org_admins: the reports made under their organization; members: their"
+            " own made under their current organization."
+        ),
     )
     async def error_reports(
         self,
@@ -183,14 +193,6 @@ class ErrorsMutation:
         return ErrorReportType.of(row)
 
 
-def _visible(me: User, ev: dict[str, Any], org_users: set[int]) -> bool:
-    if is_super(me):
-        return True
-    if is_admin(me):
-        return ev.get("user_id") in org_users
-    return ev.get("user_id") == me.id
-
-
 @strawberry.type
 class ErrorsSubscription:
     @strawberry.subscription(
@@ -207,16 +209,9 @@ class ErrorsSubscription:
         model: str | None = None,
     ) -> AsyncGenerator[ErrorReportType, None]:
         me = viewer(info)
-        org = own_org(me)
         async with info.context.gateway.bus.subscribe("errors") as events:
             async for ev in events:
-                org_users: set[int] = set()
-                uid = ev.get("user_id")
-                if uid is not None and not is_super(me) and is_admin(me) and org is not None:
-                    # Looked up per event: users join and leave the organization over time.
-                    if await User.exists(id=uid, organization_id=org):
-                        org_users = {uid}
-                if not _visible(me, ev, org_users):
+                if not can_see(me, ev):  # the same rule as the query, on the event's org_id
                     continue
                 if origin and ev.get("source") != origin:
                     continue

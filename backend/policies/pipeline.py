@@ -170,6 +170,7 @@ class ChatPipeline:
                 error=err.message[:2000],
                 model=ctx.actual_model or ctx.requested_model,
                 user_id=p.user.id if p and p.user else None,
+                org_id=p.org_id if p else None,
                 agent=ctx.agent_id,
                 request_id=ctx.request_id,
             )

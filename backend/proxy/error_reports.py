@@ -46,6 +46,7 @@ async def report_error(request: Request) -> Response:
                 error=values["error"] or "",
                 model=values["model"],
                 user_id=principal.user.id if principal.user else None,
+                org_id=principal.org_id,
                 agent=values["agent"],
                 version=values["version"],
                 request_id=values["request_id"],

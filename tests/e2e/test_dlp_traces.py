@@ -257,6 +257,8 @@ async def test_error_reports_hold_placeholders_only(stack: DlpStack, run: Run) -
     assert len(client) == 1 and client[0].error == prose("report", org.shown, org.redacted)
     gateway = [r for r in reports if r.request_id == run.upstream_failed]
     assert gateway and "[EMAIL_1]" in gateway[0].error
+    # Both kinds keep the organization they were made under (the caller's key's).
+    assert {r.org_id for r in client + gateway} == {stack.seeded.org_id}
     for r in reports:
         assert_no_raw(row_text(r), PROTECTED, "an error report")
 

@@ -155,6 +155,13 @@ async def test_client_error_report(stack: Stack) -> None:
         },
     )
     assert r.status_code == 202
+    # An app key's report has no user: it belongs to the app's organization.
+    r = httpx.post(
+        stack.gateway.url + "/v1/error-reports",
+        headers={"authorization": f"Bearer {stack.seeded.app_key}"},
+        json={"type": "AppCrash", "error": "billing job failed"},
+    )
+    assert r.status_code == 202
     bad = httpx.post(
         stack.gateway.url + "/v1/error-reports",
         headers={"authorization": f"Bearer {stack.seeded.user_key}"},
@@ -168,7 +175,11 @@ async def test_client_error_report(stack: Stack) -> None:
     for _ in range(50):
         async with orm(stack.database_url):
             rows = await ErrorReport.filter(source="client", type="ToolCrash")
-        if rows:
+            app_rows = await ErrorReport.filter(source="client", type="AppCrash")
+        if rows and app_rows:
             break
         await asyncio.sleep(0.1)
     assert rows and rows[0].user_id == stack.seeded.user_id and rows[0].version == "1.2.3"
+    # Each report keeps the organization it was made under (the key's), for scoping reads.
+    assert rows[0].org_id == stack.seeded.org_id
+    assert app_rows and app_rows[0].user_id is None and app_rows[0].org_id == stack.seeded.org_id

@@ -31,6 +31,7 @@ async def seed(world: World) -> None:
             model=model,
             error=f"error {i}",
             user_id=world.users[who].id if who else None,
+            org_id=world.users[who].organization_id if who else None,  # type: ignore[attr-defined]
             agent=agent,
             version="1.2.3" if agent else None,
         )

@@ -187,6 +187,7 @@ async def test_error_reports_over_legacy_graphql_ws(env: Env, world: World) -> N
                 type="timeout",
                 error=f"upstream timed out for {who}",
                 user_id=world.users[who].id,
+                org_id=world.users[who].organization_id,  # type: ignore[attr-defined]
             )
             await env.bus.publish("errors", rec.event())
         msg = await recv(ws)

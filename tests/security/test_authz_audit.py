@@ -257,6 +257,7 @@ def _error_event(w: World, person: str, request_id: str) -> tuple[str, dict[str,
         type="timeout",
         error=f"live {request_id}",
         user_id=w.user(person).id,
+        org_id=w.user(person).organization_id,  # type: ignore[attr-defined]
         request_id=request_id,
     )
     return "errors", record.event()

@@ -112,6 +112,9 @@ class ErrorReport(Model):
     model = fields.CharField(max_length=200, null=True)
     error = fields.TextField()
     user_id = fields.IntField(null=True)
+    # The organization the report was made under (the reporter's principal at the time), not
+    # the user's current one: reports stay with the organization whose traffic they describe.
+    org_id = fields.IntField(null=True, db_index=True)
     agent = fields.CharField(max_length=100, null=True)
     version = fields.CharField(max_length=50, null=True)
     request_id = fields.CharField(max_length=64, null=True)
