@@ -62,6 +62,10 @@ class Settings(BaseModel):
     #: Longest wait for the shared budget (Redis) before a capped request is refused with 503.
     #: It includes event-loop lag, so a host that is short of CPU may need more than 1 s.
     budget_timeout_s: float = 1.0
+    #: Longest a DLP scan may take (waiting for a thread included) before the request is
+    #: refused with 503 ``dlp_timeout``; large scans run on this many threads (backend/dlp/runner).
+    dlp_scan_timeout_s: float = 5.0
+    dlp_scan_threads: int = 2
     provider_env: dict[str, str] = Field(default_factory=dict)
 
     @classmethod
@@ -101,6 +105,8 @@ class Settings(BaseModel):
             "SWITCHBOARD_CIRCUIT_THRESHOLD": ("circuit_failure_threshold", int),
             "SWITCHBOARD_CIRCUIT_COOLDOWN": ("circuit_cooldown_s", float),
             "SWITCHBOARD_BUDGET_TIMEOUT": ("budget_timeout_s", float),
+            "SWITCHBOARD_DLP_SCAN_TIMEOUT": ("dlp_scan_timeout_s", float),
+            "SWITCHBOARD_DLP_SCAN_THREADS": ("dlp_scan_threads", int),
         }
         for var, (field, conv) in numeric.items():
             if env.get(var):

@@ -81,11 +81,17 @@ def _group_windows(
     shape: Shape,
     score: Score,
     extend: Extend | None = None,
+    check: Callable[[], None] | None = None,
 ) -> list[tuple[int, int]]:
-    """Non-overlapping windows of ``sizes`` whole digit groups of ``run``, best valid first."""
+    """Non-overlapping windows of ``sizes`` whole digit groups of ``run``, best valid first.
+
+    ``check`` is called every few hundred groups: a run can be a whole 6 MB body.
+    """
     n = len(groups)
     candidates: list[tuple[tuple[int, ...], int, int]] = []
     for i in range(n):
+        if check is not None and not i & 255:
+            check()
         for size in sizes:
             if i + size > n:
                 break
@@ -103,9 +109,14 @@ def _group_windows(
     if len(candidates) <= 1:
         return [(s, e) for _, s, e in candidates]
     candidates.sort(key=lambda c: (c[0], -c[1]), reverse=True)
+    # Taken characters, so the overlap test costs a window's length, not the number of windows
+    # chosen so far (that was quadratic in a long run of valid numbers: a 400 KB list of
+    # cards took 40 s).
+    taken = bytearray(len(run))
     chosen: list[tuple[int, int]] = []
     for _, start, end in candidates:
-        if all(end <= s or start >= e for s, e in chosen):
+        if taken.find(1, start, end) == -1:
+            taken[start:end] = b"\x01" * (end - start)
             chosen.append((start, end))
     return chosen
 
@@ -136,6 +147,7 @@ class EmailDetector:
         out: Spans = []
         at = text.find("@")
         while at != -1:
+            scan.tick()
             start = at
             while start > 0 and text[start - 1] in _LOCAL_CHARS:
                 start -= 1
@@ -236,6 +248,7 @@ class PhoneDetector:
         text = scan.text
         for pos, endpos in scan.digit_windows():
             for m in _PHONE_RUN.finditer(text, pos, endpos):
+                scan.check()
                 base = _phone_start(text, m.start())
                 if m.end() - base < 9 or _preceded_by(text, base, "_+."):
                     continue
@@ -244,7 +257,14 @@ class PhoneDetector:
                 if run[0] != "+" and _US_FIRST_GROUPS.isdisjoint(lengths):
                     continue  # no US number can start in this run (a card, a date...)
                 found = _group_windows(
-                    run, groups, lengths, _PHONE_SIZES, _phone_shape(run), score, _phone_extend
+                    run,
+                    groups,
+                    lengths,
+                    _PHONE_SIZES,
+                    _phone_shape(run),
+                    score,
+                    _phone_extend,
+                    scan.check,
                 )
                 out.extend((base + s, base + e) for s, e in found)
         return out
@@ -281,13 +301,16 @@ class CardDetector:
         out: Spans = []
         for pos, endpos in scan.digit_windows():
             for m in _CARD_RUN.finditer(scan.text, pos, endpos):
+                scan.check()
                 run = m.group()
                 if len(run) < 13:
                     continue
                 groups, lengths = _digit_groups(run)
                 if 4 not in lengths and max(lengths) < 13:
                     continue
-                found = _group_windows(run, groups, lengths, _CARD_SIZES, _card_shape, _card_score)
+                found = _group_windows(
+                    run, groups, lengths, _CARD_SIZES, _card_shape, _card_score, check=scan.check
+                )
                 out.extend((m.start() + s, m.start() + e) for s, e in found)
         return out
 
@@ -295,9 +318,13 @@ class CardDetector:
 # -- IBAN ---------------------------------------------------------------------------------------
 
 # Matched from the check digits (a digit class the engine scans for quickly); the lookbehind
-# asks for the two-letter country code before them.
+# asks for the two-letter country code before them. At most 30 more characters (an IBAN has 34
+# at most): unbounded, a long run of groups ("DE89 DE89 ...") was matched whole from every
+# country code in it, and every separator of it tried as an end: cubic in the run's length.
+_IBAN_MORE = 30
 _IBAN_RUN = re.compile(
-    r"[0-9](?<=(?<![A-Za-z0-9])[A-Za-z]{2}[0-9])[0-9][A-Za-z0-9]*+(?:[ \-][A-Za-z0-9]++)*+"
+    r"[0-9](?<=(?<![A-Za-z0-9])[A-Za-z]{2}[0-9])[0-9]"
+    rf"(?:[ \-]?[A-Za-z0-9]){{0,{_IBAN_MORE}}}+"
 )
 _IBAN_SEP = re.compile(r"[ \-]")
 
@@ -324,6 +351,7 @@ class IbanDetector:
         seen: dict[str, bool] = {}
         for pos, endpos in scan.digit_windows():
             while (m := _IBAN_RUN.search(text, pos, endpos)) is not None:
+                scan.check()
                 start = m.start() - 2
                 run = text[start : m.end()]
                 pos = m.start() + 1
@@ -331,7 +359,10 @@ class IbanDetector:
                     continue
                 # The country code anchors the start; trailing groups may be the words after
                 # it, or the next IBAN of a list (so the scan goes on where a valid one ends).
-                ends = [len(run)] + [g.start() for g in reversed(list(_IBAN_SEP.finditer(run)))]
+                # The whole run is a candidate only where it really ends (not cut at the cap).
+                ends = [g.start() for g in reversed(list(_IBAN_SEP.finditer(run)))]
+                if m.end() == endpos or not text[m.end()].isalnum():
+                    ends.insert(0, len(run))
                 for end in ends:
                     candidate = run[:end]
                     if candidate not in seen:
@@ -367,6 +398,7 @@ class SsnDetector:
         text = scan.text
         for pos, endpos in scan.digit_windows():
             for m in _SSN.finditer(text, pos, endpos):
+                scan.tick()
                 s = m.group()
                 if not m.group(1):
                     before = text[max(0, m.start() - 40) : m.start()].lower()
@@ -416,6 +448,7 @@ class IpDetector:
         text = scan.text
         for pos, endpos in scan.digit_windows():
             for m in _IPV4.finditer(text, pos, endpos):
+                scan.tick()
                 try:
                     ipaddress.IPv4Address(m.group())
                 except ValueError:
@@ -423,6 +456,7 @@ class IpDetector:
                 out.append(m.span())
         if ":" in text and _IPV6_GATE.search(text):
             for m in _IPV6_RUN.finditer(text):
+                scan.tick()
                 cand = m.group()
                 for c in (cand, cand.rstrip("."), cand.rstrip(".:")):
                     if c and _plausible_ipv6(c) and _is_ipv6(c):
@@ -440,13 +474,6 @@ _TOKEN_END = r"(?![A-Za-z0-9_\-])"
 _SECRET_PATTERNS: tuple[tuple[str, tuple[str, ...], re.Pattern[str]], ...] = tuple(
     (gate, literals, re.compile(pattern))
     for gate, literals, pattern in (
-        (
-            "-",
-            ("-----BEGIN",),
-            r"-----BEGIN[A-Z0-9 ]*PRIVATE KEY-----"
-            # An unterminated block (a truncated paste) still hides its key material.
-            r"(?:[\s\S]*?-----END[A-Z0-9 ]*PRIVATE KEY-----|[A-Za-z0-9+/=\s\\:,.\-]*)",
-        ),
         # OpenAI sk-..., sk-proj-..., Anthropic sk-ant-...
         ("-", ("sk-",), r"(?<![\w\-])sk-[A-Za-z0-9_\-]{20,}"),
         ("-", ("xox",), r"(?<![\w\-])xox[a-z]-[A-Za-z0-9\-]{10,}"),  # Slack
@@ -475,6 +502,41 @@ _SECRET_PATTERNS: tuple[tuple[str, tuple[str, ...], re.Pattern[str]], ...] = tup
 )
 
 
+# PEM private keys are found by ``_pem_spans``, not by one regex: a lazy ``[\s\S]*?-----END``
+# scans to the end of the text from every header without a footer, quadratic in the number
+# of headers (224 KB of them took 9 s).
+_PEM_BEGIN = re.compile(r"-----BEGIN[A-Z0-9 ]*PRIVATE KEY-----")
+_PEM_END = re.compile(r"-----END[A-Z0-9 ]*PRIVATE KEY-----")
+# An unterminated block (a truncated paste) still hides its key material.
+_PEM_BODY = re.compile(r"[A-Za-z0-9+/=\s\\:,.\-]*+")
+
+
+def _pem_spans(scan: Scan) -> Spans:
+    """Each header to its first footer, or to the end of its key material without one."""
+    text = scan.text
+    out: Spans = []
+    if "-----BEGIN" not in text:
+        return out
+    footer: re.Match[str] | None = None
+    searched_from = len(text) + 1  # where ``footer`` was looked for (the first one from there)
+    pos = 0
+    while (head := _PEM_BEGIN.search(text, pos)) is not None:
+        scan.check()
+        # The first footer found from an earlier point is still the first one from here, as
+        # long as it lies ahead; so the text is searched for footers once, not per header.
+        if searched_from > head.end() or (footer is not None and footer.start() < head.end()):
+            footer = _PEM_END.search(text, head.end())
+            searched_from = head.end()
+        if footer is not None:
+            end = footer.end()
+        else:
+            body = _PEM_BODY.match(text, head.end())
+            end = body.end() if body is not None else head.end()
+        out.append((head.start(), end))
+        pos = end
+    return out
+
+
 def _is_jwt(token: str) -> bool:
     header = token.split(".", 1)[0]
     try:
@@ -490,12 +552,13 @@ class SecretDetector:
     priority = PRIORITY["secret"]
 
     def spans(self, scan: Scan) -> Spans:
-        out: Spans = []
+        out: Spans = _pem_spans(scan)
         text = scan.text
         for gate, literals, pattern in _SECRET_PATTERNS:
             if gate not in text or not any(lit in text for lit in literals):
                 continue
             for m in pattern.finditer(text):
+                scan.tick()
                 token = m.group()
                 if token.startswith("sk-") and not any("0" <= c <= "9" for c in token):
                     continue  # "sk-" words such as CSS class names: a key always has digits
@@ -509,22 +572,52 @@ class SecretDetector:
 
 
 class CustomDetector:
-    """A policy's named regex; with a ``(?P<value>...)`` group only that part is redacted."""
+    """A policy's named regex; with a ``(?P<value>...)`` group only that part is redacted.
+
+    The pattern is an RE2 one (linear time per search), but ``finditer`` over a whole text can
+    still be quadratic: each match may scan to the end of the text before settling
+    (``x(?:.*y)?`` over "xxx..."), and one RE2 call cannot be interrupted. So the text is
+    searched in windows of ``WINDOW`` characters plus ``MAX_MATCH`` of overlap, with one
+    character of context on each side (RE2 honours it for ``^``, ``$`` and ``\\b``), and the
+    deadline is checked after every match: each uninterruptible step is bounded by the window,
+    not by the body. A match is therefore found whole when it is at most ``MAX_MATCH``
+    characters long; a longer one is redacted up to there.
+    """
 
     priority = PRIORITY["custom"]
+    WINDOW = 32 * 1024
+    MAX_MATCH = 2048
 
-    def __init__(self, rule: CustomRule) -> None:
+    def __init__(
+        self, rule: CustomRule, *, window: int = WINDOW, max_match: int = MAX_MATCH
+    ) -> None:
         self.rule_id = rule.rule_id
         self.kind = rule.kind
         self._pattern = compile_custom_pattern(rule)
-        self._group = "value" if "value" in self._pattern.groupindex else 0
+        self._group: int = self._pattern.groupindex.get("value", 0)
+        self._window = window
+        self._max_match = max_match
 
     def spans(self, scan: Scan) -> Spans:
         out: Spans = []
-        for m in self._pattern.finditer(scan.text):
-            s, e = m.span(self._group)
-            if e > s:
-                out.append((s, e))
+        text = scan.text
+        n = len(text)
+        start = 0  # where the next match may begin (matches never overlap, as in finditer)
+        while start < n:
+            scan.check()
+            stop = min(n, start + self._window)  # matches must begin before this
+            base = max(0, start - 1)
+            limit = min(n, stop + self._max_match)
+            window = text[base : min(n, limit + 1)]
+            for m in self._pattern.finditer(window, start - base, limit - base):
+                if base + m.start() >= stop:
+                    break
+                s, e = m.span(self._group)
+                if e > s:
+                    out.append((base + s, base + e))
+                start = max(start, base + m.end())
+                scan.check()
+            start = max(start, stop)
         return out
 
 

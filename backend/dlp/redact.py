@@ -23,11 +23,12 @@ import json
 import re
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
 from backend.dlp.detectors import CustomDetector, Detector, Span, builtin_detector
+from backend.dlp.errors import DlpFailure, DlpTimeout
 from backend.dlp.rules import BUILTIN_RULES, DlpPolicy
 from backend.dlp.scan import Scan
 from backend.dlp.vault import Finding, Vault
@@ -41,32 +42,31 @@ from backend.ir.chat import (
     ToolCallPart,
     ToolResultPart,
 )
-from backend.ir.errors import PolicyBlocked
+
+__all__ = [
+    "DlpFailure",
+    "DlpTimeout",
+    "Redactor",
+    "RedactorCache",
+    "redact_embeddings",
+    "redact_request",
+    "redact_text",
+]
 
 # orjson reads integers past 64 bits as floats; such documents go through the stdlib instead.
 _HUGE_INT = re.compile(r"[0-9]{20}")
 
 
-class DlpFailure(PolicyBlocked):
-    """A detector failed, so the request is refused rather than sent unscanned (fail closed)."""
-
-    def __init__(self, rule: str) -> None:
-        super().__init__(
-            f"The request was refused: DLP could not scan it (the {rule!r} detector failed).",
-            code="dlp_failure",
-            detail={"rule": rule},
-        )
-        self.rule = rule
-
-
 class Redactor:
     """A compiled DLP policy: the detectors to run and how overlapping matches are resolved."""
 
-    __slots__ = ("_detectors", "rule_ids")
+    __slots__ = ("_detectors", "has_custom", "rule_ids")
 
     def __init__(self, detectors: Sequence[Detector]) -> None:
         self._detectors = tuple(detectors)
         self.rule_ids: tuple[str, ...] = tuple(d.rule_id for d in self._detectors)
+        #: Whether an admin's regex is among the detectors (such scans never run on the loop).
+        self.has_custom = any(isinstance(d, CustomDetector) for d in self._detectors)
 
     @classmethod
     def from_policy(cls, policy: DlpPolicy) -> Redactor:
@@ -81,15 +81,21 @@ class Redactor:
     def __bool__(self) -> bool:
         return bool(self._detectors)
 
-    def find(self, text: str) -> list[Span]:
-        """Non-overlapping spans to redact, in text order. Raises ``DlpFailure``."""
+    def find(self, text: str, deadline: float | None = None) -> list[Span]:
+        """Non-overlapping spans to redact, in text order.
+
+        Raises ``DlpFailure``, or ``DlpTimeout`` once ``deadline`` (``time.monotonic()``) passed.
+        """
         if not text:
             return []
         found: list[Span] = []
-        scan = Scan(text)
+        scan = Scan(text, deadline)
         for det in self._detectors:
+            scan.check()
             try:
                 spans = det.spans(scan)
+            except DlpTimeout:
+                raise
             except Exception:
                 # No chaining: the cause's message may quote the scanned text.
                 raise DlpFailure(det.rule_id) from None
@@ -151,10 +157,31 @@ class RedactorCache:
         self._items.clear()
 
 
+class _Finder(Protocol):
+    def find(self, text: str) -> list[Span]: ...
+
+
+class _Bounded:
+    """A redactor whose every scan stops with ``DlpTimeout`` once ``deadline`` has passed."""
+
+    __slots__ = ("_deadline", "_redactor")
+
+    def __init__(self, redactor: Redactor, deadline: float) -> None:
+        self._redactor = redactor
+        self._deadline = deadline
+
+    def find(self, text: str) -> list[Span]:
+        return self._redactor.find(text, self._deadline)
+
+
+def _finder(redactor: Redactor, deadline: float | None) -> _Finder:
+    return redactor if deadline is None else _Bounded(redactor, deadline)
+
+
 # -- text ---------------------------------------------------------------------------------------
 
 
-def _redact(text: str, redactor: Redactor, vault: Vault) -> str:
+def _redact(text: str, redactor: _Finder, vault: Vault) -> str:
     spans = redactor.find(text)
     if not spans:
         return text
@@ -168,14 +195,19 @@ def _redact(text: str, redactor: Redactor, vault: Vault) -> str:
     return "".join(out)
 
 
-def redact_text(text: str, redactor: Redactor, vault: Vault) -> str:
-    """Redact one text into ``vault`` (embeddings input, or any text outside a chat request)."""
+def redact_text(
+    text: str, redactor: Redactor, vault: Vault, *, deadline: float | None = None
+) -> str:
+    """Redact one text into ``vault`` (embeddings input, or any text outside a chat request).
+
+    With ``deadline`` (a ``time.monotonic()`` value) the scan raises ``DlpTimeout`` past it.
+    """
     vault.reserve(text)
-    return _redact(text, redactor, vault)
+    return _redact(text, _finder(redactor, deadline), vault)
 
 
 def redact_embeddings(
-    req: EmbeddingRequest, redactor: Redactor
+    req: EmbeddingRequest, redactor: Redactor, *, deadline: float | None = None
 ) -> tuple[EmbeddingRequest, Vault, list[Finding]]:
     """Redact the text inputs of an embeddings request (token-id inputs are left alone)."""
     vault = Vault()
@@ -184,14 +216,15 @@ def redact_embeddings(
     texts: list[str] = [t for t in req.input if isinstance(t, str)]
     for text in texts:
         vault.reserve(text)
-    redacted = [_redact(text, redactor, vault) for text in texts]
+    finder = _finder(redactor, deadline)
+    redacted = [_redact(text, finder, vault) for text in texts]
     return dataclasses.replace(req, input=redacted), vault, vault.findings()
 
 
 # -- JSON (tool call arguments, metadata) -------------------------------------------------------
 
 
-def _redact_value(value: Any, redactor: Redactor, vault: Vault) -> Any:
+def _redact_value(value: Any, redactor: _Finder, vault: Vault) -> Any:
     if isinstance(value, str):
         return _redact(value, redactor, vault)
     if isinstance(value, dict):
@@ -211,7 +244,7 @@ def _redact_value(value: Any, redactor: Redactor, vault: Vault) -> Any:
     return value
 
 
-def _redact_json_text(text: str, redactor: Redactor, vault: Vault) -> str:
+def _redact_json_text(text: str, redactor: _Finder, vault: Vault) -> str:
     if not text.strip():
         return text
     stdlib = _HUGE_INT.search(text) is not None
@@ -250,12 +283,12 @@ def _reservable_texts(req: ChatRequest) -> Iterator[str]:
                         yield c.text
 
 
-def _redact_text_part(part: TextPart, redactor: Redactor, vault: Vault) -> TextPart:
+def _redact_text_part(part: TextPart, redactor: _Finder, vault: Vault) -> TextPart:
     text = _redact(part.text, redactor, vault)
     return part if text is part.text else dataclasses.replace(part, text=text)
 
 
-def _redact_part(part: Part, redactor: Redactor, vault: Vault) -> Part:
+def _redact_part(part: Part, redactor: _Finder, vault: Vault) -> Part:
     if isinstance(part, TextPart):
         return _redact_text_part(part, redactor, vault)
     if isinstance(part, ToolCallPart):
@@ -276,7 +309,7 @@ def _redact_part(part: Part, redactor: Redactor, vault: Vault) -> Part:
     return part
 
 
-def _redact_message(msg: Message, redactor: Redactor, vault: Vault) -> Message:
+def _redact_message(msg: Message, redactor: _Finder, vault: Vault) -> Message:
     parts = [_redact_part(p, redactor, vault) for p in msg.parts]
     if all(a is b for a, b in zip(parts, msg.parts, strict=True)):
         return msg
@@ -284,24 +317,26 @@ def _redact_message(msg: Message, redactor: Redactor, vault: Vault) -> Message:
 
 
 def redact_request(
-    req: ChatRequest, redactor: Redactor
+    req: ChatRequest, redactor: Redactor, *, deadline: float | None = None
 ) -> tuple[ChatRequest, Vault, list[Finding]]:
     """Redact ``req``; returns the redacted copy, its vault and the per-rule match counts.
 
-    Raises ``DlpFailure`` (a ``PolicyBlocked``) when a detector fails.
+    Raises ``DlpFailure`` (a ``PolicyBlocked``) when a detector fails, ``DlpTimeout`` when the
+    scan is still running at ``deadline`` (a ``time.monotonic()`` value).
     """
     vault = Vault()
     if not redactor:
         return req, vault, []
     for text in _reservable_texts(req):
         vault.reserve(text)
-    system = [_redact_text_part(p, redactor, vault) for p in req.system]
-    messages = [_redact_message(m, redactor, vault) for m in req.messages]
-    user = _redact(req.user, redactor, vault) if req.user else req.user
+    finder = _finder(redactor, deadline)
+    system = [_redact_text_part(p, finder, vault) for p in req.system]
+    messages = [_redact_message(m, finder, vault) for m in req.messages]
+    user = _redact(req.user, finder, vault) if req.user else req.user
     metadata = req.metadata
     if metadata:
         before = vault.redacted_total
-        new_metadata = _redact_value(metadata, redactor, vault)
+        new_metadata = _redact_value(metadata, finder, vault)
         if vault.redacted_total != before:
             metadata = new_metadata
     if not vault:

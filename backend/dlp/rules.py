@@ -8,6 +8,13 @@ restorer looks for).
 
 ``DlpPolicy`` is frozen and hashable so a compiled ``Redactor`` can be cached per policy value
 (see ``RedactorCache`` in ``backend.dlp.redact``).
+
+Custom patterns are compiled with RE2 (``google-re2``), whose matching time is linear in the
+text: an admin's regex runs on every request of the scope, and with a backtracking engine
+``(x+x+)+y`` against 25 characters took seconds (exponential in the length). Patterns RE2
+cannot run (backreferences, lookaround, possessive quantifiers, atomic groups: the features
+that need backtracking) are refused with a message saying so. RE2's own syntax differs from
+Python's in small ways: ``\\d``, ``\\w`` and ``\\b`` are ASCII-only, ``\\Z`` is spelled ``\\z``.
 """
 
 from __future__ import annotations
@@ -16,6 +23,9 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Any
+
+import re2
 
 #: Longest custom pattern accepted; patterns come from admins, this only stops accidents.
 MAX_CUSTOM_PATTERN_LEN = 2000
@@ -130,8 +140,11 @@ def check_custom_rule(name: str, pattern: str) -> None:
     compile_custom_pattern(CustomRule(name, pattern))
 
 
-def compile_custom_pattern(rule: CustomRule) -> re.Pattern[str]:
-    """Compile a custom rule's regex, or raise ``InvalidRule`` saying what is wrong with it."""
+def compile_custom_pattern(rule: CustomRule) -> Any:
+    """Compile a custom rule's regex with RE2, or raise ``InvalidRule`` saying what is wrong.
+
+    Returns an ``re2`` pattern (``finditer``, ``search``, ``groupindex`` like ``re``'s).
+    """
     if not rule.pattern:
         raise InvalidRule(f"custom rule {rule.name!r}: the pattern is empty")
     if len(rule.pattern) > MAX_CUSTOM_PATTERN_LEN:
@@ -140,10 +153,42 @@ def compile_custom_pattern(rule: CustomRule) -> re.Pattern[str]:
         )
     kind_for_name(rule.name)
     try:
-        compiled = re.compile(rule.pattern)
-    except re.error as exc:
-        raise InvalidRule(f"custom rule {rule.name!r}: invalid regex: {exc}") from None
+        compiled = re2.compile(rule.pattern, _re2_options())
+    except re2.error as exc:
+        raise InvalidRule(f"custom rule {rule.name!r}: {_explain(exc)}") from None
     # A pattern that matches nothing but the empty string would redact nothing and hide a typo.
     if compiled.fullmatch("") is not None:
         raise InvalidRule(f"custom rule {rule.name!r}: the pattern matches the empty string")
     return compiled
+
+
+def _re2_options() -> Any:
+    options = re2.Options()
+    # RE2 would print every refused pattern to stderr; the admin gets the reason instead.
+    options.log_errors = False
+    return options
+
+
+_BACKTRACKING = (
+    "custom rules run on RE2, whose matching time grows linearly with the text; features that "
+    "need backtracking (backreferences, lookahead/lookbehind, possessive quantifiers, atomic "
+    "groups) are refused because one request could take exponential time to scan"
+)
+_LOOKAROUND = re.compile(r"invalid perl operator: \(\?<?[=!]")
+_BACKREFERENCE = re.compile(r"invalid escape sequence: \\[1-9]")
+
+
+def _explain(exc: Exception) -> str:
+    raw = exc.args[0] if exc.args else ""
+    reason = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+    if _BACKREFERENCE.search(reason):
+        return f"backreferences are not supported ({reason}): {_BACKTRACKING}"
+    if _LOOKAROUND.search(reason):
+        return f"lookahead and lookbehind are not supported ({reason}): {_BACKTRACKING}"
+    if "repetition operator: ++" in reason or "repetition operator: *+" in reason:
+        return f"possessive quantifiers are not supported ({reason}): {_BACKTRACKING}"
+    if "(?>" in reason:
+        return f"atomic groups are not supported ({reason}): {_BACKTRACKING}"
+    if "\\Z" in reason:
+        return f"invalid regex ({reason}): RE2 spells the end of the text \\z"
+    return f"invalid regex: {reason}"

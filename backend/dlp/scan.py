@@ -4,9 +4,17 @@ The expensive part of scanning prose is not validation but walking every charact
 regex (about 9 us per KB each in CPython's engine). Values made of digits (cards, phones, SSNs,
 IBANs, IPv4) cannot be anywhere but near digits, so ``digit_windows`` finds the digits with
 ``str.count``/``str.find`` (memchr speed) and hands detectors only the stretches around them.
+
+A scan may carry a deadline (``time.monotonic()`` value): detectors call ``check`` between
+bounded steps, so a scan running in a worker thread stops soon after its request was refused
+for taking too long, instead of burning the thread to the end.
 """
 
 from __future__ import annotations
+
+import time
+
+from backend.dlp.errors import DlpTimeout
 
 _DIGITS = "0123456789"
 #: Window around digits: room for a country code and "+(" before, a value's tail after.
@@ -19,11 +27,24 @@ _MIN_DIGITS = 4
 
 
 class Scan:
-    __slots__ = ("_windows", "text")
+    __slots__ = ("_ticks", "_windows", "deadline", "text")
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, deadline: float | None = None) -> None:
         self.text = text
+        self.deadline = deadline
         self._windows: list[tuple[int, int]] | None = None
+        self._ticks = 0
+
+    def check(self) -> None:
+        """Raise ``DlpTimeout`` once the deadline has passed."""
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise DlpTimeout()
+
+    def tick(self) -> None:
+        """``check`` every 1024th call: for loops whose single step costs a microsecond."""
+        self._ticks += 1
+        if not self._ticks & 1023:
+            self.check()
 
     def digit_windows(self) -> list[tuple[int, int]]:
         """Disjoint ``(pos, endpos)`` stretches holding every cluster of 4+ ASCII digits.

@@ -3,6 +3,10 @@
 Protection is on per organization (for its users' keys) or per app (for the app's key). The
 rules come from the scope's ``DlpPolicy`` row; a scope with DLP on and no row uses every built-in
 rule. Activity rows (kind, scope, rule, matches, size, request id) never hold a value.
+
+Scans run through the gateway's ``ScanRunner`` (``backend.dlp.runner``): inline when small, in
+a bounded thread pool otherwise, always under a time bound that refuses the request with 503
+``dlp_timeout`` when it is exceeded (fail closed).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import Any
 
 from backend.dlp.redact import (
     DlpFailure,
+    DlpTimeout,
     Redactor,
     RedactorCache,
     redact_embeddings,
@@ -22,6 +27,7 @@ from backend.dlp.redact import (
 )
 from backend.dlp.restore import StreamRestorer, restore_response
 from backend.dlp.rules import DlpPolicy, InvalidRule, check_custom_rule
+from backend.dlp.runner import ScanRunner
 from backend.dlp.vault import Finding, Vault
 from backend.gateway import Gateway
 from backend.ir.chat import ChatRequest, ChatResponse, EmbeddingRequest, TextPart, ToolResultPart
@@ -43,9 +49,10 @@ class Scope:
 class DlpPolicies:
     """Compiled redactors per protected scope, rebuilt when policies or tenancy change."""
 
-    def __init__(self, store: ConfigStore) -> None:
+    def __init__(self, store: ConfigStore, scans: ScanRunner) -> None:
         self._store = store
         self._cache = RedactorCache()
+        self.scans = scans
 
     async def refresh(self) -> None:
         self._cache.clear()
@@ -165,30 +172,51 @@ def _protection(
         raise
 
 
-def redact(ctx: RequestContext, gw: Gateway, req: ChatRequest) -> ChatRequest:
+async def redact(ctx: RequestContext, gw: Gateway, req: ChatRequest) -> ChatRequest:
     found = _protection(ctx, gw, lambda: _request_size(req))
     if found is None:
         return req
     scope, redactor = found
+    size = _request_size(req)
+
+    def scan(deadline: float) -> tuple[ChatRequest, Vault, list[Finding]]:
+        return redact_request(req, redactor, deadline=deadline)
+
     try:
-        redacted, vault, findings = redact_request(req, redactor)
+        redacted, vault, findings = await gw.dlp.scans.run(
+            scan, size, inline_ok=not redactor.has_custom
+        )
+    except DlpTimeout:
+        _block(ctx, scope, "*", size, "the DLP scan did not finish in time")
+        raise
     except Exception as exc:
         rule = exc.rule if isinstance(exc, DlpFailure) else "*"
-        _block(ctx, scope, rule, _request_size(req), "a detector failed")
+        _block(ctx, scope, rule, size, "a detector failed")
         raise
     ctx.vault = (scope, vault)
-    _activity(ctx, scope, "redact", findings, _request_size(req))
+    _activity(ctx, scope, "redact", findings, size)
     return redacted
 
 
-def redact_embedding(ctx: RequestContext, gw: Gateway, req: EmbeddingRequest) -> EmbeddingRequest:
+async def redact_embedding(
+    ctx: RequestContext, gw: Gateway, req: EmbeddingRequest
+) -> EmbeddingRequest:
     size = sum(len(t) for t in req.input if isinstance(t, str))
     found = _protection(ctx, gw, lambda: size)
     if found is None:
         return req
     scope, redactor = found
+
+    def scan(deadline: float) -> tuple[EmbeddingRequest, Vault, list[Finding]]:
+        return redact_embeddings(req, redactor, deadline=deadline)
+
     try:
-        redacted, _vault, findings = redact_embeddings(req, redactor)
+        redacted, _vault, findings = await gw.dlp.scans.run(
+            scan, size, inline_ok=not redactor.has_custom
+        )
+    except DlpTimeout:
+        _block(ctx, scope, "*", size, "the DLP scan did not finish in time")
+        raise
     except DlpFailure as exc:
         _block(ctx, scope, exc.rule, size, "a detector failed")
         raise
@@ -196,7 +224,7 @@ def redact_embedding(ctx: RequestContext, gw: Gateway, req: EmbeddingRequest) ->
     return redacted
 
 
-def redact_note(principal: Principal, gw: Gateway, text: str) -> str:
+async def redact_note(principal: Principal, gw: Gateway, text: str) -> str:
     """A free text the gateway stores for a caller (a client error report), redacted by the
     caller's policy. Placeholders are not restored: nothing answers it. Fails closed."""
     try:
@@ -206,7 +234,12 @@ def redact_note(principal: Principal, gw: Gateway, text: str) -> str:
         raise
     if found is None or not text:
         return text
-    return redact_text(text, found[1], Vault())
+    redactor = found[1]
+
+    def scan(deadline: float) -> str:
+        return redact_text(text, redactor, Vault(), deadline=deadline)
+
+    return await gw.dlp.scans.run(scan, len(text), inline_ok=not redactor.has_custom)
 
 
 def _vault(ctx: RequestContext) -> tuple[Scope, Vault] | None:

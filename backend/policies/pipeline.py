@@ -63,7 +63,7 @@ class ChatPipeline:
             req.model, principal, gw.store.routing, tier=headers.get(TIER_HEADER)
         )
         ctx.agent_id, ctx.tier = resolution.agent_id, resolution.tier
-        req = dlp_policy.redact(ctx, gw, req)
+        req = await dlp_policy.redact(ctx, gw, req)
         req = budget_policy.bound_output(ctx, gw, req)
         candidates = budget_policy.billable(ctx, gw, gw.router.order(resolution.candidates))
         if gw.settings.log_bodies:

@@ -31,7 +31,7 @@ async def embeddings(request: Request) -> Response:
         ctx.requested_model = req.model
         await gw.budget.check_rate(ctx.principal.key, ctx.created_at)
         resolution = gw.router.resolve(req.model, ctx.principal, gw.store.routing, tier=None)
-        req = dlp_policy.redact_embedding(ctx, gw, req)
+        req = await dlp_policy.redact_embedding(ctx, gw, req)
         model = resolution.primary
         ref = gw.router.parse(model)
         ctx.actual_model, ctx.provider, ctx.attempts = model, ref.provider, 1
@@ -63,7 +63,7 @@ async def count_tokens(request: Request) -> Response:
         ctx.principal = await principal_for(request.headers, gw.store, ctx.created_at)
         req = anthropic_messages.decode_count_tokens_request(body, request.headers)
         resolution = gw.router.resolve(req.model, ctx.principal, gw.store.routing, tier=None)
-        req = dlp_policy.redact(ctx, gw, req)
+        req = await dlp_policy.redact(ctx, gw, req)
         ref = gw.router.parse(resolution.primary)
         provider = gw.providers.get(ref.provider)
         # Anthropic and Gemini count upstream; OpenAI-format and Ollama providers estimate.

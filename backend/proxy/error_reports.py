@@ -34,7 +34,7 @@ async def report_error(request: Request) -> Response:
             if v and name in REDACTED:
                 # A report may quote what the client was sending: the caller's DLP policy
                 # applies, before truncation (which could cut a value in half, unrecognisable).
-                v = dlp_policy.redact_note(principal, gw, v)
+                v = await dlp_policy.redact_note(principal, gw, v)
             values[name] = v[:limit] if v else None
         if not values["type"] or not values["error"]:
             raise InvalidRequest("'type' and 'error' are required.", param="error")

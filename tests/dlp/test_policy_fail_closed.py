@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from backend.dlp import DlpFailure, Redactor
+from backend.dlp.runner import ScanRunner
 from backend.dlp.scan import Scan
 from backend.ir.chat import ChatRequest, EmbeddingRequest, Message, TextPart, ToolResultPart
 from backend.ir.errors import GatewayError, PolicyBlocked
@@ -44,9 +47,16 @@ class _Boom:
         raise RuntimeError(f"cannot parse {scan.text!r}")
 
 
+@pytest.fixture(scope="module")
+def scans() -> Iterator[ScanRunner]:
+    with ThreadPoolExecutor(2) as pool:
+        yield ScanRunner(pool)
+
+
 class _Fixed:
-    def __init__(self, redactor: Redactor) -> None:
+    def __init__(self, redactor: Redactor, scans: ScanRunner) -> None:
         self.redactor = redactor
+        self.scans = scans
 
     def for_principal(self, principal: Principal) -> tuple[dlp_policy.Scope, Redactor]:
         return dlp_policy.Scope("org:acme", 7, None), self.redactor
@@ -84,11 +94,13 @@ def _no_values(*things: object) -> None:
         assert value not in shown
 
 
-def test_a_detector_that_raises_refuses_the_request_with_a_block_row() -> None:
+async def test_a_detector_that_raises_refuses_the_request_with_a_block_row(
+    scans: ScanRunner,
+) -> None:
     ctx = _ctx()
     req = _req()
     with pytest.raises(DlpFailure) as info:
-        dlp_policy.redact(ctx, _gw(_Fixed(Redactor([_Boom()]))), req)
+        await dlp_policy.redact(ctx, _gw(_Fixed(Redactor([_Boom()]), scans)), req)
     err = info.value
     assert isinstance(err, PolicyBlocked) and isinstance(err, GatewayError)
     assert err.status == 400 and err.code == "dlp_failure" and err.detail == {"rule": "phone"}
@@ -106,24 +118,26 @@ def test_a_detector_that_raises_refuses_the_request_with_a_block_row() -> None:
     _no_values(err, row)
 
 
-def test_a_detector_that_raises_refuses_embeddings_too() -> None:
+async def test_a_detector_that_raises_refuses_embeddings_too(scans: ScanRunner) -> None:
     ctx = _ctx()
     req = EmbeddingRequest(model="openai/text-embedding-3-small", input=[TEXT])
     with pytest.raises(DlpFailure):
-        dlp_policy.redact_embedding(ctx, _gw(_Fixed(Redactor([_Boom()]))), req)
+        await dlp_policy.redact_embedding(ctx, _gw(_Fixed(Redactor([_Boom()]), scans)), req)
     [row] = ctx.dlp_activity
     assert (row["kind"], row["rule"], row["size"]) == ("block", "phone", len(TEXT))
     _no_values(row)
 
 
-def test_a_stored_policy_that_cannot_compile_refuses_the_request(
-    caplog: pytest.LogCaptureFixture,
+async def test_a_stored_policy_that_cannot_compile_refuses_the_request(
+    caplog: pytest.LogCaptureFixture, scans: ScanRunner
 ) -> None:
-    policies = dlp_policy.DlpPolicies(_store((("Employee id", "EMP-[0-9]{6}"), ("Broken", "(x"))))
+    policies = dlp_policy.DlpPolicies(
+        _store((("Employee id", "EMP-[0-9]{6}"), ("Broken", "(x"))), scans
+    )
     ctx = _ctx()
     with caplog.at_level(logging.WARNING, logger="switchboard.dlp"):
         with pytest.raises(DlpFailure) as info:
-            dlp_policy.redact(ctx, _gw(policies), _req())
+            await dlp_policy.redact(ctx, _gw(policies), _req())
     err = info.value
     assert err.code == "dlp_failure" and err.detail == {"rule": "custom:Broken"}
     assert err.__cause__ is None
@@ -136,27 +150,28 @@ def test_a_stored_policy_that_cannot_compile_refuses_the_request(
     _no_values(err, row, record.getMessage())
     # Error reports are refused the same way.
     with pytest.raises(DlpFailure):
-        dlp_policy.redact_note(PRINCIPAL, _gw(policies), TEXT)
+        await dlp_policy.redact_note(PRINCIPAL, _gw(policies), TEXT)
 
 
-def test_a_policy_naming_an_unknown_rule_cannot_be_used_either() -> None:
+async def test_a_policy_naming_an_unknown_rule_cannot_be_used_either(scans: ScanRunner) -> None:
     info = DlpPolicyInfo(1, "org", 7, None, ("email", "passport"), ())
-    policies = dlp_policy.DlpPolicies(SimpleNamespace(dlp={("org", 7): info}))  # type: ignore[arg-type]
+    store = SimpleNamespace(dlp={("org", 7): info})
+    policies = dlp_policy.DlpPolicies(store, scans)  # type: ignore[arg-type]
     with pytest.raises(DlpFailure) as caught:
-        dlp_policy.redact(_ctx(), _gw(policies), _req())
+        await dlp_policy.redact(_ctx(), _gw(policies), _req())
     assert caught.value.detail == {"rule": "policy"}
 
 
-def test_a_good_policy_redacts_and_redact_note_uses_it() -> None:
-    policies = dlp_policy.DlpPolicies(_store(()))
+async def test_a_good_policy_redacts_and_redact_note_uses_it(scans: ScanRunner) -> None:
+    policies = dlp_policy.DlpPolicies(_store(()), scans)
     ctx = _ctx()
-    out = dlp_policy.redact(ctx, _gw(policies), _req())
+    out = await dlp_policy.redact(ctx, _gw(policies), _req())
     assert out.messages[0].parts == [TextPart("mail [EMAIL_1], card [CARD_1]")]
     assert {(r["kind"], r["rule"], r["matches"]) for r in ctx.dlp_activity} == {
         ("redact", "email", 2),
         ("redact", "card", 2),
     }
-    note = dlp_policy.redact_note(PRINCIPAL, _gw(policies), f"failed: {TEXT}")
+    note = await dlp_policy.redact_note(PRINCIPAL, _gw(policies), f"failed: {TEXT}")
     assert note == "failed: mail [EMAIL_1], card [CARD_1]"
     off = Principal(PRINCIPAL.key, PRINCIPAL.user, None, OrgInfo(8, "Globex", "globex"))
-    assert dlp_policy.redact_note(off, _gw(policies), TEXT) == TEXT
+    assert await dlp_policy.redact_note(off, _gw(policies), TEXT) == TEXT

@@ -200,7 +200,8 @@ async def _seed_dlp(db: str) -> tuple[dict[str, Scope], str, Any]:
 
 
 @contextlib.asynccontextmanager
-async def dlp_stack(tmp: Path) -> AsyncIterator[DlpStack]:
+async def dlp_stack(tmp: Path, overrides: dict[str, str] | None = None) -> AsyncIterator[DlpStack]:
+    """The seeded scopes, four fakes and a gateway (``overrides``: extra environment)."""
     db = await create_database(tmp)
     await prepare_database(db)
     scopes, org_slug, seeded = await _seed_dlp(db)
@@ -210,7 +211,8 @@ async def dlp_stack(tmp: Path) -> AsyncIterator[DlpStack]:
         "gemini": GeminiFake().start(),
         "ollama": OllamaFake().start(),
     }
-    gw = GatewayProc(gateway_env(db, tmp, fakes), tmp / "gateway.log").start()
+    env = gateway_env(db, tmp, fakes) | (overrides or {})
+    gw = GatewayProc(env, tmp / "gateway.log").start()
     try:
         yield DlpStack(gw, db, seeded, tmp=tmp, scopes=scopes, org_slug=org_slug, **fakes)  # type: ignore[arg-type]
     finally:
