@@ -52,6 +52,8 @@ CODES = {
     "NOT_FOUND",
     "FAILED_PRECONDITION",
     "ADMIN_ERROR",
+    # Failed logins lock an account or address out; random logins can get there.
+    "RATE_LIMITED",
 }
 
 _DECIMALS = st.one_of(
