@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import anyio
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
@@ -52,6 +53,13 @@ async def embeddings(request: Request) -> Response:
         return await refuse(pipeline, OPENAI, ctx, err)
     except Exception as exc:
         return await refuse(pipeline, OPENAI, ctx, internal_error(exc))
+    except BaseException:
+        # Cancelled (the client is gone, the server is stopping): the reservation must not
+        # hold the caller's cap until its TTL. Shielded: in a cancelled scope every await is
+        # cancelled again, and a Redis budget really awaits. After a settle this is a no-op.
+        with anyio.CancelScope(shield=True):
+            await budget_policy.release(ctx, gw)
+        raise
 
 
 async def count_tokens(request: Request) -> Response:
