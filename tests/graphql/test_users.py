@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from decimal import Decimal
 
 import pytest
 
 from backend.data.models.tenancy import User
+from backend.security.passwords import hash_password
 from tests.graphql.harness import Env, World, data, error, gql
 
 USER_FIELDS = (
@@ -188,3 +191,41 @@ async def test_bad_cursor_and_page_size(env: Env, world: World) -> None:
     assert (err["code"], err["field"]) == ("BAD_USER_INPUT", "after")
     err = error(await gql(env, LIST, {"s": "EMAIL_ASC", "first": 0}, tok))
     assert (err["code"], err["field"]) == ("BAD_USER_INPUT", "first")
+
+
+async def test_password_hashing_leaves_the_event_loop_free(
+    env: Env, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # argon2 stands in as a hash that blocks until the loop proves it still runs: on the loop it
+    # would block the loop itself and the flag would never be set.
+    loop_ran = threading.Event()
+
+    def slow_hash(password: str) -> str:
+        assert loop_ran.wait(10), "the event loop did not run while the password was hashed"
+        return hash_password(password)
+
+    monkeypatch.setattr("backend.admin.tenancy.hash_password", slow_hash)
+
+    async def mark() -> None:
+        await asyncio.sleep(0)
+        loop_ran.set()
+
+    marker = asyncio.get_running_loop().create_task(mark())
+    created = data(
+        await gql(
+            env,
+            CREATE,
+            {
+                "i": {
+                    "name": "Off Loop",
+                    "email": "off-loop@example.com",
+                    "role": "member",
+                    "organizationId": world.org_a.id,
+                    "password": "correct horse battery",
+                }
+            },
+            world.token("super"),
+        )
+    )["createUser"]
+    await marker
+    assert created["hasPassword"] is True
