@@ -198,19 +198,21 @@ async def test_password_hashing_leaves_the_event_loop_free(
 ) -> None:
     # argon2 stands in as a hash that blocks until the loop proves it still runs: on the loop it
     # would block the loop itself and the flag would never be set.
-    loop_ran = threading.Event()
+    loop = asyncio.get_running_loop()
+    hashing, loop_ran = asyncio.Event(), threading.Event()
 
     def slow_hash(password: str) -> str:
-        assert loop_ran.wait(10), "the event loop did not run while the password was hashed"
+        loop.call_soon_threadsafe(hashing.set)
+        assert loop_ran.wait(5), "the event loop did not run while the password was hashed"
         return hash_password(password)
 
     monkeypatch.setattr("backend.admin.tenancy.hash_password", slow_hash)
 
     async def mark() -> None:
-        await asyncio.sleep(0)
+        await hashing.wait()
         loop_ran.set()
 
-    marker = asyncio.get_running_loop().create_task(mark())
+    marker = loop.create_task(mark())
     created = data(
         await gql(
             env,
