@@ -43,6 +43,9 @@ class RequestContext:
     #: (error_type, error_message) for the log of an outcome that is not a ``GatewayError``
     #: (a stream the client abandoned, billed from estimates).
     note: tuple[str, str] | None = None
+    #: How a stream the upstream cut short was billed (estimates said so), added to the log
+    #: row's error message.
+    billing_note: str | None = None
     ttft_ms: float | None = None
     streamed: bool = False
     cache_hit: bool = False
@@ -73,6 +76,8 @@ class RequestContext:
         error_type, error_message = (
             (err.kind, err.message[:2000]) if err else self.note or (None, None)
         )
+        if err is not None and self.billing_note:
+            error_message = f"{error_message} {self.billing_note}"
         return LogRecord(
             request_id=self.request_id,
             created_at=self.created_at,

@@ -28,7 +28,7 @@ from backend.policies import dlp as dlp_policy
 from backend.policies import response_cache as cache_policy
 from backend.policies.calls import ProviderCalls
 from backend.policies.context import RequestContext
-from backend.policies.stream_tally import StreamTally, abandoned_usage
+from backend.policies.stream_tally import UPSTREAM_CUT, StreamTally, abandoned_usage
 
 log = logging.getLogger("switchboard.pipeline")
 
@@ -145,8 +145,14 @@ class ChatPipeline:
                 ctx.usage = billed.usage
                 ctx.note = ("client_closed", billed.note(tally.chars))
             await budget_policy.settle(ctx, self.gw)
-        elif ctx.usage.output_tokens or ctx.usage.input_tokens:
-            # Cut short by the upstream after it counted tokens: what it counted is billed.
+        elif tally.chars or ctx.usage.output_tokens or ctx.usage.input_tokens:
+            # Cut short by the upstream after it produced or counted something: the provider
+            # bills that although it never sent its final usage. Billed like an abandoned
+            # stream; the row keeps the error's status and says what was estimated.
+            if not ctx.cache_hit:
+                billed = abandoned_usage(ctx.usage, req, tally.chars)
+                ctx.usage = billed.usage
+                ctx.billing_note = billed.note(tally.chars, UPSTREAM_CUT)
             await budget_policy.settle(ctx, self.gw)
         else:
             await budget_policy.release(ctx, self.gw)

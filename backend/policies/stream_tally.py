@@ -1,8 +1,9 @@
 """What a streamed answer relayed: its text for the log (bounded) and its size for billing.
 
-A stream the client abandons never gets the provider's final usage (OpenAI sends it in the last
-chunk, Anthropic counts output in ``message_delta``), yet the provider bills what it generated.
-``abandoned_usage`` bills it from what the gateway saw: the input tokens the provider reported
+A stream cut short, by the client hanging up or by the upstream (connection dropped, protocol
+error), never gets the provider's final usage (OpenAI sends it in the last chunk, Anthropic counts
+output in ``message_delta``), yet the provider bills what it generated. ``abandoned_usage`` bills
+it from what the gateway saw: the input tokens the provider reported
 (else the request's estimate) and the output reported so far, or the text relayed at about 4
 characters per token when that is more. Anything estimated is said so in the log row.
 """
@@ -54,13 +55,18 @@ class StreamTally:
         return clip_body("".join(self.parts))
 
 
+CLIENT_CLOSED = "The client closed the connection before the end of the stream"
+UPSTREAM_CUT = "The upstream cut the stream short"
+
+
 @dataclass(frozen=True, slots=True)
 class Billed:
     usage: Usage
     input_estimated: bool
     output_estimated: bool
 
-    def note(self, chars: int) -> str:
+    def note(self, chars: int, cause: str = CLIENT_CLOSED) -> str:
+        """What the log row says about this bill; ``cause`` says why the stream stopped."""
         parts = []
         if self.input_estimated:
             parts.append("input tokens estimated from the request")
@@ -70,14 +76,11 @@ class Billed:
                 f"(~{CHARS_PER_TOKEN} per token)"
             )
         how = "; ".join(parts) if parts else "tokens as reported by the provider"
-        return (
-            "The client closed the connection before the end of the stream: billed the input "
-            f"and the output produced so far ({how})."
-        )
+        return f"{cause}: billed the input and the output produced so far ({how})."
 
 
 def abandoned_usage(reported: Usage, req: ChatRequest, chars: int) -> Billed:
-    """Usage to bill for a stream cut short by the client (see the module docstring)."""
+    """Usage to bill for a stream cut short (see the module docstring)."""
     input_estimated = reported.input_tokens <= 0
     input_tokens = estimate_tokens(req) if input_estimated else reported.input_tokens
     from_text = math.ceil(chars / CHARS_PER_TOKEN)

@@ -190,6 +190,8 @@ async def seed_caps(world: CapsWorld, now: dt.datetime) -> None:
     # Embeddings count against caps too: a $0 and a $1 user weekly cap.
     await _key(world, "embed_zero", user=await _user(world, "EmbedZero", free, Decimal(0)))
     await _key(world, "embed_one", user=await _user(world, "EmbedOne", free, Decimal(1)))
+    # A stream the upstream cuts short: a $5 weekly cap.
+    await _key(world, "stream_cut", user=await _user(world, "StreamCut", free, Decimal(5)))
     # Persistence across a restart: a $0.30 weekly org cap.
     kept = await _org(world, "Kept", Decimal("0.30"))
     await _key(world, "kept", user=await _user(world, "KeptUser", kept))
@@ -596,6 +598,45 @@ async def test_embeddings_count_against_the_cap(world: CapsWorld) -> None:
     assert rows[0].input_tokens == 5000 and cost > 0
     start = week_start(utcnow())
     assert await wait_spend(stack.database_url, "user", world.ids["EmbedOne"], start, cost) == cost
+
+
+# -- a stream the upstream cuts short is billed ---------------------------------------------------
+
+
+async def test_a_stream_cut_by_the_upstream_is_billed(world: CapsWorld) -> None:
+    """The upstream drops the connection mid-stream after 19 chunks of text and before any usage
+    (OpenAI reports it in the last chunk). The provider bills what it generated, so the gateway
+    bills it like an abandoned stream: the input estimate plus the output relayed so far, marked
+    estimated, under the error's own status; the spend counter equals the row's cost."""
+    skip_near_period_edge()
+    stack = world.stack
+    stack.reset()
+    stack.openai.replies.append(
+        Reply(text="abcdefghij" * 40, chunks=40, drop_after=20, input_tokens=7, output_tokens=10)
+    )
+    client = oai(stack.gateway, world.keys["stream_cut"])
+    messages: Any = [{"role": "user", "content": "tell me a long story"}]
+    received = ""
+    with pytest.raises(openai.APIError):
+        chunks = await client.chat.completions.create(
+            model=MODEL, messages=messages, max_tokens=200, stream=True
+        )
+        async for chunk in chunks:
+            for choice in chunk.choices:
+                received += choice.delta.content or ""
+    assert len(received) >= 100, received  # output reached the client before the cut
+    rows = await wait_org_rows(stack.database_url, 1, user_id=world.ids["StreamCut"])
+    assert len(rows) == 1
+    row = rows[0]
+    assert row.streamed and row.status >= 500 and row.error_type != "client_closed", row.status
+    # Output: the text relayed at ~4 characters per token (input is free here).
+    assert row.output_tokens >= len(received) // 4 and row.input_tokens >= 1
+    cost = Decimal(row.cost_usd) if row.cost_usd is not None else Decimal(0)
+    assert cost == Decimal(row.output_tokens) * OUT_PER_MTOK / Decimal(1_000_000) > 0
+    assert "estimated" in (row.error_message or ""), row.error_message
+    start = week_start(utcnow())
+    spent = await wait_spend(stack.database_url, "user", world.ids["StreamCut"], start, cost)
+    assert spent == cost
 
 
 # -- counters survive a restart ----------------------------------------------------------------
