@@ -221,6 +221,10 @@ def _phone_extend(run: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
+# The start of the second digit group of a run.
+_NEXT_GROUP = re.compile(r"[0-9]+[^0-9]+([0-9])")
+
+
 def _phone_start(text: str, start: int) -> int:
     if start > 0 and text[start - 1] == "(":
         start -= 1
@@ -250,7 +254,14 @@ class PhoneDetector:
             for m in _PHONE_RUN.finditer(text, pos, endpos):
                 scan.check()
                 base = _phone_start(text, m.start())
-                if m.end() - base < 9 or _preceded_by(text, base, "_+."):
+                if _preceded_by(text, base, "_+."):
+                    # The first group is glued to a word ("ID_1 (212) 555-1234"): not part of
+                    # a number, but the groups after it may be one.
+                    rest = _NEXT_GROUP.search(text, m.start(), m.end())
+                    if rest is None:
+                        continue
+                    base = _phone_start(text, rest.start(1))
+                if m.end() - base < 9:
                     continue
                 run = text[base : m.end()]
                 groups, lengths = _digit_groups(run)

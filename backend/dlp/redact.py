@@ -4,16 +4,22 @@
 ``redact_request`` walks every place of the chat IR where a user's value can hide and returns a
 new request (the input is not mutated), the request's ``Vault`` and per-rule ``Finding`` counts.
 
-What is redacted: system text, message text parts, tool call arguments (inside the JSON string
-values, keys and integers; the JSON stays valid), tool result text, thinking text, the ``user``
-field and ``metadata`` string values. What is not: tool schemas, ``response_format``, ``extra``
-(the app's own configuration, which may hold credentials it means to send, such as MCP tokens),
-images and stop sequences.
+What is redacted: every text that leaves for the provider. System text, message text parts,
+tool call arguments (inside the JSON string values, keys and integers; the JSON stays valid),
+tool result text, thinking text, the ``user`` field and ``metadata`` (keys, strings, large
+integers); tool descriptions and the text inside tool schemas (descriptions, titles, enums,
+defaults, examples), stop sequences, ``response_format``, the ``thinking`` config and the
+protocol extras the IR carries unmodelled (``safety_identifier``, ``prompt_cache_key``,
+``prediction.content``, ...), walked generically by ``backend.dlp.fields``. What stays
+byte-exact: the model, ids, tool and message names, schema structure (property names,
+``required``, ``type``, ``pattern``), credentials the app sends on purpose (an MCP server's
+``authorization_token``), images and signed thinking signatures (``fields`` has the full rule).
 
-Numbering follows the order values appear in the request, so the same conversation redacts the
-same way turn after turn (which keeps provider prompt caches warm). Placeholder-shaped literals
-already in the input are reserved first (see ``Vault.reserve``); thinking text is not consulted
-for that, because it holds the model's own references to the previous turn's placeholders.
+Numbering follows the order values appear in the request, tools first (they come first in a
+provider's prompt cache), so the same conversation redacts the same way turn after turn (which
+keeps provider prompt caches warm). Placeholder-shaped literals already in the input are
+reserved first (see ``Vault.reserve``); thinking text is not consulted for that, because it
+holds the model's own references to the previous turn's placeholders.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import orjson
 
 from backend.dlp.detectors import CustomDetector, Detector, Span, builtin_detector
 from backend.dlp.errors import DlpFailure, DlpTimeout
+from backend.dlp.fields import map_text, text_size, texts
 from backend.dlp.rules import BUILTIN_RULES, DlpPolicy
 from backend.dlp.scan import Scan
 from backend.dlp.vault import Finding, Vault
@@ -39,6 +46,7 @@ from backend.ir.chat import (
     Part,
     TextPart,
     ThinkingPart,
+    Tool,
     ToolCallPart,
     ToolResultPart,
 )
@@ -51,6 +59,7 @@ __all__ = [
     "redact_embeddings",
     "redact_request",
     "redact_text",
+    "request_text_size",
 ]
 
 # orjson reads integers past 64 bits as floats; such documents go through the stdlib instead.
@@ -268,7 +277,25 @@ def _redact_json_text(text: str, redactor: _Finder, vault: Vault) -> str:
 # -- chat request -------------------------------------------------------------------------------
 
 
+def _unmodelled(req: ChatRequest) -> dict[str, Any]:
+    """The request's free-form parts, by the field they live in (walked by ``map_text``)."""
+    return {
+        "stop": req.stop,
+        "response_format": req.response_format,
+        "thinking": req.thinking,
+        "extra": req.extra,
+    }
+
+
+def _tool_texts(tool: Tool) -> Iterator[str]:
+    if tool.description:
+        yield tool.description
+    yield from texts(tool.parameters)
+
+
 def _reservable_texts(req: ChatRequest) -> Iterator[str]:
+    for tool in req.tools:
+        yield from _tool_texts(tool)
     for part in req.system:
         yield part.text
     for msg in req.messages:
@@ -281,6 +308,29 @@ def _reservable_texts(req: ChatRequest) -> Iterator[str]:
                 for c in p.content:
                     if isinstance(c, TextPart):
                         yield c.text
+    if req.user:
+        yield req.user
+    yield from texts(_unmodelled(req))
+
+
+def request_text_size(req: ChatRequest) -> int:
+    """Characters a scan of ``req`` reads: every text of it, modelled or not."""
+    size = sum(len(t) for t in _reservable_texts(req))
+    for msg in req.messages:
+        for p in msg.parts:
+            if isinstance(p, ThinkingPart):
+                size += len(p.thinking)
+    return size + text_size(req.metadata)
+
+
+def _redact_tool(tool: Tool, redactor: _Finder, vault: Vault) -> Tool:
+    description = (
+        _redact(tool.description, redactor, vault) if tool.description else tool.description
+    )
+    parameters = map_text(tool.parameters, lambda s: _redact(s, redactor, vault))
+    if description is tool.description and parameters is tool.parameters:
+        return tool
+    return dataclasses.replace(tool, description=description, parameters=parameters)
 
 
 def _redact_text_part(part: TextPart, redactor: _Finder, vault: Vault) -> TextPart:
@@ -330,6 +380,7 @@ def redact_request(
     for text in _reservable_texts(req):
         vault.reserve(text)
     finder = _finder(redactor, deadline)
+    tools = [_redact_tool(t, finder, vault) for t in req.tools]
     system = [_redact_text_part(p, finder, vault) for p in req.system]
     messages = [_redact_message(m, finder, vault) for m in req.messages]
     user = _redact(req.user, finder, vault) if req.user else req.user
@@ -339,9 +390,16 @@ def redact_request(
         new_metadata = _redact_value(metadata, finder, vault)
         if vault.redacted_total != before:
             metadata = new_metadata
+    rest = map_text(_unmodelled(req), lambda s: _redact(s, finder, vault))
     if not vault:
         return req, vault, []
     redacted = dataclasses.replace(
-        req, system=system, messages=messages, user=user, metadata=metadata
+        req,
+        tools=tools,
+        system=system,
+        messages=messages,
+        user=user,
+        metadata=metadata,
+        **rest,
     )
     return redacted, vault, vault.findings()

@@ -1,6 +1,7 @@
 """Restoration: put the original values back where an answer names their placeholders.
 
-Text and tool call arguments are restored, non-streaming (``restore_response``) and streaming
+Text, tool call arguments and the stop sequence that ended the answer (stop sequences are
+redacted on the way out) are restored, non-streaming (``restore_response``) and streaming
 (``StreamRestorer``). In tool call arguments a value is inserted JSON-escaped, so arguments that
 were valid JSON stay valid JSON. Thinking is left as the model wrote it: Anthropic signs it, and
 the next turn sends it back verbatim.
@@ -91,7 +92,10 @@ def restore_response(resp: ChatResponse, vault: Vault) -> ChatResponse:
             args = tables.restore(part.arguments, True)
             part = part if args is part.arguments else dataclasses.replace(part, arguments=args)
         content.append(part)
-    return dataclasses.replace(resp, content=content)
+    stop = resp.stop_sequence
+    if stop:
+        stop = tables.restore(stop, False)
+    return dataclasses.replace(resp, content=content, stop_sequence=stop)
 
 
 class StreamRestorer:
@@ -131,6 +135,10 @@ class StreamRestorer:
             return self._delta(ev, ev.index, ev.text, False, tables)
         if type(ev) is ToolArgsDelta:
             return self._delta(ev, ev.index, ev.partial_json, True, tables)
+        if type(ev) is StreamEnd and ev.stop_sequence:
+            stop = tables.restore(ev.stop_sequence, False)
+            if stop is not ev.stop_sequence:
+                ev = StreamEnd(ev.finish_reason, ev.usage, stop)
         if not self._held:
             return [ev]
         if type(ev) is BlockStop:

@@ -24,13 +24,14 @@ from backend.dlp.redact import (
     redact_embeddings,
     redact_request,
     redact_text,
+    request_text_size,
 )
 from backend.dlp.restore import StreamRestorer, restore_response
 from backend.dlp.rules import DlpPolicy, InvalidRule, check_custom_rule
 from backend.dlp.runner import ScanRunner
 from backend.dlp.vault import Finding, Vault
 from backend.gateway import Gateway
-from backend.ir.chat import ChatRequest, ChatResponse, EmbeddingRequest, TextPart, ToolResultPart
+from backend.ir.chat import ChatRequest, ChatResponse, EmbeddingRequest
 from backend.ir.stream import StreamEnd, StreamError, StreamEvent
 from backend.policies.context import RequestContext
 from backend.state.snapshot import Principal
@@ -132,14 +133,7 @@ def _activity(
 
 
 def _request_size(req: ChatRequest) -> int:
-    size = sum(len(p.text) for p in req.system)
-    for m in req.messages:
-        for part in m.parts:
-            if isinstance(part, ToolResultPart):
-                size += sum(len(c.text) for c in part.content if isinstance(c, TextPart))
-            else:
-                size += len(getattr(part, "text", "") or getattr(part, "arguments", "") or "")
-    return size
+    return request_text_size(req)
 
 
 def _block(ctx: RequestContext, scope: Scope, rule: str, size: int, why: str) -> None:

@@ -216,3 +216,12 @@ def test_check_custom_rule_for_the_admin_api() -> None:
 def test_decimals_of_a_number_are_not_phones_or_cards() -> None:
     text = "gamma = 0.5772156649, x = 1.9468822170900693, y = 3.14 2125551234"
     assert _spans(ALL, text) == [("2125551234", "phone")]
+
+
+def test_phone_after_a_digit_glued_to_a_word_is_still_found() -> None:
+    """A run like "ID_1 (212) 555-1234" starts with "1", glued to a word, so the run used to be
+    skipped whole and the phone number after it went out raw."""
+    only = Redactor.from_policy(DlpPolicy(["phone"]))
+    for text in ("[SECRET_1 (212) 555-1234", "ID_1 212-555-1234 then", "v2.1 +1 415 555 2671"):
+        assert [rule for _, rule in _spans(only, text)] == ["phone"], text
+    assert _spans(only, "ID_2125551234") == []

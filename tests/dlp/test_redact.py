@@ -162,19 +162,104 @@ def test_user_field_and_metadata_redacted() -> None:
     assert out.metadata == {"user_id": "[EMAIL_1]", "n": 1}
 
 
-def test_tool_schemas_response_format_and_extra_are_the_apps_and_left_alone() -> None:
-    tool = Tool("notify", f"Notifies {EMAIL}", {"type": "object", "description": EMAIL})
-    fmt = {"type": "json_schema", "json_schema": {"description": EMAIL}}
-    extra = {"mcp_servers": [{"authorization_token": POSITIVES["secret"][0]}]}
+def test_tools_stop_sequences_response_format_and_extras_are_redacted() -> None:
+    """Every text that leaves for the provider, modelled by the IR or carried as an extra;
+    numbering starts with the tools (the head of a provider's prompt cache)."""
+    token = POSITIVES["secret"][0]
+    schema = {
+        "type": "object",
+        "properties": {
+            "to": {"type": "string", "description": f"e.g. {EMAIL}", "enum": [EMAIL2, "none"]},
+            # A property named like a keyword is a name, its schema is still walked.
+            "type": {"type": "string", "default": PHONE, "pattern": "^[0-9]{16}$"},
+        },
+        "required": ["to", "type"],
+        "$defs": {"card": {"const": CARD, "format": "card"}},
+    }
+    tool = Tool("notify_ops", f"Notifies {EMAIL}", schema)
+    fmt = {
+        "type": "json_schema",
+        "json_schema": {"name": "reply", "description": f"for {EMAIL2}", "schema": schema},
+    }
+    extra = {
+        "safety_identifier": EMAIL,
+        "prompt_cache_key": f"user {EMAIL2}",
+        "prediction": {"type": "content", "content": [{"type": "text", "text": f"card {CARD}"}]},
+        "web_search_options": {"user_location": {"approximate": {"city": f"call {PHONE}"}}},
+        "logit_bias": {"4111111111111111": 5},
+        "seed": 4111111111111111,
+        "mcp_servers": [
+            {
+                "type": "url",
+                "url": "http://10.0.0.5/mcp",
+                "name": "crm",
+                "authorization_token": token,
+                "tool_configuration": {"allowed_tools": ["lookup_4111111111111111"]},
+            }
+        ],
+        "container": {"id": "container_4111111111111111", "skills": []},
+        "_openai": {"strict_tools": {"notify_ops": True}},
+    }
     req = _req(
         Message("user", [TextPart(f"mail {EMAIL}")]),
         tools=[tool],
+        stop=[f"Regards, {EMAIL}", "###"],
         response_format=fmt,
+        thinking={"type": "enabled", "budget_tokens": 4111111111111111},
         extra=extra,
     )
-    out, _, _ = redact_request(req, REDACTOR)
-    assert out.tools == [tool] and out.response_format == fmt and out.extra == extra
+    before = copy.deepcopy(req)
+    out, vault, _ = redact_request(req, REDACTOR)
+    assert req == before  # the input is not mutated
+    redacted_schema = {
+        "type": "object",
+        "properties": {
+            "to": {
+                "type": "string",
+                "description": "e.g. [EMAIL_1]",
+                "enum": ["[EMAIL_2]", "none"],
+            },
+            "type": {"type": "string", "default": "[PHONE_1]", "pattern": "^[0-9]{16}$"},
+        },
+        "required": ["to", "type"],
+        "$defs": {"card": {"const": "[CARD_1]", "format": "card"}},
+    }
+    assert out.tools == [Tool("notify_ops", "Notifies [EMAIL_1]", redacted_schema)]
     assert out.messages[0].text() == "mail [EMAIL_1]"
+    assert out.stop == ["Regards, [EMAIL_1]", "###"]
+    assert out.response_format == {
+        "type": "json_schema",
+        "json_schema": {"name": "reply", "description": "for [EMAIL_2]", "schema": redacted_schema},
+    }
+    assert out.thinking == req.thinking
+    assert out.extra == extra | {
+        "safety_identifier": "[EMAIL_1]",
+        "prompt_cache_key": "user [EMAIL_2]",
+        "prediction": {"type": "content", "content": [{"type": "text", "text": "card [CARD_1]"}]},
+        "web_search_options": {"user_location": {"approximate": {"city": "call [PHONE_1]"}}},
+    }
+    assert (vault.original("[EMAIL_1]"), vault.original("[EMAIL_2]")) == (EMAIL, EMAIL2)
+    # Byte-exact parts are the very same objects.
+    assert out.extra["mcp_servers"] is extra["mcp_servers"]
+    assert out.extra["logit_bias"] is extra["logit_bias"]
+
+
+def test_a_request_whose_extras_hold_no_value_keeps_them_as_they_were() -> None:
+    extra = {"prompt_cache_key": "tenant-7", "prediction": {"type": "content", "content": "x"}}
+    tool = Tool("lookup", "Look a customer up", {"type": "object"})
+    req = _req(Message("user", [TextPart(f"mail {EMAIL}")]), tools=[tool], extra=extra)
+    out, _, _ = redact_request(req, REDACTOR)
+    assert out.extra is extra and out.tools[0] is tool
+
+
+def test_a_redacted_stop_sequence_is_restored_in_the_answer() -> None:
+    req = _req(Message("user", [TextPart("go")]), stop=[f"Regards, {EMAIL}"])
+    out, vault, _ = redact_request(req, REDACTOR)
+    assert out.stop == ["Regards, [EMAIL_1]"]
+    resp = ChatResponse(
+        "r", "m", [TextPart("done")], "stop_sequence", Usage(), stop_sequence=out.stop[0]
+    )
+    assert restore_response(resp, vault).stop_sequence == f"Regards, {EMAIL}"
 
 
 def test_same_value_same_placeholder_across_messages_and_places() -> None:

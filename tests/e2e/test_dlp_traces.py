@@ -26,6 +26,7 @@ from tests.e2e.dlp_support import (
     ALL,
     CASE,
     EMPLOYEE,
+    LOOKUP_OPENAI,
     MODELS,
     DlpStack,
     Scope,
@@ -76,11 +77,13 @@ def restore_counts(custom: Sensitive) -> Counter[str]:
 
 
 def openai_size(tag: str, values: tuple[Sensitive, ...]) -> int:
-    """``size`` of the activity rows of an ``openai_messages`` request: every text it carries."""
+    """``size`` of the activity rows of an ``openai_messages`` request: every text it carries,
+    the tool's description included (its schema has no text)."""
     messages, places = openai_messages(tag, values)
     texts = [prose(m, raw, values) for m in places.texts]
     arguments = [json.dumps(args(a, raw, values)) for a in places.args]
-    return sum(map(len, texts + arguments)) + len(messages[-1]["content"])
+    tool = LOOKUP_OPENAI["function"]["description"]  # type: ignore[index]
+    return sum(map(len, texts + arguments)) + len(messages[-1]["content"]) + len(tool)
 
 
 @pytest.fixture(scope="module")
