@@ -10,13 +10,17 @@ Typical use on the hot path::
     for ev in upstream_events: yield from restorer.feed(ev)
     vault.findings(), vault.restore_findings()      # -> activity rows (rule, count), no values
 
-Modules: ``rules`` (catalog, ``DlpPolicy``, custom rules), ``detectors`` (one per rule),
-``redact`` (``Redactor`` and request redaction), ``vault``, ``restore``.
+Modules: ``rules`` (catalog, ``DlpPolicy``, custom rules compiled with RE2), ``detectors``
+(one per rule), ``scan`` (one text's shared facts and its deadline), ``fields`` (which strings of
+a request's free-form JSON are text), ``redact`` (``Redactor`` and request redaction),
+``vault``, ``restore``, ``errors`` (``DlpFailure``, ``DlpTimeout``) and ``runner``
+(``ScanRunner``: inline or in the gateway's thread pool, under a time bound).
 """
 
 from backend.dlp.detectors import Detector, Span
 from backend.dlp.redact import (
     DlpFailure,
+    DlpTimeout,
     Redactor,
     RedactorCache,
     redact_embeddings,
@@ -43,6 +47,7 @@ __all__ = [
     "Detector",
     "DlpFailure",
     "DlpPolicy",
+    "DlpTimeout",
     "Finding",
     "InvalidRule",
     "Redactor",
