@@ -11,18 +11,21 @@ One Lua script checks all caps of a request and books the reservation in the sam
                                     cannot leak its reservations for longer than the TTL)
     done:<reservation id>           settle marker, so a retried settle is applied once
     rate:<key id>:<minute>          requests of a key in one fixed 60 s window
-    seeded                          present once the counters were seeded from the database
+    seeded                          the epoch: a random token written by the seed that filled
+                                    this Redis from the database (gone when Redis restarts empty)
+    resync:<process>:<n>            marker of one process's catch-up into a new epoch (applied once)
 
 Round trips: settling and releasing do no I/O of their own. They queue the settle script in an
 outbox, which rides along with the next ``reserve`` (its settles and the reserve script go in one
 pipelined call, settles first, so a cap sees them) or, if no request comes first, is sent by a
 drain task on the next event-loop turn. A capped request therefore costs one round trip.
 
-Persistence: ``flush`` copies the settled counters this process changed into ``SpendCounter``
-(never lowering a row); ``load`` seeds Redis from ``SpendCounter`` with SET NX, so existing
-(newer) Redis values win and several processes may load at once. Redis here keeps nothing on
-disk: when it restarts, the ``seeded`` marker is gone, every script answers "unseeded", and the
-first process to notice seeds Redis again from the database before going on. Redis must not evict
+Persistence and restarts (README.md, "Redis restarts", has the reasoning): ``flush`` adds to
+``SpendCounter`` the spend this process settled since its last flush (its ``SpendJournal``),
+never Redis's absolute values. When Redis restarts empty, the first process to notice seeds it
+from the database under the counters' lock, with a new epoch in the ``seeded`` marker; every
+process then finds the epoch changed and applies, once, what it settled that the database did
+not hold when the seed read it, and the holds of its requests in flight. Redis must not evict
 keys (``maxmemory-policy noeviction``).
 
 When Redis is unreachable (or slower than ``timeout_s``):
@@ -43,10 +46,11 @@ import asyncio
 import datetime as dt
 import logging
 import math
+import random
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import redis.exceptions as redis_errors
 
@@ -65,6 +69,7 @@ from backend.budget.base import (
     to_units,
 )
 from backend.budget.caps import Scope, applicable_caps
+from backend.budget.journal import SpendJournal
 from backend.budget.periods import (
     as_utc,
     earliest_relevant_start,
@@ -73,8 +78,17 @@ from backend.budget.periods import (
     previous_period_start,
     utc_now,
 )
-from backend.budget.persist import CounterKey, load_counters, store_counters
+from backend.budget.persist import CounterKey, add_counters, counters_lock, load_counters
 from backend.budget.ratelimit import LocalRateLimiter, enforce, window_of
+from backend.budget.redis_scripts import (
+    RATE_LUA,
+    RESERVE_LUA,
+    RESYNC_LUA,
+    SEED_LUA,
+    SETTLE_LUA,
+    STALE_EPOCH,
+    UNSEEDED,
+)
 from backend.state.snapshot import KeyInfo, Principal
 
 if TYPE_CHECKING:
@@ -92,80 +106,16 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
     redis_errors.ReadOnlyError,
     OSError,  # includes the builtin TimeoutError raised by asyncio.timeout
 )
-_UNSEEDED = -1
-#: One script run: the registered script, its keys, its arguments.
+_T = TypeVar("_T")
+_PASS_ON: tuple[type[BaseException], ...] = (*_UNAVAILABLE, BudgetUnavailable)
+#: One script run: the registered script, its keys, its arguments (the epoch is added on send).
 ScriptCall = tuple[Any, list[str], list[str]]
 #: Key names memoised per (kind, scope, period): scopes in use x a few periods.
 _KEY_MEMO_LIMIT = 65_536
 
-# KEYS[1] seeded marker, then 4 keys per cap: spent, resv, holds, previous period's spent.
-# ARGV: now, hold expiry, hold member, units, resv/holds ttl, then per cap: cap units, rollover.
-# Returns {1} booked, {-1} unseeded, {0, cap index, used units, limit units} refused.
-# Amounts go to INCRBY/DECRBY as the caller's strings: Lua would print big numbers as 1e+15.
-RESERVE_LUA = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
-local units = tonumber(ARGV[4])
-for i = 1, (#KEYS - 1) / 4 do
-  local b = 4 * (i - 1)
-  local spent_k, resv_k, holds_k, prev_k = KEYS[b + 2], KEYS[b + 3], KEYS[b + 4], KEYS[b + 5]
-  local expired = redis.call('ZRANGEBYSCORE', holds_k, '-inf', ARGV[1])
-  if #expired > 0 then
-    for _, member in ipairs(expired) do
-      redis.call('DECRBY', resv_k, string.match(member, ':(%d+)$'))
-    end
-    redis.call('ZREMRANGEBYSCORE', holds_k, '-inf', ARGV[1])
-  end
-  local cap = tonumber(ARGV[4 + 2 * i])
-  local limit = 0
-  if cap > 0 then
-    limit = cap
-    if ARGV[5 + 2 * i] == '1' then
-      local unused = cap - tonumber(redis.call('GET', prev_k) or '0')
-      if unused < 0 then unused = 0 end
-      if unused > cap then unused = cap end
-      limit = cap + unused
-    end
-  end
-  local used = tonumber(redis.call('GET', spent_k) or '0')
-  used = used + tonumber(redis.call('GET', resv_k) or '0')
-  if used + units > limit then return {0, i, used, limit} end
-end
-for i = 1, (#KEYS - 1) / 4 do
-  local b = 4 * (i - 1)
-  redis.call('INCRBY', KEYS[b + 3], ARGV[4])
-  redis.call('EXPIRE', KEYS[b + 3], ARGV[5])
-  redis.call('ZADD', KEYS[b + 4], ARGV[2], ARGV[3])
-  redis.call('EXPIRE', KEYS[b + 4], ARGV[5])
-end
-return {1}
-"""
 
-# KEYS[1] seeded marker, KEYS[2] done marker, then 3 keys per hold: spent, resv, holds.
-# ARGV: hold member, reserved units, actual units, spent ttl, done ttl.
-# Returns {1} applied, {0} already applied, {-1} unseeded (only when charging).
-SETTLE_LUA = """
-local charge = tonumber(ARGV[3]) > 0
-if charge then
-  if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
-  if not redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[5]) then return {0} end
-end
-for b = 3, #KEYS, 3 do
-  if redis.call('ZREM', KEYS[b + 2], ARGV[1]) == 1 then
-    redis.call('DECRBY', KEYS[b + 1], ARGV[2])
-  end
-  if charge then
-    redis.call('INCRBY', KEYS[b], ARGV[3])
-    redis.call('EXPIRE', KEYS[b], ARGV[4])
-  end
-end
-return {1}
-"""
-
-RATE_LUA = """
-local count = redis.call('INCR', KEYS[1])
-if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
-return count
-"""
+def _text(value: Any) -> str | None:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 class RedisBudget:
@@ -189,9 +139,23 @@ class RedisBudget:
         self._reserve = redis.register_script(RESERVE_LUA)
         self._settle = redis.register_script(SETTLE_LUA)
         self._rate = redis.register_script(RATE_LUA)
+        self._seed_script = redis.register_script(SEED_LUA)
+        self._resync_script = redis.register_script(RESYNC_LUA)
         self._seeded_key = f"{key_prefix}seeded"
-        self._seed_lock = asyncio.Lock()
-        self._dirty: set[CounterKey] = set()
+        #: The Redis epoch this process is in step with (None: not yet known).
+        self._epoch: str | None = None
+        #: Spend settled into Redis that the database may not hold yet, by epoch.
+        self.journal = SpendJournal()
+        #: Open reservations: their holds are carried into a new epoch after a restart.
+        self._open: dict[str, Reservation] = {}
+        self._process = f"{random.getrandbits(64):016x}"
+        self._resyncs = 0
+        #: A catch-up whose answer was lost: (epoch, done key, keys, args, moves, owed).
+        self._doubt: tuple[str, str, list[str], list[str], dict[str, Any], dict[Any, int]] | None
+        self._doubt = None
+        #: Serialises this process's flush, seed and catch-up (the database lock does it across
+        #: processes; this one also covers the bookkeeping after a commit).
+        self._sync_lock = asyncio.Lock()
         #: Settlements Redis did not take yet: (reservation, actual units), retried by flush().
         self._pending: deque[tuple[Reservation, int]] = deque()
         self._max_pending = max_pending
@@ -243,14 +207,16 @@ class RedisBudget:
         calls = [self._settle_call(r, u) for r, u in batch]
         calls.append((self._reserve, keys, args))
         try:
-            results = await self._pipelined(calls)
+            results, epochs = await self._pipelined(calls)
         except BudgetUnavailable:
             self._unsent(batch)
             raise
-        self._applied(batch)
+        self._applied(batch, epochs)
         result = results[-1]
         if int(result[0]) == 1:
-            return Reservation(rid, units, tuple(holds), expires)
+            reservation = Reservation(rid, units, tuple(holds), expires)
+            self._open[rid] = reservation
+            return reservation
         cap = caps[int(result[1]) - 1]
         raise quota_error(
             cap,
@@ -280,6 +246,7 @@ class RedisBudget:
         self._send_later(reservation, 0)
 
     def _send_later(self, reservation: Reservation, units: int) -> None:
+        self._open.pop(reservation.id, None)
         self._outbox.append((reservation, units))
         if self._drain_task is None or self._drain_task.done():
             self._drain_task = asyncio.get_running_loop().create_task(self._drain())
@@ -289,11 +256,11 @@ class RedisBudget:
         while self._outbox:
             batch, self._outbox = self._outbox, []
             try:
-                await self._pipelined([self._settle_call(r, u) for r, u in batch])
+                _, epochs = await self._pipelined([self._settle_call(r, u) for r, u in batch])
             except BudgetUnavailable:
                 self._unsent(batch)
                 return
-            self._applied(batch)
+            self._applied(batch, epochs)
 
     async def _sent(self) -> None:
         """Wait until everything settled so far was sent (or queued for retry)."""
@@ -316,10 +283,12 @@ class RedisBudget:
         ]
         return self._settle, keys, args
 
-    def _applied(self, batch: list[tuple[Reservation, int]]) -> None:
-        for reservation, units in batch:
+    def _applied(self, batch: list[tuple[Reservation, int]], epochs: list[str]) -> None:
+        """Journal each charge under the epoch its script checked (applied there, once)."""
+        for (reservation, units), epoch in zip(batch, epochs, strict=False):
             if units:
-                self._dirty.update((hold.scope, hold.period_start) for hold in reservation.holds)
+                for hold in reservation.holds:
+                    self.journal.add(epoch, (hold.scope, hold.period_start), units)
 
     def _unsent(self, batch: list[tuple[Reservation, int]]) -> None:
         """Redis did not take these: charges wait in memory for flush(), releases expire."""
@@ -332,25 +301,35 @@ class RedisBudget:
             self._pending.append((reservation, units))
             log.warning("budget store unavailable: settle of %s queued", reservation.id)
 
-    async def _pipelined(self, calls: list[ScriptCall]) -> list[Any]:
-        """Run scripts in one round trip; if Redis lost its scripts, its seed marker or both (a
-        restart without persistence), load the scripts and reseed, each at most once, and run
-        again only the calls that did not run."""
+    async def _pipelined(self, calls: list[ScriptCall]) -> tuple[list[Any], list[str]]:
+        """Run scripts in one round trip; returns their answers and the epoch each ran in.
+
+        If Redis lost its scripts, its seed marker or both (a restart without persistence), or
+        another process seeded a new epoch, load the scripts and catch up (seed, then bring
+        this process's share into the epoch), each at most once, and run again only the calls
+        that did not run.
+        """
         results: list[Any] = [None] * len(calls)
+        epochs: list[str] = [""] * len(calls)
         todo = list(range(len(calls)))
-        loaded = reseeded = False
+        loaded = synced = False
         while True:
-            pipe = self._redis.pipeline(transaction=False)
-            for i in todo:
-                script, keys, args = calls[i]
-                pipe.evalsha(script.sha, len(keys), *keys, *args)
+            epoch = self._epoch or ""
+
+            async def send(epoch: str = epoch, todo: list[int] = todo) -> list[Any]:
+                pipe = self._redis.pipeline(transaction=False)
+                for i in todo:
+                    script, keys, args = calls[i]
+                    pipe.evalsha(script.sha, len(keys), *keys, *args, epoch)
+                answers: list[Any] = await pipe.execute(raise_on_error=False)
+                return answers
+
             try:
-                async with asyncio.timeout(self._timeout):
-                    answers: list[Any] = await pipe.execute(raise_on_error=False)
+                answers = await self._io(send)
             except _UNAVAILABLE as exc:
                 raise budget_unavailable(type(exc).__name__) from exc
             no_script: list[int] = []
-            unseeded: list[int] = []
+            stale: list[int] = []
             for i, answer in zip(todo, answers, strict=True):
                 if isinstance(answer, redis_errors.NoScriptError):
                     no_script.append(i)
@@ -358,38 +337,62 @@ class RedisBudget:
                     raise budget_unavailable(type(answer).__name__) from answer
                 elif isinstance(answer, Exception):
                     raise answer
-                elif int(answer[0]) == _UNSEEDED:
-                    unseeded.append(i)
+                elif int(answer[0]) in (UNSEEDED, STALE_EPOCH):
+                    stale.append(i)
                 else:
-                    results[i] = answer
-            if not no_script and not unseeded:
-                return results
+                    results[i], epochs[i] = answer, epoch
+            if not no_script and not stale:
+                return results, epochs
             # A script that ran is not run again: a reserve booked twice would hold twice.
             if no_script:
                 if loaded:
                     raise budget_unavailable("scripts could not be loaded")
                 loaded = True
-                await self._load_scripts(calls[i][0] for i in no_script)
-            if unseeded:
-                if reseeded:
+                await self._load_scripts()
+            if stale:
+                if synced:
                     raise budget_unavailable("counters not seeded")
-                reseeded = True
-                await self._reseed()
-            todo = sorted(no_script + unseeded)
+                synced = True
+                await self._catch_up()
+            todo = sorted(no_script + stale)
 
-    async def _load_scripts(self, scripts: Iterable[Any]) -> None:
+    async def _io(self, call: Callable[[], Awaitable[_T]], timeout: float | None = None) -> _T:
+        """One Redis call within the timeout; once more if the server closed the connection.
+
+        A restarted Redis closed every pooled connection, and the pool only finds out by using
+        one. Every call sent here can run twice without harm (a reserve finds its own hold,
+        settles and catch-ups their done keys, a seed the marker).
+        """
+        timeout = timeout or self._timeout
         try:
-            async with asyncio.timeout(self._timeout):
-                for script in {id(s): s for s in scripts}.values():
-                    await self._redis.script_load(script.script)
+            async with asyncio.timeout(timeout):
+                return await call()
+        except redis_errors.ConnectionError:
+            pass
+        async with asyncio.timeout(timeout):
+            return await call()
+
+    async def _load_scripts(self) -> None:
+        """Load every script: Redis lost them all, and one missing later would make a reserve
+        run before the settles sent ahead of it."""
+        scripts = (self._reserve, self._settle, self._rate, self._seed_script, self._resync_script)
+
+        async def send() -> None:
+            pipe = self._redis.pipeline(transaction=False)
+            for script in scripts:
+                pipe.script_load(script.script)
+            await pipe.execute()
+
+        try:
+            await self._io(send)
         except _UNAVAILABLE as exc:
             raise budget_unavailable(type(exc).__name__) from exc
 
     async def spent(self, scope: Scope, period_start: dt.datetime) -> Decimal:
         await self._sent()  # what this process settled counts before it reads
+        key = self._key("spent", scope, as_utc(period_start))
         try:
-            async with asyncio.timeout(self._timeout):
-                value = await self._redis.get(self._key("spent", scope, as_utc(period_start)))
+            value = await self._io(lambda: self._redis.get(key))
         except _UNAVAILABLE as exc:
             raise budget_unavailable(type(exc).__name__) from exc
         return from_units(int(value) if value is not None else 0)
@@ -411,62 +414,150 @@ class RedisBudget:
             return
         enforce(key, rpm, int(count), retry)
 
-    # -- persistence ----------------------------------------------------------------------------
+    # -- epochs: seeding and catching up ------------------------------------------------------
 
     async def load(self) -> None:
         try:
-            async with self._seed_lock:
-                await self._seed()
-        except _UNAVAILABLE as exc:
-            log.warning("budget: Redis unreachable at load (%r); will seed when it is back", exc)
+            await self._catch_up()
+        except BudgetUnavailable as exc:
+            log.warning("budget: Redis unreachable at load (%s); will seed when it is back", exc)
 
-    async def _reseed(self) -> None:
-        async with self._seed_lock:
+    async def _catch_up(self) -> None:
+        """Seed Redis if it is empty, then bring this process's share into its epoch."""
+        async with self._sync_lock:
             try:
-                async with asyncio.timeout(self._timeout):
-                    if await self._redis.exists(self._seeded_key):
-                        return
+                epoch = await self._marker()
+                if epoch is None:
+                    epoch = await self._seed()
+                await self._resync(epoch)
             except _UNAVAILABLE as exc:
                 raise budget_unavailable(type(exc).__name__) from exc
-            try:
-                await self._seed()
-            except _UNAVAILABLE as exc:
-                raise budget_unavailable(type(exc).__name__) from exc
-            except Exception as exc:  # the database: refuse capped requests rather than guess
-                log.exception("budget: could not reseed Redis from the database")
-                raise budget_unavailable("counters could not be reloaded") from exc
 
-    async def _seed(self) -> None:
-        counters = await load_counters(earliest_relevant_start(self._clock()))
-        async with asyncio.timeout(max(self._timeout, 10.0)):
-            pipe = self._redis.pipeline(transaction=False)
-            for (scope, start), units in counters.items():
-                pipe.set(self._key("spent", scope, start), units, nx=True, ex=SPENT_TTL_S)
-            pipe.set(self._seeded_key, "1")
-            await pipe.execute()
-        log.info("budget: seeded %d spend counters into Redis", len(counters))
+    async def _marker(self) -> str | None:
+        """The epoch in Redis now (None: Redis is empty)."""
+        return _text(await self._io(lambda: self._redis.get(self._seeded_key)))
+
+    async def _seed(self) -> str:
+        """Fill Redis from the database, unless someone did already; returns the epoch.
+
+        Under the counters' lock: no flush of any process commits between the read here and
+        the marker being set, so each flushed unit is either read by this seed or owed by its
+        process to this epoch (``SpendJournal.persisted``), never both nor neither.
+        """
+        try:
+            async with counters_lock() as conn:
+                counters = await load_counters(earliest_relevant_start(self._clock()), conn)
+                keys = [self._seeded_key]
+                args = [f"{random.getrandbits(64):016x}", str(SPENT_TTL_S)]
+                for (scope, start), units in counters.items():
+                    keys.append(self._key("spent", scope, start))
+                    args.append(str(units))
+                seed = self._seed_script
+                reply = await self._io(lambda: seed(keys=keys, args=args), max(self._timeout, 10))
+                epoch = _text(reply)
+        except _PASS_ON:
+            raise
+        except Exception as exc:  # the database: refuse capped requests rather than guess
+            log.exception("budget: could not seed Redis from the database")
+            raise budget_unavailable("counters could not be reloaded") from exc
+        assert epoch is not None
+        if epoch == args[0]:
+            log.info("budget: seeded %d spend counters into Redis", len(counters))
+        return epoch
+
+    async def _resync(self, target: str) -> None:
+        """Apply, once, what ``target`` lacks from this process (caller holds ``_sync_lock``)."""
+        if self._doubt is not None:
+            doubt, self._doubt = self._doubt, None
+            if doubt[0] == target:  # the same catch-up again: its done key makes it apply once
+                await self._resync_call(*doubt)
+        moves, owed = self.journal.owed_to(target)
+        now = self._clock().timestamp()
+        holds = [r for r in self._open.values() if r.expires_at > now]
+        if not moves and not owed and (target == self._epoch or not holds):
+            self._epoch = target
+            return
+        spent: dict[CounterKey, int] = {}
+        for units in (*moves.values(), owed):
+            for key, n in units.items():
+                spent[key] = spent.get(key, 0) + n
+        keys = [self._seeded_key, f"{self.key_prefix}resync:{self._process}:{self._resyncs}"]
+        self._resyncs += 1
+        args = [target, str(SPENT_TTL_S), self._holds_ttl, str(len(spent))]
+        for (scope, start), n in spent.items():
+            keys.append(self._key("spent", scope, start))
+            args.append(str(n))
+        if target != self._epoch:  # holds booked in another epoch are not in this one
+            for r in holds:
+                for hold in r.holds:
+                    keys += [
+                        self._key("resv", hold.scope, hold.period_start),
+                        self._key("holds", hold.scope, hold.period_start),
+                    ]
+                    args += [f"{r.id}:{r.units}", repr(r.expires_at), str(r.units)]
+        await self._resync_call(target, keys[1], keys, args, moves, owed)
+
+    async def _resync_call(
+        self,
+        target: str,
+        done_key: str,
+        keys: list[str],
+        args: list[str],
+        moves: dict[str, Any],
+        owed: dict[Any, int],
+    ) -> None:
+        try:
+            answer = await self._io(lambda: self._resync_script(keys=keys, args=args))
+        except _UNAVAILABLE:
+            self._doubt = (target, done_key, keys, args, moves, owed)
+            raise
+        if int(answer[0]) in (UNSEEDED, STALE_EPOCH):
+            raise budget_unavailable("Redis restarted again while catching up")
+        self.journal.moved(target, moves, owed)
+        if self._epoch != target:
+            log.info("budget: caught up with Redis epoch %s", target)
+        self._epoch = target
+
+    # -- persistence ----------------------------------------------------------------------------
 
     async def flush(self) -> None:
+        """Add what this process settled since its last flush to ``SpendCounter``."""
         await self._sent()
         await self._retry_pending()
-        dirty, self._dirty = self._dirty, set()
-        if not dirty:
-            return
-        keys = list(dirty)
+        if self.journal.needs_sync(self._epoch) or self._doubt is not None:
+            await self._try_catch_up()
         try:
-            async with asyncio.timeout(self._timeout):
-                values = await self._redis.mget([self._key("spent", s, p) for s, p in keys])
+            marker = await self._persist()
         except _UNAVAILABLE as exc:
-            self._dirty |= dirty
             log.warning("budget: Redis unreachable at flush (%r); will retry", exc)
             return
+        if marker != self._epoch or self.journal.needs_sync(self._epoch):
+            # Redis restarted since this process last used it: carry its holds and spend over
+            # now rather than at its next request (the other processes' caps need them).
+            await self._try_catch_up()
+
+    async def _persist(self) -> str | None:
+        """Add the journal to the database; returns the epoch Redis was in meanwhile."""
+        async with self._sync_lock:
+            snapshot = self.journal.persisting()
+            if not snapshot:
+                return await self._marker()
+            deltas: dict[CounterKey, int] = {}
+            for units in snapshot.values():
+                for key, n in units.items():
+                    deltas[key] = deltas.get(key, 0) + n
+            async with counters_lock() as conn:
+                # Read under the lock, so no seed runs between it and the commit.
+                marker = await self._marker()
+                await add_counters(conn, deltas)
+            self.journal.persisted(snapshot, marker)
+            return marker
+
+    async def _try_catch_up(self) -> None:
         try:
-            await store_counters(
-                (key, int(value)) for key, value in zip(keys, values, strict=True) if value
-            )
-        except BaseException:
-            self._dirty |= dirty
-            raise
+            await self._catch_up()
+        except BudgetUnavailable as exc:
+            log.warning("budget: could not catch up with Redis (%s); will retry", exc)
 
     async def _retry_pending(self) -> None:
         """Send the charges Redis missed, all in one pipelined call (each applies once)."""
@@ -475,11 +566,11 @@ class RedisBudget:
         batch = list(self._pending)
         self._pending.clear()
         try:
-            await self._pipelined([self._settle_call(r, u) for r, u in batch])
+            _, epochs = await self._pipelined([self._settle_call(r, u) for r, u in batch])
         except BudgetUnavailable:
             self._pending.extendleft(reversed(batch))
             return
-        self._applied(batch)
+        self._applied(batch, epochs)
 
     @property
     def pending_settlements(self) -> int:
