@@ -104,6 +104,8 @@ class Load:
         ]
         self.stopping = threading.Event()
         self.answered = 0
+        #: time.monotonic() of every answer
+        self.answer_times: list[float] = []
         self.failed = 0
         self._lock = threading.Lock()
         self._threads = [threading.Thread(target=self._run, args=(i,)) for i in range(threads)]
@@ -133,6 +135,7 @@ class Load:
             with self._lock:
                 if ok:
                     self.answered += 1
+                    self.answer_times.append(time.monotonic())
                 else:
                     self.failed += 1
 
@@ -143,12 +146,14 @@ class Load:
             time.sleep(0.05)
 
 
-async def rows_cost(database_url: str, org_id: int) -> tuple[int, Decimal]:
+async def rows_cost(database_url: str, org_id: int, **filters: Any) -> tuple[int, Decimal]:
+    """How many log rows have a billed cost, and its sum."""
     from backend.data.models.logs import RequestLog
 
     async with orm(database_url):
-        rows = await RequestLog.filter(org_id=org_id, superseded=False)
-    return len(rows), sum((Decimal(r.cost_usd) for r in rows if r.cost_usd), Decimal(0))
+        rows = await RequestLog.filter(org_id=org_id, superseded=False, **filters)
+    billed = [Decimal(r.cost_usd) for r in rows if r.cost_usd]
+    return len(billed), sum(billed, Decimal(0))
 
 
 async def stored_cost(database_url: str, org_id: int) -> Decimal:
@@ -184,3 +189,47 @@ async def test_spend_counter_equals_log_rows_after_redis_restarts_empty_under_lo
     assert count >= load.answered and logged > 0
     assert await redis_cost(stack.redis.url, stack.seeded.org_id) == logged
     assert await stored_cost(stack.database_url, stack.seeded.org_id) == logged
+
+
+#: How long a write of one log batch may take on a loaded machine, on top of the flush interval
+#: (the README's bound is "since the last committed write began"; this is its time allowance).
+WRITE_ALLOWANCE_S = 2.0
+LOAD_THREADS = 4
+
+
+async def test_kill_9_leaves_only_the_last_log_batch_billed_without_rows(stack: Stack) -> None:
+    """Item 15, the stated bound (backend/budget/README.md, "Killed processes"): after kill -9
+    of an instance, only requests it answered since its last committed log write began (plus
+    those answered upstream but not yet delivered) have their cost in the counter and no row;
+    the counter exceeds the rows by exactly their cost."""
+    interval = float(stack.a.env.get("SWITCHBOARD_LOG_FLUSH_INTERVAL", "0.1"))
+    on_a = Load([stack.a], stack.seeded.user_key, LOAD_THREADS)  # rows with user_id
+    on_b = Load([stack.b], stack.seeded.app_key, LOAD_THREADS)  # rows with app_id
+    with on_a, on_b:
+        await asyncio.to_thread(on_a.wait_answered, 60)
+        await asyncio.to_thread(on_b.wait_answered, 20)
+        assert stack.a.proc is not None
+        killed_at = time.monotonic()
+        stack.a.proc.kill()
+        after = on_b.answered
+        await asyncio.to_thread(on_b.wait_answered, after + 20)
+    await asyncio.to_thread(stack.a.stop)
+    await asyncio.to_thread(stack.b.stop)  # clean: all of B's rows and counters are written
+
+    org_id = stack.seeded.org_id
+    a_rows, _ = await rows_cost(stack.database_url, org_id, user_id=stack.seeded.user_id)
+    count, logged = await rows_cost(stack.database_url, org_id)
+    per_request = logged / count  # the fake reports the same usage for every request
+    counted = await redis_cost(stack.redis.url, org_id)
+    unlogged = (counted - logged) / per_request
+    assert unlogged == unlogged.to_integral_value() and unlogged >= 0, (counted, logged)
+
+    window_start = killed_at - interval - WRITE_ALLOWANCE_S
+    answered_before = sum(1 for t in on_a.answer_times if t <= window_start)
+    answered_in_window = sum(1 for t in on_a.answer_times if window_start < t <= killed_at)
+    # Every request A answered before its last batch has its row...
+    assert a_rows >= answered_before
+    # ...and what the counter holds beyond the rows is at most that batch (and the requests
+    # settled whose answers were still on their way when it died).
+    assert unlogged <= answered_in_window + LOAD_THREADS, (unlogged, answered_in_window)
+    print(f"kill -9: {unlogged} billed without a row; {answered_in_window} answered in the window")
