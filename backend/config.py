@@ -62,10 +62,16 @@ class Settings(BaseModel):
     #: Longest wait for the shared budget (Redis) before a capped request is refused with 503.
     #: It includes event-loop lag, so a host that is short of CPU may need more than 1 s.
     budget_timeout_s: float = 1.0
-    #: Longest a DLP scan may take (waiting for a thread included) before the request is
-    #: refused with 503 ``dlp_timeout``; large scans run on this many threads (backend/dlp/runner).
+    #: Longest a DLP scan may take (waiting for a worker included) before the request is
+    #: refused with 503 ``dlp_timeout``; small scans with custom rules run on this many threads
+    #: (backend/dlp/runner).
     dlp_scan_timeout_s: float = 5.0
     dlp_scan_threads: int = 2
+    #: Processes that scan large bodies (their own GIL, so a 6 MB body cannot slow other
+    #: tenants). Two: one client sending huge bodies one after another holds only one, and the
+    #: second starts only when scans overlap (~31 MB RSS each); they run niced, so on a 2-core
+    #: host two busy scans still leave the event loop first claim on the CPU. 0: threads only.
+    dlp_scan_processes: int = 2
     provider_env: dict[str, str] = Field(default_factory=dict)
 
     @classmethod
@@ -107,6 +113,7 @@ class Settings(BaseModel):
             "SWITCHBOARD_BUDGET_TIMEOUT": ("budget_timeout_s", float),
             "SWITCHBOARD_DLP_SCAN_TIMEOUT": ("dlp_scan_timeout_s", float),
             "SWITCHBOARD_DLP_SCAN_THREADS": ("dlp_scan_threads", int),
+            "SWITCHBOARD_DLP_SCAN_PROCESSES": ("dlp_scan_processes", int),
         }
         for var, (field, conv) in numeric.items():
             if env.get(var):

@@ -36,6 +36,7 @@ async def _redis(url: str) -> Any:
 async def build_gateway(settings: Settings) -> Gateway:
     from backend.budget import make_budget
     from backend.cache.response_cache import ResponseCache
+    from backend.dlp.pool import ScanProcesses
     from backend.dlp.runner import ScanRunner
     from backend.policies.dlp import DlpPolicies
     from backend.policies.pipeline import ChatPipeline
@@ -107,9 +108,15 @@ async def build_gateway(settings: Settings) -> Gateway:
     gw.response_cache = ResponseCache.create(
         settings.redis_url, namespace=settings.redis_prefix + "rc"
     )
-    # DLP scans of large bodies run here, off the event loop (bounded; closed with the gateway).
+    # DLP scans of large bodies run in processes (their own GIL), small scans with custom rules
+    # in threads; both bounded, both closed with the gateway (backend/dlp/runner.py).
     scan_threads = ThreadPoolExecutor(settings.dlp_scan_threads, thread_name_prefix="dlp-scan")
-    gw.dlp = DlpPolicies(store, ScanRunner(scan_threads, timeout_s=settings.dlp_scan_timeout_s))
+    scan_processes = None
+    if settings.dlp_scan_processes > 0:
+        scan_processes = ScanProcesses(settings.dlp_scan_processes)
+        scan_processes.start()
+    scans = ScanRunner(scan_threads, scan_processes, timeout_s=settings.dlp_scan_timeout_s)
+    gw.dlp = DlpPolicies(store, scans)
     store.on_reload("dlp", gw.dlp.refresh)
     store.on_reload("tenancy", gw.dlp.refresh)
     gw.pipeline = ChatPipeline(gw)
@@ -128,7 +135,7 @@ async def close_gateway(gw: Gateway) -> None:
         ("log writer", gw.log_writer.close if gw.log_writer is not None else None, 45),
         ("providers", gw.providers.close if gw.providers is not None else None, 10),
         ("response cache", gw.response_cache.close if gw.response_cache else None, 10),
-        ("DLP scan threads", gw.dlp.scans.close if gw.dlp is not None else None, 10),
+        ("DLP scanners", gw.dlp.scans.close if gw.dlp is not None else None, 10),
         ("event bus", gw.bus.close, 10),
         ("redis", gw.redis.aclose if gw.redis is not None else None, 10),
     ]

@@ -1,4 +1,4 @@
-"""The two ways a DLP scan refuses a request instead of sending it unscanned (fail closed)."""
+"""The ways a DLP scan refuses a request instead of sending it unscanned (fail closed)."""
 
 from __future__ import annotations
 
@@ -36,3 +36,18 @@ class DlpTimeout(DlpFailure):
             "Nothing was sent to the provider; send a smaller request or retry later.",
         )
         self.code = "dlp_timeout"
+
+
+class DlpScanLost(DlpFailure):
+    """The process scanning the request died (killed, out of memory): refused with 503, nothing
+    sent upstream; the gateway starts a new scan process, so a retry can pass."""
+
+    status = 503
+
+    def __init__(self) -> None:
+        super().__init__(
+            "*",
+            "The request was refused: the DLP scanner stopped while scanning it. Nothing was "
+            "sent to the provider; the scanner was restarted, retry the request.",
+        )
+        self.code = "dlp_unavailable"

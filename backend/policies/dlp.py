@@ -5,8 +5,9 @@ rules come from the scope's ``DlpPolicy`` row; a scope with DLP on and no row us
 rule. Activity rows (kind, scope, rule, matches, size, request id) never hold a value.
 
 Scans run through the gateway's ``ScanRunner`` (``backend.dlp.runner``): inline when small, in
-a bounded thread pool otherwise, always under a time bound that refuses the request with 503
-``dlp_timeout`` when it is exceeded (fail closed).
+a bounded pool of scan processes when large (a thread for small scans with custom rules),
+always under a time bound that refuses the request with 503 ``dlp_timeout`` when it is exceeded
+(fail closed).
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ from typing import Any
 from backend.dlp.redact import (
     DlpFailure,
     DlpTimeout,
+    Finder,
     Redactor,
     RedactorCache,
-    redact_embeddings,
-    redact_request,
-    redact_text,
+    redact_embeddings_with,
+    redact_request_with,
+    redact_text_with,
     request_text_size,
 )
 from backend.dlp.restore import StreamRestorer, restore_response
@@ -173,13 +175,11 @@ async def redact(ctx: RequestContext, gw: Gateway, req: ChatRequest) -> ChatRequ
     scope, redactor = found
     size = _request_size(req)
 
-    def scan(deadline: float) -> tuple[ChatRequest, Vault, list[Finding]]:
-        return redact_request(req, redactor, deadline=deadline)
+    def walk(finder: Finder) -> tuple[ChatRequest, Vault, list[Finding]]:
+        return redact_request_with(req, finder)
 
     try:
-        redacted, vault, findings = await gw.dlp.scans.run(
-            scan, size, inline_ok=not redactor.has_custom
-        )
+        redacted, vault, findings = await gw.dlp.scans.redact(redactor, walk, size)
     except DlpTimeout:
         _block(ctx, scope, "*", size, "the DLP scan did not finish in time")
         raise
@@ -201,13 +201,11 @@ async def redact_embedding(
         return req
     scope, redactor = found
 
-    def scan(deadline: float) -> tuple[EmbeddingRequest, Vault, list[Finding]]:
-        return redact_embeddings(req, redactor, deadline=deadline)
+    def walk(finder: Finder) -> tuple[EmbeddingRequest, Vault, list[Finding]]:
+        return redact_embeddings_with(req, finder)
 
     try:
-        redacted, _vault, findings = await gw.dlp.scans.run(
-            scan, size, inline_ok=not redactor.has_custom
-        )
+        redacted, _vault, findings = await gw.dlp.scans.redact(redactor, walk, size)
     except DlpTimeout:
         _block(ctx, scope, "*", size, "the DLP scan did not finish in time")
         raise
@@ -230,10 +228,10 @@ async def redact_note(principal: Principal, gw: Gateway, text: str) -> str:
         return text
     redactor = found[1]
 
-    def scan(deadline: float) -> str:
-        return redact_text(text, redactor, Vault(), deadline=deadline)
+    def walk(finder: Finder) -> str:
+        return redact_text_with(text, finder, Vault())
 
-    return await gw.dlp.scans.run(scan, len(text), inline_ok=not redactor.has_custom)
+    return await gw.dlp.scans.redact(redactor, walk, len(text))
 
 
 def _vault(ctx: RequestContext) -> tuple[Scope, Vault] | None:

@@ -3,11 +3,14 @@
 - An org admin's custom rule that needs backtracking is refused by the admin API with a GraphQL
   error saying why; ``(x+x+)+y``, exponential with the old engine, is accepted and harmless.
 - A member's 6 MB body of digits and punctuation (inside the 8 MiB limit) is scanned off the
-  event loop: ``/healthz`` completes while the scan burns CPU in another thread, before the big
-  request is answered. With the time bound (2 s here) the request fails closed: 503
-  ``dlp_timeout`` in the caller's protocol, and nothing reaches the provider.
+  event loop: ``/healthz`` completes while the scan burns CPU in a scan process (a child of the
+  gateway, with its own GIL), before the big request is answered. With the time bound (2 s
+  here) the request fails closed: 503 ``dlp_timeout`` in the caller's protocol, and nothing
+  reaches the provider.
 - Scans that run in the pool (large bodies, policies with custom rules) redact and restore as
   inline ones do.
+- A scan process killed mid-scan refuses its request (503 ``dlp_unavailable``, nothing sent
+  upstream) and the gateway goes on scanning in a new one.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
+import signal
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -141,33 +145,46 @@ def adversarial_body(size: int) -> str:
     return (unit * (size // len(unit) + 1))[:size]
 
 
-def off_loop_cpu_s(pid: int) -> float:
-    """CPU seconds used by the process's threads other than its main one (the event loop)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
+def _cpu_s(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def scan_processes_cpu_s(pid: int) -> dict[int, float]:
+    """CPU seconds of each child process of the gateway (its DLP scan processes)."""
+    out: dict[int, float] = {}
     for tid in os.listdir(f"/proc/{pid}/task"):
-        if int(tid) == pid:
-            continue
         try:
-            with open(f"/proc/{pid}/task/{tid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except FileNotFoundError:
-            continue  # the thread ended
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / ticks
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                children = [int(c) for c in f.read().split()]
+            for child in children:
+                out[child] = _cpu_s(child)
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # a thread or a child that ended
+    return out
+
+
+async def busy_scan_process(stack: DlpStack, big: asyncio.Task[Any]) -> int:
+    """The gateway's child process that burns CPU while ``big`` is scanned (not its loop)."""
+    assert stack.gateway.proc is not None
+    pid = stack.gateway.proc.pid
+    before = scan_processes_cpu_s(pid)
+    deadline = asyncio.get_running_loop().time() + 120
+    while True:
+        now = scan_processes_cpu_s(pid)
+        for child, cpu in now.items():
+            if cpu - before.get(child, 0.0) >= 0.3:
+                return child
+        assert not big.done(), "the big request ended before any scan ran in a scan process"
+        assert asyncio.get_running_loop().time() < deadline, "the scan never started"
+        await asyncio.sleep(0.02)
 
 
 async def probe_while_scanning(stack: DlpStack, big: asyncio.Task[Any]) -> None:
-    """Wait until the scan has burned CPU outside the event loop's thread, then ask /healthz:
-    it must be answered while the big request is still being scanned."""
-    assert stack.gateway.proc is not None
-    pid = stack.gateway.proc.pid
-    before = off_loop_cpu_s(pid)
-    deadline = asyncio.get_running_loop().time() + 120
-    while off_loop_cpu_s(pid) - before < 0.3:
-        assert not big.done(), "the big request ended before any scan ran off the event loop"
-        assert asyncio.get_running_loop().time() < deadline, "the scan never started"
-        await asyncio.sleep(0.02)
+    """Wait until the scan has burned CPU in a scan process, then ask /healthz: it must be
+    answered while the big request is still being scanned."""
+    await busy_scan_process(stack, big)
     async with httpx.AsyncClient(base_url=stack.gateway.url, timeout=60) as client:
         health = await client.get("/healthz")
     assert health.status_code == 200
@@ -251,3 +268,41 @@ async def test_scans_in_the_pool_redact_and_restore(stack: DlpStack, scope: str)
         "; ".join(f"{s.label} {s.placeholder}" for s in values) in leaf
         for leaf in strings(sent.json)
     )
+
+
+async def test_a_killed_scan_process_fails_its_request_closed_and_the_gateway_goes_on(
+    stack: DlpStack,
+) -> None:
+    stack.reset()
+    client = openai.AsyncOpenAI(
+        base_url=stack.gateway.openai_base_url,
+        api_key=stack.scopes["default"].key,
+        max_retries=0,
+        timeout=120,
+    )
+    big = asyncio.create_task(
+        client.chat.completions.create(
+            model=MODELS["openai"],
+            messages=[{"role": "user", "content": adversarial_body(6_000_000)}],
+        )
+    )
+    os.kill(await busy_scan_process(stack, big), signal.SIGKILL)
+    with pytest.raises(openai.APIStatusError) as info:
+        await big
+    assert info.value.status_code == 503
+    error = info.value.response.json()["error"]
+    assert error["code"] == "dlp_unavailable", error
+    assert "the DLP scanner stopped" in error["message"]
+    assert "Nothing was sent to the provider" in error["message"]
+    assert not [r for r in stack.openai.requests if "/chat/completions" in r.path]
+    # A large body right after is scanned (in a new process) and served.
+    stack.reset()
+    email = ALL[0]
+    stack.openai.replies.append(Reply(text=f"Sent to {email.placeholder}"))
+    filler = "The quarterly report is attached for review. " * 2500  # ~110 KB
+    resp = await client.chat.completions.create(
+        model=MODELS["openai"],
+        messages=[{"role": "user", "content": f"mail {email.value}. {filler}"}],
+    )
+    assert resp.choices[0].message.content == f"Sent to {email.value}"
+    assert_no_raw(stack.last_chat("openai").body.decode(), (email,), "the upstream request")
