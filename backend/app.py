@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from backend.config import Settings
 from backend.data.db import close_db, init_db
 from backend.gateway import Gateway
+from backend.observability.metrics_http import InFlight, create_metrics, metrics_endpoint
 from backend.proxy.routes import proxy_routes
 from backend.security.http_limits import BodyDeadline
 from backend.security.login_guard import build_login_guard
@@ -30,6 +31,7 @@ log = logging.getLogger("switchboard")
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     holder: dict[str, Gateway] = {}
+    metrics = create_metrics(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -37,7 +39,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # event loop for a second or more, long enough to time out the first Ollama probe.
         admin = _admin_factories()
         await init_db(settings.database_url)
-        gateway = await build_gateway(settings)
+        gateway = await build_gateway(settings, metrics)
         holder["gateway"] = gateway
         app.state.gateway = gateway
         app.state.pipeline = gateway.pipeline
@@ -54,15 +56,28 @@ def create_app(settings: Settings | None = None) -> Starlette:
             login_guard.close()
             await close_gateway(gateway)
             await close_db()
+            metrics.close()
 
     async def healthz(request: Request) -> Response:
         if getattr(request.app.state, "ready", False):
             return JSONResponse({"status": "ok"})
         return JSONResponse({"status": "starting"}, status_code=503)
 
-    routes: list[BaseRoute] = [Route("/healthz", healthz, methods=["GET"]), *proxy_routes()]
+    def tick_breakers() -> None:
+        if "gateway" in holder:
+            holder["gateway"].router.health_registry.rows()  # due open -> half-open changes
+
+    scrape = metrics_endpoint(metrics, settings.metrics_token, before=tick_breakers)
+    routes: list[BaseRoute] = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", scrape, methods=["GET"]),
+        *proxy_routes(),
+    ]
     # A stalled request body gets 408 instead of holding its request open forever.
-    middleware = [Middleware(BodyDeadline, timeout_s=settings.body_timeout_s)]
+    middleware = [
+        Middleware(InFlight, metrics=metrics),
+        Middleware(BodyDeadline, timeout_s=settings.body_timeout_s),
+    ]
     app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.ready = False
     return app

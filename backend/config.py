@@ -72,6 +72,13 @@ class Settings(BaseModel):
     #: second starts only when scans overlap (~31 MB RSS each); they run niced, so on a 2-core
     #: host two busy scans still leave the event loop first claim on the CPU. 0: threads only.
     dlp_scan_processes: int = 2
+    #: Bearer token ``GET /metrics`` requires; None: open (protect it at the network instead).
+    metrics_token: str | None = None
+    #: Distinct organizations / models a metric label keeps per process (later ones: ``other``).
+    metrics_max_organizations: int = 100
+    metrics_max_models: int = 200
+    #: prometheus-client's multiprocess directory (``switchboard serve --workers N`` sets one).
+    metrics_multiproc_dir: str | None = None
     provider_env: dict[str, str] = Field(default_factory=dict)
 
     @classmethod
@@ -85,6 +92,8 @@ class Settings(BaseModel):
             or f"sqlite:///{(data_dir / 'switchboard.sqlite3').resolve()}",
             "redis_url": env.get("REDIS_URL") or None,
             "secret_key": env.get("SWITCHBOARD_SECRET_KEY") or None,
+            "metrics_token": env.get("SWITCHBOARD_METRICS_TOKEN") or None,
+            "metrics_multiproc_dir": env.get("PROMETHEUS_MULTIPROC_DIR") or None,
             "provider_env": {
                 k: v
                 for k, v in env.items()
@@ -113,6 +122,8 @@ class Settings(BaseModel):
             "SWITCHBOARD_BUDGET_TIMEOUT": ("budget_timeout_s", float),
             "SWITCHBOARD_DLP_SCAN_TIMEOUT": ("dlp_scan_timeout_s", float),
             "SWITCHBOARD_DLP_SCAN_THREADS": ("dlp_scan_threads", int),
+            "SWITCHBOARD_METRICS_MAX_ORGANIZATIONS": ("metrics_max_organizations", int),
+            "SWITCHBOARD_METRICS_MAX_MODELS": ("metrics_max_models", int),
             "SWITCHBOARD_DLP_SCAN_PROCESSES": ("dlp_scan_processes", int),
         }
         for var, (field, conv) in numeric.items():

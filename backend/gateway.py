@@ -39,6 +39,8 @@ class Gateway:
     response_cache: Any = None
     dlp: Any = None
     pipeline: Any = None
+    #: ``backend.observability.metrics.Metrics`` (made by the app factory).
+    metrics: Any = None
     secret_key: bytes | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 

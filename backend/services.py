@@ -12,13 +12,16 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backend.config import Settings
 from backend.data.events import EventBus, LocalBus, RedisBus
 from backend.data.log_writer import LogWriter
 from backend.gateway import Gateway
 from backend.state.store import ConfigStore
+
+if TYPE_CHECKING:
+    from backend.observability.metrics import Metrics
 
 log = logging.getLogger("switchboard")
 
@@ -33,7 +36,8 @@ async def _redis(url: str) -> Any:
     return client
 
 
-async def build_gateway(settings: Settings) -> Gateway:
+async def build_gateway(settings: Settings, metrics: Metrics | None = None) -> Gateway:
+    """``metrics``: the app's ``Metrics`` (the app factory makes it; one is made when omitted)."""
     from backend.budget import make_budget
     from backend.cache.response_cache import ResponseCache
     from backend.dlp.pool import ScanProcesses
@@ -54,6 +58,11 @@ async def build_gateway(settings: Settings) -> Gateway:
     await store.start()  # subscribed first: a change committed during the load is not missed
     await store.load_all()
     gw = Gateway(settings=settings, bus=bus, store=store, redis=redis)
+    if metrics is None:
+        from backend.observability.metrics_http import create_metrics
+
+        metrics = create_metrics(settings)
+    gw.metrics = metrics
 
     secret = load_or_create_secret_key(settings.data_dir, settings.secret_key, log)
     gw.secret_key = derive_key(secret)
@@ -82,6 +91,7 @@ async def build_gateway(settings: Settings) -> Gateway:
         failure_threshold=settings.circuit_failure_threshold,
         cooldown_s=settings.circuit_cooldown_s,
     )
+    gw.router.health_registry.on_change = metrics.circuit_changed
     store.on_reload("routing", gw.router.refresh_prices)
     await gw.router.start(gw.providers)
 
@@ -101,7 +111,7 @@ async def build_gateway(settings: Settings) -> Gateway:
     await gw.budget.load()
 
     gw.log_writer = LogWriter(
-        bus, interval=settings.log_flush_interval_s, after_flush=gw.budget.flush
+        bus, interval=settings.log_flush_interval_s, after_flush=gw.budget.flush, metrics=metrics
     )
     await gw.log_writer.start()
 

@@ -16,7 +16,7 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tortoise.exceptions import IntegrityError, ValidationError
 from tortoise.models import Model
@@ -27,6 +27,9 @@ from backend.data.events import EventBus
 from backend.data.log_record import ErrorRecord, LogRecord, clip_body
 from backend.data.models.dlp import DlpActivity, DlpPolicy
 from backend.data.models.logs import ErrorReport, MinuteStat, RequestLog, UsageRollup
+
+if TYPE_CHECKING:
+    from backend.observability.metrics import Metrics
 
 log = logging.getLogger("switchboard.logwriter")
 
@@ -69,11 +72,14 @@ class LogWriter:
         interval: float = 0.5,
         max_buffer: int = 200_000,
         after_flush: Callable[[], Awaitable[None]] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._bus = bus
         self._interval = interval
         self._max_buffer = max_buffer
         self._after_flush = after_flush
+        #: Counts every submitted record, so the metrics are the log rows' numbers.
+        self._metrics = metrics
         self._logs: deque[LogRecord] = deque()
         self._errors: deque[ErrorRecord] = deque()
         self._events: deque[tuple[str, dict[str, Any]]] = deque(maxlen=10_000)
@@ -85,6 +91,8 @@ class LogWriter:
 
     # -- hot path ------------------------------------------------------------------------------
     def submit(self, record: LogRecord) -> None:
+        if self._metrics is not None:
+            self._metrics.observe(record)
         self._logs.append(record)
         self._trim(self._logs)
         if not record.superseded:
@@ -101,6 +109,8 @@ class LogWriter:
         while len(queue) > self._max_buffer:
             queue.popleft()
             self.dropped += 1
+            if self._metrics is not None:
+                self._metrics.rows_dropped(1)
             if self.dropped in (1, 100) or self.dropped % 10_000 == 0:
                 log.error(
                     "log buffer full (database unreachable?): %d records dropped", self.dropped
@@ -152,6 +162,9 @@ class LogWriter:
         while not self._stopping.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self._interval)
+            if self._metrics is not None:
+                # Sampled once per interval, off the request path: the backlog before the write.
+                self._metrics.queue_depth(self.pending)
             await self.flush()
             if self._after_flush is not None:
                 try:
@@ -217,6 +230,8 @@ class LogWriter:
             except _DATA_ERRORS:
                 unwritable += 1
         self.dropped += unwritable
+        if self._metrics is not None and unwritable:
+            self._metrics.rows_dropped(unwritable)
         log.error(
             "dropped %d log record(s) the database refused (%s)", unwritable, type(first).__name__
         )

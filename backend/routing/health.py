@@ -51,11 +51,13 @@ class CircuitBreaker:
         cooldown_s: float = DEFAULT_COOLDOWN_S,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
+        on_change: Callable[[State], None] | None = None,
     ) -> None:
         self.threshold = max(1, threshold)
         self.cooldown_s = cooldown_s
         self._clock = clock
         self._wall = wall
+        self._on_change = on_change
         self._state: State = "closed"
         self._opened_at = 0.0
         self._trial = False
@@ -108,6 +110,8 @@ class CircuitBreaker:
     def _set(self, state: State) -> None:
         self._state = state
         self.since = self._wall()
+        if self._on_change is not None:
+            self._on_change(state)
 
     def _tick(self) -> None:
         if self._state == "open" and self._clock() - self._opened_at >= self.cooldown_s:
@@ -134,6 +138,8 @@ class HealthRegistry:
         self.wall = wall
         self._models: dict[tuple[str, str], CircuitBreaker] = {}
         self._providers: dict[str, CircuitBreaker] = {}
+        #: Told of every breaker's state change: ``(provider, model or None, state)`` (metrics).
+        self.on_change: Callable[[str, str | None, State], None] | None = None
 
     def model(self, provider: str, model: str) -> CircuitBreaker:
         b = self._models.get((provider, model))
@@ -143,6 +149,7 @@ class HealthRegistry:
                 cooldown_s=self.cooldown_s,
                 clock=self.clock,
                 wall=self.wall,
+                on_change=self._listener(provider, model),
             )
         return b
 
@@ -154,8 +161,15 @@ class HealthRegistry:
                 cooldown_s=self.cooldown_s,
                 clock=self.clock,
                 wall=self.wall,
+                on_change=self._listener(provider, None),
             )
         return b
+
+    def _listener(self, provider: str, model: str | None) -> Callable[[State], None] | None:
+        on_change = self.on_change
+        if on_change is None:
+            return None
+        return lambda state: on_change(provider, model, state)
 
     def available(self, provider: str, model: str) -> bool:
         # Looks without creating: the catalog asks about hundreds of models never called.
