@@ -3,8 +3,8 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 help:
-	@echo "make run    install what is needed and start the gateway + dashboard (SQLite, in-process)"
-	@echo "make test   install what is needed and run the whole test suite (SQLite, then PostgreSQL + Redis)"
+	@echo "make run    install what running needs and start the gateway + dashboard (SQLite, in-process)"
+	@echo "make test   add the test tools and run the whole test suite (SQLite, then PostgreSQL + Redis)"
 	@echo "make bench  run the benchmark suite (see benchmarks/README.md)"
 	@echo "make schema regenerate schema.graphql from the code"
 
@@ -18,12 +18,12 @@ test:
 	bash scripts/test.sh
 
 bench:
-	bash scripts/install.sh && .venv/bin/python benchmarks/run.py $(ARGS)
+	WITH_TESTS=1 bash scripts/install.sh && .venv/bin/python benchmarks/run.py $(ARGS)
 
 schema:
 	.venv/bin/python -m backend.graphql.export > schema.graphql
 
 lint:
-	.venv/bin/ruff check backend tests benchmarks frontend_reflex && .venv/bin/mypy backend
+	WITH_TESTS=1 bash scripts/install.sh && .venv/bin/ruff check backend tests benchmarks frontend_reflex && .venv/bin/mypy backend
 
 .PHONY: help install run test bench schema lint

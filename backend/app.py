@@ -103,6 +103,7 @@ def _mount_admin(
     graphql = create_graphql_app(gateway)
     app.router.routes.extend(admin_routes(gateway))
     app.router.routes.append(Route("/graphql", graphql, methods=["GET", "POST"]))
+    app.router.routes.append(Route("/graphql/assets/{name}", graphql.serve_ide_asset))
     app.router.routes.append(WebSocketRoute("/graphql", graphql))
 
 

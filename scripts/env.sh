@@ -7,3 +7,5 @@ export REFLEX_TELEMETRY_ENABLED=false REFLEX_CHECK_LATEST_VERSION=0
 export REFLEX_HTTP_CLIENT_BIND_ADDRESS=0.0.0.0
 export NPM_CONFIG_REGISTRY="${NPM_CONFIG_REGISTRY:-$(npm config get registry 2>/dev/null || echo https://registry.npmjs.org/)}"
 export PATH="$ROOT/.venv/bin:$PATH"
+# The Node that scripts/install.sh took from the npm registry when the system's is too old.
+if [ -x "$ROOT/.tools/node/node_modules/.bin/node" ]; then export PATH="$ROOT/.tools/node/node_modules/.bin:$PATH"; fi

@@ -31,7 +31,7 @@ for _ in $(seq 1 100); do
 done
 
 export SWITCHBOARD_GATEWAY_URL="http://$HOST:$GATEWAY_PORT"
-( reflex run --env prod --frontend-port "$DASHBOARD_PORT" --backend-port "$DASHBOARD_PORT" --backend-host "$HOST" --loglevel warning ) &
+( python -m reflex run --env prod --frontend-port "$DASHBOARD_PORT" --backend-port "$DASHBOARD_PORT" --backend-host "$HOST" --loglevel warning ) &
 pids+=($!)
 
 cat <<MSG
@@ -42,6 +42,7 @@ cat <<MSG
   First login (also in $creds, readable only by you):
 $(sed 's/^/    /' "$creds")
 
+  The CLI:  .venv/bin/switchboard --help   (or: source .venv/bin/activate; switchboard --help)
   Point an SDK at it:  OPENAI_BASE_URL=http://$HOST:$GATEWAY_PORT/v1  ANTHROPIC_BASE_URL=http://$HOST:$GATEWAY_PORT
   Providers come from OPENAI_API_KEY, ANTHROPIC_API_KEY, GEMINI_API_KEY, OLLAMA_BASE_URL (or the dashboard).
   Ctrl-C stops both.

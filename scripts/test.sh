@@ -2,7 +2,7 @@
 # `make test` (and .ci/run): install, then the whole suite on SQLite, then on PostgreSQL + Redis.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-WITH_BROWSER=1 bash scripts/install.sh || exit 1
+WITH_TESTS=1 WITH_BROWSER=1 bash scripts/install.sh || exit 1
 source scripts/env.sh
 PG_URL="${SWITCHBOARD_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/test}"
 REDIS_TEST_URL="${SWITCHBOARD_TEST_REDIS_URL:-redis://127.0.0.1:6379/0}"

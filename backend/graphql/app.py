@@ -1,5 +1,8 @@
 """The ASGI GraphQL app: HTTP queries/mutations, GraphiQL, and WebSocket subscriptions.
 
+GraphiQL (``GET /graphql`` from a browser) and its files (``/graphql/assets/...``) are served
+from the gateway's own copy (``backend.graphql.ide``), never from a CDN.
+
 Authentication: ``Authorization: Bearer <session or admin token>`` on HTTP (and on the WebSocket
 upgrade if a client can send it); otherwise the ``connection_init`` payload
 ``{"Authorization": "Bearer ..."}`` or ``{"token": "..."}``. A WebSocket without a valid token
@@ -31,6 +34,7 @@ from strawberry.types.unset import UNSET, UnsetType
 from backend.data.models.tenancy import User
 from backend.gateway import Gateway
 from backend.graphql.context import Context
+from backend.graphql.ide import GraphiQLAssets
 from backend.graphql.live_sessions import LegacyWSHandler, TransportWSHandler
 from backend.graphql.schema import schema
 from backend.security.http_limits import BodyTimeout
@@ -123,7 +127,12 @@ class SwitchboardGraphQL(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = TransportWSHandler
     graphql_ws_handler_class = LegacyWSHandler
 
-    def __init__(self, gateway: Gateway, login_guard: LoginGuard | None = None) -> None:
+    def __init__(
+        self,
+        gateway: Gateway,
+        login_guard: LoginGuard | None = None,
+        ide_assets: GraphiQLAssets | None = None,
+    ) -> None:
         super().__init__(
             schema,
             graphql_ide="graphiql",
@@ -135,6 +144,7 @@ class SwitchboardGraphQL(GraphQL[Context, None]):
         # without a gateway.
         self.gateway = gateway
         self._login_guard = login_guard
+        self.ide_assets = ide_assets or GraphiQLAssets()
 
     @property
     def max_message_bytes(self) -> int:
@@ -181,6 +191,14 @@ class SwitchboardGraphQL(GraphQL[Context, None]):
             f"GraphQL request body exceeds the limit of {self.max_message_bytes} bytes.",
             "PAYLOAD_TOO_LARGE",
         )
+
+    async def render_graphql_ide(self, request: Request) -> Response:  # type: ignore[override]
+        # strawberry's page loads React and GraphiQL from unpkg.com: blank without internet.
+        return self.ide_assets.page()
+
+    async def serve_ide_asset(self, request: Request) -> Response:
+        """Endpoint of ``GET /graphql/assets/{name}``."""
+        return await self.ide_assets.serve(request)
 
     async def authenticate(self, token: str | None) -> User | None:
         if not token:
