@@ -10,6 +10,7 @@ Each protocol codec maps these to its own error body (OpenAI ``{"error": {...}}`
     ├── AuthenticationError            401 missing / invalid / revoked / expired key
     ├── PermissionDenied               403 suspended user, inactive app, model not allowed
     ├── NotFound                       404 unknown model or route
+    │   └── ProviderNotConfigured      404 the gateway cannot use that provider (configuration)
     ├── RateLimited                    429 per-key requests-per-minute
     ├── QuotaExceeded                  429 a spend cap (OpenAI ``insufficient_quota``)
     ├── UpstreamError                  502 the provider failed (keeps upstream status)
@@ -20,6 +21,12 @@ Each protocol codec maps these to its own error body (OpenAI ``{"error": {...}}`
 ``retryable`` tells the fallback policy whether another model may be tried: true for upstream
 failures of the provider's making (5xx, 429, 401/402/403 from the provider, timeouts,
 connection errors), false for anything the caller caused.
+
+``ProviderNotConfigured`` is neither: a provider without credentials, disabled by an administrator
+or whose credential cannot be used is the operator's configuration, not an outage. It is a 404
+(the model is not served here, as ``/v1/models`` shows) carrying ``x-should-retry: false`` so no
+client retries it; fallback skips such a candidate without an attempt, and it never feeds a circuit
+breaker.
 """
 
 from __future__ import annotations
@@ -81,6 +88,15 @@ class PermissionDenied(GatewayError):
 class NotFound(GatewayError):
     status = 404
     kind = "not_found"
+
+
+class ProviderNotConfigured(NotFound):
+    kind = "configuration"
+
+    def __init__(self, message: str, **kwargs: Any) -> None:
+        # The official SDKs honour this header before looking at the status.
+        headers = {"x-should-retry": "false", **(kwargs.pop("headers", None) or {})}
+        super().__init__(message, headers=headers, **kwargs)
 
 
 class RateLimited(GatewayError):

@@ -1,18 +1,20 @@
 """Provider calls with fallback: the only place the pipeline talks to providers.
 
 Every failed attempt that a later candidate replaced is logged as a ``superseded`` row (visible,
-never billed); the attempt that answered is the request's own row.
+never billed); the attempt that answered is the request's own row. A candidate whose provider
+is not configured (or disabled) is skipped, not attempted: no row, no breaker.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 from backend.gateway import Gateway
 from backend.ir.chat import ChatRequest, ChatResponse
-from backend.ir.errors import GatewayError, UpstreamError
+from backend.ir.errors import GatewayError, ProviderNotConfigured, UpstreamError
 from backend.ir.stream import StreamError, StreamEvent
 from backend.policies.context import RequestContext
 from backend.routing.fallback import run_with_fallback
@@ -79,7 +81,11 @@ class ProviderCalls:
         answered = False
         try:
             result, model, _ = await run_with_fallback(
-                candidates, attempt, router=self.gw.router, on_attempt_failed=on_failed
+                candidates,
+                attempt,
+                router=self.gw.router,
+                on_attempt_failed=on_failed,
+                usable=functools.partial(self._require_provider, ctx),
             )
             answered = True
         finally:
@@ -87,6 +93,19 @@ class ProviderCalls:
             self._log_superseded(ctx, failures if answered else failures[:-1])
         ctx.actual_model = model
         return result
+
+    def _require_provider(self, ctx: RequestContext, model: str) -> None:
+        # Raises ProviderNotConfigured for a provider the configuration rules out, so fallback
+        # skips it before the circuit breaker is asked (an open circuit must not hide it).
+        ref = self.gw.router.parse(model)
+        try:
+            self.gw.providers.require(ref.provider)
+        except ProviderNotConfigured:
+            if ctx.provider is None:
+                # The request's row names the first provider that could not be used, unless
+                # another candidate answers or fails for real.
+                ctx.actual_model, ctx.provider = model, ref.provider
+            raise
 
     def _log_superseded(
         self, ctx: RequestContext, failures: list[tuple[str, str | None, GatewayError]]

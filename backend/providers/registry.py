@@ -34,7 +34,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any
 
 from backend.ir.chat import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse
-from backend.ir.errors import NotFound, UpstreamUnavailable
+from backend.ir.errors import NotFound, ProviderNotConfigured
 from backend.ir.stream import StreamEvent
 from backend.providers.base import Provider, ProviderConfig
 from backend.providers.credentials import DEFAULTS
@@ -151,6 +151,8 @@ class ProviderRegistry:
         self._entries: dict[str, _Entry] = {}
         self._disabled: frozenset[str] = frozenset()
         self._errors: dict[str, str] = {}
+        #: (provider, message) of configuration problems already logged.
+        self._warned: set[tuple[str, str]] = set()
         self._retiring: set[asyncio.Task[None]] = set()
         self._lock = asyncio.Lock()
 
@@ -183,11 +185,15 @@ class ProviderRegistry:
     def get(self, name: str) -> Provider:
         """The current adapter of ``name`` (calls on it are counted, see the module doc).
 
-        Raises ``NotFound`` for a name no one configured or declared, ``UpstreamUnavailable``
-        (retryable, so fallback moves on) for a known provider that is unconfigured, disabled or
-        broken.
+        Raises ``NotFound`` for a name no one configured or declared, ``ProviderNotConfigured``
+        (not retryable; fallback skips it without touching a breaker) for a known provider that
+        is unconfigured, disabled or broken.
         """
         return _Counted(self._lookup(name))
+
+    def require(self, name: str) -> None:
+        """Raise what ``get(name)`` would raise, without handing out an adapter."""
+        self._lookup(name)
 
     @contextlib.asynccontextmanager
     async def use(self, name: str) -> AsyncIterator[Provider]:
@@ -200,22 +206,37 @@ class ProviderRegistry:
         entry = self._entries.get(name)
         if entry is not None:
             return entry
+        reason = self._unusable(name)
+        if reason is None:
+            raise NotFound(f"unknown provider {name!r}", code="provider_not_found", retryable=False)
+        code, message = reason
+        if (name, message) not in self._warned:
+            # Once per cause: the operator must hear of it, but not once per request.
+            self._warned.add((name, message))
+            log.warning("%s (requests for its models are refused with %s)", message, code)
+        raise ProviderNotConfigured(message, code=code)
+
+    def _unusable(self, name: str) -> tuple[str, str] | None:
+        """(code, message) saying why a known provider cannot serve; ``None`` if unknown."""
         if name in self._errors:
-            raise UpstreamUnavailable(
-                f"provider {name!r} is unavailable: {self._errors[name]}",
-                code="provider_unavailable",
-            )
+            return "provider_misconfigured", f"provider {name!r} is unusable: {self._errors[name]}"
         if name in self._disabled:
-            raise UpstreamUnavailable(
-                f"provider {name!r} is disabled by an administrator", code="provider_disabled"
+            return "provider_disabled", f"provider {name!r} is disabled by an administrator"
+        default = DEFAULTS.get(name)
+        if default is not None:
+            var = default.env.get("api_key") or default.env.get("base_url", "")
+            return (
+                "provider_not_configured",
+                f"provider {name!r} is not configured: set {var} in the gateway's environment "
+                "or add its credential in the dashboard's provider credentials",
             )
-        if name in DEFAULTS:
-            raise UpstreamUnavailable(
-                f"provider {name!r} is not configured: set its API key in the environment or "
-                "in the dashboard's provider credentials",
-                code="provider_not_configured",
-            )
-        raise NotFound(f"unknown provider {name!r}", code="provider_not_found", retryable=False)
+        return None
+
+    def _reason_text(self, name: str) -> str | None:
+        if name in self._entries:
+            return None
+        reason = self._unusable(name)
+        return reason[1] if reason else None
 
     # -- changing ------------------------------------------------------------------------------
 
@@ -255,6 +276,8 @@ class ProviderRegistry:
             self._entries = new_entries
             self._errors = errors
             self._disabled = frozenset(disabled)
+            # A cause that changed (or went away) is worth a new warning when it comes back.
+            self._warned = {w for w in self._warned if self._reason_text(w[0]) == w[1]}
             for entry in retired:
                 self._retire(entry)
             if changed:

@@ -4,8 +4,15 @@
 counts attempts from 1 across all models) and returns ``(result, model, attempts)``.
 
 - Candidates are tried in the given order (the strategy's); one whose circuit is open (model or
-  provider) is skipped without calling it. If every candidate was skipped, the error is
-  ``UpstreamUnavailable`` "all candidates unavailable (circuit open)" (code ``circuit_open``).
+  provider) is skipped without calling it.
+- A candidate whose provider the gateway cannot use (``ProviderNotConfigured``: no credential,
+  disabled, broken; told by ``usable(model)`` before the breaker is asked, or raised by
+  ``attempt``) is skipped too. That is configuration, not an outage: it is not an attempt, is not
+  reported to ``on_attempt_failed`` and never touches a breaker.
+- If no candidate could be tried, the error is the first skipped candidate's reason: its
+  ``ProviderNotConfigured``, or ``UpstreamUnavailable`` (code ``circuit_open``) naming each open
+  circuit with its failure count and last real cause ("circuit open for openai/gpt-4o after 5
+  failures; last: openai: upstream connection refused").
 - A retryable ``GatewayError`` (``err.retryable``: provider 5xx, 429, 401/402/403, timeouts,
   connection errors) is retried on the same model up to ``max_retries_per_model`` times with
   exponential backoff and full jitter, ``sleep(rand() * min(backoff_max_s, backoff_base_s *
@@ -41,7 +48,7 @@ import random
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
-from backend.ir.errors import GatewayError, UpstreamUnavailable
+from backend.ir.errors import GatewayError, ProviderNotConfigured, UpstreamUnavailable
 
 T = TypeVar("T")
 
@@ -57,6 +64,7 @@ class FallbackState(Protocol):
     def record_success(self, model: str, latency_s: float) -> None: ...
     def record_failure(self, model: str, error: GatewayError) -> None: ...
     def release(self, model: str) -> None: ...
+    def why_unavailable(self, model: str) -> str: ...
 
 
 OnAttemptFailed = Callable[[str, int, GatewayError], Any]
@@ -74,6 +82,7 @@ async def run_with_fallback(
     sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     rand: Callable[[], float] = random.random,
     on_attempt_failed: OnAttemptFailed | None = None,
+    usable: Callable[[str], None] | None = None,
 ) -> tuple[T, str, int]:
     """See the module docstring. ``router`` is an alias of ``router_state``."""
     state = router_state if router_state is not None else router
@@ -84,9 +93,16 @@ async def run_with_fallback(
     retries = max(0, max_retries_per_model)
     attempts = 0
     last_error: GatewayError | None = None
-    skipped: list[str] = []
+    #: Why each candidate that was never tried was skipped (``None``: its circuit is open).
+    skipped: list[tuple[str, ProviderNotConfigured | None]] = []
 
     for model in dict.fromkeys(candidates):
+        if usable is not None:
+            try:
+                usable(model)
+            except ProviderNotConfigured as err:
+                skipped.append((model, err))
+                continue
         for k in range(retries + 1):
             if k > 0:
                 if not state.available(model):
@@ -94,12 +110,19 @@ async def run_with_fallback(
                 await sleep(rand() * min(backoff_max_s, backoff_base_s * (2 ** (k - 1))))
             if not state.acquire(model):
                 if k == 0:
-                    skipped.append(model)
+                    skipped.append((model, None))
                 break
             attempts += 1
             started = state.clock()
             try:
                 result = await attempt(model, attempts)
+            except ProviderNotConfigured as err:
+                # The configuration changed since ``usable`` looked: still not an attempt.
+                state.release(model)
+                attempts -= 1
+                if k == 0:
+                    skipped.append((model, err))
+                break
             except GatewayError as err:
                 if not err.retryable:
                     state.release(model)
@@ -119,12 +142,15 @@ async def run_with_fallback(
 
     if last_error is not None:
         raise last_error
-    names = ", ".join(skipped) or "none"
-    raise UpstreamUnavailable(
-        f"all candidates unavailable (circuit open): {names}",
-        code="circuit_open",
-        detail={"candidates": list(skipped)},
-    )
+    if skipped and skipped[0][1] is not None:
+        raise skipped[0][1]
+    raise _circuit_open(state, [m for m, err in skipped if err is None])
+
+
+def _circuit_open(state: FallbackState, models: list[str]) -> UpstreamUnavailable:
+    reasons = [state.why_unavailable(m) for m in models]
+    text = reasons[0] if len(reasons) == 1 else "all candidates unavailable: " + " | ".join(reasons)
+    return UpstreamUnavailable(text, code="circuit_open", detail={"candidates": models})
 
 
 async def _notify(callback: OnAttemptFailed | None, model: str, n: int, err: GatewayError) -> None:

@@ -12,6 +12,10 @@ One breaker per ``(provider, model)`` and one per provider:
   and timeouts (``UpstreamUnavailable``/``UpstreamTimeout``) and the provider refusing our
   credential or billing (401/402/403). Any answer of the provider, even a model's 500, proves it
   reachable and resets it. When it is open, every model of that provider is skipped.
+- Configuration problems (``ProviderNotConfigured``) never reach a breaker: the fallback executor
+  skips them before asking for a grant.
+- Each breaker keeps its last failure's message (scrubbed, clipped), so a request refused because
+  the circuit is open learns the real cause (``describe``).
 - Half-open lets exactly one request through (``acquire``); until it reports, others are
   skipped. An attempt that ends without a verdict (cancelled, or the caller's own 400) gives the
   trial back (``release``).
@@ -27,6 +31,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from backend.ir.errors import GatewayError, UpstreamTimeout, UpstreamUnavailable
+from backend.protocols.openai_chat.errors import scrub
 
 State = Literal["closed", "open", "half_open"]
 
@@ -34,6 +39,8 @@ DEFAULT_FAILURE_THRESHOLD = 5
 DEFAULT_COOLDOWN_S = 30.0
 
 _PROVIDER_WIDE_CODES = frozenset({"upstream_401", "upstream_402", "upstream_403"})
+#: The last cause is shown to every caller refused by the open circuit: keep it short.
+_MAX_CAUSE = 200
 
 
 def is_provider_wide(err: GatewayError) -> bool:
@@ -65,6 +72,8 @@ class CircuitBreaker:
         self.failures = 0
         #: Wall time of the last state change, ``None`` while never changed.
         self.since: float | None = None
+        #: The last failure's message, scrubbed of anything key-like.
+        self.last_error: str | None = None
 
     @property
     def state(self) -> State:
@@ -90,7 +99,10 @@ class CircuitBreaker:
         if self._state != "closed":
             self._set("closed")
 
-    def failure(self) -> None:
+    def failure(self, err: GatewayError | None = None) -> None:
+        if err is not None:
+            text = scrub(err.message)
+            self.last_error = text if len(text) <= _MAX_CAUSE else text[:_MAX_CAUSE] + "..."
         self.failures += 1
         self._tick()
         if self._state == "half_open":
@@ -102,6 +114,17 @@ class CircuitBreaker:
     def release(self) -> None:
         """An attempt ended without telling anything about health: free the trial."""
         self._trial = False
+
+    def describe(self, subject: str) -> str:
+        """Why ``subject`` is skipped now, e.g. "circuit open for openai after 5 failures; last:
+        openai: upstream connection refused"."""
+        state = self.state
+        if state == "half_open":
+            text = f"circuit half-open for {subject}: a trial request is under way"
+        else:
+            n = self.failures
+            text = f"circuit {state} for {subject} after {n} failure{'' if n == 1 else 's'}"
+        return f"{text}; last: {self.last_error}" if self.last_error else text
 
     def _open(self) -> None:
         self._opened_at = self._clock()
@@ -190,15 +213,25 @@ class HealthRegistry:
         self.model(provider, model).success()
 
     def record_failure(self, provider: str, model: str, err: GatewayError) -> None:
-        self.model(provider, model).failure()
+        self.model(provider, model).failure(err)
         if is_provider_wide(err):
-            self.provider(provider).failure()
+            self.provider(provider).failure(err)
         else:
             self.provider(provider).success()
 
     def release(self, provider: str, model: str) -> None:
         self.provider(provider).release()
         self.model(provider, model).release()
+
+    def describe(self, provider: str, model: str) -> str:
+        """Why ``provider/model`` is unavailable now (the provider's circuit first)."""
+        p = self._providers.get(provider)
+        if p is not None and not p.available():
+            return p.describe(f"provider {provider}")
+        m = self._models.get((provider, model))
+        if m is not None and not m.available():
+            return m.describe(f"{provider}/{model}")
+        return f"{provider}/{model} is available"
 
     def rows(self) -> list[dict[str, Any]]:
         """One row per breaker for the admin API; ``model`` is ``None`` on provider rows."""

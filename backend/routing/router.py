@@ -241,6 +241,14 @@ class Router:
         ref = ModelRef.from_key(model)
         self.health_registry.release(ref.provider, ref.model)
 
+    def why_unavailable(self, model: str) -> str:
+        """Why ``model`` is skipped now: its open circuit and that circuit's last real cause."""
+        ref = ModelRef.from_key(model)
+        if ref.provider == "ollama" and self._ollama_down():
+            cause = f": {self._ollama_error}" if self._ollama_error else ""
+            return f"ollama is unreachable ({self._ollama_failures} failed probes{cause})"
+        return self.health_registry.describe(ref.provider, ref.model)
+
     # -- lifecycle -------------------------------------------------------------------------------
 
     async def start(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 
 import httpx
@@ -17,7 +18,7 @@ from backend.ir.chat import (
     TextPart,
     Usage,
 )
-from backend.ir.errors import NotFound, UpstreamUnavailable
+from backend.ir.errors import NotFound, ProviderNotConfigured
 from backend.ir.stream import StreamEnd, StreamEvent, StreamStart, TextDelta
 from backend.providers.base import ProviderConfig
 from backend.providers.http import Upstream as HttpUpstream
@@ -242,31 +243,34 @@ async def test_errors_for_unknown_unconfigured_disabled_and_broken() -> None:
     assert set(reg.configured()) == {"ok"}
 
     cases = {
-        "nosuch": (NotFound, "unknown provider"),
-        "azure": (UpstreamUnavailable, "not configured"),
-        "openai": (UpstreamUnavailable, "disabled"),
-        "anthropic": (UpstreamUnavailable, "failed authentication"),
-        "gemini": (UpstreamUnavailable, "failed to start (RuntimeError)"),
-        "custom": (UpstreamUnavailable, "no adapter for provider kind 'nonsense'"),
+        "nosuch": (NotFound, "provider_not_found", "unknown provider"),
+        "azure": (ProviderNotConfigured, "provider_not_configured", "set AZURE_OPENAI_API_KEY"),
+        "openai": (ProviderNotConfigured, "provider_disabled", "disabled"),
+        "anthropic": (ProviderNotConfigured, "provider_misconfigured", "failed authentication"),
+        "gemini": (ProviderNotConfigured, "provider_misconfigured", "failed to start (Runtime"),
+        "custom": (ProviderNotConfigured, "provider_misconfigured", "no adapter for provider kind"),
     }
-    for name, (exc_type, text) in cases.items():
+    for name, (exc_type, code, text) in cases.items():
         with pytest.raises(exc_type) as exc:
             reg.get(name)
-        assert type(exc.value) is exc_type
+        assert type(exc.value) is exc_type and exc.value.code == code
         assert text in exc.value.message
         assert "sk-secret" not in exc.value.message
         with pytest.raises(exc_type):
             async with reg.use(name):
                 pass
+        with pytest.raises(exc_type):
+            reg.require(name)
     assert reg.errors()["gemini"].endswith("(RuntimeError)")
     assert "sk-secret" not in repr(reg.errors())
-    # Unavailable providers let fallback move on; an unknown name is the caller's mistake.
-    assert UpstreamUnavailable("x").retryable and not NotFound("x", retryable=False).retryable
+    # Configuration is nothing to retry: fallback skips it, clients are told not to retry.
+    err = ProviderNotConfigured("x")
+    assert not err.retryable and err.status == 404 and err.headers == {"x-should-retry": "false"}
 
     # Fixed: a broken provider comes back on the next apply.
     await reg.apply({"ok": cfg("ok"), "anthropic": cfg("anthropic", kind="anthropic")})
     assert reg.names() == ["anthropic", "ok"]
-    with pytest.raises(UpstreamUnavailable, match="not configured"):
+    with pytest.raises(ProviderNotConfigured, match="not configured"):
         reg.get("openai")
     await reg.close()
     assert all(c.is_closed for c in up.clients)  # incl. the one the broken adapter never used
@@ -278,7 +282,7 @@ async def test_removed_provider_is_closed_and_reported() -> None:
     await reg.apply({"openai": cfg("openai")})
     client = up.clients[-1]
     assert await reg.apply({}) == {"openai"}
-    with pytest.raises(UpstreamUnavailable):
+    with pytest.raises(ProviderNotConfigured):
         reg.get("openai")
     await reg.wait_retired()
     assert client.is_closed
@@ -317,3 +321,34 @@ async def test_credential_change_reaches_a_real_upstream_through_default_adapter
         auth = [r.headers.get("authorization") for r in fake.requests]
         assert auth == ["Bearer sk-old-1111", "Bearer sk-new-2222"]
         await reg.close()
+
+
+async def test_a_configuration_problem_is_logged_once_per_cause(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    reg = registry(Upstream())
+    await reg.apply({"ok": cfg("ok"), "openai": cfg("openai", enabled=False)})
+
+    def warnings() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+
+    with caplog.at_level(logging.WARNING, logger="switchboard.providers"):
+        for _ in range(10):
+            for name in ("azure", "openai", "nosuch"):
+                with pytest.raises(NotFound):
+                    reg.get(name)
+        assert len(warnings()) == 2
+        assert "provider 'azure' is not configured: set AZURE_OPENAI_API_KEY" in warnings()[0]
+        assert "provider 'openai' is disabled" in warnings()[1]
+        # An unrelated change does not repeat them; a new cause is told once again.
+        await reg.apply({"ok": cfg("ok", key="other"), "openai": cfg("openai", enabled=False)})
+        reg.get("ok")
+        with pytest.raises(ProviderNotConfigured):
+            reg.get("openai")
+        assert len(warnings()) == 2
+        await reg.apply({"ok": cfg("ok")})
+        for _ in range(3):
+            with pytest.raises(ProviderNotConfigured):
+                reg.get("openai")
+        assert len(warnings()) == 3 and "'openai' is not configured" in warnings()[2]
+    await reg.close()

@@ -11,6 +11,7 @@ import pytest
 
 from backend.ir.errors import (
     GatewayError,
+    ProviderNotConfigured,
     UpstreamError,
     UpstreamUnavailable,
     upstream_status_error,
@@ -204,9 +205,52 @@ async def test_all_circuits_open_raises_unavailable_without_calling() -> None:
     router.record_failure(A, UpstreamError("x"))
     router.record_failure(B, UpstreamError("x"))
     up = Upstream({}, clock)
-    with pytest.raises(UpstreamUnavailable, match=r"all candidates unavailable \(circuit open\)"):
+    with pytest.raises(UpstreamUnavailable) as info:
         await run_with_fallback([A, B], up, router_state=router)
     assert up.calls == []
+    assert info.value.code == "circuit_open"
+    assert info.value.message == (
+        "all candidates unavailable: circuit open for openai/gpt-4o-mini after 1 failure; "
+        "last: x | circuit open for anthropic/claude-haiku-4-5 after 1 failure; last: x"
+    )
+
+
+async def test_circuit_open_answer_names_the_last_real_cause_without_secrets() -> None:
+    clock = FakeClock()
+    router = make_router(clock, threshold=3)
+    causes = [
+        upstream_status_error(500, "first boom", provider="openai"),
+        upstream_status_error(429, "slow down", provider="openai"),
+        upstream_status_error(
+            500, "Incorrect key sk-live-abcdef0123456789 " + "x" * 400, provider="openai"
+        ),
+    ]
+    up = Upstream({A: list(causes)}, clock)
+    with pytest.raises(UpstreamError):
+        await run_with_fallback(
+            [A], up, router_state=router, max_retries_per_model=2, sleep=Sleeps()
+        )
+    assert router.health_registry.model("openai", "gpt-4o-mini").state == "open"
+    with pytest.raises(UpstreamUnavailable) as info:
+        await run_with_fallback([A], up, router_state=router)
+    message = info.value.message
+    assert message.startswith(
+        "circuit open for openai/gpt-4o-mini after 3 failures; last: openai: Incorrect key "
+    )
+    assert "sk-live" not in message and "first boom" not in message
+    assert len(message) < 300
+
+
+async def test_provider_circuit_is_named_before_the_model() -> None:
+    clock = FakeClock()
+    router = make_router(clock, threshold=1)
+    router.record_failure(A, connect_error())
+    with pytest.raises(UpstreamUnavailable) as info:
+        await run_with_fallback(["openai/gpt-4o"], Upstream({}, clock), router_state=router)
+    assert info.value.message == (
+        "circuit open for provider openai after 1 failure; "
+        "last: openai: upstream connection failed (ConnectError)"
+    )
 
 
 async def test_success_records_latency_and_router_alias_keyword() -> None:
@@ -327,3 +371,100 @@ async def test_stream_failing_after_the_first_event_does_not_fall_back() -> None
         async for _ in rest:
             pass
     assert calls == [A]
+
+
+def not_configured(provider: str) -> ProviderNotConfigured:
+    return ProviderNotConfigured(
+        f"provider {provider!r} is not configured", code="provider_not_configured"
+    )
+
+
+def config_check(unusable: dict[str, str]) -> Callable[[str], None]:
+    def usable(model: str) -> None:
+        provider = model.split("/", 1)[0]
+        if provider in unusable:
+            raise not_configured(provider)
+
+    return usable
+
+
+async def test_unconfigured_candidate_is_skipped_without_an_attempt_or_a_breaker() -> None:
+    clock = FakeClock()
+    router = make_router(clock, threshold=1)
+    up = Upstream({}, clock)
+    failed: list[str] = []
+    result, model, attempts = await run_with_fallback(
+        [A, B],
+        up,
+        router_state=router,
+        usable=config_check({"openai": "x"}),
+        on_attempt_failed=lambda m, n, e: failed.append(m),
+    )
+    assert (result, model, attempts) == (f"answer from {B}", B, 1)
+    assert up.calls == [(B, 1)] and failed == []
+    assert [r for r in router.health() if r["provider"] == "openai"] == []
+
+
+async def test_only_unconfigured_candidates_never_open_a_circuit() -> None:
+    clock = FakeClock()
+    router = make_router(clock, threshold=1)
+    up = Upstream({}, clock)
+    for _ in range(20):
+        with pytest.raises(ProviderNotConfigured) as info:
+            await run_with_fallback(
+                ["azure/gpt-4o", "azure/another"],
+                up,
+                router_state=router,
+                usable=config_check({"azure": "x"}),
+            )
+        assert info.value.code == "provider_not_configured" and not info.value.retryable
+        assert info.value.headers == {"x-should-retry": "false"}
+    assert up.calls == [] and router.health() == []
+
+
+async def test_configuration_raised_by_the_attempt_is_still_not_a_failure() -> None:
+    # The registry can change between the check and the call: the attempt's own
+    # ProviderNotConfigured is handled the same way.
+    clock = FakeClock()
+    router = make_router(clock, threshold=1)
+    seen: list[tuple[str, int]] = []
+
+    async def attempt(model: str, n: int) -> str:
+        seen.append((model, n))
+        if model == A:
+            raise not_configured("openai")
+        return model
+
+    result, _, attempts = await run_with_fallback([A, B], attempt, router_state=router)
+    assert (result, attempts) == (B, 1) and seen == [(A, 1), (B, 1)]
+    assert router.available(A)
+    assert router.health_registry.model("openai", "gpt-4o-mini").failures == 0
+    with pytest.raises(ProviderNotConfigured):
+        await run_with_fallback([A], attempt, router_state=router)
+
+
+async def test_configuration_of_the_first_candidate_beats_an_open_circuit() -> None:
+    clock = FakeClock()
+    router = make_router(clock, threshold=1)
+    router.record_failure(A, connect_error())  # openai's circuit is open, and then its key goes
+    with pytest.raises(ProviderNotConfigured):
+        await run_with_fallback(
+            [A], Upstream({}, clock), router_state=router, usable=config_check({"openai": "x"})
+        )
+    # The first candidate's reason wins; an upstream failure would beat both.
+    with pytest.raises(UpstreamUnavailable, match="circuit open for provider openai"):
+        await run_with_fallback(
+            [A, "azure/gpt-4o"],
+            Upstream({}, clock),
+            router_state=router,
+            usable=config_check({"azure": "x"}),
+        )
+    up = Upstream({C: [upstream_status_error(500, "down", provider="gemini")]}, clock)
+    with pytest.raises(UpstreamError, match="gemini: down"):
+        await run_with_fallback(
+            ["azure/gpt-4o", C],
+            up,
+            router_state=router,
+            usable=config_check({"azure": "x"}),
+            max_retries_per_model=0,
+        )
