@@ -35,6 +35,8 @@ class GatewayProc:
     log_path: Path
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+    #: More ``serve`` arguments (e.g. ``["--workers", "2"]``).
+    args: list[str] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -59,6 +61,7 @@ class GatewayProc:
                 "127.0.0.1",
                 "--port",
                 str(self.port),
+                *self.args,
             ],
             cwd=ROOT,
             env=env,
