@@ -97,15 +97,21 @@ async def mstack(
         "gemini": GeminiFake().start(),
         "ollama": OllamaFake().start(),
     }
-    multiproc = tmp / "prometheus"
-    env = gateway_env(db, tmp, fakes) | {"SWITCHBOARD_METRICS_TOKEN": METRICS_TOKEN}
-    if workers > 1:
-        # The operator's own directory (instead of serve's temporary one), so the test can
-        # see which worker counted what.
-        env["PROMETHEUS_MULTIPROC_DIR"] = str(multiproc)
+    # serve makes its multiprocess directory under TMPDIR: a private one shows the test which
+    # worker counted what.
+    temp = tmp / "temp"
+    temp.mkdir()
+    env = gateway_env(db, tmp, fakes) | {
+        "SWITCHBOARD_METRICS_TOKEN": METRICS_TOKEN,
+        "TMPDIR": str(temp),
+    }
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     gw = GatewayProc(env, tmp / "gateway.log", args=["--workers", str(workers)])
     try:
         gw.start(START_TIMEOUT_S)
+        made = list(temp.glob("switchboard-metrics-*"))
+        assert len(made) == (1 if workers > 1 else 0), made
+        multiproc = made[0] if made else temp
         yield MetricsStack(gw, db, seeded, capped_key, fakes["openai"], multiproc)
     finally:
         gw.stop()
@@ -366,3 +372,6 @@ async def test_metrics_equal_the_log_rows_after_a_mixed_run(mstack: MetricsStack
     assert sum(by_labels(m, "switchboard_log_rows_dropped_total").values()) == 0
     # Totals cover every row whichever worker answers the scrape.
     assert sum(by_labels(scrape(s), "switchboard_requests_total").values()) == len(own)
+    if workers > 1:
+        s.gateway.stop()
+        assert not s.multiproc_dir.exists()  # removed when the server stopped
