@@ -20,6 +20,7 @@ from backend.config import Settings
 from backend.data.db import close_db, init_db
 from backend.gateway import Gateway
 from backend.observability.metrics_http import InFlight, create_metrics, metrics_endpoint
+from backend.observability.tracing import TraceRequests, Tracing
 from backend.proxy.routes import proxy_routes
 from backend.security.http_limits import BodyDeadline
 from backend.security.login_guard import build_login_guard
@@ -31,6 +32,7 @@ log = logging.getLogger("switchboard")
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     holder: dict[str, Gateway] = {}
+    tracing = Tracing(content=settings.trace_content) if settings.tracing else None
     metrics = create_metrics(settings)
 
     @contextlib.asynccontextmanager
@@ -39,7 +41,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # event loop for a second or more, long enough to time out the first Ollama probe.
         admin = _admin_factories()
         await init_db(settings.database_url)
+        if tracing is not None:
+            tracing.start()
         gateway = await build_gateway(settings, metrics)
+        gateway.tracing = tracing
         holder["gateway"] = gateway
         app.state.gateway = gateway
         app.state.pipeline = gateway.pipeline
@@ -78,6 +83,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Middleware(InFlight, metrics=metrics),
         Middleware(BodyDeadline, timeout_s=settings.body_timeout_s),
     ]
+    if tracing is not None:
+        # Outermost: the request span covers everything the gateway does with the request.
+        middleware.insert(0, Middleware(TraceRequests, tracing=tracing))
     app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.ready = False
     return app

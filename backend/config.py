@@ -10,6 +10,10 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from backend.observability.logs import parse_log_format
+
+_OTLP_PROTOCOL = "http/protobuf"
+
 
 class Settings(BaseModel):
     database_url: str = "sqlite://data/switchboard.sqlite3"
@@ -49,6 +53,14 @@ class Settings(BaseModel):
     transport: Literal["aiohttp", "httpx-aiohttp", "httpx"] = "aiohttp"
     #: Keep DLP-redacted request/response bodies in the log for the activity export.
     log_bodies: bool = True
+    #: Log line format: ``text`` or ``json`` (one object per line; backend/observability/logs).
+    log_format: Literal["text", "json"] = "text"
+    #: One INFO line per request (request id, org, model, status, latency); None: on with json.
+    request_log: bool | None = None
+    #: OpenTelemetry traces over OTLP/HTTP, on when the standard ``OTEL_*`` variables ask.
+    tracing: bool = False
+    #: Record the (DLP-redacted) prompt and answer text in trace spans; off by default.
+    trace_content: bool = False
     #: Reservation size when a request names no max_tokens (worst case is unknowable).
     default_reserve_output_tokens: int = 4096
     #: USD per million (input, output) tokens at which capped callers are reserved and billed
@@ -137,9 +149,51 @@ class Settings(BaseModel):
             values["transport"] = env["SWITCHBOARD_TRANSPORT"]
         if env.get("SWITCHBOARD_LOG_BODIES"):
             values["log_bodies"] = env["SWITCHBOARD_LOG_BODIES"].lower() not in ("0", "false", "no")
+        values["log_format"] = parse_log_format(env.get("SWITCHBOARD_LOG_FORMAT"))
+        if env.get("SWITCHBOARD_REQUEST_LOG"):
+            values["request_log"] = _flag(env["SWITCHBOARD_REQUEST_LOG"])
+        values["tracing"] = otel_traces_enabled(env)
+        if env.get("SWITCHBOARD_TRACE_CONTENT"):
+            values["trace_content"] = _flag(env["SWITCHBOARD_TRACE_CONTENT"])
         if env.get("SWITCHBOARD_UNPRICED_MODEL_PRICE"):
             values["unpriced_model_price"] = _price_pair(env["SWITCHBOARD_UNPRICED_MODEL_PRICE"])
         return cls.model_validate(values)
+
+
+def otel_traces_enabled(env: Mapping[str, str]) -> bool:
+    """Whether the standard ``OTEL_*`` variables ask for traces; raises on what we cannot do.
+
+    Unlike the SDK's own default (OTLP to localhost), nothing is exported unless asked: an
+    operator who never set up a collector must not get a stream of failed exports.
+    """
+    if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return False
+    protocol = env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or env.get(
+        "OTEL_EXPORTER_OTLP_PROTOCOL"
+    )
+    exporters = [e.strip().lower() for e in env.get("OTEL_TRACES_EXPORTER", "").split(",")]
+    exporters = [e for e in exporters if e]
+    if exporters:
+        unknown = [e for e in exporters if e not in ("otlp", "none")]
+        if unknown:
+            raise ValueError(
+                f"OTEL_TRACES_EXPORTER={','.join(unknown)} is not supported: use 'otlp' or 'none'"
+            )
+        enabled = "otlp" in exporters
+    else:
+        enabled = bool(
+            env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        )
+    if enabled and protocol and protocol.strip() != _OTLP_PROTOCOL:
+        raise ValueError(
+            f"OTLP protocol {protocol!r} is not supported: traces are exported with "
+            f"{_OTLP_PROTOCOL!r} (OTEL_EXPORTER_OTLP_PROTOCOL)"
+        )
+    return enabled
+
+
+def _flag(text: str) -> bool:
+    return text.strip().lower() not in ("0", "false", "no", "off")
 
 
 def _price_pair(text: str) -> tuple[Decimal, Decimal]:

@@ -39,6 +39,10 @@ class Gateway:
     response_cache: Any = None
     dlp: Any = None
     pipeline: Any = None
+    #: ``observability.tracing.Tracing`` when traces are on, else None (the hot path checks).
+    tracing: Any = None
+    #: ``observability.logs.RequestLog``: request lines and refusals once per cause.
+    request_log: Any = None
     #: ``backend.observability.metrics.Metrics`` (made by the app factory).
     metrics: Any = None
     secret_key: bytes | None = None

@@ -18,6 +18,7 @@ from backend.config import Settings
 from backend.data.events import EventBus, LocalBus, RedisBus
 from backend.data.log_writer import LogWriter
 from backend.gateway import Gateway
+from backend.observability.logs import RequestLog
 from backend.state.store import ConfigStore
 
 if TYPE_CHECKING:
@@ -58,6 +59,10 @@ async def build_gateway(settings: Settings, metrics: Metrics | None = None) -> G
     await store.start()  # subscribed first: a change committed during the load is not missed
     await store.load_all()
     gw = Gateway(settings=settings, bus=bus, store=store, redis=redis)
+    request_lines = settings.request_log
+    gw.request_log = RequestLog(
+        lines=settings.log_format == "json" if request_lines is None else request_lines
+    )
     if metrics is None:
         from backend.observability.metrics_http import create_metrics
 
@@ -149,6 +154,10 @@ async def close_gateway(gw: Gateway) -> None:
         ("event bus", gw.bus.close, 10),
         ("redis", gw.redis.aclose if gw.redis is not None else None, 10),
     ]
+    if gw.request_log is not None:
+        gw.request_log.close()
+    # Last: spans of requests that ended while the rest closed are exported too.
+    steps.append(("tracing", gw.tracing.close if gw.tracing is not None else None, 10))
     for name, close, timeout in steps:
         if close is None:
             continue

@@ -10,12 +10,14 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
 from backend.gateway import Gateway
 from backend.ir.chat import ChatRequest, ChatResponse
 from backend.ir.errors import GatewayError, ProviderNotConfigured, UpstreamError
 from backend.ir.stream import StreamError, StreamEvent
+from backend.observability.tracing import NO_ATTEMPT, Tracing
 from backend.policies.context import RequestContext
 from backend.routing.fallback import run_with_fallback
 
@@ -25,6 +27,15 @@ T = TypeVar("T")
 class ProviderCalls:
     def __init__(self, gateway: Gateway) -> None:
         self.gw = gateway
+
+    def _span(
+        self, ctx: RequestContext, req: ChatRequest, model: str, upstream_model: str, n: int
+    ) -> AbstractContextManager[Any]:
+        """The attempt's trace span (``observability.tracing``); nothing when tracing is off."""
+        tracing: Tracing | None = self.gw.tracing
+        if tracing is None:
+            return NO_ATTEMPT
+        return tracing.attempt(ctx, req, model, upstream_model, n)
 
     def _target(self, ctx: RequestContext, model: str) -> tuple[Any, str]:
         ref = self.gw.router.parse(model)
@@ -36,18 +47,29 @@ class ProviderCalls:
     async def chat(
         self, ctx: RequestContext, req: ChatRequest, candidates: list[str]
     ) -> ChatResponse:
-        async def attempt(model: str, _n: int) -> ChatResponse:
+        async def attempt(model: str, n: int) -> ChatResponse:
             provider, upstream_model = self._target(ctx, model)
-            with self.gw.router.in_flight(model):
-                return await provider.chat(req, upstream_model)
+            with (
+                self.gw.router.in_flight(model),
+                self._span(ctx, req, model, upstream_model, n) as span,
+            ):
+                resp: ChatResponse = await provider.chat(req, upstream_model)
+                span.answered(resp)
+                return resp
 
         return await self._with_fallback(ctx, candidates, attempt)
 
     async def stream(
         self, ctx: RequestContext, req: ChatRequest, candidates: list[str]
     ) -> AsyncIterator[StreamEvent]:
-        async def attempt(model: str, _n: int) -> tuple[StreamEvent, AsyncIterator[StreamEvent]]:
+        async def attempt(model: str, n: int) -> tuple[StreamEvent, AsyncIterator[StreamEvent]]:
             provider, upstream_model = self._target(ctx, model)
+            with self._span(ctx, req, model, upstream_model, n):
+                return await first_event(provider, upstream_model)
+
+        async def first_event(
+            provider: Any, upstream_model: str
+        ) -> tuple[StreamEvent, AsyncIterator[StreamEvent]]:
             events = provider.stream(req, upstream_model).__aiter__()
             try:
                 first = await events.__anext__()

@@ -184,6 +184,10 @@ class ChatPipeline:
 
     def finish(self, ctx: RequestContext) -> None:
         self.gw.log_writer.submit(ctx.log_record())
+        if self.gw.request_log is not None:
+            self.gw.request_log.finished(ctx)
+        if self.gw.tracing is not None:
+            self.gw.tracing.end_request(ctx)
 
 
 def _request_body_text(req: ChatRequest) -> str:

@@ -42,6 +42,11 @@ Params = Mapping[str, str | int | float] | None
 before_upstream_read: ContextVar[Callable[[], Awaitable[None]] | None] = ContextVar(
     "before_upstream_read", default=None
 )
+#: Trace-context headers (W3C ``traceparent``...) added to every upstream request built in
+#: this context: set per provider attempt by ``observability.tracing``, empty when tracing is off.
+upstream_trace_headers: ContextVar[tuple[tuple[bytes, bytes], ...]] = ContextVar(
+    "upstream_trace_headers", default=()
+)
 
 
 class _FlushingBody(httpx.AsyncByteStream):
@@ -158,6 +163,7 @@ class Upstream:
             raw += [(k.encode(), v.encode()) for k, v in headers.items()]
         else:
             raw += self._default_raw
+        raw += upstream_trace_headers.get()
         if content is not None:
             raw.append((b"content-length", str(len(content)).encode()))
         # stream= skips httpx's header auto-population (five times the cost of the rest);
