@@ -20,6 +20,12 @@ from typing import NoReturn
 from urllib.parse import urlsplit
 
 from backend.config import Settings
+from backend.observability.logs import (
+    LogFormat,
+    configure_logging,
+    logging_config,
+    parse_log_format,
+)
 
 EXIT_USAGE = 2
 
@@ -142,6 +148,11 @@ def _serve(args: argparse.Namespace) -> int:
             head_timeout_s=settings.header_timeout_s,
         ),
         log_level=args.log_level,
+        # The process's logging (format, SWITCHBOARD_LOG_FORMAT) for uvicorn's lines too, and
+        # applied again in each worker process, which does not run main().
+        log_config=logging_config(
+            settings.log_format, "DEBUG" if args.log_level == "trace" else args.log_level
+        ),
         access_log=False,
         # Nothing reads the client address (keys identify callers), so uvicorn's
         # X-Forwarded-For rewriting would be a middleware layer of pure overhead per request.
@@ -322,14 +333,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _log_format() -> LogFormat:
+    try:
+        return parse_log_format(os.environ.get("SWITCHBOARD_LOG_FORMAT"))
+    except ValueError:
+        return "text"  # reading the settings reports it, as a one-line error
+
+
 def _configure_logging() -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    # One INFO line per upstream call would cost time on the hot path and flood the log.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    # "Tortoise-ORM shutdown" on every connection close says nothing an operator needs.
-    logging.getLogger("tortoise").setLevel(logging.WARNING)
+    # Quiet loggers (httpx, tortoise) and the format are in observability/logs.py.
+    configure_logging(_log_format())
 
 
 def _secrets(args: argparse.Namespace) -> list[str | None]:
