@@ -21,6 +21,7 @@ from backend.data.db import close_db, init_db
 from backend.gateway import Gateway
 from backend.observability.metrics_http import InFlight, create_metrics, metrics_endpoint
 from backend.observability.tracing import TraceRequests, Tracing
+from backend.proxy.http_errors import RequestIdMiddleware, exception_handlers
 from backend.proxy.routes import proxy_routes
 from backend.security.http_limits import BodyDeadline
 from backend.security.login_guard import build_login_guard
@@ -80,13 +81,21 @@ def create_app(settings: Settings | None = None) -> Starlette:
     ]
     # A stalled request body gets 408 instead of holding its request open forever.
     middleware = [
+        # x-request-id on every answer, 404s and GraphQL included.
+        Middleware(RequestIdMiddleware),
         Middleware(InFlight, metrics=metrics),
         Middleware(BodyDeadline, timeout_s=settings.body_timeout_s),
     ]
     if tracing is not None:
         # Outermost: the request span covers everything the gateway does with the request.
         middleware.insert(0, Middleware(TraceRequests, tracing=tracing))
-    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        middleware=middleware,
+        # Unknown routes, wrong methods and crashes answer in the caller's protocol.
+        exception_handlers=exception_handlers(),
+    )
     app.state.ready = False
     return app
 
