@@ -36,6 +36,7 @@ def usage_to_dict(u: Usage) -> dict[str, Any]:
         "output_tokens": u.output_tokens,
         "cached_tokens": u.cached_tokens,
         "cache_write_tokens": u.cache_write_tokens,
+        "reasoning_tokens": u.reasoning_tokens,
     }
 
 
@@ -45,6 +46,7 @@ def usage_from_dict(d: _Json) -> Usage:
         output_tokens=int(d.get("output_tokens", 0)),
         cached_tokens=int(d.get("cached_tokens", 0)),
         cache_write_tokens=int(d.get("cache_write_tokens", 0)),
+        reasoning_tokens=int(d.get("reasoning_tokens", 0)),
     )
 
 

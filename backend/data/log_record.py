@@ -44,6 +44,8 @@ class LogRecord:
     input_tokens: int = 0
     output_tokens: int = 0
     cached_tokens: int = 0
+    #: Part of output (metrics only: the log table has no column for it).
+    reasoning_tokens: int = 0
     cost_usd: Decimal | None = None
     latency_ms: float = 0.0
     ttft_ms: float | None = None

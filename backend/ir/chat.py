@@ -131,6 +131,9 @@ class Usage:
     cached_tokens: int = 0
     #: Input tokens written to the provider's prompt cache (Anthropic), a subset of input.
     cache_write_tokens: int = 0
+    #: Output tokens the model spent reasoning, a subset of output (where the provider says:
+    #: OpenAI's ``reasoning_tokens``, Gemini's ``thoughtsTokenCount``; Anthropic does not).
+    reasoning_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:

@@ -86,6 +86,7 @@ class _Series:
     input_tokens: Any
     cached_tokens: Any
     output_tokens: Any
+    reasoning_tokens: Any
     cost: Any
 
 
@@ -143,7 +144,9 @@ class Metrics:
             TTFT_BUCKETS,
         )
         self.tokens = counter(
-            "tokens", "Tokens by type (cached is a part of input).", (*BASE_LABELS, "type")
+            "tokens",
+            "Tokens by type: input, cached (part of input), output, reasoning (part of output).",
+            (*BASE_LABELS, "type"),
         )
         self.cost = counter("cost_usd", "Cost charged, in USD (unpriced requests: 0).", BASE_LABELS)
         self.fallbacks = counter(
@@ -212,6 +215,8 @@ class Metrics:
             s.cached_tokens.inc(r.cached_tokens)
         if r.output_tokens:
             s.output_tokens.inc(r.output_tokens)
+        if r.reasoning_tokens:
+            s.reasoning_tokens.inc(r.reasoning_tokens)
         if r.cost_usd:
             s.cost.inc(float(r.cost_usd))
         if r.status >= 400:
@@ -235,6 +240,7 @@ class Metrics:
             input_tokens=tokens.labels(*key, "input"),
             cached_tokens=tokens.labels(*key, "cached"),
             output_tokens=tokens.labels(*key, "output"),
+            reasoning_tokens=tokens.labels(*key, "reasoning"),
             cost=self.cost.labels(*key),
         )
 

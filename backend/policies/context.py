@@ -95,6 +95,7 @@ class RequestContext:
             input_tokens=self.usage.input_tokens,
             output_tokens=self.usage.output_tokens,
             cached_tokens=self.usage.cached_tokens,
+            reasoning_tokens=self.usage.reasoning_tokens,
             cost_usd=self.cost,
             latency_ms=self.elapsed_ms(),
             ttft_ms=self.ttft_ms,

@@ -82,7 +82,7 @@ def test_request_round_trip_through_json() -> None:
 
 def test_unknown_keys_are_ignored_for_forward_compatibility() -> None:
     data = response_to_dict(RESPONSE) | {"future_field": 1}
-    data["usage"]["reasoning_tokens"] = 3
+    data["usage"]["audio_tokens"] = 3
     assert response_from_dict(data) == RESPONSE
 
 

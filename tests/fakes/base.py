@@ -49,6 +49,8 @@ class Reply:
     input_tokens: int = 10
     output_tokens: int = 5
     cached_tokens: int = 0
+    #: Part of ``output_tokens`` (OpenAI's ``completion_tokens_details.reasoning_tokens``).
+    reasoning_tokens: int = 0
     finish: str = "stop"  # canonical: stop | length | tool_calls
     #: Non-2xx answer: the fake sends its protocol's error body with this status.
     status: int = 200

@@ -68,6 +68,7 @@ def test_a_record_counts_request_latency_tokens_cost_and_its_outcome() -> None:
             input_tokens=100,
             cached_tokens=40,
             output_tokens=7,
+            reasoning_tokens=5,
             cost_usd=Decimal("0.25"),
             ttft_ms=50.0,
             streamed=True,
@@ -94,6 +95,7 @@ def test_a_record_counts_request_latency_tokens_cost_and_its_outcome() -> None:
     assert total(m, "switchboard_tokens_total", type="input") == 100
     assert total(m, "switchboard_tokens_total", type="cached") == 40
     assert total(m, "switchboard_tokens_total", type="output") == 7
+    assert total(m, "switchboard_tokens_total", type="reasoning") == 5
     assert total(m, "switchboard_cost_usd_total") == 0.25
     assert total(m, "switchboard_errors_total", error_type="quota") == 1
     assert total(m, "switchboard_budget_refusals_total", **org) == 1

@@ -164,6 +164,8 @@ def anthropic_call(s: MetricsStack, key: str, messages: Any, stream: bool) -> st
 
 def mixed_run(s: MetricsStack) -> None:
     key = s.seeded.user_key
+    # Reasoning tokens: in no log column, so the test knows them from the fake's answers.
+    s.openai.replies.extend([Reply(reasoning_tokens=3), Reply(reasoning_tokens=4)])
     assert openai_call(s, key, OPENAI_MODEL, _question(), False) == "ok"
     assert openai_call(s, key, OPENAI_MODEL, _question(), True) == "ok"
     assert anthropic_call(s, key, _question(), False) == "ok"
@@ -339,6 +341,9 @@ async def test_metrics_equal_the_log_rows_after_a_mixed_run(mstack: MetricsStack
     ):
         for k, v in from_rows(own, base_key, lambda r, c=column: getattr(r, c)).items():
             tokens[(*k, kind)] += v
+    assert by_labels(m, "switchboard_tokens_total", "type").get(("reasoning",)) == 7
+    reasoned = ("/v1/chat/completions", "openai", OPENAI_MODEL, "2xx", str(s.seeded.org_id))
+    tokens[(*reasoned, "reasoning")] = 7  # the two calls that reasoned
     check("switchboard_tokens_total", (*BASE, "type"), dict(tokens))
     check(
         "switchboard_cost_usd_total",

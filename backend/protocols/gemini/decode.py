@@ -79,6 +79,7 @@ def usage_from(meta: Any) -> Usage:
         input_tokens=prompt,
         output_tokens=output,
         cached_tokens=_int(meta.get("cachedContentTokenCount")),
+        reasoning_tokens=_int(meta.get("thoughtsTokenCount")),
     )
 
 

@@ -86,11 +86,14 @@ def usage_from_wire(obj: Any) -> Usage:
         return Usage()
     details = obj.get("prompt_tokens_details")
     details = details if isinstance(details, dict) else {}
+    output_details = obj.get("completion_tokens_details")
+    output_details = output_details if isinstance(output_details, dict) else {}
     return Usage(
         input_tokens=_int(obj.get("prompt_tokens")),
         output_tokens=_int(obj.get("completion_tokens")),
         cached_tokens=_int(details.get("cached_tokens")),
         cache_write_tokens=_int(details.get("cache_write_tokens")),
+        reasoning_tokens=_int(output_details.get("reasoning_tokens")),
     )
 
 

@@ -191,7 +191,7 @@ def test_text_response() -> None:
     assert resp.content == [TextPart("The capital of France is Paris.")]
     assert resp.finish_reason == "stop"
     # Thinking tokens are billed as output.
-    assert resp.usage == Usage(input_tokens=8, output_tokens=38)
+    assert resp.usage == Usage(input_tokens=8, output_tokens=38, reasoning_tokens=31)
 
 
 def test_parallel_tool_calls_response() -> None:
@@ -211,7 +211,7 @@ def test_parallel_tool_calls_response() -> None:
     assert first.id != second.id
     assert signature_from_id(first.id) == SIGNATURE
     assert signature_from_id(second.id) is None
-    assert resp.usage == Usage(input_tokens=71, output_tokens=117)
+    assert resp.usage == Usage(input_tokens=71, output_tokens=117, reasoning_tokens=87)
 
 
 def test_ids_are_safe_for_every_client_protocol() -> None:
@@ -246,14 +246,16 @@ def test_tool_call_answer_round_trips_into_next_request() -> None:
 def test_thoughts_dropped_and_cache_counted() -> None:
     resp = decode_response(load("response_thought_and_cache.json"))
     assert resp.content == [TextPart("2 + 2 = 4")]
-    assert resp.usage == Usage(input_tokens=2100, output_tokens=50, cached_tokens=2048)
+    assert resp.usage == Usage(
+        input_tokens=2100, output_tokens=50, cached_tokens=2048, reasoning_tokens=44
+    )
 
 
 def test_max_tokens_spent_thinking_has_no_parts() -> None:
     resp = decode_response(load("response_max_tokens_no_parts.json"))
     assert resp.content == []
     assert resp.finish_reason == "length"
-    assert resp.usage == Usage(input_tokens=12, output_tokens=49)
+    assert resp.usage == Usage(input_tokens=12, output_tokens=49, reasoning_tokens=49)
 
 
 def test_blocked_prompt_is_content_filter() -> None:
@@ -309,7 +311,9 @@ def test_text_stream() -> None:
         TextDelta(index=0, text=" is Paris."),
         BlockStop(index=0),
         # Only the last chunk's usage is complete.
-        StreamEnd(finish_reason="stop", usage=Usage(input_tokens=8, output_tokens=38)),
+        StreamEnd(
+            finish_reason="stop", usage=Usage(input_tokens=8, output_tokens=38, reasoning_tokens=31)
+        ),
     ]
 
 
@@ -333,7 +337,10 @@ def test_tool_call_stream_matches_non_streamed_answer() -> None:
         BlockStart(index=2, kind="tool_call", tool_call_id=LONDON_ID, tool_name="get_weather"),
         ToolArgsDelta(index=2, partial_json='{"city":"London"}'),
         BlockStop(index=2),
-        StreamEnd(finish_reason="tool_calls", usage=Usage(input_tokens=71, output_tokens=117)),
+        StreamEnd(
+            finish_reason="tool_calls",
+            usage=Usage(input_tokens=71, output_tokens=117, reasoning_tokens=87),
+        ),
     ]
     whole = decode_response(load("response_text_then_tools.json"))
     streamed_ids = [e.tool_call_id for e in events if isinstance(e, BlockStart) and e.tool_call_id]
