@@ -81,8 +81,8 @@ class Settings(BaseModel):
     dlp_scan_threads: int = 2
     #: Processes that scan large bodies (their own GIL, so a 6 MB body cannot slow other
     #: tenants). Two: one client sending huge bodies one after another holds only one, and the
-    #: second starts only when scans overlap (~31 MB RSS each); they run niced, so on a 2-core
-    #: host two busy scans still leave the event loop first claim on the CPU. 0: threads only.
+    #: second starts only when scans overlap (~31 MB RSS each); more would let scans take every
+    #: core of a 2-core host from the event loop. 0: scan in threads instead (not isolated).
     dlp_scan_processes: int = 2
     #: Bearer token ``GET /metrics`` requires; None: open (protect it at the network instead).
     metrics_token: str | None = None

@@ -13,8 +13,9 @@ Typical use on the hot path::
 Modules: ``rules`` (catalog, ``DlpPolicy``, custom rules compiled with RE2), ``detectors``
 (one per rule), ``scan`` (one text's shared facts and its deadline), ``fields`` (which strings of
 a request's free-form JSON are text), ``redact`` (``Redactor`` and request redaction),
-``vault``, ``restore``, ``errors`` (``DlpFailure``, ``DlpTimeout``) and ``runner``
-(``ScanRunner``: inline or in the gateway's thread pool, under a time bound).
+``vault``, ``restore``, ``errors`` (``DlpFailure``, ``DlpTimeout``, ``DlpScanLost``), ``runner``
+(``ScanRunner``: inline, in a thread or in a scan process, under a time bound), ``pool``
+(``ScanProcesses``, the gateway's scan processes) and ``worker`` (what runs inside them).
 """
 
 from backend.dlp.detectors import Detector, Span

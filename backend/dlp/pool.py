@@ -25,6 +25,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from backend.dlp import worker
+from backend.dlp.redact import Subject
 from backend.dlp.rules import DlpPolicy
 
 log = logging.getLogger("switchboard.dlp")
@@ -55,15 +56,15 @@ class ScanProcesses:
             self._pool.submit(worker.ready)
         return self._pool
 
-    async def scan(
-        self, policy: DlpPolicy, texts: list[str], deadline: float, wait_s: float
+    async def redact(
+        self, policy: DlpPolicy, subject: Subject, deadline: float, wait_s: float
     ) -> worker.Result:
-        """``worker.scan_texts`` in a process. Raises ``ScanLost`` if the process died and
+        """``worker.redact`` in a process. Raises ``ScanLost`` if the process died and
         ``TimeoutError`` after ``wait_s`` (the scan itself answers ``("timeout",)`` at
         ``deadline``; ``wait_s`` only covers a process that overran it)."""
         pool = self._current()
         try:
-            work = pool.submit(worker.scan_texts, policy, texts, deadline)
+            work = pool.submit(worker.redact, policy, subject, deadline)
             return await asyncio.wait_for(asyncio.wrap_future(work), wait_s)
         except BrokenProcessPool:
             self._replace(pool)

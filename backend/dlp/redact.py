@@ -54,16 +54,12 @@ from backend.ir.chat import (
 __all__ = [
     "DlpFailure",
     "DlpTimeout",
-    "Finder",
     "Redactor",
     "RedactorCache",
-    "finder_for",
     "redact_embeddings",
-    "redact_embeddings_with",
     "redact_request",
-    "redact_request_with",
+    "redact_subject",
     "redact_text",
-    "redact_text_with",
     "request_text_size",
 ]
 
@@ -174,13 +170,7 @@ class RedactorCache:
         self._items.clear()
 
 
-class Finder(Protocol):
-    """What a redaction walk asks for each text: the spans to replace, in text order.
-
-    A ``Redactor`` (bounded by a deadline or not) scans; the process scan path
-    (``backend.dlp.runner``) first records the texts, then replays spans computed elsewhere.
-    """
-
+class _Finder(Protocol):
     def find(self, text: str) -> list[Span]: ...
 
 
@@ -197,15 +187,14 @@ class _Bounded:
         return self._redactor.find(text, self._deadline)
 
 
-def finder_for(redactor: Redactor, deadline: float | None) -> Finder:
-    """``redactor`` itself, or bounded by ``deadline`` (a ``time.monotonic()`` value)."""
+def _finder(redactor: Redactor, deadline: float | None) -> _Finder:
     return redactor if deadline is None else _Bounded(redactor, deadline)
 
 
 # -- text ---------------------------------------------------------------------------------------
 
 
-def _redact(text: str, redactor: Finder, vault: Vault) -> str:
+def _redact(text: str, redactor: _Finder, vault: Vault) -> str:
     spans = redactor.find(text)
     if not spans:
         return text
@@ -226,34 +215,21 @@ def redact_text(
 
     With ``deadline`` (a ``time.monotonic()`` value) the scan raises ``DlpTimeout`` past it.
     """
-    return redact_text_with(text, finder_for(redactor, deadline), vault)
-
-
-def redact_text_with(text: str, finder: Finder, vault: Vault) -> str:
-    """``redact_text`` with the spans of ``text`` asked of ``finder``."""
     vault.reserve(text)
-    return _redact(text, finder, vault)
+    return _redact(text, _finder(redactor, deadline), vault)
 
 
 def redact_embeddings(
     req: EmbeddingRequest, redactor: Redactor, *, deadline: float | None = None
 ) -> tuple[EmbeddingRequest, Vault, list[Finding]]:
     """Redact the text inputs of an embeddings request (token-id inputs are left alone)."""
-    if not redactor:
-        return req, Vault(), []
-    return redact_embeddings_with(req, finder_for(redactor, deadline))
-
-
-def redact_embeddings_with(
-    req: EmbeddingRequest, finder: Finder
-) -> tuple[EmbeddingRequest, Vault, list[Finding]]:
-    """``redact_embeddings`` with the spans of each text asked of ``finder``."""
     vault = Vault()
-    if not req.input or not isinstance(req.input[0], str):
+    if not redactor or not req.input or not isinstance(req.input[0], str):
         return req, vault, []
     texts: list[str] = [t for t in req.input if isinstance(t, str)]
     for text in texts:
         vault.reserve(text)
+    finder = _finder(redactor, deadline)
     redacted = [_redact(text, finder, vault) for text in texts]
     return dataclasses.replace(req, input=redacted), vault, vault.findings()
 
@@ -261,7 +237,7 @@ def redact_embeddings_with(
 # -- JSON (tool call arguments, metadata) -------------------------------------------------------
 
 
-def _redact_value(value: Any, redactor: Finder, vault: Vault) -> Any:
+def _redact_value(value: Any, redactor: _Finder, vault: Vault) -> Any:
     if isinstance(value, str):
         return _redact(value, redactor, vault)
     if isinstance(value, dict):
@@ -281,7 +257,7 @@ def _redact_value(value: Any, redactor: Finder, vault: Vault) -> Any:
     return value
 
 
-def _redact_json_text(text: str, redactor: Finder, vault: Vault) -> str:
+def _redact_json_text(text: str, redactor: _Finder, vault: Vault) -> str:
     if not text.strip():
         return text
     stdlib = _HUGE_INT.search(text) is not None
@@ -351,7 +327,7 @@ def request_text_size(req: ChatRequest) -> int:
     return size + text_size(req.metadata)
 
 
-def _redact_tool(tool: Tool, redactor: Finder, vault: Vault) -> Tool:
+def _redact_tool(tool: Tool, redactor: _Finder, vault: Vault) -> Tool:
     description = (
         _redact(tool.description, redactor, vault) if tool.description else tool.description
     )
@@ -361,12 +337,12 @@ def _redact_tool(tool: Tool, redactor: Finder, vault: Vault) -> Tool:
     return dataclasses.replace(tool, description=description, parameters=parameters)
 
 
-def _redact_text_part(part: TextPart, redactor: Finder, vault: Vault) -> TextPart:
+def _redact_text_part(part: TextPart, redactor: _Finder, vault: Vault) -> TextPart:
     text = _redact(part.text, redactor, vault)
     return part if text is part.text else dataclasses.replace(part, text=text)
 
 
-def _redact_part(part: Part, redactor: Finder, vault: Vault) -> Part:
+def _redact_part(part: Part, redactor: _Finder, vault: Vault) -> Part:
     if isinstance(part, TextPart):
         return _redact_text_part(part, redactor, vault)
     if isinstance(part, ToolCallPart):
@@ -387,7 +363,7 @@ def _redact_part(part: Part, redactor: Finder, vault: Vault) -> Part:
     return part
 
 
-def _redact_message(msg: Message, redactor: Finder, vault: Vault) -> Message:
+def _redact_message(msg: Message, redactor: _Finder, vault: Vault) -> Message:
     parts = [_redact_part(p, redactor, vault) for p in msg.parts]
     if all(a is b for a, b in zip(parts, msg.parts, strict=True)):
         return msg
@@ -402,22 +378,12 @@ def redact_request(
     Raises ``DlpFailure`` (a ``PolicyBlocked``) when a detector fails, ``DlpTimeout`` when the
     scan is still running at ``deadline`` (a ``time.monotonic()`` value).
     """
-    if not redactor:
-        return req, Vault(), []
-    return redact_request_with(req, finder_for(redactor, deadline))
-
-
-def redact_request_with(
-    req: ChatRequest, finder: Finder
-) -> tuple[ChatRequest, Vault, list[Finding]]:
-    """``redact_request`` with the spans of each text asked of ``finder``.
-
-    The walk asks for the same texts in the same order whatever the spans, except that a JSON
-    document too deep to walk (``RecursionError``) is asked for as one text instead.
-    """
     vault = Vault()
+    if not redactor:
+        return req, vault, []
     for text in _reservable_texts(req):
         vault.reserve(text)
+    finder = _finder(redactor, deadline)
     tools = [_redact_tool(t, finder, vault) for t in req.tools]
     system = [_redact_text_part(p, finder, vault) for p in req.system]
     messages = [_redact_message(m, finder, vault) for m in req.messages]
@@ -441,3 +407,20 @@ def redact_request_with(
         **rest,
     )
     return redacted, vault, vault.findings()
+
+
+#: What a scan redacts: a chat request, an embeddings request or one free text.
+Subject = ChatRequest | EmbeddingRequest | str
+
+
+def redact_subject(
+    subject: Subject, redactor: Redactor, *, deadline: float | None = None
+) -> tuple[Subject, Vault, list[Finding]]:
+    """``redact_request``, ``redact_embeddings`` or ``redact_text`` (into a new vault), by the
+    type of ``subject``: one entry point for a scan that runs in a thread or a scan process."""
+    if isinstance(subject, ChatRequest):
+        return redact_request(subject, redactor, deadline=deadline)
+    if isinstance(subject, EmbeddingRequest):
+        return redact_embeddings(subject, redactor, deadline=deadline)
+    vault = Vault()
+    return redact_text(subject, redactor, vault, deadline=deadline), vault, vault.findings()

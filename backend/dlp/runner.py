@@ -16,9 +16,10 @@ quiet tenant's p50 went from 1.3 ms to ~35-40 ms while one 6 MB body was scanned
 - anything larger runs in ``processes`` (``backend.dlp.pool``), which have their own GIL. The
   loop pays ~40 us (1 KB) to ~0.6 ms (1 MB) per scan for pickling and the round trip, the same
   order as a thread hop (measured: 0.04/0.08/0.19/0.62 ms of loop time for 1 KB/64 KB/256 KB/
-  1 MB). The redaction walk stays on the loop and the detectors move (see ``_in_processes``).
-  Without ``processes`` (``SWITCHBOARD_DLP_SCAN_PROCESSES=0``), or for a redactor not built
-  from a policy, large scans go to the threads as before.
+  1 MB); the process runs the whole redaction and the answer is unpickled off the loop
+  (``backend.dlp.worker`` says why not spans). Without ``processes``
+  (``SWITCHBOARD_DLP_SCAN_PROCESSES=0``), or for a redactor not built from a policy, large
+  scans go to the threads as before.
 
 Every scan has a deadline of ``timeout_s`` from the moment it is asked for, time spent waiting
 for a free thread or process included. Past it the request is refused with ``DlpTimeout``
@@ -33,13 +34,14 @@ import asyncio
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor
-from typing import TypeVar
+from typing import Any, TypeVar, overload
 
-from backend.dlp.detectors import Span
 from backend.dlp.errors import DlpFailure, DlpScanLost, DlpTimeout
 from backend.dlp.pool import ScanLost, ScanProcesses
-from backend.dlp.redact import Finder, Redactor, finder_for
+from backend.dlp.redact import Redactor, Subject, redact_subject
 from backend.dlp.rules import DlpPolicy
+from backend.dlp.vault import Finding, Vault
+from backend.ir.chat import ChatRequest, EmbeddingRequest
 
 T = TypeVar("T")
 
@@ -48,8 +50,6 @@ DEFAULT_INLINE_CHARS = 8192
 DEFAULT_TIMEOUT_S = 5.0
 #: How long past its deadline a worker may take to notice it (one bounded step) and answer.
 _GRACE_S = 0.25
-#: Replays of a walk that asked for a text the recording walk did not (see ``_in_processes``).
-_MAX_REPLAYS = 3
 
 
 class ScanRunner:
@@ -77,22 +77,37 @@ class ScanRunner:
         except (DlpTimeout, TimeoutError):
             raise DlpTimeout(self.timeout_s) from None
 
-    async def redact(self, redactor: Redactor, walk: Callable[[Finder], T], size: int) -> T:
-        """``walk(finder)``, with ``finder`` answering for ``redactor`` wherever it is cheapest:
+    @overload
+    async def redact(
+        self, redactor: Redactor, subject: ChatRequest, size: int
+    ) -> tuple[ChatRequest, Vault, list[Finding]]: ...
+    @overload
+    async def redact(
+        self, redactor: Redactor, subject: EmbeddingRequest, size: int
+    ) -> tuple[EmbeddingRequest, Vault, list[Finding]]: ...
+    @overload
+    async def redact(
+        self, redactor: Redactor, subject: str, size: int
+    ) -> tuple[str, Vault, list[Finding]]: ...
+    async def redact(self, redactor: Redactor, subject: Subject, size: int) -> Any:
+        """``redact_subject(subject, redactor)`` wherever it is cheapest for the gateway:
         inline, in a thread, or in a scan process (see the module docstring).
 
         Raises ``DlpTimeout`` past ``timeout_s``, ``DlpFailure`` when a detector fails,
         ``DlpScanLost`` when the scan process died.
         """
         if not redactor:
-            return walk(redactor)  # no rule on: every text is answered "nothing" at once
+            return redact_subject(subject, redactor)  # no rule on: nothing to scan
         deadline = time.monotonic() + self.timeout_s
         try:
             if self._processes is not None and redactor.policy is not None:
                 if size > self.inline_chars:
-                    return await self._in_processes(redactor.policy, walk, deadline)
+                    return await self._in_process(redactor.policy, subject, deadline)
             return await self._inline_or_thread(
-                lambda d: walk(finder_for(redactor, d)), size, deadline, not redactor.has_custom
+                lambda d: redact_subject(subject, redactor, deadline=d),
+                size,
+                deadline,
+                not redactor.has_custom,
             )
         except (DlpTimeout, TimeoutError):
             raise DlpTimeout(self.timeout_s) from None
@@ -108,34 +123,15 @@ class ScanRunner:
         # later) covers waiting for a thread and a step that overran.
         return await asyncio.wait_for(work, max(0.0, deadline - time.monotonic()) + _GRACE_S)
 
-    async def _in_processes(
-        self, policy: DlpPolicy, walk: Callable[[Finder], T], deadline: float
-    ) -> T:
-        """Three phases: the walk records the texts it would scan (no regex, on the loop); a
-        scan process finds their spans; the walk runs again, answered from those spans, so the
-        placeholders and their numbering are exactly the inline path's."""
-        recorder = _Recorder()
-        walk(recorder)
-        spans = await self._scan(policy, list(recorder.texts), deadline)
-        for _ in range(_MAX_REPLAYS):
-            try:
-                return walk(_Replay(spans))
-            except _Unrecorded as missing:
-                # Only a JSON document too deep for the walk changes what it asks for.
-                spans.update(await self._scan(policy, [missing.text], deadline))
-        raise DlpFailure("*")
-
-    async def _scan(
-        self, policy: DlpPolicy, texts: list[str], deadline: float
-    ) -> dict[str, list[Span]]:
+    async def _in_process(self, policy: DlpPolicy, subject: Subject, deadline: float) -> Any:
         assert self._processes is not None
         wait_s = max(0.0, deadline - time.monotonic()) + _GRACE_S
         try:
-            result = await self._processes.scan(policy, texts, deadline, wait_s)
+            result = await self._processes.redact(policy, subject, deadline, wait_s)
         except ScanLost:
             raise DlpScanLost() from None
         if result[0] == "ok":
-            return dict(zip(texts, result[1], strict=True))
+            return result[1]
         if result[0] == "timeout":
             raise DlpTimeout()
         raise DlpFailure(str(result[1]))
@@ -146,40 +142,3 @@ class ScanRunner:
         self._threads.shutdown(wait=False, cancel_futures=True)
         if self._processes is not None:
             await self._processes.close()
-
-
-class _Recorder:
-    """Finds nothing; remembers each distinct non-empty text it was asked about, in order."""
-
-    __slots__ = ("texts",)
-
-    def __init__(self) -> None:
-        self.texts: dict[str, None] = {}
-
-    def find(self, text: str) -> list[Span]:
-        if text:
-            self.texts[text] = None
-        return []
-
-
-class _Unrecorded(Exception):
-    def __init__(self, text: str) -> None:
-        super().__init__("a text the recording walk did not see")  # never the text itself
-        self.text = text
-
-
-class _Replay:
-    """Answers with the spans a scan process found; a text it has none for stops the walk."""
-
-    __slots__ = ("_spans",)
-
-    def __init__(self, spans: dict[str, list[Span]]) -> None:
-        self._spans = spans
-
-    def find(self, text: str) -> list[Span]:
-        if not text:
-            return []
-        found = self._spans.get(text)
-        if found is None:
-            raise _Unrecorded(text)
-        return found

@@ -20,12 +20,8 @@ from typing import Any
 from backend.dlp.redact import (
     DlpFailure,
     DlpTimeout,
-    Finder,
     Redactor,
     RedactorCache,
-    redact_embeddings_with,
-    redact_request_with,
-    redact_text_with,
     request_text_size,
 )
 from backend.dlp.restore import StreamRestorer, restore_response
@@ -175,11 +171,8 @@ async def redact(ctx: RequestContext, gw: Gateway, req: ChatRequest) -> ChatRequ
     scope, redactor = found
     size = _request_size(req)
 
-    def walk(finder: Finder) -> tuple[ChatRequest, Vault, list[Finding]]:
-        return redact_request_with(req, finder)
-
     try:
-        redacted, vault, findings = await gw.dlp.scans.redact(redactor, walk, size)
+        redacted, vault, findings = await gw.dlp.scans.redact(redactor, req, size)
     except DlpTimeout:
         _block(ctx, scope, "*", size, "the DLP scan did not finish in time")
         raise
@@ -201,11 +194,8 @@ async def redact_embedding(
         return req
     scope, redactor = found
 
-    def walk(finder: Finder) -> tuple[EmbeddingRequest, Vault, list[Finding]]:
-        return redact_embeddings_with(req, finder)
-
     try:
-        redacted, _vault, findings = await gw.dlp.scans.redact(redactor, walk, size)
+        redacted, _vault, findings = await gw.dlp.scans.redact(redactor, req, size)
     except DlpTimeout:
         _block(ctx, scope, "*", size, "the DLP scan did not finish in time")
         raise
@@ -228,10 +218,8 @@ async def redact_note(principal: Principal, gw: Gateway, text: str) -> str:
         return text
     redactor = found[1]
 
-    def walk(finder: Finder) -> str:
-        return redact_text_with(text, finder, Vault())
-
-    return await gw.dlp.scans.redact(redactor, walk, len(text))
+    redacted, _vault, _findings = await gw.dlp.scans.redact(redactor, text, len(text))
+    return redacted
 
 
 def _vault(ctx: RequestContext) -> tuple[Scope, Vault] | None:

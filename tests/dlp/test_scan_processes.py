@@ -28,16 +28,7 @@ from backend.dlp import DlpPolicy, Redactor, Vault
 from backend.dlp import worker as worker_module
 from backend.dlp.errors import DlpFailure, DlpScanLost, DlpTimeout
 from backend.dlp.pool import ScanProcesses
-from backend.dlp.redact import (
-    Finder,
-    redact_embeddings,
-    redact_embeddings_with,
-    redact_request,
-    redact_request_with,
-    redact_text,
-    redact_text_with,
-    request_text_size,
-)
+from backend.dlp.redact import redact_embeddings, redact_request, redact_text, request_text_size
 from backend.dlp.runner import ScanRunner
 from backend.dlp.scan import Scan
 from backend.ir.chat import (
@@ -136,11 +127,8 @@ async def test_process_and_inline_paths_redact_identically(
     size = request_text_size(req)
     assert size > runner.inline_chars
 
-    def walk(finder: Finder) -> tuple[ChatRequest, Vault, Any]:
-        return redact_request_with(req, finder)
-
     inline_req, inline_vault, inline_findings = redact_request(req, redactor)
-    out_req, out_vault, out_findings = await runner.redact(redactor, walk, size)
+    out_req, out_vault, out_findings = await runner.redact(redactor, req, size)
     assert threads.used == 0  # not a thread: the spans came from the scan process
     assert out_req == inline_req
     assert _vault_state(out_vault) == _vault_state(inline_vault)
@@ -156,16 +144,12 @@ async def test_process_and_inline_paths_redact_identically(
     texts = [f"{EMAIL} {FILLER}", f"{CARD} and {EMAIL}", ""]
     emb = EmbeddingRequest(model="e", input=texts)
     inline_emb, inline_emb_vault, _ = redact_embeddings(emb, redactor)
-    out_emb, out_emb_vault, _ = await runner.redact(
-        redactor, lambda f: redact_embeddings_with(emb, f), sum(map(len, texts))
-    )
+    out_emb, out_emb_vault, _ = await runner.redact(redactor, emb, sum(map(len, texts)))
     assert out_emb == inline_emb and _vault_state(out_emb_vault) == _vault_state(inline_emb_vault)
 
     note = f"{FILLER} call {PHONE}"
     inline_note = redact_text(note, redactor, Vault())
-    out_note = await runner.redact(
-        redactor, lambda f: redact_text_with(note, f, Vault()), len(note)
-    )
+    out_note, _, _ = await runner.redact(redactor, note, len(note))
     assert out_note == inline_note and "[PHONE_1]" in out_note
     assert threads.used == 0
 
@@ -175,39 +159,11 @@ async def test_small_scans_stay_inline_or_in_a_thread(
 ) -> None:
     runner = ScanRunner(threads, processes, timeout_s=60)
     text = f"mail {EMAIL}"
-
-    def walk(finder: Finder) -> str:
-        return redact_text_with(text, finder, Vault())
-
-    assert await runner.redact(Redactor.from_policy(DlpPolicy()), walk, len(text)) == (
-        "mail [EMAIL_1]"
-    )
+    builtin, custom = Redactor.from_policy(DlpPolicy()), Redactor.from_policy(CUSTOM)
+    assert (await runner.redact(builtin, text, len(text)))[0] == "mail [EMAIL_1]"
     assert threads.used == 0  # inline
-    assert await runner.redact(Redactor.from_policy(CUSTOM), walk, len(text)) == "mail [EMAIL_1]"
+    assert (await runner.redact(custom, text, len(text)))[0] == "mail [EMAIL_1]"
     assert threads.used == 1  # custom rules, small: a thread (RE2 releases the GIL)
-
-
-async def test_a_walk_that_asks_for_an_unrecorded_text_gets_it_scanned(
-    processes: ScanProcesses, threads: _CountingThreads
-) -> None:
-    """The replay answers from the recorded texts; a text the recording walk did not ask for
-    (a walk whose path changed) is scanned in the process too, never sent unscanned."""
-    runner = ScanRunner(threads, processes, timeout_s=60)
-    redactor = Redactor.from_policy(DlpPolicy())
-    calls = 0
-
-    def walk(finder: Finder) -> str:
-        nonlocal calls
-        calls += 1
-        vault = Vault()
-        first = redact_text_with(FILLER + EMAIL, finder, vault)
-        if calls == 1:
-            return first
-        return first + redact_text_with(f" card {CARD}", finder, vault)
-
-    out = await runner.redact(redactor, walk, len(FILLER) + 40)
-    assert out.endswith("[EMAIL_1] card [CARD_1]") and calls == 3
-    assert threads.used == 0
 
 
 async def test_a_process_scan_past_its_time_bound_is_refused(
@@ -217,14 +173,14 @@ async def test_a_process_scan_past_its_time_bound_is_refused(
     text = adversarial(6_000_000)
     runner = ScanRunner(threads, processes, timeout_s=0.05)
     with pytest.raises(DlpTimeout) as info:
-        await runner.redact(redactor, lambda f: redact_text_with(text, f, Vault()), len(text))
+        await runner.redact(redactor, text, len(text))
     err = info.value
     assert err.status == 503 and err.code == "dlp_timeout"
     assert "within 0.05 s" in err.message and "Nothing was sent to the provider" in err.message
     # The process stopped at its deadline and takes the next scan.
     patient = ScanRunner(threads, processes, timeout_s=120)
     small = f"{FILLER} {EMAIL}"
-    out = await patient.redact(redactor, lambda f: redact_text_with(small, f, Vault()), len(small))
+    out, _, _ = await patient.redact(redactor, small, len(small))
     assert out.endswith("[EMAIL_1]") and threads.used == 0
 
 
@@ -240,15 +196,16 @@ class _Boom:
 
 
 def test_the_worker_answers_with_tags_never_with_the_text(monkeypatch: pytest.MonkeyPatch) -> None:
-    """What a scan process sends back: spans, or why not; a failing detector's message (which
-    may quote the text) stays in the process."""
+    """What a scan process sends back: the redaction, or why not; a failing detector's message
+    (which may quote the text) stays in the process."""
     policy = DlpPolicy()
-    ok = worker_module.scan_texts(policy, [f"mail {EMAIL}", "nothing"], time.monotonic() + 60)
-    assert ok[0] == "ok" and [len(s) for s in ok[1]] == [1, 0]
-    assert ok[1][0][0][:3] == (5, 5 + len(EMAIL), "email")
-    assert worker_module.scan_texts(policy, ["x"], time.monotonic() - 1) == ("timeout",)
+    tag, (text, vault, _findings) = worker_module.redact(
+        policy, f"mail {EMAIL}", time.monotonic() + 60
+    )
+    assert (tag, text, vault.original("[EMAIL_1]")) == ("ok", "mail [EMAIL_1]", EMAIL)
+    assert worker_module.redact(policy, "x", time.monotonic() - 1) == ("timeout",)
     monkeypatch.setattr(worker_module, "_redactor", lambda p: Redactor([_Boom()]))
-    assert worker_module.scan_texts(policy, [f"call {PHONE}"], time.monotonic() + 60) == (
+    assert worker_module.redact(policy, f"call {PHONE}", time.monotonic() + 60) == (
         "failure",
         "phone",
     )
@@ -281,16 +238,10 @@ async def test_a_killed_scan_process_fails_the_request_closed_and_is_replaced(
         runner = ScanRunner(threads, processes, timeout_s=120)
         redactor = Redactor.from_policy(DlpPolicy())
         small = f"{FILLER} {EMAIL}"
-
-        def walk_small(finder: Finder) -> str:
-            return redact_text_with(small, finder, Vault())
-
         # Started and warm: from here on its CPU time is the big scan's.
-        assert (await runner.redact(redactor, walk_small, len(small))).endswith("[EMAIL_1]")
+        assert (await runner.redact(redactor, small, len(small)))[0].endswith("[EMAIL_1]")
         text = adversarial(6_000_000)
-        big = asyncio.create_task(
-            runner.redact(redactor, lambda f: redact_text_with(text, f, Vault()), len(text))
-        )
+        big = asyncio.create_task(runner.redact(redactor, text, len(text)))
         started = _cpu_s(first)
         deadline = time.monotonic() + 120
         while _cpu_s(first) - started < 0.3:  # the scan is under way in that process
@@ -306,7 +257,7 @@ async def test_a_killed_scan_process_fails_the_request_closed_and_is_replaced(
         # The next scan runs in a new process.
         second = await _scan_process(before | {first})
         assert second != first
-        assert (await runner.redact(redactor, walk_small, len(small))).endswith("[EMAIL_1]")
+        assert (await runner.redact(redactor, small, len(small)))[0].endswith("[EMAIL_1]")
         assert threads.used == 0
     finally:
         await processes.close()
