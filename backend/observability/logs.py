@@ -21,9 +21,12 @@ import datetime as dt
 import logging
 import logging.config
 import re
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
+
+if TYPE_CHECKING:
+    from backend.policies.context import RequestContext
 
 LogFormat = Literal["text", "json"]
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -126,15 +129,16 @@ class RequestLog:
         #: Refusals whose cause arrived after the bound was reached.
         self.uncounted = 0
 
-    def finished(self, ctx: Any) -> None:
+    def finished(self, ctx: RequestContext) -> None:
         """Called once per request with its ``RequestContext``."""
         if ctx.error is not None:
             self._refused(ctx)
         if self.lines:
             self._line(ctx)
 
-    def _refused(self, ctx: Any) -> None:
+    def _refused(self, ctx: RequestContext) -> None:
         err = ctx.error
+        assert err is not None
         cause: Cause = (err.status, err.kind, err.code or "", ctx.provider or "")
         seen = self.refusals.get(cause)
         if seen is not None:
@@ -162,7 +166,7 @@ class RequestLog:
             },
         )
 
-    def _line(self, ctx: Any) -> None:
+    def _line(self, ctx: RequestContext) -> None:
         principal = ctx.principal
         latency_ms = round(ctx.elapsed_ms(), 1)
         model = ctx.actual_model or ctx.requested_model

@@ -40,8 +40,9 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from backend.ir.chat import ChatRequest, ChatResponse
+from backend.ir.chat import ChatRequest, ChatResponse, Usage
 from backend.ir.errors import GatewayError
+from backend.policies.context import RequestContext
 from backend.providers.http import upstream_trace_headers
 
 log = logging.getLogger("switchboard.tracing")
@@ -166,8 +167,8 @@ class Tracing:
             otel_context.detach(token)
             span.end()
 
-    def end_request(self, ctx: Any) -> None:
-        """The request's outcome on its span (``ctx`` is the pipeline's ``RequestContext``)."""
+    def end_request(self, ctx: RequestContext) -> None:
+        """The request's outcome on its span, from the pipeline's ``RequestContext``."""
         span = trace.get_current_span()
         if not span.is_recording():
             return
@@ -202,7 +203,7 @@ class Tracing:
     # -- attempt spans -------------------------------------------------------------------------
     @contextlib.contextmanager
     def attempt(
-        self, ctx: Any, req: ChatRequest, model: str, upstream_model: str, number: int
+        self, ctx: RequestContext, req: ChatRequest, model: str, upstream_model: str, number: int
     ) -> Iterator[_Attempt | _NoAttempt]:
         """A span around one provider attempt, current while the attempt builds its requests."""
         tracer = self._tracer
@@ -275,7 +276,7 @@ def _provider_attrs(provider: str) -> dict[str, str]:
     return {"gen_ai.provider.name": name, "gen_ai.system": name, "switchboard.provider": provider}
 
 
-def _set_usage(span: Span, usage: Any) -> None:
+def _set_usage(span: Span, usage: Usage) -> None:
     span.set_attribute("gen_ai.usage.input_tokens", usage.input_tokens)
     span.set_attribute("gen_ai.usage.output_tokens", usage.output_tokens)
     if usage.cached_tokens:
