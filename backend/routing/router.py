@@ -245,8 +245,11 @@ class Router:
         """Why ``model`` is skipped now: its open circuit and that circuit's last real cause."""
         ref = ModelRef.from_key(model)
         if ref.provider == "ollama" and self._ollama_down():
-            cause = f": {self._ollama_error}" if self._ollama_error else ""
-            return f"ollama is unreachable ({self._ollama_failures} failed probes{cause})"
+            cause = f"; last: {self._ollama_error}" if self._ollama_error else ""
+            return (
+                f"{model} is unavailable: Ollama failed {self._ollama_failures} discovery probes "
+                f"in a row{cause}"
+            )
         return self.health_registry.describe(ref.provider, ref.model)
 
     # -- lifecycle -------------------------------------------------------------------------------

@@ -193,6 +193,8 @@ def login(stack: CredStack, email: str, password: str) -> str:
 def set_credential(stack: CredStack, provider: str, **fields: Any) -> dict[str, Any]:
     if fields.get("apiKey"):
         stack.stored.add(fields["apiKey"])
+    if fields.get("kind"):
+        fields["kind"] = fields["kind"].upper()  # a ProviderKind: "openai" is OPENAI
     return dict(ok(stack, SET_CREDENTIAL, p=provider, i=fields)["setProviderCredential"])
 
 
@@ -336,7 +338,9 @@ async def test_database_row_beats_environment_at_startup_both_ways(cstack: CredS
     assert cstack.x.requests == []
 
     resp = raw_request(cstack, "anthropic", "gemini/gemini-2.5-flash")
-    assert resp.status_code == 503, resp.text
+    # Configuration, not an outage: not retried by the SDKs (x-should-retry), no breaker.
+    assert resp.status_code == 404, resp.text
+    assert resp.headers["x-should-retry"] == "false"
     message = protocol_error(resp, "anthropic")["message"]
     assert "gemini" in message and "failed authentication" in message
     assert "provider gemini disabled" in cstack.gateway.log_text()[log_before:]
@@ -401,7 +405,8 @@ def assert_refused_for_openai(stack: CredStack) -> None:
     stack.reset()
     for protocol in ("openai", "anthropic"):
         resp = raw_request(stack, protocol, OPENAI_MODEL)
-        assert resp.status_code == 503, resp.text
+        assert resp.status_code == 404, resp.text  # configuration: not retried, no breaker
+        assert resp.headers["x-should-retry"] == "false"
         err = protocol_error(resp, protocol)
         assert "openai" in err["message"], err
         assert "failed authentication" in err["message"], err
@@ -446,7 +451,7 @@ async def test_flipped_ciphertext_byte_breaks_only_that_provider(cstack: CredSta
     new_log = cstack.gateway.log_text()[log_before:]
     assert "provider openai disabled" in new_log and "failed authentication" in new_log
     # The failed request is in the log with its reason.
-    rows_ = await wait_for_rows(cstack.database_url, 1, status=503)
+    rows_ = await wait_for_rows(cstack.database_url, 1, status=404)
     assert any("openai" in (r.error_message or "") for r in rows_)
 
     set_credential(cstack, "openai", apiKey=okey)  # re-entering the key repairs it

@@ -151,6 +151,11 @@ def test_catalog_marks_ollama_unreachable_when_discovery_fails() -> None:
     assert router.available("ollama/llama3.2")  # one failed probe alone does not block requests
     router.set_ollama_models(None, healthy=False, error="connection failed (ConnectError)")
     assert not router.available("ollama/llama3.2")
+    # A request refused for it learns why (run_with_fallback's circuit_open message).
+    assert router.why_unavailable("ollama/llama3.2") == (
+        "ollama/llama3.2 is unavailable: Ollama failed 2 discovery probes in a row; "
+        "last: connection failed (ConnectError)"
+    )
     status = router.ollama_status()
     assert status["healthy"] is False and status["models"] == ["ollama/llama3.2"]
     assert "ConnectError" in status["error"]
