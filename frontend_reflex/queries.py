@@ -3,6 +3,11 @@
 All knowledge of the gateway's schema (``schema.graphql``) lives here: states call these builders
 with plain Python values (ids as the strings they keep in their state) and read results through
 :mod:`frontend_reflex.fmt`, so a schema change touches one file.
+
+Fixed sets of values (role, status, capPeriod, strategy, kind, scope, feature...) are GraphQL enums
+named like the gateway's stored strings in upper case (``org_admin`` is ``ORG_ADMIN``,
+``least-busy`` is ``LEAST_BUSY``). The dashboard keeps the stored strings in its state (its forms
+and labels use them): builders send ``enum_name(value)``, states read with ``stored(name)``.
 """
 
 from __future__ import annotations
@@ -13,6 +18,32 @@ from typing import Any
 
 Op = tuple[str, dict[str, Any]]
 _ID_FIELDS = ("organizationId", "ownerId", "userId", "appId")
+_ENUM_FIELDS = ("role", "status", "capPeriod", "kind")
+# Stored values with a dash: their enum names have "_" (which other stored values also use).
+_DASHED = frozenset({"least-busy", "round-robin", "price-table"})
+
+
+def enum_name(value: str) -> str:
+    """The GraphQL enum name of a stored value (``least-busy`` -> ``LEAST_BUSY``)."""
+    return value.strip().upper().replace("-", "_")
+
+
+def stored(name: Any, default: str = "") -> str:
+    """The stored value of a GraphQL enum name (``LEAST_BUSY`` -> ``least-busy``)."""
+    if not name:
+        return default
+    low = str(name).lower()
+    dashed = low.replace("_", "-")
+    return dashed if dashed in _DASHED else low
+
+
+def _enums(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Enum-typed input fields as enum names (an empty value stays as sent: the gateway says)."""
+    out = dict(fields)
+    for key in _ENUM_FIELDS:
+        if isinstance(out.get(key), str) and out[key]:
+            out[key] = enum_name(out[key])
+    return out
 
 
 def _ids(fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -111,7 +142,7 @@ def create_user(fields: Mapping[str, Any]) -> Op:
 mutation CreateUser($input: CreateUserInput!) {{
   createUser(input: $input) {{ {USER_FIELDS} }}
 }}"""
-    return doc, {"input": _ids(fields)}
+    return doc, {"input": _enums(_ids(fields))}
 
 
 def update_user(user_id: str, fields: Mapping[str, Any]) -> Op:
@@ -119,7 +150,7 @@ def update_user(user_id: str, fields: Mapping[str, Any]) -> Op:
 mutation UpdateUser($id: Int!, $input: UpdateUserInput!) {{
   updateUser(id: $id, input: $input) {{ {USER_FIELDS} }}
 }}"""
-    return doc, {"id": int(user_id), "input": _ids(fields)}
+    return doc, {"id": int(user_id), "input": _enums(_ids(fields))}
 
 
 def set_user_status(user_id: str, status: str) -> Op:
@@ -131,7 +162,7 @@ def create_organization(fields: Mapping[str, Any]) -> Op:
 mutation CreateOrganization($input: CreateOrganizationInput!) {{
   createOrganization(input: $input) {{ {ORG_FIELDS} }}
 }}"""
-    return doc, {"input": _ids(fields)}
+    return doc, {"input": _enums(_ids(fields))}
 
 
 def update_organization(org_id: str, fields: Mapping[str, Any]) -> Op:
@@ -139,7 +170,7 @@ def update_organization(org_id: str, fields: Mapping[str, Any]) -> Op:
 mutation UpdateOrganization($id: Int!, $input: UpdateOrganizationInput!) {{
   updateOrganization(id: $id, input: $input) {{ {ORG_FIELDS} }}
 }}"""
-    return doc, {"id": int(org_id), "input": _ids(fields)}
+    return doc, {"id": int(org_id), "input": _enums(_ids(fields))}
 
 
 def create_app(fields: Mapping[str, Any]) -> Op:
@@ -314,10 +345,10 @@ query Dlp {
 
 def set_dlp(scope: str, target_id: str, enabled: bool) -> Op:
     doc = """
-mutation SetDlp($scope: String!, $targetId: Int!, $enabled: Boolean!) {
+mutation SetDlp($scope: DlpScope!, $targetId: Int!, $enabled: Boolean!) {
   setDlpProtection(scope: $scope, targetId: $targetId, enabled: $enabled) { enabled }
 }"""
-    return doc, {"scope": scope, "targetId": int(target_id), "enabled": enabled}
+    return doc, {"scope": enum_name(scope), "targetId": int(target_id), "enabled": enabled}
 
 
 # -- gateway settings --------------------------------------------------------------------------
@@ -335,10 +366,11 @@ query Settings {{
 
 
 def set_strategy(strategy: str) -> Op:
-    doc = (
-        "mutation SetStrategy($s: String!) { setRoutingStrategy(strategy: $s) { routingStrategy } }"
-    )
-    return doc, {"s": strategy}
+    doc = """
+mutation SetStrategy($s: RoutingStrategy!) {
+  setRoutingStrategy(strategy: $s) { routingStrategy }
+}"""
+    return doc, {"s": enum_name(strategy)}
 
 
 def set_ollama(base_url: str) -> Op:
@@ -354,7 +386,7 @@ def set_credential(provider: str, fields: Mapping[str, Any]) -> Op:
 mutation SetCredential($provider: String!, $input: ProviderCredentialInput!) {
   setProviderCredential(provider: $provider, input: $input) { provider apiKeyLast4 }
 }"""
-    return doc, {"provider": provider, "input": dict(fields)}
+    return doc, {"provider": provider, "input": _enums(fields)}
 
 
 def set_chain(primary: str, chain: list[str]) -> Op:
@@ -372,10 +404,10 @@ def delete_chain(primary: str) -> Op:
 
 def set_offered_features(features: list[str]) -> Op:
     doc = """
-mutation SetFeatures($f: [String!]!) {
+mutation SetFeatures($f: [Feature!]!) {
   setOfferedFeatures(features: $f) { offeredFeatures }
 }"""
-    return doc, {"f": features}
+    return doc, {"f": [enum_name(f) for f in features]}
 
 
 MY_FEATURES = "query MyFeatures { userFeatures { name description offered enabled } }"
@@ -383,7 +415,7 @@ MY_FEATURES = "query MyFeatures { userFeatures { name description offered enable
 
 def set_opt_in(feature: str, enabled: bool) -> Op:
     doc = """
-mutation OptIn($feature: String!, $enabled: Boolean!) {
+mutation OptIn($feature: Feature!, $enabled: Boolean!) {
   setFeatureOptIn(feature: $feature, enabled: $enabled) { name enabled }
 }"""
-    return doc, {"feature": feature, "enabled": enabled}
+    return doc, {"feature": enum_name(feature), "enabled": enabled}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated
 
 import strawberry
 
@@ -12,11 +13,13 @@ from backend.graphql.permissions import IsAuthenticated
 from backend.graphql.tenancy import UserType
 
 
-@strawberry.type
+@strawberry.type(description="A dashboard session.")
 class Session:
     token: str = strawberry.field(description="Send as 'Authorization: Bearer <token>'.")
-    expires_at: dt.datetime | None
-    user: UserType
+    expires_at: dt.datetime | None = strawberry.field(
+        description="When the token stops working; null: never."
+    )
+    user: UserType = strawberry.field(description="The logged-in user.")
 
 
 @strawberry.type
@@ -28,7 +31,12 @@ class AuthMutation:
             "(seconds), even with the right password."
         )
     )
-    async def login(self, info: Info, email: str, password: str) -> Session:
+    async def login(
+        self,
+        info: Info,
+        email: Annotated[str, strawberry.argument(description="The user's email.")],
+        password: Annotated[str, strawberry.argument(description="The user's password.")],
+    ) -> Session:
         ctx = info.context
         token, row, user = await svc.login(
             ctx.gateway, ctx.login_guard, email, password, address=client_address(ctx)
@@ -39,8 +47,18 @@ class AuthMutation:
     async def logout(self, info: Info) -> bool:
         return await svc.logout(info.context.gateway, info.context.token)
 
-    @strawberry.mutation(permission_classes=[IsAuthenticated])
-    async def change_password(self, info: Info, current_password: str, new_password: str) -> bool:
+    @strawberry.mutation(
+        permission_classes=[IsAuthenticated],
+        description="Change your own password; true when changed.",
+    )
+    async def change_password(
+        self,
+        info: Info,
+        current_password: Annotated[str, strawberry.argument(description="Your password now.")],
+        new_password: Annotated[
+            str, strawberry.argument(description="The new password (8+ characters).")
+        ],
+    ) -> bool:
         await svc.change_password(
             info.context.gateway,
             info.context.login_guard,

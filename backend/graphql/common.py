@@ -4,20 +4,35 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 import strawberry
 from strawberry.types.unset import UNSET
 
-from backend.admin.pagination import Page
+from backend.admin.pagination import DEFAULT_PAGE, MAX_PAGE, Page
+from backend.graphql.enums import plain
 
 T = TypeVar("T")
 S = TypeVar("S")
 
 
-@strawberry.type
+# Arguments many fields share, described once.
+First = Annotated[
+    int | None,
+    strawberry.argument(
+        description=f"Page size, 1 to {MAX_PAGE}; null: {DEFAULT_PAGE}.",
+    ),
+]
+After = Annotated[
+    str | None,
+    strawberry.argument(description="The `endCursor` of the previous page; null: the first page."),
+]
+Id = Annotated[int, strawberry.argument(description="The item's id.")]
+
+
+@strawberry.type(description="Where a page ends and whether another follows.")
 class PageInfo:
-    has_next_page: bool
+    has_next_page: bool = strawberry.field(description="More items follow this page.")
     end_cursor: str | None = strawberry.field(
         description="Opaque cursor of the last item: pass it as `after` for the next page."
     )
@@ -25,8 +40,8 @@ class PageInfo:
 
 @strawberry.type(description="A page of a list: `first` items after the `after` cursor.")
 class Connection(Generic[T]):
-    nodes: list[T]
-    page_info: PageInfo
+    nodes: list[T] = strawberry.field(description="The items of this page.")
+    page_info: PageInfo = strawberry.field(description="The cursor to the next page.")
     _count: strawberry.Private[Callable[[], Awaitable[int]]]
 
     @strawberry.field(description="Number of items matching the filters, over all pages.")
@@ -43,10 +58,13 @@ def connection(page: Page[S], convert: Callable[[S], T]) -> Connection[T]:
 
 
 def changes(data: Any, *, skip: Iterable[str] = ()) -> dict[str, Any]:
-    """The fields of a strawberry input the client actually sent (``UNSET`` ones dropped)."""
+    """The fields of a strawberry input the client actually sent (``UNSET`` ones dropped).
+
+    Enum values become the strings the admin services validate and the database stores.
+    """
     skipped = set(skip)
     return {
-        f.name: getattr(data, f.name)
+        f.name: plain(getattr(data, f.name))
         for f in dataclasses.fields(data)
         if f.name not in skipped and getattr(data, f.name) is not UNSET
     }

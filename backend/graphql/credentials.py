@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated
 
 import strawberry
 from strawberry.types.unset import UNSET
@@ -11,31 +12,41 @@ from backend.admin import credentials as svc
 from backend.data.models.settings import ProviderCredential
 from backend.graphql.common import changes
 from backend.graphql.context import Info, viewer
+from backend.graphql.enums import ProviderKind
 from backend.graphql.permissions import IsSuperAdmin
 
+_BASE_URL = "The API's base URL; null: the provider's default."
+_ORG = "OpenAI organization header; null: none."
+_PROJECT = "OpenAI project header; null: none."
+_DEPLOYMENT = "Azure deployment name; null: the model name."
+_VERSION = "Azure API version; null: the default."
+_ENABLED = "false: the gateway does not use this connection."
 
-@strawberry.type(name="ProviderCredential")
+
+@strawberry.type(
+    name="ProviderCredential", description="How the gateway reaches a provider (no secrets)."
+)
 class ProviderCredentialType:
-    id: int
-    provider: str
-    kind: str = strawberry.field(description="openai | azure | anthropic | gemini | ollama")
-    base_url: str | None
-    api_key_set: bool
+    id: int = strawberry.field(description="The credential's id.")
+    provider: str = strawberry.field(description="Provider name, the prefix of 'provider/model'.")
+    kind: ProviderKind = strawberry.field(description="The API the provider speaks.")
+    base_url: str | None = strawberry.field(description=_BASE_URL)
+    api_key_set: bool = strawberry.field(description="An API key is stored (encrypted).")
     api_key_last4: str | None = strawberry.field(description="Never more than the last 4.")
-    organization: str | None
-    project: str | None
-    azure_deployment: str | None
-    api_version: str | None
-    enabled: bool
-    updated_at: dt.datetime
-    updated_by: int | None
+    organization: str | None = strawberry.field(description=_ORG)
+    project: str | None = strawberry.field(description=_PROJECT)
+    azure_deployment: str | None = strawberry.field(description=_DEPLOYMENT)
+    api_version: str | None = strawberry.field(description=_VERSION)
+    enabled: bool = strawberry.field(description=_ENABLED)
+    updated_at: dt.datetime = strawberry.field(description="Last change.")
+    updated_by: int | None = strawberry.field(description="Who changed it last (a user id).")
 
     @staticmethod
     def of(c: ProviderCredential) -> ProviderCredentialType:
         return ProviderCredentialType(
             id=c.id,
             provider=c.provider,
-            kind=c.kind,
+            kind=ProviderKind(c.kind),
             base_url=c.base_url,
             api_key_set=c.api_key_ciphertext is not None,
             api_key_last4=c.api_key_last4,
@@ -49,23 +60,30 @@ class ProviderCredentialType:
         )
 
 
-@strawberry.input
+@strawberry.input(description="A provider's connection: only the fields sent change.")
 class ProviderCredentialInput:
-    kind: str | None = UNSET
-    base_url: str | None = UNSET
+    kind: ProviderKind | None = strawberry.field(
+        default=UNSET, description="The API the provider speaks (required on creation)."
+    )
+    base_url: str | None = strawberry.field(default=UNSET, description=_BASE_URL)
     api_key: str | None = strawberry.field(
         default=UNSET, description="Write-only. null or '' removes the stored key."
     )
-    organization: str | None = UNSET
-    project: str | None = UNSET
-    azure_deployment: str | None = UNSET
-    api_version: str | None = UNSET
-    enabled: bool | None = UNSET
+    organization: str | None = strawberry.field(default=UNSET, description=_ORG)
+    project: str | None = strawberry.field(default=UNSET, description=_PROJECT)
+    azure_deployment: str | None = strawberry.field(default=UNSET, description=_DEPLOYMENT)
+    api_version: str | None = strawberry.field(default=UNSET, description=_VERSION)
+    enabled: bool | None = strawberry.field(default=UNSET, description=_ENABLED)
+
+
+_Provider = Annotated[str, strawberry.argument(description="Provider name, e.g. 'openai'.")]
 
 
 @strawberry.type
 class CredentialsQuery:
-    @strawberry.field(permission_classes=[IsSuperAdmin])
+    @strawberry.field(
+        permission_classes=[IsSuperAdmin], description="Provider connections stored in the gateway."
+    )
     async def provider_credentials(self, info: Info) -> list[ProviderCredentialType]:
         return [ProviderCredentialType.of(c) for c in await svc.list_credentials(viewer(info))]
 
@@ -77,13 +95,19 @@ class CredentialsMutation:
         description="Create or change a provider's connection; applies without restart.",
     )
     async def set_provider_credential(
-        self, info: Info, provider: str, input: ProviderCredentialInput
+        self,
+        info: Info,
+        provider: _Provider,
+        input: Annotated[ProviderCredentialInput, strawberry.argument(description="The changes.")],
     ) -> ProviderCredentialType:
         row = await svc.upsert_credential(
             info.context.gateway, viewer(info), provider, changes(input)
         )
         return ProviderCredentialType.of(row)
 
-    @strawberry.mutation(permission_classes=[IsSuperAdmin])
-    async def delete_provider_credential(self, info: Info, provider: str) -> bool:
+    @strawberry.mutation(
+        permission_classes=[IsSuperAdmin],
+        description="Remove a stored connection (true; an error if there is none).",
+    )
+    async def delete_provider_credential(self, info: Info, provider: _Provider) -> bool:
         return await svc.delete_credential(info.context.gateway, viewer(info), provider)

@@ -4,81 +4,94 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import Annotated, Any
 
 import strawberry
 
 from backend.admin import dashboard as svc
 from backend.admin.errors import InvalidInput
 from backend.graphql.context import Info, viewer
+from backend.graphql.enums import ProviderHealth, RoutingStrategy
 from backend.graphql.permissions import IsAdmin, IsSuperAdmin
 from backend.graphql.tenancy import UserType, visible_user
 
+_REQUESTS = "Requests made."
+_ERRORS = "Requests that failed."
+_TOKENS = "Input plus output tokens."
+_COST = "Cost in USD (known prices)."
+_P50 = "Median latency in ms (upper bound of its histogram bucket); null: no requests."
+_P95 = "95th percentile latency in ms (upper bound of its bucket); null: no requests."
 
-@strawberry.type
+
+@strawberry.type(description="One minute of traffic.")
 class LiveMinute:
-    minute: dt.datetime
-    requests: int
-    errors: int
-    tokens: int
-    cost_usd: Decimal
-    p50_ms: float | None = strawberry.field(description="Upper bound of the median's bucket.")
-    p95_ms: float | None
+    minute: dt.datetime = strawberry.field(description="The minute's start (UTC).")
+    requests: int = strawberry.field(description=_REQUESTS)
+    errors: int = strawberry.field(description=_ERRORS)
+    tokens: int = strawberry.field(description=_TOKENS)
+    cost_usd: Decimal = strawberry.field(description=_COST)
+    p50_ms: float | None = strawberry.field(description=_P50)
+    p95_ms: float | None = strawberry.field(description=_P95)
 
 
-@strawberry.type
+@strawberry.type(description="Traffic of the last minutes, per minute and in total.")
 class LiveTraffic:
     minutes: list[LiveMinute] = strawberry.field(description="Oldest first, one per minute.")
-    requests: int
-    errors: int
-    tokens: int
-    cost_usd: Decimal
-    p50_ms: float | None
-    p95_ms: float | None
+    requests: int = strawberry.field(description=_REQUESTS)
+    errors: int = strawberry.field(description=_ERRORS)
+    tokens: int = strawberry.field(description=_TOKENS)
+    cost_usd: Decimal = strawberry.field(description=_COST)
+    p50_ms: float | None = strawberry.field(description=_P50)
+    p95_ms: float | None = strawberry.field(description=_P95)
 
 
-@strawberry.type(name="ModelCost")
+@strawberry.type(name="ModelCost", description="A day's requests and cost of a model or provider.")
 class ModelCostType:
-    model: str
-    provider: str
-    cost_usd: Decimal
-    requests: int
-    input_tokens: int
-    output_tokens: int
+    model: str = strawberry.field(description="The model ('' in a per-provider line).")
+    provider: str = strawberry.field(description="The provider.")
+    cost_usd: Decimal = strawberry.field(description=_COST)
+    requests: int = strawberry.field(description=_REQUESTS)
+    input_tokens: int = strawberry.field(description="Input tokens billed.")
+    output_tokens: int = strawberry.field(description="Output tokens billed.")
 
 
-@strawberry.type(name="DayCost")
+@strawberry.type(name="DayCost", description="One UTC day's requests and cost.")
 class DayCostType:
-    day: dt.date
-    cost_usd: Decimal
-    requests: int
-    input_tokens: int
-    output_tokens: int
-    by_model: list[ModelCostType]
-    by_provider: list[ModelCostType]
+    day: dt.date = strawberry.field(description="The UTC day.")
+    cost_usd: Decimal = strawberry.field(description=_COST)
+    requests: int = strawberry.field(description=_REQUESTS)
+    input_tokens: int = strawberry.field(description="Input tokens billed.")
+    output_tokens: int = strawberry.field(description="Output tokens billed.")
+    by_model: list[ModelCostType] = strawberry.field(description="Per model.")
+    by_provider: list[ModelCostType] = strawberry.field(description="Per provider.")
 
 
-@strawberry.type(name="ProviderLoad")
+@strawberry.type(name="ProviderLoad", description="A provider's load and health.")
 class ProviderLoadType:
-    provider: str
-    requests: int
+    provider: str = strawberry.field(description="The provider.")
+    requests: int = strawberry.field(description=_REQUESTS)
     share: float = strawberry.field(description="Fraction of all requests (0..1).")
-    errors: int
-    error_rate: float
-    avg_latency_ms: float | None
-    cost_usd: Decimal
-    health: str | None = strawberry.field(
-        description="healthy | degraded | recovering | down; null without a router."
+    errors: int = strawberry.field(description=_ERRORS)
+    error_rate: float = strawberry.field(description="errors / requests (0..1).")
+    avg_latency_ms: float | None = strawberry.field(
+        description="Mean latency in ms; null: no requests."
+    )
+    cost_usd: Decimal = strawberry.field(description=_COST)
+    health: ProviderHealth | None = strawberry.field(
+        description="From its circuit breakers; null without a router."
     )
 
 
-@strawberry.type
+@strawberry.type(description="A user and their spend.")
 class TopSpender:
-    user_id: int
-    cost_usd: Decimal
-    requests: int
-    tokens: int
+    user_id: int = strawberry.field(description="The user.")
+    cost_usd: Decimal = strawberry.field(description=_COST)
+    requests: int = strawberry.field(description=_REQUESTS)
+    tokens: int = strawberry.field(description=_TOKENS)
 
-    @strawberry.field
+    @strawberry.field(
+        description="The user; null below super_admin once they have left your organization."
+    )
     async def user(self, info: Info) -> UserType | None:
         return await visible_user(info, self.user_id)
 
@@ -100,13 +113,21 @@ def _bounded(value: int, name: str, hi: int) -> int:
     return value
 
 
-@strawberry.type
+def _days(what: str) -> Any:
+    return strawberry.argument(description=f"{what}, 1 to 90.")
+
+
+@strawberry.type(description="Home dashboard numbers, from rollups.")
 class Dashboard:
     @strawberry.field(
         permission_classes=[IsSuperAdmin],
         description="Per-minute traffic of the last `minutes` minutes (super_admin).",
     )
-    async def live(self, info: Info, minutes: int = 60) -> LiveTraffic:
+    async def live(
+        self,
+        info: Info,
+        minutes: Annotated[int, strawberry.argument(description="Minutes, 1 to 1440.")] = 60,
+    ) -> LiveTraffic:
         res = await svc.live(info.context.gateway, viewer(info), _bounded(minutes, "minutes", 1440))
         return LiveTraffic(
             minutes=[
@@ -130,7 +151,9 @@ class Dashboard:
         )
 
     @strawberry.field(description="Cost per UTC day, by model and provider (today included).")
-    async def cost_trends(self, info: Info, days: int = 7) -> list[DayCostType]:
+    async def cost_trends(
+        self, info: Info, days: Annotated[int, _days("Days (today included)")] = 7
+    ) -> list[DayCostType]:
         rows = await svc.cost_trends(info.context.gateway, viewer(info), _bounded(days, "days", 90))
         return [
             DayCostType(
@@ -146,7 +169,11 @@ class Dashboard:
         ]
 
     @strawberry.field(description="Load and health per provider over the last `hours` hours.")
-    async def provider_load(self, info: Info, hours: int = 24) -> list[ProviderLoadType]:
+    async def provider_load(
+        self,
+        info: Info,
+        hours: Annotated[int, strawberry.argument(description="Hours, 1 to 2160 (90 days).")] = 24,
+    ) -> list[ProviderLoadType]:
         rows = await svc.provider_load(
             info.context.gateway, viewer(info), _bounded(hours, "hours", 24 * 90)
         )
@@ -159,13 +186,18 @@ class Dashboard:
                 error_rate=p.error_rate,
                 avg_latency_ms=p.avg_latency_ms,
                 cost_usd=p.cost_usd,
-                health=p.health,
+                health=None if p.health is None else ProviderHealth(p.health),
             )
             for p in rows
         ]
 
     @strawberry.field(description="Users by spend over the last `days` days.")
-    async def top_spenders(self, info: Info, days: int = 7, limit: int = 10) -> list[TopSpender]:
+    async def top_spenders(
+        self,
+        info: Info,
+        days: Annotated[int, _days("Days")] = 7,
+        limit: Annotated[int, strawberry.argument(description="Users, 1 to 100.")] = 10,
+    ) -> list[TopSpender]:
         rows = await svc.top_spenders(
             info.context.gateway,
             viewer(info),
@@ -178,8 +210,8 @@ class Dashboard:
         ]
 
     @strawberry.field(description="The routing strategy in force.")
-    def routing_strategy(self, info: Info) -> str:
-        return info.context.gateway.store.settings.routing_strategy
+    def routing_strategy(self, info: Info) -> RoutingStrategy:
+        return RoutingStrategy(info.context.gateway.store.settings.routing_strategy)
 
 
 @strawberry.type

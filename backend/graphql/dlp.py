@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated
 
 import strawberry
 from strawberry.types.unset import UNSET
@@ -10,46 +11,54 @@ from strawberry.types.unset import UNSET
 from backend.admin import dlp as svc
 from backend.data.models.dlp import DlpActivity
 from backend.dlp.rules import BUILTIN_RULES
-from backend.graphql.common import Connection, changes, connection
+from backend.graphql.common import After, Connection, First, changes, connection
 from backend.graphql.context import Info, viewer
+from backend.graphql.enums import DlpActivityKind, DlpScope, DlpStatus, stored
 from backend.graphql.permissions import IsAdmin
 
 
-@strawberry.type
+@strawberry.type(description="A built-in DLP detection rule.")
 class DlpRuleInfo:
-    id: str
+    id: str = strawberry.field(description="The rule's id (as in DlpPolicyInput.rules).")
     kind: str = strawberry.field(description="Placeholder kind, e.g. EMAIL gives [EMAIL_1].")
-    label: str
-    description: str
+    label: str = strawberry.field(description="Short name for people.")
+    description: str = strawberry.field(description="What the rule detects.")
 
 
-@strawberry.type
+_RULE_NAME = "The rule's name (in placeholders and activity)."
+_PATTERN = "A regular expression (RE2 syntax: no backreferences or lookaround)."
+
+
+@strawberry.type(description="An operator's own DLP rule.")
 class CustomDlpRule:
-    name: str
-    pattern: str
+    name: str = strawberry.field(description=_RULE_NAME)
+    pattern: str = strawberry.field(description=_PATTERN)
 
 
-@strawberry.input
+@strawberry.input(description="An operator's own DLP rule.")
 class CustomDlpRuleInput:
-    name: str
-    pattern: str = strawberry.field(description="A Python regular expression.")
+    name: str = strawberry.field(description=_RULE_NAME)
+    pattern: str = strawberry.field(description=_PATTERN)
 
 
-@strawberry.type
+@strawberry.type(description="An organization's or app's DLP protection.")
 class DlpProtection:
-    scope: str = strawberry.field(description="org (user keys) | app (app keys)")
-    target_id: int
-    name: str
-    organization_id: int | None
-    enabled: bool
+    scope: DlpScope = strawberry.field(description="What the protection is attached to.")
+    target_id: int = strawberry.field(description="The organization's or app's id.")
+    name: str = strawberry.field(description="The organization's or app's name.")
+    organization_id: int | None = strawberry.field(
+        description="The organization (of the app); null: an app without one."
+    )
+    enabled: bool = strawberry.field(description="Requests are scanned.")
     rules: list[str] = strawberry.field(description="Enabled built-in rule ids.")
-    custom_rules: list[CustomDlpRule]
-    last_activity_at: dt.datetime | None
+    custom_rules: list[CustomDlpRule] = strawberry.field(description="The operator's own rules.")
+    last_activity_at: dt.datetime | None = strawberry.field(
+        description="The latest DLP activity; null: none."
+    )
 
-    @strawberry.field
-    def status(self) -> str:
-        """on | off"""
-        return "on" if self.enabled else "off"
+    @strawberry.field(description="Whether protection is on (as `enabled`).")
+    def status(self) -> DlpStatus:
+        return DlpStatus.ON if self.enabled else DlpStatus.OFF
 
     @strawberry.field(description="Rules enabled: built-in plus custom.")
     def rules_enabled(self) -> int:
@@ -58,7 +67,7 @@ class DlpProtection:
     @staticmethod
     def of(t: svc.DlpTarget) -> DlpProtection:
         return DlpProtection(
-            scope=t.scope,
+            scope=DlpScope(t.scope),
             target_id=t.target_id,
             name=t.name,
             organization_id=t.org_id,
@@ -71,26 +80,28 @@ class DlpProtection:
         )
 
 
-@strawberry.type(name="DlpActivity")
+@strawberry.type(name="DlpActivity", description="What DLP did to one request, per rule.")
 class DlpActivityType:
-    id: int
-    created_at: dt.datetime
-    kind: str = strawberry.field(description="redact | restore | block")
-    scope: str
-    organization_id: int | None
-    app_id: int | None
-    rule: str
-    matches: int
-    size: int
-    request_id: str | None
-    detail: str
+    id: int = strawberry.field(description="The entry's id.")
+    created_at: dt.datetime = strawberry.field(description="When the request was made.")
+    kind: DlpActivityKind = strawberry.field(description="What DLP did.")
+    scope: str = strawberry.field(
+        description="Whose protection applied: 'org:<slug>' or 'app:<slug>' at the time."
+    )
+    organization_id: int | None = strawberry.field(description="The organization; null: none.")
+    app_id: int | None = strawberry.field(description="The app (app keys); null: a user key.")
+    rule: str = strawberry.field(description="The rule id or custom rule name involved.")
+    matches: int = strawberry.field(description="Values matched (0 for BLOCK).")
+    size: int = strawberry.field(description="Size of the scanned text, in characters.")
+    request_id: str | None = strawberry.field(description="The request's x-request-id.")
+    detail: str = strawberry.field(description="What happened, for people.")
 
     @staticmethod
     def of(a: DlpActivity) -> DlpActivityType:
         return DlpActivityType(
             id=a.id,
             created_at=a.created_at,
-            kind=a.kind,
+            kind=DlpActivityKind(a.kind),
             scope=a.scope,
             organization_id=a.org_id,
             app_id=a.app_id,
@@ -102,19 +113,29 @@ class DlpActivityType:
         )
 
 
-@strawberry.input
+@strawberry.input(description="Changes to a DLP policy: only the fields sent change.")
 class DlpPolicyInput:
     rules: list[str] | None = strawberry.field(default=UNSET, description="Built-in rule ids.")
-    custom_rules: list[CustomDlpRuleInput] | None = UNSET
+    custom_rules: list[CustomDlpRuleInput] | None = strawberry.field(
+        default=UNSET, description="The operator's own rules (replaces the list)."
+    )
 
 
-@strawberry.input
+@strawberry.input(description="Which DLP activity to list (all given conditions apply).")
 class DlpActivityFilter:
-    scope: str | None = None
-    target_id: int | None = None
-    kind: str | None = None
-    since: dt.datetime | None = None
-    until: dt.datetime | None = None
+    scope: DlpScope | None = strawberry.field(
+        default=None, description="Only organizations' (user keys) or apps' activity."
+    )
+    target_id: int | None = strawberry.field(
+        default=None, description="Only this organization's or app's (needs scope)."
+    )
+    kind: DlpActivityKind | None = strawberry.field(default=None, description="Only this kind.")
+    since: dt.datetime | None = strawberry.field(default=None, description="From this time on.")
+    until: dt.datetime | None = strawberry.field(default=None, description="Before this time.")
+
+
+_Scope = Annotated[DlpScope, strawberry.argument(description="An organization or an app.")]
+_TargetId = Annotated[int, strawberry.argument(description="The organization's or app's id.")]
 
 
 @strawberry.type
@@ -130,27 +151,40 @@ class DlpQuery:
         permission_classes=[IsAdmin],
         description="Every organization and app you administer, with its DLP protection.",
     )
-    async def dlp_protections(self, info: Info, scope: str | None = None) -> list[DlpProtection]:
-        return [DlpProtection.of(t) for t in await svc.list_targets(viewer(info), scope=scope)]
+    async def dlp_protections(
+        self,
+        info: Info,
+        scope: Annotated[
+            DlpScope | None, strawberry.argument(description="Only organizations or only apps.")
+        ] = None,
+    ) -> list[DlpProtection]:
+        rows = await svc.list_targets(viewer(info), scope=stored(scope))
+        return [DlpProtection.of(t) for t in rows]
 
-    @strawberry.field(permission_classes=[IsAdmin])
-    async def dlp_protection(self, info: Info, scope: str, target_id: int) -> DlpProtection:
-        return DlpProtection.of(await svc.get_target(viewer(info), scope, target_id))
+    @strawberry.field(
+        permission_classes=[IsAdmin], description="One organization's or app's DLP protection."
+    )
+    async def dlp_protection(
+        self, info: Info, scope: _Scope, target_id: _TargetId
+    ) -> DlpProtection:
+        return DlpProtection.of(await svc.get_target(viewer(info), stored(scope), target_id))
 
     @strawberry.field(permission_classes=[IsAdmin], description="Newest first.")
     async def dlp_activity(
         self,
         info: Info,
-        filter: DlpActivityFilter | None = None,
-        first: int | None = None,
-        after: str | None = None,
+        filter: Annotated[
+            DlpActivityFilter | None, strawberry.argument(description="Which activity; null: all.")
+        ] = None,
+        first: First = None,
+        after: After = None,
     ) -> Connection[DlpActivityType]:
         f = filter or DlpActivityFilter()
         page = await svc.list_activity(
             viewer(info),
-            scope=f.scope,
+            scope=stored(f.scope),
             target_id=f.target_id,
-            kind=f.kind,
+            kind=stored(f.kind),
             since=f.since,
             until=f.until,
             first=first,
@@ -166,19 +200,34 @@ class DlpMutation:
         description="Turn protection on or off for an organization (user keys) or app (app keys).",
     )
     async def set_dlp_protection(
-        self, info: Info, scope: str, target_id: int, enabled: bool
+        self,
+        info: Info,
+        scope: _Scope,
+        target_id: _TargetId,
+        enabled: Annotated[bool, strawberry.argument(description="true: on; false: off.")],
     ) -> DlpProtection:
-        t = await svc.set_protection(info.context.gateway, viewer(info), scope, target_id, enabled)
+        t = await svc.set_protection(
+            info.context.gateway, viewer(info), stored(scope), target_id, enabled
+        )
         return DlpProtection.of(t)
 
-    @strawberry.mutation(permission_classes=[IsAdmin])
+    @strawberry.mutation(
+        permission_classes=[IsAdmin],
+        description="Choose the rules of an organization's or app's protection.",
+    )
     async def update_dlp_policy(
-        self, info: Info, scope: str, target_id: int, input: DlpPolicyInput
+        self,
+        info: Info,
+        scope: _Scope,
+        target_id: _TargetId,
+        input: Annotated[DlpPolicyInput, strawberry.argument(description="The changes.")],
     ) -> DlpProtection:
         data = changes(input)
         if data.get("custom_rules") is not None:
             data["custom_rules"] = [
                 {"name": r.name, "pattern": r.pattern} for r in data["custom_rules"]
             ]
-        t = await svc.update_policy(info.context.gateway, viewer(info), scope, target_id, data)
+        t = await svc.update_policy(
+            info.context.gateway, viewer(info), stored(scope), target_id, data
+        )
         return DlpProtection.of(t)

@@ -15,28 +15,34 @@ from strawberry.scalars import JSON
 
 from backend.admin import reports as svc
 from backend.data.models.logs import AuditLog, ErrorReport
-from backend.graphql.common import Connection, connection
+from backend.graphql.common import After, Connection, First, connection
 from backend.graphql.context import Info, viewer
+from backend.graphql.enums import ErrorSource, stored
 from backend.graphql.logs import can_see
 from backend.graphql.permissions import IsAuthenticated, IsSuperAdmin
 from backend.graphql.tenancy import UserType, visible_user
 
+_TYPE = "The error's type, e.g. a status class or the client's own name for it."
+_AGENT = "The reporting agent's name."
+_VERSION = "The reporting agent's version."
+_REQUEST_ID = "The x-request-id of the request that failed."
 
-@strawberry.type(name="ErrorReport")
+
+@strawberry.type(name="ErrorReport", description="An error a client or the gateway recorded.")
 class ErrorReportType:
     id: int | None = strawberry.field(description="null on live events not yet stored.")
-    created_at: dt.datetime
-    source: str = strawberry.field(description="gateway | client")
-    type: str
-    model: str | None
-    error: str
-    user_id: int | None
+    created_at: dt.datetime = strawberry.field(description="When it was recorded.")
+    source: ErrorSource = strawberry.field(description="Who recorded it.")
+    type: str = strawberry.field(description=_TYPE)
+    model: str | None = strawberry.field(description="The model involved; null: unknown.")
+    error: str = strawberry.field(description="The error message (no secrets).")
+    user_id: int | None = strawberry.field(description="The user it concerns; null: none.")
     organization_id: int | None = strawberry.field(
         description="The organization the report was made under (not the user's current one)."
     )
-    agent: str | None
-    version: str | None
-    request_id: str | None
+    agent: str | None = strawberry.field(description=_AGENT)
+    version: str | None = strawberry.field(description=_VERSION)
+    request_id: str | None = strawberry.field(description=_REQUEST_ID)
 
     @strawberry.field(
         description="Who reported; null below super_admin once they have left your organization."
@@ -49,7 +55,7 @@ class ErrorReportType:
         return ErrorReportType(
             id=e.id,
             created_at=e.created_at,
-            source=e.source,
+            source=ErrorSource(e.source),
             type=e.type,
             model=e.model,
             error=e.error,
@@ -65,7 +71,7 @@ class ErrorReportType:
         return ErrorReportType(
             id=ev.get("id"),
             created_at=dt.datetime.fromisoformat(ev["created_at"]),
-            source=str(ev.get("source", "")),
+            source=ErrorSource(ev.get("source")),
             type=str(ev.get("type", "")),
             model=ev.get("model"),
             error=str(ev.get("error", "")),
@@ -77,13 +83,13 @@ class ErrorReportType:
         )
 
 
-@strawberry.type(name="AuditEntry")
+@strawberry.type(name="AuditEntry", description="An administrative change, who made it and when.")
 class AuditEntryType:
-    id: int
-    created_at: dt.datetime
+    id: int = strawberry.field(description="The entry's id.")
+    created_at: dt.datetime = strawberry.field(description="When the change was made.")
     actor_id: int | None = strawberry.field(description="null: the CLI / system.")
-    action: str
-    target: str
+    action: str = strawberry.field(description="What was done, e.g. 'user.update'.")
+    target: str = strawberry.field(description="What it was done to, e.g. 'user:42'.")
     detail: JSON = strawberry.field(description="Field names changed; never secret values.")
 
     @staticmethod
@@ -98,25 +104,27 @@ class AuditEntryType:
         )
 
 
-@strawberry.input
+@strawberry.input(description="Which error reports to list (all given conditions apply).")
 class ErrorReportFilter:
-    source: str | None = None
-    type: str | None = None
-    model: str | None = None
-    user_id: int | None = None
-    agent: str | None = None
-    since: dt.datetime | None = None
-    until: dt.datetime | None = None
+    source: ErrorSource | None = strawberry.field(default=None, description="Only this source.")
+    type: str | None = strawberry.field(default=None, description="Only this type.")
+    model: str | None = strawberry.field(default=None, description="Only this model.")
+    user_id: int | None = strawberry.field(default=None, description="Only this user's.")
+    agent: str | None = strawberry.field(default=None, description="Only this agent's.")
+    since: dt.datetime | None = strawberry.field(default=None, description="From this time on.")
+    until: dt.datetime | None = strawberry.field(default=None, description="Before this time.")
 
 
-@strawberry.input
+@strawberry.input(description="An error a client met.")
 class ErrorReportInput:
-    type: str
-    error: str
-    model: str | None = None
-    agent: str | None = None
-    version: str | None = None
-    request_id: str | None = None
+    type: str = strawberry.field(description=_TYPE)
+    error: str = strawberry.field(
+        description="The error message (its first 4000 characters are kept)."
+    )
+    model: str | None = strawberry.field(default=None, description="The model involved.")
+    agent: str | None = strawberry.field(default=None, description=_AGENT)
+    version: str | None = strawberry.field(default=None, description=_VERSION)
+    request_id: str | None = strawberry.field(default=None, description=_REQUEST_ID)
 
 
 @strawberry.type
@@ -131,15 +139,17 @@ class ErrorsQuery:
     async def error_reports(
         self,
         info: Info,
-        filter: ErrorReportFilter | None = None,
-        first: int | None = None,
-        after: str | None = None,
+        filter: Annotated[
+            ErrorReportFilter | None, strawberry.argument(description="Which reports; null: all.")
+        ] = None,
+        first: First = None,
+        after: After = None,
     ) -> Connection[ErrorReportType]:
         f = filter or ErrorReportFilter()
         page = await svc.list_errors(
             viewer(info),
             svc.ErrorFilter(
-                source=f.source,
+                source=stored(f.source),
                 type=f.type,
                 model=f.model,
                 user_id=f.user_id,
@@ -156,11 +166,17 @@ class ErrorsQuery:
     async def audit_log(
         self,
         info: Info,
-        action: str | None = None,
-        actor_id: int | None = None,
-        since: dt.datetime | None = None,
-        first: int | None = None,
-        after: str | None = None,
+        action: Annotated[
+            str | None, strawberry.argument(description="Only this action, e.g. 'user.update'.")
+        ] = None,
+        actor_id: Annotated[
+            int | None, strawberry.argument(description="Only this user's changes.")
+        ] = None,
+        since: Annotated[
+            dt.datetime | None, strawberry.argument(description="From this time on.")
+        ] = None,
+        first: First = None,
+        after: After = None,
     ) -> Connection[AuditEntryType]:
         page = await svc.list_audit(
             viewer(info),
@@ -179,7 +195,11 @@ class ErrorsMutation:
         permission_classes=[IsAuthenticated],
         description="Report a client-side error (agents with an API key: POST /v1/error-reports).",
     )
-    async def report_error(self, info: Info, input: ErrorReportInput) -> ErrorReportType:
+    async def report_error(
+        self,
+        info: Info,
+        input: Annotated[ErrorReportInput, strawberry.argument(description="The error.")],
+    ) -> ErrorReportType:
         row = await svc.report_client_error(
             info.context.gateway,
             viewer(info),
@@ -204,16 +224,17 @@ class ErrorsSubscription:
         # Not named ``source`` in Python: strawberry's permission extension passes a positional
         # ``source`` to resolvers and an argument of that name collides with it.
         origin: Annotated[
-            str | None, strawberry.argument(name="source", description="gateway | client")
+            ErrorSource | None,
+            strawberry.argument(name="source", description="Only this source."),
         ] = None,
-        model: str | None = None,
+        model: Annotated[str | None, strawberry.argument(description="Only this model.")] = None,
     ) -> AsyncGenerator[ErrorReportType, None]:
         me = viewer(info)
         async with info.context.gateway.bus.subscribe("errors") as events:
             async for ev in events:
                 if not can_see(me, ev):  # the same rule as the query, on the event's org_id
                     continue
-                if origin and ev.get("source") != origin:
+                if origin and ev.get("source") != stored(origin):
                     continue
                 if model and ev.get("model") != model:
                     continue

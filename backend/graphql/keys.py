@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import Enum
+from typing import Annotated
 
 import strawberry
 from strawberry.types.unset import UNSET
@@ -11,39 +12,41 @@ from strawberry.types.unset import UNSET
 from backend.admin import auth as auth_svc
 from backend.admin import keys as svc
 from backend.data.models.keys import AdminToken, ApiKey
-from backend.graphql.common import Connection, changes, connection
+from backend.graphql.common import After, Connection, First, changes, connection
 from backend.graphql.context import Info, viewer
+from backend.graphql.enums import ApiKeyKind, ApiKeyStatus, stored
 from backend.graphql.permissions import IsAdmin, IsAuthenticated
 from backend.graphql.tenancy import AppType, UserType
 
 
-@strawberry.type(name="ApiKey")
+@strawberry.type(name="ApiKey", description="A gateway API key (its secret is never shown again).")
 class ApiKeyType:
-    id: int
-    name: str
+    id: int = strawberry.field(description="The key's id.")
+    name: str = strawberry.field(description="A label for people.")
     prefix: str = strawberry.field(description="Displayable start of the key (not a secret).")
-    user_id: int | None
-    app_id: int | None
+    user_id: int | None = strawberry.field(description="Owner user (a user key); null: an app key.")
+    app_id: int | None = strawberry.field(description="Owner app (an app key); null: a user key.")
     rate_limit_rpm: int | None = strawberry.field(description="Requests per minute; null: none.")
-    expires_at: dt.datetime | None
-    revoked_at: dt.datetime | None
-    last_used_at: dt.datetime | None
-    created_at: dt.datetime
-    status: str = strawberry.field(description="active | revoked | expired")
+    expires_at: dt.datetime | None = strawberry.field(description="Refused from then; null: never.")
+    revoked_at: dt.datetime | None = strawberry.field(description="When it was revoked; null: not.")
+    last_used_at: dt.datetime | None = strawberry.field(
+        description="Last request with it (updated in batches); null: never used."
+    )
+    created_at: dt.datetime = strawberry.field(description="When the key was created.")
+    status: ApiKeyStatus = strawberry.field(description="Whether the key is accepted now.")
 
-    @strawberry.field
-    def kind(self) -> str:
-        """user (a user key) | app (an app key)"""
-        return "app" if self.app_id is not None else "user"
+    @strawberry.field(description="Whom the key belongs to.")
+    def kind(self) -> ApiKeyKind:
+        return ApiKeyKind.APP if self.app_id is not None else ApiKeyKind.USER
 
-    @strawberry.field
+    @strawberry.field(description="Owner user; null: an app key.")
     async def user(self, info: Info) -> UserType | None:
         if self.user_id is None:
             return None
         user = await info.context.loaders.user.load(self.user_id)
         return UserType.of(user) if user else None
 
-    @strawberry.field
+    @strawberry.field(description="Owner app; null: a user key.")
     async def app(self, info: Info) -> AppType | None:
         if self.app_id is None:
             return None
@@ -63,27 +66,30 @@ class ApiKeyType:
             revoked_at=k.revoked_at,
             last_used_at=k.last_used_at,
             created_at=k.created_at,
-            status=svc.key_status(k, now),
+            status=ApiKeyStatus(svc.key_status(k, now)),
         )
 
 
-@strawberry.type
+@strawberry.type(description="A new API key with its secret.")
 class CreatedApiKey:
-    api_key: ApiKeyType
+    api_key: ApiKeyType = strawberry.field(description="The key.")
     secret: str = strawberry.field(
         description="The full key. Shown only in this response: store it now."
     )
 
 
-@strawberry.type(name="AdminToken")
+@strawberry.type(
+    name="AdminToken",
+    description="A long-lived dashboard token for automation (acts as its owner).",
+)
 class AdminTokenType:
-    id: int
-    name: str
-    prefix: str
-    user_id: int
-    expires_at: dt.datetime | None
-    revoked_at: dt.datetime | None
-    created_at: dt.datetime
+    id: int = strawberry.field(description="The token's id.")
+    name: str = strawberry.field(description="A label for people.")
+    prefix: str = strawberry.field(description="Displayable start of the token (not a secret).")
+    user_id: int = strawberry.field(description="The owner, whose role and scope it acts with.")
+    expires_at: dt.datetime | None = strawberry.field(description="Refused from then; null: never.")
+    revoked_at: dt.datetime | None = strawberry.field(description="When it was revoked; null: not.")
+    created_at: dt.datetime = strawberry.field(description="When the token was created.")
 
     @staticmethod
     def of(t: AdminToken) -> AdminTokenType:
@@ -98,45 +104,57 @@ class AdminTokenType:
         )
 
 
-@strawberry.type
+@strawberry.type(description="A new admin token with its secret.")
 class CreatedAdminToken:
-    admin_token: AdminTokenType
+    admin_token: AdminTokenType = strawberry.field(description="The token.")
     token: str = strawberry.field(
         description="Use as 'Authorization: Bearer <token>'. Shown only in this response."
     )
 
 
-@strawberry.enum
+@strawberry.enum(description="Order of an API key list.")
 class ApiKeySort(Enum):
-    CREATED_DESC = "CREATED_DESC"
-    CREATED_ASC = "CREATED_ASC"
-    NAME_ASC = "NAME_ASC"
+    CREATED_DESC = strawberry.enum_value("CREATED_DESC", description="Newest first.")
+    CREATED_ASC = strawberry.enum_value("CREATED_ASC", description="Oldest first.")
+    NAME_ASC = strawberry.enum_value("NAME_ASC", description="By name, A to Z.")
 
 
-@strawberry.input
+@strawberry.input(description="Which API keys to list (all given conditions apply).")
 class ApiKeyFilter:
-    user_id: int | None = None
-    app_id: int | None = None
-    status: str | None = strawberry.field(default=None, description="active | revoked | expired")
+    user_id: int | None = strawberry.field(default=None, description="Only this user's keys.")
+    app_id: int | None = strawberry.field(default=None, description="Only this app's keys.")
+    status: ApiKeyStatus | None = strawberry.field(default=None, description="Only this status.")
     search: str | None = strawberry.field(default=None, description="In name or prefix.")
 
 
-@strawberry.input
+@strawberry.input(description="A new API key (a user key, or an app key with appId).")
 class CreateApiKeyInput:
     user_id: int | None = strawberry.field(
         default=UNSET, description="Owner user (default: yourself)."
     )
     app_id: int | None = strawberry.field(default=UNSET, description="Owner app (an app key).")
-    name: str = ""
-    rate_limit_rpm: int | None = UNSET
-    expires_at: dt.datetime | None = UNSET
+    name: str = strawberry.field(default="", description="A label for people.")
+    rate_limit_rpm: int | None = strawberry.field(
+        default=UNSET, description="Requests per minute; null: none."
+    )
+    expires_at: dt.datetime | None = strawberry.field(
+        default=UNSET, description="Refused from then; null: never."
+    )
 
 
-@strawberry.input
+@strawberry.input(description="Changes to an API key: only the fields sent change.")
 class UpdateApiKeyInput:
-    name: str | None = UNSET
-    rate_limit_rpm: int | None = UNSET
-    expires_at: dt.datetime | None = UNSET
+    name: str | None = strawberry.field(default=UNSET, description="A label for people.")
+    rate_limit_rpm: int | None = strawberry.field(
+        default=UNSET, description="Requests per minute; null: none."
+    )
+    expires_at: dt.datetime | None = strawberry.field(
+        default=UNSET, description="Refused from then; null: never."
+    )
+
+
+_KeyId = Annotated[int, strawberry.argument(description="The key's id.")]
+_TokenId = Annotated[int, strawberry.argument(description="The token's id.")]
 
 
 @strawberry.type
@@ -148,10 +166,14 @@ class KeysQuery:
     async def api_keys(
         self,
         info: Info,
-        filter: ApiKeyFilter | None = None,
-        sort: ApiKeySort = ApiKeySort.CREATED_DESC,
-        first: int | None = None,
-        after: str | None = None,
+        filter: Annotated[
+            ApiKeyFilter | None, strawberry.argument(description="Which keys; null: all.")
+        ] = None,
+        sort: Annotated[ApiKeySort, strawberry.argument(description="Order.")] = (
+            ApiKeySort.CREATED_DESC
+        ),
+        first: First = None,
+        after: After = None,
     ) -> Connection[ApiKeyType]:
         f = filter or ApiKeyFilter()
         now = info.context.gateway.clock()
@@ -160,16 +182,19 @@ class KeysQuery:
             now=now,
             user_id=f.user_id,
             app_id=f.app_id,
-            status=f.status,
+            status=stored(f.status),
             search=f.search,
-            sort=sort.value,
+            sort=stored(sort),
             first=first,
             after=after,
         )
         return connection(page, lambda k: ApiKeyType.of(k, now))
 
-    @strawberry.field(permission_classes=[IsAuthenticated])
-    async def api_key(self, info: Info, id: int) -> ApiKeyType:
+    @strawberry.field(
+        permission_classes=[IsAuthenticated],
+        description="One API key you may manage (members: their own).",
+    )
+    async def api_key(self, info: Info, id: _KeyId) -> ApiKeyType:
         key = await svc.get_key(viewer(info), id)
         return ApiKeyType.of(key, info.context.gateway.clock())
 
@@ -184,25 +209,37 @@ class KeysMutation:
         permission_classes=[IsAuthenticated],
         description="Create a key; its secret is returned once, in this response only.",
     )
-    async def create_api_key(self, info: Info, input: CreateApiKeyInput) -> CreatedApiKey:
+    async def create_api_key(
+        self,
+        info: Info,
+        input: Annotated[CreateApiKeyInput, strawberry.argument(description="The new key.")],
+    ) -> CreatedApiKey:
         gw = info.context.gateway
         key, secret = await svc.create_key(gw, viewer(info), changes(input))
         return CreatedApiKey(api_key=ApiKeyType.of(key, gw.clock()), secret=secret)
 
-    @strawberry.mutation(permission_classes=[IsAuthenticated])
-    async def update_api_key(self, info: Info, id: int, input: UpdateApiKeyInput) -> ApiKeyType:
+    @strawberry.mutation(permission_classes=[IsAuthenticated], description="Change an API key.")
+    async def update_api_key(
+        self,
+        info: Info,
+        id: _KeyId,
+        input: Annotated[UpdateApiKeyInput, strawberry.argument(description="The changes.")],
+    ) -> ApiKeyType:
         gw = info.context.gateway
         key = await svc.update_key(gw, viewer(info), id, changes(input))
         return ApiKeyType.of(key, gw.clock())
 
-    @strawberry.mutation(permission_classes=[IsAuthenticated])
-    async def revoke_api_key(self, info: Info, id: int) -> ApiKeyType:
+    @strawberry.mutation(
+        permission_classes=[IsAuthenticated],
+        description="Refuse the key from now on, on every instance (kept for the logs).",
+    )
+    async def revoke_api_key(self, info: Info, id: _KeyId) -> ApiKeyType:
         gw = info.context.gateway
         key = await svc.revoke_key(gw, viewer(info), id)
         return ApiKeyType.of(key, gw.clock())
 
     @strawberry.mutation(permission_classes=[IsAuthenticated], description="Returns the id.")
-    async def delete_api_key(self, info: Info, id: int) -> int:
+    async def delete_api_key(self, info: Info, id: _KeyId) -> int:
         return await svc.delete_key(info.context.gateway, viewer(info), id)
 
     @strawberry.mutation(
@@ -210,14 +247,21 @@ class KeysMutation:
         description="A long-lived token for automation, acting with your role and scope.",
     )
     async def create_admin_token(
-        self, info: Info, name: str, expires_in_days: int | None = None
+        self,
+        info: Info,
+        name: Annotated[str, strawberry.argument(description="A label for people.")],
+        expires_in_days: Annotated[
+            int | None, strawberry.argument(description="Lifetime in days; null: no expiry.")
+        ] = None,
     ) -> CreatedAdminToken:
         secret, row = await auth_svc.create_admin_token(
             info.context.gateway, viewer(info), name, expires_in_days
         )
         return CreatedAdminToken(admin_token=AdminTokenType.of(row), token=secret)
 
-    @strawberry.mutation(permission_classes=[IsAdmin])
-    async def revoke_admin_token(self, info: Info, id: int) -> AdminTokenType:
+    @strawberry.mutation(
+        permission_classes=[IsAdmin], description="Refuse one of your admin tokens from now on."
+    )
+    async def revoke_admin_token(self, info: Info, id: _TokenId) -> AdminTokenType:
         row = await auth_svc.revoke_admin_token(info.context.gateway, viewer(info), id)
         return AdminTokenType.of(row)

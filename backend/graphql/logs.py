@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import AsyncGenerator
 from decimal import Decimal, InvalidOperation
 from enum import Enum
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 
@@ -14,44 +14,69 @@ from backend.admin import logs as svc
 from backend.admin.access import is_admin, is_super, own_org
 from backend.data.models.logs import RequestLog
 from backend.data.models.tenancy import User
-from backend.graphql.common import Connection, connection
+from backend.graphql.common import After, Connection, First, connection
 from backend.graphql.context import Info, viewer
+from backend.graphql.enums import AgentTier, stored
 from backend.graphql.permissions import IsAuthenticated
 from backend.graphql.tenancy import AppType, UserType, visible_user
 
 
-@strawberry.type(name="GatewayLog")
+@strawberry.type(name="GatewayLog", description="One request through the gateway.")
 class GatewayLogType:
-    id: int
-    request_id: str
-    created_at: dt.datetime
-    key_prefix: str | None
-    user_id: int | None
-    app_id: int | None
-    organization_id: int | None
-    endpoint: str
-    requested_model: str | None
-    actual_model: str | None
-    provider: str | None
-    status: int
-    error_type: str | None
-    error_message: str | None
-    input_tokens: int
-    output_tokens: int
-    cached_tokens: int
-    cost_usd: Decimal | None = strawberry.field(description="null: the price is unknown.")
-    latency_ms: float
-    ttft_ms: float | None
-    streamed: bool
-    attempts: int
+    id: int = strawberry.field(description="The row's id.")
+    request_id: str = strawberry.field(
+        description="The request's x-request-id (shared by its fallback attempts)."
+    )
+    created_at: dt.datetime = strawberry.field(description="When the request arrived.")
+    key_prefix: str | None = strawberry.field(
+        description="Displayable start of the API key used; null: none."
+    )
+    user_id: int | None = strawberry.field(description="The user of a user key; null: an app key.")
+    app_id: int | None = strawberry.field(description="The app of an app key; null: a user key.")
+    organization_id: int | None = strawberry.field(
+        description="The organization the request was made under."
+    )
+    endpoint: str = strawberry.field(description="The path called, e.g. /v1/chat/completions.")
+    requested_model: str | None = strawberry.field(description="The model the client asked for.")
+    actual_model: str | None = strawberry.field(
+        description="The model that answered (after aliases, tiers, fallbacks)."
+    )
+    provider: str | None = strawberry.field(description="The provider that answered.")
+    status: int = strawberry.field(description="HTTP status of the answer.")
+    error_type: str | None = strawberry.field(description="The error's type; null: success.")
+    error_message: str | None = strawberry.field(
+        description="The error's message (no secrets); null: success."
+    )
+    input_tokens: int = strawberry.field(description="Input tokens billed.")
+    output_tokens: int = strawberry.field(description="Output tokens billed.")
+    cached_tokens: int = strawberry.field(
+        description="Input tokens read from the provider's prompt cache."
+    )
+    cost_usd: Decimal | None = strawberry.field(
+        description="Cost in USD; null: the price is unknown."
+    )
+    latency_ms: float = strawberry.field(description="Time to the full answer, in milliseconds.")
+    ttft_ms: float | None = strawberry.field(
+        description="Time to the first token of a stream; null: not streamed."
+    )
+    streamed: bool = strawberry.field(description="The answer was streamed.")
+    attempts: int = strawberry.field(description="Provider attempts made for the request.")
     superseded: bool = strawberry.field(description="A failed attempt a fallback replaced.")
-    cache_hit: bool
-    agent_id: str | None
-    tier: str | None
+    cache_hit: bool = strawberry.field(
+        description="Answered from the response cache (no provider call, no cost)."
+    )
+    agent_id: str | None = strawberry.field(
+        description="The agent of an 'agent/<id>' model; null: none."
+    )
+    tier: AgentTier | None = strawberry.field(
+        description="The agent tier asked for; null: no agent."
+    )
     request_body: str | None = strawberry.field(description="As sent upstream (DLP-redacted).")
-    response_body: str | None
+    response_body: str | None = strawberry.field(
+        description="The answer as received (clipped if very large)."
+    )
 
-    @strawberry.field
+    @strawberry.field(description="Input plus output tokens.")
     def total_tokens(self) -> int:
         return self.input_tokens + self.output_tokens
 
@@ -63,7 +88,7 @@ class GatewayLogType:
     async def user(self, info: Info) -> UserType | None:
         return await visible_user(info, self.user_id)
 
-    @strawberry.field
+    @strawberry.field(description="The app of an app key; null: a user key.")
     async def app(self, info: Info) -> AppType | None:
         if self.app_id is None:
             return None
@@ -98,45 +123,65 @@ class GatewayLogType:
             superseded=r.superseded,
             cache_hit=r.cache_hit,
             agent_id=r.agent_id,
-            tier=r.tier,
+            tier=_tier(r.tier),
             request_body=r.request_body,
             response_body=r.response_body,
         )
 
 
-@strawberry.type
+@strawberry.type(description="A request as it completes (live; no bodies).")
 class GatewayLogEvent:
-    """A request as it completes (live; no bodies)."""
+    request_id: str = strawberry.field(
+        description="The request's x-request-id (shared by its fallback attempts)."
+    )
+    created_at: dt.datetime = strawberry.field(description="When the request arrived.")
+    key_prefix: str | None = strawberry.field(
+        description="Displayable start of the API key used; null: none."
+    )
+    user_id: int | None = strawberry.field(description="The user of a user key; null: an app key.")
+    app_id: int | None = strawberry.field(description="The app of an app key; null: a user key.")
+    organization_id: int | None = strawberry.field(
+        description="The organization the request was made under."
+    )
+    endpoint: str = strawberry.field(description="The path called, e.g. /v1/chat/completions.")
+    requested_model: str | None = strawberry.field(description="The model the client asked for.")
+    actual_model: str | None = strawberry.field(
+        description="The model that answered (after aliases, tiers, fallbacks)."
+    )
+    provider: str | None = strawberry.field(description="The provider that answered.")
+    status: int = strawberry.field(description="HTTP status of the answer.")
+    error_type: str | None = strawberry.field(description="The error's type; null: success.")
+    input_tokens: int = strawberry.field(description="Input tokens billed.")
+    output_tokens: int = strawberry.field(description="Output tokens billed.")
+    cached_tokens: int = strawberry.field(
+        description="Input tokens read from the provider's prompt cache."
+    )
+    cost_usd: Decimal | None = strawberry.field(
+        description="Cost in USD; null: the price is unknown."
+    )
+    latency_ms: float = strawberry.field(description="Time to the full answer, in milliseconds.")
+    ttft_ms: float | None = strawberry.field(
+        description="Time to the first token of a stream; null: not streamed."
+    )
+    streamed: bool = strawberry.field(description="The answer was streamed.")
+    attempts: int = strawberry.field(description="Provider attempts made for the request.")
+    cache_hit: bool = strawberry.field(
+        description="Answered from the response cache (no provider call, no cost)."
+    )
+    agent_id: str | None = strawberry.field(
+        description="The agent of an 'agent/<id>' model; null: none."
+    )
+    tier: AgentTier | None = strawberry.field(
+        description="The agent tier asked for; null: no agent."
+    )
 
-    request_id: str
-    created_at: dt.datetime
-    key_prefix: str | None
-    user_id: int | None
-    app_id: int | None
-    organization_id: int | None
-    endpoint: str
-    requested_model: str | None
-    actual_model: str | None
-    provider: str | None
-    status: int
-    error_type: str | None
-    input_tokens: int
-    output_tokens: int
-    cached_tokens: int
-    cost_usd: Decimal | None
-    latency_ms: float
-    ttft_ms: float | None
-    streamed: bool
-    attempts: int
-    cache_hit: bool
-    agent_id: str | None
-    tier: str | None
-
-    @strawberry.field
+    @strawberry.field(description="Input plus output tokens.")
     def total_tokens(self) -> int:
         return self.input_tokens + self.output_tokens
 
-    @strawberry.field
+    @strawberry.field(
+        description="Who made the request; null below super_admin once they left your organization."
+    )
     async def user(self, info: Info) -> UserType | None:
         return await visible_user(info, self.user_id)
 
@@ -170,21 +215,23 @@ class GatewayLogEvent:
             attempts=int(ev.get("attempts") or 1),
             cache_hit=bool(ev.get("cache_hit")),
             agent_id=ev.get("agent_id"),
-            tier=ev.get("tier"),
+            tier=_tier(ev.get("tier")),
         )
 
 
-@strawberry.type(name="UserUsage")
+@strawberry.type(name="UserUsage", description="A user's requests, tokens and cost in a window.")
 class UserUsageType:
-    user_id: int
-    requests: int
-    errors: int
-    input_tokens: int
-    output_tokens: int
-    cached_tokens: int
-    cost_usd: Decimal
+    user_id: int = strawberry.field(description="The user.")
+    requests: int = strawberry.field(description="Requests made.")
+    errors: int = strawberry.field(description="Requests that failed.")
+    input_tokens: int = strawberry.field(description="Input tokens billed.")
+    output_tokens: int = strawberry.field(description="Output tokens billed.")
+    cached_tokens: int = strawberry.field(description="Input tokens read from prompt caches.")
+    cost_usd: Decimal = strawberry.field(description="Cost in USD (known prices).")
 
-    @strawberry.field
+    @strawberry.field(
+        description="The user; null below super_admin once they have left your organization."
+    )
     async def user(self, info: Info) -> UserType | None:
         return await visible_user(info, self.user_id)
 
@@ -205,32 +252,43 @@ class UserUsageType:
         )
 
 
-@strawberry.enum
+@strawberry.enum(description="Order of a gateway log list.")
 class LogSort(Enum):
-    NEWEST = "NEWEST"
-    OLDEST = "OLDEST"
+    NEWEST = strawberry.enum_value("NEWEST", description="Newest first.")
+    OLDEST = strawberry.enum_value("OLDEST", description="Oldest first.")
 
 
-@strawberry.enum
+@strawberry.enum(description="Order of a usage list.")
 class UsageSort(Enum):
-    COST_DESC = "COST_DESC"
-    REQUESTS_DESC = "REQUESTS_DESC"
-    TOKENS_DESC = "TOKENS_DESC"
-    USER_ASC = "USER_ASC"
+    COST_DESC = strawberry.enum_value("COST_DESC", description="Highest cost first.")
+    REQUESTS_DESC = strawberry.enum_value("REQUESTS_DESC", description="Most requests first.")
+    TOKENS_DESC = strawberry.enum_value("TOKENS_DESC", description="Most tokens first.")
+    USER_ASC = strawberry.enum_value("USER_ASC", description="By user id.")
 
 
-@strawberry.input
+def _tier(value: object) -> AgentTier | None:
+    return None if value is None else AgentTier(value)
+
+
+_ONLY_USER = "Only this user's requests."
+_ONLY_ORG = "Only requests made under this organization."
+_ONLY_MODEL = "Requested or actual model."
+_ONLY_STATUS = "Only this HTTP status."
+_ERRORS_ONLY = "Only failed requests (status 400 or more)."
+
+
+@strawberry.input(description="Which requests to list (all given conditions apply).")
 class GatewayLogFilter:
-    user_id: int | None = None
-    organization_id: int | None = None
-    app_id: int | None = None
-    model: str | None = strawberry.field(default=None, description="Requested or actual model.")
-    provider: str | None = None
-    status: int | None = None
-    errors_only: bool = False
-    key_prefix: str | None = None
-    since: dt.datetime | None = None
-    until: dt.datetime | None = None
+    user_id: int | None = strawberry.field(default=None, description=_ONLY_USER)
+    organization_id: int | None = strawberry.field(default=None, description=_ONLY_ORG)
+    app_id: int | None = strawberry.field(default=None, description="Only this app's requests.")
+    model: str | None = strawberry.field(default=None, description=_ONLY_MODEL)
+    provider: str | None = strawberry.field(default=None, description="Only this provider.")
+    status: int | None = strawberry.field(default=None, description=_ONLY_STATUS)
+    errors_only: bool = strawberry.field(default=False, description=_ERRORS_ONLY)
+    key_prefix: str | None = strawberry.field(default=None, description="Only this API key.")
+    since: dt.datetime | None = strawberry.field(default=None, description="From this time on.")
+    until: dt.datetime | None = strawberry.field(default=None, description="Before this time.")
     include_superseded: bool = strawberry.field(
         default=False, description="Also list failed attempts that a fallback replaced."
     )
@@ -254,10 +312,12 @@ class LogsQuery:
     async def gateway_logs(
         self,
         info: Info,
-        filter: GatewayLogFilter | None = None,
-        sort: LogSort = LogSort.NEWEST,
-        first: int | None = None,
-        after: str | None = None,
+        filter: Annotated[
+            GatewayLogFilter | None, strawberry.argument(description="Which requests; null: all.")
+        ] = None,
+        sort: Annotated[LogSort, strawberry.argument(description="Order.")] = LogSort.NEWEST,
+        first: First = None,
+        after: After = None,
     ) -> Connection[GatewayLogType]:
         f = filter or GatewayLogFilter()
         page = await svc.list_logs(
@@ -275,14 +335,19 @@ class LogsQuery:
                 until=f.until,
                 include_superseded=f.include_superseded,
             ),
-            sort=sort.value,
+            sort=stored(sort),
             first=first,
             after=after,
         )
         return connection(page, GatewayLogType.of)
 
-    @strawberry.field(permission_classes=[IsAuthenticated])
-    async def gateway_log(self, info: Info, id: int) -> GatewayLogType:
+    @strawberry.field(
+        permission_classes=[IsAuthenticated],
+        description="One request, with its bodies (members: their own).",
+    )
+    async def gateway_log(
+        self, info: Info, id: Annotated[int, strawberry.argument(description="The row's id.")]
+    ) -> GatewayLogType:
         return GatewayLogType.of(await svc.get_log(viewer(info), id))
 
     @strawberry.field(
@@ -295,13 +360,19 @@ class LogsQuery:
     async def user_usage(
         self,
         info: Info,
-        since: dt.datetime | None = None,
-        until: dt.datetime | None = None,
-        user_id: int | None = None,
-        organization_id: int | None = None,
-        sort: UsageSort = UsageSort.COST_DESC,
-        first: int | None = None,
-        after: str | None = None,
+        since: Annotated[
+            dt.datetime | None, strawberry.argument(description="Start; null: 30 days ago.")
+        ] = None,
+        until: Annotated[
+            dt.datetime | None, strawberry.argument(description="End; null: now.")
+        ] = None,
+        user_id: Annotated[int | None, strawberry.argument(description="Only this user.")] = None,
+        organization_id: Annotated[int | None, strawberry.argument(description=_ONLY_ORG)] = None,
+        sort: Annotated[UsageSort, strawberry.argument(description="Order.")] = (
+            UsageSort.COST_DESC
+        ),
+        first: First = None,
+        after: After = None,
     ) -> Connection[UserUsageType]:
         start, end = _window(info, since, until)
         page = await svc.usage_page(
@@ -310,7 +381,7 @@ class LogsQuery:
             until=end,
             user_id=user_id,
             organization_id=organization_id,
-            sort=sort.value,
+            sort=stored(sort),
             first=first,
             after=after,
         )
@@ -336,11 +407,11 @@ class LogsSubscription:
     async def gateway_logs(
         self,
         info: Info,
-        user_id: int | None = None,
-        organization_id: int | None = None,
-        model: str | None = None,
-        status: int | None = None,
-        errors_only: bool = False,
+        user_id: Annotated[int | None, strawberry.argument(description=_ONLY_USER)] = None,
+        organization_id: Annotated[int | None, strawberry.argument(description=_ONLY_ORG)] = None,
+        model: Annotated[str | None, strawberry.argument(description=_ONLY_MODEL)] = None,
+        status: Annotated[int | None, strawberry.argument(description=_ONLY_STATUS)] = None,
+        errors_only: Annotated[bool, strawberry.argument(description=_ERRORS_ONLY)] = False,
     ) -> AsyncGenerator[GatewayLogEvent, None]:
         me = viewer(info)
         async with info.context.gateway.bus.subscribe("logs") as events:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import Annotated
 
 import strawberry
 from strawberry.types.unset import UNSET
@@ -13,23 +14,26 @@ from backend.admin import routing as svc
 from backend.data.models.routing import AgentConfig, FallbackChain, ModelAlias, ModelPrice
 from backend.graphql.common import changes
 from backend.graphql.context import Info, viewer
+from backend.graphql.enums import AliasScope, CatalogSource, stored
 from backend.graphql.permissions import IsAdmin, IsSuperAdmin
 from backend.graphql.tenancy import OrganizationType
 
 
-@strawberry.type(name="ModelAlias")
+@strawberry.type(name="ModelAlias", description="A model name routed to another model.")
 class ModelAliasType:
-    id: int
-    requested_model: str
+    id: int = strawberry.field(description="The alias's id.")
+    requested_model: str = strawberry.field(description="The model name a request asks for.")
     target_model: str = strawberry.field(description="What the request is routed to.")
-    organization_id: int | None
-    created_at: dt.datetime
+    organization_id: int | None = strawberry.field(
+        description="The organization it applies to; null: global."
+    )
+    created_at: dt.datetime = strawberry.field(description="When the alias was created.")
 
-    @strawberry.field(description="global | org (an organization's alias beats a global one)")
-    def scope(self) -> str:
-        return "global" if self.organization_id is None else "org"
+    @strawberry.field(description="Where it applies (an organization's alias beats a global one).")
+    def scope(self) -> AliasScope:
+        return AliasScope.GLOBAL if self.organization_id is None else AliasScope.ORG
 
-    @strawberry.field
+    @strawberry.field(description="The organization it applies to; null: global.")
     async def organization(self, info: Info) -> OrganizationType | None:
         if self.organization_id is None:
             return None
@@ -47,16 +51,21 @@ class ModelAliasType:
         )
 
 
-@strawberry.type(name="AgentConfig")
+_AGENT_ID = "Used in model names: 'agent/<agentId>' or 'agent/<agentId>:<tier>'."
+_HEAVY = "Model of the heavy tier; null: the normal model."
+_MAX = "Model of the max tier; null: the normal model."
+
+
+@strawberry.type(name="AgentConfig", description="Which model an agent uses at each tier.")
 class AgentConfigType:
-    id: int
-    agent_id: str
-    name: str
-    role: str
-    normal_model: str
-    heavy_model: str | None
-    max_model: str | None
-    updated_at: dt.datetime
+    id: int = strawberry.field(description="The configuration's id.")
+    agent_id: str = strawberry.field(description=_AGENT_ID)
+    name: str = strawberry.field(description="Display name.")
+    role: str = strawberry.field(description="What the agent does (free text).")
+    normal_model: str = strawberry.field(description="Model of the normal tier (the default).")
+    heavy_model: str | None = strawberry.field(description=_HEAVY)
+    max_model: str | None = strawberry.field(description=_MAX)
+    updated_at: dt.datetime = strawberry.field(description="Last change.")
 
     @staticmethod
     def of(a: AgentConfig) -> AgentConfigType:
@@ -72,19 +81,19 @@ class AgentConfigType:
         )
 
 
-@strawberry.type
+@strawberry.type(description="What an agent configuration import changed.")
 class AgentImportResult:
-    created: int
-    updated: int
-    deleted: int
-    agents: list[AgentConfigType]
+    created: int = strawberry.field(description="Agents created.")
+    updated: int = strawberry.field(description="Agents updated.")
+    deleted: int = strawberry.field(description="Agents deleted (with `replace`).")
+    agents: list[AgentConfigType] = strawberry.field(description="Every agent after the import.")
 
 
-@strawberry.type(name="FallbackChain")
+@strawberry.type(name="FallbackChain", description="The models tried when a model fails.")
 class FallbackChainType:
-    primary_model: str
+    primary_model: str = strawberry.field(description="The model the chain backs up.")
     chain: list[str] = strawberry.field(description="Tried in order when the primary fails.")
-    updated_at: dt.datetime
+    updated_at: dt.datetime = strawberry.field(description="Last change.")
 
     @staticmethod
     def of(c: FallbackChain) -> FallbackChainType:
@@ -93,14 +102,20 @@ class FallbackChainType:
         )
 
 
-@strawberry.type(name="PriceOverride")
+_IN = "USD per million input tokens."
+_OUT = "USD per million output tokens."
+_CACHED = "USD per million cached input tokens; null: the input price."
+_WINDOW = "Context window in tokens; null: unknown."
+
+
+@strawberry.type(name="PriceOverride", description="A model price set by an operator.")
 class PriceOverrideType:
     model: str = strawberry.field(description="'provider/model' or a bare model name.")
-    input_per_mtok: Decimal = strawberry.field(description="USD per million input tokens.")
-    output_per_mtok: Decimal
-    cached_per_mtok: Decimal | None
-    context_window: int | None
-    updated_at: dt.datetime
+    input_per_mtok: Decimal = strawberry.field(description=_IN)
+    output_per_mtok: Decimal = strawberry.field(description=_OUT)
+    cached_per_mtok: Decimal | None = strawberry.field(description=_CACHED)
+    context_window: int | None = strawberry.field(description=_WINDOW)
+    updated_at: dt.datetime = strawberry.field(description="Last change.")
 
     @staticmethod
     def of(p: ModelPrice) -> PriceOverrideType:
@@ -114,60 +129,80 @@ class PriceOverrideType:
         )
 
 
-@strawberry.type(name="CatalogModel")
+@strawberry.type(name="CatalogModel", description="A model requests may name, with its price.")
 class CatalogModelType:
-    model: str
-    provider: str
-    context_window: int | None
-    input_per_mtok: Decimal | None = strawberry.field(description="null: price unknown.")
-    output_per_mtok: Decimal | None
-    cached_per_mtok: Decimal | None
-    reachable: bool
-    source: str = strawberry.field(description="price-table | ollama | config")
+    model: str = strawberry.field(description="'provider/model'.")
+    provider: str = strawberry.field(description="The provider serving it.")
+    context_window: int | None = strawberry.field(description=_WINDOW)
+    input_per_mtok: Decimal | None = strawberry.field(
+        description="USD per million input tokens; null: price unknown."
+    )
+    output_per_mtok: Decimal | None = strawberry.field(
+        description="USD per million output tokens; null: price unknown."
+    )
+    cached_per_mtok: Decimal | None = strawberry.field(
+        description="USD per million cached input tokens; null: unknown or not discounted."
+    )
+    reachable: bool = strawberry.field(
+        description="Its provider is configured and no open circuit blocks it."
+    )
+    source: CatalogSource = strawberry.field(description="Why the model is listed.")
     overridden: bool = strawberry.field(description="A price override applies.")
 
 
-@strawberry.input
+@strawberry.input(description="A new model alias.")
 class CreateModelAliasInput:
-    requested_model: str
-    target_model: str
+    requested_model: str = strawberry.field(description="The model name a request asks for.")
+    target_model: str = strawberry.field(description="What the request is routed to.")
     organization_id: int | None = strawberry.field(
         default=UNSET, description="Omit or null for a global alias (super_admin only)."
     )
 
 
-@strawberry.input
+@strawberry.input(description="Changes to a model alias: only the fields sent change.")
 class UpdateModelAliasInput:
-    requested_model: str | None = UNSET
-    target_model: str | None = UNSET
+    requested_model: str | None = strawberry.field(
+        default=UNSET, description="The model name a request asks for."
+    )
+    target_model: str | None = strawberry.field(
+        default=UNSET, description="What the request is routed to."
+    )
 
 
-@strawberry.input
+@strawberry.input(description="A new agent configuration.")
 class AgentConfigInput:
-    agent_id: str
-    name: str
-    role: str = ""
-    normal_model: str
-    heavy_model: str | None = None
-    max_model: str | None = None
+    agent_id: str = strawberry.field(description=_AGENT_ID)
+    name: str = strawberry.field(description="Display name.")
+    role: str = strawberry.field(default="", description="What the agent does (free text).")
+    normal_model: str = strawberry.field(description="Model of the normal tier (the default).")
+    heavy_model: str | None = strawberry.field(default=None, description=_HEAVY)
+    max_model: str | None = strawberry.field(default=None, description=_MAX)
 
 
-@strawberry.input
+@strawberry.input(description="Changes to an agent configuration: only the fields sent change.")
 class UpdateAgentConfigInput:
-    agent_id: str | None = UNSET
-    name: str | None = UNSET
-    role: str | None = UNSET
-    normal_model: str | None = UNSET
-    heavy_model: str | None = UNSET
-    max_model: str | None = UNSET
+    agent_id: str | None = strawberry.field(default=UNSET, description=_AGENT_ID)
+    name: str | None = strawberry.field(default=UNSET, description="Display name.")
+    role: str | None = strawberry.field(default=UNSET, description="What the agent does.")
+    normal_model: str | None = strawberry.field(
+        default=UNSET, description="Model of the normal tier (the default)."
+    )
+    heavy_model: str | None = strawberry.field(default=UNSET, description=_HEAVY)
+    max_model: str | None = strawberry.field(default=UNSET, description=_MAX)
 
 
-@strawberry.input
+@strawberry.input(description="A model's price.")
 class PriceOverrideInput:
-    input_per_mtok: Decimal
-    output_per_mtok: Decimal
-    cached_per_mtok: Decimal | None = None
-    context_window: int | None = None
+    input_per_mtok: Decimal = strawberry.field(description=_IN)
+    output_per_mtok: Decimal = strawberry.field(description=_OUT)
+    cached_per_mtok: Decimal | None = strawberry.field(default=None, description=_CACHED)
+    context_window: int | None = strawberry.field(default=None, description=_WINDOW)
+
+
+_AliasId = Annotated[int, strawberry.argument(description="The alias's id.")]
+_AgentPk = Annotated[int, strawberry.argument(description="The configuration's id.")]
+_Primary = Annotated[str, strawberry.argument(description="The model the chain backs up.")]
+_Model = Annotated[str, strawberry.argument(description="'provider/model' or a bare model name.")]
 
 
 @strawberry.type
@@ -179,24 +214,30 @@ class RoutingQuery:
     async def model_aliases(
         self,
         info: Info,
-        scope: str | None = None,
-        organization_id: int | None = None,
-        search: str | None = None,
+        scope: Annotated[
+            AliasScope | None, strawberry.argument(description="Only this scope.")
+        ] = None,
+        organization_id: Annotated[
+            int | None, strawberry.argument(description="Only this organization's aliases.")
+        ] = None,
+        search: Annotated[
+            str | None, strawberry.argument(description="In the requested model name.")
+        ] = None,
     ) -> list[ModelAliasType]:
         rows = await svc.list_aliases(
-            viewer(info), scope=scope, organization_id=organization_id, search=search
+            viewer(info), scope=stored(scope), organization_id=organization_id, search=search
         )
         return [ModelAliasType.of(a) for a in rows]
 
-    @strawberry.field(permission_classes=[IsAdmin])
+    @strawberry.field(permission_classes=[IsAdmin], description="Agent configurations.")
     async def agent_configs(self, info: Info) -> list[AgentConfigType]:
         return [AgentConfigType.of(a) for a in await agent_svc.list_agents(viewer(info))]
 
-    @strawberry.field(permission_classes=[IsAdmin])
+    @strawberry.field(permission_classes=[IsAdmin], description="Fallback chains.")
     async def fallback_chains(self, info: Info) -> list[FallbackChainType]:
         return [FallbackChainType.of(c) for c in await svc.list_chains(viewer(info))]
 
-    @strawberry.field(permission_classes=[IsAdmin])
+    @strawberry.field(permission_classes=[IsAdmin], description="Price overrides.")
     async def price_overrides(self, info: Info) -> list[PriceOverrideType]:
         return [PriceOverrideType.of(p) for p in await svc.list_prices(viewer(info))]
 
@@ -214,7 +255,7 @@ class RoutingQuery:
                 output_per_mtok=i.output_per_mtok,
                 cached_per_mtok=i.cached_per_mtok,
                 reachable=i.reachable,
-                source=i.source,
+                source=CatalogSource(i.source),
                 overridden=i.overridden,
             )
             for i in items
@@ -223,36 +264,54 @@ class RoutingQuery:
 
 @strawberry.type
 class RoutingMutation:
-    @strawberry.mutation(permission_classes=[IsAdmin])
-    async def create_model_alias(self, info: Info, input: CreateModelAliasInput) -> ModelAliasType:
+    @strawberry.mutation(permission_classes=[IsAdmin], description="Create a model alias.")
+    async def create_model_alias(
+        self,
+        info: Info,
+        input: Annotated[CreateModelAliasInput, strawberry.argument(description="The alias.")],
+    ) -> ModelAliasType:
         alias = await svc.create_alias(info.context.gateway, viewer(info), changes(input))
         return ModelAliasType.of(alias)
 
-    @strawberry.mutation(permission_classes=[IsAdmin])
+    @strawberry.mutation(permission_classes=[IsAdmin], description="Change a model alias.")
     async def update_model_alias(
-        self, info: Info, id: int, input: UpdateModelAliasInput
+        self,
+        info: Info,
+        id: _AliasId,
+        input: Annotated[UpdateModelAliasInput, strawberry.argument(description="The changes.")],
     ) -> ModelAliasType:
         alias = await svc.update_alias(info.context.gateway, viewer(info), id, changes(input))
         return ModelAliasType.of(alias)
 
     @strawberry.mutation(permission_classes=[IsAdmin], description="Returns the deleted id.")
-    async def delete_model_alias(self, info: Info, id: int) -> int:
+    async def delete_model_alias(self, info: Info, id: _AliasId) -> int:
         return await svc.delete_alias(info.context.gateway, viewer(info), id)
 
-    @strawberry.mutation(permission_classes=[IsSuperAdmin])
-    async def create_agent_config(self, info: Info, input: AgentConfigInput) -> AgentConfigType:
+    @strawberry.mutation(
+        permission_classes=[IsSuperAdmin], description="Create an agent configuration."
+    )
+    async def create_agent_config(
+        self,
+        info: Info,
+        input: Annotated[AgentConfigInput, strawberry.argument(description="The agent.")],
+    ) -> AgentConfigType:
         agent = await agent_svc.create_agent(info.context.gateway, viewer(info), changes(input))
         return AgentConfigType.of(agent)
 
-    @strawberry.mutation(permission_classes=[IsSuperAdmin])
+    @strawberry.mutation(
+        permission_classes=[IsSuperAdmin], description="Change an agent configuration."
+    )
     async def update_agent_config(
-        self, info: Info, id: int, input: UpdateAgentConfigInput
+        self,
+        info: Info,
+        id: _AgentPk,
+        input: Annotated[UpdateAgentConfigInput, strawberry.argument(description="The changes.")],
     ) -> AgentConfigType:
         agent = await agent_svc.update_agent(info.context.gateway, viewer(info), id, changes(input))
         return AgentConfigType.of(agent)
 
     @strawberry.mutation(permission_classes=[IsSuperAdmin], description="Returns the id.")
-    async def delete_agent_config(self, info: Info, id: int) -> int:
+    async def delete_agent_config(self, info: Info, id: _AgentPk) -> int:
         return await agent_svc.delete_agent(info.context.gateway, viewer(info), id)
 
     @strawberry.mutation(
@@ -265,7 +324,12 @@ class RoutingMutation:
         ),
     )
     async def import_agent_configs(
-        self, info: Info, yaml: str, replace: bool = False
+        self,
+        info: Info,
+        yaml: Annotated[str, strawberry.argument(description="The file's text.")],
+        replace: Annotated[
+            bool, strawberry.argument(description="Also delete agents missing from the file.")
+        ] = False,
     ) -> AgentImportResult:
         res = await agent_svc.import_agent_configs(
             info.context.gateway, viewer(info), yaml, replace=replace
@@ -281,24 +345,38 @@ class RoutingMutation:
         permission_classes=[IsSuperAdmin], description="Create or replace a model's chain."
     )
     async def set_fallback_chain(
-        self, info: Info, primary_model: str, chain: list[str]
+        self,
+        info: Info,
+        primary_model: _Primary,
+        chain: Annotated[
+            list[str], strawberry.argument(description="Models tried in order after the primary.")
+        ],
     ) -> FallbackChainType:
         row = await svc.set_chain(info.context.gateway, viewer(info), primary_model, chain)
         return FallbackChainType.of(row)
 
-    @strawberry.mutation(permission_classes=[IsSuperAdmin])
-    async def delete_fallback_chain(self, info: Info, primary_model: str) -> bool:
+    @strawberry.mutation(
+        permission_classes=[IsSuperAdmin],
+        description="Remove a model's chain (true; an error if it has none).",
+    )
+    async def delete_fallback_chain(self, info: Info, primary_model: _Primary) -> bool:
         return await svc.delete_chain(info.context.gateway, viewer(info), primary_model)
 
     @strawberry.mutation(
         permission_classes=[IsSuperAdmin], description="Create or replace a price override."
     )
     async def set_price_override(
-        self, info: Info, model: str, input: PriceOverrideInput
+        self,
+        info: Info,
+        model: _Model,
+        input: Annotated[PriceOverrideInput, strawberry.argument(description="The price.")],
     ) -> PriceOverrideType:
         row = await svc.set_price(info.context.gateway, viewer(info), model, changes(input))
         return PriceOverrideType.of(row)
 
-    @strawberry.mutation(permission_classes=[IsSuperAdmin])
-    async def delete_price_override(self, info: Info, model: str) -> bool:
+    @strawberry.mutation(
+        permission_classes=[IsSuperAdmin],
+        description="Remove a price override (true; an error if there is none).",
+    )
+    async def delete_price_override(self, info: Info, model: _Model) -> bool:
         return await svc.delete_price(info.context.gateway, viewer(info), model)

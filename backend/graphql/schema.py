@@ -23,7 +23,6 @@ from strawberry.extensions import (
     SchemaExtension,
 )
 from strawberry.schema.config import StrawberryConfig
-from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
 from backend.admin.errors import AdminError
@@ -46,8 +45,15 @@ MAX_DEPTH = 10
 MAX_TOKENS = 4000
 MAX_ALIASES = 30
 
-Query = merge_types(
+
+def _merge(name: str, description: str, types: tuple[type, ...]) -> type:
+    """One root type with every field of ``types`` (``strawberry.tools.merge_types``, described)."""
+    return strawberry.type(type(name, types, {}), description=description)
+
+
+Query = _merge(
     "Query",
+    "Reads. Each field says who may call it; docs/AUTHZ.md has the full table.",
     (
         TenancyQuery,
         KeysQuery,
@@ -60,8 +66,9 @@ Query = merge_types(
         DashboardQuery,
     ),
 )
-Mutation = merge_types(
+Mutation = _merge(
     "Mutation",
+    "Changes; each applies on every gateway instance without restart.",
     (
         AuthMutation,
         TenancyMutation,
@@ -73,7 +80,11 @@ Mutation = merge_types(
         ErrorsMutation,
     ),
 )
-Subscription = merge_types("Subscription", (LogsSubscription, ErrorsSubscription))
+Subscription = _merge(
+    "Subscription",
+    "Live events over WebSocket (graphql-transport-ws), from every gateway instance.",
+    (LogsSubscription, ErrorsSubscription),
+)
 
 
 def unexpected(error: GraphQLError) -> bool:

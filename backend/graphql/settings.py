@@ -2,37 +2,46 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 from strawberry.types.unset import UNSET
 
 from backend.admin import settings as svc
 from backend.admin.errors import InvalidInput
 from backend.graphql.context import Info, viewer
+from backend.graphql.enums import Feature, RoutingStrategy, known, plain
 from backend.graphql.permissions import IsAdmin, IsAuthenticated, IsSuperAdmin
 
 
-@strawberry.type
+@strawberry.type(description="The gateway's Ollama instance.")
 class OllamaConnection:
     base_url: str | None = strawberry.field(description="null: Ollama is not connected.")
-    connected: bool
+    connected: bool = strawberry.field(description="An Ollama base URL is set.")
 
 
-@strawberry.type(name="GatewaySettings")
+@strawberry.type(name="GatewaySettings", description="Gateway-wide settings (super_admin).")
 class GatewaySettingsType:
-    routing_strategy: str = strawberry.field(
-        description="ordered | cheapest | fastest | least-busy | round-robin"
+    routing_strategy: RoutingStrategy = strawberry.field(
+        description="How fallback models are ordered now."
     )
-    routing_strategies: list[str]
-    ollama: OllamaConnection
-    offered_features: list[str] = strawberry.field(description="Features users may opt into.")
-    known_features: list[str]
-    response_cache_ttl_seconds: int
+    routing_strategies: list[RoutingStrategy] = strawberry.field(
+        description="Every strategy the gateway offers."
+    )
+    ollama: OllamaConnection = strawberry.field(description="The Ollama connection.")
+    offered_features: list[Feature] = strawberry.field(description="Features users may opt into.")
+    known_features: list[Feature] = strawberry.field(
+        description="Every feature the gateway could offer."
+    )
+    response_cache_ttl_seconds: int = strawberry.field(
+        description="How long the response cache keeps an answer, in seconds."
+    )
 
 
-@strawberry.type(name="FeatureOptIn")
+@strawberry.type(name="FeatureOptIn", description="A feature and whether a user opted in.")
 class FeatureOptInType:
-    name: str
-    description: str
+    name: Feature = strawberry.field(description="The feature.")
+    description: str = strawberry.field(description="What the feature does.")
     offered: bool = strawberry.field(description="The gateway offers it (users may opt in).")
     enabled: bool = strawberry.field(description="This user opted in (and it is offered).")
 
@@ -40,11 +49,11 @@ class FeatureOptInType:
 def _settings(info: Info) -> GatewaySettingsType:
     s = info.context.gateway.store.settings
     return GatewaySettingsType(
-        routing_strategy=s.routing_strategy,
-        routing_strategies=list(svc.ROUTING_STRATEGIES),
+        routing_strategy=RoutingStrategy(s.routing_strategy),
+        routing_strategies=known(RoutingStrategy, svc.ROUTING_STRATEGIES),
         ollama=OllamaConnection(base_url=s.ollama_base_url, connected=bool(s.ollama_base_url)),
-        offered_features=sorted(s.offered_features),
-        known_features=list(svc.KNOWN_FEATURES),
+        offered_features=known(Feature, sorted(s.offered_features)),
+        known_features=known(Feature, svc.KNOWN_FEATURES),
         response_cache_ttl_seconds=s.response_cache_ttl_s,
     )
 
@@ -52,15 +61,22 @@ def _settings(info: Info) -> GatewaySettingsType:
 def _opt_ins(rows: list[svc.FeatureOptIn]) -> list[FeatureOptInType]:
     return [
         FeatureOptInType(
-            name=r.name, description=r.description, offered=r.offered, enabled=r.enabled
+            name=Feature(r.name), description=r.description, offered=r.offered, enabled=r.enabled
         )
         for r in rows
     ]
 
 
+_UserId = Annotated[
+    int | None, strawberry.argument(description="The user (others: admins); null: yourself.")
+]
+
+
 @strawberry.type
 class SettingsQuery:
-    @strawberry.field(permission_classes=[IsAdmin])
+    @strawberry.field(
+        permission_classes=[IsAdmin], description="Gateway-wide settings (changes: super_admin)."
+    )
     def gateway_settings(self, info: Info) -> GatewaySettingsType:
         return _settings(info)
 
@@ -68,7 +84,7 @@ class SettingsQuery:
         permission_classes=[IsAuthenticated],
         description="Feature opt-ins of a user (default: yourself).",
     )
-    async def user_features(self, info: Info, user_id: int | None = None) -> list[FeatureOptInType]:
+    async def user_features(self, info: Info, user_id: _UserId = None) -> list[FeatureOptInType]:
         me = viewer(info)
         rows = await svc.user_features(info.context.gateway, me, user_id or me.id)
         return _opt_ins(rows)
@@ -80,8 +96,12 @@ class SettingsMutation:
         permission_classes=[IsSuperAdmin],
         description="How fallback models are ordered; applies to the next request.",
     )
-    async def set_routing_strategy(self, info: Info, strategy: str) -> GatewaySettingsType:
-        await svc.set_routing_strategy(info.context.gateway, viewer(info), strategy)
+    async def set_routing_strategy(
+        self,
+        info: Info,
+        strategy: Annotated[RoutingStrategy, strawberry.argument(description="The strategy.")],
+    ) -> GatewaySettingsType:
+        await svc.set_routing_strategy(info.context.gateway, viewer(info), plain(strategy))
         return _settings(info)
 
     @strawberry.mutation(
@@ -91,7 +111,12 @@ class SettingsMutation:
         ),
     )
     async def set_ollama_connection(
-        self, info: Info, base_url: str | None = UNSET
+        self,
+        info: Info,
+        base_url: Annotated[
+            str | None,
+            strawberry.argument(description="e.g. http://127.0.0.1:11434; null disconnects."),
+        ] = UNSET,
     ) -> GatewaySettingsType:
         # Omitted is not null: disconnecting must be asked for (``baseUrl: null``).
         if base_url is UNSET:
@@ -99,13 +124,29 @@ class SettingsMutation:
         await svc.set_ollama_base_url(info.context.gateway, viewer(info), base_url)
         return _settings(info)
 
-    @strawberry.mutation(permission_classes=[IsSuperAdmin])
-    async def set_offered_features(self, info: Info, features: list[str]) -> GatewaySettingsType:
-        await svc.set_offered_features(info.context.gateway, viewer(info), features)
+    @strawberry.mutation(
+        permission_classes=[IsSuperAdmin],
+        description="The features users may opt into (the others are off for everyone).",
+    )
+    async def set_offered_features(
+        self,
+        info: Info,
+        features: Annotated[list[Feature], strawberry.argument(description="Offered features.")],
+    ) -> GatewaySettingsType:
+        await svc.set_offered_features(info.context.gateway, viewer(info), plain(features))
         return _settings(info)
 
-    @strawberry.mutation(permission_classes=[IsSuperAdmin])
-    async def set_response_cache_ttl(self, info: Info, seconds: int) -> GatewaySettingsType:
+    @strawberry.mutation(
+        permission_classes=[IsSuperAdmin],
+        description="How long the response cache keeps an answer.",
+    )
+    async def set_response_cache_ttl(
+        self,
+        info: Info,
+        seconds: Annotated[
+            int, strawberry.argument(description="Seconds, from 1 to 604800 (7 days).")
+        ],
+    ) -> GatewaySettingsType:
         await svc.set_response_cache_ttl(info.context.gateway, viewer(info), seconds)
         return _settings(info)
 
@@ -114,10 +155,14 @@ class SettingsMutation:
         description="Opt a user (default: yourself) in or out of an offered feature.",
     )
     async def set_feature_opt_in(
-        self, info: Info, feature: str, enabled: bool, user_id: int | None = None
+        self,
+        info: Info,
+        feature: Annotated[Feature, strawberry.argument(description="An offered feature.")],
+        enabled: Annotated[bool, strawberry.argument(description="true: in; false: out.")],
+        user_id: _UserId = None,
     ) -> list[FeatureOptInType]:
         me = viewer(info)
         rows = await svc.set_user_feature(
-            info.context.gateway, me, user_id or me.id, feature, enabled
+            info.context.gateway, me, user_id or me.id, plain(feature), enabled
         )
         return _opt_ins(rows)

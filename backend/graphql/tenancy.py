@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 from enum import Enum
+from typing import Annotated
 
 import strawberry
 from strawberry.types.unset import UNSET
@@ -12,26 +13,29 @@ from strawberry.types.unset import UNSET
 from backend.admin import tenancy as svc
 from backend.admin.access import is_super
 from backend.data.models.tenancy import App, Organization, User
-from backend.graphql.common import Connection, changes, connection
+from backend.graphql.common import After, Connection, First, changes, connection
 from backend.graphql.context import Info, viewer
+from backend.graphql.enums import CapPeriod, Role, UserStatus, stored
 from backend.graphql.permissions import IsAdmin, IsAuthenticated, IsSuperAdmin
 
 
-@strawberry.type(name="User")
+@strawberry.type(name="User", description="A person using the gateway (admins also the dashboard).")
 class UserType:
-    id: int
-    name: str
-    email: str
-    status: str = strawberry.field(description="active | suspended")
-    role: str = strawberry.field(description="super_admin | org_admin | member")
+    id: int = strawberry.field(description="The user's id.")
+    name: str = strawberry.field(description="Display name.")
+    email: str = strawberry.field(description="Login and contact address (lower case).")
+    status: UserStatus = strawberry.field(description="Whether the user may log in and call.")
+    role: Role = strawberry.field(description="What the user may do.")
     weekly_cap_usd: Decimal | None = strawberry.field(
         description="Weekly spend cap in USD (ISO week, UTC); null: no cap."
     )
-    organization_id: int | None
+    organization_id: int | None = strawberry.field(
+        description="The user's organization; null: none (super_admins may have none)."
+    )
     has_password: bool = strawberry.field(description="Whether the user can log in.")
-    created_at: dt.datetime
+    created_at: dt.datetime = strawberry.field(description="When the user was created.")
 
-    @strawberry.field
+    @strawberry.field(description="The user's organization; null: none.")
     async def organization(self, info: Info) -> OrganizationType | None:
         if self.organization_id is None:
             return None
@@ -44,8 +48,8 @@ class UserType:
             id=u.id,
             name=u.name,
             email=u.email,
-            status=u.status,
-            role=u.role,
+            status=UserStatus(u.status),
+            role=Role(u.role),
             weekly_cap_usd=u.weekly_cap_usd,
             organization_id=u.organization_id,  # type: ignore[attr-defined]
             has_password=bool(u.password_hash),
@@ -74,23 +78,27 @@ async def visible_user(info: Info, user_id: int | None) -> UserType | None:
     return UserType.of(user)
 
 
-@strawberry.type(name="Organization")
+@strawberry.type(
+    name="Organization", description="A tenant: its users, apps and keys share its caps and DLP."
+)
 class OrganizationType:
-    id: int
-    name: str
-    slug: str
-    owner_id: int | None
+    id: int = strawberry.field(description="The organization's id.")
+    name: str = strawberry.field(description="Display name.")
+    slug: str = strawberry.field(description="Unique short name (lowercase letters, digits, -).")
+    owner_id: int | None = strawberry.field(description="The owning user; null: none.")
     spend_cap_usd: Decimal | None = strawberry.field(
         description="API spend cap per cap period in USD; null: no cap."
     )
-    cap_period: str = strawberry.field(description="weekly | monthly")
+    cap_period: CapPeriod = strawberry.field(description="The period the spend cap covers.")
     rollover: bool = strawberry.field(
         description="Carry the unused part of a period's cap into the next period."
     )
-    dlp_enabled: bool
-    created_at: dt.datetime
+    dlp_enabled: bool = strawberry.field(description="DLP protects its users' keys' requests.")
+    created_at: dt.datetime = strawberry.field(description="When the organization was created.")
 
-    @strawberry.field
+    @strawberry.field(
+        description="The owner; null if none or outside the organization (below super_admin)."
+    )
     async def owner(self, info: Info) -> UserType | None:
         if self.owner_id is None:
             return None
@@ -116,25 +124,29 @@ class OrganizationType:
             slug=o.slug,
             owner_id=o.owner_id,  # type: ignore[attr-defined]
             spend_cap_usd=o.spend_cap_usd,
-            cap_period=o.cap_period,
+            cap_period=CapPeriod(o.cap_period),
             rollover=o.rollover,
             dlp_enabled=o.dlp_enabled,
             created_at=o.created_at,
         )
 
 
-@strawberry.type(name="App")
+@strawberry.type(
+    name="App", description="A service calling the gateway with its own keys (app keys)."
+)
 class AppType:
-    id: int
-    name: str
-    slug: str
-    contact: str
-    active: bool
-    dlp_enabled: bool
-    organization_id: int | None
-    created_at: dt.datetime
+    id: int = strawberry.field(description="The app's id.")
+    name: str = strawberry.field(description="Display name.")
+    slug: str = strawberry.field(description="Unique short name (lowercase letters, digits, -).")
+    contact: str = strawberry.field(description="Who to ask about it (free text).")
+    active: bool = strawberry.field(description="Its keys are accepted (false: refused).")
+    dlp_enabled: bool = strawberry.field(description="DLP protects its keys' requests.")
+    organization_id: int | None = strawberry.field(
+        description="The organization billed for it; null: none."
+    )
+    created_at: dt.datetime = strawberry.field(description="When the app was created.")
 
-    @strawberry.field
+    @strawberry.field(description="The organization billed for it; null: none.")
     async def organization(self, info: Info) -> OrganizationType | None:
         if self.organization_id is None:
             return None
@@ -155,105 +167,157 @@ class AppType:
         )
 
 
-@strawberry.enum
+_CREATED_DESC = strawberry.enum_value("CREATED_DESC", description="Newest first.")
+_CREATED_ASC = strawberry.enum_value("CREATED_ASC", description="Oldest first.")
+_NAME_ASC = strawberry.enum_value("NAME_ASC", description="By name, A to Z.")
+_NAME_DESC = strawberry.enum_value("NAME_DESC", description="By name, Z to A.")
+
+
+@strawberry.enum(description="Order of a user list.")
 class UserSort(Enum):
-    CREATED_DESC = "CREATED_DESC"
-    CREATED_ASC = "CREATED_ASC"
-    NAME_ASC = "NAME_ASC"
-    NAME_DESC = "NAME_DESC"
-    EMAIL_ASC = "EMAIL_ASC"
+    CREATED_DESC = _CREATED_DESC
+    CREATED_ASC = _CREATED_ASC
+    NAME_ASC = _NAME_ASC
+    NAME_DESC = _NAME_DESC
+    EMAIL_ASC = strawberry.enum_value("EMAIL_ASC", description="By email, A to Z.")
 
 
-@strawberry.enum
+@strawberry.enum(description="Order of an organization list.")
 class OrganizationSort(Enum):
-    CREATED_DESC = "CREATED_DESC"
-    CREATED_ASC = "CREATED_ASC"
-    NAME_ASC = "NAME_ASC"
-    NAME_DESC = "NAME_DESC"
-    SLUG_ASC = "SLUG_ASC"
+    CREATED_DESC = _CREATED_DESC
+    CREATED_ASC = _CREATED_ASC
+    NAME_ASC = _NAME_ASC
+    NAME_DESC = _NAME_DESC
+    SLUG_ASC = strawberry.enum_value("SLUG_ASC", description="By slug, A to Z.")
 
 
-@strawberry.enum
+@strawberry.enum(description="Order of an app list.")
 class AppSort(Enum):
-    CREATED_DESC = "CREATED_DESC"
-    CREATED_ASC = "CREATED_ASC"
-    NAME_ASC = "NAME_ASC"
-    NAME_DESC = "NAME_DESC"
-    SLUG_ASC = "SLUG_ASC"
+    CREATED_DESC = _CREATED_DESC
+    CREATED_ASC = _CREATED_ASC
+    NAME_ASC = _NAME_ASC
+    NAME_DESC = _NAME_DESC
+    SLUG_ASC = strawberry.enum_value("SLUG_ASC", description="By slug, A to Z.")
 
 
-@strawberry.input
+_CAP = "Weekly spend cap in USD (ISO week, UTC); null: no cap."
+_ORG_CAP = "API spend cap per cap period in USD; null: no cap."
+
+
+@strawberry.input(description="Which users to list (all given conditions apply).")
 class UserFilter:
     search: str | None = strawberry.field(default=None, description="In name or email.")
-    role: str | None = None
-    status: str | None = None
-    organization_id: int | None = None
+    role: Role | None = strawberry.field(default=None, description="Only this role.")
+    status: UserStatus | None = strawberry.field(default=None, description="Only this status.")
+    organization_id: int | None = strawberry.field(
+        default=None, description="Only this organization's users."
+    )
 
 
-@strawberry.input
+@strawberry.input(description="A new user.")
 class CreateUserInput:
-    name: str
-    email: str
-    role: str = "member"
-    status: str = "active"
-    weekly_cap_usd: Decimal | None = UNSET
-    organization_id: int | None = UNSET
+    name: str = strawberry.field(description="Display name.")
+    email: str = strawberry.field(description="Login and contact address; unique.")
+    role: Role = strawberry.field(
+        default=Role.MEMBER, description="What the user may do (org_admins: not SUPER_ADMIN)."
+    )
+    status: UserStatus = strawberry.field(
+        default=UserStatus.ACTIVE, description="Whether the user may log in and call."
+    )
+    weekly_cap_usd: Decimal | None = strawberry.field(default=UNSET, description=_CAP)
+    organization_id: int | None = strawberry.field(
+        default=UNSET, description="The user's organization (org_admins: their own, the default)."
+    )
     password: str | None = strawberry.field(
         default=UNSET, description="Lets the user log in to the dashboard (8+ characters)."
     )
 
 
-@strawberry.input
+@strawberry.input(description="Changes to a user: only the fields sent change.")
 class UpdateUserInput:
-    name: str | None = UNSET
-    email: str | None = UNSET
-    role: str | None = UNSET
-    status: str | None = UNSET
-    weekly_cap_usd: Decimal | None = UNSET
-    organization_id: int | None = UNSET
+    name: str | None = strawberry.field(default=UNSET, description="Display name.")
+    email: str | None = strawberry.field(default=UNSET, description="Login and contact address.")
+    role: Role | None = strawberry.field(
+        default=UNSET, description="What the user may do (org_admins: not SUPER_ADMIN)."
+    )
+    status: UserStatus | None = strawberry.field(
+        default=UNSET, description="SUSPENDED refuses the user's logins and keys."
+    )
+    weekly_cap_usd: Decimal | None = strawberry.field(default=UNSET, description=_CAP)
+    organization_id: int | None = strawberry.field(
+        default=UNSET, description="Move the user to this organization (super_admin)."
+    )
     password: str | None = strawberry.field(default=UNSET, description="null removes login.")
 
 
-@strawberry.input
+@strawberry.input(description="A new organization.")
 class CreateOrganizationInput:
-    name: str
-    slug: str
-    owner_id: int | None = UNSET
-    spend_cap_usd: Decimal | None = UNSET
-    cap_period: str = "monthly"
-    rollover: bool = False
-    dlp_enabled: bool = False
+    name: str = strawberry.field(description="Display name.")
+    slug: str = strawberry.field(description="Unique short name (lowercase letters, digits, -).")
+    owner_id: int | None = strawberry.field(default=UNSET, description="The owning user.")
+    spend_cap_usd: Decimal | None = strawberry.field(default=UNSET, description=_ORG_CAP)
+    cap_period: CapPeriod = strawberry.field(
+        default=CapPeriod.MONTHLY, description="The period the spend cap covers."
+    )
+    rollover: bool = strawberry.field(
+        default=False, description="Carry the unused part of a period's cap into the next period."
+    )
+    dlp_enabled: bool = strawberry.field(
+        default=False, description="DLP protects its users' keys' requests."
+    )
 
 
-@strawberry.input
+@strawberry.input(description="Changes to an organization: only the fields sent change.")
 class UpdateOrganizationInput:
-    name: str | None = UNSET
-    slug: str | None = UNSET
-    owner_id: int | None = UNSET
-    spend_cap_usd: Decimal | None = UNSET
-    cap_period: str | None = UNSET
-    rollover: bool | None = UNSET
-    dlp_enabled: bool | None = UNSET
+    name: str | None = strawberry.field(default=UNSET, description="Display name.")
+    slug: str | None = strawberry.field(default=UNSET, description="Unique short name.")
+    owner_id: int | None = strawberry.field(default=UNSET, description="The owning user.")
+    spend_cap_usd: Decimal | None = strawberry.field(default=UNSET, description=_ORG_CAP)
+    cap_period: CapPeriod | None = strawberry.field(
+        default=UNSET, description="The period the spend cap covers."
+    )
+    rollover: bool | None = strawberry.field(
+        default=UNSET, description="Carry the unused part of a period's cap into the next period."
+    )
+    dlp_enabled: bool | None = strawberry.field(
+        default=UNSET, description="DLP protects its users' keys' requests."
+    )
 
 
-@strawberry.input
+@strawberry.input(description="A new app.")
 class CreateAppInput:
-    name: str
-    slug: str
-    contact: str = ""
-    active: bool = True
-    dlp_enabled: bool = False
-    organization_id: int | None = UNSET
+    name: str = strawberry.field(description="Display name.")
+    slug: str = strawberry.field(description="Unique short name (lowercase letters, digits, -).")
+    contact: str = strawberry.field(default="", description="Who to ask about it (free text).")
+    active: bool = strawberry.field(default=True, description="Its keys are accepted.")
+    dlp_enabled: bool = strawberry.field(
+        default=False, description="DLP protects its keys' requests."
+    )
+    organization_id: int | None = strawberry.field(
+        default=UNSET, description="The organization billed for it (org_admins: their own)."
+    )
 
 
-@strawberry.input
+@strawberry.input(description="Changes to an app: only the fields sent change.")
 class UpdateAppInput:
-    name: str | None = UNSET
-    slug: str | None = UNSET
-    contact: str | None = UNSET
-    active: bool | None = UNSET
-    dlp_enabled: bool | None = UNSET
-    organization_id: int | None = UNSET
+    name: str | None = strawberry.field(default=UNSET, description="Display name.")
+    slug: str | None = strawberry.field(default=UNSET, description="Unique short name.")
+    contact: str | None = strawberry.field(default=UNSET, description="Who to ask about it.")
+    active: bool | None = strawberry.field(
+        default=UNSET, description="false refuses its keys until set back to true."
+    )
+    dlp_enabled: bool | None = strawberry.field(
+        default=UNSET, description="DLP protects its keys' requests."
+    )
+    organization_id: int | None = strawberry.field(
+        default=UNSET, description="The organization billed for it."
+    )
+
+
+_UserId = Annotated[int, strawberry.argument(description="The user's id.")]
+_OrgId = Annotated[int, strawberry.argument(description="The organization's id.")]
+_AppId = Annotated[int, strawberry.argument(description="The app's id.")]
+_Search = Annotated[str | None, strawberry.argument(description="In name or slug.")]
 
 
 @strawberry.type
@@ -262,121 +326,171 @@ class TenancyQuery:
     def me(self, info: Info) -> UserType:
         return UserType.of(viewer(info))
 
-    @strawberry.field(permission_classes=[IsAdmin])
+    @strawberry.field(
+        permission_classes=[IsAdmin],
+        description="Users you administer (org_admins: their organization's, no super_admins).",
+    )
     async def users(
         self,
         info: Info,
-        filter: UserFilter | None = None,
-        sort: UserSort = UserSort.CREATED_DESC,
-        first: int | None = None,
-        after: str | None = None,
+        filter: Annotated[
+            UserFilter | None, strawberry.argument(description="Which users; null: all.")
+        ] = None,
+        sort: Annotated[UserSort, strawberry.argument(description="Order.")] = (
+            UserSort.CREATED_DESC
+        ),
+        first: First = None,
+        after: After = None,
     ) -> Connection[UserType]:
         f = filter or UserFilter()
         page = await svc.list_users(
             viewer(info),
             search=f.search,
-            role=f.role,
-            status=f.status,
+            role=stored(f.role),
+            status=stored(f.status),
             organization_id=f.organization_id,
-            sort=sort.value,
+            sort=stored(sort),
             first=first,
             after=after,
         )
         return connection(page, UserType.of)
 
-    @strawberry.field(permission_classes=[IsAuthenticated])
-    async def user(self, info: Info, id: int) -> UserType:
+    @strawberry.field(
+        permission_classes=[IsAuthenticated],
+        description="One user (members: themselves; org_admins: their organization's).",
+    )
+    async def user(self, info: Info, id: _UserId) -> UserType:
         return UserType.of(await svc.get_user(viewer(info), id))
 
-    @strawberry.field(permission_classes=[IsAdmin])
+    @strawberry.field(
+        permission_classes=[IsAdmin],
+        description="Organizations (org_admins: their own).",
+    )
     async def organizations(
         self,
         info: Info,
-        search: str | None = None,
-        sort: OrganizationSort = OrganizationSort.CREATED_DESC,
-        first: int | None = None,
-        after: str | None = None,
+        search: _Search = None,
+        sort: Annotated[OrganizationSort, strawberry.argument(description="Order.")] = (
+            OrganizationSort.CREATED_DESC
+        ),
+        first: First = None,
+        after: After = None,
     ) -> Connection[OrganizationType]:
         page = await svc.list_orgs(
-            viewer(info), search=search, sort=sort.value, first=first, after=after
+            viewer(info), search=search, sort=stored(sort), first=first, after=after
         )
         return connection(page, OrganizationType.of)
 
-    @strawberry.field(permission_classes=[IsAuthenticated])
-    async def organization(self, info: Info, id: int) -> OrganizationType:
+    @strawberry.field(
+        permission_classes=[IsAuthenticated],
+        description="One organization (below super_admin: their own).",
+    )
+    async def organization(self, info: Info, id: _OrgId) -> OrganizationType:
         return OrganizationType.of(await svc.get_org(viewer(info), id))
 
-    @strawberry.field(permission_classes=[IsAdmin])
+    @strawberry.field(permission_classes=[IsAdmin], description="Apps (org_admins: their own).")
     async def apps(
         self,
         info: Info,
-        search: str | None = None,
-        organization_id: int | None = None,
-        active: bool | None = None,
-        sort: AppSort = AppSort.CREATED_DESC,
-        first: int | None = None,
-        after: str | None = None,
+        search: _Search = None,
+        organization_id: Annotated[
+            int | None, strawberry.argument(description="Only this organization's apps.")
+        ] = None,
+        active: Annotated[
+            bool | None, strawberry.argument(description="Only active (true) or inactive apps.")
+        ] = None,
+        sort: Annotated[AppSort, strawberry.argument(description="Order.")] = AppSort.CREATED_DESC,
+        first: First = None,
+        after: After = None,
     ) -> Connection[AppType]:
         page = await svc.list_apps(
             viewer(info),
             search=search,
             organization_id=organization_id,
             active=active,
-            sort=sort.value,
+            sort=stored(sort),
             first=first,
             after=after,
         )
         return connection(page, AppType.of)
 
-    @strawberry.field(permission_classes=[IsAdmin])
-    async def app(self, info: Info, id: int) -> AppType:
+    @strawberry.field(permission_classes=[IsAdmin], description="One app (org_admins: their own).")
+    async def app(self, info: Info, id: _AppId) -> AppType:
         return AppType.of(await svc.get_app(viewer(info), id))
+
+
+_UserInput = Annotated[CreateUserInput, strawberry.argument(description="The new user.")]
 
 
 @strawberry.type
 class TenancyMutation:
-    @strawberry.mutation(permission_classes=[IsAdmin])
-    async def create_user(self, info: Info, input: CreateUserInput) -> UserType:
+    @strawberry.mutation(permission_classes=[IsAdmin], description="Create a user.")
+    async def create_user(self, info: Info, input: _UserInput) -> UserType:
         user = await svc.create_user(info.context.gateway, viewer(info), changes(input))
         return UserType.of(user)
 
-    @strawberry.mutation(permission_classes=[IsAdmin])
-    async def update_user(self, info: Info, id: int, input: UpdateUserInput) -> UserType:
+    @strawberry.mutation(
+        permission_classes=[IsAdmin],
+        description="Change a user; a role, status or organization change ends their sessions' "
+        "subscriptions.",
+    )
+    async def update_user(
+        self,
+        info: Info,
+        id: _UserId,
+        input: Annotated[UpdateUserInput, strawberry.argument(description="The changes.")],
+    ) -> UserType:
         user = await svc.update_user(info.context.gateway, viewer(info), id, changes(input))
         return UserType.of(user)
 
     @strawberry.mutation(permission_classes=[IsAdmin], description="Returns the deleted id.")
-    async def delete_user(self, info: Info, id: int) -> int:
+    async def delete_user(self, info: Info, id: _UserId) -> int:
         return await svc.delete_user(info.context.gateway, viewer(info), id)
 
-    @strawberry.mutation(permission_classes=[IsSuperAdmin])
+    @strawberry.mutation(permission_classes=[IsSuperAdmin], description="Create an organization.")
     async def create_organization(
-        self, info: Info, input: CreateOrganizationInput
+        self,
+        info: Info,
+        input: Annotated[
+            CreateOrganizationInput, strawberry.argument(description="The new organization.")
+        ],
     ) -> OrganizationType:
         org = await svc.create_org(info.context.gateway, viewer(info), changes(input))
         return OrganizationType.of(org)
 
-    @strawberry.mutation(permission_classes=[IsSuperAdmin])
+    @strawberry.mutation(permission_classes=[IsSuperAdmin], description="Change an organization.")
     async def update_organization(
-        self, info: Info, id: int, input: UpdateOrganizationInput
+        self,
+        info: Info,
+        id: _OrgId,
+        input: Annotated[UpdateOrganizationInput, strawberry.argument(description="The changes.")],
     ) -> OrganizationType:
         org = await svc.update_org(info.context.gateway, viewer(info), id, changes(input))
         return OrganizationType.of(org)
 
     @strawberry.mutation(permission_classes=[IsSuperAdmin], description="Returns the deleted id.")
-    async def delete_organization(self, info: Info, id: int) -> int:
+    async def delete_organization(self, info: Info, id: _OrgId) -> int:
         return await svc.delete_org(info.context.gateway, viewer(info), id)
 
-    @strawberry.mutation(permission_classes=[IsAdmin])
-    async def create_app(self, info: Info, input: CreateAppInput) -> AppType:
+    @strawberry.mutation(permission_classes=[IsAdmin], description="Create an app.")
+    async def create_app(
+        self,
+        info: Info,
+        input: Annotated[CreateAppInput, strawberry.argument(description="The new app.")],
+    ) -> AppType:
         app = await svc.create_app(info.context.gateway, viewer(info), changes(input))
         return AppType.of(app)
 
-    @strawberry.mutation(permission_classes=[IsAdmin])
-    async def update_app(self, info: Info, id: int, input: UpdateAppInput) -> AppType:
+    @strawberry.mutation(permission_classes=[IsAdmin], description="Change an app.")
+    async def update_app(
+        self,
+        info: Info,
+        id: _AppId,
+        input: Annotated[UpdateAppInput, strawberry.argument(description="The changes.")],
+    ) -> AppType:
         app = await svc.update_app(info.context.gateway, viewer(info), id, changes(input))
         return AppType.of(app)
 
     @strawberry.mutation(permission_classes=[IsAdmin], description="Returns the deleted id.")
-    async def delete_app(self, info: Info, id: int) -> int:
+    async def delete_app(self, info: Info, id: _AppId) -> int:
         return await svc.delete_app(info.context.gateway, viewer(info), id)

@@ -88,7 +88,7 @@ class AuthState(rx.State):
         self.user_id = str(me.get("id") or "")
         self.user_name = str(me.get("name") or "")
         self.user_email = str(me.get("email") or "")
-        self.role = str(me.get("role") or "member").lower()
+        self.role = queries.stored(me.get("role"), "member")
         self.weekly_cap = fmt.cap(me.get("weeklyCapUsd"))
         org = me.get("organization") or {}
         self.org_name = str(org.get("name") or "") if isinstance(org, Mapping) else ""

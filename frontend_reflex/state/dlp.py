@@ -14,7 +14,7 @@ from frontend_reflex.state.paging import Paged
 
 
 def protection_row(p: Mapping[str, Any]) -> dict[str, str]:
-    scope = str(p.get("scope") or "")
+    scope = queries.stored(p.get("scope"))
     enabled = bool(p.get("enabled"))
     return {
         "scope": scope,
@@ -29,7 +29,7 @@ def protection_row(p: Mapping[str, Any]) -> dict[str, str]:
 def activity_row(a: Mapping[str, Any]) -> dict[str, str]:
     return {
         "when": fmt.when(a.get("createdAt")),
-        "kind": fmt.text(a.get("kind")),
+        "kind": queries.stored(a.get("kind"), "—"),
         "scope": fmt.text(a.get("scope")),
         "rule": fmt.text(a.get("rule")),
         "matches": fmt.number(a.get("matches")),

@@ -54,7 +54,7 @@ def load_rows(rows: list[Mapping[str, Any]]) -> list[dict[str, str]]:
                 if r.get("avgLatencyMs") is not None
                 else "—"
             ),
-            "health": fmt.text(r.get("health"), "unknown"),
+            "health": queries.stored(r.get("health"), "unknown"),
         }
         for r in rows
     ]
@@ -131,7 +131,7 @@ class HomeState(AuthState):
         ]
         self.load_table = load_rows(load)
         self.spenders = [spender_row(r) for r in data.get("topSpenders") or []]
-        self.strategy = str(data.get("routingStrategy") or "")
+        self.strategy = queries.stored(data.get("routingStrategy"))
         self.error = ""
         self.loading = False
         return None

@@ -21,7 +21,7 @@ def key_row(k: Mapping[str, Any]) -> dict[str, str]:
         "prefix": fmt.text(k.get("prefix")),
         "created": fmt.when(k.get("createdAt")),
         "last_used": fmt.when(k.get("lastUsedAt")) if k.get("lastUsedAt") else "never",
-        "status": fmt.text(k.get("status"), "active"),
+        "status": queries.stored(k.get("status"), "active"),
     }
 
 
@@ -75,7 +75,7 @@ class MeState(AuthState):
             return
         self.features = [
             {
-                "feature": str(f.get("name")),
+                "feature": queries.stored(f.get("name")),
                 "description": fmt.text(f.get("description"), ""),
                 "enabled": "on" if f.get("enabled") else "off",
             }

@@ -17,7 +17,7 @@ from frontend_reflex.validate import FormError, checked, money, optional, requir
 def org_row(o: Mapping[str, Any]) -> dict[str, str]:
     owner = o.get("owner") or {}
     cap = o.get("spendCapUsd")
-    period = str(o.get("capPeriod") or "monthly")
+    period = queries.stored(o.get("capPeriod"), "monthly")
     return {
         "id": str(o.get("id") or ""),
         "name": fmt.text(o.get("name")),

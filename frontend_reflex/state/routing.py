@@ -20,7 +20,9 @@ def alias_row(a: Mapping[str, Any]) -> dict[str, str]:
         "id": str(a.get("id") or ""),
         "requested": fmt.text(a.get("requestedModel")),
         "target": fmt.text(a.get("targetModel")),
-        "scope": f"organization: {fmt.name_of(org)}" if org else fmt.text(a.get("scope"), "global"),
+        "scope": (
+            f"organization: {fmt.name_of(org)}" if org else queries.stored(a.get("scope"), "global")
+        ),
     }
 
 
@@ -52,7 +54,7 @@ def model_row(m: Mapping[str, Any]) -> dict[str, str]:
         "output": price("outputPerMtok"),
         "cached": price("cachedPerMtok"),
         "reachable": "yes" if m.get("reachable") else "no",
-        "source": fmt.text(m.get("source"), "")
+        "source": queries.stored(m.get("source"))
         + (" (price override)" if m.get("overridden") else ""),
     }
 

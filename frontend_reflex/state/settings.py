@@ -26,7 +26,7 @@ def credential_row(c: Mapping[str, Any]) -> dict[str, str]:
     last4 = c.get("apiKeyLast4") if c.get("apiKeySet", True) else None
     return {
         "provider": fmt.text(c.get("provider")),
-        "kind": fmt.text(c.get("kind")),
+        "kind": queries.stored(c.get("kind"), "—"),
         "base_url": fmt.text(c.get("baseUrl"), "default"),
         "secret": f"••••{last4}" if last4 else "not set",
         "enabled": fmt.yes_no(c.get("enabled", True), "enabled", "disabled"),
@@ -98,9 +98,11 @@ class SettingsState(AuthState):
             self.loading = False
             return self._on_api_error(exc)
         settings = data.get("gatewaySettings") or {}
-        self.strategy = str(settings.get("routingStrategy") or "ordered")
+        self.strategy = queries.stored(settings.get("routingStrategy"), "ordered")
         self.strategy_choice = self.strategy
-        self.strategies = [str(x) for x in settings.get("routingStrategies") or STRATEGIES]
+        self.strategies = [
+            queries.stored(x) for x in settings.get("routingStrategies") or []
+        ] or STRATEGIES
         ollama = settings.get("ollama") or {}
         self.ollama_url = str(ollama.get("baseUrl") or "")
         if not self.ollama_url:
@@ -114,10 +116,10 @@ class SettingsState(AuthState):
         ]
         self.credentials = [credential_row(c) for c in fmt.nodes(data.get("providerCredentials"))]
         self.chains = [chain_row(c) for c in fmt.nodes(data.get("fallbackChains"))]
-        offered = {str(f) for f in settings.get("offeredFeatures") or []}
+        offered = {queries.stored(f) for f in settings.get("offeredFeatures") or []}
         self.features = [
-            {"name": str(f), "offered": "yes" if f in offered else "no"}
-            for f in settings.get("knownFeatures") or []
+            {"name": name, "offered": "yes" if name in offered else "no"}
+            for name in (queries.stored(f) for f in settings.get("knownFeatures") or [])
         ]
         self.features_key = ",".join(sorted(offered))
         self.error = ""

@@ -30,7 +30,7 @@ def error_row(e: Mapping[str, Any]) -> dict[str, str]:
     user = e.get("user")
     return {
         "time": fmt.when(e.get("createdAt")),
-        "source": fmt.text(e.get("source")),
+        "source": queries.stored(e.get("source"), "—"),
         "type": fmt.text(e.get("type")),
         "model": fmt.text(e.get("model")),
         "error": fmt.text(e.get("error"))[:300],

@@ -13,7 +13,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from graphql import GraphQLSchema, parse, validate
+from graphql import GraphQLEnumType, GraphQLSchema, OperationDefinitionNode, parse, validate
+from graphql.execution.values import get_variable_values
 
 from frontend_reflex import api, fmt, queries
 from frontend_reflex.state.home import trend_points
@@ -72,6 +73,56 @@ def test_every_document_is_valid_against_the_gateway_schema(schema: GraphQLSchem
         if (errors := validate(schema, parse(doc)))
     }
     assert problems == {}
+
+
+def _coerce(schema: GraphQLSchema, op: queries.Op) -> dict[str, Any]:
+    """The operation's variables as the gateway's schema coerces them (fails on a refusal)."""
+    doc, variables = op
+    (operation,) = [d for d in parse(doc).definitions if isinstance(d, OperationDefinitionNode)]
+    out = get_variable_values(schema, operation.variable_definitions or (), variables)
+    assert not isinstance(out, list), [e.message for e in out]
+    return out.coerced
+
+
+def test_builders_send_enum_names_the_schema_accepts(schema: GraphQLSchema) -> None:
+    """The dashboard keeps stored values ('org_admin', 'least-busy') and sends enum names."""
+    op = queries.create_user(
+        {"name": "A", "email": "a@x.io", "role": "org_admin", "status": "suspended"}
+    )
+    assert op[1]["input"]["role"] == "ORG_ADMIN"
+    assert _coerce(schema, op)["input"]["status"].value == "suspended"
+    op = queries.update_organization("3", {"capPeriod": "weekly"})
+    assert _coerce(schema, op)["input"]["capPeriod"].value == "weekly"
+    op = queries.set_strategy("least-busy")
+    assert op[1] == {"s": "LEAST_BUSY"}
+    assert _coerce(schema, op)["s"].value == "least-busy"
+    assert _coerce(schema, queries.set_dlp("org", "4", True))["scope"].value == "org"
+    op = queries.set_credential("openai", {"kind": "azure", "baseUrl": None})
+    assert _coerce(schema, op)["input"]["kind"].value == "azure"
+    op = queries.set_offered_features(["response_cache"])
+    assert [f.value for f in _coerce(schema, op)["f"]] == ["response_cache"]
+    assert _coerce(schema, queries.set_opt_in("response_cache", True))["feature"].value == (
+        "response_cache"
+    )
+
+
+def test_every_enum_name_reads_back_as_its_stored_value(schema: GraphQLSchema) -> None:
+    """What the dashboard reads (``stored``) is what it would send back (``enum_name``)."""
+    from backend.graphql import enums
+
+    names = {
+        e.__strawberry_definition__.name
+        for e in vars(enums).values()
+        if hasattr(e, "__strawberry_definition__")
+    }
+    assert {"Role", "UserStatus", "RoutingStrategy", "Feature"} <= names
+    for name in sorted(names):
+        enum_type = schema.type_map[name]
+        assert isinstance(enum_type, GraphQLEnumType)
+        for graphql_name, value in enum_type.values.items():
+            stored_value = value.value
+            assert queries.stored(graphql_name) == stored_value, (name, graphql_name)
+            assert queries.enum_name(stored_value) == graphql_name
 
 
 def test_builders_send_int_ids_and_null_for_no_organization() -> None:

@@ -296,7 +296,7 @@ def admin_token(world: AccessWorld) -> str:
     return str(data["login"]["token"])
 
 
-SET_USER_STATUS = """mutation($id: Int!, $s: String!) {
+SET_USER_STATUS = """mutation($id: Int!, $s: UserStatus!) {
   updateUser(id: $id, input: {status: $s}) { id status } }"""
 SET_APP_ACTIVE = """mutation($id: Int!, $a: Boolean!) {
   updateApp(id: $id, input: {active: $a}) { id active } }"""
@@ -312,10 +312,10 @@ async def test_suspend_at_run_time_refuses_the_very_next_request(
     gw = world.stack.gateway
     key = world.keys["to_suspend"]
     assert call(gw, sdk, key.secret).status == 200
-    gql(gw, admin_token, SET_USER_STATUS, id=world.ids["tom"], s="suspended")
+    gql(gw, admin_token, SET_USER_STATUS, id=world.ids["tom"], s="SUSPENDED")
     r = call(gw, sdk, key.secret)
     expect_refusal(world, r, "suspended", sdk, key)
-    gql(gw, admin_token, SET_USER_STATUS, id=world.ids["tom"], s="active")
+    gql(gw, admin_token, SET_USER_STATUS, id=world.ids["tom"], s="ACTIVE")
     assert call(gw, sdk, key.secret).status == 200
 
 
@@ -335,7 +335,7 @@ async def test_revoke_key_at_run_time(world: AccessWorld, admin_token: str) -> N
     key = world.keys["to_revoke"]
     assert call(gw, "openai", key.secret).status == 200
     data = gql(gw, admin_token, REVOKE_KEY, id=key.id)
-    assert data["revokeApiKey"]["status"] == "revoked"
+    assert data["revokeApiKey"]["status"] == "REVOKED"
     for sdk in ("openai", "anthropic"):
         expect_refusal(world, call(gw, sdk, key.secret), "revoked", sdk, key)
 
@@ -368,14 +368,14 @@ async def test_suspension_reaches_another_instance(world: AccessWorld, admin_tok
     try:
         key = world.keys["to_suspend"]
         assert call(second, "openai", key.secret).status == 200
-        gql(stack.gateway, admin_token, SET_USER_STATUS, id=world.ids["tom"], s="suspended")
+        gql(stack.gateway, admin_token, SET_USER_STATUS, id=world.ids["tom"], s="SUSPENDED")
         deadline = time.monotonic() + 5
         r = call(second, "anthropic", key.secret)
         while r.status == 200 and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
             r = call(second, "anthropic", key.secret)
         expect_refusal(world, r, "suspended", "anthropic", key)
-        gql(stack.gateway, admin_token, SET_USER_STATUS, id=world.ids["tom"], s="active")
+        gql(stack.gateway, admin_token, SET_USER_STATUS, id=world.ids["tom"], s="ACTIVE")
         deadline = time.monotonic() + 5
         while call(second, "openai", key.secret).status != 200:
             assert time.monotonic() < deadline, "reactivation never reached instance B"

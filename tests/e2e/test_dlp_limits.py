@@ -65,7 +65,7 @@ async def admin_token(stack: DlpStack) -> str:
 
 
 POLICY = (
-    'mutation($t: Int!, $i: DlpPolicyInput!) { updateDlpPolicy(scope: "org", targetId: $t, '
+    "mutation($t: Int!, $i: DlpPolicyInput!) { updateDlpPolicy(scope: ORG, targetId: $t, "
     "input: $i) { customRules { name pattern } } }"
 )
 

@@ -164,9 +164,9 @@ async def test_unreachable_ollama_is_unhealthy_and_slows_nothing(
 
     # The admin API shows the state: Ollama down here, healthy on the other gateway.
     token = await admin_token(stack, gw)
-    assert await provider_health(gw, token, "ollama") == "down"
-    assert await provider_health(gw, token, "openai") == "healthy"
-    assert await provider_health(stack.gateway, token, "ollama") == "healthy"
+    assert await provider_health(gw, token, "ollama") == "DOWN"
+    assert await provider_health(gw, token, "openai") == "HEALTHY"
+    assert await provider_health(stack.gateway, token, "ollama") == "HEALTHY"
     catalog = graphql(gw, token, "{ modelCatalog { model reachable } }")["modelCatalog"]
     assert not [m for m in catalog if m["model"].startswith("ollama/") and m["reachable"]]
 

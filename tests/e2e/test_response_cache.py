@@ -46,7 +46,7 @@ from tests.fakes.openai_fake import OpenAIFake
 START_TIMEOUT_S = 120.0
 ADMIN = ("cache-root@switchboard.test", "cache-root-password-1234")
 PASSWORD = "user-password-1234"
-FEATURE = "response_cache"
+FEATURE = "RESPONSE_CACHE"  # the GraphQL name of the stored "response_cache"
 OPENAI_MODEL = "openai/gpt-4o-mini"
 ANTHROPIC_MODEL = "anthropic/claude-sonnet-4-5"
 
@@ -106,7 +106,7 @@ async def cache_stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator
         offered = gql(
             stack,
             stack.admin_token,
-            "mutation($f: [String!]!) { setOfferedFeatures(features: $f) { offeredFeatures } }",
+            "mutation($f: [Feature!]!) { setOfferedFeatures(features: $f) { offeredFeatures } }",
             f=[FEATURE],
         )
         assert offered["setOfferedFeatures"]["offeredFeatures"] == [FEATURE]
@@ -152,7 +152,7 @@ def opt_in(stack: CacheStack, token: str, enabled: bool) -> None:
     data = gql(
         stack,
         token,
-        "mutation($f: String!, $e: Boolean!) { setFeatureOptIn(feature: $f, enabled: $e) "
+        "mutation($f: Feature!, $e: Boolean!) { setFeatureOptIn(feature: $f, enabled: $e) "
         "{ name offered enabled } }",
         f=FEATURE,
         e=enabled,

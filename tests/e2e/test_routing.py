@@ -637,13 +637,15 @@ def set_strategy(rstack: RoutingStack, admin_token: str) -> Iterator[Callable[[s
     """Switch the routing strategy at run time; puts ``ordered`` back afterwards."""
 
     def switch(name: str) -> None:
+        enum_name = name.upper().replace("-", "_")  # the GraphQL name of a stored strategy
         data = graphql(
             rstack,
             admin_token,
-            "mutation($s: String!) { setRoutingStrategy(strategy: $s) { routingStrategy } }",
-            s=name,
+            "mutation($s: RoutingStrategy!) { setRoutingStrategy(strategy: $s) "
+            "{ routingStrategy } }",
+            s=enum_name,
         )
-        assert data["setRoutingStrategy"]["routingStrategy"] == name
+        assert data["setRoutingStrategy"]["routingStrategy"] == enum_name
 
     yield switch
     switch("ordered")

@@ -216,7 +216,7 @@ def test_credential_changed_on_a_is_used_by_b_within_a_second(
         pair.token,
         'mutation($i: ProviderCredentialInput!) { setProviderCredential(provider: "openai", '
         "input: $i) { apiKeyLast4 } }",
-        i={"kind": "openai", "baseUrl": pair.y.sdk_base_url, "apiKey": key},
+        i={"kind": "OPENAI", "baseUrl": pair.y.sdk_base_url, "apiKey": key},
     )
     assert data["setProviderCredential"]["apiKeyLast4"] == key[-4:]
 
@@ -250,7 +250,7 @@ def ordered_afterwards(pair: Pair) -> Iterator[None]:
     gql(
         pair.a,
         pair.token,
-        'mutation { setRoutingStrategy(strategy: "ordered") { routingStrategy } }',
+        "mutation { setRoutingStrategy(strategy: ORDERED) { routingStrategy } }",
     )
 
 
@@ -269,7 +269,7 @@ def test_routing_strategy_switched_on_a_applies_on_b_within_a_second(
     gql(
         pair.a,
         pair.token,
-        'mutation { setRoutingStrategy(strategy: "cheapest") { routingStrategy } }',
+        "mutation { setRoutingStrategy(strategy: CHEAPEST) { routingStrategy } }",
     )
     # cheapest: b ($0.5) before c ($2) before the primary a ($5)
     until_switched(answering, lambda model: model == "strat/cheap-b")
@@ -277,7 +277,7 @@ def test_routing_strategy_switched_on_a_applies_on_b_within_a_second(
     gql(
         pair.b,
         pair.token,
-        'mutation { setRoutingStrategy(strategy: "ordered") { routingStrategy } }',
+        "mutation { setRoutingStrategy(strategy: ORDERED) { routingStrategy } }",
     )
     until_switched(answering, lambda model: model == STRATEGY_PRIMARY)
 
@@ -357,16 +357,16 @@ async def test_response_cache_entry_stored_through_a_answers_on_b(pair: Pair) ->
     gql(
         pair.a,
         pair.token,
-        'mutation { setOfferedFeatures(features: ["response_cache"]) { offeredFeatures } }',
+        "mutation { setOfferedFeatures(features: [RESPONSE_CACHE]) { offeredFeatures } }",
     )
     data = gql(
         pair.a,
         pair.token,
-        'mutation($u: Int) { setFeatureOptIn(feature: "response_cache", enabled: true, '
+        "mutation($u: Int) { setFeatureOptIn(feature: RESPONSE_CACHE, enabled: true, "
         "userId: $u) { name enabled } }",
         u=pair.seeded.user_id,
     )
-    assert {"name": "response_cache", "enabled": True} in data["setFeatureOptIn"]
+    assert {"name": "RESPONSE_CACHE", "enabled": True} in data["setFeatureOptIn"]
     time.sleep(WITHIN_S)  # both instances have the opt-in by now (see the tests above)
 
     content = f"cache me {uuid.uuid4().hex}"

@@ -166,12 +166,12 @@ async def setup_and_traffic(stack: Stack) -> tuple[Run, dict[str, Any]]:
         )
     )["createOrganization"]
     await run.ok(
-        'mutation($t: Int!) { setDlpProtection(scope: "org", targetId: $t, enabled: true) '
+        "mutation($t: Int!) { setDlpProtection(scope: ORG, targetId: $t, enabled: true) "
         "{ enabled } }",
         t=org["id"],
     )
     await run.ok(
-        'mutation($t: Int!, $i: DlpPolicyInput!) { updateDlpPolicy(scope: "org", '
+        "mutation($t: Int!, $i: DlpPolicyInput!) { updateDlpPolicy(scope: ORG, "
         "targetId: $t, input: $i) { rulesEnabled } }",
         t=org["id"],
         i={"customRules": [{"name": "Employee id", "pattern": "EMP-[0-9]{6}"}]},
@@ -200,7 +200,7 @@ async def setup_and_traffic(stack: Stack) -> tuple[Run, dict[str, Any]]:
         'mutation($i: ProviderCredentialInput!) { setProviderCredential(provider: "anthropic", '
         "input: $i) { apiKeySet apiKeyLast4 } }",
         i={
-            "kind": "anthropic",
+            "kind": "ANTHROPIC",
             "baseUrl": stack.anthropic.sdk_base_url,
             "apiKey": DB_ANTHROPIC_KEY,
         },

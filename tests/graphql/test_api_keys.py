@@ -36,9 +36,9 @@ async def test_user_key_lifecycle(env: Env, world: World) -> None:
     secret, key = made["secret"], made["apiKey"]
     assert secret.startswith(key["prefix"] + "-")
     assert (key["kind"], key["userId"], key["status"]) == (
-        "user",
+        "USER",
         world.users["member_a"].id,
-        "active",
+        "ACTIVE",
     )
     assert key["user"] == {"email": "member_a@example.com"}
     row = await ApiKey.get(id=key["id"])
@@ -59,13 +59,13 @@ async def test_user_key_lifecycle(env: Env, world: World) -> None:
     assert (upd["name"], upd["rateLimitRpm"]) == ("desk", None)
 
     revoked = data(await gql(env, REVOKE, {"id": key["id"]}, tok))["revokeApiKey"]
-    assert revoked["status"] == "revoked" and revoked["revokedAt"]
+    assert revoked["status"] == "REVOKED" and revoked["revokedAt"]
     assert env.gw.store.keys.by_hash[hash_key(secret)].revoked is True
     assert (
-        data(await gql(env, LIST, {"f": {"status": "revoked"}}, tok))["apiKeys"]["totalCount"] == 1
+        data(await gql(env, LIST, {"f": {"status": "REVOKED"}}, tok))["apiKeys"]["totalCount"] == 1
     )
     assert (
-        data(await gql(env, LIST, {"f": {"status": "active"}}, tok))["apiKeys"]["totalCount"] == 0
+        data(await gql(env, LIST, {"f": {"status": "ACTIVE"}}, tok))["apiKeys"]["totalCount"] == 0
     )
 
     assert data(await gql(env, DELETE, {"id": key["id"]}, tok))["deleteApiKey"] == key["id"]
@@ -78,11 +78,11 @@ async def test_app_key_and_expiry(env: Env, world: World) -> None:
     made = data(await gql(env, CREATE, {"i": {"appId": world.app_a.id, "expiresAt": soon}}, tok))[
         "createApiKey"
     ]["apiKey"]
-    assert (made["kind"], made["app"], made["status"]) == ("app", {"slug": "billing"}, "active")
+    assert (made["kind"], made["app"], made["status"]) == ("APP", {"slug": "billing"}, "ACTIVE")
     env.clock.now += dt.timedelta(days=2)
-    assert data(await gql(env, GET, {"id": made["id"]}, tok))["apiKey"]["status"] == "expired"
+    assert data(await gql(env, GET, {"id": made["id"]}, tok))["apiKey"]["status"] == "EXPIRED"
     assert (
-        data(await gql(env, LIST, {"f": {"status": "expired"}}, tok))["apiKeys"]["totalCount"] == 1
+        data(await gql(env, LIST, {"f": {"status": "EXPIRED"}}, tok))["apiKeys"]["totalCount"] == 1
     )
 
 

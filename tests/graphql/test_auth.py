@@ -39,7 +39,7 @@ async def test_login_me_logout(env: Env) -> None:
     session = data(await gql(env, LOGIN, {"e": "ROOT@example.com", "p": "s3cret-passw0rd"}))[
         "login"
     ]
-    assert session["user"] == {"email": "root@example.com", "role": "super_admin"}
+    assert session["user"] == {"email": "root@example.com", "role": "SUPER_ADMIN"}
     assert dt.datetime.fromisoformat(session["expiresAt"]) > env.clock()
     token = session["token"]
     # Only a hash is stored.

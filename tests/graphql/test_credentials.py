@@ -35,7 +35,7 @@ async def test_write_only_encrypted_and_audited(env: Env, world: World) -> None:
     made = await gql(
         env,
         SET,
-        {"p": "openai", "i": {"kind": "openai", "apiKey": SECRET, "organization": "org-1"}},
+        {"p": "openai", "i": {"kind": "OPENAI", "apiKey": SECRET, "organization": "org-1"}},
         tok,
     )
     responses.append(made)
@@ -94,17 +94,20 @@ async def test_validation(env: Env, world: World) -> None:
     tok = world.token("super")
     cases = [
         ("openai", {"apiKey": SECRET}, "kind"),  # a new provider needs a kind
-        ("openai", {"kind": "mystery"}, "kind"),
-        ("Open AI", {"kind": "openai"}, "provider"),
-        ("openai", {"kind": "openai", "baseUrl": "not a url"}, "baseUrl"),
-        ("openai", {"kind": "openai", "apiKey": "short"}, "apiKey"),
-        ("openai", {"kind": "openai", "apiKey": "has a space in it"}, "apiKey"),
+        ("Open AI", {"kind": "OPENAI"}, "provider"),
+        ("openai", {"kind": "OPENAI", "baseUrl": "not a url"}, "baseUrl"),
+        ("openai", {"kind": "OPENAI", "apiKey": "short"}, "apiKey"),
+        ("openai", {"kind": "OPENAI", "apiKey": "has a space in it"}, "apiKey"),
     ]
     for provider, i, field in cases:
         body = await gql(env, SET, {"p": provider, "i": i}, tok)
         err = error(body)
         assert (err["code"], err["field"]) == ("BAD_USER_INPUT", field), i
         assert not leaks(body)
+    # An unknown kind is not a ProviderKind: GraphQL refuses the variable, naming the enum.
+    body = await gql(env, SET, {"p": "openai", "i": {"kind": "mystery"}}, tok)
+    assert body.get("data") is None
+    assert "'mystery' does not exist in 'ProviderKind'" in body["errors"][0]["message"]
     assert await ProviderCredential.all().count() == 0
 
 
@@ -114,7 +117,7 @@ async def test_no_secret_key_is_a_clear_error(env: Env, world: World) -> None:
         body = await gql(
             env,
             SET,
-            {"p": "openai", "i": {"kind": "openai", "apiKey": SECRET}},
+            {"p": "openai", "i": {"kind": "OPENAI", "apiKey": SECRET}},
             world.token("super"),
         )
     finally:
@@ -127,7 +130,7 @@ async def test_only_super_admin(env: Env, world: World) -> None:
     await gql(
         env,
         SET,
-        {"p": "anthropic", "i": {"kind": "anthropic", "apiKey": SECRET}},
+        {"p": "anthropic", "i": {"kind": "ANTHROPIC", "apiKey": SECRET}},
         world.token("super"),
     )
     for role in ("admin_a", "member_a"):

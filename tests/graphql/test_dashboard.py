@@ -162,7 +162,7 @@ class FakeRouter:
 async def test_provider_load(env: Env, world: World) -> None:
     await seed(world)
     out = data(await gql(env, LOAD, token=world.token("super")))["dashboard"]
-    assert out["routingStrategy"] == "ordered"
+    assert out["routingStrategy"] == "ORDERED"
     rows = out["providerLoad"]
     assert [
         (r["provider"], r["requests"], r["share"], r["errors"], r["errorRate"], r["avgLatencyMs"])
@@ -176,7 +176,7 @@ async def test_provider_load(env: Env, world: World) -> None:
 
     env.gw.router = FakeRouter()
     rows = data(await gql(env, LOAD, token=world.token("super")))["dashboard"]["providerLoad"]
-    assert {r["provider"]: r["health"] for r in rows} == {"openai": "degraded", "anthropic": "down"}
+    assert {r["provider"]: r["health"] for r in rows} == {"openai": "DEGRADED", "anthropic": "DOWN"}
 
     mine = data(await gql(env, LOAD, token=world.token("admin_b")))["dashboard"]["providerLoad"]
     assert [(r["provider"], r["requests"], r["share"]) for r in mine] == [("anthropic", 4, 1.0)]

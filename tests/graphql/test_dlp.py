@@ -13,16 +13,16 @@ PROT = (
     "customRules { name pattern } rulesEnabled lastActivityAt"
 )
 SET = (
-    f"mutation($s: String!, $t: Int!, $e: Boolean!) {{ "
+    f"mutation($s: DlpScope!, $t: Int!, $e: Boolean!) {{ "
     f"setDlpProtection(scope: $s, targetId: $t, enabled: $e) {{ {PROT} "
     f"}} }}"
 )
 POLICY = (
-    f"mutation($s: String!, $t: Int!, $i: DlpPolicyInput!) {{ "
+    f"mutation($s: DlpScope!, $t: Int!, $i: DlpPolicyInput!) {{ "
     f"updateDlpPolicy(scope: $s, targetId: $t, input: $i) {{ {PROT} }} "
     f"}}"
 )
-LIST = f"query($s: String) {{ dlpProtections(scope: $s) {{ {PROT} }} }}"
+LIST = f"query($s: DlpScope) {{ dlpProtections(scope: $s) {{ {PROT} }} }}"
 ACTIVITY = (
     "query($f: DlpActivityFilter, $first: Int, $after: String) { "
     "dlpActivity(filter: $f, first: $first, after: $after) { nodes { "
@@ -35,14 +35,14 @@ async def test_enable_update_disable(env: Env, world: World) -> None:
     tok = world.token("admin_a")
     listed = data(await gql(env, LIST, {}, tok))["dlpProtections"]
     assert [(p["scope"], p["name"], p["status"]) for p in listed] == [
-        ("org", "Acme", "off"),
-        ("app", "Billing", "off"),
+        ("ORG", "Acme", "OFF"),
+        ("APP", "Billing", "OFF"),
     ]
 
-    on = data(await gql(env, SET, {"s": "org", "t": world.org_a.id, "e": True}, tok))[
+    on = data(await gql(env, SET, {"s": "ORG", "t": world.org_a.id, "e": True}, tok))[
         "setDlpProtection"
     ]
-    assert on["status"] == "on" and set(on["rules"]) == BUILTIN_RULE_IDS
+    assert on["status"] == "ON" and set(on["rules"]) == BUILTIN_RULE_IDS
     assert on["rulesEnabled"] == len(BUILTIN_RULE_IDS)
     assert env.gw.store.tenancy.orgs[world.org_a.id].dlp_enabled is True
     assert ("org", world.org_a.id) in env.gw.store.dlp
@@ -53,7 +53,7 @@ async def test_enable_update_disable(env: Env, world: World) -> None:
             env,
             POLICY,
             {
-                "s": "org",
+                "s": "ORG",
                 "t": world.org_a.id,
                 "i": {"rules": ["email", "card"], "customRules": custom},
             },
@@ -70,16 +70,16 @@ async def test_enable_update_disable(env: Env, world: World) -> None:
         ("Employee id", r"EMP-\d{6}"),
     )
 
-    off = data(await gql(env, SET, {"s": "org", "t": world.org_a.id, "e": False}, tok))[
+    off = data(await gql(env, SET, {"s": "ORG", "t": world.org_a.id, "e": False}, tok))[
         "setDlpProtection"
     ]
-    assert off["status"] == "off" and off["rules"] == ["card", "email"]  # the policy is kept
+    assert off["status"] == "OFF" and off["rules"] == ["card", "email"]  # the policy is kept
     assert env.gw.store.tenancy.orgs[world.org_a.id].dlp_enabled is False
 
-    app = data(await gql(env, SET, {"s": "app", "t": world.app_a.id, "e": True}, tok))[
+    app = data(await gql(env, SET, {"s": "APP", "t": world.app_a.id, "e": True}, tok))[
         "setDlpProtection"
     ]
-    assert (app["scope"], app["organizationId"], app["status"]) == ("app", world.org_a.id, "on")
+    assert (app["scope"], app["organizationId"], app["status"]) == ("APP", world.org_a.id, "ON")
     assert env.gw.store.tenancy.apps[world.app_a.id].dlp_enabled is True
     assert await DlpPolicy.all().count() == 2
 
@@ -106,25 +106,25 @@ async def test_policy_validation(env: Env, world: World) -> None:
         ({"rules": ["email", "telepathy"]}, "rules", "unknown DLP rule"),
     ]
     for i, field, words in cases:
-        err = error(await gql(env, POLICY, {"s": "org", "t": world.org_b.id, "i": i}, tok))
+        err = error(await gql(env, POLICY, {"s": "ORG", "t": world.org_b.id, "i": i}, tok))
         assert (err["code"], err["field"]) == ("BAD_USER_INPUT", field), i
         assert words in err["message"], err
     assert await DlpPolicy.all().count() == 0
-    err = error(await gql(env, SET, {"s": "team", "t": world.org_b.id, "e": True}, tok))
-    assert (err["code"], err["field"]) == ("BAD_USER_INPUT", "scope")
+    body = await gql(env, SET, {"s": "team", "t": world.org_b.id, "e": True}, tok)
+    assert "'team' does not exist in 'DlpScope'" in body["errors"][0]["message"]
     assert (
-        error(await gql(env, SET, {"s": "org", "t": 4242, "e": True}, tok))["code"] == "NOT_FOUND"
+        error(await gql(env, SET, {"s": "ORG", "t": 4242, "e": True}, tok))["code"] == "NOT_FOUND"
     )
 
 
 async def test_scope(env: Env, world: World) -> None:
     tok = world.token("admin_b")
     assert (
-        error(await gql(env, SET, {"s": "org", "t": world.org_a.id, "e": True}, tok))["code"]
+        error(await gql(env, SET, {"s": "ORG", "t": world.org_a.id, "e": True}, tok))["code"]
         == "FORBIDDEN"
     )
     assert (
-        error(await gql(env, SET, {"s": "app", "t": world.app_a.id, "e": True}, tok))["code"]
+        error(await gql(env, SET, {"s": "APP", "t": world.app_a.id, "e": True}, tok))["code"]
         == "FORBIDDEN"
     )
     assert error(await gql(env, LIST, {}, world.token("member_b")))["code"] == "FORBIDDEN"
@@ -155,7 +155,7 @@ async def test_activity(env: Env, world: World) -> None:
     mine = data(await gql(env, ACTIVITY, {}, world.token("admin_a")))["dlpActivity"]
     assert mine["totalCount"] == 3
     assert [n["requestId"] for n in mine["nodes"]] == ["req-2", "req-1", "req-0"]  # newest first
-    apps = data(await gql(env, ACTIVITY, {"f": {"scope": "app"}}, world.token("admin_a")))[
+    apps = data(await gql(env, ACTIVITY, {"f": {"scope": "APP"}}, world.token("admin_a")))[
         "dlpActivity"
     ]
     assert [n["rule"] for n in apps["nodes"]] == ["card"]
@@ -163,7 +163,7 @@ async def test_activity(env: Env, world: World) -> None:
         await gql(
             env,
             ACTIVITY,
-            {"f": {"scope": "org", "targetId": world.org_a.id, "kind": "redact"}},
+            {"f": {"scope": "ORG", "targetId": world.org_a.id, "kind": "REDACT"}},
             world.token("super"),
         )
     )["dlpActivity"]

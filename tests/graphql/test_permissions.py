@@ -199,7 +199,7 @@ OPS = [
     op("settings.read", "{ gatewaySettings { routingStrategy } }", {S, A}),
     op(
         "settings.strategy",
-        ('mutation { setRoutingStrategy(strategy: "fastest") { routingStrategy } }'),
+        ("mutation { setRoutingStrategy(strategy: FASTEST) { routingStrategy } }"),
         {S},
     ),
     op(
@@ -209,20 +209,20 @@ OPS = [
     ),
     op(
         "settings.features",
-        ('mutation { setOfferedFeatures(features: ["response_cache"]) { routingStrategy } }'),
+        ("mutation { setOfferedFeatures(features: [RESPONSE_CACHE]) { routingStrategy } }"),
         {S},
     ),
     op("opt_in.read.self", "{ userFeatures { name } }", {S, A, M}),
     op(
         "opt_in.set.self",
-        ('mutation { setFeatureOptIn(feature: "response_cache", enabled: true) { name } }'),
+        ("mutation { setFeatureOptIn(feature: RESPONSE_CACHE, enabled: true) { name } }"),
         {S, A, M},
         setup=offer_cache,
     ),
     op(
         "opt_in.set.other",
         (
-            'mutation($id: Int!) { setFeatureOptIn(feature: "response_cache", '
+            "mutation($id: Int!) { setFeatureOptIn(feature: RESPONSE_CACHE, "
             "enabled: true, userId: $id) { name } }"
         ),
         {S},
@@ -235,7 +235,7 @@ OPS = [
         "credential.set",
         (
             'mutation { setProviderCredential(provider: "openai", input: '
-            '{kind: "openai", apiKey: "sk-abcdefgh1234"}) { apiKeyLast4 } }'
+            '{kind: OPENAI, apiKey: "sk-abcdefgh1234"}) { apiKeyLast4 } }'
         ),
         {S},
     ),
@@ -244,7 +244,7 @@ OPS = [
     op(
         "dlp.enable.own",
         (
-            'mutation($t: Int!) { setDlpProtection(scope: "org", targetId: '
+            "mutation($t: Int!) { setDlpProtection(scope: ORG, targetId: "
             "$t, enabled: true) { status } }"
         ),
         {S, A},
@@ -253,7 +253,7 @@ OPS = [
     op(
         "dlp.enable.other",
         (
-            'mutation($t: Int!) { setDlpProtection(scope: "org", targetId: '
+            "mutation($t: Int!) { setDlpProtection(scope: ORG, targetId: "
             "$t, enabled: true) { status } }"
         ),
         {S},
@@ -262,7 +262,7 @@ OPS = [
     op(
         "dlp.policy.app",
         (
-            'mutation($t: Int!) { updateDlpPolicy(scope: "app", targetId: $t, '
+            "mutation($t: Int!) { updateDlpPolicy(scope: APP, targetId: $t, "
             'input: {rules: ["email"]}) { rules } }'
         ),
         {S, A},

@@ -21,7 +21,7 @@ UPDATE_ALIAS = (
     f"updateModelAlias(id: $id, input: $i) {{ {ALIAS} }} }}"
 )
 DELETE_ALIAS = "mutation($id: Int!) { deleteModelAlias(id: $id) }"
-LIST_ALIASES = f"query($s: String) {{ modelAliases(scope: $s) {{ {ALIAS} }} }}"
+LIST_ALIASES = f"query($s: AliasScope) {{ modelAliases(scope: $s) {{ {ALIAS} }} }}"
 
 
 async def test_alias_crud_and_scope(env: Env, world: World) -> None:
@@ -34,7 +34,7 @@ async def test_alias_crud_and_scope(env: Env, world: World) -> None:
             sup,
         )
     )["createModelAlias"]
-    assert (g["scope"], g["organization"]) == ("global", None)
+    assert (g["scope"], g["organization"]) == ("GLOBAL", None)
     o = data(
         await gql(
             env,
@@ -49,7 +49,7 @@ async def test_alias_crud_and_scope(env: Env, world: World) -> None:
             adm,
         )
     )["createModelAlias"]
-    assert (o["scope"], o["organization"]) == ("org", {"slug": "acme"})
+    assert (o["scope"], o["organization"]) == ("ORG", {"slug": "acme"})
     routing = env.gw.store.routing
     assert routing.global_aliases == {"gpt-4o": "openai/gpt-4o-mini"}
     assert routing.org_aliases == {world.org_a.id: {"gpt-4o": "anthropic/claude-haiku"}}
@@ -78,7 +78,7 @@ async def test_alias_crud_and_scope(env: Env, world: World) -> None:
     )
     assert upd["updateModelAlias"]["targetModel"] == "anthropic/claude-sonnet"
     assert env.gw.store.routing.org_aliases[world.org_a.id]["gpt-4o"] == "anthropic/claude-sonnet"
-    assert data(await gql(env, LIST_ALIASES, {"s": "org"}, sup))["modelAliases"][0]["id"] == o["id"]
+    assert data(await gql(env, LIST_ALIASES, {"s": "ORG"}, sup))["modelAliases"][0]["id"] == o["id"]
 
     assert data(await gql(env, DELETE_ALIAS, {"id": o["id"]}, adm))["deleteModelAlias"] == o["id"]
     assert env.gw.store.routing.org_aliases == {}
@@ -109,7 +109,7 @@ async def test_alias_validation(env: Env, world: World) -> None:
         {"i": {"requestedModel": "m1", "targetModel": "m9", "organizationId": world.org_b.id}},
         sup,
     )
-    assert data(ok)["createModelAlias"]["scope"] == "org"
+    assert data(ok)["createModelAlias"]["scope"] == "ORG"
     assert await ModelAlias.all().count() == 2
 
 
@@ -370,7 +370,7 @@ async def test_catalog(env: Env, world: World) -> None:
         "inputPerMtok": None,
         "outputPerMtok": None,
         "reachable": False,
-        "source": "config",
+        "source": "CONFIG",
         "overridden": False,
     }
     assert list(env.gw.router.asked[0]) == ["openai"]

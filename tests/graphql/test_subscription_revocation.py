@@ -110,7 +110,7 @@ async def test_suspending_or_deleting_the_user_ends_their_subscriptions(
         ws = await subscribe(url, world.token("admin_b") or "", LOGS)
         await wait_subscribers(env, "config", 1)
         if change == "suspend":
-            q = 'mutation($id: Int!) { updateUser(id: $id, input: {status: "suspended"}) { id } }'
+            q = "mutation($id: Int!) { updateUser(id: $id, input: {status: SUSPENDED}) { id } }"
         else:
             q = "mutation($id: Int!) { deleteUser(id: $id) }"
         data(await gql(env, q, {"id": victim.id}, world.token("super")))
@@ -137,9 +137,9 @@ async def test_role_change_ends_running_subscriptions(env: Env, world: World) ->
         await env.bus.publish("logs", log_event(world, "member_a", world.org_a, "as-admin"))
         assert await next_request_id(ws) == "as-admin"  # an org_admin sees the org's members
 
-        q = 'mutation($id: Int!) { updateUser(id: $id, input: {role: "member"}) { role } }'
+        q = "mutation($id: Int!) { updateUser(id: $id, input: {role: MEMBER}) { role } }"
         assert data(await gql(env, q, {"id": admin.id}, world.token("super")))["updateUser"] == {
-            "role": "member"
+            "role": "MEMBER"
         }
         msg = await recv(ws, timeout=30)
         assert msg == {

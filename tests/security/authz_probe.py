@@ -180,7 +180,7 @@ class ProbeBuilder:
         if arg_name in TARGET_NAMES and (self.side == "other" or _required(arg)):
             return await self._target(TARGET_NAMES[arg_name], arg_name)
         if arg_name == "scope" and (self.side == "other" or _required(arg)):
-            return "org"
+            return "ORG"  # DlpScope / AliasScope
         named = get_named_type(arg.type)
         if isinstance(named, GraphQLInputObjectType) and (_required(arg) or self.side == "other"):
             return await self._value(arg.type, arg_name)
@@ -206,7 +206,7 @@ class ProbeBuilder:
                 elif _required(f):
                     out[fname] = await self._value(f.type, fname)
             if target_done and "scope" in t.fields:
-                out["scope"] = "org"
+                out["scope"] = "ORG"
             return out
         return DUMMY_SCALARS.get(getattr(t, "name", ""), "authz-probe")
 
