@@ -152,7 +152,12 @@ ROUTES: dict[str, dict[str, str]] = {
     # Each field is gated on its own (the tables above); anonymous requests reach only the
     # public fields.
     "GET /graphql": {role: "per field" for role in COLUMNS},
+    # The explorer's own static files (GraphiQL, React): public, no data in them.
+    "GET /graphql/assets/{name}": {role: ANYONE for role in COLUMNS},
     "POST /graphql": {role: "per field" for role in COLUMNS},
+    # Aggregates without tenant text; anyone who can reach it unless
+    # SWITCHBOARD_METRICS_TOKEN is set, then only holders of that bearer token.
+    "GET /metrics": {role: "anyone, or the metrics token when set" for role in COLUMNS},
     # A WebSocket without a valid token is closed (4403) right after connection_init.
     "WS /graphql": {role: "per field" for role in ROLES},
 }

@@ -425,9 +425,21 @@ async def _healthz(audit: Audit, side: str, person: str | None) -> Status:
     return (await audit.client.get("/healthz")).status_code
 
 
+def _public_get(path: str) -> HttpProbe:
+    """A route that takes no credentials: sent with the person's token, which must not matter."""
+
+    async def probe(audit: Audit, side: str, person: str | None) -> Status:
+        headers = {"Authorization": f"Bearer {audit.world.tokens[person]}"} if person else {}
+        return (await audit.client.get(path, headers=headers)).status_code
+
+    return probe
+
+
 #: How to call each route as a person, with their own credentials/targets or the other side's.
 HTTP_PROBES: dict[str, HttpProbe] = {
     "GET /healthz": _healthz,
+    "GET /metrics": _public_get("/metrics"),
+    "GET /graphql/assets/{name}": _public_get("/graphql/assets/graphiql.js"),
     "GET /admin/users/{user_id:int}/activity.csv": _activity_csv,
     "GET /graphql": _graphql_http("GET"),
     "POST /graphql": _graphql_http("POST"),
