@@ -451,8 +451,18 @@ async def test_flipped_ciphertext_byte_breaks_only_that_provider(cstack: CredSta
     new_log = cstack.gateway.log_text()[log_before:]
     assert "provider openai disabled" in new_log and "failed authentication" in new_log
     # The failed request is in the log with its reason.
-    rows_ = await wait_for_rows(cstack.database_url, 1, status=404)
-    assert any("openai" in (r.error_message or "") for r in rows_)
+    # Waits for this test's own rows: earlier tests of the module left 404 rows of their own.
+    rows_ = await wait_for_rows(
+        cstack.database_url,
+        2,
+        status=404,
+        requested_model=OPENAI_MODEL,
+        error_message__contains="failed authentication",
+    )
+    assert len(rows_) >= 2, "the refused OpenAI requests have no log rows with their reason"
+    assert all("'openai'" in (r.error_message or "") for r in rows_), [
+        (r.endpoint, r.status, r.error_type, r.error_message) for r in rows_
+    ]
 
     set_credential(cstack, "openai", apiKey=okey)  # re-entering the key repairs it
     cstack.reset()
