@@ -21,116 +21,8 @@ from backend.graphql.permissions import IsAuthenticated
 from backend.graphql.tenancy import AppType, UserType, visible_user
 
 
-@strawberry.type(name="GatewayLog", description="One request through the gateway.")
-class GatewayLogType:
-    id: int = strawberry.field(description="The row's id.")
-    request_id: str = strawberry.field(
-        description="The request's x-request-id (shared by its fallback attempts)."
-    )
-    created_at: dt.datetime = strawberry.field(description="When the request arrived.")
-    key_prefix: str | None = strawberry.field(
-        description="Displayable start of the API key used; null: none."
-    )
-    user_id: int | None = strawberry.field(description="The user of a user key; null: an app key.")
-    app_id: int | None = strawberry.field(description="The app of an app key; null: a user key.")
-    organization_id: int | None = strawberry.field(
-        description="The organization the request was made under."
-    )
-    endpoint: str = strawberry.field(description="The path called, e.g. /v1/chat/completions.")
-    requested_model: str | None = strawberry.field(description="The model the client asked for.")
-    actual_model: str | None = strawberry.field(
-        description="The model that answered (after aliases, tiers, fallbacks)."
-    )
-    provider: str | None = strawberry.field(description="The provider that answered.")
-    status: int = strawberry.field(description="HTTP status of the answer.")
-    error_type: str | None = strawberry.field(description="The error's type; null: success.")
-    error_message: str | None = strawberry.field(
-        description="The error's message (no secrets); null: success."
-    )
-    input_tokens: int = strawberry.field(description="Input tokens billed.")
-    output_tokens: int = strawberry.field(description="Output tokens billed.")
-    cached_tokens: int = strawberry.field(
-        description="Input tokens read from the provider's prompt cache."
-    )
-    cost_usd: Decimal | None = strawberry.field(
-        description="Cost in USD; null: the price is unknown."
-    )
-    latency_ms: float = strawberry.field(description="Time to the full answer, in milliseconds.")
-    ttft_ms: float | None = strawberry.field(
-        description="Time to the first token of a stream; null: not streamed."
-    )
-    streamed: bool = strawberry.field(description="The answer was streamed.")
-    attempts: int = strawberry.field(description="Provider attempts made for the request.")
-    superseded: bool = strawberry.field(description="A failed attempt a fallback replaced.")
-    cache_hit: bool = strawberry.field(
-        description="Answered from the response cache (no provider call, no cost)."
-    )
-    agent_id: str | None = strawberry.field(
-        description="The agent of an 'agent/<id>' model; null: none."
-    )
-    tier: AgentTier | None = strawberry.field(
-        description="The agent tier asked for; null: no agent."
-    )
-    request_body: str | None = strawberry.field(description="As sent upstream (DLP-redacted).")
-    response_body: str | None = strawberry.field(
-        description="The answer as received (clipped if very large)."
-    )
-
-    @strawberry.field(description="Input plus output tokens.")
-    def total_tokens(self) -> int:
-        return self.input_tokens + self.output_tokens
-
-    @strawberry.field(
-        description=(
-            "Who made the request; null below super_admin once they have left your organization."
-        )
-    )
-    async def user(self, info: Info) -> UserType | None:
-        return await visible_user(info, self.user_id)
-
-    @strawberry.field(description="The app of an app key; null: a user key.")
-    async def app(self, info: Info) -> AppType | None:
-        if self.app_id is None:
-            return None
-        app = await info.context.loaders.app.load(self.app_id)
-        return AppType.of(app) if app else None
-
-    @staticmethod
-    def of(r: RequestLog) -> GatewayLogType:
-        return GatewayLogType(
-            id=r.id,
-            request_id=r.request_id,
-            created_at=r.created_at,
-            key_prefix=r.key_prefix,
-            user_id=r.user_id,
-            app_id=r.app_id,
-            organization_id=r.org_id,
-            endpoint=r.endpoint,
-            requested_model=r.requested_model,
-            actual_model=r.actual_model,
-            provider=r.provider,
-            status=r.status,
-            error_type=r.error_type,
-            error_message=r.error_message,
-            input_tokens=r.input_tokens,
-            output_tokens=r.output_tokens,
-            cached_tokens=r.cached_tokens,
-            cost_usd=r.cost_usd,
-            latency_ms=r.latency_ms,
-            ttft_ms=r.ttft_ms,
-            streamed=r.streamed,
-            attempts=r.attempts,
-            superseded=r.superseded,
-            cache_hit=r.cache_hit,
-            agent_id=r.agent_id,
-            tier=_tier(r.tier),
-            request_body=r.request_body,
-            response_body=r.response_body,
-        )
-
-
-@strawberry.type(description="A request as it completes (live; no bodies).")
-class GatewayLogEvent:
+@strawberry.type(description="What every request record has, stored or live.")
+class RequestFields:
     request_id: str = strawberry.field(
         description="The request's x-request-id (shared by its fallback attempts)."
     )
@@ -185,6 +77,62 @@ class GatewayLogEvent:
     async def user(self, info: Info) -> UserType | None:
         return await visible_user(info, self.user_id)
 
+
+@strawberry.type(name="GatewayLog", description="One request through the gateway.")
+class GatewayLogType(RequestFields):
+    id: int = strawberry.field(description="The row's id.")
+    error_message: str | None = strawberry.field(
+        description="The error's message (no secrets); null: success."
+    )
+    superseded: bool = strawberry.field(description="A failed attempt a fallback replaced.")
+    request_body: str | None = strawberry.field(description="As sent upstream (DLP-redacted).")
+    response_body: str | None = strawberry.field(
+        description="The answer as received (clipped if very large)."
+    )
+
+    @strawberry.field(description="The app of an app key; null: a user key.")
+    async def app(self, info: Info) -> AppType | None:
+        if self.app_id is None:
+            return None
+        app = await info.context.loaders.app.load(self.app_id)
+        return AppType.of(app) if app else None
+
+    @staticmethod
+    def of(r: RequestLog) -> GatewayLogType:
+        return GatewayLogType(
+            id=r.id,
+            request_id=r.request_id,
+            created_at=r.created_at,
+            key_prefix=r.key_prefix,
+            user_id=r.user_id,
+            app_id=r.app_id,
+            organization_id=r.org_id,
+            endpoint=r.endpoint,
+            requested_model=r.requested_model,
+            actual_model=r.actual_model,
+            provider=r.provider,
+            status=r.status,
+            error_type=r.error_type,
+            error_message=r.error_message,
+            input_tokens=r.input_tokens,
+            output_tokens=r.output_tokens,
+            cached_tokens=r.cached_tokens,
+            cost_usd=r.cost_usd,
+            latency_ms=r.latency_ms,
+            ttft_ms=r.ttft_ms,
+            streamed=r.streamed,
+            attempts=r.attempts,
+            superseded=r.superseded,
+            cache_hit=r.cache_hit,
+            agent_id=r.agent_id,
+            tier=_tier(r.tier),
+            request_body=r.request_body,
+            response_body=r.response_body,
+        )
+
+
+@strawberry.type(description="A request as it completes (live; no bodies).")
+class GatewayLogEvent(RequestFields):
     @staticmethod
     def of(ev: dict[str, Any]) -> GatewayLogEvent:
         cost = ev.get("cost_usd")
