@@ -33,7 +33,8 @@ from typing import Any, Protocol
 
 import orjson
 
-from backend.dlp.detectors import CustomDetector, Detector, Span, builtin_detector
+from backend.dlp.custom import CustomDetector
+from backend.dlp.detectors import Detector, Span, builtin_detector
 from backend.dlp.errors import DlpFailure, DlpTimeout
 from backend.dlp.fields import map_text, text_size, texts
 from backend.dlp.rules import BUILTIN_RULES, DlpPolicy

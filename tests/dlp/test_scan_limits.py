@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from backend.dlp import CustomRule, DlpPolicy, InvalidRule, Redactor, check_custom_rule
 from backend.dlp import detectors as detectors_module
-from backend.dlp.detectors import CustomDetector
+from backend.dlp.custom import CustomDetector
 from backend.dlp.errors import DlpTimeout
 from backend.dlp.redact import redact_request
 from backend.dlp.runner import ScanRunner
