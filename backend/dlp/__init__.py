@@ -11,11 +11,12 @@ Typical use on the hot path::
     vault.findings(), vault.restore_findings()      # -> activity rows (rule, count), no values
 
 Modules: ``rules`` (catalog, ``DlpPolicy``, custom rules compiled with RE2), ``detectors``
-(one per built-in rule), ``custom`` (a custom rule's windowed RE2 search), ``scan`` (one text's shared facts and its deadline), ``fields`` (which strings of
-a request's free-form JSON are text), ``redact`` (``Redactor`` and request redaction),
-``vault``, ``restore``, ``errors`` (``DlpFailure``, ``DlpTimeout``, ``DlpScanLost``), ``runner``
-(``ScanRunner``: inline, in a thread or in a scan process, under a time bound), ``pool``
-(``ScanProcesses``, the gateway's scan processes) and ``worker`` (what runs inside them).
+(one per built-in rule), ``custom`` (a custom rule's windowed RE2 search), ``scan`` (one text's
+shared facts and its deadline), ``fields`` (which strings of a request's free-form JSON are
+text), ``redact`` (``Redactor`` and request redaction), ``vault``, ``restore``, ``errors``
+(``DlpFailure``, ``DlpTimeout``, ``DlpScanLost``), ``runner`` (``ScanRunner``: inline, in a
+thread or in a scan process, under a time bound), ``pool`` (``ScanProcesses``, the gateway's
+scan processes) and ``worker`` (what runs inside them).
 """
 
 from backend.dlp.detectors import Detector, Span
