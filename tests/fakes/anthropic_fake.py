@@ -30,7 +30,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from tests.fakes.base import FakeUpstream, RecordedRequest, Reply
+from tests.fakes.base import FakeUpstream, RecordedRequest, Reply, Turn
 
 DEFAULT_MODELS = ("claude-opus-5-5", "claude-sonnet-5-5", "claude-haiku-5-5")
 
@@ -78,6 +78,8 @@ PING = b'event: ping\ndata: {"type": "ping"}\n\n'
 
 
 class AnthropicFake(FakeUpstream):
+    reply_class = AnthropicReply
+
     def __init__(self, models: tuple[str, ...] = DEFAULT_MODELS, page_size: int = 1000) -> None:
         self.models = list(models)
         self.page_size = page_size
@@ -94,6 +96,21 @@ class AnthropicFake(FakeUpstream):
     @property
     def sdk_base_url(self) -> str:
         return self.base_url
+
+    def turn(self, rec: RecordedRequest) -> Turn | None:
+        body = rec.json
+        if rec.path != "/v1/messages" or not isinstance(body, dict):
+            return None
+        tools = [t.get("name", "") for t in body.get("tools") or []]
+        turns = [m for m in body.get("messages") or [] if m.get("role") != "system"]
+        last = turns[-1] if turns else {}
+        if last.get("role") != "user":
+            return Turn(tools, "", [])
+        content = last.get("content")
+        blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content or []
+        text = "".join(b.get("text", "") for b in blocks if b.get("type") == "text")
+        results = [_result_text(b.get("content")) for b in blocks if b.get("type") == "tool_result"]
+        return Turn(tools, text, results)
 
     # -- endpoints -----------------------------------------------------------------------------
     async def messages(self, request: Request) -> Response:
@@ -304,6 +321,12 @@ def _pieces(text: str, n: int) -> list[str]:
         return []
     size = max(1, -(-len(text) // n))
     return [text[i : i + size] for i in range(0, len(text), size)]
+
+
+def _result_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    return "".join(c.get("text", "") for c in content or [] if c.get("type") == "text")
 
 
 def _extra(reply: Reply, name: str, default: Any) -> Any:

@@ -9,12 +9,15 @@ Tests queue replies and inspect ``requests`` (exactly what reached the "provider
         ... fake.base_url ...
         assert fake.requests[0].json["model"] == "gpt-4o-mini"
 
-With no queued reply a fake answers ``Reply(text="ok")``.
+With no queued reply a fake answers ``Reply(text="ok")``, or, when ``fake.script`` is set, what
+the ``AgentScript`` makes of the request (a scripted model in an agent loop: a call of one of the
+client's tools, then a final text once the tool's result comes back).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import socket
 import threading
 import time
@@ -83,6 +86,48 @@ class Reply:
 
 
 @dataclass
+class Turn:
+    """What a scripted model looks at in a chat request, whatever its protocol."""
+
+    #: Names of the tools the client offered.
+    tools: list[str]
+    #: The text of the last user message (system messages after it are skipped).
+    user_text: str
+    #: The results the request's last turn carries back (text of each tool result).
+    tool_results: list[str]
+
+
+@dataclass
+class AgentScript:
+    """A model that uses one of the client's own tools when asked to, then finishes.
+
+    When the last user text holds ``keyword`` and the client offers a tool named ``tool``, the
+    answer is one call of it with ``arguments``; when the last turn carries tool results back,
+    the answer is ``final_text``. Anything else gets no scripted answer (the fake's default).
+    ``thinking`` goes with the tool call where the fake's reply class can render thinking.
+    """
+
+    keyword: str
+    tool: str
+    arguments: dict[str, Any]
+    final_text: str
+    call_id: str = "toolu_script_01"
+    thinking: str | None = None
+
+    def reply(self, turn: Turn, reply_class: type[Reply] = Reply) -> Reply | None:
+        if turn.tool_results:
+            return reply_class(text=self.final_text)
+        if self.keyword in turn.user_text and self.tool in turn.tools:
+            call = ToolCall(self.tool, dict(self.arguments), id=self.call_id)
+            extra: dict[str, Any] = {}
+            names = {f.name for f in dataclasses.fields(reply_class)}
+            if self.thinking is not None and "thinking" in names:
+                extra["thinking"] = self.thinking
+            return reply_class(text=None, tool_calls=[call], **extra)
+        return None
+
+
+@dataclass
 class RecordedRequest:
     method: str
     path: str
@@ -104,8 +149,13 @@ def free_port() -> int:
 class FakeUpstream:
     """Base: owns the server thread, the reply queue and the request record."""
 
+    #: The class scripted replies are made of (a provider's own subclass renders more parts).
+    reply_class: type[Reply] = Reply
+
     def __init__(self) -> None:
         self.replies: deque[Reply] = deque()
+        #: Answers chat requests when no reply is queued (see ``AgentScript``).
+        self.script: AgentScript | None = None
         self.requests: list[RecordedRequest] = []
         self.port = free_port()
         self._server: uvicorn.Server | None = None
@@ -115,6 +165,10 @@ class FakeUpstream:
     # -- subclass API --------------------------------------------------------------------------
     def routes(self) -> list[Route]:
         raise NotImplementedError
+
+    def turn(self, rec: RecordedRequest) -> Turn | None:
+        """The scripted model's view of a chat request (``None``: not a chat request)."""
+        return None
 
     @property
     def base_url(self) -> str:
@@ -131,10 +185,16 @@ class FakeUpstream:
             body,
         )
         self.requests.append(rec)
-        reply = self.replies.popleft() if self.replies else Reply()
+        reply = self.replies.popleft() if self.replies else self._scripted(rec) or Reply()
         if reply.delay:
             await asyncio.sleep(reply.delay)
         return rec, reply
+
+    def _scripted(self, rec: RecordedRequest) -> Reply | None:
+        if self.script is None:
+            return None
+        turn = self.turn(rec)
+        return None if turn is None else self.script.reply(turn, self.reply_class)
 
     @staticmethod
     def raw_response(reply: Reply) -> Response:
@@ -175,3 +235,4 @@ class FakeUpstream:
     def reset(self) -> None:
         self.replies.clear()
         self.requests.clear()
+        self.script = None

@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from tests.fakes.base import FakeUpstream, RecordedRequest, Reply
+from tests.fakes.base import FakeUpstream, RecordedRequest, Reply, Turn
 
 _STATUS_NAMES = {
     400: "INVALID_ARGUMENT",
@@ -56,6 +56,30 @@ class GeminiFake(FakeUpstream):
                 Route(f"/{version}/models/{{rest:path}}", self.model_call, methods=["GET", "POST"]),
             ]
         return routes
+
+    def turn(self, rec: RecordedRequest) -> Turn | None:
+        body = rec.json
+        if not rec.path.endswith(("generateContent", "GenerateContent")):
+            return None
+        if not isinstance(body, dict):
+            return None
+        tools = [
+            d.get("name", "")
+            for t in body.get("tools") or []
+            for d in t.get("functionDeclarations") or []
+        ]
+        contents = body.get("contents") or []
+        last = contents[-1] if contents else {}
+        if last.get("role", "user") != "user":
+            return Turn(tools, "", [])
+        parts = last.get("parts") or []
+        results = [
+            orjson.dumps(p["functionResponse"].get("response")).decode()
+            for p in parts
+            if "functionResponse" in p
+        ]
+        text = "".join(p.get("text", "") for p in parts)
+        return Turn(tools, text, results)
 
     # -- endpoints ---------------------------------------------------------------------------------
 

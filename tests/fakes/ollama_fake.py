@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from tests.fakes.base import FakeUpstream, Reply
+from tests.fakes.base import FakeUpstream, RecordedRequest, Reply, Turn
 from tests.fakes.gemini_fake import fake_vector
 
 CREATED_AT = "2026-11-29T23:15:00.123456789Z"
@@ -46,6 +46,21 @@ class OllamaFake(FakeUpstream):
             if candidate in self.models:
                 return candidate
         return None
+
+    def turn(self, rec: RecordedRequest) -> Turn | None:
+        body = rec.json
+        if rec.path != "/api/chat" or not isinstance(body, dict):
+            return None
+        tools = [t.get("function", {}).get("name", "") for t in body.get("tools") or []]
+        turns = [m for m in body.get("messages") or [] if m.get("role") != "system"]
+        results = []
+        while turns and turns[-1].get("role") == "tool":
+            results.insert(0, str(turns.pop().get("content", "")))
+        if results:
+            return Turn(tools, "", results)
+        last = turns[-1] if turns else {}
+        text = str(last.get("content", "")) if last.get("role") == "user" else ""
+        return Turn(tools, text, [])
 
     # -- endpoints ---------------------------------------------------------------------------------
 

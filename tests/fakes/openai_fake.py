@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from tests.fakes.base import FakeUpstream, Reply
+from tests.fakes.base import FakeUpstream, RecordedRequest, Reply, Turn
 
 CREATED = 1767225600
 FINGERPRINT = "fp_f4ke0000"
@@ -80,6 +80,13 @@ def split3(text: str) -> list[str]:
     return [text[i : i + step] for i in range(0, len(text), step)]
 
 
+def content_text(content: Any) -> str:
+    """A message's text: a string, or the text parts of a list."""
+    if isinstance(content, str):
+        return content
+    return "".join(p.get("text", "") for p in content or [] if p.get("type") == "text")
+
+
 def fake_vector(text: str, dims: int) -> list[float]:
     digest = hashlib.sha256(text.encode()).digest()
     while len(digest) < dims:
@@ -108,6 +115,22 @@ class OpenAIFake(FakeUpstream):
     def __enter__(self) -> OpenAIFake:
         self.start()
         return self
+
+    def turn(self, rec: RecordedRequest) -> Turn | None:
+        body = rec.json
+        if not rec.path.endswith("/chat/completions") or not isinstance(body, dict):
+            return None
+        tools = [t.get("function", {}).get("name", "") for t in body.get("tools") or []]
+        messages = body.get("messages") or []
+        turns = [m for m in messages if m.get("role") not in ("system", "developer")]
+        results = []
+        while turns and turns[-1].get("role") == "tool":
+            results.insert(0, content_text(turns.pop().get("content")))
+        if results:
+            return Turn(tools, "", results)
+        last = turns[-1] if turns else {}
+        text = content_text(last.get("content")) if last.get("role") == "user" else ""
+        return Turn(tools, text, [])
 
     # -- chat ----------------------------------------------------------------------------------
     async def chat(self, request: Request) -> Response:

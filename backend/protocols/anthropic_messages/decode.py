@@ -4,6 +4,12 @@ Requests are checked the way the Messages API checks them, so a client gets the 
 the gateway whatever model it is routed to. Errors name the offending field with the API's own
 dotted path (``messages.1.content.0.source.media_type``).
 
+A ``role: "system"`` message inside ``messages`` (Claude Code sends one when it does not
+recognise the model name) is folded into the system instructions, after the top-level ``system``
+and in order: every provider then gets it as system text (Anthropic ``system``, Gemini
+``systemInstruction``, the leading system message for OpenAI and Ollama). Its position in the
+conversation is not kept.
+
 Content blocks the IR cannot carry (documents, search results, server-tool blocks) and server
 tools are refused with a clear 400 rather than silently dropped: dropping them would change what
 the model sees.
@@ -70,9 +76,11 @@ def _str_field(obj: dict[str, Any], key: str, path: str, *, non_empty: bool = Fa
     v = obj.get(key)
     if not isinstance(v, str):
         missing = key not in obj
-        raise _fail(f"{path}.{key}", "field required" if missing else "must be a string")
+        raise _fail(
+            f"{path}.{key}", "Field required" if missing else "Input should be a valid string"
+        )
     if non_empty and not v:
-        raise _fail(f"{path}.{key}", "must not be empty")
+        raise _fail(f"{path}.{key}", "String should have at least 1 character")
     return v
 
 
@@ -93,25 +101,37 @@ class _RequestDecoder:
             raise InvalidRequest("request body must be a JSON object")
 
         model = body.get("model")
+        if model is None:
+            raise _fail("model", "Field required")
         if not isinstance(model, str) or not model:
-            raise _fail("model", "field required (a non-empty string)")
+            raise _fail("model", "Input should be a non-empty string")
 
         max_tokens = body.get("max_tokens")
         if max_tokens is None and self.require_max_tokens:
-            raise _fail("max_tokens", "field required (an integer greater than 0)")
-        if max_tokens is not None and (not _is_int(max_tokens) or max_tokens <= 0):
-            raise _fail("max_tokens", "must be an integer greater than 0")
+            raise _fail("max_tokens", "Field required")
+        if max_tokens is not None and not _is_int(max_tokens):
+            raise _fail("max_tokens", "Input should be a valid integer")
+        if max_tokens is not None and max_tokens <= 0:
+            raise _fail("max_tokens", "Input should be greater than or equal to 1")
 
         messages = body.get("messages")
-        if not isinstance(messages, list) or not messages:
-            raise _fail("messages", "must be a non-empty list of messages")
+        if messages is None:
+            raise _fail("messages", "Field required")
+        if not isinstance(messages, list):
+            raise _fail("messages", "Input should be a valid list")
+        if not messages:
+            raise _fail("messages", "at least one message is required")
 
-        req = ChatRequest(
-            model=model,
-            messages=[self._message(m, i) for i, m in enumerate(messages)],
-            system=self._system(body.get("system")),
-            max_tokens=max_tokens,
-        )
+        system = self._system(body.get("system"))
+        turns: list[Message] = []
+        for i, m in enumerate(messages):
+            if isinstance(m, dict) and m.get("role") == "system":
+                system.extend(self._system_message(m, i, len(system)))
+            else:
+                turns.append(self._message(m, i, len(turns)))
+        if not turns:
+            raise _fail("messages", "at least one 'user' or 'assistant' message is required")
+        req = ChatRequest(model=model, messages=turns, system=system, max_tokens=max_tokens)
         self._sampling(body, req)
         self._tools(body, req)
         self._options(body, req)
@@ -130,14 +150,31 @@ class _RequestDecoder:
         if isinstance(system, str):
             return [TextPart(system)] if system else []
         if not isinstance(system, list):
-            raise _fail("system", "must be a string or a list of text blocks")
+            raise _fail("system", "Input should be a valid string or a list of text blocks")
         out = []
         for i, block in enumerate(system):
             path = f"system.{i}"
             if not isinstance(block, dict) or block.get("type") != "text":
                 raise _fail(path, "system blocks must be text blocks")
             out.append(TextPart(_str_field(block, "text", path)))
-            self._mark(block, ["system", i])
+            self._mark(block, ["system", i], path)
+        return out
+
+    def _system_message(self, msg: dict[str, Any], i: int, first: int) -> list[TextPart]:
+        """A ``role: "system"`` message's text, to append to the system parts from ``first``."""
+        path = f"messages.{i}.content"
+        content = msg.get("content")
+        if isinstance(content, str):
+            return [TextPart(content)] if content else []
+        if not isinstance(content, list):
+            raise _fail(path, "Input should be a valid string or a list of text blocks")
+        out = []
+        for j, block in enumerate(content):
+            bpath = f"{path}.{j}"
+            if not isinstance(block, dict) or block.get("type") != "text":
+                raise _fail(bpath, "system messages can only hold text blocks")
+            out.append(TextPart(_str_field(block, "text", bpath)))
+            self._mark(block, ["system", first + j], bpath)
         return out
 
     def _sampling(self, body: dict[str, Any], req: ChatRequest) -> None:
@@ -145,36 +182,45 @@ class _RequestDecoder:
             v = body.get(key)
             if v is None:
                 continue
-            if not _is_number(v) or not 0 <= v <= 1:
-                raise _fail(key, "must be a number between 0 and 1")
+            if not _is_number(v):
+                raise _fail(key, "Input should be a valid number")
+            if v < 0:
+                raise _fail(key, "Input should be greater than or equal to 0")
+            if v > 1:
+                raise _fail(key, "Input should be less than or equal to 1")
             setattr(req, key, v)
         top_k = body.get("top_k")
-        if top_k is not None and (not _is_int(top_k) or top_k < 0):
-            raise _fail("top_k", "must be a non-negative integer")
+        if top_k is not None and not _is_int(top_k):
+            raise _fail("top_k", "Input should be a valid integer")
+        if top_k is not None and top_k < 0:
+            raise _fail("top_k", "Input should be greater than or equal to 0")
         stops = body.get("stop_sequences")
         if stops is not None:
-            if not isinstance(stops, list) or not all(isinstance(s, str) for s in stops):
-                raise _fail("stop_sequences", "must be a list of strings")
+            if not isinstance(stops, list):
+                raise _fail("stop_sequences", "Input should be a valid list")
+            for i, stop in enumerate(stops):
+                if not isinstance(stop, str):
+                    raise _fail(f"stop_sequences.{i}", "Input should be a valid string")
             req.stop = list(stops)
 
     def _options(self, body: dict[str, Any], req: ChatRequest) -> None:
         stream = body.get("stream")
         if stream is not None and not isinstance(stream, bool):
-            raise _fail("stream", "must be a boolean")
+            raise _fail("stream", "Input should be a valid boolean")
         req.stream = bool(stream)
         metadata = body.get("metadata")
         if metadata is not None:
             if not isinstance(metadata, dict):
-                raise _fail("metadata", "must be an object")
+                raise _fail("metadata", "Input should be a valid dictionary")
             user_id = metadata.get("user_id")
             if user_id is not None and not isinstance(user_id, str):
-                raise _fail("metadata.user_id", "must be a string")
+                raise _fail("metadata.user_id", "Input should be a valid string")
             req.metadata = metadata
             req.user = user_id
         thinking = body.get("thinking")
         if thinking is not None:
             if not isinstance(thinking, dict) or not isinstance(thinking.get("type"), str):
-                raise _fail("thinking", "must be an object with a 'type'")
+                raise _fail("thinking", "Input should be an object with a 'type'")
             req.thinking = thinking
         for key, value in body.items():
             if key in EXTRA_FIELDS and value is not None:
@@ -191,7 +237,7 @@ class _RequestDecoder:
         tools = body.get("tools")
         if tools is not None:
             if not isinstance(tools, list):
-                raise _fail("tools", "must be a list")
+                raise _fail("tools", "Input should be a valid list")
             req.tools = [self._tool(t, i) for i, t in enumerate(tools)]
         choice = body.get("tool_choice")
         if choice is None:
@@ -199,48 +245,57 @@ class _RequestDecoder:
         kind = choice.get("type") if isinstance(choice, dict) else None
         # A str check first: a list or object "type" is unhashable for the dict lookup.
         if not isinstance(kind, str) or kind not in _TOOL_CHOICE_MODES:
-            raise _fail("tool_choice", "type must be one of 'auto', 'any', 'tool', 'none'")
+            raise _fail(
+                "tool_choice",
+                f"Input tag {kind!r} found using 'type' does not match any of the expected "
+                "tags: 'auto', 'any', 'tool', 'none'",
+            )
         mode = _TOOL_CHOICE_MODES[choice["type"]]
         name = _str_field(choice, "name", "tool_choice", non_empty=True) if mode == "tool" else None
         req.tool_choice = ToolChoice(mode, name)  # type: ignore[arg-type]
         disable = choice.get("disable_parallel_tool_use")
         if disable is not None:
             if not isinstance(disable, bool):
-                raise _fail("tool_choice.disable_parallel_tool_use", "must be a boolean")
+                raise _fail(
+                    "tool_choice.disable_parallel_tool_use", "Input should be a valid boolean"
+                )
             req.parallel_tool_calls = not disable
 
     def _tool(self, tool: Any, i: int) -> Tool:
         path = f"tools.{i}"
         if not isinstance(tool, dict):
-            raise _fail(path, "must be an object")
+            raise _fail(path, "Input should be a valid dictionary")
         kind = tool.get("type")
         if kind not in (None, "custom"):
             raise _fail(f"{path}.type", f"server tool {kind!r} is not supported by this gateway")
         name = _str_field(tool, "name", path, non_empty=True)
         description = tool.get("description")
         if description is not None and not isinstance(description, str):
-            raise _fail(f"{path}.description", "must be a string")
+            raise _fail(f"{path}.description", "Input should be a valid string")
         schema = tool.get("input_schema")
         if not isinstance(schema, dict):
-            raise _fail(f"{path}.input_schema", "field required (a JSON schema object)")
-        self._mark(tool, ["tools", i])
+            raise _fail(f"{path}.input_schema", "Field required")
+        self._mark(tool, ["tools", i], path)
         return Tool(name=name, description=description, parameters=schema)
 
     # -- messages ------------------------------------------------------------------------------
-    def _message(self, msg: Any, i: int) -> Message:
+    def _message(self, msg: Any, i: int, at: int) -> Message:
+        """Wire message ``i``, which becomes IR message ``at`` (system messages are folded)."""
         path = f"messages.{i}"
         if not isinstance(msg, dict):
-            raise _fail(path, "must be an object with 'role' and 'content'")
+            raise _fail(path, "Input should be a valid dictionary")
         role = msg.get("role")
         if role not in ("user", "assistant"):
-            hint = " (use the top-level 'system' field)" if role == "system" else ""
-            raise _fail(f"{path}.role", f"must be 'user' or 'assistant'{hint}")
+            # The API's own wording: clients (Claude Code) recognise it and adapt.
+            raise _fail(f"{path}.role", "Input should be 'user' or 'assistant'")
         content = msg.get("content")
         if isinstance(content, str):
             return Message(role=role, parts=[TextPart(content)])
         if not isinstance(content, list):
-            raise _fail(f"{path}.content", "must be a string or a list of content blocks")
-        parts = [self._block(b, role, f"{path}.content.{j}", i, j) for j, b in enumerate(content)]
+            raise _fail(
+                f"{path}.content", "Input should be a valid string or a list of content blocks"
+            )
+        parts = [self._block(b, role, f"{path}.content.{j}", at, j) for j, b in enumerate(content)]
         return Message(role=role, parts=parts)
 
     def _block(self, block: Any, role: Role, path: str, i: int, j: int) -> Part:
@@ -265,15 +320,17 @@ class _RequestDecoder:
                 raise _fail(f"{path}.type", f"{kind} blocks belong in assistant messages")
             part = _thinking(block, path)
         else:
-            raise _fail(f"{path}.type", f"content block type {kind!r} is not supported")
-        self._mark(block, ["messages", i, j])
+            raise _fail(
+                f"{path}.type", f"content block type {kind!r} is not supported by this gateway"
+            )
+        self._mark(block, ["messages", i, j], path)
         return part
 
     def _tool_result(self, block: dict[str, Any], path: str, i: int, j: int) -> ToolResultPart:
         tool_use_id = _str_field(block, "tool_use_id", path, non_empty=True)
         is_error = block.get("is_error", False)
         if not isinstance(is_error, bool):
-            raise _fail(f"{path}.is_error", "must be a boolean")
+            raise _fail(f"{path}.is_error", "Input should be a valid boolean")
         content = block.get("content")
         items: list[TextPart | ImagePart] = []
         if isinstance(content, str):
@@ -288,30 +345,26 @@ class _RequestDecoder:
                     items.append(_image(item, ipath))
                 else:
                     raise _fail(ipath, "tool_result content must be text or image blocks")
-                self._mark(item, ["messages", i, j, k])
+                self._mark(item, ["messages", i, j, k], ipath)
         elif content is not None:
-            raise _fail(f"{path}.content", "must be a string or a list of content blocks")
+            raise _fail(
+                f"{path}.content", "Input should be a valid string or a list of content blocks"
+            )
         return ToolResultPart(tool_call_id=tool_use_id, content=items, is_error=is_error)
 
-    def _mark(self, block: dict[str, Any], path: list[Any]) -> None:
+    def _mark(self, block: dict[str, Any], path: list[Any], wire_path: str) -> None:
+        """Note a ``cache_control`` marker at IR ``path`` (errors name the ``wire_path``)."""
         cc = block.get("cache_control")
         if cc is not None:
             if not isinstance(cc, dict) or cc.get("type") != "ephemeral":
-                raise _fail(_dotted(path) + ".cache_control", "type must be 'ephemeral'")
+                raise _fail(f"{wire_path}.cache_control", "type must be 'ephemeral'")
             self.cache_marks.append({"path": path, "cache_control": cc})
-
-
-def _dotted(path: list[Any]) -> str:
-    if path[0] == "messages" and len(path) >= 3:
-        tail = f".content.{path[3]}" if len(path) == 4 else ""
-        return f"messages.{path[1]}.content.{path[2]}{tail}"
-    return ".".join(str(p) for p in path)
 
 
 def _image(block: dict[str, Any], path: str) -> ImagePart:
     source = block.get("source")
     if not isinstance(source, dict):
-        raise _fail(f"{path}.source", "field required")
+        raise _fail(f"{path}.source", "Field required")
     kind = source.get("type")
     spath = f"{path}.source"
     if kind == "base64":
@@ -329,7 +382,7 @@ def _tool_use(block: dict[str, Any], path: str) -> ToolCallPart:
     name = _str_field(block, "name", path, non_empty=True)
     args = block.get("input")
     if not isinstance(args, dict):
-        raise _fail(f"{path}.input", "must be an object")
+        raise _fail(f"{path}.input", "Input should be a valid dictionary")
     return ToolCallPart(id=call_id, name=name, arguments=orjson.dumps(args).decode())
 
 
@@ -338,7 +391,7 @@ def _thinking(block: dict[str, Any], path: str) -> ThinkingPart:
         return ThinkingPart(redacted_data=_str_field(block, "data", path))
     signature = block.get("signature")
     if signature is not None and not isinstance(signature, str):
-        raise _fail(f"{path}.signature", "must be a string")
+        raise _fail(f"{path}.signature", "Input should be a valid string")
     return ThinkingPart(thinking=_str_field(block, "thinking", path), signature=signature)
 
 

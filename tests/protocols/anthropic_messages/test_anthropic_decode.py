@@ -33,22 +33,37 @@ TEXT = {"type": "text", "text": "x"}
 
 INVALID = [
     ([1, 2], None, "JSON object"),
-    (body(model=...), "model", "model: field required"),
+    (body(model=...), "model", "model: Field required"),
     (body(model=""), "model", "model:"),
-    (body(max_tokens=...), "max_tokens", "max_tokens: field required"),
-    (body(max_tokens=0), "max_tokens", "greater than 0"),
-    (body(max_tokens="64"), "max_tokens", "greater than 0"),
-    (body(max_tokens=True), "max_tokens", "greater than 0"),
-    (body(messages=...), "messages", "non-empty list"),
-    (body(messages=[]), "messages", "non-empty list"),
-    (body(messages=[{"role": "system", "content": "x"}]), "messages.0.role", "top-level 'system'"),
-    (body(messages=[USER, {"role": "tool", "content": "x"}]), "messages.1.role", "'user' or"),
-    (body(messages=["hi"]), "messages.0", "must be an object"),
+    (body(max_tokens=...), "max_tokens", "max_tokens: Field required"),
+    (body(max_tokens=0), "max_tokens", "greater than or equal to 1"),
+    (body(max_tokens="64"), "max_tokens", "valid integer"),
+    (body(max_tokens=True), "max_tokens", "valid integer"),
+    (body(messages=...), "messages", "Field required"),
+    (body(messages=[]), "messages", "at least one message is required"),
+    (body(messages="hi"), "messages", "Input should be a valid list"),
+    (
+        body(messages=[{"role": "system", "content": "x"}]),
+        "messages",
+        "at least one 'user' or 'assistant' message",
+    ),
+    (
+        body(messages=[USER, {"role": "system", "content": [{"type": "image"}]}]),
+        "messages.1.content.0",
+        "only hold text blocks",
+    ),
+    (body(messages=[USER, {"role": "system", "content": 3}]), "messages.1.content", "valid"),
+    (
+        body(messages=[USER, {"role": "tool", "content": "x"}]),
+        "messages.1.role",
+        "messages.1.role: Input should be 'user' or 'assistant'",
+    ),
+    (body(messages=["hi"]), "messages.0", "Input should be a valid dictionary"),
     (body(messages=[{"role": "user", "content": 3}]), "messages.0.content", "string or a list"),
     (block_body({"text": "x"}), "messages.0.content.0", "'type'"),
     (block_body(TEXT, {"type": "document"}), "messages.0.content.1.type", "'document'"),
-    (block_body({"type": "text"}), "messages.0.content.0.text", "field required"),
-    (block_body({"type": "text", "text": 5}), "messages.0.content.0.text", "must be a string"),
+    (block_body({"type": "text"}), "messages.0.content.0.text", "Field required"),
+    (block_body({"type": "text", "text": 5}), "messages.0.content.0.text", "valid string"),
     (
         block_body({"type": "image", "source": {"type": "file", "file_id": "f"}}),
         "messages.0.content.0.source.type",
@@ -57,9 +72,9 @@ INVALID = [
     (
         block_body({"type": "image", "source": {"type": "base64", "data": "AA=="}}),
         "messages.0.content.0.source.media_type",
-        "field required",
+        "Field required",
     ),
-    (block_body({"type": "image"}), "messages.0.content.0.source", "field required"),
+    (block_body({"type": "image"}), "messages.0.content.0.source", "Field required"),
     (
         block_body({"type": "tool_use", "id": "t", "name": "f", "input": {}}),
         "messages.0.content.0.type",
@@ -68,7 +83,7 @@ INVALID = [
     (
         block_body({"type": "tool_use", "id": "t", "name": "f", "input": "{}"}, role="assistant"),
         "messages.0.content.0.input",
-        "must be an object",
+        "valid dictionary",
     ),
     (
         block_body({"type": "tool_result", "tool_use_id": "t"}, role="assistant"),
@@ -85,7 +100,7 @@ INVALID = [
         "messages.0.content.0.is_error",
         "boolean",
     ),
-    (block_body({"type": "tool_result"}), "messages.0.content.0.tool_use_id", "field required"),
+    (block_body({"type": "tool_result"}), "messages.0.content.0.tool_use_id", "Field required"),
     (
         block_body({"type": "thinking", "thinking": "x", "signature": "s"}),
         "messages.0.content.0.type",
@@ -98,23 +113,23 @@ INVALID = [
     ),
     (body(system=5), "system", "string or a list"),
     (body(system=[{"type": "image"}]), "system.0", "text blocks"),
-    (body(temperature=1.5), "temperature", "between 0 and 1"),
-    (body(temperature="hot"), "temperature", "between 0 and 1"),
-    (body(top_p=-0.1), "top_p", "between 0 and 1"),
-    (body(top_k=-1), "top_k", "non-negative"),
-    (body(stop_sequences="END"), "stop_sequences", "list of strings"),
-    (body(stop_sequences=["a", 1]), "stop_sequences", "list of strings"),
+    (body(temperature=1.5), "temperature", "less than or equal to 1"),
+    (body(temperature="hot"), "temperature", "valid number"),
+    (body(top_p=-0.1), "top_p", "greater than or equal to 0"),
+    (body(top_k=-1), "top_k", "greater than or equal to 0"),
+    (body(stop_sequences="END"), "stop_sequences", "valid list"),
+    (body(stop_sequences=["a", 1]), "stop_sequences.1", "valid string"),
     (body(stream="yes"), "stream", "boolean"),
-    (body(metadata=["x"]), "metadata", "object"),
+    (body(metadata=["x"]), "metadata", "valid dictionary"),
     (body(metadata={"user_id": 7}), "metadata.user_id", "string"),
     (body(thinking={"budget_tokens": 1024}), "thinking", "'type'"),
-    (body(tools={"name": "f"}), "tools", "must be a list"),
+    (body(tools={"name": "f"}), "tools", "valid list"),
     (body(tools=[{"type": "web_search_20250305", "name": "web"}]), "tools.0.type", "server tool"),
-    (body(tools=[{"name": "f"}]), "tools.0.input_schema", "field required"),
-    (body(tools=[{"name": "", "input_schema": {}}]), "tools.0.name", "must not be empty"),
+    (body(tools=[{"name": "f"}]), "tools.0.input_schema", "Field required"),
+    (body(tools=[{"name": "", "input_schema": {}}]), "tools.0.name", "at least 1 character"),
     (body(tools=[{"name": "f", "input_schema": {}, "description": 1}]), "tools.0.description", ""),
-    (body(tool_choice={"type": "required"}), "tool_choice", "'auto', 'any'"),
-    (body(tool_choice={"type": "tool"}), "tool_choice.name", "field required"),
+    (body(tool_choice={"type": "required"}), "tool_choice", "Input tag 'required'"),
+    (body(tool_choice={"type": "tool"}), "tool_choice.name", "Field required"),
     (
         body(tool_choice={"type": "auto", "disable_parallel_tool_use": "yes"}),
         "tool_choice.disable_parallel_tool_use",
@@ -322,3 +337,60 @@ def test_response_skips_server_tool_blocks_and_empty_text() -> None:
     )
     assert resp.content == [TextPart("found it")]
     assert resp.finish_reason == "stop"
+
+
+def test_system_messages_fold_into_system_in_order() -> None:
+    """Claude Code sends a ``role: "system"`` message on models it does not recognise."""
+    req = decode_request(
+        body(
+            system="Top.",
+            messages=[
+                USER,
+                {"role": "system", "content": "Env: linux."},
+                {"role": "assistant", "content": "ok"},
+                {"role": "system", "content": [TEXT, {"type": "text", "text": "y"}]},
+                {"role": "user", "content": "go"},
+            ],
+        )
+    )
+    assert [p.text for p in req.system] == ["Top.", "Env: linux.", "x", "y"]
+    assert [(m.role, m.text()) for m in req.messages] == [
+        ("user", "hi"),
+        ("assistant", "ok"),
+        ("user", "go"),
+    ]
+
+
+def test_cache_marks_follow_folded_system_messages() -> None:
+    """Marks on a system message's blocks land on its system parts; later messages' marks keep
+    pointing at the right IR message although the system message left ``messages``."""
+    ephemeral = {"type": "ephemeral"}
+    req = decode_request(
+        body(
+            system=[{"type": "text", "text": "Top."}],
+            messages=[
+                USER,
+                {"role": "system", "content": [{**TEXT, "cache_control": ephemeral}]},
+                {"role": "user", "content": [{**TEXT, "cache_control": ephemeral}]},
+            ],
+        )
+    )
+    assert [p.text for p in req.system] == ["Top.", "x"]
+    assert [m["path"] for m in req.extra[CACHE_KEY]] == [["system", 1], ["messages", 1, 0]]
+
+
+def test_a_bad_cache_mark_names_the_wire_position() -> None:
+    bad = {**TEXT, "cache_control": {"type": "forever"}}
+    with pytest.raises(InvalidRequest) as info:
+        decode_request(
+            body(messages=[{"role": "system", "content": "s"}, {"role": "user", "content": [bad]}])
+        )
+    assert info.value.param == "messages.1.content.0.cache_control"
+
+
+def test_count_tokens_folds_system_messages_too() -> None:
+    req = decode_count_tokens_request(
+        {"model": "m", "messages": [USER, {"role": "system", "content": "Env."}]}
+    )
+    assert [p.text for p in req.system] == ["Env."]
+    assert len(req.messages) == 1
