@@ -149,6 +149,9 @@ class ChatResponse:
     usage: Usage
     stop_sequence: str | None = None
     created: int = 0
+    #: Answer parts with no IR meaning, kept verbatim for a client of the upstream's own protocol
+    #: (OpenAI: ``logprobs`` of the first choice and the further ``choices`` of ``n > 1``).
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(slots=True)

@@ -2,7 +2,10 @@
 
 Every failed attempt that a later candidate replaced is logged as a ``superseded`` row (visible,
 never billed); the attempt that answered is the request's own row. A candidate whose provider
-is not configured (or disabled) is skipped, not attempted: no row, no breaker.
+is not configured (or disabled) is skipped, not attempted: no row, no breaker. So is a candidate
+that cannot honour the request (``model_rules.refusal``: ``n=2`` for Gemini, a forced tool for
+Ollama...): it is never sent a degraded request, and when no candidate can honour it the first
+candidate's refusal (a 400 naming the field and the provider) is the answer.
 """
 
 from __future__ import annotations
@@ -15,10 +18,11 @@ from typing import Any, TypeVar
 
 from backend.gateway import Gateway
 from backend.ir.chat import ChatRequest, ChatResponse
-from backend.ir.errors import GatewayError, ProviderNotConfigured, UpstreamError
+from backend.ir.errors import GatewayError, InvalidRequest, ProviderNotConfigured, UpstreamError
 from backend.ir.stream import StreamError, StreamEvent
 from backend.observability.tracing import NO_ATTEMPT, Tracing
 from backend.policies.context import RequestContext
+from backend.protocols.model_rules import refusal
 from backend.routing.fallback import run_with_fallback
 
 T = TypeVar("T")
@@ -57,7 +61,7 @@ class ProviderCalls:
                 span.answered(resp)
                 return resp
 
-        return await self._with_fallback(ctx, candidates, attempt)
+        return await self._with_fallback(ctx, self._honouring(ctx, req, candidates), attempt)
 
     async def stream(
         self, ctx: RequestContext, req: ChatRequest, candidates: list[str]
@@ -86,7 +90,9 @@ class ProviderCalls:
                 raise first.error
             return first, events
 
-        first, events = await self._with_fallback(ctx, candidates, attempt)
+        first, events = await self._with_fallback(
+            ctx, self._honouring(ctx, req, candidates), attempt
+        )
         return _Chain(first, events, self.gw.router.in_flight(ctx.actual_model or ""))
 
     async def _with_fallback(
@@ -115,6 +121,27 @@ class ProviderCalls:
             self._log_superseded(ctx, failures if answered else failures[:-1])
         ctx.actual_model = model
         return result
+
+    def _honouring(self, ctx: RequestContext, req: ChatRequest, candidates: list[str]) -> list[str]:
+        """The candidates that can honour ``req``; the first refusal when none can."""
+        kept: list[str] = []
+        first: tuple[str, str, InvalidRequest] | None = None
+        for model in candidates:
+            ref = self.gw.router.parse(model)
+            try:
+                config = self.gw.providers.config(ref.provider)
+            except GatewayError:
+                kept.append(model)  # unusable provider: fallback reports it as before
+                continue
+            err = refusal(req, config.kind, config.name, ref.model)
+            if err is None:
+                kept.append(model)
+            elif first is None:
+                first = (model, ref.provider, err)
+        if kept or first is None:
+            return kept
+        ctx.actual_model, ctx.provider = first[0], first[1]
+        raise first[2]
 
     def _require_provider(self, ctx: RequestContext, model: str) -> None:
         # Raises ProviderNotConfigured for a provider the configuration rules out, so fallback

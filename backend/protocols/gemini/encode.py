@@ -16,6 +16,10 @@ Choices where Gemini has no direct equivalent:
   type guessed from the extension (``image/jpeg`` when unknown), which Gemini fetches itself.
 - Images inside a tool result follow its ``functionResponse`` as ``inlineData`` parts.
 - ``ThinkingPart`` is dropped; ``parallel_tool_calls``, ``user`` and ``metadata`` have no field.
+- Sampling fields the IR keeps in ``extra`` go to ``generationConfig``: OpenAI ``seed``,
+  ``frequency_penalty`` and ``presence_penalty`` (``seed``, ``frequencyPenalty``,
+  ``presencePenalty``) and Anthropic ``top_k`` (``topK``). Whatever Gemini cannot honour
+  (``n``, ``logprobs``, audio...) is refused first by ``model_rules.refusal`` (a 400).
 """
 
 from __future__ import annotations
@@ -38,9 +42,18 @@ from backend.ir.chat import (
 from backend.ir.errors import InvalidRequest
 from backend.protocols.gemini.schema import to_gemini_schema
 from backend.protocols.gemini.toolids import signature_from_id
+from backend.protocols.model_rules import refusal
 
 #: Google's documented value for function calls whose real signature is unknown.
 PLACEHOLDER_SIGNATURE = "skip_thought_signature_validator"
+
+#: ``ChatRequest.extra`` sampling fields (OpenAI's and Anthropic's) -> ``generationConfig`` keys.
+_EXTRA_SAMPLING = {
+    "seed": "seed",
+    "frequency_penalty": "frequencyPenalty",
+    "presence_penalty": "presencePenalty",
+    "top_k": "topK",
+}
 
 _TOOL_MODES = {"auto": "AUTO", "none": "NONE", "required": "ANY", "tool": "ANY"}
 
@@ -52,7 +65,10 @@ def model_path(model: str) -> str:
 
 def encode_request(req: ChatRequest, model: str, *, stream: bool) -> dict[str, Any]:
     """The ``generateContent`` body; the model and ``stream`` go in the URL, not the body."""
-    del model, stream  # both are part of the URL for Gemini
+    del stream  # part of the URL for Gemini, as is the model
+    refused = refusal(req, "gemini", "gemini", model)
+    if refused is not None:
+        raise refused
     body: dict[str, Any] = {"contents": _contents(req.messages)}
     system = [p.text for p in req.system if p.text]
     system += [m.text() for m in req.messages if m.role == "system" and m.text()]
@@ -206,6 +222,10 @@ def _generation_config(req: ChatRequest) -> dict[str, Any]:
         gen["topP"] = req.top_p
     if req.stop:
         gen["stopSequences"] = list(req.stop)
+    for name, key in _EXTRA_SAMPLING.items():
+        value = req.extra.get(name)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            gen[key] = value
     fmt = req.response_format or {}
     if fmt.get("type") == "json_object":
         gen["responseMimeType"] = "application/json"

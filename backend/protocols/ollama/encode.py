@@ -9,10 +9,14 @@ Choices where Ollama has no direct equivalent:
   result's content is prefixed ``Error: `` as Ollama has no error flag. Text and
   images that share the IR user message with tool results follow them as a ``user`` message.
 - Tool-call ``arguments`` go out as a JSON object (Ollama rejects a string).
-- Images must be inline base64: ``data:`` URLs are unpacked; an http(s) URL, which Ollama cannot
-  fetch, is passed as a text note ``[image: <url>]`` so the model at least sees the reference.
-- Ollama has no ``tool_choice``: ``none`` sends no tools, ``tool`` sends only the named tool,
-  ``required`` sends them all (and cannot be enforced).
+- Images must be inline base64: ``data:`` URLs are unpacked into ``images``; an http(s) URL is
+  refused (400, ``model_rules``): Ollama cannot fetch it and the gateway does not fetch for it.
+- Ollama has no ``tool_choice``: ``none`` sends no tools; ``required`` and a named tool cannot be
+  enforced and are refused (400, ``model_rules``).
+- ``options`` holds the sampling fields: ``num_predict`` (max tokens), ``temperature``,
+  ``top_p``, ``stop``, and from ``extra`` OpenAI ``seed``, ``frequency_penalty``,
+  ``presence_penalty`` and Anthropic ``top_k``. Other fields Ollama cannot honour (``n``,
+  ``logprobs``, audio...) are refused by ``model_rules.refusal``.
 - ``response_format`` json_schema -> ``format: <schema>``; json_object -> ``format: "json"``.
 - ``ThinkingPart``, ``parallel_tool_calls``, ``user`` and ``metadata`` are dropped.
 """
@@ -34,9 +38,16 @@ from backend.ir.chat import (
     ToolResultPart,
 )
 from backend.ir.errors import InvalidRequest
+from backend.protocols.model_rules import refusal
+
+#: ``ChatRequest.extra`` sampling fields (OpenAI's and Anthropic's) that are Ollama ``options``.
+_EXTRA_OPTIONS = ("seed", "frequency_penalty", "presence_penalty", "top_k")
 
 
 def encode_request(req: ChatRequest, model: str, *, stream: bool) -> dict[str, Any]:
+    refused = refusal(req, "ollama", "ollama", model)
+    if refused is not None:
+        raise refused
     body: dict[str, Any] = {"model": model, "messages": _messages(req), "stream": stream}
     tools = _tools(req)
     if tools:
@@ -50,6 +61,10 @@ def encode_request(req: ChatRequest, model: str, *, stream: bool) -> dict[str, A
         options["top_p"] = req.top_p
     if req.stop:
         options["stop"] = list(req.stop)
+    for name in _EXTRA_OPTIONS:
+        value = req.extra.get(name)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            options[name] = value
     if options:
         body["options"] = options
     fmt = req.response_format or {}
@@ -137,8 +152,7 @@ def _content_message(role: str, parts: list[TextPart | ImagePart]) -> dict[str, 
             images.append(p.data)
         elif p.url and p.url.startswith("data:"):
             images.append(p.url.partition(",")[2])
-        elif p.url:
-            texts.append(f"[image: {p.url}]\n")
+        # Any other URL was refused by ``model_rules.refusal`` before encoding.
     entry: dict[str, Any] = {"role": role, "content": "".join(texts)}
     if images:
         entry["images"] = images
@@ -162,12 +176,11 @@ def _args(p: ToolCallPart) -> dict[str, Any]:
 
 
 def _tools(req: ChatRequest) -> list[dict[str, Any]]:
+    # "required" and a named tool were refused before encoding; "none" means no tools.
     choice = req.tool_choice
     if choice is not None and choice.mode == "none":
         return []
     tools: list[Tool] = req.tools
-    if choice is not None and choice.mode == "tool" and choice.name:
-        tools = [t for t in req.tools if t.name == choice.name] or req.tools
     out = []
     for t in tools:
         fn: dict[str, Any] = {"name": t.name}

@@ -39,8 +39,10 @@ from backend.protocols.openai_chat.validate import (
     opt_str,
 )
 from backend.protocols.openai_chat.vocab import (
+    CHOICES_KEY,
     EXTRA_PARAMS,
     FLAGS_KEY,
+    LOGPROBS_KEY,
     finish_from_wire,
     usage_from_wire,
 )
@@ -361,7 +363,11 @@ def _decode_response_format(value: Any) -> dict[str, Any] | None:
 
 # -- outbound: an upstream's answer ----------------------------------------------------------------
 def decode_response(body: Any, *, provider: str = "openai") -> ChatResponse:
-    """Decode a 200 chat completion from an OpenAI-format upstream (only choice 0 is kept)."""
+    """Decode a 200 chat completion from an OpenAI-format upstream.
+
+    Choice 0 is the IR answer; its ``logprobs`` and any further choices (``n > 1``) ride in
+    ``extra`` verbatim, for an OpenAI client.
+    """
     if not isinstance(body, dict):
         raise UpstreamError(f"{provider}: malformed chat completion (not a JSON object)")
     choices = body.get("choices")
@@ -392,6 +398,12 @@ def decode_response(body: Any, *, provider: str = "openai") -> ChatResponse:
         # Some compatible servers say "stop" after a tool call; clients need to know to run it.
         finish = "tool_calls"
     created = body.get("created")
+    extra: dict[str, Any] = {}
+    if isinstance(choice.get("logprobs"), dict):
+        extra[LOGPROBS_KEY] = choice["logprobs"]
+    more = [c for c in choices[1:] if isinstance(c, dict)]
+    if more:
+        extra[CHOICES_KEY] = more
     return ChatResponse(
         id=str(body.get("id") or ""),
         model=str(body.get("model") or ""),
@@ -399,6 +411,7 @@ def decode_response(body: Any, *, provider: str = "openai") -> ChatResponse:
         finish_reason=finish,
         usage=usage_from_wire(body.get("usage")),
         created=created if isinstance(created, int) else 0,
+        extra=extra,
     )
 
 

@@ -1,5 +1,8 @@
 """IR -> OpenAI chat completions wire: requests to upstreams and answers to clients.
 
+Per-model rules come from ``model_rules``: reasoning models (o-series, gpt-5) get
+``max_completion_tokens`` and no sampling parameter at its default.
+
 Lossy by nature where OpenAI has no equivalent: thinking parts are dropped, a tool result's
 images travel in a ``user`` message right after the ``tool`` messages (tool messages hold text
 only), and ``ToolResultPart.is_error`` has no flag to map to.
@@ -23,8 +26,11 @@ from backend.ir.chat import (
     ToolChoice,
     ToolResultPart,
 )
+from backend.protocols.model_rules import rules_for, sampling_default
 from backend.protocols.openai_chat.vocab import (
+    CHOICES_KEY,
     EXTRA_PARAMS,
+    LOGPROBS_KEY,
     codec_flags,
     finish_to_wire,
     usage_to_wire,
@@ -44,6 +50,7 @@ def encode_request(req: ChatRequest, model: str, *, stream: bool) -> dict[str, A
     (see ``vocab``), so another protocol's extras never reach OpenAI.
     """
     flags = codec_flags(req.extra)
+    rules = rules_for("openai", model)
     body: dict[str, Any] = {"model": model, "messages": _encode_messages(req, flags or {})}
     if req.tools:
         strict = (flags or {}).get("strict_tools") or {}
@@ -53,10 +60,17 @@ def encode_request(req: ChatRequest, model: str, *, stream: bool) -> dict[str, A
     if req.parallel_tool_calls is not None:
         body["parallel_tool_calls"] = req.parallel_tool_calls
     if req.max_tokens is not None:
-        body[(flags or {}).get("max_tokens_field", "max_tokens")] = req.max_tokens
-    if req.temperature is not None:
+        # A reasoning model answers 400 to max_tokens, whatever the client called it.
+        field = rules.max_tokens_field
+        if not rules.fixed_sampling:
+            field = (flags or {}).get("max_tokens_field", field)
+        body[field] = req.max_tokens
+    # Reasoning models take sampling parameters at their default (1) at most, so 1 is left
+    # out; any other value was refused before encoding (``model_rules.refusal``).
+    fixed = rules.fixed_sampling
+    if req.temperature is not None and not (fixed and sampling_default(req.temperature)):
         body["temperature"] = req.temperature
-    if req.top_p is not None:
+    if req.top_p is not None and not (fixed and sampling_default(req.top_p)):
         body["top_p"] = req.top_p
     if req.stop:
         body["stop"] = list(req.stop)
@@ -174,20 +188,25 @@ def _encode_tool_choice(choice: ToolChoice) -> str | dict[str, Any]:
 
 # -- inbound: the answer to an OpenAI client -------------------------------------------------------
 def encode_response(resp: ChatResponse, model: str) -> dict[str, Any]:
-    """Encode a complete answer as a ``chat.completion``; ``model`` is the name the client sees."""
+    """Encode a complete answer as a ``chat.completion``; ``model`` is the name the client sees.
+
+    An OpenAI upstream's ``logprobs`` and further choices (``n > 1``) come back verbatim.
+    """
+    choices: list[dict[str, Any]] = [
+        {
+            "index": 0,
+            "message": _response_message(resp.content),
+            "logprobs": resp.extra.get(LOGPROBS_KEY),
+            "finish_reason": finish_to_wire(resp.finish_reason),
+        }
+    ]
+    choices += resp.extra.get(CHOICES_KEY) or []
     return {
         "id": resp.id or new_completion_id(),
         "object": "chat.completion",
         "created": resp.created or int(time.time()),
         "model": model,
-        "choices": [
-            {
-                "index": 0,
-                "message": _response_message(resp.content),
-                "logprobs": None,
-                "finish_reason": finish_to_wire(resp.finish_reason),
-            }
-        ],
+        "choices": choices,
         "usage": usage_to_wire(resp.usage),
     }
 

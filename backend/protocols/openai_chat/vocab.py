@@ -47,6 +47,11 @@ EXTRA_PARAMS: frozenset[str] = frozenset(
     }
 )
 
+#: ``ChatResponse.extra`` keys of an OpenAI upstream's answer: the first choice's ``logprobs`` and
+#: the choices after the first (``n > 1``), both verbatim. Only an OpenAI client gets them back.
+LOGPROBS_KEY = "openai_logprobs"
+CHOICES_KEY = "openai_choices"
+
 _FINISH_FROM_WIRE: dict[str, FinishReason] = {
     "stop": "stop",
     "length": "length",

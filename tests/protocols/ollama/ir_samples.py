@@ -38,7 +38,6 @@ def tool_round_trip() -> ChatRequest:
                     TextPart("Weather in Paris and London? "),
                     ImagePart(data="iVBORw0KGgo=", media_type="image/png"),
                     ImagePart(url="data:image/jpeg;base64,/9j/4AAQ"),
-                    ImagePart(url="https://example.com/map.png"),
                 ],
             ),
             Message(
@@ -62,7 +61,7 @@ def tool_round_trip() -> ChatRequest:
             Message("user", [TextPart("And tomorrow?")]),
         ],
         tools=[WEATHER, TIME],
-        tool_choice=ToolChoice("tool", "get_weather"),
+        tool_choice=ToolChoice("auto"),
         max_tokens=256,
         temperature=0.3,
         top_p=0.9,

@@ -77,8 +77,7 @@ def test_tool_round_trip_details() -> None:
         ("get_weather", "18C, sunny"),
         ("get_weather", "Error: station offline"),
     ]
-    # tool_choice "tool" narrows the tool list: Ollama cannot force a choice.
-    assert [t["function"]["name"] for t in body["tools"]] == ["get_weather"]
+    assert [t["function"]["name"] for t in body["tools"]] == ["get_weather", "get_time"]
     assert b"thinking" not in orjson.dumps(body) and b"anthropic-only" not in orjson.dumps(body)
 
 

@@ -1,0 +1,236 @@
+"""What each provider and model can honour: the one table behind "never a silent drop".
+
+Two tables, both pure data read by pure functions:
+
+- ``MODEL_RULES``: per-model parameter rules. OpenAI reasoning models (o1, o3, o4-mini, gpt-5...)
+  take ``max_completion_tokens`` (``max_tokens`` is a 400 there) and accept ``temperature`` and
+  ``top_p`` only at their default, 1. The OpenAI encoder asks ``model_rules`` for the field name;
+  a sampling value other than 1 is refused here with a 400 naming the parameter and the model
+  (the gateway refuses rather than dropping it: a client that set ``temperature: 0`` expects a
+  deterministic answer, and silently ignoring that is the drop issue 14 forbids). A value of 1 is
+  the model's own default and is left out of the upstream body.
+- ``FIELD_SUPPORT``: for each request field the IR does not model (``ChatRequest.extra``) or models
+  only for some providers, what each provider kind does with it: ``"pass"`` (same protocol, sent
+  verbatim), ``"translate"`` (the provider's encoder maps it, e.g. OpenAI ``seed`` to Gemini
+  ``generationConfig.seed``), ``"ignore"`` (a documented no-op: a hint whose absence cannot change
+  what the client gets back, listed in the README) or ``"refuse"`` (a 400 naming the field and the
+  provider). A field missing from the table for a kind is refused, so a new one is never dropped
+  silently.
+
+OpenAI-to-OpenAI, ``n > 1`` and ``logprobs`` come back to the client in full in a non-streamed
+answer; in a stream the gateway carries one choice without log probabilities, so there they are
+refused too.
+
+``refusal(req, kind, provider, model)`` returns the ``InvalidRequest`` a request earns on that
+provider and model, or ``None``. The pipeline asks it for every fallback candidate (a candidate
+that cannot honour the request is skipped, the first refusal is the answer when none can), and
+the Gemini and Ollama encoders ask it again, so no path sends a degraded request.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from backend.ir.chat import ChatRequest, ImagePart, ToolResultPart
+from backend.ir.errors import InvalidRequest
+
+Kind = Literal["openai", "anthropic", "gemini", "ollama"]
+Support = Literal["pass", "translate", "ignore", "refuse"]
+
+#: Marker the OpenAI chat codec leaves in ``ChatRequest.extra`` (see ``openai_chat.vocab``).
+_OPENAI_DOOR = "_openai"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRules:
+    #: Name of the output-token limit in an OpenAI-format body.
+    max_tokens_field: str = "max_tokens"
+    #: ``temperature`` / ``top_p`` accepted only at their default (1).
+    fixed_sampling: bool = False
+
+
+DEFAULT_RULES = ModelRules()
+REASONING_RULES = ModelRules(max_tokens_field="max_completion_tokens", fixed_sampling=True)
+
+#: (provider kinds, model id pattern, rules); the first match wins. The model id is the
+#: upstream's (``o3-mini``, an Azure deployment named after its model...), matched from its start.
+MODEL_RULES: tuple[tuple[frozenset[str], re.Pattern[str], ModelRules], ...] = (
+    # gpt-5-chat-* is the non-reasoning chat model and takes sampling parameters.
+    (frozenset({"openai"}), re.compile(r"gpt-5(?:\.\d+)?-chat"), DEFAULT_RULES),
+    (frozenset({"openai"}), re.compile(r"(?:o\d+(?:$|-)|gpt-5)"), REASONING_RULES),
+)
+
+_P: Support = "pass"
+_T: Support = "translate"
+_I: Support = "ignore"
+_R: Support = "refuse"
+
+#: OpenAI chat-completions request fields the IR keeps in ``extra``, by target provider kind.
+OPENAI_FIELDS: dict[str, dict[str, Support]] = {
+    "audio": {"openai": _P, "anthropic": _R, "gemini": _R, "ollama": _R},
+    "frequency_penalty": {"openai": _P, "anthropic": _R, "gemini": _T, "ollama": _T},
+    "presence_penalty": {"openai": _P, "anthropic": _R, "gemini": _T, "ollama": _T},
+    "logit_bias": {"openai": _P, "anthropic": _R, "gemini": _R, "ollama": _R},
+    "logprobs": {"openai": _P, "anthropic": _R, "gemini": _R, "ollama": _R},
+    "top_logprobs": {"openai": _P, "anthropic": _R, "gemini": _R, "ollama": _R},
+    "modalities": {"openai": _P, "anthropic": _R, "gemini": _R, "ollama": _R},
+    "n": {"openai": _P, "anthropic": _R, "gemini": _R, "ollama": _R},
+    "seed": {"openai": _P, "anthropic": _R, "gemini": _T, "ollama": _T},
+    "web_search_options": {"openai": _P, "anthropic": _R, "gemini": _R, "ollama": _R},
+    # Hints and bookkeeping: the answer is the same without them.
+    "moderation": {"openai": _P, "anthropic": _I, "gemini": _I, "ollama": _I},
+    "prediction": {"openai": _P, "anthropic": _I, "gemini": _I, "ollama": _I},
+    "prompt_cache_key": {"openai": _P, "anthropic": _I, "gemini": _I, "ollama": _I},
+    "prompt_cache_options": {"openai": _P, "anthropic": _I, "gemini": _I, "ollama": _I},
+    "prompt_cache_retention": {"openai": _P, "anthropic": _I, "gemini": _I, "ollama": _I},
+    "safety_identifier": {"openai": _P, "anthropic": _I, "gemini": _I, "ollama": _I},
+    "service_tier": {"openai": _P, "anthropic": _I, "gemini": _I, "ollama": _I},
+    "store": {"openai": _P, "anthropic": _I, "gemini": _I, "ollama": _I},
+    "verbosity": {"openai": _P, "anthropic": _I, "gemini": _I, "ollama": _I},
+    # Issue 14 item 2 maps reasoning effort across providers; until then the model answers at
+    # its own default effort, which changes cost but not what was asked.
+    "reasoning_effort": {"openai": _P, "anthropic": _I, "gemini": _I, "ollama": _I},
+}
+
+#: Anthropic messages request fields the IR keeps in ``extra``, by target provider kind.
+ANTHROPIC_FIELDS: dict[str, dict[str, Support]] = {
+    "top_k": {"anthropic": _P, "openai": _R, "gemini": _T, "ollama": _T},
+    "container": {"anthropic": _P, "openai": _R, "gemini": _R, "ollama": _R},
+    "mcp_servers": {"anthropic": _P, "openai": _R, "gemini": _R, "ollama": _R},
+    # output_config.format is modelled (response_format); its effort is item 2's.
+    "output_config": {"anthropic": _P, "openai": _I, "gemini": _I, "ollama": _I},
+    "cache_control": {"anthropic": _P, "openai": _I, "gemini": _I, "ollama": _I},
+    "context_management": {"anthropic": _P, "openai": _I, "gemini": _I, "ollama": _I},
+    "service_tier": {"anthropic": _P, "openai": _I, "gemini": _I, "ollama": _I},
+    "inference_geo": {"anthropic": _P, "openai": _I, "gemini": _I, "ollama": _I},
+    "speed": {"anthropic": _P, "openai": _I, "gemini": _I, "ollama": _I},
+    "diagnostics": {"anthropic": _P, "openai": _I, "gemini": _I, "ollama": _I},
+    "user_profile_id": {"anthropic": _P, "openai": _I, "gemini": _I, "ollama": _I},
+    "workspace_id": {"anthropic": _P, "openai": _I, "gemini": _I, "ollama": _I},
+}
+
+#: OpenAI answer parts the gateway returns only in non-streamed answers (the stream codec carries
+#: one choice and no log probabilities).
+_NOT_STREAMED = ("n", "logprobs", "top_logprobs")
+
+#: Why a refused field cannot be honoured, for the error message.
+_WHY: dict[str, str] = {
+    "audio": "it cannot produce audio output",
+    "modalities": "it cannot produce audio output",
+    "n": "it returns one choice per request",
+    "logprobs": "it returns no log probabilities",
+    "top_logprobs": "it returns no log probabilities",
+    "logit_bias": "it has no logit bias",
+    "seed": "it has no sampling seed",
+    "frequency_penalty": "it has no frequency penalty",
+    "presence_penalty": "it has no presence penalty",
+    "web_search_options": "its web search is not the same tool",
+    "top_k": "it has no top-k sampling",
+    "container": "it has no code-execution container",
+    "mcp_servers": "it cannot call MCP servers",
+}
+
+
+def kind_of(provider_kind: str) -> Kind:
+    """Provider adapter kind (``azure`` and compatible servers speak OpenAI) -> codec kind."""
+    if provider_kind in ("anthropic", "gemini", "ollama"):
+        return provider_kind  # type: ignore[return-value]
+    return "openai"
+
+
+def rules_for(kind: str, model: str) -> ModelRules:
+    k = kind_of(kind)
+    for kinds, pattern, rules in MODEL_RULES:
+        if k in kinds and pattern.match(model):
+            return rules
+    return DEFAULT_RULES
+
+
+def sampling_default(value: float | None) -> bool:
+    """True when a fixed-sampling model may take ``value`` (unset, or the default 1)."""
+    return value is None or value == 1
+
+
+def refusal(req: ChatRequest, kind: str, provider: str, model: str) -> InvalidRequest | None:
+    """The 400 ``req`` earns on ``provider`` (adapter ``kind``) and its ``model``, or None."""
+    k = kind_of(kind)
+    where = f"{provider} model {model!r}"
+    rules = rules_for(k, model)
+    if rules.fixed_sampling:
+        for name, value in (("temperature", req.temperature), ("top_p", req.top_p)):
+            if not sampling_default(value):
+                return InvalidRequest(
+                    f"Unsupported value: '{name}' does not support {value} with {where}. Only "
+                    "the default (1) value is supported.",
+                    param=name,
+                    code="unsupported_value",
+                )
+    if k == "openai" and req.stream:
+        for name in _NOT_STREAMED:
+            value = req.extra.get(name)
+            if value is not None and not _harmless_value(name, value):
+                return _unsupported(
+                    name, f"{where} in a stream", "this gateway streams the first choice only"
+                )
+    door: Kind = "openai" if isinstance(req.extra.get(_OPENAI_DOOR), dict) else "anthropic"
+    table = OPENAI_FIELDS if door == "openai" else ANTHROPIC_FIELDS
+    for name, value in req.extra.items() if door != k else ():
+        if name.startswith("_") or value is None or _harmless_value(name, value):
+            continue
+        support = table.get(name, {}).get(k, "refuse")
+        if support == "refuse":
+            return _unsupported(name, where, _WHY.get(name, "it has no such parameter"))
+    if k == "ollama":
+        return _ollama_refusal(req, where)
+    return None
+
+
+def _harmless_value(name: str, value: Any) -> bool:
+    """Values that ask for nothing beyond the default, whichever provider answers."""
+    if name == "n":
+        return value == 1
+    if name == "logprobs":
+        return value is False
+    if name == "top_logprobs":
+        return value == 0
+    if name == "modalities":
+        return isinstance(value, list) and all(m == "text" for m in value)
+    return False
+
+
+def _unsupported(name: str, where: str, why: str) -> InvalidRequest:
+    return InvalidRequest(
+        f"Unsupported parameter: '{name}' cannot be honoured by {where}: {why}.",
+        param=name,
+        code="unsupported_parameter",
+    )
+
+
+def _ollama_refusal(req: ChatRequest, where: str) -> InvalidRequest | None:
+    choice = req.tool_choice
+    if choice is not None and choice.mode in ("required", "tool") and req.tools:
+        return InvalidRequest(
+            f"Unsupported value: 'tool_choice' {choice.mode!r} cannot be honoured by {where}: "
+            "Ollama cannot force a tool call (use 'auto' or 'none').",
+            param="tool_choice",
+            code="unsupported_value",
+        )
+    for message in req.messages:
+        for part in message.parts:
+            images = part.content if isinstance(part, ToolResultPart) else [part]
+            for image in images:
+                if isinstance(image, ImagePart) and not _inline(image):
+                    return InvalidRequest(
+                        f"Unsupported value: image URLs cannot be honoured by {where}: Ollama "
+                        "takes inline images only and the gateway does not fetch URLs; send the "
+                        "image as a base64 data: URL.",
+                        param="messages",
+                        code="unsupported_value",
+                    )
+    return None
+
+
+def _inline(image: ImagePart) -> bool:
+    return bool(image.data) or (image.url or "").startswith("data:")
