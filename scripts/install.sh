@@ -15,6 +15,8 @@ NODE_VERSION=22.23.3
 NODE_MIN=22.22.0
 BUN_VERSION=1.4.4
 GRAPHIQL_PACKAGES=(graphiql@3.8.3 react@18.3.1 react-dom@18.3.1 @graphiql/plugin-explorer@1.0.2 graphql@16.11.0)
+# Claude Code, run by tests/e2e/test_claude_code.py against the gateway (test installs only).
+CLAUDE_CODE_VERSION=2.1.332
 
 PY="${PYTHON:-python3}"
 if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
@@ -64,6 +66,12 @@ if [ ! -f "$graphiql_stamp" ]; then
   echo "==> installing GraphiQL from the npm registry"
   npm install --prefix .tools/graphiql --no-audit --no-fund --silent --no-save "${GRAPHIQL_PACKAGES[@]}"
   touch "$graphiql_stamp"
+fi
+
+# The real Claude Code CLI for the coding-agent e2e tests; its package ships a native binary.
+if [ "$WITH_TESTS" = "1" ] && [ "$(.tools/claude-code/node_modules/.bin/claude --version 2>/dev/null | cut -d' ' -f1)" != "$CLAUDE_CODE_VERSION" ]; then
+  echo "==> installing Claude Code $CLAUDE_CODE_VERSION from the npm registry (tests)"
+  npm install --prefix .tools/claude-code --no-audit --no-fund --silent "@anthropic-ai/claude-code@$CLAUDE_CODE_VERSION"
 fi
 
 if [ "$WITH_BROWSER" = "1" ] && [ ! -x /usr/bin/chromium ]; then
