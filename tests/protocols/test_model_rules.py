@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -257,3 +258,22 @@ def test_n_and_logprobs_in_an_openai_stream_are_refused_not_truncated() -> None:
         err = refusal(req, "openai", "openai", "gpt-4o")
         assert isinstance(err, InvalidRequest) and err.param == param
         assert refusal(openai_door(body), "openai", "openai", "gpt-4o") is None
+
+
+def test_readme_tables_match_the_code() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## What translates to what", 1)[1].split("\n## ", 1)[0]
+    words = {"passed": "pass", "translated": "translate", "no-op": "ignore", "400": "refuse"}
+    tables: list[dict[str, dict[str, str]]] = []
+    for block in section.split("| Field |")[1:]:
+        header, _, *rows = block.strip().splitlines()
+        kinds = ["openai" if "OpenAI" in h else h.strip().lower() for h in header.split("|")[:-1]]
+        table: dict[str, dict[str, str]] = {}
+        for row in rows:
+            if not row.startswith("|"):
+                break
+            cells = [c.strip() for c in row.strip("|").split("|")]
+            support = {k: words[c] for k, c in zip(kinds, cells[1:], strict=True)}
+            table[cells[0].strip("`")] = support
+        tables.append(table)
+    assert tables == [OPENAI_FIELDS, ANTHROPIC_FIELDS]
