@@ -53,7 +53,7 @@ log = logging.getLogger("switchboard.cache")
 FEATURE = "response_cache"
 NAMESPACE = "switchboard:rc"
 #: Bumped when the key recipe or the stored format changes; old entries then simply miss.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 #: Request fields that do not change the answer (wire names and their IR names).
 _IGNORED_FIELDS = frozenset({"stream", "stream_options", "include_usage", "user"})

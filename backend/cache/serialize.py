@@ -193,6 +193,8 @@ def response_to_dict(r: ChatResponse) -> dict[str, Any]:
         "usage": usage_to_dict(r.usage),
         "stop_sequence": r.stop_sequence,
         "created": r.created,
+        # Verbatim upstream JSON (n > 1 choices, logprobs): a hit must answer what a miss did.
+        "extra": dict(r.extra),
     }
 
 
@@ -205,4 +207,5 @@ def response_from_dict(d: _Json) -> ChatResponse:
         usage=usage_from_dict(d.get("usage", {})),
         stop_sequence=d.get("stop_sequence"),
         created=int(d.get("created", 0)),
+        extra=dict(d.get("extra") or {}),
     )

@@ -2,9 +2,13 @@
 
 Text, tool call arguments and the stop sequence that ended the answer (stop sequences are
 redacted on the way out) are restored, non-streaming (``restore_response``) and streaming
-(``StreamRestorer``). In tool call arguments a value is inserted JSON-escaped, so arguments that
-were valid JSON stay valid JSON. Thinking is left as the model wrote it: Anthropic signs it, and
-the next turn sends it back verbatim.
+(``StreamRestorer``); so are the further choices of an OpenAI ``n > 1`` answer, which ride in
+``ChatResponse.extra`` as upstream JSON. Log probabilities are left alone: their tokens are
+pieces of the redacted text the model saw, and no piece is a whole value.
+
+In tool call arguments a value is inserted JSON-escaped, so arguments that were valid JSON stay
+valid JSON. Thinking is left as the model wrote it: Anthropic signs it, and the next turn sends
+it back verbatim.
 
 Only placeholders of this request's vault are replaced; any other bracketed token (including a
 literal ``[EMAIL_1]`` the user typed, which ``Vault.reserve`` kept out of the numbering) is left
@@ -17,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Callable
+from typing import Any
 
 import orjson
 
@@ -31,6 +36,7 @@ from backend.ir.stream import (
     TextDelta,
     ToolArgsDelta,
 )
+from backend.protocols.openai_chat.vocab import CHOICES_KEY
 
 _TOKEN = re.compile(r"\[[A-Z0-9_]+\]")
 
@@ -95,7 +101,42 @@ def restore_response(resp: ChatResponse, vault: Vault) -> ChatResponse:
     stop = resp.stop_sequence
     if stop:
         stop = tables.restore(stop, False)
-    return dataclasses.replace(resp, content=content, stop_sequence=stop)
+    extra = resp.extra
+    choices = extra.get(CHOICES_KEY)
+    if isinstance(choices, list) and choices:
+        extra = {**extra, CHOICES_KEY: [_restore_choice(c, tables) for c in choices]}
+    return dataclasses.replace(resp, content=content, stop_sequence=stop, extra=extra)
+
+
+def _restore_choice(choice: Any, tables: _Tables) -> Any:
+    """A copy of an upstream chat-completion choice with its message's text and arguments
+    restored (anything not shaped as expected is left as the upstream sent it)."""
+    if not isinstance(choice, dict) or not isinstance(choice.get("message"), dict):
+        return choice
+    message = dict(choice["message"])
+    content = message.get("content")
+    if isinstance(content, str):
+        message["content"] = tables.restore(content, False)
+    elif isinstance(content, list):
+        message["content"] = [
+            {**p, "text": tables.restore(p["text"], False)}
+            if isinstance(p, dict) and isinstance(p.get("text"), str)
+            else p
+            for p in content
+        ]
+    if isinstance(message.get("refusal"), str):
+        message["refusal"] = tables.restore(message["refusal"], False)
+    calls = message.get("tool_calls")
+    if isinstance(calls, list):
+        message["tool_calls"] = [_restore_call(c, tables) for c in calls]
+    return {**choice, "message": message}
+
+
+def _restore_call(call: Any, tables: _Tables) -> Any:
+    fn = call.get("function") if isinstance(call, dict) else None
+    if not isinstance(fn, dict) or not isinstance(fn.get("arguments"), str):
+        return call
+    return {**call, "function": {**fn, "arguments": tables.restore(fn["arguments"], True)}}
 
 
 class StreamRestorer:

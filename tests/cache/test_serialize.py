@@ -39,6 +39,18 @@ RESPONSE = ChatResponse(
     usage=Usage(input_tokens=12, output_tokens=34, cached_tokens=5, cache_write_tokens=2),
     stop_sequence=None,
     created=1_700_000_000,
+    # An OpenAI n=2 answer with logprobs: the extra choice and the logprobs, upstream JSON.
+    extra={
+        "openai_logprobs": {"content": [{"token": "Hi", "logprob": -0.5, "top_logprobs": []}]},
+        "openai_choices": [
+            {
+                "index": 1,
+                "message": {"role": "assistant", "content": "Second", "refusal": None},
+                "logprobs": None,
+                "finish_reason": "stop",
+            }
+        ],
+    },
 )
 
 REQUEST = ChatRequest(
@@ -84,6 +96,12 @@ def test_unknown_keys_are_ignored_for_forward_compatibility() -> None:
     data = response_to_dict(RESPONSE) | {"future_field": 1}
     data["usage"]["audio_tokens"] = 3
     assert response_from_dict(data) == RESPONSE
+
+
+def test_an_entry_without_extra_loads_with_none() -> None:
+    data = response_to_dict(RESPONSE)
+    del data["extra"]
+    assert response_from_dict(data).extra == {}
 
 
 def test_unknown_part_types_are_refused() -> None:

@@ -98,6 +98,44 @@ def test_restore_response_text_and_tool_arguments() -> None:
     ]
 
 
+def test_restore_response_restores_the_further_choices_of_an_n_answer() -> None:
+    vault = _vault(EMAIL, CARD)
+    args = json.dumps({"to": "[EMAIL_1]"})
+    logprobs = {"content": [{"token": "[EMAIL", "logprob": -0.1, "top_logprobs": []}]}
+    choices = [
+        {
+            "index": 1,
+            "message": {"role": "assistant", "content": "Card [CARD_1]", "refusal": None},
+            "logprobs": logprobs,
+            "finish_reason": "stop",
+        },
+        {
+            "index": 2,
+            "message": {
+                "role": "assistant",
+                "content": [{"type": "text", "text": "to [EMAIL_1]"}],
+                "tool_calls": [
+                    {"id": "c", "type": "function", "function": {"name": "f", "arguments": args}}
+                ],
+            },
+            "finish_reason": "tool_calls",
+        },
+    ]
+    resp = _resp(TextPart("[EMAIL_1]"))
+    resp.extra = {"openai_choices": choices, "openai_logprobs": logprobs}
+    out = restore_response(resp, vault)
+    second, third = out.extra["openai_choices"]
+    assert second["message"] == {"role": "assistant", "content": f"Card {CARD}", "refusal": None}
+    assert second["logprobs"] == logprobs and second["index"] == 1
+    assert third["message"]["content"] == [{"type": "text", "text": f"to {EMAIL}"}]
+    call = third["message"]["tool_calls"][0]
+    assert json.loads(call["function"]["arguments"]) == {"to": EMAIL}
+    assert out.extra["openai_logprobs"] == logprobs
+    # The response given in is not changed (it may be the cached, redacted answer).
+    assert choices[0]["message"]["content"] == "Card [CARD_1]"
+    assert resp.extra["openai_choices"] is choices
+
+
 def test_unknown_placeholders_and_thinking_are_left_alone() -> None:
     vault = _vault(EMAIL)
     resp = _resp(
