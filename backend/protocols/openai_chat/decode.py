@@ -26,6 +26,7 @@ from backend.ir.chat import (
     ToolResultPart,
 )
 from backend.ir.errors import UpstreamError
+from backend.protocols.anthropic_messages.vocab import CACHE_KEY
 from backend.protocols.openai_chat.validate import (
     as_dict,
     as_list,
@@ -74,7 +75,8 @@ def decode_request(body: Any) -> ChatRequest:
             fail(f"'{legacy}' is deprecated and not supported here; use 'tools'.", legacy)
 
     flags: dict[str, Any] = {}
-    system, messages = _decode_messages(raw_messages, flags)
+    cache_marks: list[dict[str, Any]] = []
+    system, messages = _decode_messages(raw_messages, flags, cache_marks)
 
     max_completion = opt_int(body, "max_completion_tokens", minimum=1)
     max_tokens = opt_int(body, "max_tokens", minimum=1)
@@ -98,6 +100,8 @@ def decode_request(body: Any) -> ChatRequest:
     extra: dict[str, Any] = {k: body[k] for k in EXTRA_PARAMS if body.get(k) is not None}
     tools = _decode_tools(body.get("tools"), flags)
     extra[FLAGS_KEY] = flags
+    if cache_marks:
+        extra[CACHE_KEY] = cache_marks
     return ChatRequest(
         model=model,
         messages=messages,
@@ -118,7 +122,9 @@ def decode_request(body: Any) -> ChatRequest:
     )
 
 
-def _decode_messages(raw: list[Any], flags: dict[str, Any]) -> tuple[list[TextPart], list[Message]]:
+def _decode_messages(
+    raw: list[Any], flags: dict[str, Any], marks: list[dict[str, Any]]
+) -> tuple[list[TextPart], list[Message]]:
     system: list[TextPart] = []
     messages: list[Message] = []
     leading = True
@@ -128,26 +134,36 @@ def _decode_messages(raw: list[Any], flags: dict[str, Any]) -> tuple[list[TextPa
         msg = as_dict(item, p)
         role = as_str(need(msg, "role", f"{p}.role"), f"{p}.role")
         if role in ("system", "developer"):
-            parts = _text_only(need(msg, "content", f"{p}.content"), f"{p}.content")
+            content = need(msg, "content", f"{p}.content")
             if leading:
                 if i == 0 and role == "developer":
                     flags["system_role"] = "developer"
-                system.extend(parts)
+                system.extend(
+                    _text_only(content, f"{p}.content", _Marker(marks, ["system"], len(system)))
+                )
             else:
-                messages.append(Message("system", list(parts)))
+                at = _Marker(marks, ["messages", len(messages)])
+                messages.append(Message("system", list(_text_only(content, f"{p}.content", at))))
         elif role == "user":
             leading = False
-            content = _user_content(need(msg, "content", f"{p}.content"), f"{p}.content")
+            content = _user_content(
+                need(msg, "content", f"{p}.content"),
+                f"{p}.content",
+                _Marker(marks, ["messages", len(messages)]),
+            )
             messages.append(Message("user", content, name=opt_str(msg, "name", f"{p}.name")))
         elif role == "assistant":
             leading = False
             messages.append(_assistant_message(msg, p))
         elif role == "tool":
             leading = False
-            result = _tool_result(msg, p)
             # The IR keeps a turn's tool results together in one user message, as Anthropic
             # requires; OpenAI sends them as consecutive ``tool`` messages.
-            if previous_role == "tool":
+            joins = previous_role == "tool"
+            index = len(messages) - 1 if joins else len(messages)
+            position = len(messages[-1].parts) if joins else 0
+            result = _tool_result(msg, p, _Marker(marks, ["messages", index, position]))
+            if joins:
                 messages[-1].parts.append(result)
             else:
                 messages.append(Message("user", [result]))
@@ -166,7 +182,45 @@ def _decode_messages(raw: list[Any], flags: dict[str, Any]) -> tuple[list[TextPa
     return system, messages
 
 
-def _text_only(content: Any, param: str) -> list[TextPart]:
+class _Marker:
+    """Notes ``cache_control`` on content parts, addressed by IR position (``base`` + index).
+
+    The convention other gateways accept, so that OpenAI-format clients can use Anthropic's
+    prompt caching: ``{"type": "text", "text": ..., "cache_control": {"type": "ephemeral"}}``.
+    The marks travel in ``extra[CACHE_KEY]`` exactly as the Anthropic codec's own do, and only
+    the Anthropic encoder reads them (OpenAI caches prompts by itself, Gemini implicitly, Ollama
+    not at all: there they are a documented no-op).
+    """
+
+    __slots__ = ("base", "marks", "offset")
+
+    def __init__(self, marks: list[dict[str, Any]], base: list[Any], offset: int = 0) -> None:
+        self.marks = marks
+        self.base = base
+        self.offset = offset
+
+    def note(self, part: dict[str, Any], index: int, param: str) -> None:
+        """``part`` (wire ``param``) became IR part ``index`` of this content."""
+        cc = part.get("cache_control")
+        if cc is None:
+            return
+        if not isinstance(cc, dict) or cc.get("type") != "ephemeral":
+            fail(
+                f"Invalid value for '{param}.cache_control': expected an object with "
+                "'type': 'ephemeral'.",
+                f"{param}.cache_control",
+            )
+        ttl = cc.get("ttl")
+        if ttl is not None and ttl not in ("5m", "1h"):
+            fail(
+                f"Invalid value for '{param}.cache_control.ttl': {ttl!r}. Supported values are: "
+                "'5m' and '1h'.",
+                f"{param}.cache_control.ttl",
+            )
+        self.marks.append({"path": [*self.base, self.offset + index], "cache_control": dict(cc)})
+
+
+def _text_only(content: Any, param: str, marker: _Marker) -> list[TextPart]:
     """Content that may only hold text (system, developer and tool messages)."""
     if isinstance(content, str):
         return [TextPart(content)] if content else []
@@ -179,11 +233,12 @@ def _text_only(content: Any, param: str) -> list[TextPart]:
             fail(f"Invalid value for '{pp}.type': expected 'text', got {kind!r}.", f"{pp}.type")
         text = as_str(need(part, "text", f"{pp}.text"), f"{pp}.text")
         if text:
+            marker.note(part, len(parts), pp)
             parts.append(TextPart(text))
     return parts
 
 
-def _user_content(content: Any, param: str) -> list[Part]:
+def _user_content(content: Any, param: str, marker: _Marker) -> list[Part]:
     if isinstance(content, str):
         return [TextPart(content)] if content else []
     if not isinstance(content, list):
@@ -198,8 +253,10 @@ def _user_content(content: Any, param: str) -> list[Part]:
         if kind == "text":
             text = as_str(need(part, "text", f"{pp}.text"), f"{pp}.text")
             if text:
+                marker.note(part, len(parts), pp)
                 parts.append(TextPart(text))
         elif kind == "image_url":
+            marker.note(part, len(parts), pp)
             parts.append(_image_part(need(part, "image_url", f"{pp}.image_url"), f"{pp}.image_url"))
         elif kind in ("input_audio", "file"):
             fail(f"Content parts of type '{kind}' are not supported by this gateway.", f"{pp}.type")
@@ -270,9 +327,9 @@ def _tool_call(item: Any, p: str) -> ToolCallPart:
     return ToolCallPart(id=call_id, name=name, arguments=arguments)
 
 
-def _tool_result(msg: dict[str, Any], p: str) -> ToolResultPart:
+def _tool_result(msg: dict[str, Any], p: str, marker: _Marker) -> ToolResultPart:
     call_id = as_str(need(msg, "tool_call_id", f"{p}.tool_call_id"), f"{p}.tool_call_id")
-    content = _text_only(need(msg, "content", f"{p}.content"), f"{p}.content")
+    content = _text_only(need(msg, "content", f"{p}.content"), f"{p}.content", marker)
     return ToolResultPart(tool_call_id=call_id, content=list(content))
 
 
