@@ -49,10 +49,16 @@ class ModelRules:
     max_tokens_field: str = "max_tokens"
     #: ``temperature`` / ``top_p`` accepted only at their default (1).
     fixed_sampling: bool = False
+    #: How ``response_format`` json_schema reaches the model: its own constrained decoding
+    #: (``"native"``: OpenAI ``response_format``, Anthropic ``output_config.format``, Gemini
+    #: ``responseSchema``, Ollama ``format``) or a forced tool whose input is the answer.
+    structured_output: Literal["native", "forced_tool"] = "native"
 
 
 DEFAULT_RULES = ModelRules()
 REASONING_RULES = ModelRules(max_tokens_field="max_completion_tokens", fixed_sampling=True)
+FORCED_TOOL_RULES = ModelRules(structured_output="forced_tool")
+_CLAUDE_WITHOUT_FORMAT = r"claude-(?:instant|2|3)|claude-(?:opus|sonnet)-4(?:$|-0|-20\d{6})"
 
 #: (provider kinds, model id pattern, rules); the first match wins. The model id is the
 #: upstream's (``o3-mini``, an Azure deployment named after its model...), matched from its start.
@@ -60,6 +66,9 @@ MODEL_RULES: tuple[tuple[frozenset[str], re.Pattern[str], ModelRules], ...] = (
     # gpt-5-chat-* is the non-reasoning chat model and takes sampling parameters.
     (frozenset({"openai"}), re.compile(r"gpt-5(?:\.\d+)?-chat"), DEFAULT_RULES),
     (frozenset({"openai"}), re.compile(r"(?:o\d+(?:$|-)|gpt-5)"), REASONING_RULES),
+    # Claude models before Sonnet/Haiku/Opus 4.5 (and Opus 4.1) have no output_config.format:
+    # they get the schema as a forced tool. Unknown (newer) Claude ids are assumed to have it.
+    (frozenset({"anthropic"}), re.compile(_CLAUDE_WITHOUT_FORMAT), FORCED_TOOL_RULES),
 )
 
 _P: Support = "pass"
@@ -184,7 +193,89 @@ def refusal(req: ChatRequest, kind: str, provider: str, model: str) -> InvalidRe
             return _unsupported(name, where, _WHY.get(name, "it has no such parameter"))
     if k == "ollama":
         return _ollama_refusal(req, where)
-    return None
+    if k == "gemini":
+        problem = gemini_schema_problem(wanted_schema(req))
+        if problem is not None:
+            return InvalidRequest(
+                f"Unsupported value: 'response_format.json_schema.schema' cannot be honoured by "
+                f"{where}: Gemini's response schema cannot express {problem}.",
+                param="response_format",
+                code="unsupported_value",
+            )
+    return structured_refusal(req, k, where, model, thinking_on(req.thinking))
+
+
+# -- structured output (response_format) ----------------------------------------------------------
+
+#: Forced-tool name for ``json_object`` (no schema name to borrow).
+JSON_OBJECT_TOOL = "json_object"
+_TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+
+
+def wanted_schema(req: ChatRequest) -> tuple[str, dict[str, Any]] | None:
+    """(name, JSON schema) that ``response_format`` asks the answer to match, or None.
+
+    ``json_object`` is the schema of any object. An Anthropic client's own
+    ``output_config.format`` is forwarded to Anthropic as is, so it asks nothing more here.
+    """
+    output_config = req.extra.get("output_config")
+    if isinstance(output_config, dict) and output_config.get("format"):
+        return None
+    fmt = req.response_format or {}
+    if fmt.get("type") == "json_object":
+        return JSON_OBJECT_TOOL, {"type": "object"}
+    if fmt.get("type") != "json_schema":
+        return None
+    spec = fmt.get("json_schema")
+    spec = spec if isinstance(spec, dict) else {}
+    name, schema = spec.get("name"), spec.get("schema")
+    return (
+        name if isinstance(name, str) and _TOOL_NAME.match(name) else "output",
+        schema if isinstance(schema, dict) else {"type": "object"},
+    )
+
+
+def structured_tool(req: ChatRequest, kind: str, model: str) -> str | None:
+    """Name of the forced tool whose input is the answer, when ``req`` on ``model`` needs one.
+
+    Only Anthropic forces a tool: for ``json_object`` (it has no "any JSON" format) and for
+    ``json_schema`` on models without ``output_config.format``.
+    """
+    asked = wanted_schema(req)
+    if asked is None or kind_of(kind) != "anthropic":
+        return None
+    fmt = req.response_format or {}
+    if fmt.get("type") == "json_schema" and rules_for(kind, model).structured_output == "native":
+        return None
+    return asked[0]
+
+
+def thinking_on(thinking: Any) -> bool:
+    """True for an Anthropic ``thinking`` config that turns thinking on (budgeted, adaptive)."""
+    return isinstance(thinking, dict) and thinking.get("type") not in (None, "disabled")
+
+
+def structured_refusal(
+    req: ChatRequest, kind: str, where: str, model: str, thinking: bool
+) -> InvalidRequest | None:
+    """The 400 a structured-output request earns where its forced tool cannot be forced."""
+    name = structured_tool(req, kind, model)
+    if name is None:
+        return None
+    why = None
+    if thinking:
+        why = "its structured output there is a forced tool, which thinking does not allow"
+    elif req.tool_choice is not None and req.tool_choice.mode == "none" and req.tools:
+        why = "its structured output there is a tool call, which tool_choice 'none' forbids"
+    elif any(t.name == name for t in req.tools):
+        why = f"its structured output there is a tool named {name!r}, as is a client tool"
+    if why is None:
+        return None
+    return InvalidRequest(
+        f"Unsupported value: 'response_format' cannot be honoured by {where}: {why}.",
+        param="response_format",
+        code="unsupported_value",
+    )
 
 
 def _harmless_value(name: str, value: Any) -> bool:
@@ -234,3 +325,59 @@ def _ollama_refusal(req: ChatRequest, where: str) -> InvalidRequest | None:
 
 def _inline(image: ImagePart) -> bool:
     return bool(image.data) or (image.url or "").startswith("data:")
+
+
+#: JSON Schema keys Gemini's ``responseSchema`` has no equivalent for; dropping them (as the tool
+#: schema rewrite may) would let an answer through that the client's schema forbids.
+_GEMINI_LOST = {
+    "prefixItems": "tuple items ('prefixItems')",
+    "patternProperties": "'patternProperties'",
+    "not": "'not'",
+    "if": "conditional schemas ('if')",
+}
+
+
+def gemini_schema_problem(asked: tuple[str, dict[str, Any]] | None) -> str | None:
+    """What in a response schema Gemini cannot enforce (recursion, non-string enums, maps...)."""
+    if asked is None or asked[0] == JSON_OBJECT_TOOL:
+        return None
+    root = asked[1]
+    defs: dict[str, Any] = {}
+    for key in ("$defs", "definitions"):
+        if isinstance(root.get(key), dict):
+            defs.update({f"#/{key}/{k}": v for k, v in root[key].items()})
+
+    def walk(node: Any, seen: frozenset[str], at: str) -> str | None:
+        if isinstance(node, list):
+            return next((p for n in node if (p := walk(n, seen, at)) is not None), None)
+        if not isinstance(node, dict):
+            return None
+        ref = node.get("$ref")
+        if isinstance(ref, str):
+            if ref in seen:
+                return f"the recursive reference {ref!r}"
+            if ref in defs:
+                problem = walk(defs[ref], seen | {ref}, ref)
+                if problem is not None:
+                    return problem
+        for key, what in _GEMINI_LOST.items():
+            if key in node:
+                return f"{what} at {at}"
+        if isinstance(node.get("additionalProperties"), dict):
+            return f"a map ('additionalProperties' with a schema) at {at}"
+        values = node.get("enum", [node["const"]] if "const" in node else [])
+        if isinstance(values, list) and any(not isinstance(v, str) for v in values):
+            return f"a non-string enum or const at {at}"
+        for key, child in node.items():
+            if key in ("$defs", "definitions", "enum", "const", "default", "examples"):
+                continue
+            if key == "properties" and isinstance(child, dict):
+                for name, sub in child.items():
+                    if (problem := walk(sub, seen, f"{at}/properties/{name}")) is not None:
+                        return problem
+            elif isinstance(child, (dict, list)):
+                if (problem := walk(child, seen, f"{at}/{key}")) is not None:
+                    return problem
+        return None
+
+    return walk(root, frozenset(), "#")

@@ -23,6 +23,7 @@ from backend.protocols.anthropic_messages import (
     encode_count_tokens_request,
     encode_request,
 )
+from backend.protocols.model_rules import structured_tool
 from backend.protocols.sse import SSEParser
 from backend.providers.base import (
     ProviderConfig,
@@ -73,7 +74,8 @@ class AnthropicProvider:
 
     async def chat(self, req: ChatRequest, model: str) -> ChatResponse:
         body = encode_request(req, model, stream=False)
-        return decode_response(await self._post("/v1/messages", body, req))
+        tool = structured_tool(req, "anthropic", model)
+        return decode_response(await self._post("/v1/messages", body, req), output_tool=tool)
 
     async def stream(self, req: ChatRequest, model: str) -> AsyncIterator[StreamEvent]:
         name = self.config.name
@@ -86,7 +88,10 @@ class AnthropicProvider:
                 if not resp.is_success:
                     raise decode_error(resp.status_code, await resp.aread(), provider=name)
                 # SSEParser decodes UTF-8 incrementally: a character split across chunks is kept.
-                parser, decoder = SSEParser(), StreamDecoder(provider=name)
+                parser = SSEParser()
+                decoder = StreamDecoder(
+                    provider=name, output_tool=structured_tool(req, "anthropic", model)
+                )
                 events = relay_stream(
                     name,
                     resp.aiter_bytes(),

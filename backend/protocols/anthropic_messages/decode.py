@@ -396,8 +396,12 @@ def _thinking(block: dict[str, Any], path: str) -> ThinkingPart:
 
 
 # -- upstream responses ------------------------------------------------------------------------
-def decode_response(body: Any) -> ChatResponse:
-    """A 200 ``/v1/messages`` answer -> ``ChatResponse``; a malformed one is an upstream error."""
+def decode_response(body: Any, *, output_tool: str | None = None) -> ChatResponse:
+    """A 200 ``/v1/messages`` answer -> ``ChatResponse``; a malformed one is an upstream error.
+
+    ``output_tool`` names the forced tool that carried structured output (``structured``): its
+    call becomes the answer's JSON text, and ``tool_use`` a plain stop when no other tool ran.
+    """
     if isinstance(body, (bytes, str)):
         try:
             body = orjson.loads(body)
@@ -411,11 +415,19 @@ def decode_response(body: Any) -> ChatResponse:
         if part is not None:
             content.append(part)
     stop_sequence = body.get("stop_sequence")
+    finish = finish_from_stop(body.get("stop_reason"))
+    if output_tool is not None:
+        content = [
+            TextPart(p.arguments) if isinstance(p, ToolCallPart) and p.name == output_tool else p
+            for p in content
+        ]
+        if finish == "tool_calls" and not any(isinstance(p, ToolCallPart) for p in content):
+            finish = "stop"
     return ChatResponse(
         id=str(body.get("id") or ""),
         model=str(body.get("model") or ""),
         content=content,
-        finish_reason=finish_from_stop(body.get("stop_reason")),
+        finish_reason=finish,
         usage=usage_from_wire(body.get("usage")),
         stop_sequence=stop_sequence if isinstance(stop_sequence, str) else None,
     )

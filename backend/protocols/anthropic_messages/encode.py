@@ -9,10 +9,8 @@ Choices where the IR allows more than the Messages API does:
   into the system prompt would move the instruction before turns it was meant to follow.
 - Anthropic needs user/assistant alternation: consecutive same-role messages are merged, and in a
   merged user turn the ``tool_result`` blocks are moved first, as the API requires.
-- ``response_format`` (json_object / json_schema) becomes an instruction appended to the system
-  prompt. ``output_config.format`` would be the strict equivalent but not every Claude model
-  accepts it, and a refusal would fail the whole request; an Anthropic client's own
-  ``output_config`` is still forwarded verbatim.
+- ``response_format`` (json_object / json_schema) becomes ``output_config.format`` or a forced
+  tool, whichever the model can honour (see ``structured``); never a prompt-only request.
 - Thinking parts without a signature (another provider's reasoning) are dropped: Anthropic
   refuses unsigned thinking blocks.
 - ``temperature`` is capped at 1, Anthropic's maximum (OpenAI allows up to 2): the most random
@@ -39,6 +37,7 @@ from backend.ir.chat import (
     ToolResultPart,
 )
 from backend.ir.errors import InvalidRequest
+from backend.protocols.anthropic_messages import structured
 from backend.protocols.anthropic_messages.vocab import (
     CACHE_KEY,
     DEFAULT_MAX_TOKENS,
@@ -50,12 +49,6 @@ from backend.protocols.anthropic_messages.vocab import (
 
 Block = dict[str, Any]
 _CacheMarks = dict[tuple[Any, ...], dict[str, Any]]
-
-JSON_OBJECT_INSTRUCTION = "Respond only with a single valid JSON object, with no other text."
-JSON_SCHEMA_INSTRUCTION = (
-    "Respond only with a single valid JSON value that conforms to this JSON schema, with no "
-    "other text:\n"
-)
 
 
 def encode_request(req: ChatRequest, model: str, *, stream: bool) -> dict[str, Any]:
@@ -86,10 +79,6 @@ def encode_request(req: ChatRequest, model: str, *, stream: bool) -> dict[str, A
         ]
         if blocks:
             turns.append((msg.role, blocks))
-
-    instruction = _format_instruction(req)
-    if instruction:
-        system.append(_text(instruction))
 
     body: dict[str, Any] = {"model": model, "max_tokens": _max_tokens(req)}
     if system:
@@ -131,6 +120,7 @@ def encode_request(req: ChatRequest, model: str, *, stream: bool) -> dict[str, A
             if key == "service_tier" and value not in SERVICE_TIERS:
                 continue  # OpenAI has a field of the same name with other values
             body[key] = value
+    structured.apply(body, req, model)
     if stream:
         body["stream"] = True
     return body
@@ -143,21 +133,6 @@ def _max_tokens(req: ChatRequest) -> int:
     if isinstance(budget, int) and budget >= DEFAULT_MAX_TOKENS:
         return budget + DEFAULT_MAX_TOKENS
     return DEFAULT_MAX_TOKENS
-
-
-def _format_instruction(req: ChatRequest) -> str | None:
-    fmt = req.response_format
-    if not fmt:
-        return None
-    output_config = req.extra.get("output_config")
-    if isinstance(output_config, dict) and output_config.get("format"):
-        return None  # the client asked Anthropic's own way; it is forwarded as is
-    if fmt.get("type") == "json_object":
-        return JSON_OBJECT_INSTRUCTION
-    if fmt.get("type") == "json_schema":
-        schema = (fmt.get("json_schema") or {}).get("schema", {})
-        return JSON_SCHEMA_INSTRUCTION + orjson.dumps(schema).decode()
-    return None
 
 
 def _tool_choice(choice: ToolChoice | None, parallel: bool | None) -> dict[str, Any] | None:

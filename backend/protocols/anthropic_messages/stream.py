@@ -49,8 +49,12 @@ class StreamDecoder:
     blocks renumbered, so IR indexes stay contiguous.
     """
 
-    def __init__(self, *, provider: str = "anthropic") -> None:
+    def __init__(self, *, provider: str = "anthropic", output_tool: str | None = None) -> None:
         self._provider = provider
+        # The forced structured-output tool (``structured``): its call streams as text.
+        self._output_tool = output_tool
+        self._text_blocks: set[int] = set()
+        self._client_calls = False
         self._started = False
         self._done = False
         self._index: dict[int, int | None] = {}
@@ -96,7 +100,10 @@ class StreamDecoder:
             self._message_delta(data)
         elif kind == "message_stop":
             self._done = True
-            out.append(StreamEnd(self._finish, self._usage(), self._stop_sequence))
+            finish = self._finish
+            if finish == "tool_calls" and self._text_blocks and not self._client_calls:
+                finish = "stop"
+            out.append(StreamEnd(finish, self._usage(), self._stop_sequence))
         return out
 
     def close(self) -> list[StreamEvent]:
@@ -165,7 +172,15 @@ class StreamDecoder:
             text = cb.get("text")
             started: list[StreamEvent] = [BlockStart(ir, "text")]
             return [*started, TextDelta(ir, text)] if text else started
+        if kind == "tool_use" and self._output_tool and cb.get("name") == self._output_tool:
+            self._text_blocks.add(ir)
+            args = cb.get("input")
+            answer: list[StreamEvent] = [BlockStart(ir, "text")]
+            if isinstance(args, dict) and args:
+                answer.append(TextDelta(ir, orjson.dumps(args).decode()))
+            return answer
         if kind == "tool_use":
+            self._client_calls = True
             start = BlockStart(
                 ir, "tool_call", tool_call_id=str(cb.get("id") or ""), tool_name=str(cb.get("name"))
             )
@@ -189,6 +204,8 @@ class StreamDecoder:
         kind = delta.get("type")
         if kind == "text_delta":
             return [TextDelta(ir, str(delta.get("text") or ""))]
+        if kind == "input_json_delta" and ir in self._text_blocks:
+            return [TextDelta(ir, str(delta.get("partial_json") or ""))]
         if kind == "input_json_delta":
             return [ToolArgsDelta(ir, str(delta.get("partial_json") or ""))]
         if kind == "thinking_delta":

@@ -44,7 +44,6 @@ from backend.protocols.anthropic_messages import (
     encode_response,
     estimate_tokens,
 )
-from backend.protocols.anthropic_messages.encode import JSON_OBJECT_INSTRUCTION
 from backend.protocols.anthropic_messages.vocab import CACHE_KEY
 from backend.providers.base import UnsupportedOperation
 
@@ -247,21 +246,6 @@ def test_tool_choice(
 def test_tool_choice_without_tools_is_not_sent() -> None:
     req = ChatRequest(model="a", messages=[user("q")], tool_choice=ToolChoice("none"))
     assert "tool_choice" not in enc(req) and "tools" not in enc(req)
-
-
-def test_response_format_becomes_a_system_instruction() -> None:
-    schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
-    fmt = {"type": "json_schema", "json_schema": {"name": "count", "schema": schema}}
-    req = ChatRequest(model="a", system=[TextPart("Count.")], messages=[user("q")])
-    req.response_format = fmt
-    system_blocks = enc(req)["system"]
-    assert system_blocks[0] == {"type": "text", "text": "Count."}
-    assert orjson.dumps(schema).decode() in system_blocks[1]["text"]
-    req.response_format = {"type": "json_object"}
-    req.system = []
-    assert enc(req)["system"] == JSON_OBJECT_INSTRUCTION
-    req.response_format = {"type": "text"}
-    assert "system" not in enc(req)
 
 
 def test_anthropic_clients_structured_output_is_forwarded_not_duplicated() -> None:
