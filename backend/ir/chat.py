@@ -97,6 +97,20 @@ class ToolChoice:
 
 
 @dataclass(slots=True)
+class Reasoning:
+    """How hard the model should think, in the client's own terms.
+
+    ``effort`` is OpenAI's vocabulary (``none``, ``minimal``, ``low``, ``medium``, ``high``,
+    ``xhigh``, ``max``; Anthropic ``output_config.effort`` uses the same words);
+    ``budget_tokens`` is Anthropic's / Gemini's. A decoder sets what its client said; encoders
+    derive the other through ``model_rules.reasoning_budget`` / ``reasoning_effort``.
+    """
+
+    effort: str | None = None
+    budget_tokens: int | None = None
+
+
+@dataclass(slots=True)
 class ChatRequest:
     model: str
     messages: list[Message]
@@ -115,6 +129,8 @@ class ChatRequest:
     user: str | None = None
     #: Anthropic ``thinking`` config, verbatim; only Anthropic upstreams receive it.
     thinking: dict[str, Any] | None = None
+    #: The reasoning asked for, whichever protocol asked (``reasoning_effort``, ``thinking``).
+    reasoning: Reasoning | None = None
     #: Anthropic ``metadata`` / OpenAI ``metadata``; passed where the upstream speaks the same.
     metadata: dict[str, Any] | None = None
     #: Protocol-specific fields that have no IR meaning, forwarded only to the same protocol.

@@ -33,7 +33,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from backend.ir.chat import ChatRequest, ImagePart, ToolResultPart
+from backend.ir.chat import ChatRequest, ImagePart, Reasoning, ToolResultPart
 from backend.ir.errors import InvalidRequest
 
 Kind = Literal["openai", "anthropic", "gemini", "ollama"]
@@ -98,9 +98,8 @@ OPENAI_FIELDS: dict[str, dict[str, Support]] = {
     "service_tier": {"openai": _P, "anthropic": _I, "gemini": _I, "ollama": _I},
     "store": {"openai": _P, "anthropic": _I, "gemini": _I, "ollama": _I},
     "verbosity": {"openai": _P, "anthropic": _I, "gemini": _I, "ollama": _I},
-    # Issue 14 item 2 maps reasoning effort across providers; until then the model answers at
-    # its own default effort, which changes cost but not what was asked.
-    "reasoning_effort": {"openai": _P, "anthropic": _I, "gemini": _I, "ollama": _I},
+    # Mapped through ``Reasoning`` (see ``EFFORT_BUDGETS``), not through ``extra``.
+    "reasoning_effort": {"openai": _P, "anthropic": _T, "gemini": _T, "ollama": _T},
 }
 
 #: Anthropic messages request fields the IR keeps in ``extra``, by target provider kind.
@@ -325,6 +324,72 @@ def _ollama_refusal(req: ChatRequest, where: str) -> InvalidRequest | None:
 
 def _inline(image: ImagePart) -> bool:
     return bool(image.data) or (image.url or "").startswith("data:")
+
+
+# -- reasoning: one effort <-> budget table for every provider ---------------------------------
+#: Effort word -> thinking budget in tokens (Anthropic ``budget_tokens``, Gemini
+#: ``thinkingBudget``). 1024 is Anthropic's smallest budget; ``none`` turns thinking off.
+EFFORT_BUDGETS: dict[str, int] = {
+    "none": 0,
+    "minimal": 1024,
+    "low": 2048,
+    "medium": 8192,
+    "high": 24576,
+    "xhigh": 32768,
+    "max": 32768,
+}
+
+#: Budget -> the effort OpenAI reasoning models accept (low/medium/high): the first whose
+#: budget covers it.
+_BUDGET_EFFORTS: tuple[tuple[int, str], ...] = ((2048, "low"), (8192, "medium"))
+
+#: Anthropic ``output_config.effort`` when ``thinking: {type: adaptive}`` names none.
+ADAPTIVE_DEFAULT_EFFORT = "high"
+
+#: Ollama ``think`` levels (models such as gpt-oss take a level; others take true/false).
+OLLAMA_THINK_LEVELS: dict[str, str] = {
+    "minimal": "low",
+    "low": "low",
+    "medium": "medium",
+    "high": "high",
+    "xhigh": "high",
+    "max": "high",
+}
+_OLLAMA_LEVEL_MODELS = re.compile(r"gpt-oss")
+
+
+def reasoning_budget(r: Reasoning) -> int:
+    """Thinking budget in tokens for ``r`` (0: no thinking)."""
+    if r.budget_tokens is not None:
+        return max(0, r.budget_tokens)
+    return EFFORT_BUDGETS.get(r.effort or "", EFFORT_BUDGETS["medium"])
+
+
+def reasoning_effort(r: Reasoning) -> str | None:
+    """The OpenAI ``reasoning_effort`` for ``r``: low, medium or high (None: thinking off)."""
+    if r.budget_tokens is None and r.effort in ("minimal", "low", "medium", "high"):
+        return "low" if r.effort == "minimal" else r.effort
+    budget = reasoning_budget(r)
+    if budget <= 0:
+        return None
+    for ceiling, effort in _BUDGET_EFFORTS:
+        if budget <= ceiling:
+            return effort
+    return "high"
+
+
+def takes_reasoning_effort(kind: str, model: str) -> bool:
+    """OpenAI reasoning models take ``reasoning_effort``; other models answer 400 to it."""
+    return kind_of(kind) == "openai" and rules_for(kind, model) == REASONING_RULES
+
+
+def ollama_think(r: Reasoning, model: str) -> bool | str:
+    """Ollama ``think``: a level for models that take one, else true/false."""
+    if reasoning_budget(r) <= 0:
+        return False
+    if _OLLAMA_LEVEL_MODELS.match(model):
+        return OLLAMA_THINK_LEVELS.get(reasoning_effort(r) or "medium", "medium")
+    return True
 
 
 #: JSON Schema keys Gemini's ``responseSchema`` has no equivalent for; dropping them (as the tool

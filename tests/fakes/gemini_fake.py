@@ -9,13 +9,16 @@ Gemini specifics the fake reproduces: function calls carry no id and end with
 ``finishReason: STOP``; every stream chunk has ``usageMetadata`` and only the last is complete.
 With ``thought_signature`` set, the first function call of an answer carries it (Gemini 3); with
 ``require_signatures``, a request whose model turns hold a function call without one is refused
-with Gemini 3's 400.
+with Gemini 3's 400. A ``GeminiReply`` with ``thinking`` answers a thought part
+(``thought: true``) first, as Gemini does when ``includeThoughts`` is set, and reports
+``reasoning_tokens`` as ``thoughtsTokenCount`` (on top of ``candidatesTokenCount``).
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -36,6 +39,13 @@ _STATUS_NAMES = {
     504: "DEADLINE_EXCEEDED",
 }
 _FINISH = {"stop": "STOP", "tool_calls": "STOP", "length": "MAX_TOKENS", "content_filter": "SAFETY"}
+
+
+@dataclass
+class GeminiReply(Reply):
+    """A ``Reply`` with a thought summary before the answer."""
+
+    thinking: str | None = None
 
 
 class GeminiFake(FakeUpstream):
@@ -136,6 +146,9 @@ class GeminiFake(FakeUpstream):
     def _chunks(self, reply: Reply, model: str, rid: str) -> list[dict[str, Any]]:
         """The answer as stream chunks; ``generateContent`` merges them into one body."""
         part_lists: list[list[dict[str, Any]]] = [[{"text": p}] for p in reply.text_pieces()]
+        thinking = getattr(reply, "thinking", None)
+        if thinking:
+            part_lists.insert(0, [{"text": thinking, "thought": True}])
         calls = []
         for i, tc in enumerate(reply.tool_calls):
             part: dict[str, Any] = {"functionCall": {"name": tc.name, "args": tc.arguments}}
@@ -221,8 +234,11 @@ def _usage(reply: Reply, *, complete: bool) -> dict[str, Any]:
         "promptTokensDetails": [{"modality": "TEXT", "tokenCount": reply.input_tokens}],
     }
     if complete:
-        usage["candidatesTokenCount"] = reply.output_tokens
+        # Gemini counts thoughts apart from the candidates.
+        usage["candidatesTokenCount"] = reply.output_tokens - reply.reasoning_tokens
         usage["totalTokenCount"] = reply.input_tokens + reply.output_tokens
+        if reply.reasoning_tokens:
+            usage["thoughtsTokenCount"] = reply.reasoning_tokens
     if reply.cached_tokens:
         usage["cachedContentTokenCount"] = reply.cached_tokens
     return usage
@@ -240,7 +256,8 @@ def _merge(chunks: list[dict[str, Any]]) -> dict[str, Any]:
     parts: list[dict[str, Any]] = []
     for chunk in chunks:
         for part in chunk["candidates"][0]["content"]["parts"]:
-            if "text" in part and parts and "text" in parts[-1]:
+            same = parts and part.get("thought") == parts[-1].get("thought")
+            if "text" in part and same and "text" in parts[-1]:
                 parts[-1] = {"text": parts[-1]["text"] + part["text"]}
             else:
                 parts.append(dict(part))

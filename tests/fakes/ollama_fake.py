@@ -6,12 +6,14 @@ stream). The final line has ``done: true``, ``done_reason``, ``prompt_eval_count
 ``eval_count``; tool calls arrive whole in one line with ``arguments`` as a JSON object and, like
 Ollama, ``done_reason`` stays ``stop`` after a tool call. Only the models in ``models`` exist: any
 other name is a 404 ``model "x" not found, try pulling it first``, and ``x`` also matches
-``x:latest``. Errors are ``{"error": "<message>"}``.
+``x:latest``. Errors are ``{"error": "<message>"}``. An ``OllamaReply`` with ``thinking`` streams
+it first as ``message.thinking`` (what Ollama sends when the request said ``think``).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -23,6 +25,13 @@ from tests.fakes.base import FakeUpstream, RecordedRequest, Reply, Turn
 from tests.fakes.gemini_fake import fake_vector
 
 CREATED_AT = "2026-11-29T23:15:00.123456789Z"
+
+
+@dataclass
+class OllamaReply(Reply):
+    """A ``Reply`` with thinking before the answer."""
+
+    thinking: str | None = None
 
 
 class OllamaFake(FakeUpstream):
@@ -115,6 +124,9 @@ class OllamaFake(FakeUpstream):
             return {"model": model, "created_at": CREATED_AT, "message": message, "done": False}
 
         lines = [line({"role": "assistant", "content": p}) for p in reply.text_pieces()]
+        thinking = getattr(reply, "thinking", None)
+        if thinking:
+            lines.insert(0, line({"role": "assistant", "content": "", "thinking": thinking}))
         if reply.tool_calls:
             calls = []
             for i, tc in enumerate(reply.tool_calls):
@@ -146,6 +158,8 @@ def _merge(lines: list[dict[str, Any]]) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": ""}
     for ln in lines:
         message["content"] += ln["message"].get("content", "")
+        if ln["message"].get("thinking"):
+            message["thinking"] = message.get("thinking", "") + ln["message"]["thinking"]
         if ln["message"].get("tool_calls"):
             message["tool_calls"] = ln["message"]["tool_calls"]
     body["message"] = message

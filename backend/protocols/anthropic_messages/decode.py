@@ -28,6 +28,7 @@ from backend.ir.chat import (
     ImagePart,
     Message,
     Part,
+    Reasoning,
     Role,
     TextPart,
     ThinkingPart,
@@ -43,6 +44,7 @@ from backend.protocols.anthropic_messages.vocab import (
     finish_from_stop,
     usage_from_wire,
 )
+from backend.protocols.model_rules import ADAPTIVE_DEFAULT_EFFORT
 
 #: Client headers worth sending on to an Anthropic upstream.
 FORWARDED_HEADERS = ("anthropic-beta", "anthropic-version")
@@ -222,6 +224,7 @@ class _RequestDecoder:
             if not isinstance(thinking, dict) or not isinstance(thinking.get("type"), str):
                 raise _fail("thinking", "Input should be an object with a 'type'")
             req.thinking = thinking
+            req.reasoning = _reasoning(thinking, body.get("output_config"))
         for key, value in body.items():
             if key in EXTRA_FIELDS and value is not None:
                 req.extra[key] = value
@@ -359,6 +362,28 @@ class _RequestDecoder:
             if not isinstance(cc, dict) or cc.get("type") != "ephemeral":
                 raise _fail(f"{wire_path}.cache_control", "type must be 'ephemeral'")
             self.cache_marks.append({"path": path, "cache_control": cc})
+
+
+def _reasoning(thinking: dict[str, Any], output_config: Any) -> Reasoning | None:
+    """``thinking`` (+ ``output_config.effort`` for adaptive) as the IR's reasoning ask."""
+    kind = thinking["type"]
+    if kind == "enabled":
+        budget = thinking.get("budget_tokens")
+        if not _is_int(budget):
+            raise _fail("thinking.enabled.budget_tokens", "Field required")
+        return Reasoning(budget_tokens=budget)
+    if kind == "adaptive":
+        effort = output_config.get("effort") if isinstance(output_config, dict) else None
+        if effort is not None and not isinstance(effort, str):
+            raise _fail("output_config.effort", "Input should be a valid string")
+        return Reasoning(effort=effort or ADAPTIVE_DEFAULT_EFFORT)
+    if kind == "disabled":
+        return Reasoning(effort="none")
+    raise _fail(
+        "thinking",
+        f"Input tag {kind!r} found using 'type' does not match any of the expected tags: "
+        "'adaptive', 'disabled', 'enabled'",
+    )
 
 
 def _image(block: dict[str, Any], path: str) -> ImagePart:

@@ -11,6 +11,10 @@ Choices where the IR allows more than the Messages API does:
   merged user turn the ``tool_result`` blocks are moved first, as the API requires.
 - ``response_format`` (json_object / json_schema) becomes ``output_config.format`` or a forced
   tool, whichever the model can honour (see ``structured``); never a prompt-only request.
+- ``thinking``: an Anthropic client's config verbatim; another protocol's reasoning ask
+  (``reasoning_effort``) becomes ``{type: enabled, budget_tokens}`` from the effort table in
+  ``model_rules``, the budget kept below the client's ``max_tokens`` (no thinking when that
+  leaves less than 1024 tokens); ``none`` becomes ``{type: disabled}``.
 - Thinking parts without a signature (another provider's reasoning) are dropped: Anthropic
   refuses unsigned thinking blocks.
 - ``temperature`` is capped at 1, Anthropic's maximum (OpenAI allows up to 2): the most random
@@ -43,9 +47,11 @@ from backend.protocols.anthropic_messages.vocab import (
     DEFAULT_MAX_TOKENS,
     EXTRA_FIELDS,
     FINISH_TO_STOP,
+    MIN_THINKING_BUDGET,
     SERVICE_TIERS,
     usage_to_wire,
 )
+from backend.protocols.model_rules import reasoning_budget
 
 Block = dict[str, Any]
 _CacheMarks = dict[tuple[Any, ...], dict[str, Any]]
@@ -80,7 +86,8 @@ def encode_request(req: ChatRequest, model: str, *, stream: bool) -> dict[str, A
         if blocks:
             turns.append((msg.role, blocks))
 
-    body: dict[str, Any] = {"model": model, "max_tokens": _max_tokens(req)}
+    thinking = _thinking_config(req)
+    body: dict[str, Any] = {"model": model, "max_tokens": _max_tokens(req, thinking)}
     if system:
         body["system"] = _content(system)
     body["messages"] = [
@@ -113,8 +120,8 @@ def encode_request(req: ChatRequest, model: str, *, stream: bool) -> dict[str, A
     if isinstance(user_id, str) and user_id:
         # Anthropic's metadata knows only user_id; anything else would be a 400.
         body["metadata"] = {"user_id": user_id}
-    if req.thinking is not None:
-        body["thinking"] = req.thinking
+    if thinking is not None:
+        body["thinking"] = thinking
     for key, value in req.extra.items():
         if key in EXTRA_FIELDS:
             if key == "service_tier" and value not in SERVICE_TIERS:
@@ -126,10 +133,27 @@ def encode_request(req: ChatRequest, model: str, *, stream: bool) -> dict[str, A
     return body
 
 
-def _max_tokens(req: ChatRequest) -> int:
+def _thinking_config(req: ChatRequest) -> dict[str, Any] | None:
+    """An Anthropic client's ``thinking`` verbatim; another protocol's reasoning ask as a
+    budget (``model_rules.EFFORT_BUDGETS``), kept below ``max_tokens`` as the API requires."""
+    if req.thinking is not None:
+        return req.thinking
+    if req.reasoning is None:
+        return None
+    budget = reasoning_budget(req.reasoning)
+    if budget <= 0:
+        return {"type": "disabled"}
+    if req.max_tokens is not None:
+        budget = min(budget, req.max_tokens - 1)
+        if budget < MIN_THINKING_BUDGET:
+            return None  # the client's limit leaves no room to think (documented no-op)
+    return {"type": "enabled", "budget_tokens": budget}
+
+
+def _max_tokens(req: ChatRequest, thinking: dict[str, Any] | None) -> int:
     if req.max_tokens is not None:
         return req.max_tokens
-    budget = (req.thinking or {}).get("budget_tokens")
+    budget = (thinking or {}).get("budget_tokens")
     if isinstance(budget, int) and budget >= DEFAULT_MAX_TOKENS:
         return budget + DEFAULT_MAX_TOKENS
     return DEFAULT_MAX_TOKENS

@@ -82,6 +82,9 @@ CACHE_KEY = "_anthropic_cache_control"
 
 DEFAULT_MAX_TOKENS = 4096
 
+#: The smallest ``thinking.budget_tokens`` the API accepts.
+MIN_THINKING_BUDGET = 1024
+
 
 def usage_from_wire(u: Any) -> Usage:
     """Anthropic usage object -> IR usage (input made inclusive of cache reads and writes)."""

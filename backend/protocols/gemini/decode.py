@@ -1,8 +1,9 @@
 """Gemini response bodies -> IR (``GenerateContentResponse``, embeddings, token counts).
 
 - Only the first candidate is read (the gateway never asks for more).
-- Thought parts (``thought: true``) are dropped, like every ``ThinkingPart`` outside Anthropic;
-  so are parts with no IR meaning (``executableCode``, generated images...).
+- Thought parts (``thought: true``, sent when ``thinkingConfig.includeThoughts`` asked for
+  them) become ``ThinkingPart``s (unsigned: Anthropic never gets them back); parts with no IR
+  meaning are dropped (``executableCode``, generated images...).
 - ``finishReason: STOP`` with a function call is ``tool_calls``; ``MAX_TOKENS`` is ``length``;
   safety-type reasons are ``content_filter``; a malformed or unexpected function call is
   ``error``. A prompt blocked before generation (``promptFeedback.blockReason``, no candidates)
@@ -25,6 +26,7 @@ from backend.ir.chat import (
     FinishReason,
     Part,
     TextPart,
+    ThinkingPart,
     ToolCallPart,
     Usage,
 )
@@ -142,6 +144,12 @@ def visible_text(part: dict[str, Any]) -> str | None:
     return text
 
 
+def thought_text(part: dict[str, Any]) -> str | None:
+    """The text of a thought-summary part, else None."""
+    text = part.get("text")
+    return text if isinstance(text, str) and part.get("thought") else None
+
+
 def decode_response(body: Any) -> ChatResponse:
     if not isinstance(body, dict):
         raise malformed("body is not an object")
@@ -156,6 +164,11 @@ def decode_response(body: Any) -> ChatResponse:
                 content[-1].text += text  # Gemini splits text into several parts freely
             elif text:
                 content.append(TextPart(text))
+        elif (thought := thought_text(part)) is not None:
+            if content and isinstance(content[-1], ThinkingPart):
+                content[-1].thinking += thought
+            elif thought:
+                content.append(ThinkingPart(thinking=thought))
         elif "functionCall" in part:
             content.append(tool_call_from(part, body.get("responseId"), calls))
             calls += 1

@@ -42,7 +42,7 @@ from backend.ir.chat import (
 from backend.ir.errors import InvalidRequest
 from backend.protocols.gemini.schema import to_gemini_schema
 from backend.protocols.gemini.toolids import signature_from_id
-from backend.protocols.model_rules import refusal
+from backend.protocols.model_rules import reasoning_budget, refusal
 
 #: Google's documented value for function calls whose real signature is unknown.
 PLACEHOLDER_SIGNATURE = "skip_thought_signature_validator"
@@ -82,9 +82,23 @@ def encode_request(req: ChatRequest, model: str, *, stream: bool) -> dict[str, A
                 cfg["allowedFunctionNames"] = [req.tool_choice.name]
             body["toolConfig"] = {"functionCallingConfig": cfg}
     gen = _generation_config(req)
+    thinking = _thinking_config(req)
+    if thinking is not None:
+        gen["thinkingConfig"] = thinking
     if gen:
         body["generationConfig"] = gen
     return body
+
+
+def _thinking_config(req: ChatRequest) -> dict[str, Any] | None:
+    """``reasoning_effort`` / Anthropic ``thinking`` -> ``thinkingConfig`` (budget 0: off);
+    thoughts are asked for whenever the model thinks, so the client gets them."""
+    if req.reasoning is None:
+        return None
+    budget = reasoning_budget(req.reasoning)
+    if budget <= 0:
+        return {"thinkingBudget": 0}
+    return {"thinkingBudget": budget, "includeThoughts": True}
 
 
 def encode_count_tokens_request(req: ChatRequest, model: str) -> dict[str, Any]:

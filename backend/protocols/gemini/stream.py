@@ -1,7 +1,8 @@
 """Gemini ``streamGenerateContent?alt=sse`` -> canonical stream events.
 
 Each SSE event carries one whole ``GenerateContentResponse``. Text parts become ``TextDelta``s of
-a text block; a function call arrives whole in one part and becomes a complete tool-call block
+a text block, thought parts (``thought: true``) ``ThinkingDelta``s of a thinking block; a
+function call arrives whole in one part and becomes a complete tool-call block
 (start, one ``ToolArgsDelta``, stop). Blocks are synthesized: a text block stays open across
 chunks until a function call or the end closes it.
 
@@ -13,7 +14,7 @@ carried a ``finishReason`` was cut: ``close()`` then reports a truncated-stream 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 
@@ -27,6 +28,7 @@ from backend.ir.stream import (
     StreamEvent,
     StreamStart,
     TextDelta,
+    ThinkingDelta,
     ToolArgsDelta,
 )
 from backend.protocols.gemini.decode import (
@@ -34,6 +36,7 @@ from backend.protocols.gemini.decode import (
     first_candidate,
     map_finish,
     response_id,
+    thought_text,
     tool_call_from,
     usage_from,
     visible_text,
@@ -134,12 +137,19 @@ class StreamDecoder:
         cand = first_candidate(chunk)
         for part in candidate_parts(cand):
             text = visible_text(part)
+            thought = thought_text(part)
             if text:
                 if self._open_kind != "text":
                     out += self._stop_open()
                     out.append(self._start("text"))
                 assert self._open is not None
                 out.append(TextDelta(index=self._open, text=text))
+            elif thought:
+                if self._open_kind != "thinking":
+                    out += self._stop_open()
+                    out.append(self._start("thinking"))
+                assert self._open is not None
+                out.append(ThinkingDelta(index=self._open, thinking=thought))
             elif "functionCall" in part:
                 call = tool_call_from(part, self._rid, self._calls)
                 self._calls += 1
@@ -160,11 +170,11 @@ class StreamDecoder:
             self._blocked = True
         return out
 
-    def _start(self, kind: str) -> BlockStart:
+    def _start(self, kind: Literal["text", "thinking"]) -> BlockStart:
         idx = self._next_index
         self._next_index += 1
         self._open, self._open_kind = idx, kind
-        return BlockStart(index=idx, kind="text")
+        return BlockStart(index=idx, kind=kind)
 
     def _stop_open(self) -> list[StreamEvent]:
         if self._open is None:

@@ -6,7 +6,7 @@
   for a streamed and a non-streamed answer and distinct across turns. An id Ollama sends is kept.
 - ``done_reason`` ``length`` is ``length``; anything else is ``stop``, or ``tool_calls`` when the
   answer called tools (Ollama itself says ``stop`` then).
-- ``message.thinking`` is dropped, like every ``ThinkingPart`` outside Anthropic.
+- ``message.thinking`` (sent when the request said ``think``) is a ``ThinkingPart`` (unsigned).
 - Usage: ``prompt_eval_count`` is input, ``eval_count`` output; there is no cache breakdown.
 """
 
@@ -25,6 +25,7 @@ from backend.ir.chat import (
     FinishReason,
     Part,
     TextPart,
+    ThinkingPart,
     ToolCallPart,
     Usage,
 )
@@ -111,6 +112,9 @@ def decode_response(body: Any) -> ChatResponse:
         raise malformed("no message")
     message = message_of(body)
     content: list[Part] = []
+    thinking = message.get("thinking")
+    if isinstance(thinking, str) and thinking:
+        content.append(ThinkingPart(thinking=thinking))
     text = message.get("content")
     if isinstance(text, str) and text:
         content.append(TextPart(text))

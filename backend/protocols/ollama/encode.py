@@ -18,6 +18,8 @@ Choices where Ollama has no direct equivalent:
   ``presence_penalty`` and Anthropic ``top_k``. Other fields Ollama cannot honour (``n``,
   ``logprobs``, audio...) are refused by ``model_rules.refusal``.
 - ``response_format`` json_schema -> ``format: <schema>``; json_object -> ``format: "json"``.
+- ``reasoning_effort`` / Anthropic ``thinking`` -> ``think``: a level for models that take one
+  (gpt-oss), else ``true``; ``none`` / disabled -> ``false`` (``model_rules.ollama_think``).
 - ``ThinkingPart``, ``parallel_tool_calls``, ``user`` and ``metadata`` are dropped.
 """
 
@@ -38,7 +40,7 @@ from backend.ir.chat import (
     ToolResultPart,
 )
 from backend.ir.errors import InvalidRequest
-from backend.protocols.model_rules import refusal
+from backend.protocols.model_rules import ollama_think, refusal
 
 #: ``ChatRequest.extra`` sampling fields (OpenAI's and Anthropic's) that are Ollama ``options``.
 _EXTRA_OPTIONS = ("seed", "frequency_penalty", "presence_penalty", "top_k")
@@ -67,6 +69,8 @@ def encode_request(req: ChatRequest, model: str, *, stream: bool) -> dict[str, A
             options[name] = value
     if options:
         body["options"] = options
+    if req.reasoning is not None:
+        body["think"] = ollama_think(req.reasoning, model)
     fmt = req.response_format or {}
     if fmt.get("type") == "json_object":
         body["format"] = "json"

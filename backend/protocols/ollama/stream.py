@@ -11,7 +11,7 @@ after the 200) becomes a ``StreamError``; so does a body that ends without ``don
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 
@@ -24,6 +24,7 @@ from backend.ir.stream import (
     StreamEvent,
     StreamStart,
     TextDelta,
+    ThinkingDelta,
     ToolArgsDelta,
 )
 from backend.protocols.ollama.decode import (
@@ -37,7 +38,16 @@ from backend.protocols.ollama.decode import (
 
 
 class StreamDecoder:
-    __slots__ = ("_calls", "_done", "_model", "_next_index", "_open", "_rid", "_started")
+    __slots__ = (
+        "_calls",
+        "_done",
+        "_model",
+        "_next_index",
+        "_open",
+        "_rid",
+        "_started",
+        "_thinking",
+    )
 
     def __init__(self, *, model: str = "") -> None:
         #: Used for ``StreamStart.model`` when a line carries no ``model``.
@@ -46,6 +56,8 @@ class StreamDecoder:
         self._done = False
         self._next_index = 0
         self._open: int | None = None
+        #: The open block is a thinking block (Ollama streams ``thinking`` before ``content``).
+        self._thinking = False
         self._calls = 0
         self._rid = ""
 
@@ -84,12 +96,19 @@ class StreamDecoder:
                 )
             )
         message = message_of(obj)
+        thinking = message.get("thinking")
+        if isinstance(thinking, str) and thinking:
+            if self._open is None or not self._thinking:
+                out += self._stop_open()
+                out.append(self._open_block("thinking"))
+            assert self._open is not None
+            out.append(ThinkingDelta(index=self._open, thinking=thinking))
         text = message.get("content")
         if isinstance(text, str) and text:
-            if self._open is None:
-                self._open = self._next_index
-                self._next_index += 1
-                out.append(BlockStart(index=self._open, kind="text"))
+            if self._open is None or self._thinking:
+                out += self._stop_open()
+                out.append(self._open_block("text"))
+            assert self._open is not None
             out.append(TextDelta(index=self._open, text=text))
         for call in tool_calls_from(message, self._calls, self._rid):
             self._calls += 1
@@ -116,10 +135,15 @@ class StreamDecoder:
         """End the stream with ``error`` (a transport failure seen by the caller)."""
         return [] if self._done else self._fail(error)
 
+    def _open_block(self, kind: Literal["text", "thinking"]) -> BlockStart:
+        self._open, self._thinking = self._next_index, kind == "thinking"
+        self._next_index += 1
+        return BlockStart(index=self._open, kind=kind)
+
     def _stop_open(self) -> list[StreamEvent]:
         if self._open is None:
             return []
-        idx, self._open = self._open, None
+        idx, self._open, self._thinking = self._open, None, False
         return [BlockStop(index=idx)]
 
     def _fail(self, error: GatewayError) -> list[StreamEvent]:

@@ -19,7 +19,9 @@ from backend.ir.chat import (
     ImagePart,
     Message,
     Part,
+    Reasoning,
     TextPart,
+    ThinkingPart,
     Tool,
     ToolCallPart,
     ToolChoice,
@@ -44,6 +46,7 @@ from backend.protocols.openai_chat.vocab import (
     EXTRA_PARAMS,
     FLAGS_KEY,
     LOGPROBS_KEY,
+    REASONING_EFFORTS,
     finish_from_wire,
     usage_from_wire,
 )
@@ -117,6 +120,7 @@ def decode_request(body: Any) -> ChatRequest:
         include_usage=stream and include_usage,
         response_format=_decode_response_format(body.get("response_format")),
         user=opt_str(body, "user"),
+        reasoning=_decode_reasoning(body.get("reasoning_effort")),
         metadata=None if metadata is None else as_dict(metadata, "metadata"),
         extra=extra,
     )
@@ -287,7 +291,7 @@ def _image_part(value: Any, param: str) -> ImagePart:
 
 
 def _assistant_message(msg: dict[str, Any], p: str) -> Message:
-    parts: list[Part] = []
+    parts: list[Part] = _thinking_parts(msg, p)
     content = msg.get("content")
     if isinstance(content, str):
         if content:
@@ -391,6 +395,47 @@ def _decode_tool_choice(value: Any) -> ToolChoice | None:
     )
 
 
+def _decode_reasoning(value: Any) -> Reasoning | None:
+    if value is None:
+        return None
+    if value not in REASONING_EFFORTS:
+        fail(
+            f"Invalid value for 'reasoning_effort': {value!r}. Supported values are: "
+            + ", ".join(f"'{e}'" for e in REASONING_EFFORTS)
+            + ".",
+            "reasoning_effort",
+        )
+    return Reasoning(effort=value)
+
+
+def _thinking_parts(msg: dict[str, Any], p: str) -> list[Part]:
+    """An echoed assistant message's reasoning: ``thinking_blocks`` (Anthropic blocks verbatim,
+    with their signatures) when present, else ``reasoning_content`` as unsigned thinking."""
+    blocks = msg.get("thinking_blocks")
+    if blocks is not None:
+        parts: list[Part] = []
+        for j, item in enumerate(as_list(blocks, f"{p}.thinking_blocks")):
+            pp = f"{p}.thinking_blocks[{j}]"
+            block = as_dict(item, pp)
+            if block.get("type") == "redacted_thinking":
+                parts.append(ThinkingPart(redacted_data=as_str(need(block, "data", pp), pp)))
+            elif block.get("type") == "thinking":
+                parts.append(
+                    ThinkingPart(
+                        thinking=as_str(need(block, "thinking", f"{pp}.thinking"), pp),
+                        signature=opt_str(block, "signature", f"{pp}.signature"),
+                    )
+                )
+            else:
+                fail(
+                    f"Invalid value for '{pp}.type': expected 'thinking' or 'redacted_thinking'.",
+                    f"{pp}.type",
+                )
+        return parts
+    text = opt_str(msg, "reasoning_content", f"{p}.reasoning_content")
+    return [ThinkingPart(thinking=text)] if text else []
+
+
 def _decode_stop(value: Any) -> list[str]:
     if value is None:
         return []
@@ -435,6 +480,10 @@ def decode_response(body: Any, *, provider: str = "openai") -> ChatResponse:
     if not isinstance(message, dict):
         raise UpstreamError(f"{provider}: malformed chat completion (no message)")
     content: list[Part] = []
+    # OpenAI-compatible reasoning servers (vLLM, DeepSeek...) put the thinking text here.
+    reasoning = message.get("reasoning_content")
+    if isinstance(reasoning, str) and reasoning:
+        content.append(ThinkingPart(thinking=reasoning))
     text = message.get("content")
     if isinstance(text, str) and text:
         content.append(TextPart(text))
@@ -445,7 +494,7 @@ def decode_response(body: Any, *, provider: str = "openai") -> ChatResponse:
             if isinstance(p, dict) and isinstance(p.get("text"), str) and p["text"]
         )
     refusal = message.get("refusal")
-    if not content and isinstance(refusal, str) and refusal:
+    if not any(isinstance(p, TextPart) for p in content) and isinstance(refusal, str) and refusal:
         content.append(TextPart(refusal))
     calls = message.get("tool_calls")
     if isinstance(calls, list):

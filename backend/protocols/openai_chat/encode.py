@@ -3,9 +3,16 @@
 Per-model rules come from ``model_rules``: reasoning models (o-series, gpt-5) get
 ``max_completion_tokens`` and no sampling parameter at its default.
 
-Lossy by nature where OpenAI has no equivalent: thinking parts are dropped, a tool result's
-images travel in a ``user`` message right after the ``tool`` messages (tool messages hold text
-only), and ``ToolResultPart.is_error`` has no flag to map to.
+Reasoning: a request from another protocol asks a reasoning model for ``reasoning_effort``
+(``model_rules.reasoning_effort``; other models cannot reason, a documented no-op). In answers,
+thinking reaches the client as ``message.reasoning_content`` (the text, the convention
+OpenAI-compatible servers use) and, when it is Anthropic's signed or redacted thinking,
+``message.thinking_blocks``: the Anthropic blocks verbatim (LiteLLM's convention). A client
+that echoes ``thinking_blocks`` back on the assistant message gets them restored for Anthropic.
+
+Lossy by nature where OpenAI has no equivalent: thinking parts are not sent upstream, a tool
+result's images travel in a ``user`` message right after the ``tool`` messages (tool messages
+hold text only), and ``ToolResultPart.is_error`` has no flag to map to.
 """
 
 from __future__ import annotations
@@ -21,12 +28,18 @@ from backend.ir.chat import (
     Message,
     Part,
     TextPart,
+    ThinkingPart,
     Tool,
     ToolCallPart,
     ToolChoice,
     ToolResultPart,
 )
-from backend.protocols.model_rules import rules_for, sampling_default
+from backend.protocols.model_rules import (
+    reasoning_effort,
+    rules_for,
+    sampling_default,
+    takes_reasoning_effort,
+)
 from backend.protocols.openai_chat.vocab import (
     CHOICES_KEY,
     EXTRA_PARAMS,
@@ -85,6 +98,10 @@ def encode_request(req: ChatRequest, model: str, *, stream: bool) -> dict[str, A
         body["stream_options"] = {"include_usage": True}
     if flags is not None:
         body.update((k, v) for k, v in req.extra.items() if k in EXTRA_PARAMS)
+    elif req.reasoning is not None and takes_reasoning_effort("openai", model):
+        effort = reasoning_effort(req.reasoning)
+        if effort is not None:
+            body["reasoning_effort"] = effort
     return body
 
 
@@ -162,6 +179,25 @@ def _encode_assistant(message: Message) -> dict[str, Any]:
     return msg
 
 
+def reasoning_fields(content: list[Part]) -> dict[str, Any]:
+    """``reasoning_content`` and, for signed or redacted thinking, ``thinking_blocks``."""
+    thoughts = [p for p in content if isinstance(p, ThinkingPart)]
+    out: dict[str, Any] = {}
+    text = "".join(p.thinking for p in thoughts)
+    if text:
+        out["reasoning_content"] = text
+    if any(p.signature or p.redacted_data is not None for p in thoughts):
+        out["thinking_blocks"] = [thinking_block(p) for p in thoughts]
+    return out
+
+
+def thinking_block(part: ThinkingPart) -> dict[str, Any]:
+    """A thinking part as the Anthropic block it came from."""
+    if part.redacted_data is not None:
+        return {"type": "redacted_thinking", "data": part.redacted_data}
+    return {"type": "thinking", "thinking": part.thinking, "signature": part.signature or ""}
+
+
 def _encode_tool_call(call: ToolCallPart) -> dict[str, Any]:
     return {
         "id": call.id,
@@ -215,6 +251,7 @@ def _response_message(content: list[Part]) -> dict[str, Any]:
     text = "".join(p.text for p in content if isinstance(p, TextPart))
     calls = [p for p in content if isinstance(p, ToolCallPart)]
     message: dict[str, Any] = {"role": "assistant", "content": None if calls and not text else text}
+    message.update(reasoning_fields(content))
     if calls:
         message["tool_calls"] = [_encode_tool_call(c) for c in calls]
     message["refusal"] = None

@@ -8,6 +8,11 @@ call's ``id``/``name`` once (its first delta) because the SDK concatenates repea
 The encoder sends the role with the first content, as OpenAI does: a separate
 ``{"role": "assistant", "content": ""}`` chunk before text, or role and ``content: null`` inside
 the first tool call's chunk when the answer starts with a tool call.
+
+Thinking goes out as ``delta.reasoning_content`` pieces; a signed thinking block is also sent
+whole, once, as ``delta.thinking_blocks`` when it ends (a redacted one when it starts), with an
+``index`` the SDK's accumulator merges by, so a client can echo the blocks back with their
+signatures (see ``encode``; the decoder ignores the ``index``).
 """
 
 from __future__ import annotations
@@ -17,7 +22,14 @@ from typing import Any, Literal
 
 import orjson
 
-from backend.ir.chat import ChatResponse, FinishReason, TextPart, ToolCallPart, Usage
+from backend.ir.chat import (
+    ChatResponse,
+    FinishReason,
+    TextPart,
+    ThinkingPart,
+    ToolCallPart,
+    Usage,
+)
 from backend.ir.errors import GatewayError, UpstreamError
 from backend.ir.stream import (
     BlockStart,
@@ -27,9 +39,10 @@ from backend.ir.stream import (
     StreamEvent,
     StreamStart,
     TextDelta,
+    ThinkingDelta,
     ToolArgsDelta,
 )
-from backend.protocols.openai_chat.encode import new_completion_id
+from backend.protocols.openai_chat.encode import new_completion_id, thinking_block
 from backend.protocols.openai_chat.errors import decode_stream_error, error_object
 from backend.protocols.openai_chat.vocab import (
     finish_from_wire,
@@ -53,6 +66,9 @@ class StreamEncoder:
         self._role_sent = False
         #: IR block index -> OpenAI tool call index (0, 1, ... in call order).
         self._tool_index: dict[int, int] = {}
+        #: IR block index -> the thinking block being streamed (text and signature so far).
+        self._thinking: dict[int, ThinkingPart] = {}
+        self._blocks_sent = 0
         self._done = False
 
     def encode(self, ev: StreamEvent) -> bytes:
@@ -65,7 +81,25 @@ class StreamEncoder:
         if isinstance(ev, BlockStart):
             if ev.kind == "tool_call":
                 return self._tool_start(ev)
-            return self._role_chunk() if not self._role_sent else b""
+            out = self._role_chunk() if not self._role_sent else b""
+            if ev.kind == "thinking":
+                self._thinking[ev.index] = ThinkingPart()
+            elif ev.kind == "redacted_thinking":
+                out += self._block_chunk(ThinkingPart(redacted_data=ev.data or ""))
+            return out
+        if isinstance(ev, ThinkingDelta):
+            part = self._thinking.get(ev.index)
+            if part is None:
+                return b""
+            part.thinking += ev.thinking
+            if ev.signature:
+                part.signature = (part.signature or "") + ev.signature
+            return self._chunk({"reasoning_content": ev.thinking}) if ev.thinking else b""
+        if isinstance(ev, BlockStop):
+            done = self._thinking.pop(ev.index, None)
+            if done is None or not done.signature:
+                return b""
+            return self._block_chunk(done)
         if isinstance(ev, TextDelta):
             if not ev.text:
                 return b""
@@ -91,7 +125,13 @@ class StreamEncoder:
             # What OpenAI itself sends when a stream fails; no [DONE] follows.
             self._done = True
             return self._frame({"error": error_object(ev.error)})
-        return b""  # BlockStop, ThinkingDelta: nothing to say in this protocol
+        return b""
+
+    def _block_chunk(self, part: ThinkingPart) -> bytes:
+        # The SDK's stream accumulator merges list entries by ``index``.
+        block = {"index": self._blocks_sent, **thinking_block(part)}
+        self._blocks_sent += 1
+        return self._chunk({"thinking_blocks": [block]})
 
     def _tool_start(self, ev: BlockStart) -> bytes:
         index = len(self._tool_index)
@@ -326,6 +366,9 @@ def events_from_response(resp: ChatResponse) -> list[StreamEvent]:
             if part.arguments:
                 out.append(ToolArgsDelta(index, part.arguments))
             out.append(BlockStop(index))
+        elif isinstance(part, ThinkingPart) and part.thinking:
+            out.append(BlockStart(index, "thinking"))
+            out += [ThinkingDelta(index, part.thinking), BlockStop(index)]
         else:
             continue
         index += 1

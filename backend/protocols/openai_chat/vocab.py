@@ -47,6 +47,17 @@ EXTRA_PARAMS: frozenset[str] = frozenset(
     }
 )
 
+#: ``reasoning_effort`` values of the installed SDK's ``ReasoningEffort``.
+REASONING_EFFORTS: tuple[str, ...] = (
+    "none",
+    "minimal",
+    "low",
+    "medium",
+    "high",
+    "xhigh",
+    "max",
+)
+
 #: ``ChatResponse.extra`` keys of an OpenAI upstream's answer: the first choice's ``logprobs`` and
 #: the choices after the first (``n > 1``), both verbatim. Only an OpenAI client gets them back.
 LOGPROBS_KEY = "openai_logprobs"
@@ -106,12 +117,15 @@ def usage_to_wire(usage: Usage) -> dict[str, Any]:
     details: dict[str, Any] = {"cached_tokens": usage.cached_tokens}
     if usage.cache_write_tokens:
         details["cache_write_tokens"] = usage.cache_write_tokens
-    return {
+    out: dict[str, Any] = {
         "prompt_tokens": usage.input_tokens,
         "completion_tokens": usage.output_tokens,
         "total_tokens": usage.total_tokens,
         "prompt_tokens_details": details,
     }
+    if usage.reasoning_tokens:
+        out["completion_tokens_details"] = {"reasoning_tokens": usage.reasoning_tokens}
+    return out
 
 
 def codec_flags(extra: dict[str, Any]) -> dict[str, Any] | None:

@@ -16,6 +16,7 @@ from backend.ir.chat import (
     EmbeddingRequest,
     Message,
     TextPart,
+    ThinkingPart,
     ToolCallPart,
     ToolResultPart,
     Usage,
@@ -243,9 +244,12 @@ def test_tool_call_answer_round_trips_into_next_request() -> None:
     ]
 
 
-def test_thoughts_dropped_and_cache_counted() -> None:
+def test_thoughts_kept_and_cache_counted() -> None:
     resp = decode_response(load("response_thought_and_cache.json"))
-    assert resp.content == [TextPart("2 + 2 = 4")]
+    assert resp.content == [
+        ThinkingPart("**Weighing the question**\n\nThe user asks for a sum."),
+        TextPart("2 + 2 = 4"),
+    ]
     assert resp.usage == Usage(
         input_tokens=2100, output_tokens=50, cached_tokens=2048, reasoning_tokens=44
     )

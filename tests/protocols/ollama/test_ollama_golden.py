@@ -15,6 +15,7 @@ from backend.ir.chat import (
     EmbeddingRequest,
     Message,
     TextPart,
+    ThinkingPart,
     ToolCallPart,
     ToolChoice,
     ToolResultPart,
@@ -29,6 +30,7 @@ from backend.ir.stream import (
     StreamEvent,
     StreamStart,
     TextDelta,
+    ThinkingDelta,
     ToolArgsDelta,
 )
 from backend.protocols.ollama import (
@@ -143,7 +145,9 @@ def test_tool_calls_response() -> None:
     resp = decode_response(load("response_tool_calls.json"))
     assert resp.finish_reason == "tool_calls"  # Ollama itself says "stop"
     calls = [p for p in resp.content if isinstance(p, ToolCallPart)]
-    assert resp.content == calls, "thinking is dropped, empty content adds no text part"
+    thinking = "The user wants the weather in two cities, so I call the tool twice."
+    # Thinking is kept; empty content adds no text part.
+    assert resp.content == [ThinkingPart(thinking), *calls]
     assert [(c.name, orjson.loads(c.arguments)) for c in calls] == [
         ("get_weather", {"city": "Paris", "unit": "celsius"}),
         ("get_weather", {"city": "London"}),
@@ -228,21 +232,24 @@ def test_tool_call_stream() -> None:
     assert isinstance(start, StreamStart)
     rid = start.id.removeprefix("ollama-")[:8]
     assert events[1:] == [
-        BlockStart(index=0, kind="text"),
-        TextDelta(index=0, text="Let me check."),
+        BlockStart(index=0, kind="thinking"),
+        ThinkingDelta(index=0, thinking="Two cities."),
         BlockStop(index=0),
-        BlockStart(
-            index=1, kind="tool_call", tool_call_id=f"call_{rid}_0_get_weather",
-            tool_name="get_weather",
-        ),
-        ToolArgsDelta(index=1, partial_json='{"city":"Paris","unit":"celsius"}'),
+        BlockStart(index=1, kind="text"),
+        TextDelta(index=1, text="Let me check."),
         BlockStop(index=1),
         BlockStart(
-            index=2, kind="tool_call", tool_call_id=f"call_{rid}_1_get_weather",
+            index=2, kind="tool_call", tool_call_id=f"call_{rid}_0_get_weather",
             tool_name="get_weather",
         ),
-        ToolArgsDelta(index=2, partial_json='{"city":"London"}'),
+        ToolArgsDelta(index=2, partial_json='{"city":"Paris","unit":"celsius"}'),
         BlockStop(index=2),
+        BlockStart(
+            index=3, kind="tool_call", tool_call_id=f"call_{rid}_1_get_weather",
+            tool_name="get_weather",
+        ),
+        ToolArgsDelta(index=3, partial_json='{"city":"London"}'),
+        BlockStop(index=3),
         StreamEnd(finish_reason="tool_calls", usage=Usage(input_tokens=188, output_tokens=61)),
     ]  # fmt: skip
 

@@ -70,6 +70,13 @@ def test_sdk_accumulates_encoder_output_into_the_right_message() -> None:
     # The 3.x SDK concatenates repeated strings: role / id / name must appear once.
     assert message.role == "assistant"
     assert message.content == "Checking both."
+    # The SDK's accumulator keeps the reasoning fields, so the message can be echoed back.
+    assert message.model_extra == {
+        "reasoning_content": "let me think",
+        "thinking_blocks": [
+            {"index": 0, "type": "thinking", "thinking": "let me think", "signature": "sig"}
+        ],
+    }
     calls = message.tool_calls or []
     assert [(c.id, c.function.name, c.function.arguments) for c in calls] == [
         ("toolu_a", "weather", '{"city":"Nice"}'),
@@ -86,10 +93,14 @@ def test_sdk_accumulates_encoder_output_into_the_right_message() -> None:
     assert all(orjson.loads(f)["usage"] is None for f in data[:-2])
 
 
-def test_tool_call_indexes_count_calls_and_thinking_is_dropped() -> None:
+def test_tool_call_indexes_count_calls_and_thinking_is_carried() -> None:
     data = [orjson.loads(f) for f in frames(encode_all(MIXED))[:-1]]
     deltas = [d["choices"][0]["delta"] for d in data if d["choices"]]
-    assert not any("thinking" in orjson.dumps(d).decode() for d in deltas)
+    # Thinking text as reasoning_content pieces, the signed block once when it ends.
+    assert [d["reasoning_content"] for d in deltas if "reasoning_content" in d] == ["let me think"]
+    assert [d["thinking_blocks"] for d in deltas if "thinking_blocks" in d] == [
+        [{"index": 0, "type": "thinking", "thinking": "let me think", "signature": "sig"}]
+    ]
     indexes = [tc["index"] for d in deltas for tc in d.get("tool_calls", [])]
     assert indexes == [0, 0, 0, 1, 1]
     with_role = [d for d in deltas if "role" in d]
