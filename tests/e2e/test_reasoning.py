@@ -11,6 +11,7 @@ The README's "Reasoning" tables list these mappings.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from typing import Any
 
 import anthropic
@@ -19,12 +20,12 @@ import pytest
 
 from tests.dbutil import create_database, drop_database
 from tests.e2e.conftest import Stack, gateway_env
-from tests.e2e.harness import GatewayProc, prepare_database, seed_basic
+from tests.e2e.harness import GatewayProc, prepare_database, seed_basic, wait_for_rows
 from tests.fakes.anthropic_fake import AnthropicFake, AnthropicReply
 from tests.fakes.base import ToolCall
 from tests.fakes.gemini_fake import GeminiFake, GeminiReply
 from tests.fakes.ollama_fake import OllamaFake, OllamaReply
-from tests.fakes.openai_fake import OpenAIFake
+from tests.fakes.openai_fake import OpenAIFake, OpenAIReply
 
 CLAUDE = "anthropic/claude-sonnet-4-5"
 GEMINI = "gemini/gemini-2.5-flash"
@@ -200,12 +201,50 @@ def test_thinking_streams_to_an_openai_client(stack: Stack, model: str) -> None:
     assert (reasoning, content) == (THOUGHT, "Hello!")
 
 
-@pytest.mark.parametrize("model", [GEMINI, OLLAMA])
-def test_thinking_reaches_an_anthropic_client(stack: Stack, model: str) -> None:
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("model", [GEMINI, OLLAMA, GPT])
+def test_thinking_reaches_an_anthropic_client(stack: Stack, model: str, stream: bool) -> None:
     _thinking_replies(stack)
-    msg = ant(stack).messages.create(model=model, max_tokens=100, messages=HI)  # type: ignore[arg-type]
+    # An OpenAI-compatible reasoning server (vLLM, DeepSeek) sends reasoning_content.
+    stack.openai.replies.append(OpenAIReply(text="Hello!", reasoning_content=THOUGHT))
+    client = ant(stack)
+    if stream:
+        with client.messages.stream(model=model, max_tokens=100, messages=HI) as events:  # type: ignore[arg-type]
+            msg = events.get_final_message()
+    else:
+        msg = client.messages.create(model=model, max_tokens=100, messages=HI)  # type: ignore[arg-type]
     assert [b.type for b in msg.content] == ["thinking", "text"]
     assert msg.content[0].thinking == THOUGHT  # type: ignore[union-attr]
+    assert msg.content[1].text == "Hello!"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_compatible_server_reasoning_reaches_an_openai_client(stack: Stack, stream: bool) -> None:
+    stack.openai.replies.append(OpenAIReply(text="Hello!", reasoning_content=THOUGHT))
+    client = oai(stack)
+    if stream:
+        reasoning = ""
+        for chunk in client.chat.completions.create(model=GPT, messages=HI, stream=True):  # type: ignore[arg-type]
+            for choice in chunk.choices:
+                reasoning += (choice.delta.model_extra or {}).get("reasoning_content") or ""
+    else:
+        message = client.chat.completions.create(model=GPT, messages=HI).choices[0].message  # type: ignore[arg-type]
+        reasoning = (message.model_extra or {}).get("reasoning_content")
+    assert reasoning == THOUGHT
+
+
+async def test_reasoning_tokens_are_priced_as_output(stack: Stack) -> None:
+    # Token counts no other test here uses, to find this request's log row.
+    reply = GeminiReply(
+        text="Hello!", thinking=THOUGHT, input_tokens=17, output_tokens=43, reasoning_tokens=29
+    )
+    stack.gemini.replies.append(reply)
+    resp = oai(stack).chat.completions.create(model=GEMINI, messages=HI)
+    assert resp.usage is not None and resp.usage.completion_tokens == 43
+    rows = await wait_for_rows(stack.database_url, 1, timeout=30, input_tokens=17)
+    assert [r.output_tokens for r in rows] == [43], "Gemini's thoughtsTokenCount is output"
+    # gemini-2.5-flash list rates: $0.30 in / $2.50 out per million tokens.
+    assert rows[0].cost_usd == (17 * Decimal("0.3") + 43 * Decimal("2.5")) / 10**6
 
 
 # -- the signature round trip ------------------------------------------------------------------

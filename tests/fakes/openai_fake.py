@@ -7,7 +7,9 @@ Renders ``Reply`` exactly as the current OpenAI API does, independently of the g
 - ``POST /v1/embeddings`` and ``POST /openai/deployments/{d}/embeddings``
 - ``GET /v1/models`` and ``GET /openai/models``
 
-Point the official SDK at ``fake.sdk_base_url`` (``.../v1``).
+Point the official SDK at ``fake.sdk_base_url`` (``.../v1``). An ``OpenAIReply`` with
+``reasoning_content`` answers it as OpenAI-compatible reasoning servers (vLLM, DeepSeek) do: on
+the message, and streamed as ``delta.reasoning_content`` pieces before the content.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import base64
 import hashlib
 import struct
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -28,6 +31,15 @@ from tests.fakes.base import FakeUpstream, RecordedRequest, Reply, Turn
 
 CREATED = 1767225600
 FINGERPRINT = "fp_f4ke0000"
+
+
+@dataclass
+class OpenAIReply(Reply):
+    """A ``Reply`` with a compatible server's thinking text."""
+
+    reasoning_content: str | None = None
+
+
 EMBEDDING_DIMS = 8
 
 _ERRORS: dict[int, tuple[str, str | None]] = {
@@ -156,6 +168,9 @@ class OpenAIFake(FakeUpstream):
             "refusal": None,
             "annotations": [],
         }
+        reasoning = getattr(reply, "reasoning_content", None)
+        if reasoning:
+            message["reasoning_content"] = reasoning
         if reply.tool_calls:
             message["tool_calls"] = [
                 {
@@ -207,8 +222,11 @@ class OpenAIFake(FakeUpstream):
         role = {"role": "assistant", "content": "", "refusal": None}
         frames: list[dict[str, Any]] = []
         pieces = reply.text_pieces()
+        reasoning = getattr(reply, "reasoning_content", None)
         if pieces or not reply.tool_calls:
             frames.append(chunk(role))
+            if reasoning:
+                frames.extend(chunk({"reasoning_content": p}) for p in split3(reasoning))
             frames.extend(chunk({"content": piece}) for piece in pieces)
         for i, tc in enumerate(reply.tool_calls):
             first: dict[str, Any] = {

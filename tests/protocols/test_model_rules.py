@@ -11,6 +11,7 @@ from backend.ir.chat import (
     ChatRequest,
     ImagePart,
     Message,
+    Reasoning,
     TextPart,
     Tool,
     ToolChoice,
@@ -22,8 +23,12 @@ from backend.protocols import openai_chat as oa
 from backend.protocols.model_rules import (
     ANTHROPIC_FIELDS,
     OPENAI_FIELDS,
+    ollama_think,
+    reasoning_budget,
+    reasoning_effort,
     refusal,
     rules_for,
+    takes_reasoning_effort,
 )
 
 TOOL = Tool("get_weather", None, {"type": "object", "properties": {"city": {"type": "string"}}})
@@ -277,3 +282,40 @@ def test_readme_tables_match_the_code() -> None:
             table[cells[0].strip("`")] = support
         tables.append(table)
     assert tables == [OPENAI_FIELDS, ANTHROPIC_FIELDS]
+
+
+# -- reasoning ---------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("reasoning", "budget", "effort"),
+    [
+        (Reasoning(effort="none"), 0, None),
+        (Reasoning(effort="minimal"), 1024, "low"),
+        (Reasoning(effort="low"), 2048, "low"),
+        (Reasoning(effort="medium"), 8192, "medium"),
+        (Reasoning(effort="high"), 24576, "high"),
+        (Reasoning(effort="max"), 32768, "high"),
+        (Reasoning(budget_tokens=1500), 1500, "low"),
+        (Reasoning(budget_tokens=2049), 2049, "medium"),
+        (Reasoning(budget_tokens=8192), 8192, "medium"),
+        (Reasoning(budget_tokens=31999), 31999, "high"),
+    ],
+)
+def test_effort_budget_table(reasoning: Reasoning, budget: int, effort: str | None) -> None:
+    assert reasoning_budget(reasoning) == budget
+    assert reasoning_effort(reasoning) == effort
+
+
+def test_ollama_think_is_a_level_only_for_models_that_take_one() -> None:
+    assert ollama_think(Reasoning(effort="high"), "qwen3:8b") is True
+    assert ollama_think(Reasoning(effort="none"), "qwen3:8b") is False
+    assert ollama_think(Reasoning(effort="xhigh"), "gpt-oss:20b") == "high"
+    assert ollama_think(Reasoning(budget_tokens=1024), "gpt-oss:20b") == "low"
+    assert ollama_think(Reasoning(effort="none"), "gpt-oss:20b") is False
+
+
+def test_only_openai_reasoning_models_take_reasoning_effort() -> None:
+    assert takes_reasoning_effort("openai", "o3-mini")
+    assert takes_reasoning_effort("azure", "gpt-5")
+    assert not takes_reasoning_effort("openai", "gpt-4o-mini")
+    assert not takes_reasoning_effort("openai", "gpt-5-chat-latest")
+    assert not takes_reasoning_effort("gemini", "gemini-2.5-flash")

@@ -270,6 +270,10 @@ class StreamDecoder:
         self._start(out)
         delta = choice.get("delta")
         if isinstance(delta, dict):
+            # OpenAI-compatible reasoning servers (vLLM, DeepSeek...) stream thinking here.
+            reasoning = delta.get("reasoning_content")
+            if isinstance(reasoning, str) and reasoning:
+                self._thinking(reasoning, out)
             for key in ("content", "refusal"):
                 text = delta.get(key)
                 if isinstance(text, str) and text:
@@ -286,7 +290,7 @@ class StreamDecoder:
 
     def _open_block(
         self,
-        kind: Literal["text", "tool_call"],
+        kind: Literal["text", "tool_call", "thinking"],
         out: list[StreamEvent],
         tool_call_id: str | None = None,
         tool_name: str | None = None,
@@ -308,6 +312,12 @@ class StreamDecoder:
         if index is None:
             index = self._open_block("text", out)
         out.append(TextDelta(index, text))
+
+    def _thinking(self, text: str, out: list[StreamEvent]) -> None:
+        index = self._open if self._open_kind == "thinking" else None
+        if index is None:
+            index = self._open_block("thinking", out)
+        out.append(ThinkingDelta(index, text))
 
     def _tool_delta(self, call: dict[str, Any], out: list[StreamEvent]) -> None:
         raw_fn = call.get("function")
