@@ -107,7 +107,8 @@ ANTHROPIC_FIELDS: dict[str, dict[str, Support]] = {
     "top_k": {"anthropic": _P, "openai": _R, "gemini": _T, "ollama": _T},
     "container": {"anthropic": _P, "openai": _R, "gemini": _R, "ollama": _R},
     "mcp_servers": {"anthropic": _P, "openai": _R, "gemini": _R, "ollama": _R},
-    # output_config.format is modelled (response_format); its effort is item 2's.
+    # output_config.format is modelled (response_format), its effort too (``Reasoning``, with
+    # ``thinking: {type: adaptive}``); the rest has no meaning elsewhere.
     "output_config": {"anthropic": _P, "openai": _I, "gemini": _I, "ollama": _I},
     "cache_control": {"anthropic": _P, "openai": _I, "gemini": _I, "ollama": _I},
     "context_management": {"anthropic": _P, "openai": _I, "gemini": _I, "ollama": _I},
