@@ -21,6 +21,7 @@ from backend.security import sessions
 from backend.security.login_guard import LoginGuard
 from backend.security.password_workers import PasswordWorkers, PasswordWorkersBusy
 from backend.security.passwords import needs_rehash, password_problem
+from backend.security.throttle import Lockout
 
 MAX_ADMIN_TOKEN_DAYS = 3650
 
@@ -37,6 +38,14 @@ class RateLimited(AdminError):
     @property
     def extensions(self) -> dict[str, Any]:
         return {**super().extensions, "retryAfter": self.retry_after_s}
+
+
+def lockout_error(lockout: Lockout) -> RateLimited:
+    where = "for this account" if lockout.scope == "account" else "from this address"
+    return RateLimited(
+        f"too many failed logins {where}; try again in {lockout.retry_after_s} seconds",
+        retry_after_s=lockout.retry_after_s,
+    )
 
 
 async def _verify(workers: PasswordWorkers, password_hash: str | None, password: str) -> bool:
@@ -60,11 +69,7 @@ async def login(
     account = (email or "").strip().lower()
     lockout = await guard.throttle.lockout(account, address)
     if lockout is not None:
-        where = "for this account" if lockout.scope == "account" else "from this address"
-        raise RateLimited(
-            f"too many failed logins {where}; try again in {lockout.retry_after_s} seconds",
-            retry_after_s=lockout.retry_after_s,
-        )
+        raise lockout_error(lockout)
     user = await User.get_or_none(email=account)
     ok = await _verify(guard.passwords, user.password_hash if user else None, password or "")
     if user is None or not ok or user.status != "active":

@@ -21,6 +21,7 @@ from collections.abc import AsyncGenerator
 from json import JSONDecodeError
 from typing import Any, cast
 
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Message, Receive, Scope, Send
@@ -31,6 +32,7 @@ from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageRec
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 from strawberry.types.unset import UNSET, UnsetType
 
+from backend.admin.auth import lockout_error
 from backend.data.models.tenancy import User
 from backend.gateway import Gateway
 from backend.graphql.context import Context
@@ -172,6 +174,7 @@ class SwitchboardGraphQL(GraphQL[Context, None]):
                     refusal = graphql_error_response(408, exc.message, "REQUEST_TIMEOUT")
                 else:
                     receive = _replay(body, receive)
+                    refusal = await self._refuse_locked_out_address(scope)
             if refusal is not None:
                 await refusal(scope, receive, send)
                 return
@@ -184,6 +187,29 @@ class SwitchboardGraphQL(GraphQL[Context, None]):
                     return self._too_large()
                 break
         return None
+
+    async def _refuse_locked_out_address(self, scope: Scope) -> Response | None:
+        """An anonymous request from an address locked out for failed logins, refused unparsed.
+
+        Anonymous requests are logins and a public catalog. Once an address is locked out its
+        logins are refused anyway; answering before the document is parsed, validated and run
+        makes a login flood cost the loop a dictionary lookup per request instead of a GraphQL
+        execution, so other tenants keep their latency (issue 13, the noisy-neighbour test).
+        Requests with credentials are never refused here.
+        """
+        headers = Headers(scope=scope)
+        if "authorization" in headers:
+            return None
+        guard = self.login_guard
+        client = scope.get("client")
+        address = guard.address_of(headers, client[0] if client else None)
+        lockout = await guard.throttle.address_lockout(address)
+        if lockout is None:
+            return None
+        err = lockout_error(lockout)
+        body = {"data": None, "errors": [{"message": err.message, "extensions": err.extensions}]}
+        # 200 like every other GraphQL refusal of a login; clients read the error's code.
+        return JSONResponse(body, headers={"Retry-After": str(lockout.retry_after_s)})
 
     def _too_large(self) -> Response:
         return graphql_error_response(

@@ -68,15 +68,8 @@ Info = strawberry.Info[Context, None]
 
 def client_address(context: Context) -> str:
     """Who is calling, for throttling: the trusted proxy's header if configured, else the peer."""
-    header = context.login_guard.address_header
-    if header:
-        value = context.request.headers.get(header, "")
-        # The proxy appends the address it saw last; what precedes it is the client's to write.
-        forwarded = value.rsplit(",", 1)[-1].strip()
-        if forwarded:
-            return forwarded
     client = context.request.client
-    return client.host if client else "unknown"
+    return context.login_guard.address_of(context.request.headers, client.host if client else None)
 
 
 def viewer(info: Info) -> User:

@@ -6,7 +6,7 @@ closes it on shutdown.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +30,16 @@ class LoginGuard:
 
     def close(self) -> None:
         self.passwords.close()
+
+    def address_of(self, headers: Mapping[str, str], peer: str | None) -> str:
+        """Who is calling, for throttling: the trusted proxy's header if set, else the peer."""
+        if self.address_header:
+            value = headers.get(self.address_header, "")
+            # The proxy appends the address it saw last; what precedes it is the client's own.
+            forwarded = value.rsplit(",", 1)[-1].strip()
+            if forwarded:
+                return forwarded
+        return peer or "unknown"
 
 
 def build_login_guard(

@@ -184,11 +184,19 @@ class LoginThrottle:
 
     async def lockout(self, account: str, address: str) -> Lockout | None:
         """The lockout in force for this account or address, if any."""
+        return await self._locked("account", _key("acct", account)) or await self.address_lockout(
+            address
+        )
+
+    async def address_lockout(self, address: str) -> Lockout | None:
+        """The lockout in force for this client address, if any."""
+        return await self._locked("address", _key("addr", address))
+
+    async def _locked(self, scope: str, key: str) -> Lockout | None:
         now = self._clock()
-        for scope, key in (("account", _key("acct", account)), ("address", _key("addr", address))):
-            until = await self._store.locked_until(key)
-            if until > now:
-                return Lockout(retry_after_s=max(1, int(until - now + 0.999)), scope=scope)
+        until = await self._store.locked_until(key)
+        if until > now:
+            return Lockout(retry_after_s=max(1, int(until - now + 0.999)), scope=scope)
         return None
 
     async def failed(self, account: str, address: str) -> None:

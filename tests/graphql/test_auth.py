@@ -14,6 +14,7 @@ import uuid
 from typing import Any
 
 import httpx
+import pytest
 import redis.asyncio as aioredis
 from starlette.applications import Starlette
 from starlette.routing import Route
@@ -24,6 +25,7 @@ from backend.data.models.tenancy import User
 from backend.graphql.app import create_graphql_app
 from backend.security.api_keys import hash_key
 from backend.security.login_guard import build_login_guard
+from backend.security.sessions import create_session
 from tests.graphql.harness import Env, World, data, error, gql
 
 LOGIN = (
@@ -233,6 +235,46 @@ async def test_failed_logins_lock_the_address_out(env: Env) -> None:
         assert message == "too many failed logins from this address; try again in 30 seconds"
     async with _client(env.app, "10.2.0.2") as elsewhere:
         assert data(await _login(elsewhere, "sprayed@example.com", "s3cret-passw0rd"))["login"]
+
+
+async def test_a_locked_out_address_is_refused_before_its_document_is_parsed(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A login flood from a locked-out address costs no GraphQL work: anonymous requests from it
+    are answered before parsing (so a syntax error gets the lockout, not a parse error), while
+    requests carrying credentials from the same address are served as usual."""
+    await bootstrap_super_admin("flooded@example.com", "s3cret-passw0rd")
+    limit = env.gw.settings.login_max_failures_per_address
+    async with _client(env.app, "10.3.0.1") as client:
+        for i in range(limit):
+            await _login(client, f"flood{i}@example.com", "wrong-password")
+        import strawberry.schema.schema as strawberry_schema
+
+        parses = []
+        real_parse = strawberry_schema.parse
+        monkeypatch.setattr(
+            strawberry_schema, "parse", lambda *a, **k: parses.append(a) or real_parse(*a, **k)
+        )
+        for query in ("{ dlpRules { id } }", "mutation { login(", LOGIN):
+            resp = await client.post(
+                "/graphql",
+                json={"query": query, "variables": {"e": "flooded@example.com", "p": "x"}},
+            )
+            assert resp.status_code == 200, resp.text
+            assert resp.headers["retry-after"] == "30"
+            code, message, retry = _refusal(resp.json())
+            assert (code, retry) == ("RATE_LIMITED", 30)
+            assert message == "too many failed logins from this address; try again in 30 seconds"
+        assert parses == []
+        # Credentials are not anonymous: a token holder at that address is served.
+        user = await User.get(email="flooded@example.com")
+        token, _row = await create_session(user, now=env.gw.clock())
+        resp = await client.post(
+            "/graphql",
+            json={"query": "{ me { email } }"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert resp.json() == {"data": {"me": {"email": "flooded@example.com"}}}
 
 
 async def test_passwords_are_checked_off_the_event_loop(env: Env) -> None:
