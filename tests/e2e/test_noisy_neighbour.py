@@ -39,8 +39,8 @@ from tests.fakes.openai_fake import OpenAIFake
 
 #: The issue's bound on what the noise may add to another tenant's p99.
 ADDED_P99_MS = 50.0
-BASELINE_REQUESTS = 100
-MEASURED_REQUESTS = 200
+BASELINE_REQUESTS = 200
+MEASURED_REQUESTS = 400
 LOGIN_EMAIL = f"hammered-{uuid.uuid4().hex[:6]}@corp.test"
 PATHOLOGICAL_RULE = {"name": "Pathological", "pattern": "(x+x+)+y"}
 
