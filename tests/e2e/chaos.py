@@ -363,13 +363,21 @@ class TcpProxy:
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.accepted += 1
+        # Registered before any await: a cut() while this connection is still being set up
+        # resets it too (it used to survive, reach the target and serve after the cut).
+        self._writers.add(writer)
         await self._flowing.wait()
         try:
             up_reader, up_writer = await asyncio.open_connection(*self.target)
         except OSError:
             _rst(writer)
+            self._writers.discard(writer)
             return
-        self._writers.update((writer, up_writer))
+        if writer not in self._writers:  # cut while connecting
+            _rst(writer)
+            _rst(up_writer)
+            return
+        self._writers.add(up_writer)
 
         async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
             with contextlib.suppress(ConnectionError, OSError, asyncio.CancelledError):
