@@ -34,21 +34,25 @@ JSON = "application/json"
 _HEADER = b"x-request-id"
 #: The caller's path is echoed back in the message: keep that bounded.
 _MAX_PATH = 200
+_ANSWER_STARTS = frozenset(
+    ("http.response.start", "websocket.accept", "websocket.http.response.start")
+)
 
 
 class RequestIdMiddleware:
-    """Adds ``x-request-id`` to every HTTP answer that does not carry one yet."""
+    """Adds ``x-request-id`` to every HTTP answer and WebSocket handshake that lacks one."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
 
         async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
+            # A WebSocket's handshake answer (accept, or a denial) carries one too.
+            if message["type"] in _ANSWER_STARTS:
                 headers = list(message.get("headers", ()))
                 if not any(name.lower() == _HEADER for name, _ in headers):
                     headers.append((_HEADER, new_request_id().encode()))

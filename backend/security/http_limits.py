@@ -32,6 +32,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from backend.ir.errors import InvalidRequest
+from backend.policies.context import new_request_id
 
 STATUS_TEXT = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
 
@@ -53,6 +54,7 @@ def refusal_bytes(status: int, code: str, message: str) -> bytes:
             b"HTTP/1.1 %d %s\r\n" % (status, STATUS_TEXT[status]),
             b"content-type: application/json\r\n",
             b"content-length: %d\r\n" % len(body),
+            b"x-request-id: %s\r\n" % new_request_id().encode(),
             b"connection: close\r\n\r\n",
             body,
         )

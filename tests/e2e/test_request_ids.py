@@ -12,6 +12,8 @@ import anthropic
 import httpx
 import openai
 import pytest
+from websockets.asyncio.client import connect
+from websockets.typing import Subprotocol
 
 from tests.e2e.conftest import Stack
 
@@ -162,3 +164,10 @@ async def test_other_paths_default_to_openai_and_the_path_is_bounded(stack: Stac
         "type": "not_found_error",
         "message": "Unknown route: GET /v2/x.",
     }
+
+
+async def test_a_websocket_handshake_has_a_request_id(stack: Stack) -> None:
+    url = stack.gateway.url.replace("http://", "ws://") + "/graphql"
+    async with connect(url, subprotocols=[Subprotocol("graphql-transport-ws")]) as ws:
+        assert ws.response is not None
+        request_id(ws.response.headers)

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 from pathlib import Path
@@ -73,6 +74,7 @@ def test_complete_head_over_the_limit_gets_431(stack: Stack) -> None:
         sock.sendall(b"GET /healthz HTTP/1.1\r\nhost: gw\r\nx-big: " + big + b"\r\n\r\n")
         status, headers, body = read_response(sock)
     assert (status, headers["connection"]) == (431, "close")
+    assert re.fullmatch(r"req_[0-9a-f]{32}", headers["x-request-id"]), headers
     assert orjson.loads(body) == {
         "type": "error",
         "error": {
@@ -131,8 +133,9 @@ def test_unfinished_huge_heads_do_not_grow_the_process(stack: Stack) -> None:
 def test_stalled_head_gets_408(stack: Stack) -> None:
     with connect(stack) as sock:
         sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nhost: gw\r\n")  # ... and nothing more
-        status, _, body = read_response(sock)
+        status, headers, body = read_response(sock)
     assert status == 408
+    assert re.fullmatch(r"req_[0-9a-f]{32}", headers["x-request-id"]), headers
     assert orjson.loads(body)["error"] == {
         "type": "invalid_request_error",
         "code": "request_timeout",
