@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import orjson
 
 if TYPE_CHECKING:
+    from backend.ir.errors import GatewayError
     from backend.policies.context import RequestContext
 
 LogFormat = Literal["text", "json"]
@@ -137,9 +138,20 @@ class RequestLog:
             self._line(ctx)
 
     def _refused(self, ctx: RequestContext) -> None:
-        err = ctx.error
-        assert err is not None
-        cause: Cause = (err.status, err.kind, err.code or "", ctx.provider or "")
+        assert ctx.error is not None
+        self.refused(
+            ctx.error, request_id=ctx.request_id, endpoint=ctx.endpoint, provider=ctx.provider
+        )
+
+    def refused(
+        self, err: GatewayError, *, request_id: str, endpoint: str, provider: str | None = None
+    ) -> None:
+        """Count a refusal; log it at WARNING if it is the first of its cause.
+
+        Also for answers that never reach the pipeline (unknown routes, ``/v1/models``,
+        ``count_tokens``, error reports): every refusal a client gets has its reason logged.
+        """
+        cause: Cause = (err.status, err.kind, err.code or "", provider or "")
         seen = self.refusals.get(cause)
         if seen is not None:
             self.refusals[cause] = seen + 1
@@ -157,8 +169,8 @@ class RequestLog:
             f" (provider {provider})" if provider else "",
             scrub(err.message[:500]),
             extra={
-                "request_id": ctx.request_id,
-                "endpoint": ctx.endpoint,
+                "request_id": request_id,
+                "endpoint": endpoint,
                 "status": status,
                 "error_type": kind,
                 "error_code": code or None,

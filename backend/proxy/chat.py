@@ -29,6 +29,12 @@ def error_response(codec: InboundCodec, err: GatewayError, ctx: RequestContext) 
     return Response(orjson.dumps(body), status_code=status, media_type=JSON, headers=headers)
 
 
+def refusal(gw: Gateway, codec: InboundCodec, err: GatewayError, ctx: RequestContext) -> Response:
+    """The answer to a request refused outside the pipeline, its reason logged once per cause."""
+    gw.request_log.refused(err, request_id=ctx.request_id, endpoint=ctx.endpoint)
+    return error_response(codec, err, ctx)
+
+
 def internal_error(exc: BaseException) -> GatewayError:
     # The message never carries exception text: it could hold request data or secrets.
     log.error("internal error while handling a request", exc_info=exc)

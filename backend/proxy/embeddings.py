@@ -17,7 +17,7 @@ from backend.policies.pipeline import ChatPipeline
 from backend.protocols import anthropic_messages, openai_chat
 from backend.proxy.auth import principal_for
 from backend.proxy.body import read_json
-from backend.proxy.chat import JSON, error_response, internal_error, refuse
+from backend.proxy.chat import JSON, internal_error, refusal, refuse
 from backend.proxy.codecs import ANTHROPIC, OPENAI
 
 
@@ -82,6 +82,6 @@ async def count_tokens(request: Request) -> Response:
             headers={"x-request-id": ctx.request_id},
         )
     except GatewayError as err:
-        return error_response(ANTHROPIC, err, ctx)
+        return refusal(gw, ANTHROPIC, err, ctx)
     except Exception as exc:
-        return error_response(ANTHROPIC, internal_error(exc), ctx)
+        return refusal(gw, ANTHROPIC, internal_error(exc), ctx)

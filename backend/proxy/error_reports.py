@@ -13,7 +13,7 @@ from backend.policies import dlp as dlp_policy
 from backend.policies.context import RequestContext
 from backend.proxy.auth import principal_for
 from backend.proxy.body import read_json
-from backend.proxy.chat import JSON, error_response
+from backend.proxy.chat import JSON, refusal
 from backend.proxy.codecs import OPENAI
 
 FIELDS = {"type": 100, "error": 4000, "model": 200, "agent": 100, "version": 50, "request_id": 64}
@@ -54,4 +54,4 @@ async def report_error(request: Request) -> Response:
         )
         return Response(orjson.dumps({"ok": True}), status_code=202, media_type=JSON)
     except GatewayError as err:
-        return error_response(OPENAI, err, ctx)
+        return refusal(gw, OPENAI, err, ctx)

@@ -74,7 +74,12 @@ def protocol_of(path: str, headers: Mapping[str, str]) -> str:
 
 
 def error_response(request: Request, err: GatewayError, graphql_code: str) -> Response:
-    """``err`` in the caller's protocol, with its own request id."""
+    """``err`` in the caller's protocol, with its own request id; its reason logged once per
+    cause like every refusal (the gateway is absent only before startup finished)."""
+    request_id = new_request_id()
+    gateway = getattr(request.app.state, "gateway", None)
+    if gateway is not None:
+        gateway.request_log.refused(err, request_id=request_id, endpoint=_shown_path(request))
     protocol = protocol_of(request.url.path, request.headers)
     body: dict[str, Any]
     if protocol == "graphql":
@@ -84,7 +89,7 @@ def error_response(request: Request, err: GatewayError, graphql_code: str) -> Re
         status, body = anthropic_messages.encode_error(err)
     else:
         status, body = openai_chat.encode_error(err)
-    headers = {**err.headers, "x-request-id": new_request_id()}
+    headers = {**err.headers, "x-request-id": request_id}
     return Response(orjson.dumps(body), status_code=status, media_type=JSON, headers=headers)
 
 

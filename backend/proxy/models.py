@@ -10,7 +10,7 @@ from backend.gateway import Gateway
 from backend.ir.errors import GatewayError
 from backend.policies.context import RequestContext
 from backend.proxy.auth import principal_for
-from backend.proxy.chat import JSON, error_response
+from backend.proxy.chat import JSON, refusal
 from backend.proxy.codecs import ANTHROPIC, OPENAI
 
 CREATED = 1_700_000_000
@@ -35,7 +35,7 @@ async def list_models(request: Request) -> Response:
     try:
         principal = await principal_for(request.headers, gw.store, ctx.created_at)
     except GatewayError as err:
-        return error_response(codec, err, ctx)
+        return refusal(gw, codec, err, ctx)
     names = visible_models(gw, principal.org_id)
     if anthropic:
         data = [

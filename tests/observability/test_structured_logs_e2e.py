@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import anthropic
+import httpx
 import openai
 import pytest
 
@@ -115,6 +116,20 @@ async def test_json_lines_request_fields_and_refusals_once_per_cause(lstack: Log
             )
         refused["upstream"].append(up_err.value.response.headers["x-request-id"])
     lstack.openai.replies.clear()
+    # Refusals outside the chat pipeline have their reason logged too, once per cause: an unknown
+    # route, a bad error report, count_tokens for a model that does not exist.
+    elsewhere: dict[str, list[str]] = {"route": [], "report": [], "count": []}
+    auth = {"authorization": f"Bearer {seeded.user_key}"}
+    for _ in range(2):
+        elsewhere["route"].append(httpx.get(f"{gw.url}/v1/nope").headers["x-request-id"])
+        report = httpx.post(f"{gw.url}/v1/error-reports", headers=auth, json={"type": 1})
+        assert report.status_code == 400
+        elsewhere["report"].append(report.headers["x-request-id"])
+        with pytest.raises(anthropic.APIStatusError) as count_err:
+            ac.messages.count_tokens(
+                model="nowhere/no-such-model", messages=[{"role": "user", "content": "hi"}]
+            )
+        elsewhere["count"].append(count_err.value.response.headers["x-request-id"])
 
     assert gw.stop() == 0  # the refusal counts are logged on the way out
     text = gw.log_text()
@@ -139,6 +154,10 @@ async def test_json_lines_request_fields_and_refusals_once_per_cause(lstack: Log
         r for r in records if r["level"] == "WARNING" and r["message"].startswith("refused with")
     ]
     for cause, ids in refused.items():
+        first, second = ids
+        assert [w["request_id"] for w in warnings if w["request_id"] in ids] == [first], cause
+        assert second not in {w["request_id"] for w in warnings}
+    for cause, ids in elsewhere.items():
         first, second = ids
         assert [w["request_id"] for w in warnings if w["request_id"] in ids] == [first], cause
         assert second not in {w["request_id"] for w in warnings}
