@@ -459,6 +459,18 @@ async def test_two_gateways_share_one_org_cap(world: CapsWorld) -> None:
     env = dict(stack.gateway.env)
     assert env.get("REDIS_URL") and env.get("SWITCHBOARD_REDIS_PREFIX")
     second = GatewayProc(env, stack.tmp / f"gateway2-{uuid.uuid4().hex[:6]}.log").start()
+    # One client per gateway, key and SDK, closed at the end, with a 60 s timeout. With a fresh
+    # client per call (forty, never closed) one call once waited the SDK's default 600 s while
+    # its answer sat unread on the socket: not understood, but a hang must not stall the suite.
+    sdk_clients: dict[tuple[str, str, str], Any] = {}
+
+    def client(kind: str, gw: GatewayProc, key: str) -> Any:
+        made = sdk_clients.get((kind, gw.url, key))
+        if made is None:
+            made = (oai if kind == "openai" else ant)(gw, key).with_options(timeout=60)
+            sdk_clients[(kind, gw.url, key)] = made
+        return made
+
     try:
         queue_priced_replies(stack, 40, delay=0.3)
         calls = []
@@ -466,9 +478,9 @@ async def test_two_gateways_share_one_org_cap(world: CapsWorld) -> None:
             gw = stack.gateway if i % 2 else second
             key = world.keys["shared_app" if i % 3 else "shared_user"]
             if i % 4 < 2:
-                calls.append(call_openai(oai(gw, key), i % 8 < 4))
+                calls.append(call_openai(client("openai", gw, key), i % 8 < 4))
             else:
-                calls.append(call_anthropic(ant(gw, key), i % 8 < 4))
+                calls.append(call_anthropic(client("anthropic", gw, key), i % 8 < 4))
         outcomes = await asyncio.gather(*calls)
         now = utcnow()
         ok = [o for o in outcomes if o.ok]
@@ -485,6 +497,8 @@ async def test_two_gateways_share_one_org_cap(world: CapsWorld) -> None:
         spent = await wait_spend(stack.database_url, "org", org_id, week_start(now), CAP)
         assert spent == CAP
     finally:
+        for made in sdk_clients.values():
+            await made.close()
         second.stop()
 
 
