@@ -363,8 +363,13 @@ class TcpProxy:
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.accepted += 1
+        if self._server is None:
+            # Accepted by the kernel or the loop just before cut() but handed over after it:
+            # such a connection used to reach the target and serve "while it was down".
+            _rst(writer)
+            return
         # Registered before any await: a cut() while this connection is still being set up
-        # resets it too (it used to survive, reach the target and serve after the cut).
+        # resets it too.
         self._writers.add(writer)
         await self._flowing.wait()
         try:
@@ -373,7 +378,7 @@ class TcpProxy:
             _rst(writer)
             self._writers.discard(writer)
             return
-        if writer not in self._writers:  # cut while connecting
+        if self._server is None or writer not in self._writers:  # cut while connecting
             _rst(writer)
             _rst(up_writer)
             return
