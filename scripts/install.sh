@@ -17,6 +17,10 @@ BUN_VERSION=1.4.4
 GRAPHIQL_PACKAGES=(graphiql@3.8.3 react@18.3.1 react-dom@18.3.1 @graphiql/plugin-explorer@1.0.2 graphql@16.11.0)
 # Claude Code, run by tests/e2e/test_claude_code.py against the gateway (test installs only).
 CLAUDE_CODE_VERSION=2.1.332
+# Codex CLI and Gemini CLI, run by tests/e2e/test_codex_cli.py and test_gemini_cli.py (test installs
+# only). Codex ships a native binary; Gemini CLI runs on the Node below (it wants >= 20).
+CODEX_VERSION=0.171.0
+GEMINI_CLI_VERSION=0.61.0
 
 PY="${PYTHON:-python3}"
 if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
@@ -72,6 +76,14 @@ fi
 if [ "$WITH_TESTS" = "1" ] && [ "$(.tools/claude-code/node_modules/.bin/claude --version 2>/dev/null | cut -d' ' -f1)" != "$CLAUDE_CODE_VERSION" ]; then
   echo "==> installing Claude Code $CLAUDE_CODE_VERSION from the npm registry (tests)"
   npm install --prefix .tools/claude-code --no-audit --no-fund --silent "@anthropic-ai/claude-code@$CLAUDE_CODE_VERSION"
+fi
+if [ "$WITH_TESTS" = "1" ] && [ "$(.tools/codex/node_modules/.bin/codex --version 2>/dev/null | cut -d' ' -f2)" != "$CODEX_VERSION" ]; then
+  echo "==> installing Codex CLI $CODEX_VERSION from the npm registry (tests)"
+  npm install --prefix .tools/codex --no-audit --no-fund --silent "@openai/codex@$CODEX_VERSION"
+fi
+if [ "$WITH_TESTS" = "1" ] && [ "$(PATH="$PWD/.tools/node/node_modules/.bin:$PATH" .tools/gemini-cli/node_modules/.bin/gemini --version 2>/dev/null)" != "$GEMINI_CLI_VERSION" ]; then
+  echo "==> installing Gemini CLI $GEMINI_CLI_VERSION from the npm registry (tests)"
+  npm install --prefix .tools/gemini-cli --no-audit --no-fund --silent "@google/gemini-cli@$GEMINI_CLI_VERSION"
 fi
 
 if [ "$WITH_BROWSER" = "1" ] && [ ! -x /usr/bin/chromium ]; then
