@@ -7,4 +7,5 @@ MODEL_MODULES = [
     "backend.data.models.routing",
     "backend.data.models.settings",
     "backend.data.models.dlp",
+    "backend.data.models.deployments",
 ]
