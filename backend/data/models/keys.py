@@ -6,6 +6,8 @@ Only hashes are stored. A gateway key is shown once at creation and identified a
 
 from __future__ import annotations
 
+from typing import Any
+
 from tortoise import fields
 from tortoise.models import Model
 
@@ -24,6 +26,15 @@ class ApiKey(Model):
         "models.App", related_name="api_keys", null=True, on_delete=fields.CASCADE
     )
     rate_limit_rpm = fields.IntField(null=True)
+    rate_limit_tpm = fields.IntField(null=True)
+    # The key's own spend cap per ``cap_period`` (daily | weekly | monthly); null: none.
+    spend_cap_usd = fields.DecimalField(max_digits=18, decimal_places=8, null=True)
+    cap_period = fields.CharField(max_length=10, default="monthly")
+    # Models or aliases the key may use (glob patterns); null: any.
+    allowed_models: fields.JSONField[Any] = fields.JSONField(null=True)
+    # Limits an administrator set, which the key's owner may tighten but not raise or remove:
+    # {limit name: {"value": ..., "by": user id, "role": ..., "at": iso time}}.
+    admin_limits: fields.JSONField[Any] = fields.JSONField(default=dict)
     expires_at = fields.DatetimeField(null=True)
     revoked_at = fields.DatetimeField(null=True)
     last_used_at = fields.DatetimeField(null=True)

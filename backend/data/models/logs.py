@@ -41,6 +41,8 @@ class RequestLog(Model):
     cache_hit = fields.BooleanField(default=False)
     agent_id = fields.CharField(max_length=100, null=True)
     tier = fields.CharField(max_length=20, null=True)
+    # Cost-attribution tags of the request (metadata.tags / x-switchboard-tags); null: none.
+    tags: fields.JSONField[Any] = fields.JSONField(null=True)
     # The conversation as sent upstream (after DLP redaction) and the answer, as JSON text.
     request_body = fields.TextField(null=True)
     response_body = fields.TextField(null=True)
@@ -67,6 +69,9 @@ class UsageRollup(Model):
     output_tokens = fields.BigIntField(default=0)
     cached_tokens = fields.BigIntField(default=0)
     cost_usd = fields.DecimalField(max_digits=18, decimal_places=8, default=0)
+    # Requests that used tokens of a model without a known price: their cost is "unknown",
+    # not part of cost_usd.
+    unknown_cost_requests = fields.IntField(default=0)
     latency_ms_sum = fields.FloatField(default=0)
 
     class Meta:
@@ -83,11 +88,34 @@ class MinuteStat(Model):
     errors = fields.IntField(default=0)
     tokens = fields.BigIntField(default=0)
     cost_usd = fields.DecimalField(max_digits=18, decimal_places=8, default=0)
+    unknown_cost_requests = fields.IntField(default=0)
     # {"<upper bound ms>": count} over fixed log-spaced buckets.
     latency_hist: fields.JSONField[dict[str, int]] = fields.JSONField(default=dict)
 
     class Meta:
         table = "minute_stats"
+
+
+class TagRollup(Model):
+    # Hourly totals per cost-attribution tag (a request with n tags counts in n rows).
+
+    id = fields.BigIntField(primary_key=True)
+    bucket = fields.DatetimeField(db_index=True)
+    # 0 means "none", as in UsageRollup.
+    org_id = fields.IntField(default=0)
+    user_id = fields.IntField(default=0)
+    app_id = fields.IntField(default=0)
+    tag = fields.CharField(max_length=64)
+    requests = fields.IntField(default=0)
+    errors = fields.IntField(default=0)
+    input_tokens = fields.BigIntField(default=0)
+    output_tokens = fields.BigIntField(default=0)
+    cost_usd = fields.DecimalField(max_digits=18, decimal_places=8, default=0)
+    unknown_cost_requests = fields.IntField(default=0)
+
+    class Meta:
+        table = "tag_rollups"
+        unique_together = (("bucket", "org_id", "user_id", "app_id", "tag"),)
 
 
 class SpendCounter(Model):

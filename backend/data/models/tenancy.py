@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from tortoise import fields
 from tortoise.models import Model
+
+# Limits every owner of traffic may carry (organization, user, app, key): requests and tokens
+# per minute (sliding windows, ``backend.budget.ratelimit``) and the models or aliases it may
+# use (null: any). The tightest of the levels that apply to a request wins.
 
 
 class Organization(Model):
@@ -18,6 +24,9 @@ class Organization(Model):
     cap_period = fields.CharField(max_length=10, default="monthly")  # weekly | monthly
     rollover = fields.BooleanField(default=False)
     dlp_enabled = fields.BooleanField(default=False)
+    rate_limit_rpm = fields.IntField(null=True)
+    rate_limit_tpm = fields.IntField(null=True)
+    allowed_models: fields.JSONField[Any] = fields.JSONField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -36,6 +45,9 @@ class User(Model):
     organization: fields.ForeignKeyNullableRelation[Organization] = fields.ForeignKeyField(
         "models.Organization", related_name="members", null=True, on_delete=fields.SET_NULL
     )
+    rate_limit_rpm = fields.IntField(null=True)
+    rate_limit_tpm = fields.IntField(null=True)
+    allowed_models: fields.JSONField[Any] = fields.JSONField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -52,6 +64,12 @@ class App(Model):
     organization: fields.ForeignKeyNullableRelation[Organization] = fields.ForeignKeyField(
         "models.Organization", related_name="apps", null=True, on_delete=fields.SET_NULL
     )
+    rate_limit_rpm = fields.IntField(null=True)
+    rate_limit_tpm = fields.IntField(null=True)
+    allowed_models: fields.JSONField[Any] = fields.JSONField(null=True)
+    # The app's own spend cap per ``cap_period`` (daily | weekly | monthly); null: none.
+    spend_cap_usd = fields.DecimalField(max_digits=18, decimal_places=8, null=True)
+    cap_period = fields.CharField(max_length=10, default="monthly")
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
