@@ -8,4 +8,5 @@ MODEL_MODULES = [
     "backend.data.models.settings",
     "backend.data.models.dlp",
     "backend.data.models.deployments",
+    "backend.data.models.responses",
 ]
