@@ -49,8 +49,9 @@ class Settings(BaseModel):
     log_flush_interval_s: float = 0.5
     upstream_timeout_s: float = 600.0
     upstream_connect_timeout_s: float = 10.0
-    #: Upstream HTTP transport: aiohttp (default), httpx-aiohttp or httpx (providers/http.py).
-    transport: Literal["aiohttp", "httpx-aiohttp", "httpx"] = "aiohttp"
+    #: Upstream HTTP transport: reqwest (default), aiohttp, httpx-aiohttp or httpx
+    #: (providers/http.py).
+    transport: Literal["reqwest", "aiohttp", "httpx-aiohttp", "httpx"] = "reqwest"
     #: Keep DLP-redacted request/response bodies in the log for the activity export.
     log_bodies: bool = True
     #: Log line format: ``text`` or ``json`` (one object per line; backend/observability/logs).

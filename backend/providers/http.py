@@ -7,9 +7,10 @@ machines, as much as the HTTP work itself, and a gateway needs none of it (no co
 redirects, credentials set per provider). ``Upstream`` memoises the joined URLs, sets the timeout
 once, and hands each request straight to the transport.
 
-Transports (``SWITCHBOARD_TRANSPORT``): ``aiohttp`` (default, ``aio_transport.AioTransport``),
-``httpx-aiohttp`` (the ``httpx-aiohttp`` package's adapter) and ``httpx`` (plain httpcore, an
-order of magnitude slower under concurrency here); ``benchmarks/`` compares them.
+Transports (``SWITCHBOARD_TRANSPORT``): ``reqwest`` (default, ``reqwest_transport``: pyreqwest,
+the HTTP work in Rust), ``aiohttp`` (``aio_transport.AioTransport``), ``httpx-aiohttp`` (the
+``httpx-aiohttp`` package's adapter) and ``httpx`` (plain httpcore, an order of magnitude slower
+under concurrency here); ``benchmarks/`` compares them.
 """
 
 from __future__ import annotations
@@ -22,7 +23,12 @@ from typing import Any, Literal
 
 import httpx
 
-TransportName = Literal["aiohttp", "httpx-aiohttp", "httpx"]
+#: Request extension: the body will be read whole (``reqwest_transport`` reads it in one call).
+READ_WHOLE = "switchboard.read_whole"
+
+TransportName = Literal["reqwest", "aiohttp", "httpx-aiohttp", "httpx"]
+#: What ``SWITCHBOARD_TRANSPORT`` defaults to (chosen by ``benchmarks/``).
+DEFAULT_TRANSPORT: TransportName = "reqwest"
 
 #: Sent on every upstream request unless the provider sets them; compressed answers are
 #: decoded by ``httpx.Response``.
@@ -75,7 +81,11 @@ class _FlushingBody(httpx.AsyncByteStream):
         await self._inner.aclose()
 
 
-def make_transport(name: TransportName = "aiohttp") -> httpx.AsyncBaseTransport:
+def make_transport(name: TransportName = DEFAULT_TRANSPORT) -> httpx.AsyncBaseTransport:
+    if name == "reqwest":
+        from backend.providers.reqwest_transport import ReqwestTransport
+
+        return ReqwestTransport()
     if name == "httpx":
         return httpx.AsyncHTTPTransport(
             limits=httpx.Limits(max_connections=1000, max_keepalive_connections=200)
@@ -108,14 +118,16 @@ class Upstream:
         self._transport = transport
         defaults = {**_DEFAULT_HEADERS, **{k.lower(): v for k, v in (headers or {}).items()}}
         self._default_raw = [(k.encode(), v.encode()) for k, v in defaults.items()]
-        self._extensions = {
-            "timeout": {
-                "connect": connect_timeout_s,
-                "read": timeout_s,
-                "write": timeout_s,
-                "pool": timeout_s,
-            }
+        timeouts = {
+            "connect": connect_timeout_s,
+            "read": timeout_s,
+            "write": timeout_s,
+            "pool": timeout_s,
         }
+        self._extensions = {"timeout": timeouts}
+        # A hint for transports that can read a whole body in one call (reqwest_transport):
+        # set when the caller is going to read the whole body anyway.
+        self._whole_extensions = {"timeout": timeouts, READ_WHOLE: True}
         #: (path, query) -> the joined URL and its host header (netloc is computed per access).
         self._urls: dict[tuple[str, tuple[tuple[str, Any], ...]], tuple[httpx.URL, bytes]] = {}
         self.is_closed = False
@@ -154,6 +166,7 @@ class Upstream:
         content: bytes | None = None,
         params: Params = None,
         headers: Mapping[str, str] | None = None,
+        read_whole: bool = False,
     ) -> httpx.Request:
         target, host = self._target(url, params)
         raw = [(b"host", host)]
@@ -173,7 +186,7 @@ class Upstream:
             target,
             headers=raw,
             stream=httpx.ByteStream(content or b""),
-            extensions=self._extensions,
+            extensions=self._whole_extensions if read_whole else self._extensions,
         )
         request.read()
         return request
@@ -199,7 +212,9 @@ class Upstream:
         params: Params = None,
         headers: Mapping[str, str] | None = None,
     ) -> httpx.Response:
-        request = self.build_request(method, url, content=content, params=params, headers=headers)
+        request = self.build_request(
+            method, url, content=content, params=params, headers=headers, read_whole=True
+        )
         return await self.send(request)
 
     async def get(
@@ -254,7 +269,7 @@ def make_http_client(
     headers: dict[str, str] | None = None,
     timeout_s: float = 600.0,
     connect_timeout_s: float = 10.0,
-    transport: TransportName = "aiohttp",
+    transport: TransportName = DEFAULT_TRANSPORT,
 ) -> Upstream:
     return Upstream(
         base_url,

@@ -77,7 +77,7 @@ def _clean(fake: GeminiFake) -> None:
     fake.models_page_size = None
 
 
-@pytest.fixture(scope="module", params=["aiohttp", "httpx"])
+@pytest.fixture(scope="module", params=["reqwest", "aiohttp", "httpx"])
 async def client(request: pytest.FixtureRequest, fake: GeminiFake) -> AsyncIterator[Upstream]:
     transport: TransportName = request.param
     c = make_http_client(fake.base_url, transport=transport, timeout_s=5)

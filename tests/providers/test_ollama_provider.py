@@ -65,7 +65,7 @@ def _clean(fake: OllamaFake) -> None:
     fake.tool_call_ids = False
 
 
-@pytest.fixture(scope="module", params=["aiohttp", "httpx"])
+@pytest.fixture(scope="module", params=["reqwest", "aiohttp", "httpx"])
 async def client(request: pytest.FixtureRequest, fake: OllamaFake) -> AsyncIterator[Upstream]:
     transport: TransportName = request.param
     c = make_http_client(fake.base_url, transport=transport, timeout_s=5)

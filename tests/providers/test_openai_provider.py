@@ -59,7 +59,7 @@ def _clean(fake: OpenAIFake) -> None:
     fake.reset()
 
 
-@pytest.fixture(params=["aiohttp", "httpx-aiohttp", "httpx"])
+@pytest.fixture(params=["reqwest", "aiohttp", "httpx-aiohttp", "httpx"])
 async def client(request: pytest.FixtureRequest, fake: OpenAIFake) -> AsyncIterator[Upstream]:
     transport: TransportName = request.param
     c = make_http_client(fake.sdk_base_url, transport=transport, timeout_s=5)
@@ -263,7 +263,7 @@ async def test_error_frame_before_any_event_raises(
         await collect(provider.stream(request(), "m"))
 
 
-@pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
+@pytest.mark.parametrize("transport", ["reqwest", "aiohttp", "httpx"])
 async def test_consumer_closing_the_stream_closes_the_upstream_response(
     fake: OpenAIFake, transport: TransportName
 ) -> None:
