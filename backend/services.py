@@ -46,6 +46,8 @@ async def build_gateway(settings: Settings, metrics: Metrics | None = None) -> G
     from backend.policies.dlp import DlpPolicies
     from backend.policies.pipeline import ChatPipeline
     from backend.providers.credentials import load_provider_configs
+    from backend.providers.deployment_limits import LocalWindows, RedisWindows, Windows
+    from backend.providers.deployments import load_deployments
     from backend.providers.registry import ProviderRegistry, default_factories
     from backend.routing.router import Router
     from backend.security.crypto import derive_key, load_or_create_secret_key
@@ -73,18 +75,26 @@ async def build_gateway(settings: Settings, metrics: Metrics | None = None) -> G
     gw.secret_key = derive_key(secret)
 
     env = dict(os.environ) | settings.provider_env
+    # Deployments' own rpm/tpm windows: shared by every instance through Redis when configured.
+    windows: Windows = (
+        RedisWindows(redis, settings.redis_prefix) if redis is not None else LocalWindows()
+    )
     gw.providers = ProviderRegistry(
         default_factories(),
         transport=settings.transport,
         timeout_s=settings.upstream_timeout_s,
         connect_timeout_s=settings.upstream_connect_timeout_s,
+        windows=windows,
+        deployment_cooldown_s=settings.circuit_cooldown_s,
     )
 
     async def reload_providers() -> None:
+        key = gw.secret_key or b""
         configs, errors = await load_provider_configs(
-            env, gw.secret_key or b"", ollama_base_url=store.settings.ollama_base_url
+            env, key, ollama_base_url=store.settings.ollama_base_url
         )
-        await gw.providers.apply(configs, errors)
+        deployments, deployment_errors = await load_deployments(env, key, configs, errors)
+        await gw.providers.apply(configs, errors, deployments, deployment_errors)
 
     await reload_providers()
     store.on_reload("credentials", reload_providers)

@@ -30,6 +30,7 @@ from typing import NamedTuple
 
 from tortoise.transactions import in_transaction
 
+from backend.data.models.deployments import ProviderDeployment
 from backend.data.models.settings import ProviderCredential
 from backend.providers.base import ProviderConfig
 from backend.security.crypto import (
@@ -98,6 +99,11 @@ DEFAULTS: Mapping[str, ProviderDefault] = MappingProxyType(
 _ENV_FALLBACKS: Mapping[str, str] = MappingProxyType({"GEMINI_API_KEY": "GOOGLE_API_KEY"})
 
 _OVERLAY_FIELDS = ("base_url", "organization", "project", "azure_deployment", "api_version")
+
+
+def deployment_aad(provider: str, name: str) -> str:
+    """Associated data binding a deployment's ciphertext to its row (provider and name)."""
+    return f"deployment:{provider}/{name}"
 
 
 def normalize_base_url(kind: str, url: str) -> str:
@@ -230,17 +236,23 @@ async def load_provider_configs(
 async def rotate_key(old_key: bytes, new_key: bytes) -> int:
     """Re-encrypt every stored credential from ``old_key`` to ``new_key`` in one transaction.
 
-    Returns how many rows were re-encrypted. A row already readable with ``new_key`` (a rotation
-    re-run) is left as is; a row readable with neither aborts the whole rotation with
-    ``CredentialDecryptError`` naming the provider, and nothing is changed.
+    Provider credentials and provider deployments alike. Returns how many rows were
+    re-encrypted. A row already readable with ``new_key`` (a rotation re-run) is left as is; a
+    row readable with neither aborts the whole rotation with ``CredentialDecryptError`` naming
+    the provider, and nothing is changed.
     """
     count = 0
     async with in_transaction() as conn:
-        rows = await ProviderCredential.all().using_db(conn).select_for_update()
+        rows: list[ProviderCredential | ProviderDeployment] = []
+        rows += await ProviderCredential.all().using_db(conn).select_for_update()
+        rows += await ProviderDeployment.all().using_db(conn).select_for_update()
         for row in rows:
             if not row.api_key_ciphertext:
                 continue
-            aad = provider_aad(row.provider)
+            if isinstance(row, ProviderDeployment):
+                aad = deployment_aad(row.provider, row.name)
+            else:
+                aad = provider_aad(row.provider)
             try:
                 plain = decrypt_secret(old_key, row.api_key_ciphertext, aad)
             except CredentialDecryptError:

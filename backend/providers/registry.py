@@ -38,6 +38,10 @@ from backend.ir.errors import NotFound, ProviderNotConfigured
 from backend.ir.stream import StreamEvent
 from backend.providers.base import Provider, ProviderConfig
 from backend.providers.credentials import DEFAULTS
+from backend.providers.deployment_limits import LocalWindows, Windows
+from backend.providers.deployment_pool import DeploymentPool, Member
+from backend.providers.deployment_state import DeploymentState, DeploymentStatus, SmoothWeights
+from backend.providers.deployments import DeploymentSpec, DeploymentSpecs
 from backend.providers.http import TransportName, Upstream, make_http_client
 
 log = logging.getLogger("switchboard.providers")
@@ -140,6 +144,8 @@ class ProviderRegistry:
         connect_timeout_s: float = 10.0,
         close_grace_s: float = 5.0,
         drain_timeout_s: float = 900.0,
+        windows: Windows | None = None,
+        deployment_cooldown_s: float = 30.0,
     ) -> None:
         self._factories = dict(factories)
         self._client_factory = client_factory or self._default_client
@@ -155,6 +161,16 @@ class ProviderRegistry:
         self._warned: set[tuple[str, str]] = set()
         self._retiring: set[asyncio.Task[None]] = set()
         self._lock = asyncio.Lock()
+        # Deployments (``deployment_pool``): their entries by ``provider/name``, the pool of
+        # each provider that has some, and their live state, kept across reloads by key.
+        self._windows: Windows = windows or LocalWindows()
+        self._deployment_cooldown_s = deployment_cooldown_s
+        self._dep_entries: dict[str, _Entry] = {}
+        self._pools: dict[str, DeploymentPool] = {}
+        self._dep_states: dict[str, DeploymentState] = {}
+        self._dep_errors: dict[str, str] = {}
+        self._turns = SmoothWeights()
+        self._settling: set[asyncio.Task[Any]] = set()
 
     def _default_client(self, config: ProviderConfig) -> Upstream:
         return make_http_client(
@@ -169,35 +185,59 @@ class ProviderRegistry:
 
     def names(self) -> list[str]:
         """Providers that can serve requests now."""
-        return sorted(self._entries)
+        return sorted(set(self._entries) | set(self._pools))
 
     def configured(self) -> dict[str, ProviderConfig]:
         """Config of every provider that can serve requests now, by name."""
-        return {name: entry.config for name, entry in self._entries.items()}
+        out = {name: entry.config for name, entry in self._entries.items()}
+        out.update({name: pool.config for name, pool in self._pools.items()})
+        return out
 
     def errors(self) -> dict[str, str]:
         """Why each broken provider is unavailable (safe to show: never contains a secret)."""
         return dict(self._errors)
 
     def config(self, name: str) -> ProviderConfig:
-        return self._lookup(name).config
+        pool = self._pools.get(name)
+        return pool.config if pool is not None else self._lookup(name).config
 
     def get(self, name: str) -> Provider:
         """The current adapter of ``name`` (calls on it are counted, see the module doc).
 
         Raises ``NotFound`` for a name no one configured or declared, ``ProviderNotConfigured``
         (not retryable; fallback skips it without touching a breaker) for a known provider that
-        is unconfigured, disabled or broken.
+        is unconfigured, disabled or broken. A provider with deployments answers through its
+        ``DeploymentPool`` (each call counted on the deployment it went to).
         """
-        return _Counted(self._lookup(name))
+        pool = self._pools.get(name)
+        return pool if pool is not None else _Counted(self._lookup(name))
 
     def require(self, name: str) -> None:
         """Raise what ``get(name)`` would raise, without handing out an adapter."""
-        self._lookup(name)
+        if name not in self._pools:
+            self._lookup(name)
+
+    def deployment_status(self, key: str) -> DeploymentStatus | None:
+        """Load and health of deployment ``provider/name`` in this instance (None: not seen)."""
+        state = self._dep_states.get(key)
+        return state.status() if state is not None else None
+
+    def deployment_errors(self) -> dict[str, str]:
+        """Why each broken deployment is left out, by ``provider/name`` (never a secret)."""
+        return dict(self._dep_errors)
+
+    @property
+    def windows(self) -> Windows:
+        """The deployments' rpm/tpm windows (shared through Redis when configured)."""
+        return self._windows
 
     @contextlib.asynccontextmanager
     async def use(self, name: str) -> AsyncIterator[Provider]:
         """Hold ``name``'s current adapter; its client stays open until the block ends."""
+        pool = self._pools.get(name)
+        if pool is not None:
+            yield pool  # each call holds the entry of the deployment it goes to
+            return
         entry = self._lookup(name)
         with entry.hold():
             yield _Counted(entry)
@@ -233,7 +273,7 @@ class ProviderRegistry:
         return None
 
     def _reason_text(self, name: str) -> str | None:
-        if name in self._entries:
+        if name in self._entries or name in self._pools:
             return None
         reason = self._unusable(name)
         return reason[1] if reason else None
@@ -241,12 +281,18 @@ class ProviderRegistry:
     # -- changing ------------------------------------------------------------------------------
 
     async def apply(
-        self, configs: Mapping[str, ProviderConfig], errors: Mapping[str, str] | None = None
+        self,
+        configs: Mapping[str, ProviderConfig],
+        errors: Mapping[str, str] | None = None,
+        deployments: DeploymentSpecs | None = None,
+        deployment_errors: Mapping[str, str] | None = None,
     ) -> set[str]:
         """Make ``configs`` current; returns the names whose adapter was built, changed or removed.
 
         Unchanged providers keep their client and adapter. Providers named in ``errors`` (from
-        ``load_provider_configs``) are removed and report that reason.
+        ``load_provider_configs``) are removed and report that reason. ``deployments`` (from
+        ``load_deployments``) give a provider a ``DeploymentPool``; each deployment keeps its
+        client while its connection is unchanged, and its live state while it exists.
         """
         async with self._lock:
             errors = dict(errors or {})
@@ -270,10 +316,20 @@ class ProviderRegistry:
                 new_entries[name] = entry
                 built.append(entry)
 
+            dep_errors = dict(deployment_errors or {})
+            dep_entries, pools, dep_built = await self._build_pools(
+                deployments or {}, errors, disabled, new_entries, dep_errors
+            )
+            built += dep_built
             retired = [e for n, e in self._entries.items() if new_entries.get(n) is not e]
+            retired += [e for n, e in self._dep_entries.items() if dep_entries.get(n) is not e]
             changed = {e.config.name for e in retired} | {e.config.name for e in built}
-            # The swap: one assignment, so readers see either the old set or the new one.
+            changed |= set(pools) ^ set(self._pools)
+            # The swap: readers see either the old set or the new one (no await in between).
             self._entries = new_entries
+            self._dep_entries = dep_entries
+            self._pools = pools
+            self._dep_errors = dep_errors
             self._errors = errors
             self._disabled = frozenset(disabled)
             # A cause that changed (or went away) is worth a new warning when it comes back.
@@ -283,6 +339,56 @@ class ProviderRegistry:
             if changed:
                 log.info("providers rebuilt: %s", ", ".join(sorted(changed)))
             return changed
+
+    async def _build_pools(
+        self,
+        deployments: DeploymentSpecs,
+        errors: Mapping[str, str],
+        disabled: set[str],
+        own: Mapping[str, _Entry],
+        failures: dict[str, str],
+    ) -> tuple[dict[str, _Entry], dict[str, DeploymentPool], list[_Entry]]:
+        """Entries and pools of the providers that have deployments (not disabled, not broken);
+        a deployment whose adapter fails to start is left out with its reason in ``failures``."""
+        entries: dict[str, _Entry] = {}
+        pools: dict[str, DeploymentPool] = {}
+        built: list[_Entry] = []
+        for provider, specs in deployments.items():
+            if provider in errors or provider in disabled or not specs:
+                continue
+            members: list[Member] = []
+            for spec in specs:
+                entry = self._dep_entries.get(spec.key)
+                if entry is None or entry.config != spec.config:
+                    entry, reason = await self._build(spec.config)
+                    if entry is None:
+                        failures[spec.key] = reason
+                        continue
+                    built.append(entry)
+                entries[spec.key] = entry
+                members.append(Member(spec, _Counted(entry), self._dep_state(spec)))
+            if members:
+                own_entry = own.get(provider)
+                pools[provider] = DeploymentPool(
+                    provider,
+                    own_entry.config if own_entry is not None else specs[0].config,
+                    members,
+                    own=_Counted(own_entry) if own_entry is not None else None,
+                    windows=self._windows,
+                    turns=self._turns,
+                    background=self._settling,
+                )
+        live = set(entries)
+        self._dep_states = {k: s for k, s in self._dep_states.items() if k in live}
+        return entries, pools, built
+
+    def _dep_state(self, spec: DeploymentSpec) -> DeploymentState:
+        state = self._dep_states.get(spec.key)
+        if state is None:
+            state = self._dep_states[spec.key] = DeploymentState(
+                cooldown_s=self._deployment_cooldown_s
+            )
+        return state
 
     async def _build(self, cfg: ProviderConfig) -> tuple[_Entry | None, str]:
         factory = self._factories.get(cfg.kind)
@@ -342,6 +448,10 @@ class ProviderRegistry:
         """Close every client now, current and retiring (the app drains requests before this)."""
         async with self._lock:
             entries, self._entries = list(self._entries.values()), {}
+            entries += list(self._dep_entries.values())
+            self._dep_entries, self._pools = {}, {}
+            if self._settling:
+                await asyncio.wait(list(self._settling), timeout=2)
             for task in list(self._retiring):
                 task.cancel()
             await asyncio.gather(*list(self._retiring), return_exceptions=True)

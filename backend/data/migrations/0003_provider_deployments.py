@@ -18,7 +18,10 @@ class Migration(migrations.Migration):
         ops.CreateModel(
             name="ProviderDeployment",
             fields=[
-                ("id", fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                (
+                    "id",
+                    fields.IntField(generated=True, primary_key=True, unique=True, db_index=True),
+                ),
                 ("provider", fields.CharField(db_index=True, max_length=64)),
                 ("name", fields.CharField(max_length=64)),
                 ("base_url", fields.CharField(null=True, max_length=500)),

@@ -1,0 +1,280 @@
+"""One provider served by several deployments: the ``Provider`` contract over all of them.
+
+``ProviderRegistry.get("openai")`` returns a ``DeploymentPool`` when the provider has enabled
+deployments, so the pipeline, fallback and breakers see one provider as before. Per call:
+
+1. The deployments serving the model (``DeploymentSpec.serves``); none: the provider's own
+   connection, or ``ProviderNotConfigured`` when it has none (fallback skips the candidate).
+2. Order: the first is picked by smooth weighted round-robin among the deployments not cooling
+   down, each weighted ``weight x headroom`` (the free share of its own rpm/tpm window, 1.0
+   without limits; weight 0 makes a standby); then the other available ones by that weight;
+   then, as a last resort, those marked down (never those cooling after a 429 before their
+   ``Retry-After``).
+3. Each is admitted by its own rpm/tpm window first (``deployment_limits``): a full window skips
+   it without a call. A retryable failure (429, 5xx, timeout, connection error, refused
+   credential) moves to the next deployment at once, before the router's fallback chain is
+   consulted; the caller's own errors (400, 404...) are raised at once. A stream moves on only
+   while nothing was received: once its first event exists the deployment is final.
+4. When none answered: the last deployment's error; if none was called, 429
+   ``deployments_at_limit`` with ``Retry-After`` (every window full) or the 429 cooldown's. All
+   are retryable, so the router's fallback chain comes next.
+
+Tokens: admission counts an estimate (input estimate + ``max_tokens``); the real total replaces
+it once the answer (or the stream's end) says so, in a background task off the request path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from backend.ir.chat import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse
+from backend.ir.errors import GatewayError, ProviderNotConfigured, RateLimited, UpstreamError
+from backend.ir.estimate import estimate_tokens
+from backend.ir.stream import StreamEnd, StreamError, StreamEvent, StreamStart
+from backend.providers.base import Provider, ProviderConfig
+from backend.providers.deployment_limits import Admission, Windows
+from backend.providers.deployment_state import DeploymentState, SmoothWeights
+from backend.providers.deployments import DeploymentSpec
+
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class Member:
+    spec: DeploymentSpec
+    provider: Provider
+    state: DeploymentState
+
+    @property
+    def limited(self) -> bool:
+        return self.spec.rpm_limit is not None or self.spec.tpm_limit is not None
+
+    def weight(self) -> float:
+        return self.spec.weight * self.state.headroom(self.spec.rpm_limit, self.spec.tpm_limit)
+
+
+class DeploymentPool:
+    def __init__(
+        self,
+        name: str,
+        config: ProviderConfig,
+        members: Sequence[Member],
+        *,
+        own: Provider | None,
+        windows: Windows,
+        turns: SmoothWeights,
+        background: set[asyncio.Task[Any]],
+    ) -> None:
+        #: The provider's own connection, or its first deployment's when it has none.
+        self.config = config
+        self.name = name
+        self.members = list(members)
+        self._own = own
+        self._windows = windows
+        self._turns = turns
+        self._background = background
+
+    # -- Provider protocol ---------------------------------------------------------------------
+    async def chat(self, req: ChatRequest, model: str) -> ChatResponse:
+        serving = self._serving(model)
+        if not serving:
+            return await self._own_provider(model).chat(req, model)
+        estimate = estimate_tokens(req) + (req.max_tokens or 0)
+
+        async def call(member: Member) -> ChatResponse:
+            return await member.provider.chat(req, model)
+
+        resp, member, admission = await self._run(model, serving, estimate, call)
+        member.state.ended()
+        self._settle(member, admission, estimate, resp.usage.total_tokens)
+        return resp
+
+    def stream(self, req: ChatRequest, model: str) -> AsyncIterator[StreamEvent]:
+        serving = self._serving(model)
+        if not serving:
+            return self._own_provider(model).stream(req, model)
+        return self._stream(req, model, serving)
+
+    async def embed(self, req: EmbeddingRequest, model: str) -> EmbeddingResponse:
+        serving = self._serving(model)
+        if not serving:
+            return await self._own_provider(model).embed(req, model)
+        estimate = max(1, sum(len(x) for x in req.input) // 4)
+
+        async def call(member: Member) -> EmbeddingResponse:
+            return await member.provider.embed(req, model)
+
+        resp, member, admission = await self._run(model, serving, estimate, call)
+        member.state.ended()
+        self._settle(member, admission, estimate, resp.usage.total_tokens)
+        return resp
+
+    async def count_tokens(self, req: ChatRequest, model: str) -> int:
+        serving = self._serving(model)
+        target = self._order(serving)[0].provider if serving else self._own_provider(model)
+        return await target.count_tokens(req, model)
+
+    async def list_models(self) -> list[str]:
+        if self._own is not None:
+            return await self._own.list_models()
+        return await self.members[0].provider.list_models()
+
+    # -- choosing ------------------------------------------------------------------------------
+    def _serving(self, model: str) -> list[Member]:
+        return [m for m in self.members if m.spec.serves(model)]
+
+    def _own_provider(self, model: str) -> Provider:
+        if self._own is None:
+            raise ProviderNotConfigured(
+                f"provider {self.name!r} has no enabled deployment serving model {model!r} "
+                "and no connection of its own",
+                code="provider_not_configured",
+            )
+        return self._own
+
+    def _order(self, serving: list[Member]) -> list[Member]:
+        ready = [m for m in serving if not m.state.cooling()]
+        weights = [m.weight() for m in ready]
+        first = self._turns.pick([m.spec.name for m in ready], weights) if ready else None
+        ranked = sorted(range(len(ready)), key=lambda i: -weights[i])
+        order = [ready[first]] if first is not None else []
+        order += [ready[i] for i in ranked if i != first]
+        down = [m for m in serving if m.state.cooling() and not m.state.rate_limited_now()]
+        return order + sorted(down, key=lambda m: m.state.until)
+
+    async def _admit(self, member: Member, estimate: int) -> Admission | None:
+        if not member.limited:
+            return None
+        spec = member.spec
+        admission = await self._windows.acquire(spec.key, spec.rpm_limit, spec.tpm_limit, estimate)
+        if admission.admitted:
+            member.state.saw_window(admission.requests, admission.tokens)
+        else:
+            member.state.refused_by_limit(admission.requests, admission.tokens)
+        return admission
+
+    async def _run(
+        self,
+        model: str,
+        serving: list[Member],
+        estimate: int,
+        call: Callable[[Member], Awaitable[T]],
+    ) -> tuple[T, Member, Admission | None]:
+        """The first answer in deployment order; the member stays counted in flight."""
+        last: GatewayError | None = None
+        full: list[tuple[Member, Admission]] = []
+        for member in self._order(serving):
+            admission = await self._admit(member, estimate)
+            if admission is not None and not admission.admitted:
+                full.append((member, admission))
+                continue
+            member.state.started()
+            try:
+                result = await call(member)
+            except GatewayError as err:
+                member.state.ended()
+                if not err.retryable:
+                    raise
+                member.state.failed(err)
+                last = err
+                continue
+            except BaseException:
+                member.state.ended()
+                raise
+            member.state.succeeded()
+            return result, member, admission
+        raise self._exhausted(model, serving, last, full)
+
+    def _exhausted(
+        self,
+        model: str,
+        serving: list[Member],
+        last: GatewayError | None,
+        full: list[tuple[Member, Admission]],
+    ) -> GatewayError:
+        if last is not None:
+            return last
+        names = ", ".join(m.spec.name for m in serving)
+        if full:
+            wait = min(a.retry_after_s for _, a in full)
+            return RateLimited(
+                f"{self.name}: every deployment serving {model} is at its own rate limit "
+                f"({names}); retry in {wait}s",
+                code="deployments_at_limit",
+                retryable=True,
+                headers={"retry-after": str(wait)},
+            )
+        wait = max(1, math.ceil(min(m.state.remaining_s() for m in serving)))
+        return RateLimited(
+            f"{self.name}: every deployment serving {model} answered 429 and is cooling down "
+            f"({names}); retry in {wait}s",
+            code="upstream_rate_limited",
+            retryable=True,
+            headers={"retry-after": str(wait)},
+        )
+
+    # -- streams -------------------------------------------------------------------------------
+    async def _stream(
+        self, req: ChatRequest, model: str, serving: list[Member]
+    ) -> AsyncIterator[StreamEvent]:
+        estimate = estimate_tokens(req) + (req.max_tokens or 0)
+
+        async def open_first(member: Member) -> tuple[StreamEvent, AsyncIterator[StreamEvent]]:
+            events = member.provider.stream(req, model).__aiter__()
+            try:
+                first = await events.__anext__()
+            except StopAsyncIteration:
+                raise UpstreamError(
+                    f"{self.name}: upstream closed the stream without data"
+                ) from None
+            except BaseException:
+                await _aclose(events)
+                raise
+            if isinstance(first, StreamError):
+                await _aclose(events)
+                raise first.error
+            return first, events
+
+        (first, events), member, admission = await self._run(model, serving, estimate, open_first)
+        tokens = 0
+        try:
+            event: StreamEvent = first
+            while True:
+                if isinstance(event, StreamStart) and event.usage is not None:
+                    tokens = event.usage.total_tokens
+                elif isinstance(event, StreamEnd):
+                    tokens = event.usage.total_tokens
+                yield event
+                try:
+                    event = await events.__anext__()
+                except StopAsyncIteration:
+                    return
+        finally:
+            member.state.ended()
+            await _aclose(events)
+            self._settle(member, admission, estimate, tokens or estimate)
+
+    # -- accounting ----------------------------------------------------------------------------
+    def _settle(
+        self, member: Member, admission: Admission | None, estimate: int, tokens: int
+    ) -> None:
+        """Replace the admitted estimate by the real total, off the request path."""
+        if admission is None or tokens == estimate:
+            return
+        task = asyncio.get_running_loop().create_task(
+            self._windows.settle(member.spec.key, admission.bucket, tokens - estimate)
+        )
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+
+async def _aclose(it: AsyncIterator[StreamEvent]) -> None:
+    close = getattr(it, "aclose", None)
+    if close is not None:
+        with contextlib.suppress(Exception):
+            await close()
