@@ -439,6 +439,11 @@ class ProviderRegistry:
         except Exception as exc:  # closing must never take the gateway down
             log.warning("closing the HTTP client of %s failed (%s)", name, type(exc).__name__)
 
+    async def wait_settled(self) -> None:
+        """Wait until the deployments' token corrections under way are written (tests)."""
+        while self._settling:
+            await asyncio.gather(*list(self._settling), return_exceptions=True)
+
     async def wait_retired(self) -> None:
         """Wait until every retired client is closed (tests, orderly shutdown)."""
         while self._retiring:
