@@ -7,6 +7,26 @@ Roles: ``system`` text lives in ``ChatRequest.system`` (Anthropic keeps it apart
 ``system``/``developer`` messages are lifted into it when they come first, otherwise kept as
 ``Message(role="system")`` in place). Tool results are ``ToolResultPart`` inside a ``user``-role
 message in the IR, whatever the protocol does on the wire (OpenAI uses ``role: tool``).
+
+Extras: what the IR does not model still travels (issue 14, "same wire in and out is a
+passthrough"). Two shapes, one rule:
+
+- ``extra`` (a dict on ``ChatRequest``, ``ChatResponse``, ``Message``, ``Tool`` and every part):
+  the wire object's keys the IR has no field for, verbatim (Anthropic ``citations`` on a text
+  block, an unknown top-level request field, OpenAI ``audio`` on an assistant message...). Keys
+  starting with ``_`` are codec bookkeeping, never sent as fields.
+- ``Opaque`` (a part, a tool, a tool result item, an answer part; ``BlockStart(kind="opaque")``
+  and ``OpaqueEvent`` in streams): a whole wire item the IR has no class for (an Anthropic
+  ``document`` block or ``web_search_20250305`` server tool, a ``server_tool_use`` answer block),
+  its JSON verbatim, tagged with its ``protocol``.
+
+The rule: extras belong to one protocol (``ChatRequest.protocol`` / ``ChatResponse.protocol``
+for ``extra`` dicts, ``Opaque.protocol`` for opaque items). An encoder of that same protocol
+writes them back unchanged, in place; an encoder of another protocol never sees them, because
+``model_rules.refusal`` refuses such a request with a 400 naming the field and the provider
+(unless its table says the field translates or is a documented no-op), and fallback skips the
+candidates that would need it. Policies still run: DLP redacts the text inside extras
+(``dlp.fields`` walks them) and restores it in answers; usage comes from the modelled fields.
 """
 
 from __future__ import annotations
@@ -20,10 +40,38 @@ Role = Literal["system", "user", "assistant"]
 FinishReason = Literal["stop", "length", "tool_calls", "stop_sequence", "content_filter", "error"]
 
 
+#: The wire formats, as ``protocol`` tags: codec package names (``openai_chat`` is ``"openai"``).
+PROTOCOL_OPENAI = "openai"
+PROTOCOL_ANTHROPIC = "anthropic"
+
+#: Unmodelled keys of a wire object, verbatim (see the module docstring).
+Extra = dict[str, Any]
+
+
+@dataclass(slots=True)
+class Opaque:
+    """A wire item the IR does not model, kept verbatim for its own protocol.
+
+    ``data`` is the item's JSON exactly as the client (request) or upstream (answer) sent it;
+    refusals name it by ``data["type"]``. Only an encoder of ``protocol`` ever writes it out.
+    """
+
+    protocol: str
+    data: dict[str, Any]
+    type: Literal["opaque"] = "opaque"
+
+    @property
+    def kind(self) -> str:
+        """The wire item's own ``type`` (``"document"``, ``"web_search_20250305"``...)."""
+        kind = self.data.get("type")
+        return kind if isinstance(kind, str) else "unknown"
+
+
 @dataclass(slots=True)
 class TextPart:
     text: str
     type: Literal["text"] = "text"
+    extra: Extra | None = None
 
 
 @dataclass(slots=True)
@@ -35,6 +83,7 @@ class ImagePart:
     media_type: str | None = None
     detail: str | None = None
     type: Literal["image"] = "image"
+    extra: Extra | None = None
 
 
 @dataclass(slots=True)
@@ -45,14 +94,16 @@ class ToolCallPart:
     name: str
     arguments: str
     type: Literal["tool_call"] = "tool_call"
+    extra: Extra | None = None
 
 
 @dataclass(slots=True)
 class ToolResultPart:
     tool_call_id: str
-    content: list[TextPart | ImagePart]
+    content: list[TextPart | ImagePart | Opaque]
     is_error: bool = False
     type: Literal["tool_result"] = "tool_result"
+    extra: Extra | None = None
 
 
 @dataclass(slots=True)
@@ -66,9 +117,10 @@ class ThinkingPart:
     signature: str | None = None
     redacted_data: str | None = None
     type: Literal["thinking"] = "thinking"
+    extra: Extra | None = None
 
 
-Part = TextPart | ImagePart | ToolCallPart | ToolResultPart | ThinkingPart
+Part = TextPart | ImagePart | ToolCallPart | ToolResultPart | ThinkingPart | Opaque
 
 
 @dataclass(slots=True)
@@ -76,6 +128,7 @@ class Message:
     role: Role
     parts: list[Part]
     name: str | None = None
+    extra: Extra | None = None
 
     def text(self) -> str:
         return "".join(p.text for p in self.parts if isinstance(p, TextPart))
@@ -86,6 +139,7 @@ class Tool:
     name: str
     description: str | None
     parameters: dict[str, Any]
+    extra: Extra | None = None
 
 
 @dataclass(slots=True)
@@ -115,7 +169,8 @@ class ChatRequest:
     model: str
     messages: list[Message]
     system: list[TextPart] = field(default_factory=list)
-    tools: list[Tool] = field(default_factory=list)
+    #: Function tools, and the protocol's other tool types (server tools) as ``Opaque``.
+    tools: list[Tool | Opaque] = field(default_factory=list)
     tool_choice: ToolChoice | None = None
     parallel_tool_calls: bool | None = None
     max_tokens: int | None = None
@@ -133,10 +188,12 @@ class ChatRequest:
     reasoning: Reasoning | None = None
     #: Anthropic ``metadata`` / OpenAI ``metadata``; passed where the upstream speaks the same.
     metadata: dict[str, Any] | None = None
-    #: Protocol-specific fields that have no IR meaning, forwarded only to the same protocol.
+    #: Top-level fields of ``protocol`` with no IR meaning, verbatim (see the module docstring).
     extra: dict[str, Any] = field(default_factory=dict)
     #: Headers worth forwarding to an upstream of the same protocol (``anthropic-beta``...).
     forward_headers: dict[str, str] = field(default_factory=dict)
+    #: The caller's wire format (``PROTOCOL_*``); "" for a request built in code.
+    protocol: str = ""
 
 
 @dataclass(slots=True)
@@ -168,6 +225,8 @@ class ChatResponse:
     #: Answer parts with no IR meaning, kept verbatim for a client of the upstream's own protocol
     #: (OpenAI: ``logprobs`` of the first choice and the further ``choices`` of ``n > 1``).
     extra: dict[str, Any] = field(default_factory=dict)
+    #: The upstream's wire format (``PROTOCOL_*``): whose ``extra`` dicts these are.
+    protocol: str = ""
 
 
 @dataclass(slots=True)

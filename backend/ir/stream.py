@@ -11,6 +11,13 @@ Blocks are numbered from 0 in the order they start (the Anthropic content-block 
 one block is open at a time. Decoders for protocols without explicit block lifecycle (OpenAI,
 Gemini, Ollama) synthesize ``BlockStart``/``BlockStop`` so encoders never have to guess.
 A ``StreamError`` may replace ``StreamEnd`` when the upstream fails mid-stream.
+
+Extras (see ``backend.ir.chat``): a block the IR does not model is
+``BlockStart(kind="opaque", opaque=...)`` (its wire start, verbatim) followed by ``OpaqueEvent``s
+(its wire deltas) and ``BlockStop``; an ``OpaqueEvent`` with an ``index`` of a modelled block is
+an unmodelled delta of that block (Anthropic ``citations_delta``), one with ``index=None``
+belongs to the whole answer (OpenAI choices after the first and log probabilities, Anthropic
+message-level fields). Only a client encoder of ``opaque.protocol`` writes them out.
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from backend.ir.chat import FinishReason, Usage
+from backend.ir.chat import FinishReason, Opaque, Usage
 from backend.ir.errors import GatewayError
 
 
@@ -34,12 +41,14 @@ class StreamStart:
 @dataclass(slots=True)
 class BlockStart:
     index: int
-    kind: Literal["text", "tool_call", "thinking", "redacted_thinking"]
+    kind: Literal["text", "tool_call", "thinking", "redacted_thinking", "opaque"]
     #: For ``tool_call`` blocks.
     tool_call_id: str | None = None
     tool_name: str | None = None
     #: For ``redacted_thinking`` blocks.
     data: str | None = None
+    #: For ``opaque`` blocks: the wire block's start, verbatim.
+    opaque: Opaque | None = None
 
 
 @dataclass(slots=True)
@@ -60,6 +69,17 @@ class ThinkingDelta:
     index: int
     thinking: str = ""
     signature: str | None = None
+
+
+@dataclass(slots=True)
+class OpaqueEvent:
+    """Stream content the IR does not model, for a client of ``opaque.protocol`` only.
+
+    ``index``: the IR block it belongs to; None: the answer as a whole.
+    """
+
+    index: int | None
+    opaque: Opaque
 
 
 @dataclass(slots=True)
@@ -85,6 +105,7 @@ StreamEvent = (
     | TextDelta
     | ToolArgsDelta
     | ThinkingDelta
+    | OpaqueEvent
     | BlockStop
     | StreamEnd
     | StreamError
