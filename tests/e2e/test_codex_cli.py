@@ -110,7 +110,8 @@ def run_codex(config: str, key: str, prompt: str, workdir: Path) -> CodexRun:
 
 
 def script_for(target: Path) -> AgentScript:
-    command = f"printf '%s\\n' '{FILE_TEXT}' > {target}"
+    # No quotes: Codex prints the command wrapped in ``bash -lc '...'``, which would escape them.
+    command = f"echo {FILE_TEXT} > {target}"
     return AgentScript(
         keyword=KEYWORD,
         tool="exec_command",
