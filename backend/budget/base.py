@@ -5,7 +5,7 @@ implementations add exactly the same numbers and Redis can use INCRBY instead of
 
 A request's life with a budget::
 
-    await budget.check_rate(principal.key, now)          # RateLimited (429, Retry-After)
+    ticket = await budget.acquire_rate(principal, tokens, now)  # RateLimited (429, Retry-After)
     res = await budget.reserve(principal, worst_case, now)  # QuotaExceeded (429)
     try:
         ... call the provider ...
@@ -13,6 +13,7 @@ A request's life with a budget::
         await budget.release(res)
         raise
     await budget.settle(res, actual_cost_or_None)
+    budget.settle_rate(ticket, actual_tokens)
 
 ``settle`` and ``release`` are idempotent and never raise for store trouble; whichever comes first
 wins. A reservation never settled nor released stops counting after ``reservation_ttl_s``.
@@ -27,15 +28,14 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Protocol, runtime_checkable
 
 from backend.budget.caps import Cap, Scope
-from backend.ir.errors import GatewayError, QuotaExceeded, RateLimited
-from backend.state.snapshot import KeyInfo, Principal
+from backend.budget.ratelimit import RateTicket
+from backend.ir.errors import GatewayError, QuotaExceeded
+from backend.state.snapshot import Principal
 
 UNITS_PER_USD = 10**8
 _ONE_UNIT = Decimal(1).scaleb(-8)
 #: Default time after which an unsettled reservation no longer counts (a crashed or buggy caller).
 DEFAULT_RESERVATION_TTL_S = 1800.0
-#: Fixed rate-limit window (see ``backend.budget.ratelimit``).
-RATE_WINDOW_S = 60
 
 
 def to_units(amount: Decimal) -> int:
@@ -130,28 +130,13 @@ def quota_error(
         # A cap does not free up in seconds; tell the OpenAI/Anthropic SDKs not to retry.
         headers={"x-should-retry": "false"},
         detail={
-            "cap": "user_weekly" if cap.scope[0] == "user" else f"org_{cap.period}",
+            "cap": f"{cap.scope[0]}_{cap.period}",
             "scope": cap.scope[0],
             "scope_id": cap.scope[1],
             "limit_usd": str(limit),
             "used_usd": str(from_units(used_units)),
             "resets_at": when,
         },
-    )
-
-
-def rate_error(key: KeyInfo, rpm: int, retry_after_s: int) -> RateLimited:
-    return RateLimited(
-        f"Rate limit reached for key {key.prefix}...: {rpm} requests per minute. "
-        f"Retry after {retry_after_s} s.",
-        code="rate_limit_exceeded",
-        headers={
-            "Retry-After": str(retry_after_s),
-            "x-ratelimit-limit-requests": str(rpm),
-            "x-ratelimit-remaining-requests": "0",
-            "x-ratelimit-reset-requests": f"{retry_after_s}s",
-        },
-        detail={"key_prefix": key.prefix, "rpm": rpm, "retry_after_s": retry_after_s},
     )
 
 
@@ -177,8 +162,13 @@ class Budget(Protocol):
         """Give the reservation back (the request failed)."""
         ...
 
-    async def check_rate(self, key: KeyInfo, now: dt.datetime) -> None:
-        """Count one request for ``key``; raise ``RateLimited`` over its requests per minute."""
+    async def acquire_rate(self, principal: Principal, tokens: int, now: dt.datetime) -> RateTicket:
+        """Admit one request reserving ``tokens`` under every rpm/tpm limit of ``principal``,
+        or raise ``RateLimited`` (``backend.budget.ratelimit``)."""
+        ...
+
+    def settle_rate(self, ticket: RateTicket, tokens: int) -> None:
+        """Replace the ticket's reserved tokens by the real count (once; never raises)."""
         ...
 
     async def spent(self, scope: Scope, period_start: dt.datetime) -> Decimal:

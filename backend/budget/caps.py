@@ -5,10 +5,14 @@ and are never cached, so an admin's change applies from the next request on.
 
 - **User weekly cap** — scope ``("user", user_id)``, ISO week in UTC — for a *user key* whose user
   has ``weekly_cap_usd`` set.
-- **Organization cap** — scope ``("org", org_id)``, the org's ``cap_period`` (``weekly`` or
-  ``monthly``; anything else counts as monthly) — for user keys (through the user's organization)
-  and app keys (through the app's organization), i.e. ``principal.org``, which the authentication
-  step resolves from ``user.org_id`` / ``app.org_id``.
+- **Organization cap** — scope ``("org", org_id)``, the org's ``cap_period`` (``daily``,
+  ``weekly`` or ``monthly``; anything else counts as monthly) — for user keys (through the user's
+  organization) and app keys (through the app's organization), i.e. ``principal.org``, which the
+  authentication step resolves from ``user.org_id`` / ``app.org_id``.
+- **App cap** — scope ``("app", app_id)``, the app's own ``cap_period`` — for the app's keys.
+- **Key cap** — scope ``("key", key_id)``, the key's own ``cap_period`` — for that key alone.
+
+A request must fit in every one of them, so the tightest applies.
 
 ``None`` means "no cap"; a cap of ``0`` refuses every request that costs anything.
 
@@ -49,14 +53,29 @@ class Cap:
 
     def describe(self) -> str:
         """Human name of the cap: ``weekly cap of user alice@x ($5.00)``."""
-        if self.scope[0] == "user":
+        kind = self.scope[0]
+        if kind == "user":
             return f"weekly cap of user {self.owner} (${self.amount:.2f})"
+        if kind == "key":
+            return f"{self.period} spend cap of key {self.owner} (${self.amount:.2f})"
+        if kind == "app":
+            return f"{self.period} spend cap of app {self.owner} (${self.amount:.2f})"
         return f"organization {self.owner} {self.period} API spend cap (${self.amount:.2f})"
 
 
 def applicable_caps(principal: Principal) -> tuple[Cap, ...]:
-    """The caps a request by ``principal`` must fit in, user cap first; empty when uncapped."""
+    """The caps a request by ``principal`` must fit in (key, app, user, organization); empty
+    when uncapped."""
     caps: list[Cap] = []
+    key = principal.key
+    if key.limits.spend_cap_usd is not None:
+        period = period_kind(key.limits.cap_period)
+        caps.append(Cap(("key", key.id), period, key.limits.spend_cap_usd, False, key.prefix))
+    app = principal.app
+    if principal.key.app_id is not None and app is not None:
+        if app.limits.spend_cap_usd is not None:
+            period = period_kind(app.limits.cap_period)
+            caps.append(Cap(("app", app.id), period, app.limits.spend_cap_usd, False, app.slug))
     user = principal.user
     if principal.key.user_id is not None and user is not None and user.weekly_cap_usd is not None:
         caps.append(Cap(("user", user.id), "weekly", user.weekly_cap_usd, False, user.email))

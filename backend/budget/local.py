@@ -35,8 +35,8 @@ from backend.budget.periods import (
     utc_now,
 )
 from backend.budget.persist import CounterKey, load_counters, store_counters
-from backend.budget.ratelimit import LocalRateLimiter
-from backend.state.snapshot import KeyInfo, Principal
+from backend.budget.ratelimit import LocalRateLimiter, RateTicket, applicable_limits
+from backend.state.snapshot import Principal
 
 if TYPE_CHECKING:
     from backend.gateway import Clock
@@ -145,10 +145,14 @@ class LocalBudget:
                 counter.spent += units
                 self._dirty.add(key)
 
-    async def check_rate(self, key: KeyInfo, now: dt.datetime) -> None:
-        if key.rate_limit_rpm is None:
+    async def acquire_rate(self, principal: Principal, tokens: int, now: dt.datetime) -> RateTicket:
+        return self._rate.acquire(applicable_limits(principal), tokens, as_utc(now).timestamp())
+
+    def settle_rate(self, ticket: RateTicket, tokens: int) -> None:
+        if ticket.settled:
             return
-        self._rate.check(key, now)
+        ticket.settled = True
+        self._rate.settle(ticket, tokens)
 
     async def spent(self, scope: Scope, period_start: dt.datetime) -> Decimal:
         counter = self._counters.get((scope, as_utc(period_start)))

@@ -1,4 +1,5 @@
-"""Cap periods in UTC: the ISO week (from Monday 00:00 UTC) and the calendar month (1st 00:00 UTC).
+"""Cap periods in UTC: the day (00:00 UTC), the ISO week (from Monday 00:00 UTC) and the calendar
+month (1st 00:00 UTC).
 
 Pure functions of ``now``; a naive datetime is taken to be UTC already. Every result is an aware
 UTC datetime, so counters keyed by a period start compare equal whatever clock produced them.
@@ -9,9 +10,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-PeriodKind = Literal["weekly", "monthly"]
-PERIOD_KINDS: tuple[PeriodKind, ...] = ("weekly", "monthly")
+PeriodKind = Literal["daily", "weekly", "monthly"]
+PERIOD_KINDS: tuple[PeriodKind, ...] = ("daily", "weekly", "monthly")
 
+_DAY = dt.timedelta(days=1)
 _WEEK = dt.timedelta(days=7)
 
 
@@ -26,13 +28,20 @@ def as_utc(now: dt.datetime) -> dt.datetime:
 
 
 def period_kind(value: str | None) -> PeriodKind:
-    """Normalise a stored ``cap_period``: anything but ``weekly`` is monthly (the default)."""
-    return "weekly" if value == "weekly" else "monthly"
+    """Normalise a stored ``cap_period``: anything but ``daily`` or ``weekly`` is monthly (the
+    default)."""
+    if value == "weekly":
+        return "weekly"
+    if value == "daily":
+        return "daily"
+    return "monthly"
 
 
 def period_start(kind: PeriodKind, now: dt.datetime) -> dt.datetime:
     """Start of the period containing ``now``."""
     utc = as_utc(now)
+    if kind == "daily":
+        return dt.datetime(utc.year, utc.month, utc.day, tzinfo=dt.UTC)
     if kind == "weekly":
         monday = utc.date() - dt.timedelta(days=utc.weekday())
         return dt.datetime(monday.year, monday.month, monday.day, tzinfo=dt.UTC)
@@ -44,6 +53,8 @@ def period_start(kind: PeriodKind, now: dt.datetime) -> dt.datetime:
 def next_period_start(kind: PeriodKind, now: dt.datetime) -> dt.datetime:
     """Start of the period after the one containing ``now`` (when a cap resets)."""
     start = period_start(kind, now)
+    if kind == "daily":
+        return start + _DAY
     if kind == "weekly":
         return start + _WEEK
     if start.month == 12:
@@ -54,6 +65,8 @@ def next_period_start(kind: PeriodKind, now: dt.datetime) -> dt.datetime:
 def previous_period_start(kind: PeriodKind, now: dt.datetime) -> dt.datetime:
     """Start of the period before the one containing ``now`` (whose unused cap may roll over)."""
     start = period_start(kind, now)
+    if kind == "daily":
+        return start - _DAY
     if kind == "weekly":
         return start - _WEEK
     if start.month == 1:

@@ -10,7 +10,7 @@ One Lua script checks all caps of a request and books the reservation in the sam
                                     are subtracted from resv by the next reserve (a crashed process
                                     cannot leak its reservations for longer than the TTL)
     done:<reservation id>           settle marker, so a retried settle is applied once
-    rate:<key id>:<minute>          requests of a key in one fixed 60 s window
+    rl:<metric>:<scope>:<id>        sliding-window rate limits (``redis_ratelimit``)
     seeded                          the epoch: a random token written by the seed that filled
                                     this Redis from the database (gone when Redis restarts empty)
     resync:<process>:<n>            marker of one process's catch-up into a new epoch (applied once)
@@ -36,7 +36,7 @@ When Redis is unreachable (or slower than ``timeout_s``):
   without caps never touch Redis and pass.
 - ``settle`` does not fail the finished request: the charge is queued in memory and applied by the
   next ``flush`` (once, thanks to the ``done`` marker). A ``release`` is dropped: the hold expires.
-- ``check_rate`` falls back to an in-process window, so limits still hold per process.
+- ``acquire_rate`` falls back to in-process windows, so limits still hold per process.
 - ``spent`` raises ``BudgetUnavailable``; ``flush`` keeps its work for the next round.
 """
 
@@ -57,7 +57,6 @@ import redis.exceptions as redis_errors
 from backend.budget.base import (
     DEFAULT_RESERVATION_TTL_S,
     NO_RESERVATION,
-    RATE_WINDOW_S,
     BudgetUnavailable,
     Hold,
     Reservation,
@@ -79,9 +78,9 @@ from backend.budget.periods import (
     utc_now,
 )
 from backend.budget.persist import CounterKey, add_counters, counters_lock, load_counters
-from backend.budget.ratelimit import LocalRateLimiter, enforce, window_of
+from backend.budget.ratelimit import RateTicket, applicable_limits
+from backend.budget.redis_ratelimit import RedisRateLimiter
 from backend.budget.redis_scripts import (
-    RATE_LUA,
     RESERVE_LUA,
     RESYNC_LUA,
     SEED_LUA,
@@ -89,7 +88,7 @@ from backend.budget.redis_scripts import (
     STALE_EPOCH,
     UNSEEDED,
 )
-from backend.state.snapshot import KeyInfo, Principal
+from backend.state.snapshot import Principal
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -138,7 +137,7 @@ class RedisBudget:
         self._timeout = timeout_s
         self._reserve = redis.register_script(RESERVE_LUA)
         self._settle = redis.register_script(SETTLE_LUA)
-        self._rate = redis.register_script(RATE_LUA)
+        self.rates = RedisRateLimiter(redis, key_prefix, timeout_s=timeout_s)
         self._seed_script = redis.register_script(SEED_LUA)
         self._resync_script = redis.register_script(RESYNC_LUA)
         self._seeded_key = f"{key_prefix}seeded"
@@ -163,7 +162,6 @@ class RedisBudget:
         self._outbox: list[tuple[Reservation, int]] = []
         self._drain_task: asyncio.Task[None] | None = None
         self._keys: dict[tuple[str, Scope, dt.datetime], str] = {}
-        self._fallback_rate = LocalRateLimiter()
         #: How many settlements had no price (charged 0).
         self.unpriced_settlements = 0
 
@@ -375,7 +373,7 @@ class RedisBudget:
     async def _load_scripts(self) -> None:
         """Load every script: Redis lost them all, and one missing later would make a reserve
         run before the settles sent ahead of it."""
-        scripts = (self._reserve, self._settle, self._rate, self._seed_script, self._resync_script)
+        scripts = (self._reserve, self._settle, self._seed_script, self._resync_script)
 
         async def send() -> None:
             pipe = self._redis.pipeline(transaction=False)
@@ -399,20 +397,15 @@ class RedisBudget:
 
     # -- rate limits ----------------------------------------------------------------------------
 
-    async def check_rate(self, key: KeyInfo, now: dt.datetime) -> None:
-        rpm = key.rate_limit_rpm
-        if rpm is None:
+    async def acquire_rate(self, principal: Principal, tokens: int, now: dt.datetime) -> RateTicket:
+        limits = applicable_limits(principal)
+        return await self.rates.acquire(limits, tokens, as_utc(now).timestamp())
+
+    def settle_rate(self, ticket: RateTicket, tokens: int) -> None:
+        if ticket.settled:
             return
-        index, retry = window_of(now)
-        try:
-            async with asyncio.timeout(self._timeout):
-                count = await self._rate(
-                    keys=[f"{self.key_prefix}rate:{key.id}:{index}"], args=[2 * RATE_WINDOW_S]
-                )
-        except _UNAVAILABLE:
-            self._fallback_rate.check(key, now)
-            return
-        enforce(key, rpm, int(count), retry)
+        ticket.settled = True
+        self.rates.settle(ticket, tokens)
 
     # -- epochs: seeding and catching up ------------------------------------------------------
 

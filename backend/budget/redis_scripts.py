@@ -125,8 +125,69 @@ end
 return {1}
 """
 
-RATE_LUA = """
-local count = redis.call('INCR', KEYS[1])
-if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
-return count
+# Sliding-window rate limits (backend/budget/ratelimit.py has the rule and its bound): one HASH
+# per limit, field = unix second, value = what was admitted in that second. Redis's own clock
+# (TIME) stamps every admission, so instances with skewed clocks share one window.
+# KEYS: one hash per limit. ARGV: per limit, its limit and what this request needs of it.
+# Returns {1, now_ms, second, used_1, oldest_1, ..., used_n, oldest_n} (used after booking,
+# oldest counted second or -1), or {0, limit index, used, retry_ms, now_ms} (nothing booked).
+RATE_ACQUIRE_LUA = """
+local t = redis.call('TIME')
+local sec = tonumber(t[1])
+local now_ms = sec * 1000 + math.floor(tonumber(t[2]) / 1000)
+local horizon = sec - 60
+local used, oldest = {}, {}
+for i = 1, #KEYS do
+  local flat = redis.call('HGETALL', KEYS[i])
+  local total, old, stale, live = 0, -1, {}, {}
+  for j = 1, #flat, 2 do
+    local b = tonumber(flat[j])
+    if b < horizon then
+      stale[#stale + 1] = flat[j]
+    else
+      local n = tonumber(flat[j + 1])
+      total = total + n
+      live[#live + 1] = {b, n}
+      if old == -1 or b < old then old = b end
+    end
+  end
+  if #stale > 0 then redis.call('HDEL', KEYS[i], unpack(stale)) end
+  local limit, need = tonumber(ARGV[2 * i - 1]), tonumber(ARGV[2 * i])
+  if total + need > limit then
+    table.sort(live, function(a, b) return a[1] < b[1] end)
+    local freed, retry = 0, 61000
+    for _, e in ipairs(live) do
+      freed = freed + e[2]
+      if total - freed + need <= limit then
+        retry = (e[1] + 61) * 1000 - now_ms
+        break
+      end
+    end
+    return {0, i, total, retry, now_ms}
+  end
+  used[i], oldest[i] = total, old
+end
+local out = {1, now_ms, sec}
+for i = 1, #KEYS do
+  local need = tonumber(ARGV[2 * i])
+  if need > 0 then
+    redis.call('HINCRBY', KEYS[i], sec, need)
+    if oldest[i] == -1 then oldest[i] = sec end
+  end
+  redis.call('EXPIRE', KEYS[i], 120)
+  out[#out + 1] = used[i] + need
+  out[#out + 1] = oldest[i]
+end
+return out
+"""
+
+# Settles a token reservation to the real count in the second it was booked in, if that second
+# is still in the window. KEYS: token hashes. ARGV: second, delta (real - reserved).
+RATE_SETTLE_LUA = """
+for i = 1, #KEYS do
+  if redis.call('HEXISTS', KEYS[i], ARGV[1]) == 1 then
+    redis.call('HINCRBY', KEYS[i], ARGV[1], ARGV[2])
+  end
+end
+return 1
 """

@@ -55,6 +55,8 @@ class LogRecord:
     cache_hit: bool = False
     agent_id: str | None = None
     tier: str | None = None
+    #: Cost-attribution tags (``metadata.tags`` / ``x-switchboard-tags``).
+    tags: tuple[str, ...] = ()
     request_body: str | None = None
     response_body: str | None = None
     #: DLP activity rows to write with this request: dicts of DlpActivity fields.
@@ -87,7 +89,15 @@ class LogRecord:
             "cache_hit": self.cache_hit,
             "agent_id": self.agent_id,
             "tier": self.tier,
+            "tags": list(self.tags),
         }
+
+    @property
+    def unknown_cost(self) -> bool:
+        """Used tokens (or answered) at a price nobody knows: cost "unknown", never $0."""
+        if self.superseded or self.cost_usd is not None or self.cache_hit:
+            return False
+        return bool(self.input_tokens or self.output_tokens) or 200 <= self.status < 300
 
 
 @dataclass(slots=True)

@@ -18,10 +18,12 @@ import math
 from decimal import Decimal
 
 from backend.budget.caps import Cap, applicable_caps
+from backend.budget.ratelimit import has_token_limit
 from backend.gateway import Gateway
 from backend.ir.chat import ChatRequest, EmbeddingRequest
 from backend.ir.errors import PermissionDenied
 from backend.ir.estimate import TokenRates, estimate_tokens
+from backend.policies import limits as limits_policy
 from backend.policies.context import RequestContext
 from backend.pricing.book import ModelPricing
 from backend.protocols.openai_chat.vocab import FLAGS_KEY
@@ -48,9 +50,12 @@ def output_limit(gw: Gateway, req: ChatRequest) -> int:
 
 
 def bound_output(ctx: RequestContext, gw: Gateway, req: ChatRequest) -> ChatRequest:
-    """The request to send: a capped caller's gets the reserved output limit if it had none."""
+    """The request to send: a capped caller's (or one with a tokens-per-minute limit) gets the
+    reserved output limit if it had none."""
     assert ctx.principal is not None
-    if req.max_tokens is not None or not applicable_caps(ctx.principal):
+    if req.max_tokens is not None:
+        return req
+    if not applicable_caps(ctx.principal) and not has_token_limit(ctx.principal):
         return req
     extra = req.extra
     flags = extra.get(FLAGS_KEY)
@@ -119,12 +124,17 @@ async def reserve(
     ctx.reservation = await gw.budget.reserve(ctx.principal, amount, ctx.created_at)
 
 
-def embedding_worst_case(gw: Gateway, req: EmbeddingRequest, model: str) -> Decimal:
-    """Every input token at the model's input price (embeddings produce no output tokens)."""
-    tokens = sum(
+def embedding_tokens(req: EmbeddingRequest) -> int:
+    """The input tokens of an embedding request, estimated (token id lists counted exactly)."""
+    return sum(
         math.ceil(len(item) / CHARS_PER_TOKEN) if isinstance(item, str) else len(item)
         for item in req.input
     )
+
+
+def embedding_worst_case(gw: Gateway, req: EmbeddingRequest, model: str) -> Decimal:
+    """Every input token at the model's input price (embeddings produce no output tokens)."""
+    tokens = embedding_tokens(req)
     worst = gw.router.prices.worst_case(model, max(tokens, 1), 0)
     default = unpriced_default(gw)
     if worst is None and default is not None:
@@ -145,7 +155,9 @@ async def reserve_embedding(
 
 
 async def settle(ctx: RequestContext, gw: Gateway) -> None:
-    """Price the usage (0 for cache hits, None when unknown) and settle the reservation once."""
+    """Price the usage (0 for cache hits, None when unknown) and settle the reservation once
+    (the rate-limit tokens too)."""
+    limits_policy.settle(ctx, gw)
     reservation, ctx.reservation = ctx.reservation, None
     if ctx.cache_hit:
         ctx.cost = Decimal(0)
@@ -164,6 +176,8 @@ async def settle(ctx: RequestContext, gw: Gateway) -> None:
 
 
 async def release(ctx: RequestContext, gw: Gateway) -> None:
+    """Give the reservation back; rate-limit tokens settle to what was used (usually 0)."""
+    limits_policy.settle(ctx, gw)
     reservation, ctx.reservation = ctx.reservation, None
     if reservation is not None:
         await gw.budget.release(reservation)

@@ -54,6 +54,12 @@ class RequestContext:
     dlp_activity: list[dict[str, Any]] = field(default_factory=list)
     #: Budget reservation (``backend.budget``), settled or released exactly once.
     reservation: Any = None
+    #: Rate-limit ticket (``backend.budget.ratelimit``), settled exactly once.
+    rate_ticket: Any = None
+    #: ``x-ratelimit-*`` headers for every answer to this request (empty: no limit applies).
+    rate_headers: dict[str, str] = field(default_factory=dict)
+    #: Cost-attribution tags (``backend.policies.tags``).
+    tags: tuple[str, ...] = ()
     #: DLP vault of this request (placeholder -> value), None when DLP is off.
     vault: Any = None
 
@@ -105,6 +111,7 @@ class RequestContext:
             cache_hit=self.cache_hit,
             agent_id=self.agent_id,
             tier=self.tier,
+            tags=self.tags,
             request_body=clip_body(self.request_body),
             response_body=clip_body(self.response_body),
             dlp_activity=self.dlp_activity,

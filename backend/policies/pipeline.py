@@ -1,6 +1,7 @@
 """The chat pipeline: every policy between a decoded request and an encoded answer, in order.
 
-    authenticate (proxy) -> rate limit -> resolve agent tier / alias -> DLP redact
+    authenticate (proxy) -> tags -> resolve agent tier / alias -> model allowlists
+    -> rate limits (requests and tokens per minute) -> DLP redact
     -> order candidates (routing strategy) -> reserve budget -> response cache
     -> provider call with fallback -> DLP restore (streams too) -> settle cost -> log
 
@@ -25,7 +26,9 @@ from backend.ir.errors import GatewayError
 from backend.ir.stream import StreamEnd, StreamError, StreamEvent, StreamStart
 from backend.policies import budget as budget_policy
 from backend.policies import dlp as dlp_policy
+from backend.policies import limits as limits_policy
 from backend.policies import response_cache as cache_policy
+from backend.policies import tags as tags_policy
 from backend.policies.calls import ProviderCalls
 from backend.policies.context import RequestContext
 from backend.policies.stream_tally import UPSTREAM_CUT, StreamTally, abandoned_usage
@@ -56,16 +59,17 @@ class ChatPipeline:
         gw = self.gw
         principal = ctx.principal
         assert principal is not None
-        now = ctx.created_at
         ctx.requested_model = req.model
-        await gw.budget.check_rate(principal.key, now)
+        req, ctx.tags = tags_policy.take_tags(req, headers)
         resolution = gw.router.resolve(
             req.model, principal, gw.store.routing, tier=headers.get(TIER_HEADER)
         )
+        allowed = limits_policy.allowed_candidates(principal, resolution)
+        await limits_policy.admit(ctx, gw, req)
         ctx.agent_id, ctx.tier = resolution.agent_id, resolution.tier
         req = await dlp_policy.redact(ctx, gw, req)
         req = budget_policy.bound_output(ctx, gw, req)
-        candidates = budget_policy.billable(ctx, gw, gw.router.order(resolution.candidates))
+        candidates = budget_policy.billable(ctx, gw, gw.router.order(allowed))
         if gw.settings.log_bodies:
             ctx.request_body = _request_body_text(req)
         cache_key = cache_policy.key_for(gw, principal, req, candidates[0])

@@ -25,7 +25,8 @@ JSON = "application/json"
 
 def error_response(codec: InboundCodec, err: GatewayError, ctx: RequestContext) -> Response:
     status, body = codec.encode_error(err)
-    headers = {"x-request-id": ctx.request_id, **err.headers}
+    # The rate-limit headers of an admitted request, unless the error brings its own.
+    headers = {"x-request-id": ctx.request_id, **ctx.rate_headers, **err.headers}
     return Response(orjson.dumps(body), status_code=status, media_type=JSON, headers=headers)
 
 
@@ -89,7 +90,7 @@ def _header_value(text: str) -> str:
 
 
 def _answer_headers(ctx: RequestContext) -> dict[str, str]:
-    headers = {"x-request-id": ctx.request_id}
+    headers = {"x-request-id": ctx.request_id, **ctx.rate_headers}
     if ctx.actual_model:
         headers["x-switchboard-model"] = _header_value(ctx.actual_model)
     if ctx.attempts > 1:

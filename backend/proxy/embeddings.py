@@ -12,6 +12,8 @@ from backend.ir.chat import Usage
 from backend.ir.errors import GatewayError
 from backend.policies import budget as budget_policy
 from backend.policies import dlp as dlp_policy
+from backend.policies import limits as limits_policy
+from backend.policies import tags as tags_policy
 from backend.policies.context import RequestContext
 from backend.policies.pipeline import ChatPipeline
 from backend.protocols import anthropic_messages, openai_chat
@@ -30,10 +32,11 @@ async def embeddings(request: Request) -> Response:
         ctx.principal = await principal_for(request.headers, gw.store, ctx.created_at)
         req = openai_chat.decode_embedding_request(body)
         ctx.requested_model = req.model
-        await gw.budget.check_rate(ctx.principal.key, ctx.created_at)
+        ctx.tags = tags_policy.parse(None, request.headers.get(tags_policy.HEADER))
         resolution = gw.router.resolve(req.model, ctx.principal, gw.store.routing, tier=None)
+        model = limits_policy.allowed_primary(ctx.principal, resolution)
+        await limits_policy.admit_tokens(ctx, gw, budget_policy.embedding_tokens(req))
         req = await dlp_policy.redact_embedding(ctx, gw, req)
-        model = resolution.primary
         ref = gw.router.parse(model)
         ctx.actual_model, ctx.provider, ctx.attempts = model, ref.provider, 1
         provider = gw.providers.get(ref.provider)
@@ -47,7 +50,9 @@ async def embeddings(request: Request) -> Response:
             resp, req.model, encoding_format=req.encoding_format
         )
         return Response(
-            orjson.dumps(out), media_type=JSON, headers={"x-request-id": ctx.request_id}
+            orjson.dumps(out),
+            media_type=JSON,
+            headers={"x-request-id": ctx.request_id, **ctx.rate_headers},
         )
     except GatewayError as err:
         return await refuse(pipeline, OPENAI, ctx, err)

@@ -13,6 +13,25 @@ from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
+class Limits:
+    """What an organization, user, app or key may use, beyond the caps older columns hold.
+
+    ``None`` means no limit. ``allowed_models`` holds glob patterns of models or aliases.
+    ``spend_cap_usd`` / ``cap_period`` are set for apps and keys only (users and organizations
+    keep their caps in their own columns).
+    """
+
+    rpm: int | None = None
+    tpm: int | None = None
+    allowed_models: tuple[str, ...] | None = None
+    spend_cap_usd: Decimal | None = None
+    cap_period: str = "monthly"
+
+
+NO_LIMITS = Limits()
+
+
+@dataclass(frozen=True, slots=True)
 class OrgInfo:
     id: int
     name: str
@@ -21,6 +40,7 @@ class OrgInfo:
     cap_period: str = "monthly"  # weekly | monthly
     rollover: bool = False
     dlp_enabled: bool = False
+    limits: Limits = field(default_factory=lambda: NO_LIMITS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +52,7 @@ class UserInfo:
     role: str = "member"
     weekly_cap_usd: Decimal | None = None
     org_id: int | None = None
+    limits: Limits = field(default_factory=lambda: NO_LIMITS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +63,7 @@ class AppInfo:
     active: bool = True
     dlp_enabled: bool = False
     org_id: int | None = None
+    limits: Limits = field(default_factory=lambda: NO_LIMITS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +75,9 @@ class KeyInfo:
     rate_limit_rpm: int | None = None
     expires_at: dt.datetime | None = None
     revoked: bool = False
+    #: Tokens per minute, the key's own spend cap and its model allowlist (``rate_limit_rpm``
+    #: above is its requests per minute).
+    limits: Limits = field(default_factory=lambda: NO_LIMITS)
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,6 +32,7 @@ from backend.state.snapshot import (
     GatewaySettings,
     KeyInfo,
     Keys,
+    Limits,
     OrgInfo,
     PriceOverride,
     RoutingConfig,
@@ -44,10 +45,30 @@ log = logging.getLogger("switchboard.config")
 DOMAINS = ("tenancy", "keys", "routing", "settings", "dlp", "credentials")
 
 
+def limits_of(row: Any, *, cap: bool = False) -> Limits:
+    """The ``Limits`` of an organization, user, app or key row; ``cap``: an app or key, whose
+    spend cap lives here (users and organizations keep theirs in their own fields)."""
+    allowed = row.allowed_models
+    return Limits(
+        rpm=row.rate_limit_rpm,
+        tpm=row.rate_limit_tpm,
+        allowed_models=None if allowed is None else tuple(str(m) for m in allowed),
+        spend_cap_usd=row.spend_cap_usd if cap else None,
+        cap_period=row.cap_period if cap else "monthly",
+    )
+
+
 async def load_tenancy() -> Tenancy:
     orgs = {
         o.id: OrgInfo(
-            o.id, o.name, o.slug, o.spend_cap_usd, o.cap_period, o.rollover, o.dlp_enabled
+            o.id,
+            o.name,
+            o.slug,
+            o.spend_cap_usd,
+            o.cap_period,
+            o.rollover,
+            o.dlp_enabled,
+            limits_of(o),
         )
         for o in await Organization.all()
     }
@@ -60,11 +81,20 @@ async def load_tenancy() -> Tenancy:
             u.role,
             u.weekly_cap_usd,
             u.organization_id,  # type: ignore[attr-defined]
+            limits_of(u),
         )
         for u in await User.all()
     }
     apps = {
-        a.id: AppInfo(a.id, a.name, a.slug, a.active, a.dlp_enabled, a.organization_id)  # type: ignore[attr-defined]
+        a.id: AppInfo(
+            a.id,
+            a.name,
+            a.slug,
+            a.active,
+            a.dlp_enabled,
+            a.organization_id,  # type: ignore[attr-defined]
+            limits_of(a, cap=True),
+        )
         for a in await App.all()
     }
     features: dict[int, set[str]] = {}
@@ -84,6 +114,7 @@ async def load_keys() -> Keys:
                 k.rate_limit_rpm,
                 k.expires_at,
                 k.revoked_at is not None,
+                limits_of(k, cap=True),
             )
             for k in await ApiKey.all()
         }

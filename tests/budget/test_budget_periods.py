@@ -80,6 +80,7 @@ def test_periods_are_utc_whatever_the_input_zone() -> None:
 def test_period_kind_and_horizon() -> None:
     assert period_kind("weekly") == "weekly"
     assert period_kind("monthly") == "monthly"
+    assert period_kind("daily") == "daily"
     assert period_kind("fortnightly") == "monthly"
     assert period_kind(None) == "monthly"
     # On 3 March the oldest readable period is the previous month (1 Feb), older than last week.
@@ -87,7 +88,11 @@ def test_period_kind_and_horizon() -> None:
     # On 31 March the previous week (24 March) is younger than the previous month (1 Feb).
     assert earliest_relevant_start(at(2025, 3, 31)) == at(2025, 2, 1)
     with pytest.raises(ValueError, match="unknown period kind"):
-        period_start("daily", at(2025, 1, 1))  # type: ignore[arg-type]
+        period_start("hourly", at(2025, 1, 1))  # type: ignore[arg-type]
+    # A day runs from 00:00 UTC; the previous one is the day before.
+    assert period_start("daily", at(2025, 3, 1, 23, 59)) == at(2025, 3, 1)
+    assert next_period_start("daily", at(2025, 12, 31, 5)) == at(2026, 1, 1)
+    assert previous_period_start("daily", at(2025, 3, 1, 5)) == at(2025, 2, 28)
 
 
 moments = st.datetimes(

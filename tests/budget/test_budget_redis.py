@@ -48,10 +48,12 @@ async def test_two_processes_share_one_budget(redis_required: RedisEnv, ids: Ids
 async def test_rate_limit_is_shared_between_processes(redis_required: RedisEnv, ids: Ids) -> None:
     first = RedisBudget(redis_required.client(), redis_required.prefix)
     second = RedisBudget(redis_required.client(), redis_required.prefix)
-    key = app_principal(ids(), None, rpm=4).key
-    await asyncio.gather(*(b.check_rate(key, NOW) for b in (first, second, first, second)))
+    principal = app_principal(ids(), None, rpm=4)
+    await asyncio.gather(
+        *(b.acquire_rate(principal, 0, NOW) for b in (first, second, first, second))
+    )
     with pytest.raises(RateLimited):
-        await second.check_rate(key, NOW)
+        await second.acquire_rate(principal, 0, NOW)
 
 
 async def test_a_redis_restart_reseeds_from_the_database(
@@ -105,13 +107,13 @@ async def test_amounts_beyond_float_printing(redis_required: RedisEnv, ids: Ids)
 async def test_every_key_expires(redis_required: RedisEnv, ids: Ids) -> None:
     budget = RedisBudget(redis_required.client(), redis_required.prefix)
     principal = user_principal(ids(), cap="5", org_info=org(ids(), "10"), rpm=5)
-    await budget.check_rate(principal.key, NOW)
+    await budget.acquire_rate(principal, 0, NOW)
     await budget.settle(await budget.reserve(principal, usd(1), NOW), usd(1))
     await budget.reserve(principal, usd(1), NOW)  # leaves resv/holds keys behind
     client = redis_required.client()
     keys = [k async for k in client.scan_iter(match=f"{redis_required.prefix}*")]
     kinds = {k.decode().removeprefix(redis_required.prefix).split(":")[0] for k in keys}
-    assert kinds == {"seeded", "spent", "resv", "holds", "done", "rate"}
+    assert kinds == {"seeded", "spent", "resv", "holds", "done", "rl"}
     for key in keys:
         ttl = await client.ttl(key)
         assert (ttl == -1) == key.endswith(b"seeded"), (key, ttl)
@@ -204,10 +206,10 @@ async def test_redis_outage_refuses_capped_requests_only(
         assert "budget store unavailable" in err.message
         assert await budget.reserve(uncapped, usd(1), NOW) is NO_RESERVATION
         # Rate limits fall back to this process's own windows.
-        await budget.check_rate(capped.key, NOW)
-        await budget.check_rate(capped.key, NOW)
+        await budget.acquire_rate(capped, 0, NOW)
+        await budget.acquire_rate(capped, 0, NOW)
         with pytest.raises(RateLimited):
-            await budget.check_rate(capped.key, NOW)
+            await budget.acquire_rate(capped, 0, NOW)
         with pytest.raises(BudgetUnavailable):
             await budget.spent(("org", acme.id), MONTH)
         # The finished request is not failed by its settle: the charge waits in memory.
