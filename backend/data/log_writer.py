@@ -26,7 +26,7 @@ from backend.data import histogram
 from backend.data.events import EventBus
 from backend.data.log_record import ErrorRecord, LogRecord, clip_body
 from backend.data.models.dlp import DlpActivity, DlpPolicy
-from backend.data.models.logs import ErrorReport, MinuteStat, RequestLog, UsageRollup
+from backend.data.models.logs import ErrorReport, MinuteStat, RequestLog, TagRollup, UsageRollup
 
 if TYPE_CHECKING:
     from backend.observability.metrics import Metrics
@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("switchboard.logwriter")
 
 RollupKey = tuple[dt.datetime, int, int, int, str, str]
+#: (hour, org, user, app, tag)
+TagKey = tuple[dt.datetime, int, int, int, str]
 
 #: The database is up but refuses a value (as opposed to being unreachable).
 _DATA_ERRORS: tuple[type[Exception], ...] = (
@@ -238,12 +240,14 @@ class LogWriter:
 
     async def _write(self, logs: list[LogRecord], errors: list[ErrorRecord]) -> None:
         rollups: dict[RollupKey, dict[str, Any]] = {}
+        tag_rollups: dict[TagKey, dict[str, Any]] = {}
         minutes: dict[dt.datetime, dict[str, Any]] = {}
         activity: list[dict[str, Any]] = []
         policy_touch: dict[tuple[str, int], dt.datetime] = {}
         for r in logs:
             if not r.superseded:
                 _add_rollup(rollups, r)
+                _add_tag_rollups(tag_rollups, r)
             _add_minute(minutes, r)
             for a in r.dlp_activity:
                 activity.append(a)
@@ -268,6 +272,8 @@ class LogWriter:
                 )
             for key, agg in rollups.items():
                 await _upsert_rollup(conn, key, agg)
+            for tag_key, agg in tag_rollups.items():
+                await _upsert_tag_rollup(conn, tag_key, agg)
             for bucket, agg in minutes.items():
                 await _upsert_minute(conn, bucket, agg)
 
@@ -350,6 +356,7 @@ def _row(r: LogRecord) -> dict[str, Any]:
         cache_hit=r.cache_hit,
         agent_id=r.agent_id,
         tier=r.tier,
+        tags=list(r.tags) or None,
         # Clipped here too, whoever built the record: one oversized value would make the
         # database refuse the batch, and a refusal it does not name as bad data is retried.
         request_body=clip_body(r.request_body),
@@ -390,10 +397,12 @@ def _add_rollup(rollups: dict[RollupKey, dict[str, Any]], r: LogRecord) -> None:
             "output_tokens": 0,
             "cached_tokens": 0,
             "cost_usd": Decimal(0),
+            "unknown_cost_requests": 0,
             "latency_ms_sum": 0.0,
         },
     )
     agg["requests"] += 1
+    agg["unknown_cost_requests"] += 1 if r.unknown_cost else 0
     agg["errors"] += 1 if r.status >= 400 else 0
     agg["input_tokens"] += r.input_tokens
     agg["output_tokens"] += r.output_tokens
@@ -407,9 +416,17 @@ def _add_minute(minutes: dict[dt.datetime, dict[str, Any]], r: LogRecord) -> Non
         return
     agg = minutes.setdefault(
         _minute(r.created_at),
-        {"requests": 0, "errors": 0, "tokens": 0, "cost_usd": Decimal(0), "hist": {}},
+        {
+            "requests": 0,
+            "errors": 0,
+            "tokens": 0,
+            "cost_usd": Decimal(0),
+            "unknown_cost_requests": 0,
+            "hist": {},
+        },
     )
     agg["requests"] += 1
+    agg["unknown_cost_requests"] += 1 if r.unknown_cost else 0
     agg["errors"] += 1 if r.status >= 400 else 0
     agg["tokens"] += r.input_tokens + r.output_tokens
     agg["cost_usd"] += r.cost_usd or 0
@@ -438,7 +455,43 @@ async def _upsert_rollup(conn: Any, key: RollupKey, agg: dict[str, Any]) -> None
     row.output_tokens += agg["output_tokens"]
     row.cached_tokens += agg["cached_tokens"]
     row.cost_usd = Decimal(row.cost_usd) + agg["cost_usd"]
+    row.unknown_cost_requests += agg["unknown_cost_requests"]
     row.latency_ms_sum += agg["latency_ms_sum"]
+    await row.save(using_db=conn)
+
+
+def _add_tag_rollups(rollups: dict[TagKey, dict[str, Any]], r: LogRecord) -> None:
+    for tag in r.tags:
+        key: TagKey = (_hour(r.created_at), r.org_id or 0, r.user_id or 0, r.app_id or 0, tag)
+        agg = rollups.setdefault(
+            key,
+            {
+                "requests": 0,
+                "errors": 0,
+                "input_tokens": 0,
+                "output_tokens": 0,
+                "cost_usd": Decimal(0),
+                "unknown_cost_requests": 0,
+            },
+        )
+        agg["requests"] += 1
+        agg["errors"] += 1 if r.status >= 400 else 0
+        agg["input_tokens"] += r.input_tokens
+        agg["output_tokens"] += r.output_tokens
+        agg["cost_usd"] += r.cost_usd or 0
+        agg["unknown_cost_requests"] += 1 if r.unknown_cost else 0
+
+
+async def _upsert_tag_rollup(conn: Any, key: TagKey, agg: dict[str, Any]) -> None:
+    bucket, org_id, user_id, app_id, tag = key
+    ident = {"bucket": bucket, "org_id": org_id, "user_id": user_id, "app_id": app_id, "tag": tag}
+    row = await TagRollup.filter(**ident).using_db(conn).select_for_update().first()
+    if row is None:
+        await TagRollup.create(using_db=conn, **ident, **agg)
+        return
+    for name in ("requests", "errors", "input_tokens", "output_tokens", "unknown_cost_requests"):
+        setattr(row, name, getattr(row, name) + agg[name])
+    row.cost_usd = Decimal(row.cost_usd) + agg["cost_usd"]
     await row.save(using_db=conn)
 
 
@@ -452,6 +505,7 @@ async def _upsert_minute(conn: Any, bucket: dt.datetime, agg: dict[str, Any]) ->
             errors=agg["errors"],
             tokens=agg["tokens"],
             cost_usd=agg["cost_usd"],
+            unknown_cost_requests=agg["unknown_cost_requests"],
             latency_hist=agg["hist"],
         )
         return
@@ -459,6 +513,7 @@ async def _upsert_minute(conn: Any, bucket: dt.datetime, agg: dict[str, Any]) ->
     row.errors += agg["errors"]
     row.tokens += agg["tokens"]
     row.cost_usd = Decimal(row.cost_usd) + agg["cost_usd"]
+    row.unknown_cost_requests += agg["unknown_cost_requests"]
     hist = dict(row.latency_hist or {})
     histogram.merge(hist, agg["hist"])
     row.latency_hist = hist
