@@ -29,6 +29,7 @@ from backend.admin.errors import AdminError
 from backend.graphql.auth import AuthMutation
 from backend.graphql.credentials import CredentialsMutation, CredentialsQuery
 from backend.graphql.dashboard import DashboardQuery
+from backend.graphql.deployments import DeploymentsMutation, DeploymentsQuery
 from backend.graphql.dlp import DlpMutation, DlpQuery
 from backend.graphql.errors import ErrorsMutation, ErrorsQuery, ErrorsSubscription
 from backend.graphql.keys import KeysMutation, KeysQuery
@@ -60,6 +61,7 @@ Query = _merge(
         RoutingQuery,
         SettingsQuery,
         CredentialsQuery,
+        DeploymentsQuery,
         DlpQuery,
         LogsQuery,
         ErrorsQuery,
@@ -76,6 +78,7 @@ Mutation = _merge(
         RoutingMutation,
         SettingsMutation,
         CredentialsMutation,
+        DeploymentsMutation,
         DlpMutation,
         ErrorsMutation,
     ),

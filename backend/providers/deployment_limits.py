@@ -2,8 +2,9 @@
 
 A deployment is one provider account, and the account's limits are shared by every gateway
 instance, so with Redis the window lives there (one hash per deployment, one script call per
-request to a *limited* deployment; unlimited deployments never touch Redis). Without Redis, or
-while Redis fails, each instance keeps its own window (``LocalWindows``).
+request to a *limited* deployment). Without Redis, or while Redis fails, each instance keeps its
+own window (``LocalWindows``). Deployments without limits are counted in the local window only
+(their load for the dashboard, never a Redis call).
 
 The window counts every admission of the last 60 s, rounded *outward* to whole seconds: buckets
 ``s >= floor(now) - 60``. A request admitted at ``t`` is therefore counted until ``floor(t) + 61``,
@@ -60,9 +61,11 @@ class Windows(Protocol):
         self, key: str, rpm: int | None, tpm: int | None, tokens: int
     ) -> Admission: ...
 
-    async def settle(self, key: str, bucket: int, delta_tokens: int) -> None: ...
+    async def settle(
+        self, key: str, bucket: int, delta_tokens: int, *, shared: bool = True
+    ) -> None: ...
 
-    async def usage(self, key: str) -> Usage: ...
+    async def usage(self, key: str, *, shared: bool = True) -> Usage: ...
 
 
 def _decide(requests: int, tokens: int, rpm: int | None, tpm: int | None, estimate: int) -> bool:
@@ -102,13 +105,15 @@ class LocalWindows:
     async def acquire(self, key: str, rpm: int | None, tpm: int | None, tokens: int) -> Admission:
         return self.acquire_now(key, rpm, tpm, tokens)
 
-    async def settle(self, key: str, bucket: int, delta_tokens: int) -> None:
+    async def settle(
+        self, key: str, bucket: int, delta_tokens: int, *, shared: bool = True
+    ) -> None:
         for b in self._buckets.get(key, ()):
             if b[0] == bucket:
                 b[2] = max(0, b[2] + delta_tokens)
                 return
 
-    async def usage(self, key: str) -> Usage:
+    async def usage(self, key: str, *, shared: bool = True) -> Usage:
         buckets = self._window(key, math.floor(self._clock()))
         return Usage(sum(b[1] for b in buckets), sum(b[2] for b in buckets))
 
@@ -192,6 +197,8 @@ class RedisWindows:
         return [int(v) for v in out]
 
     async def acquire(self, key: str, rpm: int | None, tpm: int | None, tokens: int) -> Admission:
+        if rpm is None and tpm is None:
+            return self._local.acquire_now(key, rpm, tpm, tokens)
         out = await self._call(
             key, -1 if rpm is None else rpm, -1 if tpm is None else tpm, tokens, "acquire"
         )
@@ -200,8 +207,13 @@ class RedisWindows:
         admitted, now, requests, used, wait = out
         return Admission(bool(admitted), now, requests, used, wait)
 
-    async def settle(self, key: str, bucket: int, delta_tokens: int) -> None:
+    async def settle(
+        self, key: str, bucket: int, delta_tokens: int, *, shared: bool = True
+    ) -> None:
         if delta_tokens == 0:
+            return
+        if not shared:
+            await self._local.settle(key, bucket, delta_tokens)
             return
         try:
             await asyncio.wait_for(
@@ -211,7 +223,10 @@ class RedisWindows:
             # Off the request path; the estimate stays counted until the bucket ages out.
             await self._local.settle(key, bucket, delta_tokens)
 
-    async def usage(self, key: str) -> Usage:
+    async def usage(self, key: str, *, shared: bool = True) -> Usage:
+        """The window of ``key``: Redis's when ``shared`` (a deployment with limits)."""
+        if not shared:
+            return await self._local.usage(key)
         out = await self._call(key, -1, -1, 0, "usage")
         if out is None:
             return await self._local.usage(key)

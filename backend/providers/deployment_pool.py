@@ -147,9 +147,7 @@ class DeploymentPool:
         down = [m for m in serving if m.state.cooling() and not m.state.rate_limited_now()]
         return order + sorted(down, key=lambda m: m.state.until)
 
-    async def _admit(self, member: Member, estimate: int) -> Admission | None:
-        if not member.limited:
-            return None
+    async def _admit(self, member: Member, estimate: int) -> Admission:
         spec = member.spec
         admission = await self._windows.acquire(spec.key, spec.rpm_limit, spec.tpm_limit, estimate)
         if admission.admitted:
@@ -164,13 +162,13 @@ class DeploymentPool:
         serving: list[Member],
         estimate: int,
         call: Callable[[Member], Awaitable[T]],
-    ) -> tuple[T, Member, Admission | None]:
+    ) -> tuple[T, Member, Admission]:
         """The first answer in deployment order; the member stays counted in flight."""
         last: GatewayError | None = None
         full: list[tuple[Member, Admission]] = []
         for member in self._order(serving):
             admission = await self._admit(member, estimate)
-            if admission is not None and not admission.admitted:
+            if not admission.admitted:
                 full.append((member, admission))
                 continue
             member.state.started()
@@ -260,15 +258,14 @@ class DeploymentPool:
             self._settle(member, admission, estimate, tokens or estimate)
 
     # -- accounting ----------------------------------------------------------------------------
-    def _settle(
-        self, member: Member, admission: Admission | None, estimate: int, tokens: int
-    ) -> None:
+    def _settle(self, member: Member, admission: Admission, estimate: int, tokens: int) -> None:
         """Replace the admitted estimate by the real total, off the request path."""
-        if admission is None or tokens == estimate:
+        if tokens == estimate:
             return
-        task = asyncio.get_running_loop().create_task(
-            self._windows.settle(member.spec.key, admission.bucket, tokens - estimate)
+        settle = self._windows.settle(
+            member.spec.key, admission.bucket, tokens - estimate, shared=member.limited
         )
+        task = asyncio.get_running_loop().create_task(settle)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
