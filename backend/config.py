@@ -47,6 +47,11 @@ class Settings(BaseModel):
     password_queue: int = 16
     #: How often batched log rows and counters are written.
     log_flush_interval_s: float = 0.5
+    #: How long a stored Responses-API answer (``store: true``) is kept: 30 days, as OpenAI.
+    #: A conversation that goes on keeps its earlier turns as long as its newest one.
+    responses_ttl_s: float = Field(default=30 * 24 * 3600.0, gt=0)
+    #: How often expired stored responses are deleted from the database.
+    responses_sweep_interval_s: float = Field(default=60.0, gt=0)
     upstream_timeout_s: float = 600.0
     upstream_connect_timeout_s: float = 10.0
     #: Upstream HTTP transport: reqwest (default), aiohttp, httpx-aiohttp or httpx
@@ -127,6 +132,8 @@ class Settings(BaseModel):
             "SWITCHBOARD_PASSWORD_WORKERS": ("password_workers", int),
             "SWITCHBOARD_PASSWORD_QUEUE": ("password_queue", int),
             "SWITCHBOARD_LOG_FLUSH_INTERVAL": ("log_flush_interval_s", float),
+            "SWITCHBOARD_RESPONSES_TTL": ("responses_ttl_s", float),
+            "SWITCHBOARD_RESPONSES_SWEEP_INTERVAL": ("responses_sweep_interval_s", float),
             "SWITCHBOARD_UPSTREAM_TIMEOUT": ("upstream_timeout_s", float),
             "SWITCHBOARD_CONNECT_TIMEOUT": ("upstream_connect_timeout_s", float),
             "SWITCHBOARD_SHUTDOWN_GRACE": ("shutdown_grace_s", float),

@@ -39,6 +39,8 @@ class Gateway:
     response_cache: Any = None
     dlp: Any = None
     pipeline: Any = None
+    #: ``responses_store.ResponseStore``: stored Responses-API answers (``previous_response_id``).
+    responses_store: Any = None
     #: ``observability.tracing.Tracing`` when traces are on, else None (the hot path checks).
     tracing: Any = None
     #: ``observability.logs.RequestLog``: request lines and refusals once per cause.

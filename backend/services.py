@@ -145,7 +145,34 @@ async def build_gateway(settings: Settings, metrics: Metrics | None = None) -> G
     store.on_reload("dlp", gw.dlp.refresh)
     store.on_reload("tenancy", gw.dlp.refresh)
     gw.pipeline = ChatPipeline(gw)
+    gw.responses_store = await _responses_store(gw, scans)
     return gw
+
+
+async def _responses_store(gw: Gateway, scans: Any) -> Any:
+    """Stored Responses-API answers: redacted by the caller's DLP policy, written in batches."""
+    from backend.responses_store import ResponseStore
+    from backend.state.snapshot import Principal
+
+    def redactor_for(principal: Principal) -> Any:
+        found = gw.dlp.for_principal(principal)
+        return found[1] if found is not None else None
+
+    settings = gw.settings
+    responses = ResponseStore(
+        bus=gw.bus,
+        redis=gw.redis,
+        redis_prefix=settings.redis_prefix,
+        ttl_s=settings.responses_ttl_s,
+        flush_interval_s=settings.log_flush_interval_s,
+        sweep_interval_s=settings.responses_sweep_interval_s,
+        redactor_for=redactor_for,
+        scan=scans.run,
+        instance_id=gw.store.instance_id,
+        clock=lambda: gw.clock().timestamp(),
+    )
+    await responses.start()
+    return responses
 
 
 async def close_gateway(gw: Gateway) -> None:
@@ -157,6 +184,8 @@ async def close_gateway(gw: Gateway) -> None:
     steps: list[tuple[str, Callable[[], Awaitable[Any]] | None, float]] = [
         ("router", gw.router.close if gw.router is not None else None, 10),
         ("config listener", gw.store.close, 10),
+        # Before the DLP scanners: saves under way redact their copy with them.
+        ("stored responses", gw.responses_store.close if gw.responses_store else None, 45),
         ("log writer", gw.log_writer.close if gw.log_writer is not None else None, 45),
         ("providers", gw.providers.close if gw.providers is not None else None, 10),
         ("response cache", gw.response_cache.close if gw.response_cache else None, 10),

@@ -7,6 +7,8 @@ Channels used by the gateway:
 - ``errors``: one error report as a dict.
 - ``sessions``: ``{"user_id": int}`` — a user's dashboard credentials changed (logout, a revoked
   token); live GraphQL subscriptions of that user re-check their session.
+- ``responses``: ``{"deleted": "resp_...", "origin": instance}`` — a stored response was deleted;
+  every instance drops its cached copy (``backend.responses_store``).
 """
 
 from __future__ import annotations
@@ -110,7 +112,7 @@ class RedisBus(LocalBus):
     exactly once, whichever instance produced it.
     """
 
-    CHANNELS = ("config", "logs", "errors", "sessions")
+    CHANNELS = ("config", "logs", "errors", "sessions", "responses")
 
     def __init__(self, redis: Any, prefix: str = "switchboard:", queue_size: int = 1000) -> None:
         super().__init__(queue_size)

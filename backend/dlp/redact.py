@@ -58,6 +58,7 @@ __all__ = [
     "Redactor",
     "RedactorCache",
     "redact_embeddings",
+    "redact_into",
     "redact_request",
     "redact_subject",
     "redact_text",
@@ -425,3 +426,23 @@ def redact_subject(
         return redact_embeddings(subject, redactor, deadline=deadline)
     vault = Vault()
     return redact_text(subject, redactor, vault, deadline=deadline), vault, vault.findings()
+
+
+def redact_into(
+    value: Any,
+    redactor: Redactor,
+    vault: Vault,
+    *,
+    how: str = "text",
+    deadline: float | None = None,
+) -> Any:
+    """Redact one value of a wire document into an existing ``vault`` (its placeholders reused).
+
+    ``how``: ``"text"`` a plain string, ``"value"`` any JSON value redacted as ``metadata`` is
+    (keys, strings and large integers). For a copy of what the gateway keeps (stored
+    responses), which must carry the same placeholders as the request.
+    """
+    finder = _finder(redactor, deadline)
+    if how == "value":
+        return _redact_value(value, finder, vault)
+    return _redact(value, finder, vault)

@@ -52,6 +52,20 @@ class Vault:
     def __repr__(self) -> str:
         return f"Vault({len(self._by_placeholder)} placeholders)"
 
+    def copy(self) -> Vault:
+        """An independent vault with the same placeholders, reservations and next numbers.
+
+        Redacting more text into the copy reuses this request's placeholders for values it
+        already replaced and numbers new ones after them, without touching this vault (still
+        read by the request's restorer and activity counts).
+        """
+        other = Vault()
+        other._by_placeholder = dict(self._by_placeholder)
+        other._by_value = dict(self._by_value)
+        other._next = dict(self._next)
+        other._reserved = set(self._reserved)
+        return other
+
     def reserve(self, text: str) -> None:
         """Keep placeholder-shaped tokens already in ``text`` out of the numbering.
 

@@ -143,6 +143,10 @@ ROUTES: dict[str, dict[str, str]] = {
     "POST /v1/embeddings": _API_KEY,
     "GET /v1/models": _API_KEY,
     "POST /v1/error-reports": _API_KEY,
+    # Stored responses: the key's own organization's only (another's id is a 404).
+    "GET /v1/responses/{response_id}": _API_KEY,
+    "DELETE /v1/responses/{response_id}": _API_KEY,
+    "GET /v1/responses/{response_id}/input_items": _API_KEY,
     "GET /admin/users/{user_id:int}/activity.csv": {
         "super_admin": "any user",
         "org_admin": "requests made under own org, by its users or users who left it"

@@ -455,6 +455,12 @@ HTTP_PROBES: dict[str, HttpProbe] = {
             ("POST", "/v1/error-reports"),
         )
     },
+    # Stored responses: an id nobody stored (the key's own organization answers 404).
+    "GET /v1/responses/{response_id}": _proxy("GET", "/v1/responses/resp_authz_probe"),
+    "DELETE /v1/responses/{response_id}": _proxy("DELETE", "/v1/responses/resp_authz_probe"),
+    "GET /v1/responses/{response_id}/input_items": _proxy(
+        "GET", "/v1/responses/resp_authz_probe/input_items"
+    ),
 }
 
 
@@ -472,7 +478,7 @@ async def test_http_route_by_role(audit: Audit, rule: authz.Rule) -> None:
             problems.append(f"{column}: refused but got {status}")
         if column == authz.NONE or not rule.allows(column):
             continue
-        if rule.path.startswith(("POST /v1/", "GET /v1/")):
+        if rule.path.startswith(("POST /v1/", "GET /v1/", "DELETE /v1/")):
             # A dashboard session or admin token is not a gateway API key.
             status = await probe(audit, "other", person)
             if status != 401:
