@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -159,20 +160,32 @@ def gateway(
     transport: str = "aiohttp",
     python: str | None = None,
     redis_url: str | None = None,
+    server: str | None = None,
+    tenants: bool = False,
+    wrap: Callable[[list[str]], list[str]] | None = None,
+    extra_env: dict[str, str] | None = None,
+    name: str | None = None,
 ) -> Target:
-    """Seed a fresh database, start ``python -m backend.cli serve`` pinned, wait for /healthz."""
+    """Seed a fresh database, start ``python -m backend.cli serve`` pinned, wait for /healthz.
+
+    ``server``: ``serve --server`` (default: serve's own default); ``tenants``: seed the
+    tenant-scale population too (``seed.py --tenants``); ``wrap``: a prefix for the command
+    (callgrind, ``benchkit/cg.py``).
+    """
     workdir.mkdir(parents=True, exist_ok=True)
     python = python or str(ROOT / ".venv" / "bin" / "python")
     env = _gateway_env(fake, workdir, transport)
     if redis_url:
         env["REDIS_URL"] = redis_url
+    env.update(extra_env or {})
     seeded = subprocess.run(
-        [python, str(BENCH / "benchkit" / "seed.py"), env["DATABASE_URL"]],
+        [python, str(BENCH / "benchkit" / "seed.py"), env["DATABASE_URL"]]
+        + (["--tenants"] if tenants else []),
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=900,
         check=False,
     )
     if seeded.returncode != 0:
@@ -181,19 +194,24 @@ def gateway(
     port = free_port()
     cmd = [python, "-m", "backend.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
     cmd += ["--workers", str(workers), "--log-level", "warning"]
+    if server:
+        cmd += ["--server", server]
+    if wrap is not None:
+        cmd = wrap(cmd)
     proc = Proc(
         f"gateway x{workers}", cmd, workdir / "gateway.log", env=env, cwd=ROOT, cpus=cpus
     ).start()
-    proc.wait_http(f"http://127.0.0.1:{port}/healthz", timeout=90)
+    proc.wait_http(f"http://127.0.0.1:{port}/healthz", timeout=900 if wrap else 90)
     base = f"http://127.0.0.1:{port}"
     plain, caps, full = ({"Authorization": f"Bearer {keys[k]}"} for k in KEYS)
     anthropic = {"x-api-key": keys["plain_key"], "anthropic-version": "2023-06-01"}
     sse_model = f"{payloads.SSE_PROVIDER}/{payloads.MODEL}"
     chat_url, msg_url = base + "/v1/chat/completions", base + "/v1/messages"
     alias, stream_alias, dlp = keys["alias"], keys["stream_alias"], payloads.DLP_PROMPT
-    name = "gateway" if workers == 1 else f"gateway --workers {workers}"
-    if redis_url:
-        name += " (Redis)"
+    if name is None:
+        name = "gateway" if workers == 1 else f"gateway --workers {workers}"
+        if redis_url:
+            name += " (Redis)"
     return Target(
         name,
         proc,
