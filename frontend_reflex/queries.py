@@ -419,3 +419,32 @@ mutation OptIn($feature: Feature!, $enabled: Boolean!) {
   setFeatureOptIn(feature: $feature, enabled: $enabled) { name enabled }
 }"""
     return doc, {"feature": enum_name(feature), "enabled": enabled}
+
+
+# -- provider deployments ----------------------------------------------------------------------
+DEPLOYMENTS = """
+query Deployments {
+  providerDeployments {
+    provider name baseUrl apiKeySet apiKeyLast4 weight rpmLimit tpmLimit models enabled
+    status {
+      health problem inFlight requests failures rateLimited limitRefusals cooldownSeconds
+      lastError requestsLastMinute tokensLastMinute
+    }
+  }
+}"""
+
+
+def set_deployment(provider: str, name: str, fields: Mapping[str, Any]) -> Op:
+    doc = """
+mutation SetDeployment($p: String!, $n: String!, $i: ProviderDeploymentInput!) {
+  setProviderDeployment(provider: $p, name: $n, input: $i) { provider name apiKeyLast4 }
+}"""
+    return doc, {"p": provider, "n": name, "i": dict(fields)}
+
+
+def delete_deployment(provider: str, name: str) -> Op:
+    doc = """
+mutation DeleteDeployment($p: String!, $n: String!) {
+  deleteProviderDeployment(provider: $p, name: $n)
+}"""
+    return doc, {"p": provider, "n": name}
