@@ -236,6 +236,10 @@ class EmbeddingRequest:
     dimensions: int | None = None
     encoding_format: str | None = None
     user: str | None = None
+    #: Unmodelled fields of the caller's protocol (Gemini ``taskType``/``title``), for an
+    #: upstream of that protocol only (``protocol``); others refuse them.
+    extra: dict[str, Any] = field(default_factory=dict)
+    protocol: str = ""
 
 
 @dataclass(slots=True)

@@ -1,6 +1,7 @@
 """Caller authentication for the proxy endpoints: key -> Principal, from the hot config cache.
 
-Accepts ``Authorization: Bearer <key>`` and ``x-api-key: <key>`` (the Anthropic SDK sends either).
+Accepts ``Authorization: Bearer <key>``, ``x-api-key: <key>`` (the Anthropic SDK sends either) and
+``x-goog-api-key: <key>`` (Gemini's; the Gemini door also takes ``?key=``, see ``proxy.gemini``).
 No database round trip: keys, users, apps and organizations come from the ``ConfigStore``.
 """
 
@@ -21,8 +22,11 @@ def presented_key(headers: Mapping[str, str]) -> str | None:
         scheme, _, value = auth.partition(" ")
         if scheme.lower() == "bearer" and value.strip():
             return value.strip()
-    key = headers.get("x-api-key")
-    return key.strip() if key and key.strip() else None
+    for name in ("x-api-key", "x-goog-api-key"):  # Anthropic's header, Gemini's
+        key = headers.get(name)
+        if key and key.strip():
+            return key.strip()
+    return None
 
 
 def authenticate(
@@ -31,7 +35,8 @@ def authenticate(
     secret = presented_key(headers)
     if secret is None:
         raise AuthenticationError(
-            "Missing API key: send it as 'Authorization: Bearer <key>' or 'x-api-key: <key>'.",
+            "Missing API key: send it as 'Authorization: Bearer <key>', 'x-api-key: <key>' or "
+            "(Gemini API) 'x-goog-api-key: <key>' or the 'key' query parameter.",
             code="missing_api_key",
         )
     info = keys.by_hash.get(hash_key(secret))

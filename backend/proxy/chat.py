@@ -58,6 +58,7 @@ async def handle_chat(request: Request, codec: InboundCodec, endpoint: str) -> R
             return StreamResponse(
                 codec.encode_stream(events, req),
                 headers=_answer_headers(ctx),
+                media_type=codec.stream_media_type,
                 close=events.aclose,
             )
         resp = await pipeline.complete(ctx, prepared)

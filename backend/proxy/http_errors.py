@@ -9,9 +9,11 @@ unhandled exception in the protocol the caller speaks, so an SDK shows a real me
 plain-text ``Not Found``. The rule, first match wins:
 
 1. a path under ``/graphql``: GraphQL's ``{"errors": [{"message", "extensions": {"code"}}]}``;
-2. a path under ``/v1/messages``, or a request carrying ``anthropic-version`` or ``x-api-key``
+2. a path under ``/v1beta/`` or a request carrying ``x-goog-api-key`` (the Gemini door's
+   clients): Google's ``{"error": {"code", "message", "status"}}``;
+3. a path under ``/v1/messages``, or a request carrying ``anthropic-version`` or ``x-api-key``
    (what the Anthropic SDK sends): Anthropic's ``{"type": "error", "error": {...}}``;
-3. anything else: OpenAI's ``{"error": {"message", "type", "param", "code"}}``.
+4. anything else: OpenAI's ``{"error": {"message", "type", "param", "code"}}``.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from backend.ir.errors import GatewayError, InvalidRequest, NotFound
 from backend.policies.context import new_request_id
 from backend.protocols import anthropic_messages, openai_chat
+from backend.protocols.gemini import answer as gemini_answer
 
 JSON = "application/json"
 _HEADER = b"x-request-id"
@@ -63,9 +66,11 @@ class RequestIdMiddleware:
 
 
 def protocol_of(path: str, headers: Mapping[str, str]) -> str:
-    """``"graphql"``, ``"anthropic"`` or ``"openai"``: see the module docstring."""
+    """``"graphql"``, ``"gemini"``, ``"anthropic"`` or ``"openai"``: see the module docstring."""
     if path == "/graphql" or path.startswith("/graphql/"):
         return "graphql"
+    if path.startswith("/v1beta/") or "x-goog-api-key" in headers:
+        return "gemini"
     if path == "/v1/messages" or path.startswith("/v1/messages/"):
         return "anthropic"
     if "anthropic-version" in headers or "x-api-key" in headers:
@@ -85,6 +90,8 @@ def error_response(request: Request, err: GatewayError, graphql_code: str) -> Re
     if protocol == "graphql":
         status = err.status
         body = {"errors": [{"message": err.message, "extensions": {"code": graphql_code}}]}
+    elif protocol == "gemini":
+        status, body = gemini_answer.encode_error(err)
     elif protocol == "anthropic":
         status, body = anthropic_messages.encode_error(err)
     else:

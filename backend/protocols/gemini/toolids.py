@@ -39,3 +39,9 @@ def signature_from_id(tool_call_id: str) -> str | None:
         return None
     sig = sig.replace("-", "+").replace("_", "/")
     return sig + "=" * (-len(sig) % 4)
+
+
+def without_signature(tool_call_id: str) -> str:
+    """The id a client sees: the signature travels in ``thoughtSignature`` beside it."""
+    pos = tool_call_id.find(_MARK)
+    return tool_call_id if pos < 0 else tool_call_id[:pos]
