@@ -23,6 +23,7 @@ from backend.ir.stream import StreamError, StreamEvent
 from backend.observability.tracing import NO_ATTEMPT, Tracing
 from backend.policies.context import RequestContext
 from backend.protocols.model_rules import refusal
+from backend.protocols.openai_responses.rules import responses_refusal, same_wire_view
 from backend.routing.fallback import run_with_fallback
 
 T = TypeVar("T")
@@ -133,7 +134,9 @@ class ProviderCalls:
             except GatewayError:
                 kept.append(model)  # unusable provider: fallback reports it as before
                 continue
-            err = refusal(req, config.kind, config.name, ref.model)
+            err = responses_refusal(req, config.kind, config.name, ref.model) or refusal(
+                same_wire_view(req, config.kind, config.name), config.kind, config.name, ref.model
+            )
             if err is None:
                 kept.append(model)
             elif first is None:

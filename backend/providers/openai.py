@@ -32,6 +32,11 @@ from backend.protocols.openai_chat import (
 from backend.protocols.sse import SSEParser
 from backend.providers.base import ProviderConfig, map_transport_error, relay_stream
 from backend.providers.http import Upstream
+from backend.providers.openai_responses import (
+    responses_chat,
+    responses_stream,
+    wants_responses_api,
+)
 
 AZURE_DEFAULT_API_VERSION = "2024-10-21"
 
@@ -93,11 +98,18 @@ class OpenAIProvider:
 
     # -- Provider protocol ---------------------------------------------------------------------
     async def chat(self, req: ChatRequest, model: str) -> ChatResponse:
+        if wants_responses_api(self, req):
+            return await responses_chat(self, req, model)
         body = encode_request(req, model, stream=False)
         data = await self._send("POST", self._path("chat/completions", model), body)
         return decode_response(data, provider=self.config.name)
 
     async def stream(self, req: ChatRequest, model: str) -> AsyncIterator[StreamEvent]:
+        if wants_responses_api(self, req):
+            async with contextlib.aclosing(responses_stream(self, req, model)) as events:
+                async for ev in events:
+                    yield ev
+            return
         name = self.config.name
         body = orjson.dumps(encode_request(req, model, stream=True))
         try:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from backend.proxy.chat import anthropic_messages, openai_chat_completions
 from backend.proxy.embeddings import count_tokens, embeddings
 from backend.proxy.error_reports import report_error
 from backend.proxy.models import list_models
+from backend.proxy.responses import create_response, responses_websocket
 from backend.proxy.stored_responses import delete_response, list_input_items, retrieve_response
 
 
@@ -19,6 +20,9 @@ def proxy_routes() -> list[BaseRoute]:
         Route("/v1/embeddings", embeddings, methods=["POST"]),
         Route("/v1/models", list_models, methods=["GET"]),
         Route("/v1/error-reports", report_error, methods=["POST"]),
+        Route("/v1/responses", create_response, methods=["POST"]),
+        # Codex may ask for a WebSocket first: a 426 sends it to HTTP at once.
+        WebSocketRoute("/v1/responses", responses_websocket),
         Route("/v1/responses/{response_id}", retrieve_response, methods=["GET"]),
         Route("/v1/responses/{response_id}", delete_response, methods=["DELETE"]),
         Route("/v1/responses/{response_id}/input_items", list_input_items, methods=["GET"]),

@@ -6,6 +6,7 @@ Renders ``Reply`` exactly as the current OpenAI API does, independently of the g
 - ``POST /v1/chat/completions`` and ``POST /openai/deployments/{d}/chat/completions``
 - ``POST /v1/embeddings`` and ``POST /openai/deployments/{d}/embeddings``
 - ``GET /v1/models`` and ``GET /openai/models``
+- ``POST /v1/responses`` (OpenAI's Responses API, JSON and SSE: ``openai_responses_fake``)
 
 Point the official SDK at ``fake.sdk_base_url`` (``.../v1``). An ``OpenAIReply`` with
 ``reasoning_content`` answers it as OpenAI-compatible reasoning servers (vLLM, DeepSeek) do: on
@@ -27,6 +28,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from tests.fakes import openai_responses_fake as responses_api
 from tests.fakes.base import FakeUpstream, RecordedRequest, Reply, Turn
 
 CREATED = 1767225600
@@ -113,6 +115,7 @@ class OpenAIFake(FakeUpstream):
     def routes(self) -> list[Route]:
         return [
             Route("/v1/chat/completions", self.chat, methods=["POST"]),
+            Route("/v1/responses", self.responses, methods=["POST"]),
             Route("/v1/embeddings", self.embeddings, methods=["POST"]),
             Route("/v1/models", self.models, methods=["GET"]),
             Route("/openai/deployments/{deployment}/chat/completions", self.chat, methods=["POST"]),
@@ -129,6 +132,8 @@ class OpenAIFake(FakeUpstream):
         return self
 
     def turn(self, rec: RecordedRequest) -> Turn | None:
+        if rec.path.endswith("/responses"):
+            return responses_api.responses_turn(rec)
         body = rec.json
         if not rec.path.endswith("/chat/completions") or not isinstance(body, dict):
             return None
@@ -266,6 +271,24 @@ class OpenAIFake(FakeUpstream):
         if reply.drop_after is not None:
             raise FakeStreamDrop("dropped before [DONE]")
         yield b"data: [DONE]\n\n"
+
+    # -- the Responses API ---------------------------------------------------------------------
+    async def responses(self, request: Request) -> Response:
+        rec, reply = await self.record(request)
+        if reply.raw is not None:
+            return self.raw_response(reply)
+        if reply.status >= 400:
+            return self.json_response(error_body(reply), reply.status)
+        body = rec.json or {}
+        n = len(self.requests)
+        if body.get("stream"):
+            events = responses_api.stream_events(reply, body, n)
+            return StreamingResponse(
+                responses_api.sse(events, reply), media_type="text/event-stream"
+            )
+        items = responses_api.output_items(reply, body, n)
+        status = responses_api.final_status(reply)
+        return self.json_response(responses_api.response_object(reply, body, n, status, items))
 
     # -- embeddings and models -----------------------------------------------------------------
     async def embeddings(self, request: Request) -> Response:
