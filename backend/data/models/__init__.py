@@ -8,5 +8,6 @@ MODEL_MODULES = [
     "backend.data.models.settings",
     "backend.data.models.dlp",
     "backend.data.models.deployments",
+    "backend.data.models.alerts",
     "backend.data.models.responses",
 ]
