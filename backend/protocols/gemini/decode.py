@@ -2,8 +2,14 @@
 
 - Only the first candidate is read (the gateway never asks for more).
 - Thought parts (``thought: true``, sent when ``thinkingConfig.includeThoughts`` asked for
-  them) become ``ThinkingPart``s (unsigned: Anthropic never gets them back); parts with no IR
-  meaning are dropped (``executableCode``, generated images...).
+  them) become ``ThinkingPart``s (Gemini's ``thoughtSignature`` stays a wire key in ``extra``:
+  ``ThinkingPart.signature`` is Anthropic's, never Gemini's); parts with no IR meaning
+  (``executableCode``, generated images...) are ``Opaque`` items for a Gemini client.
+- The answer's other keys travel as extras for a Gemini client (``resp.protocol``): a part's own
+  keys (``thoughtSignature`` on text) in its ``extra``, the candidate's (``safetyRatings``,
+  ``groundingMetadata``, ``citationMetadata``, ``finishMessage``...) in ``extra["candidate"]``,
+  the body's (``promptFeedback``...) in ``extra``, the whole ``usageMetadata`` (its details) in
+  ``extra["usageMetadata"]``, further candidates in ``extra["candidates"]``.
 - ``finishReason: STOP`` with a function call is ``tool_calls``; ``MAX_TOKENS`` is ``length``;
   safety-type reasons are ``content_filter``; a malformed or unexpected function call is
   ``error``. A prompt blocked before generation (``promptFeedback.blockReason``, no candidates)
@@ -24,6 +30,7 @@ from backend.ir.chat import (
     ChatResponse,
     EmbeddingResponse,
     FinishReason,
+    Opaque,
     Part,
     TextPart,
     ThinkingPart,
@@ -32,6 +39,14 @@ from backend.ir.chat import (
 )
 from backend.ir.errors import UpstreamError
 from backend.protocols.gemini.toolids import make_tool_call_id
+from backend.protocols.gemini.wire import PROTOCOL, split_soft
+
+#: Keys of a part the IR models; the rest are the part's wire extras.
+_PART_MODELLED = frozenset({"text", "thought", "functionCall"})
+#: Part keys that mean nothing to another provider (see ``wire.SOFT``).
+SOFT_PART_KEYS = frozenset({"thoughtSignature", "mediaResolution", "partMetadata"})
+_CAND_MODELLED = frozenset({"content", "finishReason", "index"})
+_BODY_MODELLED = frozenset({"candidates", "usageMetadata", "modelVersion", "responseId"})
 
 _FILTERED = frozenset(
     {
@@ -158,20 +173,30 @@ def decode_response(body: Any) -> ChatResponse:
     content: list[Part] = []
     calls = 0
     for part in candidate_parts(cand):
+        extra = part_extra(part)
         text = visible_text(part)
+        prev = content[-1] if content else None
         if text is not None:
-            if content and isinstance(content[-1], TextPart):
-                content[-1].text += text  # Gemini splits text into several parts freely
-            elif text:
-                content.append(TextPart(text))
+            if isinstance(prev, TextPart) and prev.extra is None:
+                prev.text += text  # Gemini splits text into several parts freely
+                prev.extra = extra
+            elif text or extra:
+                content.append(TextPart(text, extra=extra))
         elif (thought := thought_text(part)) is not None:
-            if content and isinstance(content[-1], ThinkingPart):
-                content[-1].thinking += thought
-            elif thought:
-                content.append(ThinkingPart(thinking=thought))
+            if isinstance(prev, ThinkingPart) and prev.extra is None:
+                prev.thinking += thought
+                prev.extra = extra
+            elif thought or extra:
+                content.append(ThinkingPart(thinking=thought, extra=extra))
         elif "functionCall" in part:
-            content.append(tool_call_from(part, body.get("responseId"), calls))
+            call = tool_call_from(part, body.get("responseId"), calls)
+            call.extra = part_extra(part, skip=("thoughtSignature",))  # it rides in the id
+            content.append(call)
             calls += 1
+        elif not (part.get("thought") and set(part) <= {"thought", "thoughtSignature"}):
+            content.append(Opaque(protocol=PROTOCOL, data=part))
+        elif extra:
+            content.append(ThinkingPart(extra=extra))  # a bare signed thought part
     if cand is None:
         blocked = (body.get("promptFeedback") or {}).get("blockReason")
         if not blocked:
@@ -186,7 +211,30 @@ def decode_response(body: Any) -> ChatResponse:
         content=content,
         finish_reason=finish,
         usage=usage_from(body.get("usageMetadata")),
+        extra=answer_extra(body, cand),
+        protocol=PROTOCOL,
     )
+
+
+def part_extra(part: dict[str, Any], skip: tuple[str, ...] = ()) -> dict[str, Any] | None:
+    """A part's unmodelled keys as an IR ``extra`` (soft ones apart), or None."""
+    keys = {k: v for k, v in part.items() if k not in _PART_MODELLED and k not in skip}
+    return split_soft(keys, SOFT_PART_KEYS)
+
+
+def answer_extra(body: dict[str, Any], cand: dict[str, Any] | None) -> dict[str, Any]:
+    """The body's and candidate's unmodelled keys (see the module docstring)."""
+    extra = {k: v for k, v in body.items() if k not in _BODY_MODELLED}
+    if isinstance(body.get("usageMetadata"), dict):
+        extra["usageMetadata"] = body["usageMetadata"]
+    if cand is not None:
+        rest = {k: v for k, v in cand.items() if k not in _CAND_MODELLED}
+        if rest:
+            extra["candidate"] = rest
+        more = body.get("candidates")
+        if isinstance(more, list) and len(more) > 1:
+            extra["candidates"] = more[1:]
+    return extra
 
 
 def decode_embedding_response(body: Any, model: str) -> EmbeddingResponse:

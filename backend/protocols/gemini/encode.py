@@ -15,11 +15,21 @@ Choices where Gemini has no direct equivalent:
 - Image URLs: ``data:`` URLs become ``inlineData``; other URLs become ``fileData`` with a MIME
   type guessed from the extension (``image/jpeg`` when unknown), which Gemini fetches itself.
 - Images inside a tool result follow its ``functionResponse`` as ``inlineData`` parts.
-- ``ThinkingPart`` is dropped; ``parallel_tool_calls``, ``user`` and ``metadata`` have no field.
+- ``ThinkingPart`` is dropped (but for a Gemini client's own thought parts, below);
+  ``parallel_tool_calls``, ``user`` and ``metadata`` have no field.
 - Sampling fields the IR keeps in ``extra`` go to ``generationConfig``: OpenAI ``seed``,
   ``frequency_penalty`` and ``presence_penalty`` (``seed``, ``frequencyPenalty``,
   ``presencePenalty``) and Anthropic ``top_k`` (``topK``). Whatever Gemini cannot honour
   (``n``, ``logprobs``, audio...) is refused first by ``model_rules.refusal`` (a 400).
+
+Same wire (a client of the Gemini door, ``req.protocol == "gemini"``): what the door kept as
+extras goes back verbatim and in place, so Gemini gets what the client sent: unmodelled top-level
+fields (``safetySettings``, ``cachedContent``...), every ``generationConfig.*`` extra (they win
+over the generated keys: ``thinkingConfig``, ``responseSchema``/``responseJsonSchema``, ``topK``,
+``seed``...), a ``toolConfig`` the IR could not say exactly, server tools (``Opaque``), tools given
+as ``parametersJsonSchema``, the keys of each part (``thoughtSignature`` on text, thought and call
+parts, the client's call ids), thought parts carrying Gemini's signature, a ``functionResponse``
+object that was not ``{"output"|"error": text}``, and Gemini-only parts (``Opaque``).
 """
 
 from __future__ import annotations
@@ -34,14 +44,25 @@ from backend.ir.chat import (
     EmbeddingRequest,
     ImagePart,
     Message,
+    Opaque,
     TextPart,
+    ThinkingPart,
     Tool,
     ToolCallPart,
     ToolResultPart,
 )
 from backend.ir.errors import InvalidRequest
+from backend.protocols.extras import same_wire
 from backend.protocols.gemini.schema import to_gemini_schema
 from backend.protocols.gemini.toolids import signature_from_id
+from backend.protocols.gemini.wire import (
+    CALL_ID,
+    GEN_PREFIX,
+    JSON_SCHEMA,
+    PROTOCOL,
+    RESPONSE_JSON,
+    wire_keys,
+)
 from backend.protocols.model_rules import reasoning_budget, refusal
 
 #: Google's documented value for function calls whose real signature is unknown.
@@ -69,13 +90,19 @@ def encode_request(req: ChatRequest, model: str, *, stream: bool) -> dict[str, A
     refused = refusal(req, "gemini", "gemini", model)
     if refused is not None:
         raise refused
-    body: dict[str, Any] = {"contents": _contents(req.messages)}
+    own = same_wire(req, PROTOCOL)
+    body: dict[str, Any] = {"contents": _contents(req.messages, own)}
     system = [p.text for p in req.system if p.text]
     system += [m.text() for m in req.messages if m.role == "system" and m.text()]
     if system:
         body["systemInstruction"] = {"parts": [{"text": t} for t in system]}
     if req.tools:
-        body["tools"] = [{"functionDeclarations": [_declaration(t) for t in req.tools]}]
+        # Opaque tools: a Gemini client's server tools; another protocol's were refused above.
+        declarations = [_declaration(t, own) for t in req.tools if isinstance(t, Tool)]
+        tools = [{"functionDeclarations": declarations}] if declarations else []
+        if own:
+            tools += [dict(t.data) for t in req.tools if isinstance(t, Opaque)]
+        body["tools"] = tools
         if req.tool_choice is not None:
             cfg: dict[str, Any] = {"mode": _TOOL_MODES[req.tool_choice.mode]}
             if req.tool_choice.mode == "tool" and req.tool_choice.name:
@@ -85,9 +112,24 @@ def encode_request(req: ChatRequest, model: str, *, stream: bool) -> dict[str, A
     thinking = _thinking_config(req)
     if thinking is not None:
         gen["thinkingConfig"] = thinking
+    if own:
+        _own_extras(req, body, gen)
     if gen:
         body["generationConfig"] = gen
     return body
+
+
+def _own_extras(req: ChatRequest, body: dict[str, Any], gen: dict[str, Any]) -> None:
+    """A Gemini client's unmodelled fields, verbatim (they win over generated ones)."""
+    for key, value in req.extra.items():
+        if key.startswith("_"):
+            continue
+        if key.startswith(GEN_PREFIX):
+            gen[key[len(GEN_PREFIX) :]] = value
+        else:
+            body[key] = value  # safetySettings, cachedContent, toolConfig...
+    if "responseJsonSchema" in gen:
+        gen.pop("responseSchema", None)
 
 
 def _thinking_config(req: ChatRequest) -> dict[str, Any] | None:
@@ -124,43 +166,63 @@ def encode_embedding_request(req: EmbeddingRequest, model: str) -> dict[str, Any
 # -- contents ------------------------------------------------------------------------------------
 
 
-def _contents(messages: list[Message]) -> list[dict[str, Any]]:
+def _contents(messages: list[Message], own: bool) -> list[dict[str, Any]]:
     names = {p.id: p.name for m in messages for p in m.parts if isinstance(p, ToolCallPart)}
     out: list[dict[str, Any]] = []
     for msg in messages:
         if msg.role == "system":
             continue
         role = "model" if msg.role == "assistant" else "user"
-        parts = _parts(msg, names)
+        parts = _parts(msg, names, own)
         if not parts:
             continue
-        if out and out[-1]["role"] == role:
+        keys = wire_keys(msg.extra) if own else {}
+        if out and out[-1]["role"] == role and not keys:
             out[-1]["parts"].extend(parts)
         else:
-            out.append({"role": role, "parts": parts})
+            out.append({**keys, "role": role, "parts": parts})
     for content in out:
         if content["role"] == "model":
             _ensure_signature(content["parts"])
     return out
 
 
-def _parts(msg: Message, names: dict[str, str]) -> list[dict[str, Any]]:
+def _parts(msg: Message, names: dict[str, str], own: bool) -> list[dict[str, Any]]:
     parts: list[dict[str, Any]] = []
     for p in msg.parts:
+        keys = wire_keys(p.extra) if own and not isinstance(p, Opaque) else {}
         if isinstance(p, TextPart):
-            if p.text:  # Gemini rejects empty text parts
-                parts.append({"text": p.text})
+            if p.text or keys:  # Gemini rejects empty text parts (a signed one is Gemini's own)
+                parts.append({**keys, "text": p.text})
         elif isinstance(p, ImagePart):
-            parts.append(_image(p))
+            parts.append(_merged(_image(p), keys))
         elif isinstance(p, ToolCallPart):
-            part: dict[str, Any] = {"functionCall": {"name": p.name, "args": _args(p)}}
-            sig = signature_from_id(p.id)
+            fc: dict[str, Any] = {"name": p.name, "args": _args(p)}
+            if own and p.extra and p.extra.get(CALL_ID):
+                fc["id"] = p.id
+            part: dict[str, Any] = _merged({"functionCall": fc}, keys)
+            sig = keys.get("thoughtSignature") or signature_from_id(p.id)
             if sig:
                 part["thoughtSignature"] = sig
             parts.append(part)
         elif isinstance(p, ToolResultPart):
-            parts.extend(_tool_result(p, names))
+            parts.extend(_tool_result(p, names, own))
+        elif isinstance(p, ThinkingPart) and keys:
+            # A Gemini client's own thought part (its signature among the keys).
+            parts.append({**keys, "text": p.thinking, "thought": True})
+        elif isinstance(p, Opaque) and own:
+            parts.append(dict(p.data))
     return parts
+
+
+def _merged(part: dict[str, Any], keys: dict[str, Any]) -> dict[str, Any]:
+    """``part`` with a client's own keys; a key naming the same object merges into it."""
+    for key, value in keys.items():
+        if isinstance(value, dict) and isinstance(part.get(key), dict):
+            part[key] = {**value, **part[key]}
+        else:
+            part.setdefault(key, value)
+    return part
 
 
 def _ensure_signature(parts: list[dict[str, Any]]) -> None:
@@ -185,7 +247,7 @@ def _args(p: ToolCallPart) -> dict[str, Any]:
     return value
 
 
-def _tool_result(p: ToolResultPart, names: dict[str, str]) -> list[dict[str, Any]]:
+def _tool_result(p: ToolResultPart, names: dict[str, str], own: bool) -> list[dict[str, Any]]:
     name = names.get(p.tool_call_id)
     if name is None:
         raise InvalidRequest(
@@ -194,9 +256,21 @@ def _tool_result(p: ToolResultPart, names: dict[str, str]) -> list[dict[str, Any
         )
     text = "".join(c.text for c in p.content if isinstance(c, TextPart))
     # Google's documented convention: "output" for results, "error" for failures.
-    response = {"error": text} if p.is_error else {"output": text}
-    parts: list[dict[str, Any]] = [{"functionResponse": {"name": name, "response": response}}]
+    response: Any = {"error": text} if p.is_error else {"output": text}
+    fr: dict[str, Any] = {"name": name, "response": response}
+    keys = wire_keys(p.extra) if own else {}
+    if own and p.extra:
+        if p.extra.get(RESPONSE_JSON):
+            try:
+                fr["response"] = orjson.loads(text)
+            except orjson.JSONDecodeError:
+                pass  # changed on the way (DLP): the text as the output
+        if p.extra.get(CALL_ID):
+            fr["id"] = p.tool_call_id
+    parts: list[dict[str, Any]] = [_merged({"functionResponse": fr}, keys)]
     parts.extend(_image(c) for c in p.content if isinstance(c, ImagePart))
+    if own:
+        parts.extend(dict(c.data) for c in p.content if isinstance(c, Opaque))
     return parts
 
 
@@ -215,11 +289,16 @@ def _image(p: ImagePart) -> dict[str, Any]:
 # -- tools and generation config -------------------------------------------------------------------
 
 
-def _declaration(tool: Tool) -> dict[str, Any]:
+def _declaration(tool: Tool, own: bool) -> dict[str, Any]:
     decl: dict[str, Any] = {"name": tool.name}
     if tool.description:
         decl["description"] = tool.description
     params = tool.parameters or {}
+    if own and tool.extra:
+        decl.update(wire_keys(tool.extra))  # response, behavior...
+        if tool.extra.get(JSON_SCHEMA):
+            decl["parametersJsonSchema"] = params
+            return decl
     # Gemini rejects an OBJECT with empty properties; a function without arguments has none.
     if params.get("properties") or params.get("$ref") or params.get("anyOf"):
         decl["parameters"] = to_gemini_schema(params)

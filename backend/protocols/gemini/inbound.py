@@ -58,7 +58,11 @@ from backend.ir.chat import (
 from backend.protocols.gemini.jsonschema import from_gemini_schema
 from backend.protocols.gemini.thoughts import unpack_thoughts
 from backend.protocols.gemini.wire import (
+    CALL_ID,
+    GEN_PREFIX,
+    JSON_SCHEMA,
     PROTOCOL,
+    RESPONSE_JSON,
     fields,
     invalid,
     is_int,
@@ -70,13 +74,6 @@ from backend.protocols.gemini.wire import (
 
 #: ``ChatRequest.extra`` key of this codec's bookkeeping (never sent as a field).
 FLAGS_KEY = "_gemini"
-#: Part ``extra`` marker: the tool result's text is the JSON of ``functionResponse.response``.
-RESPONSE_JSON = "_response_json"
-#: Tool ``extra`` marker: the client gave ``parametersJsonSchema`` (not Gemini's schema).
-JSON_SCHEMA = "_json_schema"
-#: ``ChatRequest.extra`` keys of unmodelled (and sampling) ``generationConfig`` fields:
-#: ``"generationConfig.candidateCount"``; ``model_rules`` judges each for other providers.
-GEN_PREFIX = "generationConfig."
 #: Part keys that mean nothing to another provider (a signature for Gemini only, media hints):
 #: kept under ``extra[SOFT]`` so only a Gemini upstream gets them and no one refuses them.
 _SOFT_KEYS = frozenset({"thoughtSignature", "mediaResolution", "partMetadata"})
@@ -252,9 +249,13 @@ class _Decoder:
         if base:
             self.by_client_id[base] = ir_id
         self.pending.setdefault(name, []).append(ir_id)
-        extra = split_soft({**p, **({"functionCall": fc} if fc else {})}, _SOFT_KEYS)
+        extra = split_soft({**p, **({"functionCall": fc} if fc else {})}, _SOFT_KEYS) or {}
+        if base:
+            extra[CALL_ID] = True
         out.append(
-            ToolCallPart(id=ir_id, name=name, arguments=orjson.dumps(args).decode(), extra=extra)
+            ToolCallPart(
+                id=ir_id, name=name, arguments=orjson.dumps(args).decode(), extra=extra or None
+            )
         )
 
     def result(self, p: dict[str, Any], path: str) -> ToolResultPart:
@@ -268,7 +269,8 @@ class _Decoder:
             response = {}
         if not isinstance(response, dict):
             raise invalid(f"{fpath}.response", "expected a JSON object")
-        ir_id = self.answer(name, fr.pop("id", None))
+        client_id = fr.pop("id", None)
+        ir_id = self.answer(name, client_id)
         content: list[TextPart | ImagePart | Opaque] = []
         extra: dict[str, Any] = split_soft(p, _SOFT_KEYS) or {}
         is_error = False
@@ -289,6 +291,8 @@ class _Decoder:
             content.append(media if media is not None else Opaque(protocol=PROTOCOL, data=sub))
         if fr:
             extra["functionResponse"] = fr  # willContinue, scheduling...
+        if isinstance(client_id, str) and client_id:
+            extra[CALL_ID] = True
         return ToolResultPart(
             tool_call_id=ir_id, content=content, is_error=is_error, extra=extra or None
         )

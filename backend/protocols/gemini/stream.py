@@ -6,6 +6,12 @@ function call arrives whole in one part and becomes a complete tool-call block
 (start, one ``ToolArgsDelta``, stop). Blocks are synthesized: a text block stays open across
 chunks until a function call or the end closes it.
 
+Gemini's own extras for a Gemini client (``OpaqueEvent``s, protocol ``gemini``): a part's
+unmodelled keys (``thoughtSignature`` on a text or thought part...) just before that part's delta,
+on its block; a candidate's and the body's (``safetyRatings``, ``groundingMetadata``...) with
+``index=None``; parts the IR does not model (``executableCode``...) as opaque blocks. The usage
+details (``promptTokensDetails``...) are not carried in a stream.
+
 Every chunk repeats ``usageMetadata`` and only the last is complete, so the latest one wins.
 ``StreamEnd`` is emitted by ``close()`` (when the upstream body ends), not on the chunk carrying
 ``finishReason``, so a trailing usage-only chunk still counts. A body that ends before any chunk
@@ -18,11 +24,12 @@ from typing import Any, Literal
 
 import orjson
 
-from backend.ir.chat import FinishReason, Usage
+from backend.ir.chat import FinishReason, Opaque, Usage
 from backend.ir.errors import GatewayError, UpstreamError
 from backend.ir.stream import (
     BlockStart,
     BlockStop,
+    OpaqueEvent,
     StreamEnd,
     StreamError,
     StreamEvent,
@@ -32,9 +39,11 @@ from backend.ir.stream import (
     ToolArgsDelta,
 )
 from backend.protocols.gemini.decode import (
+    answer_extra,
     candidate_parts,
     first_candidate,
     map_finish,
+    part_extra,
     response_id,
     thought_text,
     tool_call_from,
@@ -42,6 +51,7 @@ from backend.protocols.gemini.decode import (
     visible_text,
 )
 from backend.protocols.gemini.errors import error_from_body
+from backend.protocols.gemini.wire import PROTOCOL, wire_keys
 from backend.protocols.sse import SSEEvent
 
 
@@ -135,21 +145,22 @@ class StreamDecoder:
         if "usageMetadata" in chunk:
             self._usage = usage_from(chunk["usageMetadata"])
         cand = first_candidate(chunk)
+        extra = answer_extra(chunk, cand)
+        extra.pop("usageMetadata", None)
+        if extra:
+            out.append(OpaqueEvent(None, Opaque(protocol=PROTOCOL, data=extra)))
         for part in candidate_parts(cand):
             text = visible_text(part)
             thought = thought_text(part)
-            if text:
-                if self._open_kind != "text":
-                    out += self._stop_open()
-                    out.append(self._start("text"))
-                assert self._open is not None
-                out.append(TextDelta(index=self._open, text=text))
-            elif thought:
-                if self._open_kind != "thinking":
-                    out += self._stop_open()
-                    out.append(self._start("thinking"))
-                assert self._open is not None
-                out.append(ThinkingDelta(index=self._open, thinking=thought))
+            keys = wire_keys(part_extra(part))
+            if text is not None and (text or keys):
+                out += self._open_block("text", keys)
+                if text:
+                    out.append(TextDelta(index=self._index(), text=text))
+            elif thought is not None or (part.get("thought") and keys):
+                out += self._open_block("thinking", keys)
+                if thought:
+                    out.append(ThinkingDelta(index=self._index(), thinking=thought))
             elif "functionCall" in part:
                 call = tool_call_from(part, self._rid, self._calls)
                 self._calls += 1
@@ -162,13 +173,38 @@ class StreamDecoder:
                 )
                 self._next_index += 1
                 out.append(ToolArgsDelta(index=idx, partial_json=call.arguments))
+                call_keys = wire_keys(part_extra(part, skip=("thoughtSignature",)))
+                if call_keys:
+                    out.append(OpaqueEvent(idx, Opaque(protocol=PROTOCOL, data=call_keys)))
                 out.append(BlockStop(index=idx))
+            elif part:
+                out += self._stop_open()
+                idx = self._next_index
+                self._next_index += 1
+                opaque = Opaque(protocol=PROTOCOL, data=part)
+                out += [BlockStart(index=idx, kind="opaque", opaque=opaque), BlockStop(index=idx)]
         if cand is not None and cand.get("finishReason"):
             self._finish = str(cand["finishReason"])
         elif cand is None and (chunk.get("promptFeedback") or {}).get("blockReason"):
             self._finish = "BLOCKED"
             self._blocked = True
         return out
+
+    def _open_block(
+        self, kind: Literal["text", "thinking"], keys: dict[str, Any]
+    ) -> list[StreamEvent]:
+        """The block of ``kind`` open (a new one if another is), with a part's own keys."""
+        out: list[StreamEvent] = []
+        if self._open_kind != kind:
+            out += self._stop_open()
+            out.append(self._start(kind))
+        if keys:
+            out.append(OpaqueEvent(self._index(), Opaque(protocol=PROTOCOL, data=keys)))
+        return out
+
+    def _index(self) -> int:
+        assert self._open is not None
+        return self._open
 
     def _start(self, kind: Literal["text", "thinking"]) -> BlockStart:
         idx = self._next_index

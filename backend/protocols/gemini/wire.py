@@ -18,6 +18,12 @@ PROTOCOL = "gemini"
 #: ``extra`` key (of a part or message) holding Gemini wire keys that mean nothing to another
 #: provider: a Gemini encoder writes them like any key, other providers never refuse them.
 SOFT = "_soft"
+#: Bookkeeping the door leaves in ``extra`` for a Gemini upstream (never sent as fields):
+CALL_ID = "_call_id"  # a part's call id is the client's own: it goes back with the call/response
+RESPONSE_JSON = "_response_json"  # a tool result's text is the JSON of its response object
+JSON_SCHEMA = "_json_schema"  # a tool's parameters came as parametersJsonSchema
+#: ``ChatRequest.extra`` keys of ``generationConfig`` fields: ``"generationConfig.topK"``.
+GEN_PREFIX = "generationConfig."
 
 
 def wire_keys(extra: dict[str, Any] | None, skip: tuple[str, ...] = ()) -> dict[str, Any]:
