@@ -31,6 +31,7 @@ class MinutePoint:
     cost_usd: Decimal
     p50_ms: float | None
     p95_ms: float | None
+    unknown_cost_requests: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +43,7 @@ class Live:
     cost_usd: Decimal
     p50_ms: float | None
     p95_ms: float | None
+    unknown_cost_requests: int = 0
 
 
 def _pct(hist: dict[str, int], q: float) -> float | None:
@@ -78,6 +80,7 @@ async def live(gw: Gateway, actor: Actor, minutes: int = 60) -> Live:
                 money(r.cost_usd),
                 _pct(hist, 0.5),
                 _pct(hist, 0.95),
+                r.unknown_cost_requests,
             )
         )
     return Live(
@@ -88,6 +91,7 @@ async def live(gw: Gateway, actor: Actor, minutes: int = 60) -> Live:
         money(sum((p.cost_usd for p in points), Decimal(0))),
         _pct(merged, 0.5),
         _pct(merged, 0.95),
+        sum(p.unknown_cost_requests for p in points),
     )
 
 
@@ -99,6 +103,7 @@ class ModelCost:
     requests: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
+    unknown_cost_requests: int = 0
 
 
 @dataclass
@@ -108,6 +113,7 @@ class DayCost:
     requests: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
+    unknown_cost_requests: int = 0
     by_model: list[ModelCost] = field(default_factory=list)
     by_provider: list[ModelCost] = field(default_factory=list)
 
@@ -131,10 +137,14 @@ async def cost_trends(gw: Gateway, actor: Actor, days: int = 7) -> list[DayCost]
         await _scope(actor, "view cost trends")
         .filter(bucket__gte=start, bucket__lt=end)
         .annotate(
-            cost=Sum("cost_usd"), n=Sum("requests"), i=Sum("input_tokens"), o=Sum("output_tokens")
+            cost=Sum("cost_usd"),
+            n=Sum("requests"),
+            i=Sum("input_tokens"),
+            o=Sum("output_tokens"),
+            u=Sum("unknown_cost_requests"),
         )
         .group_by("bucket", "model", "provider")
-        .values("bucket", "model", "provider", "cost", "n", "i", "o")
+        .values("bucket", "model", "provider", "cost", "n", "i", "o", "u")
     )
     out = {
         first_day + dt.timedelta(days=i): DayCost(first_day + dt.timedelta(days=i))
@@ -156,6 +166,7 @@ async def cost_trends(gw: Gateway, actor: Actor, days: int = 7) -> list[DayCost]
             agg.requests += n
             agg.input_tokens += i
             agg.output_tokens += o
+            agg.unknown_cost_requests += int(r["u"] or 0)
     for (day, _, _), mc in models.items():
         out[day].by_model.append(mc)
     for (day, _), pc in providers.items():
@@ -176,6 +187,7 @@ class ProviderLoad:
     avg_latency_ms: float | None
     cost_usd: Decimal
     health: str | None
+    unknown_cost_requests: int = 0
 
 
 async def _health(gw: Gateway) -> dict[str, str] | None:
@@ -211,10 +223,14 @@ async def provider_load(gw: Gateway, actor: Actor, hours: int = 24) -> list[Prov
         await _scope(actor, "view provider load")
         .filter(bucket__gte=start)
         .annotate(
-            n=Sum("requests"), e=Sum("errors"), lat=Sum("latency_ms_sum"), cost=Sum("cost_usd")
+            n=Sum("requests"),
+            e=Sum("errors"),
+            lat=Sum("latency_ms_sum"),
+            cost=Sum("cost_usd"),
+            u=Sum("unknown_cost_requests"),
         )
         .group_by("provider")
-        .values("provider", "n", "e", "lat", "cost")
+        .values("provider", "n", "e", "lat", "cost", "u")
     )
     total = sum(int(r["n"] or 0) for r in rows)
     health = await _health(gw)
@@ -232,6 +248,7 @@ async def provider_load(gw: Gateway, actor: Actor, hours: int = 24) -> list[Prov
                 avg_latency_ms=round(float(r["lat"] or 0) / n, 3) if n else None,
                 cost_usd=money(r["cost"]),
                 health=None if health is None else health.get(name, "healthy"),
+                unknown_cost_requests=int(r["u"] or 0),
             )
         )
     out.sort(key=lambda p: (-p.requests, p.provider))
@@ -244,6 +261,7 @@ class Spender:
     cost_usd: Decimal
     requests: int
     tokens: int
+    unknown_cost_requests: int = 0
 
 
 async def top_spenders(gw: Gateway, actor: Actor, days: int = 7, limit: int = 10) -> list[Spender]:
@@ -254,16 +272,24 @@ async def top_spenders(gw: Gateway, actor: Actor, days: int = 7, limit: int = 10
         .filter(bucket__gte=start)
         .exclude(user_id=0)
         .annotate(
-            cost=Sum("cost_usd"), n=Sum("requests"), i=Sum("input_tokens"), o=Sum("output_tokens")
+            cost=Sum("cost_usd"),
+            n=Sum("requests"),
+            i=Sum("input_tokens"),
+            o=Sum("output_tokens"),
+            u=Sum("unknown_cost_requests"),
         )
         .group_by("user_id")
         .order_by("-cost", "user_id")
         .limit(limit)
-        .values("user_id", "cost", "n", "i", "o")
+        .values("user_id", "cost", "n", "i", "o", "u")
     )
     return [
         Spender(
-            r["user_id"], money(r["cost"]), int(r["n"] or 0), int(r["i"] or 0) + int(r["o"] or 0)
+            r["user_id"],
+            money(r["cost"]),
+            int(r["n"] or 0),
+            int(r["i"] or 0) + int(r["o"] or 0),
+            int(r["u"] or 0),
         )
         for r in rows
     ]

@@ -8,7 +8,7 @@ from typing import Any
 from tortoise.expressions import Q
 from tortoise.queryset import QuerySet
 
-from backend.admin import audit
+from backend.admin import audit, limits
 from backend.admin import validate as v
 from backend.admin.access import Actor, SystemActor, is_admin, is_super, org_scope, require_org
 from backend.admin.errors import Forbidden, InvalidInput, NotFound
@@ -124,15 +124,17 @@ async def create_key(gw: Gateway, actor: Actor, data: dict[str, Any]) -> tuple[A
     rpm = v.int_range(data.get("rate_limit_rpm"), "rateLimitRpm", 1, MAX_RPM)
     expires_at = v.future(data.get("expires_at"), "expiresAt", now)
     secret, prefix, digest = generate_key()
-    key = await ApiKey.create(
+    key = ApiKey(
         name=name,
         prefix=prefix,
         key_hash=digest,
         user_id=user_id,
         app_id=app_id,
-        rate_limit_rpm=rpm,
         expires_at=expires_at,
     )
+    # An administrator's rate limit binds the owner (backend.admin.limits).
+    limits.apply_to_key(actor, key, {"rate_limit_rpm": rpm}, now)
+    await key.save()
     await audit.record(actor, "key.create", f"key:{key.prefix}", fields=sorted(data))
     await gw.config_changed("keys")
     return key, secret
@@ -143,7 +145,8 @@ async def update_key(gw: Gateway, actor: Actor, key_id: int, changes: dict[str, 
     if "name" in changes:
         key.name = v.text(changes["name"], "name", required=False)
     if "rate_limit_rpm" in changes:
-        key.rate_limit_rpm = v.int_range(changes["rate_limit_rpm"], "rateLimitRpm", 1, MAX_RPM)
+        rpm = v.int_range(changes["rate_limit_rpm"], "rateLimitRpm", 1, MAX_RPM)
+        limits.apply_to_key(actor, key, {"rate_limit_rpm": rpm}, gw.clock())
     if "expires_at" in changes:
         key.expires_at = v.future(changes["expires_at"], "expiresAt", gw.clock())
     await key.save()

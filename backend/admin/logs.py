@@ -146,6 +146,7 @@ class UserUsage:
     output_tokens: int
     cached_tokens: int
     cost_usd: Decimal
+    unknown_cost_requests: int = 0
 
 
 USAGE_SORTS = ("COST_DESC", "REQUESTS_DESC", "TOKENS_DESC", "USER_ASC")
@@ -190,9 +191,10 @@ async def usage_by_user(
             o=Sum("output_tokens"),
             c=Sum("cached_tokens"),
             cost=Sum("cost_usd"),
+            u=Sum("unknown_cost_requests"),
         )
         .group_by("user_id")
-        .values("user_id", "n", "e", "i", "o", "c", "cost")
+        .values("user_id", "n", "e", "i", "o", "c", "cost", "u")
     )
     return [
         UserUsage(
@@ -203,6 +205,7 @@ async def usage_by_user(
             int(r["o"] or 0),
             int(r["c"] or 0),
             money(r["cost"]),
+            int(r["u"] or 0),
         )
         for r in rows
     ]

@@ -31,7 +31,7 @@ from backend.gateway import Gateway
 from backend.security.passwords import hash_password, password_problem
 
 STATUSES = ("active", "suspended")
-CAP_PERIODS = ("weekly", "monthly")
+CAP_PERIODS = ("daily", "weekly", "monthly")
 
 USER_SORTS = {
     "CREATED_DESC": Sort("user:created_desc", "created_at", True),

@@ -80,6 +80,16 @@ SCOPES: dict[str, dict[str, str]] = {
     "Mutation.revokeApiKey": {"org_admin": "own org's users and apps", "member": "own keys"},
     "Mutation.deleteApiKey": {"org_admin": "own org's users and apps", "member": "own keys"},
     "Query.adminTokens": {"org_admin": "own tokens"},
+    # limits (rates, tokens, allowlists, caps) and spend by tag
+    "Query.limits": {
+        "org_admin": "own org's users, apps and keys; own org",
+        "member": "own keys, self, own org",
+    },
+    "Mutation.setLimits": {
+        "org_admin": "own org's users, apps and keys (organizations: super_admin)",
+        "member": "own keys; not above a limit an admin set",
+    },
+    "Query.spendByTag": {"org_admin": MADE_UNDER_ORG, "member": OWN_UNDER_ORG},
     "Mutation.createAdminToken": {"super_admin": SELF, "org_admin": SELF},
     "Mutation.revokeAdminToken": {"org_admin": "own tokens"},
     # routing

@@ -18,7 +18,11 @@ from backend.graphql.tenancy import UserType, visible_user
 _REQUESTS = "Requests made."
 _ERRORS = "Requests that failed."
 _TOKENS = "Input plus output tokens."
-_COST = "Cost in USD (known prices)."
+_COST = "Cost in USD of the requests with a known price."
+_UNKNOWN = (
+    "Requests whose cost is unknown (a model without a price): not counted in costUsd as $0; "
+    "show the cost as unknown where this is above 0."
+)
 _P50 = "Median latency in ms (upper bound of its histogram bucket); null: no requests."
 _P95 = "95th percentile latency in ms (upper bound of its bucket); null: no requests."
 
@@ -32,6 +36,7 @@ class LiveMinute:
     cost_usd: Decimal = strawberry.field(description=_COST)
     p50_ms: float | None = strawberry.field(description=_P50)
     p95_ms: float | None = strawberry.field(description=_P95)
+    unknown_cost_requests: int = strawberry.field(description=_UNKNOWN)
 
 
 @strawberry.type(description="Traffic of the last minutes, per minute and in total.")
@@ -43,6 +48,7 @@ class LiveTraffic:
     cost_usd: Decimal = strawberry.field(description=_COST)
     p50_ms: float | None = strawberry.field(description=_P50)
     p95_ms: float | None = strawberry.field(description=_P95)
+    unknown_cost_requests: int = strawberry.field(description=_UNKNOWN)
 
 
 @strawberry.type(name="ModelCost", description="A day's requests and cost of a model or provider.")
@@ -53,6 +59,7 @@ class ModelCostType:
     requests: int = strawberry.field(description=_REQUESTS)
     input_tokens: int = strawberry.field(description="Input tokens billed.")
     output_tokens: int = strawberry.field(description="Output tokens billed.")
+    unknown_cost_requests: int = strawberry.field(description=_UNKNOWN)
 
 
 @strawberry.type(name="DayCost", description="One UTC day's requests and cost.")
@@ -62,6 +69,7 @@ class DayCostType:
     requests: int = strawberry.field(description=_REQUESTS)
     input_tokens: int = strawberry.field(description="Input tokens billed.")
     output_tokens: int = strawberry.field(description="Output tokens billed.")
+    unknown_cost_requests: int = strawberry.field(description=_UNKNOWN)
     by_model: list[ModelCostType] = strawberry.field(description="Per model.")
     by_provider: list[ModelCostType] = strawberry.field(description="Per provider.")
 
@@ -80,6 +88,7 @@ class ProviderLoadType:
     health: ProviderHealth | None = strawberry.field(
         description="From its circuit breakers; null without a router."
     )
+    unknown_cost_requests: int = strawberry.field(description=_UNKNOWN)
 
 
 @strawberry.type(description="A user and their spend.")
@@ -88,6 +97,7 @@ class TopSpender:
     cost_usd: Decimal = strawberry.field(description=_COST)
     requests: int = strawberry.field(description=_REQUESTS)
     tokens: int = strawberry.field(description=_TOKENS)
+    unknown_cost_requests: int = strawberry.field(description=_UNKNOWN)
 
     @strawberry.field(
         description="The user; null below super_admin once they have left your organization."
@@ -104,6 +114,7 @@ def _mc(m: svc.ModelCost) -> ModelCostType:
         requests=m.requests,
         input_tokens=m.input_tokens,
         output_tokens=m.output_tokens,
+        unknown_cost_requests=m.unknown_cost_requests,
     )
 
 
@@ -139,6 +150,7 @@ class Dashboard:
                     cost_usd=p.cost_usd,
                     p50_ms=p.p50_ms,
                     p95_ms=p.p95_ms,
+                    unknown_cost_requests=p.unknown_cost_requests,
                 )
                 for p in res.points
             ],
@@ -148,6 +160,7 @@ class Dashboard:
             cost_usd=res.cost_usd,
             p50_ms=res.p50_ms,
             p95_ms=res.p95_ms,
+            unknown_cost_requests=res.unknown_cost_requests,
         )
 
     @strawberry.field(description="Cost per UTC day, by model and provider (today included).")
@@ -162,6 +175,7 @@ class Dashboard:
                 requests=d.requests,
                 input_tokens=d.input_tokens,
                 output_tokens=d.output_tokens,
+                unknown_cost_requests=d.unknown_cost_requests,
                 by_model=[_mc(m) for m in d.by_model],
                 by_provider=[_mc(m) for m in d.by_provider],
             )
@@ -187,6 +201,7 @@ class Dashboard:
                 avg_latency_ms=p.avg_latency_ms,
                 cost_usd=p.cost_usd,
                 health=None if p.health is None else ProviderHealth(p.health),
+                unknown_cost_requests=p.unknown_cost_requests,
             )
             for p in rows
         ]
@@ -205,7 +220,13 @@ class Dashboard:
             _bounded(limit, "limit", 100),
         )
         return [
-            TopSpender(user_id=s.user_id, cost_usd=s.cost_usd, requests=s.requests, tokens=s.tokens)
+            TopSpender(
+                user_id=s.user_id,
+                cost_usd=s.cost_usd,
+                requests=s.requests,
+                tokens=s.tokens,
+                unknown_cost_requests=s.unknown_cost_requests,
+            )
             for s in rows
         ]
 

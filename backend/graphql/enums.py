@@ -57,8 +57,9 @@ class UserStatus(Enum):
     SUSPENDED = value("suspended", description="Refused: no login, keys refused.")
 
 
-@strawberry.enum(description="The period an organization's spend cap covers.")
+@strawberry.enum(description="The period a spend cap covers (UTC).")
 class CapPeriod(Enum):
+    DAILY = value("daily", description="Calendar day (00:00 UTC).")
     WEEKLY = value("weekly", description="ISO week (Monday 00:00 UTC).")
     MONTHLY = value("monthly", description="Calendar month (UTC).")
 

@@ -15,6 +15,7 @@ from backend.data.models.keys import AdminToken, ApiKey
 from backend.graphql.common import After, Connection, First, changes, connection
 from backend.graphql.context import Info, viewer
 from backend.graphql.enums import ApiKeyKind, ApiKeyStatus, stored
+from backend.graphql.governance import LimitsType, limits_type
 from backend.graphql.permissions import IsAdmin, IsAuthenticated
 from backend.graphql.tenancy import AppType, UserType
 
@@ -26,7 +27,9 @@ class ApiKeyType:
     prefix: str = strawberry.field(description="Displayable start of the key (not a secret).")
     user_id: int | None = strawberry.field(description="Owner user (a user key); null: an app key.")
     app_id: int | None = strawberry.field(description="Owner app (an app key); null: a user key.")
-    rate_limit_rpm: int | None = strawberry.field(description="Requests per minute; null: none.")
+    rate_limit_rpm: int | None = strawberry.field(
+        description="Requests per minute (limits.requestsPerMinute); null: none."
+    )
     expires_at: dt.datetime | None = strawberry.field(description="Refused from then; null: never.")
     revoked_at: dt.datetime | None = strawberry.field(description="When it was revoked; null: not.")
     last_used_at: dt.datetime | None = strawberry.field(
@@ -34,6 +37,12 @@ class ApiKeyType:
     )
     created_at: dt.datetime = strawberry.field(description="When the key was created.")
     status: ApiKeyStatus = strawberry.field(description="Whether the key is accepted now.")
+    limits: LimitsType = strawberry.field(
+        description=(
+            "Rate, token and model limits and the key's own spend cap; limits an administrator "
+            "set are listed in locks (the owner may not raise them)."
+        )
+    )
 
     @strawberry.field(description="Whom the key belongs to.")
     def kind(self) -> ApiKeyKind:
@@ -67,6 +76,7 @@ class ApiKeyType:
             last_used_at=k.last_used_at,
             created_at=k.created_at,
             status=ApiKeyStatus(svc.key_status(k, now)),
+            limits=limits_type(k),
         )
 
 

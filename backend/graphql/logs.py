@@ -66,6 +66,9 @@ class RequestFields:
     tier: AgentTier | None = strawberry.field(
         description="The agent tier asked for; null: no agent."
     )
+    tags: list[str] = strawberry.field(
+        description="Cost-attribution tags (metadata.tags or the x-switchboard-tags header)."
+    )
 
     @strawberry.field(description="Input plus output tokens.")
     def total_tokens(self) -> int:
@@ -126,6 +129,7 @@ class GatewayLogType(RequestFields):
             cache_hit=r.cache_hit,
             agent_id=r.agent_id,
             tier=_tier(r.tier),
+            tags=[str(t) for t in r.tags or []],
             request_body=r.request_body,
             response_body=r.response_body,
         )
@@ -164,6 +168,7 @@ class GatewayLogEvent(RequestFields):
             cache_hit=bool(ev.get("cache_hit")),
             agent_id=ev.get("agent_id"),
             tier=_tier(ev.get("tier")),
+            tags=[str(t) for t in ev.get("tags") or []],
         )
 
 
@@ -176,6 +181,9 @@ class UserUsageType:
     output_tokens: int = strawberry.field(description="Output tokens billed.")
     cached_tokens: int = strawberry.field(description="Input tokens read from prompt caches.")
     cost_usd: Decimal = strawberry.field(description="Cost in USD (known prices).")
+    unknown_cost_requests: int = strawberry.field(
+        description="Requests whose cost is unknown (no price): not in costUsd as $0."
+    )
 
     @strawberry.field(
         description="The user; null below super_admin once they have left your organization."
@@ -197,6 +205,7 @@ class UserUsageType:
             output_tokens=u.output_tokens,
             cached_tokens=u.cached_tokens,
             cost_usd=u.cost_usd,
+            unknown_cost_requests=u.unknown_cost_requests,
         )
 
 

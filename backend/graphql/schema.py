@@ -32,6 +32,7 @@ from backend.graphql.dashboard import DashboardQuery
 from backend.graphql.deployments import DeploymentsMutation, DeploymentsQuery
 from backend.graphql.dlp import DlpMutation, DlpQuery
 from backend.graphql.errors import ErrorsMutation, ErrorsQuery, ErrorsSubscription
+from backend.graphql.governance import GovernanceMutation, GovernanceQuery
 from backend.graphql.keys import KeysMutation, KeysQuery
 from backend.graphql.limits import DocumentLimits
 from backend.graphql.logs import LogsQuery, LogsSubscription
@@ -58,6 +59,7 @@ Query = _merge(
     (
         TenancyQuery,
         KeysQuery,
+        GovernanceQuery,
         RoutingQuery,
         SettingsQuery,
         CredentialsQuery,
@@ -75,6 +77,7 @@ Mutation = _merge(
         AuthMutation,
         TenancyMutation,
         KeysMutation,
+        GovernanceMutation,
         RoutingMutation,
         SettingsMutation,
         CredentialsMutation,

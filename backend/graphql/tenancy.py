@@ -16,6 +16,7 @@ from backend.data.models.tenancy import App, Organization, User
 from backend.graphql.common import After, Connection, First, changes, connection
 from backend.graphql.context import Info, viewer
 from backend.graphql.enums import CapPeriod, Role, UserStatus, stored
+from backend.graphql.governance import LimitsType, limits_type
 from backend.graphql.permissions import IsAdmin, IsAuthenticated, IsSuperAdmin
 
 
@@ -34,6 +35,9 @@ class UserType:
     )
     has_password: bool = strawberry.field(description="Whether the user can log in.")
     created_at: dt.datetime = strawberry.field(description="When the user was created.")
+    limits: LimitsType = strawberry.field(
+        description="Rate, token and model limits (and the spend cap), tightest level applies."
+    )
 
     @strawberry.field(description="The user's organization; null: none.")
     async def organization(self, info: Info) -> OrganizationType | None:
@@ -54,6 +58,7 @@ class UserType:
             organization_id=u.organization_id,  # type: ignore[attr-defined]
             has_password=bool(u.password_hash),
             created_at=u.created_at,
+            limits=limits_type(u),
         )
 
 
@@ -95,6 +100,9 @@ class OrganizationType:
     )
     dlp_enabled: bool = strawberry.field(description="DLP protects its users' keys' requests.")
     created_at: dt.datetime = strawberry.field(description="When the organization was created.")
+    limits: LimitsType = strawberry.field(
+        description="Rate, token and model limits (and the spend cap), tightest level applies."
+    )
 
     @strawberry.field(
         description="The owner; null if none or outside the organization (below super_admin)."
@@ -128,6 +136,7 @@ class OrganizationType:
             rollover=o.rollover,
             dlp_enabled=o.dlp_enabled,
             created_at=o.created_at,
+            limits=limits_type(o),
         )
 
 
@@ -145,6 +154,9 @@ class AppType:
         description="The organization billed for it; null: none."
     )
     created_at: dt.datetime = strawberry.field(description="When the app was created.")
+    limits: LimitsType = strawberry.field(
+        description="Rate, token and model limits (and the spend cap), tightest level applies."
+    )
 
     @strawberry.field(description="The organization billed for it; null: none.")
     async def organization(self, info: Info) -> OrganizationType | None:
@@ -164,6 +176,7 @@ class AppType:
             dlp_enabled=a.dlp_enabled,
             organization_id=a.organization_id,  # type: ignore[attr-defined]
             created_at=a.created_at,
+            limits=limits_type(a),
         )
 
 

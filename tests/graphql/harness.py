@@ -29,6 +29,7 @@ from backend.data.models.logs import (
     MinuteStat,
     RequestLog,
     SpendCounter,
+    TagRollup,
     UsageRollup,
 )
 from backend.data.models.routing import AgentConfig, FallbackChain, ModelAlias, ModelPrice
@@ -59,6 +60,7 @@ TABLES = (
     ProviderCredential,
     RequestLog,
     UsageRollup,
+    TagRollup,
     MinuteStat,
     SpendCounter,
     ErrorReport,

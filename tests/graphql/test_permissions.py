@@ -280,6 +280,47 @@ OPS = [
         {S, A},
     ),
     op("dashboard.live", "{ dashboard { live { requests } } }", {S}),
+    # limits and spend by tag
+    op(
+        "limits.read.self",
+        "query($id: Int!) { limits(target: USER, id: $id) { requestsPerMinute } }",
+        {S, A, M},
+        uid("member_a"),
+    ),
+    op(
+        "limits.read.other",
+        "query($id: Int!) { limits(target: USER, id: $id) { requestsPerMinute } }",
+        {S},
+        uid("member_b"),
+    ),
+    op(
+        "limits.set.user",
+        (
+            "mutation($id: Int!) { setLimits(target: USER, id: $id, "
+            "input: {tokensPerMinute: 9}) { tokensPerMinute } }"
+        ),
+        {S, A},
+        uid("member_a"),
+    ),
+    op(
+        "limits.set.user.other",
+        (
+            "mutation($id: Int!) { setLimits(target: USER, id: $id, "
+            "input: {tokensPerMinute: 9}) { tokensPerMinute } }"
+        ),
+        {S},
+        uid("member_b"),
+    ),
+    op(
+        "limits.set.org",
+        (
+            "mutation($id: Int!) { setLimits(target: ORGANIZATION, id: $id, "
+            "input: {requestsPerMinute: 9}) { requestsPerMinute } }"
+        ),
+        {S},
+        lambda w: {"id": w.org_a.id},
+    ),
+    op("spend.by.tag", "{ spendByTag { tag costUsd unknownCostRequests } }", {S, A, M}),
 ]
 
 
