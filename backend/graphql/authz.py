@@ -153,6 +153,13 @@ ROUTES: dict[str, dict[str, str]] = {
     "POST /v1/embeddings": _API_KEY,
     "GET /v1/models": _API_KEY,
     "POST /v1/error-reports": _API_KEY,
+    # The Gemini door (key as x-goog-api-key or ?key=); /v1/models/... is its google-genai 3.x
+    # spelling.
+    "GET /v1beta/models": _API_KEY,
+    "GET /v1beta/models/{name:path}": _API_KEY,
+    "POST /v1beta/models/{name:path}": _API_KEY,
+    "GET /v1/models/{name:path}": _API_KEY,
+    "POST /v1/models/{name:path}": _API_KEY,
     # Stored responses: the key's own organization's only (another's id is a 404).
     "GET /v1/responses/{response_id}": _API_KEY,
     "DELETE /v1/responses/{response_id}": _API_KEY,
