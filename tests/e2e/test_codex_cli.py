@@ -14,6 +14,7 @@ API upstream. What Codex sends is described in /work/brief/agent-wire.md (record
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,12 +62,16 @@ class CodexRun:
         return f"events: {self.events}\nstderr:\n{self.stderr[-3000:]}"
 
 
-def codex_config(gateway_url: str, model: str, provider_extra: str = "") -> str:
+def codex_config(gateway_url: str, model: str, provider: str, provider_extra: str = "") -> str:
     """A ``config.toml`` with the gateway as a custom Responses provider. Retries off: a failed
-    request fails the run at once instead of being retried with backoff."""
+    request fails the run at once instead of being retried with backoff. Codex offers OpenAI's
+    hosted ``web_search`` tool by default, which only OpenAI runs (the gateway refuses it for
+    other providers, naming this setting): off for them, as a user would set it."""
+    top = 'web_search = "disabled"' if provider != "openai" else ""
     return f"""
 model = "{model}"
 model_provider = "switchboard"
+{top}
 
 [model_providers.switchboard]
 name = "Switchboard"
@@ -130,7 +135,7 @@ async def codex_writes_a_file(
     target = workdir / "codex.txt"
     fake.script = script_for(target)
     prompt = f"{KEYWORD}: create codex.txt in the current directory."
-    config = codex_config(stack.gateway.url, model, provider_extra)
+    config = codex_config(stack.gateway.url, model, provider, provider_extra)
     run = await asyncio.to_thread(run_codex, config, stack.seeded.user_key, prompt, workdir)
     assert run.returncode == 0, run.explain()
     assert target.read_text() == FILE_TEXT + "\n"
@@ -168,6 +173,31 @@ async def test_codex_runs_a_command_through_the_gateway(
         assert first_body.get("prompt_cache_key")
         calls = [i for i in last_body["input"] if i.get("type") == "function_call"]
         assert [(c["name"], c["call_id"]) for c in calls] == [("exec_command", script.call_id)]
+        # Codex's default hosted tool (live web access: the sandbox is bypassed) and its
+        # namespaced tools went through as they were.
+        hosted = [t for t in first_body["tools"] if t["type"] == "web_search"]
+        assert hosted == [{"type": "web_search", "external_web_access": True}]
+        assert any(t["type"] == "namespace" for t in first_body["tools"])
+
+
+@needs_codex
+async def test_codex_default_web_search_is_refused_in_words(stack: Stack, tmp_path: Path) -> None:
+    """Codex with its default config on a provider that cannot run OpenAI's hosted web search:
+    one request, refused before any upstream call, and Codex shows the gateway's reason."""
+    stack.reset()
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    config = codex_config(stack.gateway.url, "anthropic/claude-sonnet-4-5", "openai")
+    run = await asyncio.to_thread(
+        run_codex, config, stack.seeded.user_key, f"{KEYWORD}: hello", workdir
+    )
+    assert run.returncode == 1, run.explain()
+    (failed,) = [e for e in run.events if e.get("type") == "turn.failed"]
+    # Codex shows the error body as it came: the Responses API's error shape.
+    error = json.loads(failed["error"]["message"])["error"]
+    assert error["type"] == "invalid_request_error" and error["param"] == "tools", error
+    assert 'web_search = "disabled"' in error["message"], error
+    assert stack.anthropic.requests == []
 
 
 @needs_codex
