@@ -27,6 +27,7 @@ from backend.ir.chat import ChatRequest, ThinkingPart, ToolCallPart
 from backend.ir.stream import (
     BlockStart,
     BlockStop,
+    OpaqueEvent,
     StreamEnd,
     StreamError,
     StreamEvent,
@@ -46,6 +47,7 @@ from backend.protocols.openai_responses.encode import (
     summary_text,
 )
 from backend.protocols.openai_responses.vocab import (
+    PROTOCOL,
     new_id,
     status_for,
     usage_to_wire,
@@ -57,7 +59,7 @@ from backend.protocols.sse import sse_frame
 class _Item:
     """The output item of the open IR block."""
 
-    __slots__ = ("call", "data", "id", "kind", "output_index", "text", "thinking")
+    __slots__ = ("annotations", "call", "id", "item", "kind", "output_index", "text", "thinking")
 
     def __init__(self, kind: str, item_id: str, output_index: int) -> None:
         self.kind = kind
@@ -66,7 +68,9 @@ class _Item:
         self.text = ""
         self.call: ToolCallPart | None = None
         self.thinking = ThinkingPart()
-        self.data: str | None = None
+        #: An opaque (hosted-tool) item as it stands: its start, then its final form.
+        self.item: dict[str, Any] = {}
+        self.annotations: list[Any] = []
 
 
 class StreamEncoder:
@@ -101,6 +105,8 @@ class StreamEncoder:
             return self._args(ev)
         if isinstance(ev, ThinkingDelta):
             return self._thinking(ev)
+        if isinstance(ev, OpaqueEvent):
+            return self._opaque(ev)
         if isinstance(ev, BlockStop):
             return self._stop(ev.index)
         if isinstance(ev, StreamEnd):
@@ -139,6 +145,15 @@ class StreamEncoder:
                 "response.output_item.added",
                 output_index=index,
                 item=function_call_item(item.id, item.call, "in_progress", self._namespaces),
+            )
+        if ev.kind == "opaque":
+            if ev.opaque is None or ev.opaque.protocol != PROTOCOL:
+                return out  # another protocol's block: nothing a Responses client can read
+            item = _Item("opaque", str(ev.opaque.data.get("id") or new_id("item")), index)
+            item.item = dict(ev.opaque.data)
+            self._open[ev.index] = item
+            return out + self._event(
+                "response.output_item.added", output_index=index, item=item.item
             )
         item = _Item("reasoning", new_id("rs"), index)
         if ev.kind == "redacted_thinking":
@@ -202,20 +217,42 @@ class StreamEncoder:
             delta=ev.thinking,
         )
 
+    def _opaque(self, ev: OpaqueEvent) -> bytes:
+        item = self._open.get(ev.index) if ev.index is not None else None
+        if item is None or ev.opaque.protocol != PROTOCOL:
+            return b""
+        data = ev.opaque.data
+        if isinstance(data.get("item"), dict):
+            item.item = dict(data["item"])
+            return b""
+        event = data.get("event")
+        if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+            return b""
+        fields = {k: v for k, v in event.items() if k not in ("type", "sequence_number")}
+        fields["output_index"] = item.output_index
+        if item.kind == "message":
+            fields["item_id"] = item.id
+            if event.get("type") == "response.output_text.annotation.added":
+                fields["annotation_index"] = len(item.annotations)
+                item.annotations.append(event.get("annotation"))
+        return self._event(event["type"], **fields)
+
     def _stop(self, index: int) -> bytes:
         item = self._open.pop(index, None)
         if item is None:
             return b""
         at = {"item_id": item.id, "output_index": item.output_index}
         out = b""
-        if item.kind == "message":
-            done = message_item(item.id, "completed", [output_text(item.text)])
+        if item.kind == "opaque":
+            done = item.item
+        elif item.kind == "message":
+            part = output_text(item.text)
+            part["annotations"] = item.annotations
+            done = message_item(item.id, "completed", [part])
             out += self._event(
                 "response.output_text.done", **at, content_index=0, text=item.text, logprobs=[]
             )
-            out += self._event(
-                "response.content_part.done", **at, content_index=0, part=output_text(item.text)
-            )
+            out += self._event("response.content_part.done", **at, content_index=0, part=part)
         elif item.kind == "function_call":
             assert item.call is not None
             done = function_call_item(item.id, item.call, "completed", self._namespaces)

@@ -4,8 +4,10 @@ Output items open and close IR blocks: a ``message`` item's ``output_text`` (or 
 content parts are text blocks, a ``function_call`` item a tool-call block, a ``reasoning`` item a
 thinking block whose summary deltas are thinking text (summary parts joined by a blank line) and
 whose ``encrypted_content`` (in ``output_item.done``) becomes the block's signature behind
-``vocab.OPENAI_ENCRYPTED``. Hosted-tool items (web search calls...) have no IR block and are not
-relayed in a stream (a non-streamed answer keeps them). ``response.completed`` /
+``vocab.OPENAI_ENCRYPTED``. Hosted-tool items (web search calls...) are opaque blocks: their
+start item, their own events (``{"event": ...}``) and their final item (``{"item": ...}``) travel
+as ``OpaqueEvent``s for a Responses client, as do a text's ``annotation.added`` events.
+``response.completed`` /
 ``response.incomplete`` end the stream with the usage; ``response.failed`` and ``error`` events
 are a ``StreamError``; a body that ends before either is a truncation.
 """
@@ -16,11 +18,12 @@ from typing import Any
 
 import orjson
 
-from backend.ir.chat import FinishReason
+from backend.ir.chat import FinishReason, Opaque
 from backend.ir.errors import GatewayError, UpstreamError
 from backend.ir.stream import (
     BlockStart,
     BlockStop,
+    OpaqueEvent,
     StreamEnd,
     StreamError,
     StreamEvent,
@@ -32,6 +35,7 @@ from backend.ir.stream import (
 from backend.protocols.openai_chat.errors import scrub
 from backend.protocols.openai_responses.vocab import (
     OPENAI_ENCRYPTED,
+    PROTOCOL,
     finish_from_status,
     usage_from_wire,
 )
@@ -66,6 +70,9 @@ class StreamDecoder:
         handler = _HANDLERS.get(str(kind))
         if handler is not None:
             handler(self, obj, out)
+        elif self._open is not None and self._open[0][0] == obj.get("output_index"):
+            # A hosted tool's progress, a text's annotation: for a Responses client only.
+            out.append(OpaqueEvent(self._open[1], Opaque(PROTOCOL, {"event": obj})))
         return out
 
     def close(self) -> list[StreamEvent]:
@@ -109,6 +116,8 @@ class StreamDecoder:
             )
         elif item.get("type") == "reasoning":
             self._open_block(key, BlockStart(0, "thinking"), out)
+        elif item.get("type") != "message":
+            self._open_block(key, BlockStart(0, "opaque", opaque=Opaque(PROTOCOL, item)), out)
 
     def _part_added(self, obj: dict[str, Any], out: list[StreamEvent]) -> None:
         self._open_block(
@@ -146,7 +155,12 @@ class StreamDecoder:
         encrypted = item.get("encrypted_content")
         if item.get("type") == "reasoning" and isinstance(encrypted, str) and encrypted:
             out.append(ThinkingDelta(self._open[1], "", OPENAI_ENCRYPTED + encrypted))
+        elif item.get("type") not in ("reasoning", "message", "function_call"):
+            out.append(OpaqueEvent(self._open[1], Opaque(PROTOCOL, {"item": item})))
         self._close_block(out)
+
+    def _ignore(self, obj: dict[str, Any], out: list[StreamEvent]) -> None:
+        """Events a Responses client gets rebuilt from the IR (``*.done``, summary parts)."""
 
     def _part_done(self, obj: dict[str, Any], out: list[StreamEvent]) -> None:
         if self._open is not None and self._open[0] == (
@@ -219,6 +233,14 @@ _HANDLERS: dict[str, Any] = {
     "response.reasoning_summary_text.delta": StreamDecoder._summary_delta,
     "response.reasoning_text.delta": StreamDecoder._summary_delta,
     "response.content_part.done": StreamDecoder._part_done,
+    "response.output_text.done": StreamDecoder._ignore,
+    "response.refusal.done": StreamDecoder._ignore,
+    "response.function_call_arguments.done": StreamDecoder._ignore,
+    "response.reasoning_summary_part.added": StreamDecoder._ignore,
+    "response.reasoning_summary_part.done": StreamDecoder._ignore,
+    "response.reasoning_summary_text.done": StreamDecoder._ignore,
+    "response.reasoning_text.done": StreamDecoder._ignore,
+    "response.queued": StreamDecoder._created,
     "response.output_item.done": StreamDecoder._item_done,
     "response.completed": StreamDecoder._completed,
     "response.incomplete": StreamDecoder._completed,
