@@ -35,7 +35,7 @@ from aiocache.base import BaseCache
 
 from backend.cache.backends import make_cache_backend
 from backend.cache.serialize import request_to_dict, response_from_dict, response_to_dict
-from backend.ir.chat import ChatRequest, ChatResponse, TextPart, ThinkingPart, ToolCallPart
+from backend.ir.chat import ChatRequest, ChatResponse, Opaque, TextPart, ThinkingPart, ToolCallPart
 from backend.ir.stream import (
     BlockStart,
     BlockStop,
@@ -53,7 +53,7 @@ log = logging.getLogger("switchboard.cache")
 FEATURE = "response_cache"
 NAMESPACE = "switchboard:rc"
 #: Bumped when the key recipe or the stored format changes; old entries then simply miss.
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 #: Request fields that do not change the answer (wire names and their IR names).
 _IGNORED_FIELDS = frozenset({"stream", "stream_options", "include_usage", "user"})
@@ -201,6 +201,9 @@ def replay_as_stream(resp: ChatResponse) -> list[StreamEvent]:
                     BlockStart(index, "thinking"),
                     ThinkingDelta(index, part.thinking, part.signature),
                 ]
+        elif isinstance(part, Opaque):
+            # A block the IR does not model: its whole wire form is its start.
+            events.append(BlockStart(index, "opaque", opaque=part))
         else:  # images / tool results never appear in an assistant answer
             continue
         events.append(BlockStop(index))

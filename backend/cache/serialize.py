@@ -16,6 +16,7 @@ from backend.ir.chat import (
     FinishReason,
     ImagePart,
     Message,
+    Opaque,
     Part,
     Role,
     TextPart,
@@ -50,70 +51,102 @@ def usage_from_dict(d: _Json) -> Usage:
     )
 
 
+def _with_extra(d: dict[str, Any], extra: dict[str, Any] | None) -> dict[str, Any]:
+    if extra:
+        d["extra"] = extra
+    return d
+
+
+def _extra(d: _Json) -> dict[str, Any] | None:
+    extra = d.get("extra")
+    return dict(extra) if isinstance(extra, dict) and extra else None
+
+
 def part_to_dict(p: Part) -> dict[str, Any]:
+    if isinstance(p, Opaque):
+        return {"type": "opaque", "protocol": p.protocol, "data": p.data}
+    d: dict[str, Any]
     if isinstance(p, TextPart):
-        return {"type": "text", "text": p.text}
+        return _with_extra({"type": "text", "text": p.text}, p.extra)
     if isinstance(p, ImagePart):
-        return {
+        d = {
             "type": "image",
             "url": p.url,
             "data": p.data,
             "media_type": p.media_type,
             "detail": p.detail,
         }
+        return _with_extra(d, p.extra)
     if isinstance(p, ToolCallPart):
-        return {"type": "tool_call", "id": p.id, "name": p.name, "arguments": p.arguments}
+        d = {"type": "tool_call", "id": p.id, "name": p.name, "arguments": p.arguments}
+        return _with_extra(d, p.extra)
     if isinstance(p, ToolResultPart):
-        return {
+        d = {
             "type": "tool_result",
             "tool_call_id": p.tool_call_id,
             "content": [part_to_dict(c) for c in p.content],
             "is_error": p.is_error,
         }
+        return _with_extra(d, p.extra)
     if isinstance(p, ThinkingPart):
-        return {
+        d = {
             "type": "thinking",
             "thinking": p.thinking,
             "signature": p.signature,
             "redacted_data": p.redacted_data,
         }
+        return _with_extra(d, p.extra)
     raise TypeError(f"not an IR part: {type(p).__name__}")
 
 
 def part_from_dict(d: _Json) -> Part:
     kind = d.get("type")
+    if kind == "opaque":
+        return Opaque(protocol=str(d["protocol"]), data=dict(d["data"]))
     if kind == "text":
-        return TextPart(text=str(d["text"]))
+        return TextPart(text=str(d["text"]), extra=_extra(d))
     if kind == "image":
         return ImagePart(
             url=d.get("url"),
             data=d.get("data"),
             media_type=d.get("media_type"),
             detail=d.get("detail"),
+            extra=_extra(d),
         )
     if kind == "tool_call":
-        return ToolCallPart(id=str(d["id"]), name=str(d["name"]), arguments=str(d["arguments"]))
+        return ToolCallPart(
+            id=str(d["id"]), name=str(d["name"]), arguments=str(d["arguments"]), extra=_extra(d)
+        )
     if kind == "tool_result":
-        content: list[TextPart | ImagePart] = []
+        content: list[TextPart | ImagePart | Opaque] = []
         for c in d.get("content", []):
             part = part_from_dict(c)
-            if not isinstance(part, TextPart | ImagePart):
-                raise ValueError("tool_result content holds only text and image parts")
+            if not isinstance(part, TextPart | ImagePart | Opaque):
+                raise ValueError("tool_result content holds only text, image and opaque parts")
             content.append(part)
         return ToolResultPart(
-            tool_call_id=str(d["tool_call_id"]), content=content, is_error=bool(d.get("is_error"))
+            tool_call_id=str(d["tool_call_id"]),
+            content=content,
+            is_error=bool(d.get("is_error")),
+            extra=_extra(d),
         )
     if kind == "thinking":
         return ThinkingPart(
             thinking=str(d.get("thinking", "")),
             signature=d.get("signature"),
             redacted_data=d.get("redacted_data"),
+            extra=_extra(d),
         )
     raise ValueError(f"unknown part type {kind!r}")
 
 
 def message_to_dict(m: Message) -> dict[str, Any]:
-    return {"role": m.role, "parts": [part_to_dict(p) for p in m.parts], "name": m.name}
+    d: dict[str, Any] = {
+        "role": m.role,
+        "parts": [part_to_dict(p) for p in m.parts],
+        "name": m.name,
+    }
+    return _with_extra(d, m.extra)
 
 
 def message_from_dict(d: _Json) -> Message:
@@ -121,6 +154,25 @@ def message_from_dict(d: _Json) -> Message:
         role=cast(Role, d["role"]),
         parts=[part_from_dict(p) for p in d.get("parts", [])],
         name=d.get("name"),
+        extra=_extra(d),
+    )
+
+
+def tool_to_dict(t: Tool | Opaque) -> dict[str, Any]:
+    if isinstance(t, Opaque):
+        return part_to_dict(t)
+    d: dict[str, Any] = {"name": t.name, "description": t.description, "parameters": t.parameters}
+    return _with_extra(d, t.extra)
+
+
+def tool_from_dict(d: _Json) -> Tool | Opaque:
+    if d.get("type") == "opaque":
+        return Opaque(protocol=str(d["protocol"]), data=dict(d["data"]))
+    return Tool(
+        name=d["name"],
+        description=d.get("description"),
+        parameters=d.get("parameters", {}),
+        extra=_extra(d),
     )
 
 
@@ -129,10 +181,7 @@ def request_to_dict(r: ChatRequest) -> dict[str, Any]:
         "model": r.model,
         "messages": [message_to_dict(m) for m in r.messages],
         "system": [part_to_dict(p) for p in r.system],
-        "tools": [
-            {"name": t.name, "description": t.description, "parameters": t.parameters}
-            for t in r.tools
-        ],
+        "tools": [tool_to_dict(t) for t in r.tools],
         "tool_choice": (
             None
             if r.tool_choice is None
@@ -151,6 +200,7 @@ def request_to_dict(r: ChatRequest) -> dict[str, Any]:
         "metadata": r.metadata,
         "extra": dict(r.extra),
         "forward_headers": dict(r.forward_headers),
+        "protocol": r.protocol,
     }
 
 
@@ -161,12 +211,7 @@ def request_from_dict(d: _Json) -> ChatRequest:
         model=str(d["model"]),
         messages=[message_from_dict(m) for m in d.get("messages", [])],
         system=[p for p in system if isinstance(p, TextPart)],
-        tools=[
-            Tool(
-                name=t["name"], description=t.get("description"), parameters=t.get("parameters", {})
-            )
-            for t in d.get("tools", [])
-        ],
+        tools=[tool_from_dict(t) for t in d.get("tools", [])],
         tool_choice=None if tc is None else ToolChoice(mode=tc["mode"], name=tc.get("name")),
         parallel_tool_calls=d.get("parallel_tool_calls"),
         max_tokens=d.get("max_tokens"),
@@ -181,6 +226,7 @@ def request_from_dict(d: _Json) -> ChatRequest:
         metadata=d.get("metadata"),
         extra=dict(d.get("extra", {})),
         forward_headers=dict(d.get("forward_headers", {})),
+        protocol=str(d.get("protocol") or ""),
     )
 
 
@@ -195,6 +241,7 @@ def response_to_dict(r: ChatResponse) -> dict[str, Any]:
         "created": r.created,
         # Verbatim upstream JSON (n > 1 choices, logprobs): a hit must answer what a miss did.
         "extra": dict(r.extra),
+        "protocol": r.protocol,
     }
 
 
@@ -208,4 +255,5 @@ def response_from_dict(d: _Json) -> ChatResponse:
         stop_sequence=d.get("stop_sequence"),
         created=int(d.get("created", 0)),
         extra=dict(d.get("extra") or {}),
+        protocol=str(d.get("protocol") or ""),
     )

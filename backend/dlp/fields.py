@@ -15,8 +15,9 @@ What must stay byte-exact is decided by the *key* a value sits under, anywhere i
   id or name breaks the request, and the provider would never echo it back to be restored);
 - credentials the app means to send: ``authorization_token`` and ``*_token``, ``*_key`` other
   than ``prompt_cache_key`` (an MCP server's token must reach that server intact);
-- binary and token data: ``data`` (base64), ``media_type``/``mime_type``, ``logit_bias``
-  (token ids);
+- binary and token data: ``data`` (base64; but a plain-text document source's ``data`` is
+  text), ``media_type``/``mime_type``, ``logit_bias`` (token ids), provider-encrypted
+  ``encrypted_content``/``encrypted_index``;
 - JSON-schema structure: ``required`` (property names), ``pattern``, a string ``format``
   (``"email"``; an object ``format``, as in Anthropic's ``output_config``, is walked), ``$ref`` and
   other ``$`` keywords, and the *names* under ``properties``/``$defs``/``definitions`` (their
@@ -55,6 +56,9 @@ _EXACT_KEYS = frozenset(
         "pattern",
         "service_tier",
         "container",
+        # Provider-encrypted payloads echoed back (web search results, citations, reasoning).
+        "encrypted_content",
+        "encrypted_index",
     }
 )
 _EXACT_SUFFIXES = ("_id", "_ids", "_name", "_url", "_token", "_tools")
@@ -94,11 +98,17 @@ def map_text(value: Any, fn: Callable[[str], str], key: str | None = None) -> An
         return value if all(a is b for a, b in zip(items, value, strict=True)) else items
     if isinstance(value, dict):
         names = key in _SCHEMA_MAPS
+        # A plain-text source (Anthropic ``{"type": "text", "media_type": "text/plain",
+        # "data": ...}`` in a document block) holds text under ``data``, not base64.
+        text_source = value.get("type") == "text" and value.get("media_type") == "text/plain"
         out: dict[Any, Any] = {}
         changed = False
         for k, v in value.items():
             # Under a schema map the key is a property name: its schema is walked as a schema.
-            new = map_text(v, fn, None if names or not isinstance(k, str) else k)
+            if names or not isinstance(k, str) or (text_source and k == "data"):
+                new = map_text(v, fn, None)
+            else:
+                new = map_text(v, fn, k)
             out[k] = new
             changed = changed or new is not v
         return out if changed else value

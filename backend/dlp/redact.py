@@ -29,7 +29,7 @@ import json
 import re
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import orjson
 
@@ -44,6 +44,7 @@ from backend.ir.chat import (
     ChatRequest,
     EmbeddingRequest,
     Message,
+    Opaque,
     Part,
     TextPart,
     ThinkingPart,
@@ -51,6 +52,9 @@ from backend.ir.chat import (
     ToolCallPart,
     ToolResultPart,
 )
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 __all__ = [
     "DlpFailure",
@@ -64,6 +68,9 @@ __all__ = [
     "redact_text",
     "request_text_size",
 ]
+
+#: An IR dataclass with an ``extra`` dict (parts, messages, tools).
+_WithExtra = TypeVar("_WithExtra", bound="DataclassInstance")
 
 # orjson reads integers past 64 bits as floats; such documents go through the stdlib instead.
 _HUGE_INT = re.compile(r"[0-9]{20}")
@@ -293,10 +300,14 @@ def _unmodelled(req: ChatRequest) -> dict[str, Any]:
     }
 
 
-def _tool_texts(tool: Tool) -> Iterator[str]:
+def _tool_texts(tool: Tool | Opaque) -> Iterator[str]:
+    if isinstance(tool, Opaque):
+        yield from texts(tool.data)
+        return
     if tool.description:
         yield tool.description
     yield from texts(tool.parameters)
+    yield from texts(tool.extra)
 
 
 def _reservable_texts(req: ChatRequest) -> Iterator[str]:
@@ -304,7 +315,9 @@ def _reservable_texts(req: ChatRequest) -> Iterator[str]:
         yield from _tool_texts(tool)
     for part in req.system:
         yield part.text
+        yield from texts(part.extra)
     for msg in req.messages:
+        yield from texts(msg.extra)
         for p in msg.parts:
             if isinstance(p, TextPart):
                 yield p.text
@@ -314,6 +327,12 @@ def _reservable_texts(req: ChatRequest) -> Iterator[str]:
                 for c in p.content:
                     if isinstance(c, TextPart):
                         yield c.text
+                    elif isinstance(c, Opaque):
+                        yield from texts(c.data)
+            elif isinstance(p, Opaque):
+                yield from texts(p.data)
+            if not isinstance(p, Opaque):
+                yield from texts(p.extra)
     if req.user:
         yield req.user
     yield from texts(_unmodelled(req))
@@ -329,47 +348,72 @@ def request_text_size(req: ChatRequest) -> int:
     return size + text_size(req.metadata)
 
 
-def _redact_tool(tool: Tool, redactor: _Finder, vault: Vault) -> Tool:
+def _redact_opaque(item: Opaque, redactor: _Finder, vault: Vault) -> Opaque:
+    """An unmodelled item: every text in its JSON (``dlp.fields`` decides which strings)."""
+    data = map_text(item.data, lambda s: _redact(s, redactor, vault))
+    return item if data is item.data else dataclasses.replace(item, data=data)
+
+
+def _redact_extra(obj: _WithExtra, redactor: _Finder, vault: Vault) -> _WithExtra:
+    """``obj`` with the text in its ``extra`` (unmodelled keys) redacted; the same if none."""
+    extra = getattr(obj, "extra", None)
+    if not extra:
+        return obj
+    new = map_text(extra, lambda s: _redact(s, redactor, vault))
+    return obj if new is extra else dataclasses.replace(obj, extra=new)
+
+
+def _redact_tool(tool: Tool | Opaque, redactor: _Finder, vault: Vault) -> Tool | Opaque:
+    if isinstance(tool, Opaque):
+        return _redact_opaque(tool, redactor, vault)
     description = (
         _redact(tool.description, redactor, vault) if tool.description else tool.description
     )
     parameters = map_text(tool.parameters, lambda s: _redact(s, redactor, vault))
-    if description is tool.description and parameters is tool.parameters:
-        return tool
-    return dataclasses.replace(tool, description=description, parameters=parameters)
+    if description is not tool.description or parameters is not tool.parameters:
+        tool = dataclasses.replace(tool, description=description, parameters=parameters)
+    return _redact_extra(tool, redactor, vault)
 
 
 def _redact_text_part(part: TextPart, redactor: _Finder, vault: Vault) -> TextPart:
     text = _redact(part.text, redactor, vault)
-    return part if text is part.text else dataclasses.replace(part, text=text)
+    part = part if text is part.text else dataclasses.replace(part, text=text)
+    return _redact_extra(part, redactor, vault)
 
 
 def _redact_part(part: Part, redactor: _Finder, vault: Vault) -> Part:
+    if isinstance(part, Opaque):
+        return _redact_opaque(part, redactor, vault)
     if isinstance(part, TextPart):
         return _redact_text_part(part, redactor, vault)
     if isinstance(part, ToolCallPart):
         args = _redact_json_text(part.arguments, redactor, vault)
-        return part if args is part.arguments else dataclasses.replace(part, arguments=args)
-    if isinstance(part, ToolResultPart):
+        if args is not part.arguments:
+            part = dataclasses.replace(part, arguments=args)
+    elif isinstance(part, ToolResultPart):
         content = [
-            _redact_text_part(c, redactor, vault) if isinstance(c, TextPart) else c
+            _redact_text_part(c, redactor, vault)
+            if isinstance(c, TextPart)
+            else _redact_opaque(c, redactor, vault)
+            if isinstance(c, Opaque)
+            else c
             for c in part.content
         ]
-        if all(a is b for a, b in zip(content, part.content, strict=True)):
-            return part
-        return dataclasses.replace(part, content=content)
-    if isinstance(part, ThinkingPart) and part.thinking:
+        if not all(a is b for a, b in zip(content, part.content, strict=True)):
+            part = dataclasses.replace(part, content=content)
+    elif isinstance(part, ThinkingPart) and part.thinking:
         # Editing signed thinking makes Anthropic reject it; leaking a value is worse.
         thinking = _redact(part.thinking, redactor, vault)
-        return part if thinking is part.thinking else dataclasses.replace(part, thinking=thinking)
-    return part
+        if thinking is not part.thinking:
+            part = dataclasses.replace(part, thinking=thinking)
+    return _redact_extra(part, redactor, vault)
 
 
 def _redact_message(msg: Message, redactor: _Finder, vault: Vault) -> Message:
     parts = [_redact_part(p, redactor, vault) for p in msg.parts]
-    if all(a is b for a, b in zip(parts, msg.parts, strict=True)):
-        return msg
-    return dataclasses.replace(msg, parts=parts)
+    if not all(a is b for a, b in zip(parts, msg.parts, strict=True)):
+        msg = dataclasses.replace(msg, parts=parts)
+    return _redact_extra(msg, redactor, vault)
 
 
 def redact_request(

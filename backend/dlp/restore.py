@@ -10,6 +10,12 @@ In tool call arguments a value is inserted JSON-escaped, so arguments that were 
 valid JSON. Thinking is left as the model wrote it: Anthropic signs it, and the next turn sends
 it back verbatim.
 
+Extras (``backend.ir.chat``): opaque answer parts and opaque stream events are restored too,
+every text string in them (``dlp.fields`` decides which are text). The further choices of a
+streamed OpenAI ``n > 1`` answer get the same hold-back per choice as blocks do; other opaque
+stream deltas (a server tool's input, citations) are restored where a whole placeholder is in
+one delta.
+
 Only placeholders of this request's vault are replaced; any other bracketed token (including a
 literal ``[EMAIL_1]`` the user typed, which ``Vault.reserve`` kept out of the numbering) is left
 alone. A token is ``[`` + ``A-Z0-9_`` characters + ``]``, so tokens never nest or overlap:
@@ -25,11 +31,13 @@ from typing import Any
 
 import orjson
 
+from backend.dlp.fields import map_text
 from backend.dlp.vault import Finding, Vault
-from backend.ir.chat import ChatResponse, Part, TextPart, ToolCallPart
+from backend.ir.chat import ChatResponse, Opaque, Part, TextPart, ToolCallPart
 from backend.ir.stream import (
     BlockStart,
     BlockStop,
+    OpaqueEvent,
     StreamEnd,
     StreamError,
     StreamEvent,
@@ -94,9 +102,14 @@ def restore_response(resp: ChatResponse, vault: Vault) -> ChatResponse:
         if isinstance(part, TextPart):
             text = tables.restore(part.text, False)
             part = part if text is part.text else dataclasses.replace(part, text=text)
+            if part.extra:  # citations quote the (redacted) sources
+                extra = map_text(part.extra, lambda s: tables.restore(s, False))
+                part = part if extra is part.extra else dataclasses.replace(part, extra=extra)
         elif isinstance(part, ToolCallPart):
             args = tables.restore(part.arguments, True)
             part = part if args is part.arguments else dataclasses.replace(part, arguments=args)
+        elif isinstance(part, Opaque):
+            part = _restore_opaque(part, tables)
         content.append(part)
     stop = resp.stop_sequence
     if stop:
@@ -106,6 +119,11 @@ def restore_response(resp: ChatResponse, vault: Vault) -> ChatResponse:
     if isinstance(choices, list) and choices:
         extra = {**extra, CHOICES_KEY: [_restore_choice(c, tables) for c in choices]}
     return dataclasses.replace(resp, content=content, stop_sequence=stop, extra=extra)
+
+
+def _restore_opaque(item: Opaque, tables: _Tables) -> Opaque:
+    data = map_text(item.data, lambda s: tables.restore(s, False))
+    return item if data is item.data else dataclasses.replace(item, data=data)
 
 
 def _restore_choice(choice: Any, tables: _Tables) -> Any:
@@ -149,7 +167,7 @@ class StreamRestorer:
     vault ``feed`` returns the event untouched.
     """
 
-    __slots__ = ("_held", "_prefixes", "_tables", "max_hold")
+    __slots__ = ("_choice_held", "_held", "_prefixes", "_tables", "max_hold")
 
     def __init__(self, vault: Vault) -> None:
         self._tables = _Tables(vault) if vault else None
@@ -159,6 +177,8 @@ class StreamRestorer:
         self.max_hold = max(vault.longest_placeholder - 1, 0)
         #: block index -> (is tool arguments, held text)
         self._held: dict[int, tuple[bool, str]] = {}
+        #: OpenAI choice index (n > 1, choices after the first) -> held content
+        self._choice_held: dict[int, str] = {}
 
     @property
     def held_chars(self) -> int:
@@ -176,10 +196,22 @@ class StreamRestorer:
             return self._delta(ev, ev.index, ev.text, False, tables)
         if type(ev) is ToolArgsDelta:
             return self._delta(ev, ev.index, ev.partial_json, True, tables)
+        if type(ev) is OpaqueEvent:
+            return [self._opaque(ev, tables)]
+        if type(ev) is BlockStart and ev.opaque is not None:
+            ev = dataclasses.replace(ev, opaque=_restore_opaque(ev.opaque, tables))
         if type(ev) is StreamEnd and ev.stop_sequence:
             stop = tables.restore(ev.stop_sequence, False)
             if stop is not ev.stop_sequence:
-                ev = StreamEnd(ev.finish_reason, ev.usage, stop)
+                ev = dataclasses.replace(ev, stop_sequence=stop)
+        if type(ev) is StreamEnd and self._choice_held:
+            held = [
+                {"index": i, "delta": {"content": text}, "finish_reason": None}
+                for i, text in sorted(self._choice_held.items())
+            ]
+            self._choice_held.clear()
+            flushed = OpaqueEvent(None, Opaque("openai", {"choices": held}))
+            return [*self.feed(flushed), *self.feed(ev)]
         if not self._held:
             return [ev]
         if type(ev) is BlockStop:
@@ -191,6 +223,37 @@ class StreamRestorer:
             return [ev]
         out.append(ev)
         return out
+
+    def _opaque(self, ev: OpaqueEvent, tables: _Tables) -> OpaqueEvent:
+        data = ev.opaque.data
+        choices = data.get("choices") if ev.opaque.protocol == "openai" else None
+        if not isinstance(choices, list):
+            opaque = _restore_opaque(ev.opaque, tables)
+            return ev if opaque is ev.opaque else OpaqueEvent(ev.index, opaque)
+        restored = [self._choice(c, tables) for c in choices]
+        return OpaqueEvent(ev.index, Opaque("openai", {**data, "choices": restored}))
+
+    def _choice(self, choice: Any, tables: _Tables) -> Any:
+        """A further choice's streamed delta, restored with a hold-back of its own."""
+        if not isinstance(choice, dict) or not isinstance(choice.get("delta"), dict):
+            return choice
+        index = choice.get("index")
+        if not isinstance(index, int) or index == 0:
+            return choice  # choice 0's extras (log probabilities) are left alone
+        delta = dict(choice["delta"])
+        held = self._choice_held.pop(index, "")
+        content = delta.get("content")
+        if isinstance(content, str) or held:
+            buf = held + (content if isinstance(content, str) else "")
+            cut = buf.rfind("[")
+            if cut >= 0 and buf[cut:] in self._prefixes and not choice.get("finish_reason"):
+                self._choice_held[index] = buf[cut:]
+                buf = buf[:cut]
+            delta["content"] = tables.restore(buf, False)
+        calls = delta.get("tool_calls")
+        if isinstance(calls, list):
+            delta["tool_calls"] = [_restore_call(c, tables) for c in calls]
+        return {**choice, "delta": delta}
 
     def _delta(
         self, ev: StreamEvent, index: int, text: str, is_args: bool, tables: _Tables

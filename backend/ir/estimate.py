@@ -15,6 +15,7 @@ import orjson
 from backend.ir.chat import (
     ChatRequest,
     ImagePart,
+    Opaque,
     Part,
     TextPart,
     ThinkingPart,
@@ -51,6 +52,10 @@ def _part(part: Part, rates: TokenRates) -> tuple[int, int]:
         return chars, tokens
     if isinstance(part, ThinkingPart):
         return len(part.thinking), 0
+    if isinstance(part, Opaque):
+        # Unmodelled (a document, a server-tool result): its JSON size, an over-estimate for
+        # base64 payloads, which is the safe side for a reservation.
+        return len(orjson.dumps(part.data)), 0
     return 0, 0
 
 
@@ -64,6 +69,9 @@ def estimate_tokens(req: ChatRequest, rates: TokenRates = TokenRates()) -> int:
             chars, tokens = chars + c, tokens + t
     for tool in req.tools:
         tokens += rates.per_tool
+        if isinstance(tool, Opaque):
+            chars += len(orjson.dumps(tool.data))
+            continue
         chars += len(tool.name) + len(tool.description or "") + len(orjson.dumps(tool.parameters))
     if req.response_format is not None:
         chars += len(orjson.dumps(req.response_format))

@@ -16,13 +16,15 @@ Extras (see ``backend.ir.chat``): a block the IR does not model is
 ``BlockStart(kind="opaque", opaque=...)`` (its wire start, verbatim) followed by ``OpaqueEvent``s
 (its wire deltas) and ``BlockStop``; an ``OpaqueEvent`` with an ``index`` of a modelled block is
 an unmodelled delta of that block (Anthropic ``citations_delta``), one with ``index=None``
-belongs to the whole answer (OpenAI choices after the first and log probabilities, Anthropic
-message-level fields). Only a client encoder of ``opaque.protocol`` writes them out.
+belongs to the whole answer (OpenAI choices after the first and log probabilities).
+``StreamStart.opaque`` / ``StreamEnd.opaque`` carry the answer-level fields known at the start
+and the end (Anthropic ``message_start`` / ``message_delta`` extras). Only a client encoder of
+``opaque.protocol`` writes any of them out.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from backend.ir.chat import FinishReason, Opaque, Usage
@@ -36,6 +38,9 @@ class StreamStart:
     #: Provisional usage known at start (Anthropic sends input tokens here).
     usage: Usage | None = None
     created: int = 0
+    #: Answer-level extras known at the start (Anthropic ``message_start`` fields), verbatim;
+    #: not part of the event's equality (the IR meaning), so compare it explicitly.
+    opaque: Opaque | None = field(default=None, compare=False)
 
 
 @dataclass(slots=True)
@@ -47,7 +52,8 @@ class BlockStart:
     tool_name: str | None = None
     #: For ``redacted_thinking`` blocks.
     data: str | None = None
-    #: For ``opaque`` blocks: the wire block's start, verbatim.
+    #: ``opaque`` blocks: the wire block's start, verbatim; other kinds: the start's keys the
+    #: IR does not model (None when there are none).
     opaque: Opaque | None = None
 
 
@@ -92,6 +98,9 @@ class StreamEnd:
     finish_reason: FinishReason
     usage: Usage
     stop_sequence: str | None = None
+    #: Answer-level extras known at the end (Anthropic ``message_delta`` fields, an OpenAI
+    #: usage object), verbatim; not part of the event's equality, as for ``StreamStart``.
+    opaque: Opaque | None = field(default=None, compare=False)
 
 
 @dataclass(slots=True)

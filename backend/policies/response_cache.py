@@ -28,6 +28,7 @@ from backend.ir.chat import (
 )
 from backend.ir.stream import (
     BlockStart,
+    OpaqueEvent,
     StreamEnd,
     StreamEvent,
     StreamStart,
@@ -66,17 +67,25 @@ async def replay(resp: ChatResponse) -> AsyncIterator[StreamEvent]:
 
 
 class StreamRecorder:
-    """Rebuilds the ``ChatResponse`` a stream amounted to, so it can be cached."""
+    """Rebuilds the ``ChatResponse`` a stream amounted to, so it can be cached.
+
+    A stream with parts the IR does not model (``OpaqueEvent``, opaque blocks) is not cached:
+    their deltas are the upstream's wire format, which this recorder cannot reassemble, and a
+    hit must answer what a miss did.
+    """
 
     def __init__(self) -> None:
         self.id = ""
         self.model = ""
         self.parts: list[Part] = []
         self.response: ChatResponse | None = None
+        self._opaque = False
 
     def feed(self, ev: StreamEvent) -> None:
         if isinstance(ev, StreamStart):
             self.id, self.model = ev.id, ev.model
+        elif isinstance(ev, OpaqueEvent) or (isinstance(ev, BlockStart) and ev.kind == "opaque"):
+            self._opaque = True
         elif isinstance(ev, BlockStart):
             if ev.kind == "tool_call":
                 self.parts.append(ToolCallPart(ev.tool_call_id or "", ev.tool_name or "", ""))
@@ -102,7 +111,7 @@ class StreamRecorder:
             self.parts[-1].thinking += ev.thinking
             if ev.signature:
                 self.parts[-1].signature = ev.signature
-        elif isinstance(ev, StreamEnd):
+        elif isinstance(ev, StreamEnd) and not self._opaque:
             self.response = ChatResponse(
                 id=self.id,
                 model=self.model,

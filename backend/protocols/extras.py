@@ -44,6 +44,7 @@ _OWNER: dict[type, str] = {
 PROTOCOL_NAMES = {
     "openai": "OpenAI Chat Completions",
     "anthropic": "Anthropic Messages",
+    "gemini": "Gemini",
 }
 
 
@@ -58,10 +59,11 @@ class Foreign:
 
 def caller_protocol(req: ChatRequest) -> str:
     """``req.protocol``; for a request built in code without one, inferred from the codec
-    bookkeeping (the OpenAI chat codec's ``_openai`` flags), else Anthropic."""
+    bookkeeping (the OpenAI chat codec's ``_openai`` flags), else unknown (""): then no
+    upstream is "the same wire" and every extra is refused elsewhere."""
     if req.protocol:
         return req.protocol
-    return "openai" if isinstance(req.extra.get("_openai"), dict) else "anthropic"
+    return "openai" if isinstance(req.extra.get("_openai"), dict) else ""
 
 
 def same_wire(req: ChatRequest, upstream_protocol: str) -> bool:

@@ -9,17 +9,19 @@ Two tables, both pure data read by pure functions:
   (the gateway refuses rather than dropping it: a client that set ``temperature: 0`` expects a
   deterministic answer, and silently ignoring that is the drop issue 14 forbids). A value of 1 is
   the model's own default and is left out of the upstream body.
-- ``FIELD_SUPPORT``: for each request field the IR does not model (``ChatRequest.extra``) or models
-  only for some providers, what each provider kind does with it: ``"pass"`` (same protocol, sent
-  verbatim), ``"translate"`` (the provider's encoder maps it, e.g. OpenAI ``seed`` to Gemini
-  ``generationConfig.seed``), ``"ignore"`` (a documented no-op: a hint whose absence cannot change
-  what the client gets back, listed in the README) or ``"refuse"`` (a 400 naming the field and the
-  provider). A field missing from the table for a kind is refused, so a new one is never dropped
-  silently.
+- ``FIELD_TABLES`` (``OPENAI_FIELDS``, ``ANTHROPIC_FIELDS``): for each top-level request field
+  the IR does not model (``ChatRequest.extra``) or models only for some providers, what each
+  provider kind does with it: ``"pass"`` (same protocol, sent verbatim), ``"translate"`` (the
+  provider's encoder maps it, e.g. OpenAI ``seed`` to Gemini ``generationConfig.seed``),
+  ``"ignore"`` (a documented no-op: a hint whose absence cannot change what the client gets
+  back, listed in the README) or ``"refuse"`` (a 400 naming the field and the provider). A field
+  missing from the table is passed to an upstream of the caller's own protocol (the passthrough)
+  and refused by any other, so a new one is never dropped silently. Extras below the top level
+  (content blocks, tool types, unmodelled keys of a block) are refused elsewhere likewise
+  (``extras.foreign_extra``).
 
-OpenAI-to-OpenAI, ``n > 1`` and ``logprobs`` come back to the client in full in a non-streamed
-answer; in a stream the gateway carries one choice without log probabilities, so there they are
-refused too.
+Same protocol in and out, every extra travels: ``n > 1``, ``logprobs``, documents, server tools,
+their answer blocks, streamed and not.
 
 ``refusal(req, kind, provider, model)`` returns the ``InvalidRequest`` a request earns on that
 provider and model, or ``None``. The pipeline asks it for every fallback candidate (a candidate
@@ -33,14 +35,12 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from backend.ir.chat import ChatRequest, ImagePart, Reasoning, ToolResultPart
+from backend.ir.chat import ChatRequest, ImagePart, Reasoning, Tool, ToolResultPart
 from backend.ir.errors import InvalidRequest
+from backend.protocols.extras import PROTOCOL_NAMES, caller_protocol, foreign_extra, same_wire
 
 Kind = Literal["openai", "anthropic", "gemini", "ollama"]
 Support = Literal["pass", "translate", "ignore", "refuse"]
-
-#: Marker the OpenAI chat codec leaves in ``ChatRequest.extra`` (see ``openai_chat.vocab``).
-_OPENAI_DOOR = "_openai"
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,9 +120,97 @@ ANTHROPIC_FIELDS: dict[str, dict[str, Support]] = {
     "workspace_id": {"anthropic": _P, "openai": _I, "gemini": _I, "ollama": _I},
 }
 
-#: OpenAI answer parts the gateway returns only in non-streamed answers (the stream codec carries
-#: one choice and no log probabilities).
-_NOT_STREAMED = ("n", "logprobs", "top_logprobs")
+#: Gemini-door fields the IR keeps in ``extra``: other top-level fields by name, and
+#: ``generationConfig`` fields as ``generationConfig.<name>`` (those the IR models fully,
+#: temperature, topP, maxOutputTokens, stopSequences, are not extras), by target provider kind.
+GEMINI_FIELDS: dict[str, dict[str, Support]] = {
+    # Gemini CLI sends topK 64 with every request: OpenAI has no top-k (a documented no-op).
+    "generationConfig.topK": {"gemini": _P, "anthropic": _T, "ollama": _T, "openai": _I},
+    "generationConfig.seed": {"gemini": _P, "openai": _T, "ollama": _T, "anthropic": _R},
+    "generationConfig.presencePenalty": {"gemini": _P, "openai": _T, "ollama": _T, "anthropic": _R},
+    "generationConfig.frequencyPenalty": {
+        "gemini": _P,
+        "openai": _T,
+        "ollama": _T,
+        "anthropic": _R,
+    },
+    # Modelled too (reasoning, response_format); kept verbatim for Gemini itself.
+    "generationConfig.thinkingConfig": {"gemini": _P, "openai": _T, "anthropic": _T, "ollama": _T},
+    "generationConfig.responseSchema": {"gemini": _P, "openai": _T, "anthropic": _T, "ollama": _T},
+    "generationConfig.responseJsonSchema": {
+        "gemini": _P,
+        "openai": _T,
+        "anthropic": _T,
+        "ollama": _T,
+    },
+    # text/plain and application/json are harmless (response_format); other types refused.
+    "generationConfig.responseMimeType": {
+        "gemini": _P,
+        "openai": _R,
+        "anthropic": _R,
+        "ollama": _R,
+    },
+    "generationConfig.candidateCount": {"gemini": _P, "openai": _R, "anthropic": _R, "ollama": _R},
+    "generationConfig.responseLogprobs": {
+        "gemini": _P,
+        "openai": _R,
+        "anthropic": _R,
+        "ollama": _R,
+    },
+    "generationConfig.logprobs": {"gemini": _P, "openai": _R, "anthropic": _R, "ollama": _R},
+    "generationConfig.responseModalities": {
+        "gemini": _P,
+        "openai": _R,
+        "anthropic": _R,
+        "ollama": _R,
+    },
+    "generationConfig.speechConfig": {"gemini": _P, "openai": _R, "anthropic": _R, "ollama": _R},
+    "generationConfig.imageConfig": {"gemini": _P, "openai": _R, "anthropic": _R, "ollama": _R},
+    "generationConfig.mediaResolution": {"gemini": _P, "openai": _I, "anthropic": _I, "ollama": _I},
+    "generationConfig.enableEnhancedCivicAnswers": {
+        "gemini": _P,
+        "openai": _I,
+        "anthropic": _I,
+        "ollama": _I,
+    },
+    # Each provider applies its own safety system: Gemini's thresholds are a no-op elsewhere.
+    "safetySettings": {"gemini": _P, "openai": _I, "anthropic": _I, "ollama": _I},
+    "cachedContent": {"gemini": _P, "openai": _R, "anthropic": _R, "ollama": _R},
+    # Only kept when the IR's tool_choice cannot say it (several allowed names, VALIDATED...).
+    "toolConfig": {"gemini": _P, "openai": _R, "anthropic": _R, "ollama": _R},
+    "serviceTier": {"gemini": _P, "openai": _I, "anthropic": _I, "ollama": _I},
+    "store": {"gemini": _P, "openai": _I, "anthropic": _I, "ollama": _I},
+    "labels": {"gemini": _P, "openai": _I, "anthropic": _I, "ollama": _I},
+}
+
+#: The field table of each caller protocol (a protocol without one has every field refused).
+FIELD_TABLES: dict[str, dict[str, dict[str, Support]]] = {
+    "openai": OPENAI_FIELDS,
+    "anthropic": ANTHROPIC_FIELDS,
+    "gemini": GEMINI_FIELDS,
+}
+
+#: Sampling fields every door can ask for, by the name encoders use, and each door's spelling in
+#: ``ChatRequest.extra`` (OpenAI's and Anthropic's top-level names, the Gemini door's).
+SAMPLING_EXTRAS: dict[str, tuple[str, ...]] = {
+    "top_k": ("top_k", "generationConfig.topK"),
+    "seed": ("seed", "generationConfig.seed"),
+    "frequency_penalty": ("frequency_penalty", "generationConfig.frequencyPenalty"),
+    "presence_penalty": ("presence_penalty", "generationConfig.presencePenalty"),
+}
+
+
+def sampling_extras(req: ChatRequest) -> dict[str, int | float]:
+    """The sampling extras ``req`` asks for (``top_k``, ``seed``, penalties), whichever door."""
+    out: dict[str, int | float] = {}
+    for name, spellings in SAMPLING_EXTRAS.items():
+        for key in spellings:
+            value = req.extra.get(key)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                out[name] = value
+                break
+    return out
+
 
 #: Why a refused field cannot be honoured, for the error message.
 _WHY: dict[str, str] = {
@@ -139,6 +227,18 @@ _WHY: dict[str, str] = {
     "top_k": "it has no top-k sampling",
     "container": "it has no code-execution container",
     "mcp_servers": "it cannot call MCP servers",
+    "generationConfig.seed": "it has no sampling seed",
+    "generationConfig.presencePenalty": "it has no presence penalty",
+    "generationConfig.frequencyPenalty": "it has no frequency penalty",
+    "generationConfig.responseMimeType": "it answers text or JSON only",
+    "generationConfig.candidateCount": "it returns one candidate per request",
+    "generationConfig.responseLogprobs": "it returns no log probabilities",
+    "generationConfig.logprobs": "it returns no log probabilities",
+    "generationConfig.responseModalities": "it answers in text only",
+    "generationConfig.speechConfig": "it cannot produce audio output",
+    "generationConfig.imageConfig": "it cannot produce images",
+    "cachedContent": "it cannot read Gemini's cached content (send the content itself)",
+    "toolConfig": "its tool choice cannot restrict calls to some of the tools or validate them",
 }
 
 
@@ -155,6 +255,12 @@ def rules_for(kind: str, model: str) -> ModelRules:
         if k in kinds and pattern.match(model):
             return rules
     return DEFAULT_RULES
+
+
+def _no_translation(req: ChatRequest) -> str:
+    door = caller_protocol(req)
+    name = PROTOCOL_NAMES.get(door, door)
+    return f"it is part of the {name} API and has no translation there"
 
 
 def sampling_default(value: float | None) -> bool:
@@ -176,24 +282,26 @@ def refusal(req: ChatRequest, kind: str, provider: str, model: str) -> InvalidRe
                     param=name,
                     code="unsupported_value",
                 )
-    if k == "openai" and req.stream:
-        for name in _NOT_STREAMED:
-            value = req.extra.get(name)
-            if value is not None and not _harmless_value(name, value):
-                return _unsupported(
-                    name, f"{where} in a stream", "this gateway streams the first choice only"
-                )
-    door: Kind = "openai" if isinstance(req.extra.get(_OPENAI_DOOR), dict) else "anthropic"
-    table = OPENAI_FIELDS if door == "openai" else ANTHROPIC_FIELDS
-    for name, value in req.extra.items() if door != k else ():
-        if name.startswith("_") or value is None or _harmless_value(name, value):
-            continue
-        support = table.get(name, {}).get(k, "refuse")
-        if support == "refuse":
-            return _unsupported(name, where, _WHY.get(name, "it has no such parameter"))
+    if not same_wire(req, k):
+        table = FIELD_TABLES.get(caller_protocol(req), {})
+        for name, value in req.extra.items():
+            if name.startswith("_") or value is None or _harmless_value(name, value):
+                continue
+            support = table.get(name, {}).get(k, "refuse")
+            if support == "refuse":
+                return _unsupported(name, where, _WHY.get(name, _no_translation(req)))
+        foreign = foreign_extra(req)
+        if foreign is not None:
+            return InvalidRequest(
+                f"Unsupported parameter: {foreign.what} ({foreign.where}) cannot be honoured by "
+                f"{where}: {_no_translation(req)}.",
+                param=foreign.param,
+                code="unsupported_parameter",
+            )
     if k == "ollama":
         return _ollama_refusal(req, where)
-    if k == "gemini":
+    if k == "gemini" and not same_wire(req, k):
+        # A Gemini client's own schema goes to Gemini verbatim: Gemini judges it itself.
         problem = gemini_schema_problem(wanted_schema(req))
         if problem is not None:
             return InvalidRequest(
@@ -267,7 +375,7 @@ def structured_refusal(
         why = "its structured output there is a forced tool, which thinking does not allow"
     elif req.tool_choice is not None and req.tool_choice.mode == "none" and req.tools:
         why = "its structured output there is a tool call, which tool_choice 'none' forbids"
-    elif any(t.name == name for t in req.tools):
+    elif any(isinstance(t, Tool) and t.name == name for t in req.tools):
         why = f"its structured output there is a tool named {name!r}, as is a client tool"
     if why is None:
         return None
@@ -288,6 +396,16 @@ def _harmless_value(name: str, value: Any) -> bool:
         return value == 0
     if name == "modalities":
         return isinstance(value, list) and all(m == "text" for m in value)
+    if name == "generationConfig.candidateCount":
+        return value == 1
+    if name == "generationConfig.responseLogprobs":
+        return value is False
+    if name == "generationConfig.logprobs":
+        return value == 0
+    if name == "generationConfig.responseModalities":
+        return isinstance(value, list) and all(str(m).upper() == "TEXT" for m in value)
+    if name == "generationConfig.responseMimeType":
+        return value in ("text/plain", "application/json")  # response_format says it
     return False
 
 

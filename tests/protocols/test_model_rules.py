@@ -11,6 +11,7 @@ from backend.ir.chat import (
     ChatRequest,
     ImagePart,
     Message,
+    Opaque,
     Reasoning,
     TextPart,
     Tool,
@@ -35,8 +36,8 @@ TOOL = Tool("get_weather", None, {"type": "object", "properties": {"city": {"typ
 
 
 def anthropic_door(**fields: Any) -> ChatRequest:
-    """As the Anthropic codec decodes it: no OpenAI marker in ``extra``."""
-    req = ChatRequest(model="m", messages=[Message("user", [TextPart("hi")])])
+    """As the Anthropic codec decodes it."""
+    req = ChatRequest(model="m", messages=[Message("user", [TextPart("hi")])], protocol="anthropic")
     for name, value in fields.items():
         setattr(req, name, value)
     return req
@@ -184,12 +185,13 @@ def test_a_field_missing_from_the_table_is_refused_not_dropped() -> None:
     assert refusal(req, "anthropic", "anthropic", "m") is None
 
 
-def test_every_openai_extra_param_and_anthropic_extra_field_is_in_the_table() -> None:
-    from backend.protocols.anthropic_messages.vocab import EXTRA_FIELDS
-    from backend.protocols.openai_chat.vocab import EXTRA_PARAMS
+def test_the_tables_hold_unmodelled_fields_for_every_provider() -> None:
+    from backend.protocols.anthropic_messages.vocab import MODELLED_FIELDS
+    from backend.protocols.openai_chat.vocab import EXTRA_PARAMS, MODELLED_PARAMS
 
     assert set(EXTRA_PARAMS) == set(OPENAI_FIELDS)
-    assert set(EXTRA_FIELDS) == set(ANTHROPIC_FIELDS)
+    assert not set(OPENAI_FIELDS) & MODELLED_PARAMS
+    assert not set(ANTHROPIC_FIELDS) & MODELLED_FIELDS
     for table in (OPENAI_FIELDS, ANTHROPIC_FIELDS):
         for name, kinds in table.items():
             assert set(kinds) == {"openai", "anthropic", "gemini", "ollama"}, name
@@ -257,12 +259,35 @@ def test_openai_upstream_choices_and_logprobs_reach_an_openai_client() -> None:
     assert answer["choices"][1] == second
 
 
-def test_n_and_logprobs_in_an_openai_stream_are_refused_not_truncated() -> None:
+def test_n_and_logprobs_in_an_openai_stream_pass_to_openai_only() -> None:
     for body, param in (({"n": 2}, "n"), ({"logprobs": True}, "logprobs")):
         req = openai_door(body | {"stream": True})
-        err = refusal(req, "openai", "openai", "gpt-4o")
-        assert isinstance(err, InvalidRequest) and err.param == param
-        assert refusal(openai_door(body), "openai", "openai", "gpt-4o") is None
+        assert refusal(req, "openai", "openai", "gpt-4o") is None
+        for kind in ("anthropic", "gemini", "ollama"):
+            err = refusal(req, kind, kind, "m")
+            assert isinstance(err, InvalidRequest) and err.param == param
+
+
+def test_blocks_tools_and_keys_without_translation_are_refused_naming_them() -> None:
+    document = Opaque("anthropic", {"type": "document", "source": {}})
+    req = anthropic_door(messages=[Message("user", [TextPart("a"), document])])
+    assert refusal(req, "anthropic", "anthropic", "claude-x") is None
+    err = refusal(req, "openai", "openai", "gpt-4o")
+    assert isinstance(err, InvalidRequest) and err.param == "messages"
+    assert "content block type 'document' (messages[0].content[1])" in err.message
+    assert "openai model 'gpt-4o'" in err.message and "Anthropic Messages API" in err.message
+    web = Opaque("anthropic", {"type": "web_search_20250305", "name": "web_search"})
+    req = anthropic_door(tools=[TOOL, web])
+    err = refusal(req, "gemini", "gemini", "gemini-2.5-flash")
+    assert isinstance(err, InvalidRequest) and err.param == "tools"
+    assert "tool type 'web_search_20250305' (tools[1])" in err.message
+    cited = TextPart("x", extra={"citations": []})
+    req = anthropic_door(messages=[Message("assistant", [cited])])
+    err = refusal(req, "ollama", "ollama", "llama3.2")
+    assert isinstance(err, InvalidRequest) and "field 'citations' of a text block" in err.message
+    # Codec bookkeeping keys are never extras.
+    req = anthropic_door(messages=[Message("user", [TextPart("x", extra={"_mine": 1})])])
+    assert refusal(req, "ollama", "ollama", "llama3.2") is None
 
 
 def test_readme_tables_match_the_code() -> None:

@@ -10,9 +10,14 @@ and in order: every provider then gets it as system text (Anthropic ``system``, 
 ``systemInstruction``, the leading system message for OpenAI and Ollama). Its position in the
 conversation is not kept.
 
-Content blocks the IR cannot carry (documents, search results, server-tool blocks) and server
-tools are refused with a clear 400 rather than silently dropped: dropping them would change what
-the model sees.
+What the IR does not model travels as extras (``backend.ir.chat``), for an Anthropic upstream
+to get verbatim: unknown top-level fields (``ChatRequest.extra``), content blocks the IR has no
+part for (``document``, ``search_result``, server-tool blocks, images from the Files API) and
+server tools (``web_search_20250305``...) as ``Opaque``, unknown keys of modelled blocks and
+tools (``citations``...) in their ``extra``. Another provider cannot honour them, and the request
+is refused there with a 400 naming them (``model_rules.refusal``), never sent without them.
+Answers likewise: server-tool blocks, ``citations``, ``container``, usage details and a
+``stop_reason`` the IR folds (``pause_turn``) are kept for an Anthropic client.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from backend.ir.chat import (
     ChatResponse,
     ImagePart,
     Message,
+    Opaque,
     Part,
     Reasoning,
     Role,
@@ -40,7 +46,9 @@ from backend.ir.chat import (
 from backend.ir.errors import InvalidRequest, UpstreamError
 from backend.protocols.anthropic_messages.vocab import (
     CACHE_KEY,
-    EXTRA_FIELDS,
+    FINISH_TO_STOP,
+    MODELLED_FIELDS,
+    USAGE_FIELDS,
     finish_from_stop,
     usage_from_wire,
 )
@@ -50,6 +58,29 @@ from backend.protocols.model_rules import ADAPTIVE_DEFAULT_EFFORT
 FORWARDED_HEADERS = ("anthropic-beta", "anthropic-version")
 
 _TOOL_CHOICE_MODES = {"auto": "auto", "any": "required", "tool": "tool", "none": "none"}
+
+#: Keys each modelled block kind maps onto IR fields; any other key is kept in the part's
+#: ``extra`` (``cache_control`` travels as a cache mark).
+_BLOCK_KEYS: dict[str, frozenset[str]] = {
+    "text": frozenset({"type", "text", "cache_control"}),
+    "image": frozenset({"type", "source", "cache_control"}),
+    "tool_use": frozenset({"type", "id", "name", "input", "cache_control"}),
+    "tool_result": frozenset({"type", "tool_use_id", "content", "is_error", "cache_control"}),
+    "thinking": frozenset({"type", "thinking", "signature"}),
+    "redacted_thinking": frozenset({"type", "data"}),
+}
+_TOOL_KEYS = frozenset({"type", "name", "description", "input_schema", "cache_control"})
+
+
+def _unmodelled(block: dict[str, Any], known: frozenset[str]) -> dict[str, Any] | None:
+    """The keys of ``block`` outside ``known``, verbatim (None when there are none); a
+    ``null`` asks for nothing and is left out."""
+    extra = {k: v for k, v in block.items() if k not in known and v is not None}
+    return extra or None
+
+
+def _opaque(block: dict[str, Any]) -> Opaque:
+    return Opaque("anthropic", block)
 
 
 def decode_request(body: Any, headers: Mapping[str, str] | None = None) -> ChatRequest:
@@ -133,7 +164,9 @@ class _RequestDecoder:
                 turns.append(self._message(m, i, len(turns)))
         if not turns:
             raise _fail("messages", "at least one 'user' or 'assistant' message is required")
-        req = ChatRequest(model=model, messages=turns, system=system, max_tokens=max_tokens)
+        req = ChatRequest(
+            model=model, messages=turns, system=system, max_tokens=max_tokens, protocol="anthropic"
+        )
         self._sampling(body, req)
         self._tools(body, req)
         self._options(body, req)
@@ -158,7 +191,8 @@ class _RequestDecoder:
             path = f"system.{i}"
             if not isinstance(block, dict) or block.get("type") != "text":
                 raise _fail(path, "system blocks must be text blocks")
-            out.append(TextPart(_str_field(block, "text", path)))
+            extra = _unmodelled(block, _BLOCK_KEYS["text"])
+            out.append(TextPart(_str_field(block, "text", path), extra=extra))
             self._mark(block, ["system", i], path)
         return out
 
@@ -226,7 +260,8 @@ class _RequestDecoder:
             req.thinking = thinking
             req.reasoning = _reasoning(thinking, body.get("output_config"))
         for key, value in body.items():
-            if key in EXTRA_FIELDS and value is not None:
+            # The passthrough: what the IR does not model goes to an Anthropic upstream as is.
+            if key not in MODELLED_FIELDS and value is not None:
                 req.extra[key] = value
         output_format = (body.get("output_config") or {}).get("format")
         if isinstance(output_format, dict) and output_format.get("type") == "json_schema":
@@ -264,13 +299,16 @@ class _RequestDecoder:
                 )
             req.parallel_tool_calls = not disable
 
-    def _tool(self, tool: Any, i: int) -> Tool:
+    def _tool(self, tool: Any, i: int) -> Tool | Opaque:
         path = f"tools.{i}"
         if not isinstance(tool, dict):
             raise _fail(path, "Input should be a valid dictionary")
         kind = tool.get("type")
         if kind not in (None, "custom"):
-            raise _fail(f"{path}.type", f"server tool {kind!r} is not supported by this gateway")
+            if not isinstance(kind, str):
+                raise _fail(f"{path}.type", "Input should be a valid string")
+            # A server tool (web search, code execution, bash...): Anthropic's own, verbatim.
+            return _opaque(tool)
         name = _str_field(tool, "name", path, non_empty=True)
         description = tool.get("description")
         if description is not None and not isinstance(description, str):
@@ -279,7 +317,12 @@ class _RequestDecoder:
         if not isinstance(schema, dict):
             raise _fail(f"{path}.input_schema", "Field required")
         self._mark(tool, ["tools", i], path)
-        return Tool(name=name, description=description, parameters=schema)
+        return Tool(
+            name=name,
+            description=description,
+            parameters=schema,
+            extra=_unmodelled(tool, _TOOL_KEYS),
+        )
 
     # -- messages ------------------------------------------------------------------------------
     def _message(self, msg: Any, i: int, at: int) -> Message:
@@ -306,6 +349,10 @@ class _RequestDecoder:
             raise _fail(path, "content blocks must be objects with a 'type'")
         kind = block["type"]
         part: Part
+        if kind not in _BLOCK_KEYS or _is_file_image(block):
+            # A block the IR has no part for (document, search_result, server-tool blocks, a
+            # Files API image): kept verbatim, cache_control included, for Anthropic only.
+            return _opaque(block)
         if kind == "text":
             part = TextPart(_str_field(block, "text", path))
         elif kind == "image":
@@ -318,14 +365,11 @@ class _RequestDecoder:
             if role != "user":
                 raise _fail(f"{path}.type", "tool_result blocks belong in user messages")
             part = self._tool_result(block, path, i, j)
-        elif kind in ("thinking", "redacted_thinking"):
+        else:
             if role != "assistant":
                 raise _fail(f"{path}.type", f"{kind} blocks belong in assistant messages")
             part = _thinking(block, path)
-        else:
-            raise _fail(
-                f"{path}.type", f"content block type {kind!r} is not supported by this gateway"
-            )
+        part.extra = _unmodelled(block, _BLOCK_KEYS[kind])
         self._mark(block, ["messages", i, j], path)
         return part
 
@@ -335,19 +379,26 @@ class _RequestDecoder:
         if not isinstance(is_error, bool):
             raise _fail(f"{path}.is_error", "Input should be a valid boolean")
         content = block.get("content")
-        items: list[TextPart | ImagePart] = []
+        items: list[TextPart | ImagePart | Opaque] = []
         if isinstance(content, str):
             items = [TextPart(content)] if content else []
         elif isinstance(content, list):
             for k, item in enumerate(content):
                 ipath = f"{path}.content.{k}"
                 kind = item.get("type") if isinstance(item, dict) else None
+                if not isinstance(item, dict) or not isinstance(kind, str):
+                    raise _fail(ipath, "content blocks must be objects with a 'type'")
                 if kind == "text":
-                    items.append(TextPart(_str_field(item, "text", ipath)))
-                elif kind == "image":
-                    items.append(_image(item, ipath))
+                    text = TextPart(_str_field(item, "text", ipath))
+                    text.extra = _unmodelled(item, _BLOCK_KEYS["text"])
+                    items.append(text)
+                elif kind == "image" and not _is_file_image(item):
+                    image = _image(item, ipath)
+                    image.extra = _unmodelled(item, _BLOCK_KEYS["image"])
+                    items.append(image)
                 else:
-                    raise _fail(ipath, "tool_result content must be text or image blocks")
+                    items.append(_opaque(item))  # document, search_result...: verbatim
+                    continue
                 self._mark(item, ["messages", i, j, k], ipath)
         elif content is not None:
             raise _fail(
@@ -383,6 +434,14 @@ def _reasoning(thinking: dict[str, Any], output_config: Any) -> Reasoning | None
         "thinking",
         f"Input tag {kind!r} found using 'type' does not match any of the expected tags: "
         "'adaptive', 'disabled', 'enabled'",
+    )
+
+
+def _is_file_image(block: dict[str, Any]) -> bool:
+    """An image by Files API id: the IR's images are URLs or base64 only."""
+    source = block.get("source")
+    return (
+        block.get("type") == "image" and isinstance(source, dict) and source.get("type") == "file"
     )
 
 
@@ -440,7 +499,8 @@ def decode_response(body: Any, *, output_tool: str | None = None) -> ChatRespons
         if part is not None:
             content.append(part)
     stop_sequence = body.get("stop_sequence")
-    finish = finish_from_stop(body.get("stop_reason"))
+    stop_reason = body.get("stop_reason")
+    finish = finish_from_stop(stop_reason)
     if output_tool is not None:
         content = [
             TextPart(p.arguments) if isinstance(p, ToolCallPart) and p.name == output_tool else p
@@ -455,31 +515,60 @@ def decode_response(body: Any, *, output_tool: str | None = None) -> ChatRespons
         finish_reason=finish,
         usage=usage_from_wire(body.get("usage")),
         stop_sequence=stop_sequence if isinstance(stop_sequence, str) else None,
+        extra=answer_extra(body, stop_reason, finish),
+        protocol="anthropic",
     )
 
 
+#: Top-level answer keys the IR models (the rest is kept for an Anthropic client).
+_ANSWER_KEYS = frozenset(
+    {"id", "type", "role", "model", "content", "stop_reason", "stop_sequence", "usage"}
+)
+
+
+def answer_extra(body: dict[str, Any], stop_reason: Any, finish: str) -> dict[str, Any]:
+    """What an answer (or a streamed ``message_start`` / ``message_delta``) has beyond the IR:
+    unknown top-level keys, usage details (``server_tool_use``, ``service_tier``...) under
+    ``"usage"``, and a ``stop_reason`` the IR folds (``pause_turn`` -> stop)."""
+    extra = {k: v for k, v in body.items() if k not in _ANSWER_KEYS and v is not None}
+    usage = body.get("usage")
+    if isinstance(usage, dict):
+        details = {k: v for k, v in usage.items() if k not in USAGE_FIELDS and v is not None}
+        if details:
+            extra["usage"] = details
+    if isinstance(stop_reason, str) and FINISH_TO_STOP.get(finish) != stop_reason:
+        extra["stop_reason"] = stop_reason
+    return extra
+
+
 def response_block(block: Any) -> Part | None:
-    """One assistant content block -> IR part; blocks the IR has no use for give ``None``."""
+    """One assistant content block -> IR part; a block the IR does not model is ``Opaque``."""
     if not isinstance(block, dict):
         raise UpstreamError("anthropic: malformed content block in response")
     kind = block.get("type")
+    part: Part
     if kind == "text":
         text = block.get("text")
-        return TextPart(text) if isinstance(text, str) and text else None
-    if kind == "tool_use":
+        if not isinstance(text, str) or not text:
+            return None
+        part = TextPart(text)
+    elif kind == "tool_use":
         args = block.get("input")
-        return ToolCallPart(
+        part = ToolCallPart(
             id=str(block.get("id") or ""),
             name=str(block.get("name") or ""),
             arguments=orjson.dumps(args if isinstance(args, dict) else {}).decode(),
         )
-    if kind == "thinking":
+    elif kind == "thinking":
         sig = block.get("signature")
-        return ThinkingPart(
+        part = ThinkingPart(
             thinking=str(block.get("thinking") or ""),
             signature=sig if isinstance(sig, str) else None,
         )
-    if kind == "redacted_thinking":
-        return ThinkingPart(redacted_data=str(block.get("data") or ""))
-    # Server-tool blocks (web search results, code execution...) have no IR counterpart.
-    return None
+    elif kind == "redacted_thinking":
+        part = ThinkingPart(redacted_data=str(block.get("data") or ""))
+    else:
+        # Server-tool use and results, and future kinds: verbatim for an Anthropic client.
+        return _opaque(block)
+    part.extra = _unmodelled(block, _BLOCK_KEYS[kind])
+    return part

@@ -21,6 +21,12 @@ Choices where the IR allows more than the Messages API does:
   setting either side offers, rather than a 400.
 - Empty text blocks are never sent (the API rejects them); a message left empty is dropped.
 - A message that is one plain text block is sent as a string, the form clients use most.
+
+Passthrough (an Anthropic client's request, ``ChatRequest.protocol == "anthropic"``): its
+unmodelled top-level fields, content blocks (``document``, ``search_result``, server-tool
+blocks...), server tools and the unmodelled keys of modelled blocks (``citations``) are written
+back verbatim and in place. Another protocol's extras never get here (``model_rules.refusal``);
+this encoder skips them rather than send a field Anthropic does not know.
 """
 
 from __future__ import annotations
@@ -33,9 +39,11 @@ from backend.ir.chat import (
     ChatRequest,
     ChatResponse,
     ImagePart,
+    Opaque,
     Part,
     TextPart,
     ThinkingPart,
+    Tool,
     ToolCallPart,
     ToolChoice,
     ToolResultPart,
@@ -45,13 +53,12 @@ from backend.protocols.anthropic_messages import structured
 from backend.protocols.anthropic_messages.vocab import (
     CACHE_KEY,
     DEFAULT_MAX_TOKENS,
-    EXTRA_FIELDS,
     FINISH_TO_STOP,
     MIN_THINKING_BUDGET,
-    SERVICE_TIERS,
     usage_to_wire,
 )
-from backend.protocols.model_rules import reasoning_budget
+from backend.protocols.extras import same_wire
+from backend.protocols.model_rules import reasoning_budget, sampling_extras
 
 Block = dict[str, Any]
 _CacheMarks = dict[tuple[Any, ...], dict[str, Any]]
@@ -59,9 +66,12 @@ _CacheMarks = dict[tuple[Any, ...], dict[str, Any]]
 
 def encode_request(req: ChatRequest, model: str, *, stream: bool) -> dict[str, Any]:
     """The ``POST /v1/messages`` body for ``model``."""
+    own = same_wire(req, "anthropic")
     marks = _cache_marks(req.extra.get(CACHE_KEY))
     system = [
-        _mark(_text(p.text), marks, ("system", i)) for i, p in enumerate(req.system) if p.text
+        _mark(_extra(_text(p.text), p.extra, own), marks, ("system", i))
+        for i, p in enumerate(req.system)
+        if p.text
     ]
     turns: list[tuple[str, list[Block]]] = []
     leading = True
@@ -81,7 +91,7 @@ def encode_request(req: ChatRequest, model: str, *, stream: bool) -> dict[str, A
         blocks = [
             b
             for j, part in enumerate(msg.parts)
-            if (b := _part(part, marks, ("messages", i, j))) is not None
+            if (b := _part(part, marks, ("messages", i, j), own)) is not None
         ]
         if blocks:
             turns.append((msg.role, blocks))
@@ -93,20 +103,13 @@ def encode_request(req: ChatRequest, model: str, *, stream: bool) -> dict[str, A
     body["messages"] = [
         {"role": role, "content": _content(blocks)} for role, blocks in _merge(turns)
     ]
-    if req.tools:
-        body["tools"] = [
-            _mark(
-                {
-                    "name": t.name,
-                    **({"description": t.description} if t.description is not None else {}),
-                    # OpenAI tools may omit parameters; Anthropic needs an object schema.
-                    "input_schema": t.parameters or {"type": "object", "properties": {}},
-                },
-                marks,
-                ("tools", i),
-            )
-            for i, t in enumerate(req.tools)
-        ]
+    tools = [
+        _mark(tool, marks, ("tools", i))
+        for i, t in enumerate(req.tools)
+        if (tool := _tool(t, own)) is not None
+    ]
+    if tools:
+        body["tools"] = tools
         choice = _tool_choice(req.tool_choice, req.parallel_tool_calls)
         if choice is not None:
             body["tool_choice"] = choice
@@ -122,11 +125,11 @@ def encode_request(req: ChatRequest, model: str, *, stream: bool) -> dict[str, A
         body["metadata"] = {"user_id": user_id}
     if thinking is not None:
         body["thinking"] = thinking
-    for key, value in req.extra.items():
-        if key in EXTRA_FIELDS:
-            if key == "service_tier" and value not in SERVICE_TIERS:
-                continue  # OpenAI has a field of the same name with other values
-            body[key] = value
+    if own:
+        # The passthrough: every top-level field the IR does not model, as the client sent it.
+        body.update((k, v) for k, v in req.extra.items() if not k.startswith("_"))
+    elif "top_k" in (sampling := sampling_extras(req)):
+        body["top_k"] = sampling["top_k"]  # another door's top-k (Gemini's topK)
     structured.apply(body, req, model)
     if stream:
         body["stream"] = True
@@ -189,7 +192,7 @@ def _merge(turns: list[tuple[str, list[Block]]]) -> list[tuple[str, list[Block]]
 
 
 def _content(blocks: list[Block]) -> str | list[Block]:
-    if len(blocks) == 1 and blocks[0]["type"] == "text" and "cache_control" not in blocks[0]:
+    if len(blocks) == 1 and blocks[0]["type"] == "text" and blocks[0].keys() == {"type", "text"}:
         return str(blocks[0]["text"])
     return blocks
 
@@ -198,8 +201,33 @@ def _text(text: str) -> Block:
     return {"type": "text", "text": text}
 
 
-def _part(part: Part, marks: _CacheMarks, pos: tuple[Any, ...]) -> Block | None:
+def _tool(tool: Tool | Opaque, own: bool) -> Block | None:
+    if isinstance(tool, Opaque):
+        return dict(tool.data) if tool.protocol == "anthropic" else None
+    block: Block = {"name": tool.name}
+    if tool.description is not None:
+        block["description"] = tool.description
+    # OpenAI tools may omit parameters; Anthropic needs an object schema.
+    block["input_schema"] = tool.parameters or {"type": "object", "properties": {}}
+    return _extra(block, tool.extra, own)
+
+
+def _extra(block: Block, extra: dict[str, Any] | None, own: bool) -> Block:
+    """``block`` with the unmodelled keys its client sent (same protocol only)."""
+    if own and extra:
+        block.update((k, v) for k, v in extra.items() if not k.startswith("_"))
+    return block
+
+
+def _opaque(part: Opaque) -> Block | None:
+    # Another protocol's item never reaches here (refused before encoding); skip, never guess.
+    return dict(part.data) if part.protocol == "anthropic" else None
+
+
+def _part(part: Part, marks: _CacheMarks, pos: tuple[Any, ...], own: bool) -> Block | None:
     block: Block | None
+    if isinstance(part, Opaque):
+        return _opaque(part)  # its cache_control, if any, is part of it
     if isinstance(part, TextPart):
         block = _text(part.text) if part.text else None
     elif isinstance(part, ImagePart):
@@ -207,10 +235,12 @@ def _part(part: Part, marks: _CacheMarks, pos: tuple[Any, ...]) -> Block | None:
     elif isinstance(part, ToolCallPart):
         block = {"type": "tool_use", "id": part.id, "name": part.name, "input": _args(part)}
     elif isinstance(part, ToolResultPart):
-        block = _tool_result(part, marks, pos)
+        block = _tool_result(part, marks, pos, own)
     else:
         block = _thinking(part)
-    return _mark(block, marks, pos) if block is not None else None
+    if block is None:
+        return None
+    return _mark(_extra(block, part.extra, own), marks, pos)
 
 
 def image_block(part: ImagePart) -> Block:
@@ -243,15 +273,20 @@ def _args(part: ToolCallPart) -> dict[str, Any]:
     return args
 
 
-def _tool_result(part: ToolResultPart, marks: _CacheMarks, pos: tuple[Any, ...]) -> Block:
+def _tool_result(
+    part: ToolResultPart, marks: _CacheMarks, pos: tuple[Any, ...], own: bool
+) -> Block:
     block: Block = {"type": "tool_result", "tool_use_id": part.tool_call_id}
     items: list[Block] = []
     for k, item in enumerate(part.content):
-        if isinstance(item, TextPart):
+        if isinstance(item, Opaque):
+            if (opaque := _opaque(item)) is not None:
+                items.append(opaque)
+        elif isinstance(item, TextPart):
             if item.text:
-                items.append(_mark(_text(item.text), marks, (*pos, k)))
+                items.append(_mark(_extra(_text(item.text), item.extra, own), marks, (*pos, k)))
         else:
-            items.append(_mark(image_block(item), marks, (*pos, k)))
+            items.append(_mark(_extra(image_block(item), item.extra, own), marks, (*pos, k)))
     if items:
         block["content"] = _content(items)
     if part.is_error:
@@ -285,31 +320,59 @@ def _mark(block: Block, marks: _CacheMarks, pos: tuple[Any, ...]) -> Block:
 
 # -- client-facing responses -------------------------------------------------------------------
 def encode_response(resp: ChatResponse, model: str) -> dict[str, Any]:
-    """A ``ChatResponse`` as the Messages API would have answered it (``model`` = client name)."""
-    content = [b for p in resp.content if (b := response_block(p)) is not None]
-    return {
+    """A ``ChatResponse`` as the Messages API would have answered it (``model`` = client name).
+
+    An Anthropic upstream's unmodelled answer parts come back verbatim: blocks (server-tool
+    use and results...), keys of modelled blocks (``citations``), top-level fields
+    (``container``...) and usage details (``server_tool_use``...).
+    """
+    own = resp.protocol == "anthropic"
+    content = [b for p in resp.content if (b := response_block(p, own)) is not None]
+    usage: dict[str, Any] = usage_to_wire(resp.usage)
+    extra = resp.extra if own else {}
+    if isinstance(extra.get("usage"), dict):
+        usage.update(extra["usage"])
+    body: dict[str, Any] = {
         "id": resp.id,
         "type": "message",
         "role": "assistant",
         "model": model,
         "content": content,
-        "stop_reason": FINISH_TO_STOP.get(resp.finish_reason, "end_turn"),
+        "stop_reason": extra.get("stop_reason")
+        or FINISH_TO_STOP.get(resp.finish_reason, "end_turn"),
         "stop_sequence": resp.stop_sequence,
-        "usage": usage_to_wire(resp.usage),
+        "usage": usage,
     }
+    body.update((k, v) for k, v in extra.items() if k not in body and not k.startswith("_"))
+    return body
 
 
-def response_block(part: Part) -> Block | None:
-    """An assistant part as a response content block; parts an answer cannot hold give None."""
+def response_block(part: Part, own: bool = False) -> Block | None:
+    """An assistant part as a response content block; parts an answer cannot hold give None.
+
+    ``own``: the answer came from an Anthropic upstream, so its extras are written back.
+    """
+    if isinstance(part, Opaque):
+        return dict(part.data) if part.protocol == "anthropic" else None
+    block: Block
     if isinstance(part, TextPart):
-        return _text(part.text) if part.text else None
-    if isinstance(part, ToolCallPart):
-        return {"type": "tool_use", "id": part.id, "name": part.name, "input": lenient_args(part)}
-    if isinstance(part, ThinkingPart):
+        if not part.text:
+            return None
+        block = _text(part.text)
+    elif isinstance(part, ToolCallPart):
+        block = {"type": "tool_use", "id": part.id, "name": part.name, "input": lenient_args(part)}
+    elif isinstance(part, ThinkingPart):
         if part.redacted_data is not None:
-            return {"type": "redacted_thinking", "data": part.redacted_data}
-        return {"type": "thinking", "thinking": part.thinking, "signature": part.signature or ""}
-    return None
+            block = {"type": "redacted_thinking", "data": part.redacted_data}
+        else:
+            block = {
+                "type": "thinking",
+                "thinking": part.thinking,
+                "signature": part.signature or "",
+            }
+    else:
+        return None
+    return _extra(block, part.extra, own)
 
 
 def lenient_args(part: ToolCallPart) -> dict[str, Any]:

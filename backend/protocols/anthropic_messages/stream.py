@@ -11,6 +11,13 @@ Wire facts both sides rely on (checked with the anthropic 2.x SDK):
   encoder opens text and thinking blocks lazily, at their first non-empty delta, and numbers
   wire blocks itself to keep indexes contiguous;
 - a failure mid-stream is an ``event: error`` frame (never a silent close).
+
+Extras (``backend.ir.stream``): blocks the IR does not model (server-tool use and results) travel
+as opaque blocks, their deltas and unknown deltas of modelled blocks (``citations_delta``) as
+``OpaqueEvent``s, unknown keys of a block's start on ``BlockStart.opaque``, and the answer-level
+fields of ``message_start`` / ``message_delta`` (``container``, usage details, a ``stop_reason``
+the IR folds) on ``StreamStart.opaque`` / ``StreamEnd.opaque``; the encoder writes them all back
+for an Anthropic client, in place.
 """
 
 from __future__ import annotations
@@ -20,11 +27,12 @@ from typing import Any
 
 import orjson
 
-from backend.ir.chat import FinishReason, Usage
+from backend.ir.chat import FinishReason, Opaque, Usage
 from backend.ir.errors import GatewayError, UpstreamError
 from backend.ir.stream import (
     BlockStart,
     BlockStop,
+    OpaqueEvent,
     StreamEnd,
     StreamError,
     StreamEvent,
@@ -36,6 +44,7 @@ from backend.ir.stream import (
 from backend.protocols.anthropic_messages.errors import error_body, error_from_event
 from backend.protocols.anthropic_messages.vocab import (
     FINISH_TO_STOP,
+    USAGE_FIELDS,
     finish_from_stop,
     usage_to_wire,
 )
@@ -45,8 +54,8 @@ from backend.protocols.sse import SSEEvent, sse_frame
 class StreamDecoder:
     """Incremental decoder of an upstream ``/v1/messages`` SSE stream.
 
-    Content blocks the IR does not model (server-tool blocks) are skipped and the remaining
-    blocks renumbered, so IR indexes stay contiguous.
+    Content blocks the IR does not model (server-tool blocks) become opaque blocks, numbered
+    with the others.
     """
 
     def __init__(self, *, provider: str = "anthropic", output_tool: str | None = None) -> None:
@@ -58,6 +67,8 @@ class StreamDecoder:
         self._started = False
         self._done = False
         self._index: dict[int, int | None] = {}
+        #: IR indexes of opaque blocks (every delta of theirs is an ``OpaqueEvent``).
+        self._opaque_blocks: set[int] = set()
         self._next = 0
         # Wire-level counters; message_delta values are cumulative and overwrite these.
         self._fresh = 0
@@ -66,6 +77,8 @@ class StreamDecoder:
         self._out = 0
         self._finish: FinishReason = "stop"
         self._stop_sequence: str | None = None
+        #: Unmodelled parts of message_delta frames, merged (for StreamEnd.opaque).
+        self._end_extra: dict[str, Any] = {}
 
     def feed(self, ev: SSEEvent) -> list[StreamEvent]:
         if self._done or not ev.data:
@@ -103,7 +116,9 @@ class StreamDecoder:
             finish = self._finish
             if finish == "tool_calls" and self._text_blocks and not self._client_calls:
                 finish = "stop"
-            out.append(StreamEnd(finish, self._usage(), self._stop_sequence))
+            end_extra = self._end_extra or None
+            opaque = Opaque("anthropic", end_extra) if end_extra else None
+            out.append(StreamEnd(finish, self._usage(), self._stop_sequence, opaque))
         return out
 
     def close(self) -> list[StreamEvent]:
@@ -120,8 +135,15 @@ class StreamDecoder:
         usage = msg.get("usage")
         if isinstance(usage, dict):
             self._take_usage(usage)
+        extra = _unmodelled(msg, _START_KEYS)
+        details = _unmodelled(usage, USAGE_FIELDS) if isinstance(usage, dict) else {}
+        if details:
+            extra["usage"] = details
         return StreamStart(
-            id=str(msg.get("id") or ""), model=str(msg.get("model") or ""), usage=self._usage()
+            id=str(msg.get("id") or ""),
+            model=str(msg.get("model") or ""),
+            usage=self._usage(),
+            opaque=Opaque("anthropic", extra) if extra else None,
         )
 
     def _usage(self) -> Usage:
@@ -144,33 +166,45 @@ class StreamDecoder:
             self._out = usage["output_tokens"]
 
     def _message_delta(self, data: dict[str, Any]) -> None:
+        extra = self._end_extra
+        extra.update(_unmodelled(data, frozenset({"type", "delta", "usage"})))
         delta = data.get("delta")
         if isinstance(delta, dict):
-            if delta.get("stop_reason") is not None:
-                self._finish = finish_from_stop(delta.get("stop_reason"))
+            reason = delta.get("stop_reason")
+            if reason is not None:
+                self._finish = finish_from_stop(reason)
             seq = delta.get("stop_sequence")
             self._stop_sequence = seq if isinstance(seq, str) else None
+            more = _unmodelled(delta, frozenset({"stop_reason", "stop_sequence"}))
+            if isinstance(reason, str) and FINISH_TO_STOP.get(self._finish) != reason:
+                more["stop_reason"] = reason  # pause_turn...: the IR folds it, the client not
+            if more:
+                extra["delta"] = {**extra.get("delta", {}), **more}
         usage = data.get("usage")
         if isinstance(usage, dict):
             self._take_usage(usage)
+            details = _unmodelled(usage, USAGE_FIELDS)
+            if details:
+                extra["usage"] = {**extra.get("usage", {}), **details}
 
     def _block_start(self, data: dict[str, Any]) -> list[StreamEvent]:
         wire = _int(data.get("index"))
         cb = data.get("content_block")
-        kind = cb.get("type") if isinstance(cb, dict) else None
-        if not isinstance(cb, dict) or kind not in (
-            "text",
-            "tool_use",
-            "thinking",
-            "redacted_thinking",
-        ):
+        if not isinstance(cb, dict):
             self._index[wire] = None
             return []
+        kind = cb.get("type")
         ir = self._index[wire] = self._next
         self._next += 1
+        if kind not in _BLOCK_START_KEYS:
+            # Server-tool use and results, future kinds: verbatim for an Anthropic client.
+            self._opaque_blocks.add(ir)
+            return [BlockStart(ir, "opaque", opaque=Opaque("anthropic", cb))]
+        more = _unmodelled(cb, _BLOCK_START_KEYS[kind])
+        opaque = Opaque("anthropic", more) if more else None
         if kind == "text":
             text = cb.get("text")
-            started: list[StreamEvent] = [BlockStart(ir, "text")]
+            started: list[StreamEvent] = [BlockStart(ir, "text", opaque=opaque)]
             return [*started, TextDelta(ir, text)] if text else started
         if kind == "tool_use" and self._output_tool and cb.get("name") == self._output_tool:
             self._text_blocks.add(ir)
@@ -182,19 +216,23 @@ class StreamDecoder:
         if kind == "tool_use":
             self._client_calls = True
             start = BlockStart(
-                ir, "tool_call", tool_call_id=str(cb.get("id") or ""), tool_name=str(cb.get("name"))
+                ir,
+                "tool_call",
+                tool_call_id=str(cb.get("id") or ""),
+                tool_name=str(cb.get("name")),
+                opaque=opaque,
             )
             args = cb.get("input")
             if isinstance(args, dict) and args:
                 return [start, ToolArgsDelta(ir, orjson.dumps(args).decode())]
             return [start]
         if kind == "thinking":
-            out: list[StreamEvent] = [BlockStart(ir, "thinking")]
+            out: list[StreamEvent] = [BlockStart(ir, "thinking", opaque=opaque)]
             thinking, sig = cb.get("thinking"), cb.get("signature")
             if thinking or sig:
                 out.append(ThinkingDelta(ir, thinking or "", sig or None))
             return out
-        return [BlockStart(ir, "redacted_thinking", data=str(cb.get("data") or ""))]
+        return [BlockStart(ir, "redacted_thinking", data=str(cb.get("data") or ""), opaque=opaque)]
 
     def _delta(self, data: dict[str, Any]) -> list[StreamEvent]:
         ir = self._index.get(_int(data.get("index")))
@@ -202,6 +240,8 @@ class StreamDecoder:
         if ir is None or not isinstance(delta, dict):
             return []
         kind = delta.get("type")
+        if ir in self._opaque_blocks:
+            return [OpaqueEvent(ir, Opaque("anthropic", delta))]
         if kind == "text_delta":
             return [TextDelta(ir, str(delta.get("text") or ""))]
         if kind == "input_json_delta" and ir in self._text_blocks:
@@ -212,7 +252,25 @@ class StreamDecoder:
             return [ThinkingDelta(ir, thinking=str(delta.get("thinking") or ""))]
         if kind == "signature_delta":
             return [ThinkingDelta(ir, signature=str(delta.get("signature") or ""))]
-        return []  # citations_delta and future kinds
+        # citations_delta and future kinds: verbatim for an Anthropic client.
+        return [OpaqueEvent(ir, Opaque("anthropic", delta))]
+
+
+#: Keys of a block's start the IR models, per modelled kind (others: ``BlockStart.opaque``).
+_BLOCK_START_KEYS: dict[str, frozenset[str]] = {
+    "text": frozenset({"type", "text"}),
+    "tool_use": frozenset({"type", "id", "name", "input"}),
+    "thinking": frozenset({"type", "thinking", "signature"}),
+    "redacted_thinking": frozenset({"type", "data"}),
+}
+#: Keys of ``message_start``'s message the IR models.
+_START_KEYS = frozenset(
+    {"id", "type", "role", "model", "content", "stop_reason", "stop_sequence", "usage"}
+)
+
+
+def _unmodelled(obj: dict[str, Any], known: frozenset[str]) -> dict[str, Any]:
+    return {k: v for k, v in obj.items() if k not in known and v is not None}
 
 
 def _is_int(v: Any) -> bool:
@@ -231,6 +289,19 @@ class _Block:
     tool_call_id: str | None = None
     tool_name: str | None = None
     data: str | None = None
+    #: Opaque blocks: the whole start; others: unmodelled keys of the start (Anthropic's).
+    start: dict[str, Any] | None = None
+
+
+def _merge(obj: dict[str, Any], opaque: Opaque | None) -> None:
+    """Write an Anthropic upstream's unmodelled fields into ``obj`` (its nested dicts merged)."""
+    if opaque is None or opaque.protocol != "anthropic":
+        return
+    for key, value in opaque.data.items():
+        if isinstance(value, dict) and isinstance(obj.get(key), dict):
+            obj[key] = {**obj[key], **value}
+        else:
+            obj[key] = value
 
 
 def _frame(event: str, obj: dict[str, Any]) -> bytes:
@@ -274,6 +345,8 @@ class StreamEncoder:
                 out.extend(self._tool_args(ev))
             elif isinstance(ev, ThinkingDelta):
                 out.extend(self._thinking(ev))
+            elif isinstance(ev, OpaqueEvent):
+                out.extend(self._opaque(ev))
             elif isinstance(ev, BlockStop):
                 out.extend(self._block_stop(ev.index))
             elif isinstance(ev, StreamEnd):
@@ -294,14 +367,24 @@ class StreamEncoder:
             "stop_sequence": None,
             "usage": usage_to_wire(u, output_tokens=u.output_tokens or 1),
         }
+        _merge(message, ev.opaque)
         return _frame("message_start", {"type": "message_start", "message": message})
 
     def _block_start(self, ev: BlockStart) -> list[bytes]:
         out = self._block_stop(self._open) if self._open is not None else []
-        block = _Block(ev.kind, tool_call_id=ev.tool_call_id, tool_name=ev.tool_name, data=ev.data)
+        own = ev.opaque is not None and ev.opaque.protocol == "anthropic"
+        if ev.kind == "opaque" and not own:
+            return out  # another protocol's block: nothing an Anthropic client could read
+        block = _Block(
+            ev.kind,
+            tool_call_id=ev.tool_call_id,
+            tool_name=ev.tool_name,
+            data=ev.data,
+            start=dict(ev.opaque.data) if own and ev.opaque is not None else None,
+        )
         self._blocks[ev.index] = block
         self._open = ev.index
-        if ev.kind in ("tool_call", "redacted_thinking"):
+        if ev.kind in ("tool_call", "redacted_thinking", "opaque"):
             out.append(self._open_on_wire(block))
         return out
 
@@ -317,7 +400,9 @@ class StreamEncoder:
         block.wire = self._next_wire
         self._next_wire += 1
         cb: dict[str, Any]
-        if block.kind == "text":
+        if block.kind == "opaque":
+            cb = block.start or {}
+        elif block.kind == "text":
             cb = {"type": "text", "text": ""}
         elif block.kind == "thinking":
             cb = {"type": "thinking", "thinking": "", "signature": ""}
@@ -330,6 +415,8 @@ class StreamEncoder:
                 "name": block.tool_name,
                 "input": {},
             }
+        if block.kind != "opaque" and block.start:
+            cb.update(block.start)
         payload = {"type": "content_block_start", "index": block.wire, "content_block": cb}
         return _frame("content_block_start", payload)
 
@@ -364,6 +451,18 @@ class StreamEncoder:
             out.append(self._delta(block, {"type": "signature_delta", "signature": ev.signature}))
         return out
 
+    def _opaque(self, ev: OpaqueEvent) -> list[bytes]:
+        """An unmodelled delta of block ``ev.index`` (Anthropic's only), verbatim."""
+        if ev.opaque.protocol != "anthropic" or ev.index is None:
+            return []
+        block = self._blocks.get(ev.index)
+        if block is None:
+            return []  # a block this client never saw start
+        # Citations may come before a text block's first text: open it now.
+        out = [self._open_on_wire(block)] if block.wire is None else []
+        out.append(self._delta(block, ev.opaque.data))
+        return out
+
     def _block_stop(self, index: int) -> list[bytes]:
         if self._open == index:
             self._open = None
@@ -394,6 +493,7 @@ class StreamEncoder:
             },
             "usage": usage_to_wire(usage),
         }
+        _merge(delta, ev.opaque)
         out.append(_frame("message_delta", delta))
         out.append(_frame("message_stop", {"type": "message_stop"}))
         return out

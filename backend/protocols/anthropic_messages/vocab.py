@@ -33,24 +33,31 @@ FINISH_TO_STOP: dict[str, str] = {
     "error": "end_turn",
 }
 
-#: Request fields that exist only in the Anthropic API: kept verbatim in ``ChatRequest.extra``
-#: and sent again only to an Anthropic upstream. ``encode_request`` forwards nothing else from
-#: ``extra``, so another protocol's leftovers can never reach Anthropic as unknown fields.
-EXTRA_FIELDS: frozenset[str] = frozenset(
+#: Top-level request fields the IR models. Every other field is kept verbatim in
+#: ``ChatRequest.extra`` and sent again only to an Anthropic upstream (the passthrough); the
+#: encoder forwards ``extra`` only for requests from an Anthropic client, so another protocol's
+#: leftovers can never reach Anthropic as unknown fields. (``top_k`` and ``output_config`` stay in
+#: ``extra`` although other providers translate them: see ``model_rules``.)
+MODELLED_FIELDS: frozenset[str] = frozenset(
     {
-        "top_k",
-        "service_tier",
-        "container",
-        "mcp_servers",
-        "output_config",
-        "cache_control",
-        "context_management",
-        "inference_geo",
-        "speed",
-        "diagnostics",
-        "user_profile_id",
-        "workspace_id",
+        "model",
+        "max_tokens",
+        "messages",
+        "system",
+        "temperature",
+        "top_p",
+        "stop_sequences",
+        "stream",
+        "metadata",
+        "thinking",
+        "tools",
+        "tool_choice",
     }
+)
+
+#: Usage keys the IR counts (everything else in an answer's usage is kept for the client).
+USAGE_FIELDS: frozenset[str] = frozenset(
+    {"input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"}
 )
 
 SERVICE_TIERS = frozenset({"auto", "standard_only"})

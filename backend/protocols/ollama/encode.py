@@ -40,7 +40,7 @@ from backend.ir.chat import (
     ToolResultPart,
 )
 from backend.ir.errors import InvalidRequest
-from backend.protocols.model_rules import ollama_think, refusal
+from backend.protocols.model_rules import ollama_think, refusal, sampling_extras
 
 #: ``ChatRequest.extra`` sampling fields (OpenAI's and Anthropic's) that are Ollama ``options``.
 _EXTRA_OPTIONS = ("seed", "frequency_penalty", "presence_penalty", "top_k")
@@ -63,10 +63,8 @@ def encode_request(req: ChatRequest, model: str, *, stream: bool) -> dict[str, A
         options["top_p"] = req.top_p
     if req.stop:
         options["stop"] = list(req.stop)
-    for name in _EXTRA_OPTIONS:
-        value = req.extra.get(name)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            options[name] = value
+    # seed, penalties, top_k, whichever door asked (``model_rules.sampling_extras``).
+    options.update(sampling_extras(req))
     if options:
         body["options"] = options
     if req.reasoning is not None:
@@ -132,7 +130,8 @@ def _user(msg: Message, names: dict[str, str]) -> list[dict[str, Any]]:
                     f"ollama: tool result {p.tool_call_id!r} answers no earlier tool call",
                     param="messages",
                 )
-            content: list[TextPart | ImagePart] = list(p.content)
+            # Opaque items (another protocol's blocks) were refused before encoding.
+            content = [c for c in p.content if isinstance(c, TextPart | ImagePart)]
             if p.is_error:
                 # No error flag on the wire: tell the model in words.
                 content.insert(0, TextPart("Error: "))
@@ -184,7 +183,8 @@ def _tools(req: ChatRequest) -> list[dict[str, Any]]:
     choice = req.tool_choice
     if choice is not None and choice.mode == "none":
         return []
-    tools: list[Tool] = req.tools
+    # Opaque tools (another protocol's server tools) were refused before encoding.
+    tools = [t for t in req.tools if isinstance(t, Tool)]
     out = []
     for t in tools:
         fn: dict[str, Any] = {"name": t.name}

@@ -24,7 +24,8 @@ Usage maps ``prompt_tokens`` <-> ``input_tokens``, ``completion_tokens`` <-> ``o
 Wire details the IR cannot hold ride in ``ChatRequest.extra["_openai"]`` (see ``vocab``).
 """
 
-from backend.protocols.openai_chat.decode import decode_request, decode_response
+from backend.protocols.openai_chat.answer import decode_response
+from backend.protocols.openai_chat.decode import decode_request
 from backend.protocols.openai_chat.embeddings import (
     decode_embedding_request,
     decode_embedding_response,

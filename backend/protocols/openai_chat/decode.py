@@ -1,9 +1,17 @@
 """OpenAI chat completions wire -> IR: client requests (strict) and upstream answers (tolerant).
 
 Client bodies are validated strictly, because a gateway that forwards garbage turns a clear 400
-into a confusing upstream error. Upstream answers are read tolerantly, because OpenAI-compatible
-servers (vLLM, Ollama, LM Studio, Azure) differ in small ways; only a body that is not a chat
-completion at all is an ``UpstreamError``.
+into a confusing upstream error. What the IR does not model is kept as extras
+(``backend.ir.chat``) for an OpenAI-format upstream to get verbatim: unknown top-level fields,
+content parts other than text and images (``input_audio``, ``file``...), tool types and tool
+calls other than ``function`` (``custom``), unknown keys of messages, parts and tools; a
+``tool_choice`` the IR cannot express (``allowed_tools``...) stays in ``extra`` as sent. Empty
+values (``null``, ``[]``) of unknown keys are left out: an SDK echoing an answer's message sends
+``annotations: []`` and ``audio: null``, which ask for nothing.
+
+Upstream answers are read tolerantly, because OpenAI-compatible servers (vLLM, Ollama, LM
+Studio, Azure) differ in small ways; only a body that is not a chat completion at all is an
+``UpstreamError``.
 """
 
 from __future__ import annotations
@@ -11,13 +19,11 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-import orjson
-
 from backend.ir.chat import (
     ChatRequest,
-    ChatResponse,
     ImagePart,
     Message,
+    Opaque,
     Part,
     Reasoning,
     TextPart,
@@ -27,7 +33,6 @@ from backend.ir.chat import (
     ToolChoice,
     ToolResultPart,
 )
-from backend.ir.errors import UpstreamError
 from backend.protocols.anthropic_messages.vocab import CACHE_KEY
 from backend.protocols.openai_chat.validate import (
     as_dict,
@@ -42,13 +47,9 @@ from backend.protocols.openai_chat.validate import (
     opt_str,
 )
 from backend.protocols.openai_chat.vocab import (
-    CHOICES_KEY,
-    EXTRA_PARAMS,
     FLAGS_KEY,
-    LOGPROBS_KEY,
+    MODELLED_PARAMS,
     REASONING_EFFORTS,
-    finish_from_wire,
-    usage_from_wire,
 )
 
 _ROLES = "'system', 'developer', 'user', 'assistant', and 'tool'"
@@ -60,6 +61,33 @@ _TOOL_CHOICE_MODES: dict[str, Literal["auto", "none", "required"]] = {
     "none": "none",
     "required": "required",
 }
+#: Keys of wire objects the IR models; other keys go to the IR object's ``extra``.
+_MESSAGE_KEYS = frozenset(
+    {
+        "role",
+        "content",
+        "name",
+        "tool_calls",
+        "tool_call_id",
+        "reasoning_content",
+        "thinking_blocks",
+    }
+)
+_TEXT_KEYS = frozenset({"type", "text", "cache_control"})
+_IMAGE_KEYS = frozenset({"type", "image_url", "cache_control"})
+_CALL_KEYS = frozenset({"id", "type", "function"})
+_TOOL_KEYS = frozenset({"type", "function"})
+_FUNCTION_KEYS = frozenset({"name", "description", "parameters", "strict"})
+
+
+def _unmodelled(obj: dict[str, Any], known: frozenset[str]) -> dict[str, Any] | None:
+    """Keys of ``obj`` outside ``known`` with a value that asks for something."""
+    extra = {k: v for k, v in obj.items() if k not in known and v not in (None, [], {})}
+    return extra or None
+
+
+def _opaque(obj: dict[str, Any]) -> Opaque:
+    return Opaque("openai", obj)
 
 
 # -- inbound: a client's request -------------------------------------------------------------------
@@ -91,17 +119,22 @@ def decode_request(body: Any) -> ChatRequest:
     include_usage = False
     stream_options = body.get("stream_options")
     if stream_options is not None:
-        include_usage = bool(
-            opt_bool(
-                as_dict(stream_options, "stream_options"),
-                "include_usage",
-                "stream_options.include_usage",
-            )
-        )
+        options = as_dict(stream_options, "stream_options")
+        include_usage = bool(opt_bool(options, "include_usage", "stream_options.include_usage"))
+        # Its other options (include_obfuscation...) go to an OpenAI-format upstream as sent.
+        if any(k != "include_usage" for k in options):
+            flags["stream_options"] = options
 
     metadata = body.get("metadata")
-    extra: dict[str, Any] = {k: body[k] for k in EXTRA_PARAMS if body.get(k) is not None}
+    # The passthrough: every field the IR does not model, for an OpenAI-format upstream.
+    extra: dict[str, Any] = {
+        k: v for k, v in body.items() if k not in MODELLED_PARAMS and v is not None
+    }
     tools = _decode_tools(body.get("tools"), flags)
+    tool_choice = body.get("tool_choice")
+    if isinstance(tool_choice, dict) and tool_choice.get("type") not in (None, "function"):
+        extra["tool_choice"] = tool_choice  # allowed_tools, custom: OpenAI's own
+        tool_choice = None
     extra[FLAGS_KEY] = flags
     if cache_marks:
         extra[CACHE_KEY] = cache_marks
@@ -110,7 +143,7 @@ def decode_request(body: Any) -> ChatRequest:
         messages=messages,
         system=system,
         tools=tools,
-        tool_choice=_decode_tool_choice(body.get("tool_choice")),
+        tool_choice=_decode_tool_choice(tool_choice),
         parallel_tool_calls=opt_bool(body, "parallel_tool_calls"),
         max_tokens=max_tokens,
         temperature=opt_number(body, "temperature", low=0, high=2),
@@ -123,6 +156,7 @@ def decode_request(body: Any) -> ChatRequest:
         reasoning=_decode_reasoning(body.get("reasoning_effort")),
         metadata=None if metadata is None else as_dict(metadata, "metadata"),
         extra=extra,
+        protocol="openai",
     )
 
 
@@ -147,7 +181,8 @@ def _decode_messages(
                 )
             else:
                 at = _Marker(marks, ["messages", len(messages)])
-                messages.append(Message("system", list(_text_only(content, f"{p}.content", at))))
+                texts: list[Part] = list(_text_only(content, f"{p}.content", at))
+                messages.append(Message("system", texts, extra=_unmodelled(msg, _MESSAGE_KEYS)))
         elif role == "user":
             leading = False
             content = _user_content(
@@ -155,7 +190,14 @@ def _decode_messages(
                 f"{p}.content",
                 _Marker(marks, ["messages", len(messages)]),
             )
-            messages.append(Message("user", content, name=opt_str(msg, "name", f"{p}.name")))
+            messages.append(
+                Message(
+                    "user",
+                    content,
+                    name=opt_str(msg, "name", f"{p}.name"),
+                    extra=_unmodelled(msg, _MESSAGE_KEYS),
+                )
+            )
         elif role == "assistant":
             leading = False
             messages.append(_assistant_message(msg, p))
@@ -238,7 +280,7 @@ def _text_only(content: Any, param: str, marker: _Marker) -> list[TextPart]:
         text = as_str(need(part, "text", f"{pp}.text"), f"{pp}.text")
         if text:
             marker.note(part, len(parts), pp)
-            parts.append(TextPart(text))
+            parts.append(TextPart(text, extra=_unmodelled(part, _TEXT_KEYS)))
     return parts
 
 
@@ -258,18 +300,17 @@ def _user_content(content: Any, param: str, marker: _Marker) -> list[Part]:
             text = as_str(need(part, "text", f"{pp}.text"), f"{pp}.text")
             if text:
                 marker.note(part, len(parts), pp)
-                parts.append(TextPart(text))
+                parts.append(TextPart(text, extra=_unmodelled(part, _TEXT_KEYS)))
         elif kind == "image_url":
             marker.note(part, len(parts), pp)
-            parts.append(_image_part(need(part, "image_url", f"{pp}.image_url"), f"{pp}.image_url"))
-        elif kind in ("input_audio", "file"):
-            fail(f"Content parts of type '{kind}' are not supported by this gateway.", f"{pp}.type")
+            image = _image_part(need(part, "image_url", f"{pp}.image_url"), f"{pp}.image_url")
+            image.extra = _unmodelled(part, _IMAGE_KEYS)
+            parts.append(image)
+        elif isinstance(kind, str) and kind:
+            # input_audio, file...: OpenAI's own content parts, verbatim.
+            parts.append(_opaque(part))
         else:
-            fail(
-                f"Invalid value for '{pp}.type': {kind!r}. Supported values are: 'text' and "
-                "'image_url'.",
-                f"{pp}.type",
-            )
+            bad_type(f"{pp}.type", "a string", kind)
     return parts
 
 
@@ -302,33 +343,40 @@ def _assistant_message(msg: dict[str, Any], p: str) -> Message:
             part = as_dict(item, pp)
             kind = part.get("type")
             if kind not in ("text", "refusal"):
-                fail(
-                    f"Invalid value for '{pp}.type': {kind!r}. Supported values are: 'text' and "
-                    "'refusal'.",
-                    f"{pp}.type",
-                )
+                if not isinstance(kind, str) or not kind:
+                    bad_type(f"{pp}.type", "a string", kind)
+                parts.append(_opaque(part))
+                continue
             text = as_str(need(part, kind, f"{pp}.{kind}"), f"{pp}.{kind}")
             if text:
-                parts.append(TextPart(text))
+                known = frozenset({"type", kind, "cache_control"})
+                parts.append(TextPart(text, extra=_unmodelled(part, known)))
     tool_calls = msg.get("tool_calls")
     if tool_calls is not None:
         for j, item in enumerate(as_list(tool_calls, f"{p}.tool_calls")):
             parts.append(_tool_call(item, f"{p}.tool_calls[{j}]"))
-    return Message("assistant", parts, name=opt_str(msg, "name", f"{p}.name"))
+    return Message(
+        "assistant",
+        parts,
+        name=opt_str(msg, "name", f"{p}.name"),
+        extra=_unmodelled(msg, _MESSAGE_KEYS),
+    )
 
 
-def _tool_call(item: Any, p: str) -> ToolCallPart:
+def _tool_call(item: Any, p: str) -> ToolCallPart | Opaque:
     call = as_dict(item, p)
     call_id = as_str(need(call, "id", f"{p}.id"), f"{p}.id")
     kind = call.get("type", "function")
     if kind != "function":
-        fail(
-            f"Invalid value for '{p}.type': only 'function' tool calls are supported.", f"{p}.type"
-        )
+        if not isinstance(kind, str) or not kind:
+            bad_type(f"{p}.type", "a string", kind)
+        return _opaque(call)  # a custom tool's call: OpenAI's own
     fn = as_dict(need(call, "function", f"{p}.function"), f"{p}.function")
     name = as_str(need(fn, "name", f"{p}.function.name"), f"{p}.function.name")
     arguments = as_str(need(fn, "arguments", f"{p}.function.arguments"), f"{p}.function.arguments")
-    return ToolCallPart(id=call_id, name=name, arguments=arguments)
+    return ToolCallPart(
+        id=call_id, name=name, arguments=arguments, extra=_unmodelled(call, _CALL_KEYS)
+    )
 
 
 def _tool_result(msg: dict[str, Any], p: str, marker: _Marker) -> ToolResultPart:
@@ -337,21 +385,30 @@ def _tool_result(msg: dict[str, Any], p: str, marker: _Marker) -> ToolResultPart
     return ToolResultPart(tool_call_id=call_id, content=list(content))
 
 
-def _decode_tools(value: Any, flags: dict[str, Any]) -> list[Tool]:
+def _decode_tools(value: Any, flags: dict[str, Any]) -> list[Tool | Opaque]:
     if value is None:
         return []
-    tools: list[Tool] = []
+    tools: list[Tool | Opaque] = []
     strict: dict[str, bool] = {}
     for j, item in enumerate(as_list(value, "tools")):
         p = f"tools[{j}]"
         tool = as_dict(item, p)
-        if tool.get("type") != "function":
-            fail(f"Invalid value for '{p}.type': only 'function' tools are supported.", f"{p}.type")
+        kind = tool.get("type")
+        if kind != "function":
+            if not isinstance(kind, str) or not kind:
+                bad_type(f"{p}.type", "a string", kind)
+            tools.append(_opaque(tool))  # custom tools...: OpenAI's own
+            continue
         fn = as_dict(need(tool, "function", f"{p}.function"), f"{p}.function")
         name = as_str(need(fn, "name", f"{p}.function.name"), f"{p}.function.name")
         if not name:
             fail(f"Invalid '{p}.function.name': must not be empty.", f"{p}.function.name")
         parameters = fn.get("parameters")
+        # Unknown keys of the tool, and of its function under "function".
+        extra = _unmodelled(tool, _TOOL_KEYS) or {}
+        fn_extra = _unmodelled(fn, _FUNCTION_KEYS)
+        if fn_extra:
+            extra["function"] = fn_extra
         tools.append(
             Tool(
                 name=name,
@@ -361,6 +418,7 @@ def _decode_tools(value: Any, flags: dict[str, Any]) -> list[Tool]:
                     if parameters is None
                     else as_dict(parameters, f"{p}.function.parameters")
                 ),
+                extra=extra or None,
             )
         )
         is_strict = opt_bool(fn, "strict", f"{p}.function.strict")
@@ -461,78 +519,3 @@ def _decode_response_format(value: Any) -> dict[str, Any] | None:
             need(fmt, "json_schema", "response_format.json_schema"), "response_format.json_schema"
         )
     return fmt
-
-
-# -- outbound: an upstream's answer ----------------------------------------------------------------
-def decode_response(body: Any, *, provider: str = "openai") -> ChatResponse:
-    """Decode a 200 chat completion from an OpenAI-format upstream.
-
-    Choice 0 is the IR answer; its ``logprobs`` and any further choices (``n > 1``) ride in
-    ``extra`` verbatim, for an OpenAI client.
-    """
-    if not isinstance(body, dict):
-        raise UpstreamError(f"{provider}: malformed chat completion (not a JSON object)")
-    choices = body.get("choices")
-    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-        raise UpstreamError(f"{provider}: malformed chat completion (no choices)")
-    choice = choices[0]
-    message = choice.get("message")
-    if not isinstance(message, dict):
-        raise UpstreamError(f"{provider}: malformed chat completion (no message)")
-    content: list[Part] = []
-    # OpenAI-compatible reasoning servers (vLLM, DeepSeek...) put the thinking text here.
-    reasoning = message.get("reasoning_content")
-    if isinstance(reasoning, str) and reasoning:
-        content.append(ThinkingPart(thinking=reasoning))
-    text = message.get("content")
-    if isinstance(text, str) and text:
-        content.append(TextPart(text))
-    elif isinstance(text, list):
-        content.extend(
-            TextPart(p["text"])
-            for p in text
-            if isinstance(p, dict) and isinstance(p.get("text"), str) and p["text"]
-        )
-    refusal = message.get("refusal")
-    if not any(isinstance(p, TextPart) for p in content) and isinstance(refusal, str) and refusal:
-        content.append(TextPart(refusal))
-    calls = message.get("tool_calls")
-    if isinstance(calls, list):
-        content.extend(_upstream_tool_call(c, i, provider) for i, c in enumerate(calls))
-    finish = finish_from_wire(choice.get("finish_reason"))
-    if finish == "stop" and any(isinstance(p, ToolCallPart) for p in content):
-        # Some compatible servers say "stop" after a tool call; clients need to know to run it.
-        finish = "tool_calls"
-    created = body.get("created")
-    extra: dict[str, Any] = {}
-    if isinstance(choice.get("logprobs"), dict):
-        extra[LOGPROBS_KEY] = choice["logprobs"]
-    more = [c for c in choices[1:] if isinstance(c, dict)]
-    if more:
-        extra[CHOICES_KEY] = more
-    return ChatResponse(
-        id=str(body.get("id") or ""),
-        model=str(body.get("model") or ""),
-        content=content,
-        finish_reason=finish,
-        usage=usage_from_wire(body.get("usage")),
-        created=created if isinstance(created, int) else 0,
-        extra=extra,
-    )
-
-
-def _upstream_tool_call(call: Any, i: int, provider: str) -> ToolCallPart:
-    if not isinstance(call, dict) or not isinstance(call.get("function"), dict):
-        raise UpstreamError(f"{provider}: malformed tool call in chat completion")
-    fn = call["function"]
-    arguments = fn.get("arguments")
-    if arguments is None:
-        arguments = "{}"
-    elif not isinstance(arguments, str):
-        # Some compatible servers send the arguments as an object.
-        arguments = orjson.dumps(arguments).decode()
-    return ToolCallPart(
-        id=str(call.get("id") or f"call_{i}"),
-        name=str(fn.get("name") or ""),
-        arguments=arguments,
-    )

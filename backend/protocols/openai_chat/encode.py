@@ -10,6 +10,13 @@ OpenAI-compatible servers use) and, when it is Anthropic's signed or redacted th
 ``message.thinking_blocks``: the Anthropic blocks verbatim (LiteLLM's convention). A client
 that echoes ``thinking_blocks`` back on the assistant message gets them restored for Anthropic.
 
+Passthrough (an OpenAI client's request, ``ChatRequest.protocol == "openai"``): unmodelled
+top-level fields, messages' and parts' unknown keys, content parts (``input_audio``, ``file``),
+tools and tool calls other than functions are written back verbatim and in place; an OpenAI
+upstream's answer extras (further choices, log probabilities, ``annotations``, ``audio``,
+``system_fingerprint``...) come back to an OpenAI client likewise. Another protocol's extras
+are skipped here (they were refused before encoding, ``model_rules.refusal``).
+
 Lossy by nature where OpenAI has no equivalent: thinking parts are not sent upstream, a tool
 result's images travel in a ``user`` message right after the ``tool`` messages (tool messages
 hold text only), and ``ToolResultPart.is_error`` has no flag to map to.
@@ -26,6 +33,7 @@ from backend.ir.chat import (
     ChatResponse,
     ImagePart,
     Message,
+    Opaque,
     Part,
     TextPart,
     ThinkingPart,
@@ -34,18 +42,22 @@ from backend.ir.chat import (
     ToolChoice,
     ToolResultPart,
 )
+from backend.protocols.extras import same_wire
 from backend.protocols.model_rules import (
     reasoning_effort,
     rules_for,
     sampling_default,
+    sampling_extras,
     takes_reasoning_effort,
 )
 from backend.protocols.openai_chat.vocab import (
     CHOICES_KEY,
-    EXTRA_PARAMS,
     LOGPROBS_KEY,
+    MESSAGE_KEY,
+    USAGE_KEY,
     codec_flags,
     finish_to_wire,
+    merge_usage,
     usage_to_wire,
 )
 
@@ -63,11 +75,13 @@ def encode_request(req: ChatRequest, model: str, *, stream: bool) -> dict[str, A
     (see ``vocab``), so another protocol's extras never reach OpenAI.
     """
     flags = codec_flags(req.extra)
+    own = same_wire(req, "openai")
     rules = rules_for("openai", model)
-    body: dict[str, Any] = {"model": model, "messages": _encode_messages(req, flags or {})}
-    if req.tools:
-        strict = (flags or {}).get("strict_tools") or {}
-        body["tools"] = [_encode_tool(t, strict.get(t.name)) for t in req.tools]
+    body: dict[str, Any] = {"model": model, "messages": _encode_messages(req, flags or {}, own)}
+    strict = (flags or {}).get("strict_tools") or {}
+    tools = [t for tool in req.tools if (t := _encode_tool(tool, strict, own)) is not None]
+    if tools:
+        body["tools"] = tools
     if req.tool_choice is not None:
         body["tool_choice"] = _encode_tool_choice(req.tool_choice)
     if req.parallel_tool_calls is not None:
@@ -95,31 +109,53 @@ def encode_request(req: ChatRequest, model: str, *, stream: bool) -> dict[str, A
         body["metadata"] = req.metadata
     if stream:
         body["stream"] = True
-        body["stream_options"] = {"include_usage": True}
-    if flags is not None:
-        body.update((k, v) for k, v in req.extra.items() if k in EXTRA_PARAMS)
-    elif req.reasoning is not None and takes_reasoning_effort("openai", model):
-        effort = reasoning_effort(req.reasoning)
-        if effort is not None:
-            body["reasoning_effort"] = effort
+        body["stream_options"] = {
+            **((flags or {}).get("stream_options") or {}),
+            "include_usage": True,
+        }
+    if own:
+        # The passthrough: every top-level field the IR does not model, as the client sent it.
+        body.update((k, v) for k, v in req.extra.items() if not k.startswith("_"))
+    else:
+        # Another door's seed and penalties (Gemini's generationConfig); its top-k has no
+        # OpenAI field (``model_rules`` refuses it or documents the no-op).
+        sampling = sampling_extras(req)
+        body.update((k, v) for k, v in sampling.items() if k != "top_k")
+        if req.reasoning is not None and takes_reasoning_effort("openai", model):
+            effort = reasoning_effort(req.reasoning)
+            if effort is not None:
+                body["reasoning_effort"] = effort
     return body
 
 
-def _encode_messages(req: ChatRequest, flags: dict[str, Any]) -> list[dict[str, Any]]:
+def _encode_messages(req: ChatRequest, flags: dict[str, Any], own: bool) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     if req.system:
-        out.append(
-            {"role": flags.get("system_role", "system"), "content": _text_content(req.system)}
-        )
+        system = {"role": flags.get("system_role", "system"), "content": _text_content(req.system)}
+        if own and any(p.extra for p in req.system):
+            system["content"] = [_text_part(p, own) for p in req.system]
+        out.append(system)
     for message in req.messages:
         if message.role == "system":
             texts = [p for p in message.parts if isinstance(p, TextPart)]
-            out.append({"role": "system", "content": _text_content(texts)})
+            msg: dict[str, Any] = {"role": "system", "content": _text_content(texts)}
+            out.append(_extra(msg, message.extra, own))
         elif message.role == "assistant":
-            out.append(_encode_assistant(message))
+            out.append(_encode_assistant(message, own))
         else:
-            out.extend(_encode_user(message))
+            out.extend(_encode_user(message, own))
     return out
+
+
+def _extra(obj: dict[str, Any], extra: dict[str, Any] | None, own: bool) -> dict[str, Any]:
+    """``obj`` with the unmodelled keys its client sent (same protocol only)."""
+    if own and extra:
+        obj.update((k, v) for k, v in extra.items() if not k.startswith("_"))
+    return obj
+
+
+def _text_part(part: TextPart, own: bool) -> dict[str, Any]:
+    return _extra({"type": "text", "text": part.text}, part.extra, own)
 
 
 def _text_content(parts: list[TextPart]) -> str | list[dict[str, Any]]:
@@ -130,53 +166,66 @@ def _text_content(parts: list[TextPart]) -> str | list[dict[str, Any]]:
     return [{"type": "text", "text": p.text} for p in parts]
 
 
-def _image_url(part: ImagePart) -> dict[str, Any]:
+def _image_url(part: ImagePart, own: bool = False) -> dict[str, Any]:
     url = part.url or f"data:{part.media_type or 'image/png'};base64,{part.data or ''}"
     image: dict[str, Any] = {"url": url}
     if part.detail is not None:
         image["detail"] = part.detail
-    return {"type": "image_url", "image_url": image}
+    return _extra({"type": "image_url", "image_url": image}, part.extra, own)
 
 
-def _encode_user(message: Message) -> list[dict[str, Any]]:
+def _content_part(part: TextPart | ImagePart | Opaque, own: bool) -> dict[str, Any] | None:
+    if isinstance(part, Opaque):
+        return dict(part.data) if part.protocol == "openai" else None
+    return _text_part(part, own) if isinstance(part, TextPart) else _image_url(part, own)
+
+
+def _encode_user(message: Message, own: bool) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
-    rest: list[TextPart | ImagePart] = []
+    rest: list[TextPart | ImagePart | Opaque] = []
     results = [p for p in message.parts if isinstance(p, ToolResultPart)]
     for result in results:
         texts = [c for c in result.content if isinstance(c, TextPart)]
-        out.append(
-            {"role": "tool", "tool_call_id": result.tool_call_id, "content": _text_content(texts)}
-        )
-        rest.extend(c for c in result.content if isinstance(c, ImagePart))
-    rest.extend(p for p in message.parts if isinstance(p, (TextPart, ImagePart)))
+        tool_msg = {
+            "role": "tool",
+            "tool_call_id": result.tool_call_id,
+            "content": _text_content(texts),
+        }
+        out.append(_extra(tool_msg, result.extra, own))
+        rest.extend(c for c in result.content if isinstance(c, ImagePart | Opaque))
+    rest.extend(p for p in message.parts if isinstance(p, TextPart | ImagePart | Opaque))
     if rest or not results:
         content: str | list[dict[str, Any]]
         if not rest:
             content = ""
-        elif len(rest) == 1 and isinstance(rest[0], TextPart):
+        elif len(rest) == 1 and isinstance(rest[0], TextPart) and not (own and rest[0].extra):
             content = rest[0].text
         else:
-            content = [
-                {"type": "text", "text": p.text} if isinstance(p, TextPart) else _image_url(p)
-                for p in rest
-            ]
+            content = [c for p in rest if (c := _content_part(p, own)) is not None]
         msg: dict[str, Any] = {"role": "user", "content": content}
         if message.name is not None:
             msg["name"] = message.name
-        out.append(msg)
+        out.append(_extra(msg, message.extra, own))
     return out
 
 
-def _encode_assistant(message: Message) -> dict[str, Any]:
+def _encode_assistant(message: Message, own: bool) -> dict[str, Any]:
     texts = [p for p in message.parts if isinstance(p, TextPart)]
     calls = [p for p in message.parts if isinstance(p, ToolCallPart)]
+    opaque = [p for p in message.parts if isinstance(p, Opaque) and p.protocol == "openai"]
+    # A custom tool's call has an id; a content part (audio, file...) has none.
+    opaque_calls = [dict(p.data) for p in opaque if "id" in p.data]
+    opaque_parts = [dict(p.data) for p in opaque if "id" not in p.data]
     msg: dict[str, Any] = {"role": "assistant"}
-    msg["content"] = None if calls and not texts else _text_content(texts)
-    if calls:
-        msg["tool_calls"] = [_encode_tool_call(c) for c in calls]
+    if opaque_parts or (own and any(p.extra for p in texts)):
+        msg["content"] = [_text_part(p, own) for p in texts] + opaque_parts
+    else:
+        msg["content"] = None if (calls or opaque_calls) and not texts else _text_content(texts)
+    if calls or opaque_calls:
+        msg["tool_calls"] = [_encode_tool_call(c, own) for c in calls] + opaque_calls
     if message.name is not None:
         msg["name"] = message.name
-    return msg
+    return _extra(msg, message.extra, own)
 
 
 def reasoning_fields(content: list[Part]) -> dict[str, Any]:
@@ -198,22 +247,29 @@ def thinking_block(part: ThinkingPart) -> dict[str, Any]:
     return {"type": "thinking", "thinking": part.thinking, "signature": part.signature or ""}
 
 
-def _encode_tool_call(call: ToolCallPart) -> dict[str, Any]:
-    return {
+def _encode_tool_call(call: ToolCallPart, own: bool = False) -> dict[str, Any]:
+    wire = {
         "id": call.id,
         "type": "function",
         "function": {"name": call.name, "arguments": call.arguments},
     }
+    return _extra(wire, call.extra, own)
 
 
-def _encode_tool(tool: Tool, strict: bool | None) -> dict[str, Any]:
+def _encode_tool(tool: Tool | Opaque, strict: dict[str, bool], own: bool) -> dict[str, Any] | None:
+    if isinstance(tool, Opaque):
+        return dict(tool.data) if tool.protocol == "openai" else None
     fn: dict[str, Any] = {"name": tool.name}
     if tool.description is not None:
         fn["description"] = tool.description
     fn["parameters"] = tool.parameters
-    if strict is not None:
-        fn["strict"] = strict
-    return {"type": "function", "function": fn}
+    if tool.name in strict:
+        fn["strict"] = strict[tool.name]
+    extra = dict(tool.extra or {}) if own else {}
+    fn_extra = extra.pop("function", None)
+    if isinstance(fn_extra, dict):
+        fn.update(fn_extra)
+    return _extra({"type": "function", "function": fn}, extra, own)
 
 
 def _encode_tool_choice(choice: ToolChoice) -> str | dict[str, Any]:
@@ -226,25 +282,40 @@ def _encode_tool_choice(choice: ToolChoice) -> str | dict[str, Any]:
 def encode_response(resp: ChatResponse, model: str) -> dict[str, Any]:
     """Encode a complete answer as a ``chat.completion``; ``model`` is the name the client sees.
 
-    An OpenAI upstream's ``logprobs`` and further choices (``n > 1``) come back verbatim.
+    An OpenAI-format upstream's extras come back verbatim: further choices (``n > 1``), log
+    probabilities, the message's unmodelled keys and the answer's unmodelled fields.
     """
+    own = resp.protocol == "openai" or resp.protocol == ""
+    extra = resp.extra if own else {}
+    message = _response_message(resp.content)
+    message_extra = extra.get(MESSAGE_KEY)
+    if isinstance(message_extra, dict):
+        message.update(message_extra)
     choices: list[dict[str, Any]] = [
         {
             "index": 0,
-            "message": _response_message(resp.content),
-            "logprobs": resp.extra.get(LOGPROBS_KEY),
+            "message": message,
+            "logprobs": extra.get(LOGPROBS_KEY),
             "finish_reason": finish_to_wire(resp.finish_reason),
         }
     ]
-    choices += resp.extra.get(CHOICES_KEY) or []
-    return {
+    choices += extra.get(CHOICES_KEY) or []
+    body: dict[str, Any] = {
         "id": resp.id or new_completion_id(),
         "object": "chat.completion",
         "created": resp.created or int(time.time()),
         "model": model,
         "choices": choices,
-        "usage": usage_to_wire(resp.usage),
+        "usage": merge_usage(extra.get(USAGE_KEY), usage_to_wire(resp.usage)),
     }
+    for key, value in extra.items():
+        if key not in body and key not in _BOOKKEEPING and not key.startswith("_"):
+            body[key] = value
+    return body
+
+
+#: ``ChatResponse.extra`` keys that are this codec's bookkeeping, not answer fields.
+_BOOKKEEPING = frozenset({CHOICES_KEY, LOGPROBS_KEY, MESSAGE_KEY, USAGE_KEY})
 
 
 def _response_message(content: list[Part]) -> dict[str, Any]:

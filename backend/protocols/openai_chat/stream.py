@@ -13,6 +13,13 @@ Thinking goes out as ``delta.reasoning_content`` pieces; a signed thinking block
 whole, once, as ``delta.thinking_blocks`` when it ends (a redacted one when it starts), with an
 ``index`` the SDK's accumulator merges by, so a client can echo the blocks back with their
 signatures (see ``encode``; the decoder ignores the ``index``).
+
+Extras (``backend.ir.stream``): the decoder follows choice 0 into IR events and carries what
+else a chunk holds verbatim: the other choices of ``n > 1``, choice 0's ``logprobs`` and unknown
+delta keys (``audio``, ``annotations``) as ``OpaqueEvent(None, {"choices": [...]})``, the
+answer's ``system_fingerprint`` / ``service_tier`` on ``StreamStart.opaque`` and the final
+usage's details on ``StreamEnd.opaque``. The encoder writes them back for an OpenAI client: the
+choices in a chunk of their own, right after choice 0's content of the same upstream chunk.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import orjson
 from backend.ir.chat import (
     ChatResponse,
     FinishReason,
+    Opaque,
     TextPart,
     ThinkingPart,
     ToolCallPart,
@@ -34,6 +42,7 @@ from backend.ir.errors import GatewayError, UpstreamError
 from backend.ir.stream import (
     BlockStart,
     BlockStop,
+    OpaqueEvent,
     StreamEnd,
     StreamError,
     StreamEvent,
@@ -47,6 +56,7 @@ from backend.protocols.openai_chat.errors import decode_stream_error, error_obje
 from backend.protocols.openai_chat.vocab import (
     finish_from_wire,
     finish_to_wire,
+    merge_usage,
     usage_from_wire,
     usage_to_wire,
 )
@@ -70,6 +80,8 @@ class StreamEncoder:
         self._thinking: dict[int, ThinkingPart] = {}
         self._blocks_sent = 0
         self._done = False
+        #: An OpenAI upstream's answer-level fields, on every chunk (system_fingerprint...).
+        self._envelope_extra: dict[str, Any] = {}
 
     def encode(self, ev: StreamEvent) -> bytes:
         if self._done:
@@ -77,8 +89,14 @@ class StreamEncoder:
         if isinstance(ev, StreamStart):
             self._id = ev.id or new_completion_id()
             self._created = ev.created or int(time.time())
+            if ev.opaque is not None and ev.opaque.protocol == "openai":
+                self._envelope_extra = dict(ev.opaque.data)
             return b""
+        if isinstance(ev, OpaqueEvent):
+            return self._opaque(ev)
         if isinstance(ev, BlockStart):
+            if ev.kind == "opaque":
+                return b""  # another protocol's block: nothing an OpenAI client could read
             if ev.kind == "tool_call":
                 return self._tool_start(ev)
             out = self._role_chunk() if not self._role_sent else b""
@@ -117,15 +135,26 @@ class StreamEncoder:
             out = b"" if self._role_sent else self._role_chunk()
             out += self._chunk({}, finish_reason=finish_to_wire(ev.finish_reason))
             if self._include_usage:
-                out += self._frame(
-                    {**self._envelope(), "choices": [], "usage": usage_to_wire(ev.usage)}
-                )
+                usage = usage_to_wire(ev.usage)
+                if ev.opaque is not None and ev.opaque.protocol == "openai":
+                    usage = merge_usage(ev.opaque.data.get("usage"), usage)
+                out += self._frame({**self._envelope(), "choices": [], "usage": usage})
             return out + DONE
         if isinstance(ev, StreamError):
             # What OpenAI itself sends when a stream fails; no [DONE] follows.
             self._done = True
             return self._frame({"error": error_object(ev.error)})
         return b""
+
+    def _opaque(self, ev: OpaqueEvent) -> bytes:
+        """An OpenAI upstream's further choices / choice 0's extras, in a chunk of their own."""
+        choices = ev.opaque.data.get("choices") if ev.opaque.protocol == "openai" else None
+        if not isinstance(choices, list) or not choices:
+            return b""
+        chunk = {**self._envelope(), "choices": choices}
+        if self._include_usage:
+            chunk["usage"] = None
+        return self._frame(chunk)
 
     def _block_chunk(self, part: ThinkingPart) -> bytes:
         # The SDK's stream accumulator merges list entries by ``index``.
@@ -168,6 +197,7 @@ class StreamEncoder:
             "object": "chat.completion.chunk",
             "created": self._created,
             "model": self._model,
+            **self._envelope_extra,
         }
 
     def _chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
@@ -207,6 +237,8 @@ class StreamDecoder:
         self._tools: dict[int | str, int] = {}
         self._finish: FinishReason | None = None
         self._usage = Usage()
+        self._raw_usage: dict[str, Any] | None = None
+        self._envelope_extra: dict[str, Any] | None = None
         self._finished = False
 
     def feed(self, ev: SSEEvent) -> list[StreamEvent]:
@@ -228,12 +260,22 @@ class StreamDecoder:
         self._note_identity(obj)
         if isinstance(obj.get("usage"), dict):
             self._usage = usage_from_wire(obj["usage"])
+            self._raw_usage = obj["usage"]
         out: list[StreamEvent] = []
         choices = obj.get("choices")
+        others: list[Any] = []
         if isinstance(choices, list):
             for choice in choices:
                 if isinstance(choice, dict) and choice.get("index", 0) == 0:
                     self._choice(choice, out)
+                    stub = _choice_extra(choice)
+                    if stub is not None:
+                        others.append(stub)
+                else:
+                    others.append(choice)  # n > 1: verbatim for an OpenAI client
+        if others:
+            self._start(out)
+            out.append(OpaqueEvent(None, Opaque("openai", {"choices": others})))
         return out
 
     @property
@@ -260,11 +302,21 @@ class StreamDecoder:
             self._model = obj["model"]
         if not self._created and isinstance(obj.get("created"), int):
             self._created = obj["created"]
+        if self._envelope_extra is None and obj.get("choices"):
+            self._envelope_extra = {
+                k: v
+                for k, v in obj.items()
+                if k not in _CHUNK_KEYS and v is not None and k != "obfuscation"
+            }
 
     def _start(self, out: list[StreamEvent]) -> None:
         if not self._started:
             self._started = True
-            out.append(StreamStart(id=self._id, model=self._model, created=self._created))
+            extra = self._envelope_extra
+            opaque = Opaque("openai", extra) if extra else None
+            out.append(
+                StreamStart(id=self._id, model=self._model, created=self._created, opaque=opaque)
+            )
 
     def _choice(self, choice: dict[str, Any], out: list[StreamEvent]) -> None:
         self._start(out)
@@ -355,13 +407,39 @@ class StreamDecoder:
         if finish == "stop" and self._tools:
             # Some compatible servers finish a tool call with "stop".
             finish = "tool_calls"
-        out.append(StreamEnd(finish_reason=finish, usage=self._usage))
+        raw = self._raw_usage
+        opaque = Opaque("openai", {"usage": raw}) if raw else None
+        out.append(StreamEnd(finish_reason=finish, usage=self._usage, opaque=opaque))
         self._finished = True
         return out
 
     def _fail(self, error: GatewayError) -> list[StreamEvent]:
         self._finished = True
         return [StreamError(error)]
+
+
+#: Chunk keys the codec models.
+_CHUNK_KEYS = frozenset({"id", "object", "created", "model", "choices", "usage"})
+#: Keys of choice 0's delta the codec models.
+_DELTA_KEYS = frozenset({"role", "content", "refusal", "tool_calls", "reasoning_content"})
+
+
+def _choice_extra(choice: dict[str, Any]) -> dict[str, Any] | None:
+    """Choice 0's log probabilities and unknown delta keys (``audio``...) as a choice stub."""
+    delta = choice.get("delta")
+    more = (
+        {k: v for k, v in delta.items() if k not in _DELTA_KEYS and v not in (None, [])}
+        if isinstance(delta, dict)
+        else {}
+    )
+    logprobs = choice.get("logprobs")
+    if not more and not logprobs:
+        return None
+    stub: dict[str, Any] = {"index": 0, "delta": more}
+    if logprobs:
+        stub["logprobs"] = logprobs
+    stub["finish_reason"] = None
+    return stub
 
 
 def events_from_response(resp: ChatResponse) -> list[StreamEvent]:

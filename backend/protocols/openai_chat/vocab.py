@@ -20,8 +20,32 @@ from backend.ir.chat import FinishReason, Usage
 
 FLAGS_KEY = "_openai"
 
-#: OpenAI request parameters with no IR meaning: kept verbatim in ``ChatRequest.extra`` and sent
-#: back only to OpenAI-format upstreams. Anything else unknown is dropped on decode.
+#: Request parameters the IR models (everything else is kept verbatim in ``ChatRequest.extra``
+#: and sent only to an OpenAI-format upstream: the passthrough).
+MODELLED_PARAMS: frozenset[str] = frozenset(
+    {
+        "model",
+        "messages",
+        "max_tokens",
+        "max_completion_tokens",
+        "stream",
+        "stream_options",
+        "metadata",
+        "tools",
+        "tool_choice",
+        "parallel_tool_calls",
+        "temperature",
+        "top_p",
+        "stop",
+        "response_format",
+        "user",
+        "functions",
+        "function_call",
+    }
+)
+
+#: OpenAI request parameters with no IR meaning that the field table (``model_rules``) knows:
+#: translated or refused for other providers. Unknown ones are refused there.
 EXTRA_PARAMS: frozenset[str] = frozenset(
     {
         "audio",
@@ -62,6 +86,14 @@ REASONING_EFFORTS: tuple[str, ...] = (
 #: the choices after the first (``n > 1``), both verbatim. Only an OpenAI client gets them back.
 LOGPROBS_KEY = "openai_logprobs"
 CHOICES_KEY = "openai_choices"
+#: Unmodelled keys of choice 0's message (``annotations``, ``audio``...), verbatim; the other
+#: keys of ``ChatResponse.extra`` are the answer's unmodelled top-level fields.
+MESSAGE_KEY = "openai_message"
+#: The upstream's usage object verbatim (its details beyond the IR's counts: audio tokens...).
+USAGE_KEY = "openai_usage"
+#: Answer keys the codec models (``choices``: choice 0 is the IR answer).
+ANSWER_KEYS = frozenset({"id", "object", "created", "model", "choices", "usage"})
+MESSAGE_KEYS = frozenset({"role", "content", "refusal", "tool_calls", "reasoning_content"})
 
 _FINISH_FROM_WIRE: dict[str, FinishReason] = {
     "stop": "stop",
@@ -131,3 +163,14 @@ def usage_to_wire(usage: Usage) -> dict[str, Any]:
 def codec_flags(extra: dict[str, Any]) -> dict[str, Any] | None:
     flags = extra.get(FLAGS_KEY)
     return flags if isinstance(flags, dict) else None
+
+
+def merge_usage(raw: Any, usage: dict[str, Any]) -> dict[str, Any]:
+    """An OpenAI upstream's usage ``raw`` with the IR's counts on top (details kept)."""
+    if not isinstance(raw, dict):
+        return usage
+    out = {**raw, **usage}
+    for key in ("prompt_tokens_details", "completion_tokens_details"):
+        if isinstance(raw.get(key), dict) and isinstance(usage.get(key), dict):
+            out[key] = {**raw[key], **usage[key]}
+    return out

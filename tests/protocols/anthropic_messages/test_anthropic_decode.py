@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from starlette.datastructures import Headers
 
-from backend.ir.chat import ImagePart, TextPart, ToolChoice, ToolResultPart
+from backend.ir.chat import ImagePart, Opaque, TextPart, Tool, ToolChoice, ToolResultPart
 from backend.ir.errors import InvalidRequest, UpstreamError
 from backend.protocols.anthropic_messages import (
     decode_count_tokens_request,
@@ -61,11 +61,10 @@ INVALID = [
     (body(messages=["hi"]), "messages.0", "Input should be a valid dictionary"),
     (body(messages=[{"role": "user", "content": 3}]), "messages.0.content", "string or a list"),
     (block_body({"text": "x"}), "messages.0.content.0", "'type'"),
-    (block_body(TEXT, {"type": "document"}), "messages.0.content.1.type", "'document'"),
     (block_body({"type": "text"}), "messages.0.content.0.text", "Field required"),
     (block_body({"type": "text", "text": 5}), "messages.0.content.0.text", "valid string"),
     (
-        block_body({"type": "image", "source": {"type": "file", "file_id": "f"}}),
+        block_body({"type": "image", "source": {"type": "files", "file_id": "f"}}),
         "messages.0.content.0.source.type",
         "'base64' or 'url'",
     ),
@@ -91,9 +90,9 @@ INVALID = [
         "user messages",
     ),
     (
-        block_body({"type": "tool_result", "tool_use_id": "t", "content": [{"type": "doc"}]}),
+        block_body({"type": "tool_result", "tool_use_id": "t", "content": [{"text": "x"}]}),
         "messages.0.content.0.content.0",
-        "text or image",
+        "'type'",
     ),
     (
         block_body({"type": "tool_result", "tool_use_id": "t", "is_error": "yes"}),
@@ -124,7 +123,7 @@ INVALID = [
     (body(metadata={"user_id": 7}), "metadata.user_id", "string"),
     (body(thinking={"budget_tokens": 1024}), "thinking", "'type'"),
     (body(tools={"name": "f"}), "tools", "valid list"),
-    (body(tools=[{"type": "web_search_20250305", "name": "web"}]), "tools.0.type", "server tool"),
+    (body(tools=[{"type": 5, "name": "web"}]), "tools.0.type", "valid string"),
     (body(tools=[{"name": "f"}]), "tools.0.input_schema", "Field required"),
     (body(tools=[{"name": "", "input_schema": {}}]), "tools.0.name", "at least 1 character"),
     (body(tools=[{"name": "f", "input_schema": {}, "description": 1}]), "tools.0.description", ""),
@@ -172,7 +171,7 @@ def test_count_tokens_request_needs_no_max_tokens_but_validates_the_rest() -> No
         decode_count_tokens_request(body(max_tokens=-1))
 
 
-def test_unknown_fields_are_dropped_known_anthropic_fields_kept() -> None:
+def test_every_unmodelled_field_is_kept_for_the_passthrough() -> None:
     req = decode_request(
         body(
             frobnicate=True,
@@ -182,16 +181,56 @@ def test_unknown_fields_are_dropped_known_anthropic_fields_kept() -> None:
             mcp_servers=[{"type": "url", "url": "https://mcp.example", "name": "x"}],
             inference_geo="eu",
             speed="fast",
+            nothing=None,
         )
     )
-    assert set(req.extra) == {
-        "top_k",
-        "service_tier",
-        "container",
-        "mcp_servers",
-        "inference_geo",
-        "speed",
+    assert req.protocol == "anthropic"
+    assert req.extra == {
+        "frobnicate": True,
+        "top_k": 5,
+        "service_tier": "standard_only",
+        "container": "container_1",
+        "mcp_servers": [{"type": "url", "url": "https://mcp.example", "name": "x"}],
+        "inference_geo": "eu",
+        "speed": "fast",
     }
+
+
+def test_unmodelled_blocks_tools_and_keys_become_extras() -> None:
+    document = {
+        "type": "document",
+        "source": {"type": "text", "media_type": "text/plain", "data": "The sky is blue."},
+        "citations": {"enabled": True},
+        "cache_control": {"type": "ephemeral"},
+    }
+    file_image = {"type": "image", "source": {"type": "file", "file_id": "file_1"}}
+    search = {"type": "search_result", "source": "s", "title": "t", "content": [TEXT]}
+    web = {"type": "web_search_20250305", "name": "web_search", "max_uses": 2}
+    cited = {"type": "text", "text": "Blue.", "citations": [{"type": "char_location"}]}
+    req = decode_request(
+        body(
+            messages=[
+                {"role": "user", "content": [document, file_image, TEXT]},
+                {"role": "assistant", "content": [cited]},
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "tool_result", "tool_use_id": "t", "content": [search, TEXT]}
+                    ],
+                },
+            ],
+            tools=[web, {"name": "f", "input_schema": {"type": "object"}, "strict": True}],
+        )
+    )
+    first = req.messages[0].parts
+    assert first[:2] == [Opaque("anthropic", document), Opaque("anthropic", file_image)]
+    assert first[2] == TextPart("x")
+    assert req.messages[1].parts == [TextPart("Blue.", extra={"citations": cited["citations"]})]
+    result = req.messages[2].parts[0]
+    assert isinstance(result, ToolResultPart)
+    assert result.content == [Opaque("anthropic", search), TextPart("x")]
+    assert req.tools[0] == Opaque("anthropic", web)
+    assert isinstance(req.tools[1], Tool) and req.tools[1].extra == {"strict": True}
 
 
 def test_output_config_format_is_also_a_response_format() -> None:
@@ -320,23 +359,41 @@ def test_malformed_upstream_response_is_an_upstream_error(payload: bytes) -> Non
     assert info.value.status == 502 and info.value.retryable
 
 
-def test_response_skips_server_tool_blocks_and_empty_text() -> None:
+def test_response_keeps_server_tool_blocks_citations_and_pause_turn() -> None:
+    use = {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {}}
+    result = {"type": "web_search_tool_result", "tool_use_id": "srvtoolu_1", "content": []}
+    citations = [{"type": "web_search_result_location", "url": "https://a", "cited_text": "c"}]
     resp = decode_response(
         {
             "id": "msg_1",
             "model": "m",
             "content": [
-                {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {}},
-                {"type": "web_search_tool_result", "tool_use_id": "srvtoolu_1", "content": []},
+                use,
+                result,
                 {"type": "text", "text": ""},
-                {"type": "text", "text": "found it"},
+                {"type": "text", "text": "found it", "citations": citations},
             ],
             "stop_reason": "pause_turn",
-            "usage": {"input_tokens": 1, "output_tokens": 2},
+            "container": {"id": "c_1"},
+            "usage": {
+                "input_tokens": 1,
+                "output_tokens": 2,
+                "server_tool_use": {"web_search_requests": 1},
+            },
         }
     )
-    assert resp.content == [TextPart("found it")]
+    assert resp.protocol == "anthropic"
+    assert resp.content == [
+        Opaque("anthropic", use),
+        Opaque("anthropic", result),
+        TextPart("found it", extra={"citations": citations}),
+    ]
     assert resp.finish_reason == "stop"
+    assert resp.extra == {
+        "container": {"id": "c_1"},
+        "usage": {"server_tool_use": {"web_search_requests": 1}},
+        "stop_reason": "pause_turn",
+    }
 
 
 def test_system_messages_fold_into_system_in_order() -> None:

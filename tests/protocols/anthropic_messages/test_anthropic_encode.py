@@ -12,6 +12,7 @@ from backend.ir.chat import (
     ChatResponse,
     ImagePart,
     Message,
+    Opaque,
     Part,
     TextPart,
     ThinkingPart,
@@ -289,21 +290,50 @@ def test_sampling_stop_and_metadata() -> None:
     assert out["metadata"] == {"user_id": "end-user-9"}
 
 
-def test_only_anthropic_extras_are_forwarded() -> None:
-    req = ChatRequest(model="a", messages=[user("q")])
-    req.extra = {
-        "top_k": 3,
-        "frequency_penalty": 0.5,
-        "seed": 1,
-        "_openai": {"x": 1},
-        "service_tier": "flex",
-        CACHE_KEY: [],
-    }
+def test_extras_are_forwarded_only_for_an_anthropic_client() -> None:
+    req = ChatRequest(model="a", messages=[user("q")], protocol="anthropic")
+    req.extra = {"top_k": 3, "service_tier": "standard_only", "frobnicate": 1, CACHE_KEY: []}
     out = enc(req)
-    assert out["top_k"] == 3
-    assert not {"frequency_penalty", "seed", "_openai", "service_tier", CACHE_KEY} & set(out)
-    req.extra = {"service_tier": "standard_only"}
-    assert enc(req)["service_tier"] == "standard_only"
+    assert out["top_k"] == 3 and out["service_tier"] == "standard_only"
+    assert out["frobnicate"] == 1 and CACHE_KEY not in out
+    # Another protocol's leftovers never reach Anthropic as fields (translations aside).
+    req.protocol = "openai"
+    req.extra = {"frequency_penalty": 0.5, "seed": 1, "_openai": {"x": 1}, "service_tier": "flex"}
+    assert not set(req.extra) & set(enc(req))
+
+
+def test_opaque_blocks_tools_and_block_keys_are_written_back_in_place() -> None:
+    document = {"type": "document", "source": {"type": "url", "url": "https://x/a.pdf"}}
+    web = {"type": "web_search_20250305", "name": "web_search"}
+    req = ChatRequest(
+        model="a",
+        messages=[
+            Message("user", [TextPart("a"), Opaque("anthropic", document), TextPart("b")]),
+            Message("assistant", [TextPart("c", extra={"citations": [{"type": "x"}]})]),
+        ],
+        tools=[
+            Tool("f", None, {"type": "object"}, extra={"strict": True}),
+            Opaque("anthropic", web),
+        ],
+        protocol="anthropic",
+    )
+    out = enc(req)
+    assert out["messages"][0]["content"][1] == document
+    assert out["messages"][1]["content"] == [
+        {"type": "text", "text": "c", "citations": [{"type": "x"}]}
+    ]
+    assert out["tools"] == [
+        {"name": "f", "input_schema": {"type": "object"}, "strict": True},
+        web,
+    ]
+    # Another protocol's extras are skipped by the encoder (they were refused before it).
+    req.protocol = "openai"
+    req.messages[0].parts[1] = Opaque("openai", {"type": "file", "file": {}})
+    req.tools[1] = Opaque("openai", {"type": "custom", "custom": {}})
+    out = enc(req)
+    assert [b["text"] for b in out["messages"][0]["content"]] == ["a", "b"]
+    assert out["messages"][1]["content"] == "c"
+    assert out["tools"] == [{"name": "f", "input_schema": {"type": "object"}}]
 
 
 def test_cache_markers_follow_their_ir_positions() -> None:
@@ -451,6 +481,7 @@ def test_count_tokens_body_has_only_countable_fields() -> None:
         user="u",
         stream=True,
         thinking={"type": "enabled", "budget_tokens": 2000},
+        protocol="anthropic",
     )
     req.extra = {"top_k": 1, "service_tier": "auto", "speed": "fast"}
     assert set(encode_count_tokens_request(req, "claude-x")) == {

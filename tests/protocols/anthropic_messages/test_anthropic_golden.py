@@ -47,13 +47,15 @@ from backend.protocols.anthropic_messages import (
     encode_request,
     encode_response,
 )
+from backend.protocols.anthropic_messages.vocab import USAGE_FIELDS
 from backend.protocols.sse import SSEParser
 
 GOLDEN = Path(__file__).parent / "golden"
 RESPONSES = ["response_text", "response_tool_use", "response_thinking"]
 STREAMS = ["stream_text", "stream_tool_use", "stream_thinking", "stream_error"]
-#: Usage keys the API sends that the gateway does not reproduce.
-UNREPRODUCED_USAGE = {"cache_creation", "service_tier", "inference_geo", "server_tool_use"}
+#: Usage keys the API sends that the gateway does not reproduce: none since the passthrough
+#: (issue 14): usage details travel as extras to an Anthropic client.
+UNREPRODUCED_USAGE: set[str] = set()
 
 
 def read(name: str) -> bytes:
@@ -104,7 +106,7 @@ def test_request_round_trip_is_byte_identical(name: str) -> None:
 
 def test_request_canonical_form() -> None:
     """Equivalent spellings converge: merged same-role turns, strings for lone text blocks,
-    unknown fields dropped, ``stream: false`` omitted."""
+    ``null`` keys and ``stream: false`` omitted; an unknown field passes through verbatim."""
     req = decode_request(orjson.loads(read("request_canonical.in.json")))
     out = encode_request(req, "claude-opus-4-1-20250805", stream=False)
     assert pretty(out) == read("request_canonical.out.json")
@@ -250,8 +252,10 @@ def test_client_transcript_is_the_upstream_minus_allowed_differences(name: str) 
                 theirs["message"]["usage"].pop(key, None)
             start_usage = theirs["message"]["usage"]
         elif event == "message_delta":
-            # Upstream may omit unchanged counts; the client always gets the full final usage.
-            theirs["usage"] = {**start_usage, **theirs["usage"]}
+            # Upstream may omit unchanged counts; the client always gets the full final counts
+            # (the start's other usage details are not repeated, as upstream does not).
+            counts = {k: v for k, v in start_usage.items() if k in USAGE_FIELDS}
+            theirs["usage"] = {**counts, **theirs["usage"]}
         elif event == "error":
             theirs.pop("request_id", None)
             theirs["error"]["message"] = "anthropic: " + theirs["error"]["message"]

@@ -6,11 +6,12 @@ from typing import Any
 
 import orjson
 
-from backend.ir.chat import Usage
+from backend.ir.chat import Opaque, Usage
 from backend.ir.errors import InvalidRequest, RateLimited, UpstreamError, UpstreamUnavailable
 from backend.ir.stream import (
     BlockStart,
     BlockStop,
+    OpaqueEvent,
     StreamEnd,
     StreamError,
     StreamEvent,
@@ -290,7 +291,7 @@ def test_malformed_event_data_is_an_upstream_error() -> None:
     assert dec.close() == []
 
 
-def test_server_tool_blocks_are_skipped_and_blocks_renumbered() -> None:
+def test_server_tool_blocks_and_citations_pass_through_to_an_anthropic_client() -> None:
     def start(i: int, block: dict[str, Any]) -> SSEEvent:
         return ev({"type": "content_block_start", "index": i, "content_block": block})
 
@@ -300,31 +301,64 @@ def test_server_tool_blocks_are_skipped_and_blocks_renumbered() -> None:
     def stop(i: int) -> SSEEvent:
         return ev({"type": "content_block_stop", "index": i})
 
-    _, out = feed(
+    use = {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {}}
+    result = {"type": "web_search_tool_result", "tool_use_id": "srvtoolu_1", "content": []}
+    query = {"type": "input_json_delta", "partial_json": '{"query":"x"}'}
+    citation = {"type": "citations_delta", "citation": {"type": "web_search_result_location"}}
+    message_delta = {
+        "type": "message_delta",
+        "delta": {"stop_reason": "pause_turn", "stop_sequence": None},
+        "usage": {"output_tokens": 9, "server_tool_use": {"web_search_requests": 1}},
+    }
+    upstream = [
         ev(MESSAGE_START),
-        start(
-            0, {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {}}
-        ),
-        delta(0, {"type": "input_json_delta", "partial_json": '{"query":"x"}'}),
+        start(0, use),
+        delta(0, query),
         stop(0),
-        start(1, {"type": "web_search_tool_result", "tool_use_id": "srvtoolu_1", "content": []}),
+        start(1, result),
         stop(1),
-        start(2, {"type": "text", "text": "Found"}),
-        delta(2, {"type": "citations_delta", "citation": {"type": "web_search_result_location"}}),
-        delta(2, {"type": "text_delta", "text": " it"}),
+        start(2, {"type": "text", "text": "", "citations": []}),
+        delta(2, citation),
+        delta(2, {"type": "text_delta", "text": "Found it"}),
         stop(2),
-        start(3, {"type": "tool_use", "id": "toolu_1", "name": "f", "input": {"a": 1}}),
+        start(3, {"type": "tool_use", "id": "toolu_1", "name": "f", "input": {}}),
+        delta(3, {"type": "input_json_delta", "partial_json": '{"a":1}'}),
         stop(3),
-    )
-    assert out[1:] == [
-        BlockStart(0, "text"),
-        TextDelta(0, "Found"),
-        TextDelta(0, " it"),
-        BlockStop(0),
-        BlockStart(1, "tool_call", "toolu_1", "f"),
-        ToolArgsDelta(1, '{"a":1}'),
-        BlockStop(1),
+        ev(message_delta),
+        ev({"type": "message_stop"}),
     ]
+    _, out = feed(*upstream)
+    assert out[1:-1] == [
+        BlockStart(0, "opaque", opaque=Opaque("anthropic", use)),
+        OpaqueEvent(0, Opaque("anthropic", query)),
+        BlockStop(0),
+        BlockStart(1, "opaque", opaque=Opaque("anthropic", result)),
+        BlockStop(1),
+        BlockStart(2, "text", opaque=Opaque("anthropic", {"citations": []})),
+        OpaqueEvent(2, Opaque("anthropic", citation)),
+        TextDelta(2, "Found it"),
+        BlockStop(2),
+        BlockStart(3, "tool_call", "toolu_1", "f"),
+        ToolArgsDelta(3, '{"a":1}'),
+        BlockStop(3),
+    ]
+    end = out[-1]
+    assert isinstance(end, StreamEnd) and end.finish_reason == "stop"
+    # The Anthropic client gets every frame back as the upstream sent it (usage counts aside).
+    frames = wire(encode(out, "claude-x"))
+    theirs = [(e.event, orjson.loads(e.data)) for e in upstream]
+    assert [f for f in frames if f[0] not in ("message_start", "message_delta")] == [
+        f for f in theirs if f[0] not in ("message_start", "message_delta")
+    ]
+    (_, delta_frame) = next(f for f in frames if f[0] == "message_delta")
+    assert delta_frame["delta"]["stop_reason"] == "pause_turn"
+    assert delta_frame["usage"]["server_tool_use"] == {"web_search_requests": 1}
+    # An OpenAI client never sees another protocol's blocks.
+    from backend.protocols.openai_chat import StreamEncoder as OpenAIEncoder
+
+    openai = OpenAIEncoder("m", include_usage=False)
+    text = b"".join(openai.encode(e) for e in out)
+    assert b"srvtoolu_1" not in text and b"citations" not in text and b"Found it" in text
 
 
 def test_message_delta_usage_overrides_only_what_it_carries() -> None:

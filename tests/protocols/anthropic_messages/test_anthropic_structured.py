@@ -47,6 +47,7 @@ def test_native_model_gets_output_config_format_and_no_prompt() -> None:
 
 def test_native_format_joins_the_clients_output_config() -> None:
     r = req(response_format=FMT)
+    r.protocol = "anthropic"
     r.extra["output_config"] = {"effort": "low"}
     body = encode_request(r, NEW, stream=False)
     assert body["output_config"] == {

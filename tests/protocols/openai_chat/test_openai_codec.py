@@ -10,6 +10,7 @@ from backend.ir.chat import (
     ChatRequest,
     ImagePart,
     Message,
+    Opaque,
     TextPart,
     ThinkingPart,
     Tool,
@@ -60,24 +61,14 @@ def body(**over: Any) -> dict[str, Any]:
             "string or array",
         ),
         (
-            {"model": "m", "messages": [{"role": "user", "content": [{"type": "video"}]}]},
+            {"model": "m", "messages": [{"role": "user", "content": [{"type": 5}]}]},
             "messages[0].content[0].type",
-            "'video'",
+            "a string",
         ),
         (
             {"model": "m", "messages": [{"role": "user", "content": [{"type": "text"}]}]},
             "messages[0].content[0].text",
             "Missing",
-        ),
-        (
-            {
-                "model": "m",
-                "messages": [
-                    {"role": "user", "content": [{"type": "input_audio", "input_audio": {}}]}
-                ],
-            },
-            "messages[0].content[0].type",
-            "not supported",
         ),
         (
             {
@@ -136,10 +127,10 @@ def body(**over: Any) -> dict[str, Any]:
             "messages[0].content[0].type",
             "expected 'text'",
         ),
-        (body(tools=[{"type": "custom", "custom": {"name": "x"}}]), "tools[0].type", "function"),
+        (body(tools=[{"type": 7}]), "tools[0].type", "a string"),
         (body(tools=[{"type": "function", "function": {}}]), "tools[0].function.name", "Missing"),
         (body(tool_choice="any"), "tool_choice", "'any'"),
-        (body(tool_choice={"type": "allowed_tools"}), "tool_choice.type", "function"),
+        (body(tool_choice={"function": {"name": "f"}}), "tool_choice.type", "function"),
         (body(temperature="hot"), "temperature", "expected a number"),
         (body(temperature=3), "temperature", "out of range"),
         (body(top_p=True), "top_p", "expected a number"),
@@ -222,13 +213,46 @@ def test_tool_messages_merge_only_when_consecutive() -> None:
     assert all(isinstance(p, ToolCallPart) for p in req.messages[1].parts)
 
 
-def test_unknown_params_dropped_known_ones_kept() -> None:
+def test_every_unmodelled_param_is_kept_for_the_passthrough() -> None:
     req = decode_request(body(n=2, seed=7, verbosity="low", frobnicate=True, logit_bias=None))
+    assert req.protocol == "openai"
     assert {k: v for k, v in req.extra.items() if k != FLAGS_KEY} == {
         "n": 2,
         "seed": 7,
         "verbosity": "low",
+        "frobnicate": True,
     }
+
+
+def test_unmodelled_parts_tools_and_keys_become_extras() -> None:
+    audio = {"type": "input_audio", "input_audio": {"data": "UklGR", "format": "wav"}}
+    custom = {"type": "custom", "custom": {"name": "grep", "description": "d"}}
+    call = {"id": "c1", "type": "custom", "custom": {"name": "grep", "input": "x"}}
+    req = decode_request(
+        body(
+            messages=[
+                {"role": "user", "content": [{"type": "text", "text": "a"}, audio]},
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [call],
+                    "audio": {"id": "audio_1"},
+                    "annotations": [],
+                    "refusal": None,
+                },
+            ],
+            tools=[custom, {"type": "function", "function": {"name": "f", "x_flag": 1}}],
+            tool_choice={"type": "allowed_tools", "allowed_tools": {"mode": "auto", "tools": []}},
+        )
+    )
+    assert req.messages[0].parts == [TextPart("a"), Opaque("openai", audio)]
+    assistant = req.messages[1]
+    # An echoed answer's empty annotations and null refusal ask for nothing.
+    assert assistant.parts == [Opaque("openai", call)]
+    assert assistant.extra == {"audio": {"id": "audio_1"}}
+    assert req.tools[0] == Opaque("openai", custom)
+    assert isinstance(req.tools[1], Tool) and req.tools[1].extra == {"function": {"x_flag": 1}}
+    assert req.tool_choice is None and req.extra["tool_choice"]["type"] == "allowed_tools"
 
 
 def test_option_variants() -> None:

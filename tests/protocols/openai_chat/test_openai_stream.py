@@ -237,7 +237,9 @@ def test_azure_prompt_filter_chunk_and_usage_in_finish_chunk() -> None:
         ]
     )
     assert out[0] == StreamStart(id="c1", model="m", created=5)
-    assert out[-1] == StreamEnd("stop", Usage(input_tokens=3, output_tokens=1))
+    end = out[-1]
+    assert isinstance(end, StreamEnd) and end.finish_reason == "stop"
+    assert end.usage == Usage(input_tokens=3, output_tokens=1)
 
 
 def test_compatible_server_quirks() -> None:
