@@ -77,6 +77,8 @@ class Settings(BaseModel):
     circuit_failure_threshold: int = 5
     #: Seconds an open circuit waits before letting one trial request through.
     circuit_cooldown_s: float = 30.0
+    #: Seconds between two evaluations of the alert rules (backend/alerts), off the request path.
+    alert_interval_s: float = 10.0
     #: Longest wait for the shared budget (Redis) before a capped request is refused with 503.
     #: It includes event-loop lag, so a host that is short of CPU may need more than 1 s.
     budget_timeout_s: float = 1.0
@@ -139,6 +141,7 @@ class Settings(BaseModel):
             "SWITCHBOARD_SHUTDOWN_GRACE": ("shutdown_grace_s", float),
             "SWITCHBOARD_CIRCUIT_THRESHOLD": ("circuit_failure_threshold", int),
             "SWITCHBOARD_CIRCUIT_COOLDOWN": ("circuit_cooldown_s", float),
+            "SWITCHBOARD_ALERT_INTERVAL": ("alert_interval_s", float),
             "SWITCHBOARD_BUDGET_TIMEOUT": ("budget_timeout_s", float),
             "SWITCHBOARD_DLP_SCAN_TIMEOUT": ("dlp_scan_timeout_s", float),
             "SWITCHBOARD_DLP_SCAN_THREADS": ("dlp_scan_threads", int),

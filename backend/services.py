@@ -106,7 +106,16 @@ async def build_gateway(settings: Settings, metrics: Metrics | None = None) -> G
         failure_threshold=settings.circuit_failure_threshold,
         cooldown_s=settings.circuit_cooldown_s,
     )
-    gw.router.health_registry.on_change = metrics.circuit_changed
+    # Alerts (backend/alerts): a breaker opening is told to the metrics and the alert watcher.
+    from backend.alerts.service import Alerts
+
+    alerts = gw.extras["alerts"] = Alerts(gw, interval_s=settings.alert_interval_s)
+
+    def circuit_changed(provider: str, model: str | None, state: Any) -> None:
+        metrics.circuit_changed(provider, model, state)
+        alerts.circuit_changed(provider, model, state)
+
+    gw.router.health_registry.on_change = circuit_changed
     store.on_reload("routing", gw.router.refresh_prices)
     await gw.router.start(gw.providers)
 
@@ -145,6 +154,7 @@ async def build_gateway(settings: Settings, metrics: Metrics | None = None) -> G
     store.on_reload("dlp", gw.dlp.refresh)
     store.on_reload("tenancy", gw.dlp.refresh)
     gw.pipeline = ChatPipeline(gw)
+    alerts.start()  # rule watcher and delivery loop, off the request path
     gw.responses_store = await _responses_store(gw, scans)
     return gw
 
@@ -183,6 +193,7 @@ async def close_gateway(gw: Gateway) -> None:
     """
     steps: list[tuple[str, Callable[[], Awaitable[Any]] | None, float]] = [
         ("router", gw.router.close if gw.router is not None else None, 10),
+        ("alerts", gw.extras["alerts"].close if "alerts" in gw.extras else None, 10),
         ("config listener", gw.store.close, 10),
         # Before the DLP scanners: saves under way redact their copy with them.
         ("stored responses", gw.responses_store.close if gw.responses_store else None, 45),

@@ -26,6 +26,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from backend.admin.errors import AdminError
+from backend.graphql.alerts import AlertsMutation, AlertsQuery
 from backend.graphql.auth import AuthMutation
 from backend.graphql.credentials import CredentialsMutation, CredentialsQuery
 from backend.graphql.dashboard import DashboardQuery
@@ -64,6 +65,7 @@ Query = _merge(
         SettingsQuery,
         CredentialsQuery,
         DeploymentsQuery,
+        AlertsQuery,
         DlpQuery,
         LogsQuery,
         ErrorsQuery,
@@ -82,6 +84,7 @@ Mutation = _merge(
         SettingsMutation,
         CredentialsMutation,
         DeploymentsMutation,
+        AlertsMutation,
         DlpMutation,
         ErrorsMutation,
     ),
