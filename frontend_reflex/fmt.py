@@ -29,6 +29,20 @@ def money(value: Any, *, unknown: str = "unknown") -> str:
     return f"${amount:,.2f}"
 
 
+def spend(value: Any, unknown_requests: Any, *, zero: str = "$0.00") -> str:
+    """Spend with the requests whose price is unknown said as such, never folded in as $0:
+    ``$1.20``, ``$1.20 + unknown (3 requests)`` or ``unknown (3 requests)``."""
+    try:
+        n = int(unknown_requests or 0)
+    except (TypeError, ValueError):
+        n = 0
+    known = money(value, unknown=zero)
+    if n <= 0:
+        return known
+    unknown = f"unknown ({n} request{'s' if n != 1 else ''})"
+    return unknown if known == "$0.00" else f"{known} + {unknown}"
+
+
 def cap(value: Any) -> str:
     return "no cap" if value is None or value == "" else money(value)
 

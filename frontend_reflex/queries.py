@@ -82,12 +82,14 @@ def login_result(data: Mapping[str, Any]) -> tuple[str, dict[str, Any] | None]:
 _DASHBOARD_COMMON = """
     costTrends(days: 7) { day costUsd requests byProvider { provider costUsd } }
     providerLoad(hours: 24) { provider requests share errors errorRate avgLatencyMs health }
-    topSpenders(days: 7, limit: 10) { userId costUsd requests tokens user { name email } }
+    topSpenders(days: 7, limit: 10) {
+      userId costUsd unknownCostRequests requests tokens user { name email }
+    }
     routingStrategy"""
 _LIVE = """
     live(minutes: 60) {
       minutes { minute requests errors tokens costUsd p50Ms p95Ms }
-      requests errors tokens costUsd p50Ms p95Ms
+      requests errors tokens costUsd unknownCostRequests p50Ms p95Ms
     }"""
 
 
@@ -225,7 +227,7 @@ def revoke_api_key(key_id: str) -> Op:
 
 
 # -- usage -------------------------------------------------------------------------------------
-_USAGE_FIELDS = "userId requests errors inputTokens outputTokens costUsd"
+_USAGE_FIELDS = "userId requests errors inputTokens outputTokens costUsd unknownCostRequests"
 
 USAGE = f"""
 query Usage($first: Int, $after: String) {{

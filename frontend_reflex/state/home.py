@@ -65,7 +65,7 @@ def spender_row(r: Mapping[str, Any]) -> dict[str, str]:
     return {
         "user": fmt.text(user.get("name") or f"user {r.get('userId')}"),
         "email": fmt.text(user.get("email")),
-        "cost": fmt.money(r.get("costUsd")),
+        "cost": fmt.spend(r.get("costUsd"), r.get("unknownCostRequests")),
         "requests": fmt.number(r.get("requests")),
         "tokens": fmt.number(r.get("tokens")),
     }
@@ -115,7 +115,7 @@ class HomeState(AuthState):
         self.live = live_points(live.get("minutes") or [])
         self.total_requests = fmt.number(live.get("requests"))
         self.total_tokens = fmt.number(live.get("tokens"))
-        self.total_cost = fmt.money(live.get("costUsd"), unknown="$0.00")
+        self.total_cost = fmt.spend(live.get("costUsd"), live.get("unknownCostRequests"))
         self.total_errors = fmt.number(live.get("errors"))
         p95 = live.get("p95Ms")
         self.worst_p95 = f"{fmt.to_float(p95):.0f} ms" if p95 is not None else "—"

@@ -13,6 +13,9 @@ from frontend_reflex.state.base import AuthState
 from frontend_reflex.state.paging import Paged
 from frontend_reflex.validate import FormError, checked, money, optional, required, slug
 
+#: How a cap period reads after "per" ("$5.00 / week").
+_PER = {"daily": "day", "weekly": "week", "monthly": "month"}
+
 
 def org_row(o: Mapping[str, Any]) -> dict[str, str]:
     owner = o.get("owner") or {}
@@ -25,7 +28,7 @@ def org_row(o: Mapping[str, Any]) -> dict[str, str]:
         "owner": fmt.name_of(owner),
         "owner_id": str(owner.get("id") or "") if isinstance(owner, Mapping) else "",
         "members": fmt.number(o.get("memberCount")),
-        "cap": "no cap" if cap is None else f"{fmt.money(cap)} / {period.removesuffix('ly')}",
+        "cap": "no cap" if cap is None else f"{fmt.money(cap)} / {_PER.get(period, period)}",
         "cap_raw": "" if cap is None else str(cap),
         "period": period,
         "rollover": fmt.yes_no(o.get("rollover")),

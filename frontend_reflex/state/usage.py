@@ -22,7 +22,7 @@ def usage_row(u: Mapping[str, Any]) -> dict[str, str]:
         "requests": fmt.number(u.get("requests")),
         "input": fmt.number(u.get("inputTokens")),
         "output": fmt.number(u.get("outputTokens")),
-        "cost": fmt.money(u.get("costUsd")),
+        "cost": fmt.spend(u.get("costUsd"), u.get("unknownCostRequests")),
     }
 
 

@@ -57,8 +57,8 @@ def usage_summary(data: Mapping[str, Any], cap: str) -> dict[str, str]:
         "errors": fmt.number(month.get("errors")),
         "input": fmt.number(month.get("inputTokens")),
         "output": fmt.number(month.get("outputTokens")),
-        "cost": fmt.money(month.get("costUsd"), unknown="$0.00"),
-        "week": fmt.money(week.get("costUsd"), unknown="$0.00"),
+        "cost": fmt.spend(month.get("costUsd"), month.get("unknownCostRequests")),
+        "week": fmt.spend(week.get("costUsd"), week.get("unknownCostRequests")),
         "week_requests": fmt.number(week.get("requests")),
         "cap": cap,
     }

@@ -144,6 +144,25 @@ def test_money_never_shows_zero_for_an_unknown_price() -> None:
     assert fmt.money("0") == "$0.00"
     assert fmt.money("0.000021") == "$0.000021"
     assert fmt.money("1234.5") == "$1,234.50"
+
+
+def test_spend_shows_unknown_prices_as_unknown() -> None:
+    """Requests without a price are "unknown" next to the known spend, never added as $0."""
+    assert fmt.spend("1.2", 0) == "$1.20"
+    assert fmt.spend("1.2", 3) == "$1.20 + unknown (3 requests)"
+    assert fmt.spend("0", 1) == "unknown (1 request)"
+    assert fmt.spend(None, None) == "$0.00"
+    summary = usage_summary(
+        {
+            "month": {"nodes": [{"costUsd": "0.5", "unknownCostRequests": 2}]},
+            "week": {"nodes": [{"costUsd": "0", "unknownCostRequests": 2}]},
+        },
+        "no cap",
+    )
+    assert (summary["cost"], summary["week"]) == (
+        "$0.50 + unknown (2 requests)",
+        "unknown (2 requests)",
+    )
     assert fmt.cap(None) == "no cap"
 
 

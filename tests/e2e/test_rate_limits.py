@@ -130,9 +130,7 @@ def _failed(err: openai.APIStatusError | anthropic.APIStatusError) -> Outcome:
 
 
 async def call_openai(gw: GatewayProc, key: str, stream: bool) -> Outcome:
-    client = openai.AsyncOpenAI(
-        base_url=gw.openai_base_url, api_key=key, max_retries=0, timeout=60
-    )
+    client = openai.AsyncOpenAI(base_url=gw.openai_base_url, api_key=key, max_retries=0, timeout=60)
     try:
         raw = await client.chat.completions.with_raw_response.create(
             model=MODEL, messages=[{"role": "user", "content": "hi"}], max_tokens=MAX_TOKENS,
