@@ -160,6 +160,10 @@ ROUTES: dict[str, dict[str, str]] = {
     "POST /v1beta/models/{name:path}": _API_KEY,
     "GET /v1/models/{name:path}": _API_KEY,
     "POST /v1/models/{name:path}": _API_KEY,
+    # The Responses door; a WebSocket upgrade there is answered 426 whoever asks (clients such as
+    # Codex then use HTTP), before any key is read.
+    "POST /v1/responses": _API_KEY,
+    "WS /v1/responses": {role: "anyone: refused with 426 (use HTTP)" for role in COLUMNS},
     # Stored responses: the key's own organization's only (another's id is a 404).
     "GET /v1/responses/{response_id}": _API_KEY,
     "DELETE /v1/responses/{response_id}": _API_KEY,

@@ -369,6 +369,7 @@ PROXY_BODIES: dict[str, dict[str, Any]] = {
     },
     "/v1/embeddings": {"model": "authz-probe-model", "input": "hi"},
     "/v1/error-reports": {"type": "probe", "error": "authz probe"},
+    "/v1/responses": {"model": "authz-probe-model", "input": "hi"},
 }
 
 
@@ -421,6 +422,19 @@ async def _graphql_ws(audit: Audit, side: str, person: str | None) -> Status:
     return 101 if refused is None else 401
 
 
+async def _responses_ws(audit: Audit, side: str, person: str | None) -> Status:
+    """A WebSocket upgrade on /v1/responses: 426 for everyone (Codex then uses HTTP)."""
+    headers = {
+        "connection": "Upgrade",
+        "upgrade": "websocket",
+        "sec-websocket-version": "13",
+        "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+    }
+    if person is not None:
+        headers["authorization"] = f"Bearer {audit.world.api_keys[person]}"
+    return (await audit.client.get("/v1/responses", headers=headers)).status_code
+
+
 async def _healthz(audit: Audit, side: str, person: str | None) -> Status:
     return (await audit.client.get("/healthz")).status_code
 
@@ -453,8 +467,10 @@ HTTP_PROBES: dict[str, HttpProbe] = {
             ("POST", "/v1/embeddings"),
             ("GET", "/v1/models"),
             ("POST", "/v1/error-reports"),
+            ("POST", "/v1/responses"),
         )
     },
+    "WS /v1/responses": _responses_ws,
     # Stored responses: an id nobody stored (the key's own organization answers 404).
     "GET /v1/responses/{response_id}": _proxy("GET", "/v1/responses/resp_authz_probe"),
     "DELETE /v1/responses/{response_id}": _proxy("DELETE", "/v1/responses/resp_authz_probe"),
