@@ -21,6 +21,7 @@ from backend.data.db import close_db, init_db
 from backend.gateway import Gateway
 from backend.observability.metrics_http import InFlight, create_metrics, metrics_endpoint
 from backend.observability.tracing import TraceRequests, Tracing
+from backend.proxy.dispatch import GatewayApp
 from backend.proxy.http_errors import RequestIdMiddleware, exception_handlers
 from backend.proxy.routes import proxy_routes
 from backend.security.http_limits import BodyDeadline
@@ -74,10 +75,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
             holder["gateway"].router.health_registry.rows()  # due open -> half-open changes
 
     scrape = metrics_endpoint(metrics, settings.metrics_token, before=tick_breakers)
+    proxy = proxy_routes()
     routes: list[BaseRoute] = [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", scrape, methods=["GET"]),
-        *proxy_routes(),
+        *proxy,
     ]
     # A stalled request body gets 408 instead of holding its request open forever.
     middleware = [
@@ -89,7 +91,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
     if tracing is not None:
         # Outermost: the request span covers everything the gateway does with the request.
         middleware.insert(0, Middleware(TraceRequests, tracing=tracing))
-    app = Starlette(
+    # The proxy routes are served ahead of the middleware stack and router (proxy/dispatch.py);
+    # Starlette still holds them for what the fast path leaves to it (405s, tracing).
+    app = GatewayApp(
+        proxy=proxy,
+        metrics=metrics,
+        body_timeout_s=settings.body_timeout_s,
+        dispatch_first=tracing is None,
         routes=routes,
         lifespan=lifespan,
         middleware=middleware,
