@@ -1,0 +1,379 @@
+"""Policies on the Gemini door, as on the chat endpoints, through the official google-genai SDK:
+DLP (redaction upstream, restoration in answers and inside streamed chunks), fallback chains
+(and skipping a candidate that cannot honour a Gemini-only field), a spend cap, the response
+cache, logs (no ``?key=`` anywhere), and errors in Google's format via the SDK's exception.
+
+One stack: the DLP scopes of ``dlp_support`` plus a fallback chain, a priced model and a capped
+user, as ``test_responses_policies`` seeds them.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+from google.genai import errors, types
+
+from tests.dbutil import create_database, drop_database
+from tests.e2e.conftest import gateway_env
+from tests.e2e.dlp_support import (
+    DlpStack,
+    Places,
+    _seed_dlp,
+    answer,
+    answer_args,
+    args,
+    check_upstream,
+    placeholder,
+    prose,
+    raw,
+)
+from tests.e2e.gemini_support import collect, gemini_client, request_id
+from tests.e2e.harness import GatewayProc, orm, prepare_database
+from tests.e2e.test_response_cache import CacheStack
+from tests.e2e.test_response_cache import cache_stack as cache_stack
+from tests.e2e.test_responses_policies import last_call, own_row
+from tests.fakes.anthropic_fake import AnthropicFake
+from tests.fakes.base import FakeUpstream, Reply, ToolCall
+from tests.fakes.gemini_fake import GeminiFake
+from tests.fakes.ollama_fake import OllamaFake
+from tests.fakes.openai_fake import OpenAIFake
+
+MODELS = {
+    "openai": "openai/gpt-4o-mini",
+    "anthropic": "anthropic/claude-sonnet-4-5",
+    "gemini": "gemini/gemini-2.5-flash",
+    "ollama": "ollama/llama3.2",
+}
+PATHS = {
+    "openai": "/v1/chat/completions",
+    "anthropic": "/v1/messages",
+    "gemini": "enerateContent",
+    "ollama": "/api/chat",
+}
+FALLBACK = ("openai/gpt-gem-fb", "anthropic/claude-gem-fb")
+GEMINI_ONLY_FALLBACK = ("gemini/gemini-gem-only", "anthropic/claude-gem-only")
+CAPPED_MODEL = "anthropic/claude-gem-cap"
+#: $0.01 per output token, input free: ``max_output_tokens=10`` reserves and costs $0.10.
+CAP = Decimal("0.30")
+LOOKUP = types.FunctionDeclaration(
+    name="lookup",
+    description="Look a customer up",
+    parameters_json_schema={"type": "object", "properties": {"marker": {"type": "string"}}},
+)
+STREAMED = "/v1beta/models/{model}:streamGenerateContent"
+PLAIN = "/v1beta/models/{model}:generateContent"
+
+
+class Stack(DlpStack):
+    capped_key: str = ""
+
+
+async def seed_policies(db: str, org_id: int) -> str:
+    from backend.data.models.keys import ApiKey
+    from backend.data.models.routing import FallbackChain, ModelPrice
+    from backend.data.models.tenancy import User
+    from backend.security.api_keys import generate_key
+
+    async with orm(db):
+        for primary, fallback in (FALLBACK, GEMINI_ONLY_FALLBACK):
+            await FallbackChain.create(primary_model=primary, chain=[fallback])
+        await ModelPrice.create(
+            model=CAPPED_MODEL, input_per_mtok=Decimal(0), output_per_mtok=Decimal(10_000)
+        )
+        carol = await User.create(
+            name="Carol",
+            email=f"carol-{uuid.uuid4().hex[:6]}@acme.test",
+            organization_id=org_id,
+            weekly_cap_usd=CAP,
+        )
+        secret, prefix, digest = generate_key()
+        await ApiKey.create(prefix=prefix, key_hash=digest, name="capped", user=carol)
+    return secret
+
+
+@pytest.fixture(scope="module")
+async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
+    tmp = tmp_path_factory.mktemp("gemini-policies")
+    db = await create_database(tmp)
+    await prepare_database(db)
+    scopes, org_slug, seeded = await _seed_dlp(db)
+    capped_key = await seed_policies(db, seeded.org_id)
+    fakes: dict[str, Any] = {
+        "openai": OpenAIFake().start(),
+        "anthropic": AnthropicFake().start(),
+        "gemini": GeminiFake().start(),
+        "ollama": OllamaFake().start(),
+    }
+    # Request lines on (JSON), so the test can read what the process logs about each request.
+    env = gateway_env(db, tmp, fakes) | {
+        "SWITCHBOARD_LOG_FORMAT": "json",
+        "SWITCHBOARD_REQUEST_LOG": "1",
+    }
+    gw = GatewayProc(env, tmp / "gateway.log").start()
+    try:
+        s = Stack(gw, db, seeded, tmp=tmp, scopes=scopes, org_slug=org_slug, **fakes)
+        s.capped_key = capped_key
+        yield s
+    finally:
+        gw.stop()
+        for fake in fakes.values():
+            fake.stop()
+        await drop_database(db)
+
+
+def generate(
+    stack: Stack, stream: bool, key: str | None = None, **kwargs: Any
+) -> tuple[str, list[Any], str]:
+    """(text, function calls, request id) of one call through the SDK."""
+    client = gemini_client(stack, key=key or stack.scopes["org"].key)
+    if stream:
+        text, calls, _, _, rid = collect(client.models.generate_content_stream(**kwargs))
+        return text, calls, rid
+    resp = client.models.generate_content(**kwargs)
+    parts = resp.candidates[0].content.parts or []
+    calls = [p.function_call for p in parts if p.function_call is not None]
+    return "".join(p.text or "" for p in parts if p.text), calls, request_id(resp)
+
+
+# -- DLP ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+@pytest.mark.parametrize("provider", list(MODELS))
+async def test_dlp_redacts_upstream_and_restores_the_answer(
+    stack: Stack, provider: str, stream: bool
+) -> None:
+    """Every value in the system instruction, user text, a function call's args and a function
+    response reaches the provider as its placeholder; the answer's placeholders (text split one
+    character per chunk, function call args) reach the SDK as the values."""
+    stack.reset()
+    tag = f"gem-{provider}-{stream}"
+    markers = {n: f"{tag}-{n}" for n in ("sys", "user", "res")}
+    text = answer(placeholder)
+    fake: FakeUpstream = stack.fakes()[provider]  # type: ignore[assignment]
+    fake.replies.append(
+        Reply(
+            text=text,
+            chunks=len(text),
+            tool_calls=[ToolCall("lookup", answer_args(placeholder), id="call_g1")],
+        )
+    )
+    contents = [
+        types.Content(role="user", parts=[types.Part(text=prose(markers["user"], raw))]),
+        types.Content(
+            role="model",
+            parts=[
+                types.Part(
+                    function_call=types.FunctionCall(
+                        id="call_d1", name="lookup", args=args(f"{tag}-args", raw)
+                    )
+                )
+            ],
+        ),
+        types.Content(
+            role="user",
+            parts=[
+                types.Part(
+                    function_response=types.FunctionResponse(
+                        id="call_d1",
+                        name="lookup",
+                        response={"output": prose(markers["res"], raw)},
+                    )
+                ),
+                types.Part(text="What do you make of all that?"),
+            ],
+        ),
+    ]
+    got, calls, _ = generate(
+        stack,
+        stream,
+        model=MODELS[provider],
+        contents=contents,
+        config=types.GenerateContentConfig(
+            system_instruction=prose(markers["sys"], raw),
+            tools=[types.Tool(function_declarations=[LOOKUP])],
+        ),
+    )
+    assert got == answer(raw)
+    assert [c.args for c in calls] == [answer_args(raw)]
+    places = Places(tuple(markers.values()), (f"{tag}-args",))
+    check_upstream(last_call(fake, PATHS[provider]), stack.scopes["org"], places)
+
+
+# -- fallback chains ------------------------------------------------------------------------------
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+async def test_fallback_from_openai_to_anthropic(stack: Stack, stream: bool) -> None:
+    stack.reset()
+    stack.openai.replies.extend([Reply(status=500), Reply(status=500)])
+    stack.anthropic.replies.append(Reply(text="from the fallback"))
+    client = gemini_client(stack, key=stack.scopes["org"].key)
+    if stream:
+        chunks = list(client.models.generate_content_stream(model=FALLBACK[0], contents="hello"))
+        text = "".join(c.text or "" for c in chunks)
+        headers = chunks[0].sdk_http_response.headers
+    else:
+        resp = client.models.generate_content(model=FALLBACK[0], contents="hello")
+        text, headers = resp.text or "", resp.sdk_http_response.headers
+    assert text == "from the fallback"
+    headers = {k.lower(): v for k, v in (headers or {}).items()}
+    assert headers["x-switchboard-model"] == FALLBACK[1]
+    assert [r.path for r in stack.openai.requests] == ["/v1/chat/completions"] * 2
+    row, superseded = await own_row(stack, headers["x-request-id"], 3)  # type: ignore[arg-type]
+    assert (row.status, row.actual_model, row.requested_model) == (200, FALLBACK[1], FALLBACK[0])
+    assert row.endpoint == (STREAMED if stream else PLAIN)
+    assert [r.actual_model for r in superseded] == [FALLBACK[0]] * 2
+
+
+async def test_fallback_skips_a_candidate_that_cannot_honour_a_gemini_field(stack: Stack) -> None:
+    """cachedContent is Gemini's: the Anthropic fallback is never sent a degraded request, so
+    Gemini's failure is the answer."""
+    stack.reset()
+    stack.gemini.replies.extend([Reply(status=503), Reply(status=503)])
+    client = gemini_client(stack, key=stack.scopes["org"].key)  # kept: its __del__ closes it
+    with pytest.raises(errors.APIError) as info:
+        client.models.generate_content(
+            model=GEMINI_ONLY_FALLBACK[0],
+            contents="hi",
+            config=types.GenerateContentConfig(cached_content="cachedContents/abc123"),
+        )
+    assert info.value.code == 503 and info.value.status == "UNAVAILABLE"
+    sent = last_call(stack.gemini, "generateContent").json
+    assert sent["cachedContent"] == "cachedContents/abc123"
+    assert not [r for r in stack.anthropic.requests if r.path == "/v1/messages"]
+
+
+# -- caps -----------------------------------------------------------------------------------------
+async def test_weekly_cap_holds_on_the_gemini_door(stack: Stack) -> None:
+    stack.reset()
+    config = types.GenerateContentConfig(max_output_tokens=10)
+    for i in range(3):
+        stack.anthropic.replies.append(Reply(text="ok", input_tokens=5, output_tokens=10))
+        text, _, rid = generate(
+            stack, i == 1, key=stack.capped_key, model=CAPPED_MODEL, contents="hi", config=config
+        )
+        assert text == "ok"
+        row, _ = await own_row(stack, rid)
+        assert row.cost_usd == Decimal("0.10")
+    for stream in (False, True):
+        with pytest.raises(errors.ClientError) as info:
+            generate(
+                stack,
+                stream,
+                key=stack.capped_key,
+                model=CAPPED_MODEL,
+                contents="hi",
+                config=config,
+            )
+        assert info.value.code == 429 and info.value.status == "RESOURCE_EXHAUSTED"
+        assert "cap" in (info.value.message or "").lower()
+    assert len([r for r in stack.anthropic.requests if r.path == "/v1/messages"]) == 3
+
+
+# -- errors and logs ------------------------------------------------------------------------------
+async def test_errors_are_google_errors_and_logged(stack: Stack) -> None:
+    stack.reset()
+    client = gemini_client(stack, key=stack.scopes["org"].key)
+    with pytest.raises(errors.ClientError) as bad:
+        client.models.generate_content(
+            model=MODELS["anthropic"],
+            contents="hi",
+            config=types.GenerateContentConfig(cached_content="cachedContents/abc"),
+        )
+    assert (bad.value.code, bad.value.status) == (400, "INVALID_ARGUMENT")
+    assert "'cachedContent'" in (bad.value.message or "") and "anthropic" in (
+        bad.value.message or ""
+    )
+    rid = bad.value.response.headers["x-request-id"]  # type: ignore[union-attr]
+    row, _ = await own_row(stack, rid)
+    assert (row.endpoint, row.status, row.requested_model) == (PLAIN, 400, MODELS["anthropic"])
+
+    with pytest.raises(errors.ClientError) as unknown:
+        client.models.generate_content(model="nosuchprovider/model-x", contents="hi")
+    assert (unknown.value.code, unknown.value.status) == (404, "NOT_FOUND")
+
+    stranger = gemini_client(stack, key="not-a-key")
+    with pytest.raises(errors.ClientError) as auth:
+        stranger.models.generate_content(model=MODELS["openai"], contents="hi")
+    assert (auth.value.code, auth.value.status) == (401, "UNAUTHENTICATED")
+    assert "Invalid API key" in (auth.value.message or "")
+
+    # A malformed body (the SDK cannot send one): Google's words, the field's path.
+    resp = httpx.post(
+        f"{stack.gateway.url}/v1beta/models/{MODELS['openai']}:generateContent",
+        headers={"x-goog-api-key": stack.scopes["org"].key},
+        json={"contents": [{"role": "robot", "parts": [{"text": "hi"}]}]},
+        timeout=30,
+    )
+    assert resp.status_code == 400
+    err = resp.json()["error"]
+    assert err["status"] == "INVALID_ARGUMENT" and "contents[0].role" in err["message"]
+    assert not stack.anthropic.requests and not stack.openai.requests
+
+
+async def test_query_key_works_and_is_never_logged(stack: Stack) -> None:
+    stack.reset()
+    key = stack.scopes["org"].key
+    stack.openai.replies.append(Reply(text="hello by query key"))
+    url = f"{stack.gateway.url}/v1beta/models/{MODELS['openai']}:generateContent?key={key}"
+    resp = httpx.post(url, json={"contents": [{"parts": [{"text": "hi"}]}]}, timeout=30)
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["candidates"][0]["content"]["parts"][0]["text"] == "hello by query key"
+    rid = resp.headers["x-request-id"]
+    row, _ = await own_row(stack, rid)
+    assert row.endpoint == PLAIN
+    # The JSON stream of an un-SSE'd stream, with a key in the query too.
+    stack.openai.replies.append(Reply(text="streamed as an array"))
+    resp = httpx.post(
+        url.replace(":generateContent", ":streamGenerateContent"),
+        json={"contents": [{"parts": [{"text": "hi"}]}]},
+        timeout=30,
+    )
+    chunks = resp.json()
+    assert resp.headers["content-type"].startswith("application/json")
+    assert (
+        "".join(
+            p.get("text", "")
+            for c in chunks
+            for p in (c["candidates"][0].get("content") or {}).get("parts", [])
+        )
+        == "streamed as an array"
+    )
+    assert chunks[-1]["candidates"][0]["finishReason"] == "STOP"
+    # A bad query key is refused like a bad header key.
+    bad = httpx.post(url.replace(key, "wrong"), json={"contents": []}, timeout=30)
+    assert bad.status_code == 401 and bad.json()["error"]["status"] == "UNAUTHENTICATED"
+    log = stack.gateway.log_text()
+    assert rid in log  # request lines are on: the request was logged...
+    assert key not in log and "key=" not in log  # ...without its query string
+
+
+# -- the response cache ---------------------------------------------------------------------------
+async def test_a_repeated_request_is_served_from_the_cache(cache_stack: CacheStack) -> None:
+    """Alice opted in: the same Gemini-door request twice reaches the provider once; the repeat
+    (JSON, then streamed) is marked as a hit in its header and its log row."""
+    cache_stack.anthropic.reset()
+    cache_stack.anthropic.replies.append(Reply(text="cached answer", input_tokens=9))
+    client = gemini_client(cache_stack)  # type: ignore[arg-type]
+    question = f"cache me {uuid.uuid4().hex}"
+    first = client.models.generate_content(model="anthropic/claude-sonnet-4-5", contents=question)
+    again = client.models.generate_content(model="anthropic/claude-sonnet-4-5", contents=question)
+    streamed = list(
+        client.models.generate_content_stream(
+            model="anthropic/claude-sonnet-4-5", contents=question
+        )
+    )
+    assert first.text == again.text == "".join(c.text or "" for c in streamed) == "cached answer"
+    assert len(cache_stack.anthropic.requests) == 1
+    headers = {k.lower(): v for k, v in (again.sdk_http_response.headers or {}).items()}
+    assert headers.get("x-switchboard-cache") == "hit"
+    from tests.e2e.harness import wait_for_rows
+
+    rows = await wait_for_rows(cache_stack.database_url, 1, request_id=headers["x-request-id"])
+    assert rows[0].cache_hit and rows[0].endpoint == PLAIN
+    assert json.dumps(first.model_dump(mode="json")["candidates"][0]["content"]) == json.dumps(
+        again.model_dump(mode="json")["candidates"][0]["content"]
+    )
