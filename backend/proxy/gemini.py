@@ -38,6 +38,15 @@ from backend.proxy.models import visible_models
 _CHAT = ("generateContent", "streamGenerateContent")
 _EMBED = ("embedContent", "batchEmbedContents")
 METHODS = (*_CHAT, "countTokens", *_EMBED)
+#: Every ``endpoint`` this door logs (templates: no model, no query string), for log filters.
+LOGGED_ENDPOINTS: tuple[str, ...] = (
+    *(
+        f"/{version}/models/{{model}}{suffix}"
+        for version in ("v1beta", "v1")
+        for suffix in ("", *(f":{m}" for m in METHODS))
+    ),
+    "/v1beta/models",
+)
 #: ``GET models``: page size when the client names none, and the most it may ask for.
 _PAGE, _MAX_PAGE = 50, 1000
 
