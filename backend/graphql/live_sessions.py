@@ -8,8 +8,8 @@ running after a logout, and a deleted or suspended user could still subscribe on
 - a watcher per socket re-checks the session whenever it may have changed: a ``sessions`` event
   for this user (logout, a revoked admin token: ``announce_session_change``) or a ``tenancy`` config
   change (suspension, deletion, role or organization change: ``backend.admin.tenancy``), both
-  from the event bus, so every instance hears them; and every ``RECHECK_S`` in case an event was
-  lost (Redis down) or the session simply expired.
+  from the event bus, so every instance hears them; at the moment the session's token expires
+  (its ``expires_at``); and every ``RECHECK_S`` in case an event was lost (Redis down).
 
 A session that is no longer valid closes the socket with 4403. A valid session whose role or
 organization changed ends the running operations with an error (``SESSION_CHANGED``), since
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
@@ -47,12 +48,14 @@ from strawberry.subscriptions.protocols.graphql_ws.types import StartMessage
 from backend.data.events import EventBus
 from backend.data.models.tenancy import User
 from backend.graphql.context import Context
-from backend.security.sessions import SESSIONS_CHANNEL
+from backend.security.sessions import SESSIONS_CHANNEL, token_row
 
 log = logging.getLogger("switchboard.graphql")
 
-#: Longest a subscription outlives its session when no event says it ended (expiry, lost event).
+#: Longest a subscription outlives its session when no event says it ended (a lost event).
 RECHECK_S = 60.0
+#: Checked this long after the token's expiry, so the check sees it expired.
+_EXPIRY_MARGIN_S = 0.05
 REVOKED_CODE = 4403
 REVOKED_REASON = "session revoked, expired or suspended"
 CHANGED_MESSAGE = "your role or organization changed: subscribe again"
@@ -75,6 +78,8 @@ class _SessionChecks:
     websocket: Any
     _watcher: asyncio.Task[None] | None = None
     _check_lock: asyncio.Lock | None = None
+    #: When the socket's token expires (gateway clock); None: never (or not known).
+    _expires_at: dt.datetime | None = None
 
     async def _stop_operations(self, message: str) -> None:
         raise NotImplementedError
@@ -96,6 +101,13 @@ class _SessionChecks:
             if before is not None and _scope(before) != _scope(user):
                 await self._stop_operations(CHANGED_MESSAGE)
             return True
+
+    def _until_next_check(self) -> float:
+        """Seconds to the next periodic check: ``RECHECK_S``, or sooner if the token expires."""
+        if self._expires_at is None:
+            return RECHECK_S
+        left = (self._expires_at - self.context.gateway.clock()).total_seconds()
+        return min(RECHECK_S, max(0.0, left) + _EXPIRY_MARGIN_S)
 
     def _start_watching(self) -> None:
         if self._watcher is None and self.context.viewer is not None:
@@ -120,6 +132,12 @@ class _SessionChecks:
                 if relevant(event):
                     wake.set()
 
+        # A token's expiry never moves (revocation is announced): read it once.
+        try:
+            row = await token_row(self.context.token or "")
+            self._expires_at = row.expires_at if row is not None else None
+        except Exception:
+            log.warning("reading a WebSocket session's expiry failed", exc_info=True)
         async with bus.subscribe(SESSIONS_CHANNEL) as sessions, bus.subscribe("config") as config:
             relays = [
                 asyncio.create_task(relay(sessions, lambda ev: ev.get("user_id") == user_id)),
@@ -128,7 +146,7 @@ class _SessionChecks:
             try:
                 while True:
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(wake.wait(), RECHECK_S)
+                        await asyncio.wait_for(wake.wait(), self._until_next_check())
                     wake.clear()
                     try:
                         if not await self._session_still_valid():

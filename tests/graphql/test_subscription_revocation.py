@@ -6,7 +6,7 @@
   is gone is refused even when no event said so (the session is re-checked on every subscribe);
 - a role change ends the running subscriptions with ``SESSION_CHANGED``; a new one on the same
   socket runs with the new role's scope;
-- a session that expires ends its sockets by the periodic re-check.
+- a session that expires ends its sockets when it expires (and by the periodic re-check).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from backend.data.events import RedisBus
 from backend.data.models.tenancy import User
 from backend.gateway import Gateway
 from backend.graphql import live_sessions
-from backend.security.sessions import SESSION_TTL, create_session
+from backend.security.sessions import SESSION_TTL, create_session, issue_token
 from backend.state.store import ConfigStore
 from tests.graphql.harness import Env, World, build_app, data, gql
 from tests.graphql.test_subscriptions import (
@@ -172,6 +172,25 @@ async def test_expired_session_is_ended_by_the_periodic_recheck(
         await wait_subscribers(env, "logs", 1)
         env.clock.now += SESSION_TTL + dt.timedelta(seconds=1)
         await assert_revoked(ws)
+
+
+async def test_a_subscription_ends_when_its_session_expires(env: Env, world: World) -> None:
+    """At the token's expiry, not at the next 60 s re-check: the watcher wakes when the token
+    expires (here the gateway clock passes it; assert_revoked waits at most 30 s)."""
+    assert live_sessions.RECHECK_S >= 60
+    token, _ = await issue_token(
+        world.users["member_a"],
+        "session",
+        now=env.clock(),
+        expires_at=env.clock() + dt.timedelta(seconds=1),
+    )
+    async with serve(env.app) as url:
+        started = asyncio.get_running_loop().time()
+        ws = await subscribe(url, token, LOGS)
+        await wait_subscribers(env, "logs", 1)
+        env.clock.now += dt.timedelta(seconds=2)
+        await assert_revoked(ws)
+        assert asyncio.get_running_loop().time() - started < live_sessions.RECHECK_S / 2
 
 
 async def test_logout_on_one_instance_ends_the_subscription_on_another(
