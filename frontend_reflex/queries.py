@@ -318,8 +318,8 @@ _LOG_EVENT_FIELDS = (
 )
 
 LOGS = f"""
-query Logs($first: Int, $after: String) {{
-  gatewayLogs(first: $first, after: $after, sort: NEWEST) {{
+query Logs($first: Int, $after: String, $f: GatewayLogFilter) {{
+  gatewayLogs(first: $first, after: $after, sort: NEWEST, filter: $f) {{
     nodes {{ id {_LOG_EVENT_FIELDS} app {{ id name }} }}
     pageInfo {{ hasNextPage endCursor }}
   }}

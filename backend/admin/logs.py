@@ -80,8 +80,27 @@ def _scoped_logs(actor: Actor) -> QuerySet[RequestLog]:
     return RequestLog.filter(**log_scope(actor))
 
 
+#: The gateway's doors as the logs name them: a filter value -> the endpoint paths logged for it
+#: (a door whose path holds the model, such as Gemini's, is logged with ``{model}``).
+ENDPOINTS: dict[str, tuple[str, ...]] = {
+    "chat_completions": ("/v1/chat/completions",),
+    "messages": ("/v1/messages",),
+    "count_tokens": ("/v1/messages/count_tokens",),
+    "responses": ("/v1/responses",),
+    "stored_responses": (
+        "/v1/responses/{id}",
+        "/v1/responses/{id}/input_items",
+    ),
+    "gemini": ("/v1beta/models/{model}", "/v1/models/{model}"),
+    "embeddings": ("/v1/embeddings",),
+    "models": ("/v1/models", "/v1beta/models"),
+}
+
+
 @dataclass(frozen=True, slots=True)
 class LogFilter:
+    #: Only requests to these endpoints (logged paths; see ``ENDPOINTS``).
+    endpoints: tuple[str, ...] | None = None
     user_id: int | None = None
     org_id: int | None = None
     app_id: int | None = None
@@ -105,6 +124,8 @@ async def list_logs(
 ) -> Page[RequestLog]:
     qs = _scoped_logs(actor)
     f = filters
+    if f.endpoints is not None:
+        qs = qs.filter(endpoint__in=list(f.endpoints))
     if f.user_id is not None:
         qs = qs.filter(user_id=f.user_id)
     if f.org_id is not None:

@@ -234,8 +234,38 @@ _ONLY_STATUS = "Only this HTTP status."
 _ERRORS_ONLY = "Only failed requests (status 400 or more)."
 
 
+@strawberry.enum(description="A door of the gateway, as the logs name the requests through it.")
+class GatewayEndpoint(Enum):
+    CHAT_COMPLETIONS = strawberry.enum_value(
+        "chat_completions", description="OpenAI chat completions: POST /v1/chat/completions."
+    )
+    MESSAGES = strawberry.enum_value(
+        "messages", description="Anthropic messages: POST /v1/messages."
+    )
+    COUNT_TOKENS = strawberry.enum_value(
+        "count_tokens", description="Anthropic token counting: POST /v1/messages/count_tokens."
+    )
+    RESPONSES = strawberry.enum_value(
+        "responses", description="OpenAI Responses API: POST /v1/responses."
+    )
+    STORED_RESPONSES = strawberry.enum_value(
+        "stored_responses",
+        description="Stored responses: GET/DELETE /v1/responses/{id}, GET .../input_items.",
+    )
+    GEMINI = strawberry.enum_value(
+        "gemini", description="Gemini's native API: /v1beta/models/{model}:generateContent..."
+    )
+    EMBEDDINGS = strawberry.enum_value("embeddings", description="Embeddings: POST /v1/embeddings.")
+    MODELS = strawberry.enum_value(
+        "models", description="Model lists: GET /v1/models, /v1beta/models."
+    )
+
+
 @strawberry.input(description="Which requests to list (all given conditions apply).")
 class GatewayLogFilter:
+    endpoint: GatewayEndpoint | None = strawberry.field(
+        default=None, description="Only requests through this door."
+    )
     user_id: int | None = strawberry.field(default=None, description=_ONLY_USER)
     organization_id: int | None = strawberry.field(default=None, description=_ONLY_ORG)
     app_id: int | None = strawberry.field(default=None, description="Only this app's requests.")
@@ -280,6 +310,7 @@ class LogsQuery:
         page = await svc.list_logs(
             viewer(info),
             svc.LogFilter(
+                endpoints=None if f.endpoint is None else svc.ENDPOINTS[stored(f.endpoint)],
                 user_id=f.user_id,
                 org_id=f.organization_id,
                 app_id=f.app_id,

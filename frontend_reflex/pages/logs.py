@@ -9,7 +9,7 @@ import reflex as rx
 from frontend_reflex.components.common import error_text
 from frontend_reflex.components.layout import shell
 from frontend_reflex.components.table import data_table, pager
-from frontend_reflex.state.logs import LogsState
+from frontend_reflex.state.logs import DOOR_LABELS, LogsState
 
 HEADERS = ["Time", "Key", "User", "Endpoint", "Requested", "Actual", "Tokens", "Cost"]
 
@@ -53,10 +53,18 @@ def page() -> rx.Component:
         ),
         rx.hstack(
             rx.text(
-                "Recent API requests through the OpenAI/Anthropic gateway endpoints.",
+                "Recent API requests through the gateway's OpenAI, Anthropic and Gemini "
+                "endpoints (chat completions, messages, responses, generateContent...).",
                 color_scheme="gray",
             ),
             rx.spacer(),
+            rx.select(
+                DOOR_LABELS,
+                value=LogsState.door_label,
+                on_change=LogsState.set_door,
+                size="1",
+                id="logs-endpoint",
+            ),
             live_badge(),
             width="100%",
         ),

@@ -21,6 +21,24 @@ from frontend_reflex.state.base import AuthState
 from frontend_reflex.state.paging import Paged
 
 ROUTE = "/logs"
+#: The doors the endpoint filter offers: GraphQL ``GatewayEndpoint`` name -> (label, the paths
+#: rows through it are logged with; live rows are filtered by them). The dashboard does not
+#: import the backend: ``tests/browser/test_logs_filter_units.py`` keeps this equal to it.
+DOORS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "CHAT_COMPLETIONS": ("Chat completions", ("/v1/chat/completions",)),
+    "MESSAGES": ("Messages", ("/v1/messages",)),
+    "COUNT_TOKENS": ("Count tokens", ("/v1/messages/count_tokens",)),
+    "RESPONSES": ("Responses", ("/v1/responses",)),
+    "STORED_RESPONSES": (
+        "Stored responses",
+        ("/v1/responses/{id}", "/v1/responses/{id}/input_items"),
+    ),
+    "GEMINI": ("Gemini", ("/v1beta/models/{model}", "/v1/models/{model}")),
+    "EMBEDDINGS": ("Embeddings", ("/v1/embeddings",)),
+    "MODELS": ("Model lists", ("/v1/models", "/v1beta/models")),
+}
+ALL_DOORS = "All endpoints"
+DOOR_LABELS = [ALL_DOORS, *(label for label, _ in DOORS.values())]
 MAX_ROWS = 500
 POLL_S = 2.0
 # The page sends a heartbeat every 10 s; a tab that stopped sending one is gone.
@@ -55,6 +73,19 @@ def _caller(user: Any, app: Any) -> str:
     return "—"
 
 
+def door_of(label: str) -> str:
+    """The ``GatewayEndpoint`` name of a filter label ("" for all endpoints)."""
+    return next((name for name, (shown, _) in DOORS.items() if shown == label), "")
+
+
+def matches(door: str, row: Mapping[str, Any]) -> bool:
+    """Whether a live row passes the endpoint filter ``door`` ("" passes everything)."""
+    if not door:
+        return True
+    paths = DOORS[door][1] if door in DOORS else ()
+    return row.get("endpoint") in paths
+
+
 def merge_new(rows: list[dict[str, str]], new: list[dict[str, str]]) -> list[dict[str, str]]:
     """New rows on top, without duplicates (a row can come from both a poll and the stream)."""
     seen = {r["id"] for r in rows}
@@ -64,6 +95,9 @@ def merge_new(rows: list[dict[str, str]], new: list[dict[str, str]]) -> list[dic
 
 class LogsState(Paged, AuthState):
     cursor: str = ""
+    #: The endpoint filter: a ``GatewayEndpoint`` name, "" for all.
+    door: str = ""
+    door_label: str = ALL_DOORS
     live_status: str = ""
     live_gen: int = 0
     beat: float = 0.0
@@ -79,7 +113,7 @@ class LogsState(Paged, AuthState):
         self.page = 0
         yield
         try:
-            conn = (await self._gql(queries.LOGS, {"first": 50})).get("gatewayLogs")
+            conn = (await self._gql(queries.LOGS, _variables(self.door))).get("gatewayLogs")
         except ApiError as exc:
             self.error = exc.message
             self.loading = False
@@ -97,9 +131,8 @@ class LogsState(Paged, AuthState):
         if not self.cursor:
             return None
         try:
-            conn = (await self._gql(queries.LOGS, {"first": 50, "after": self.cursor})).get(
-                "gatewayLogs"
-            )
+            variables = _variables(self.door) | {"after": self.cursor}
+            conn = (await self._gql(queries.LOGS, variables)).get("gatewayLogs")
         except ApiError as exc:
             self.error = exc.message
             return self._on_api_error(exc)
@@ -107,6 +140,12 @@ class LogsState(Paged, AuthState):
         self.rows = self.rows + [r for r in map(log_row, fmt.nodes(conn)) if r["id"] not in seen]
         self.cursor = fmt.next_cursor(conn)
         return None
+
+    @rx.event
+    def set_door(self, label: str) -> Any:
+        self.door_label = label
+        self.door = door_of(label)
+        return LogsState.load
 
     @rx.event
     def heartbeat(self, _value: Any = None) -> Any:
@@ -142,7 +181,7 @@ class LogsState(Paged, AuthState):
                         self.live_status = f"polling every 2 s ({item.message})"
                     elif item == CONNECTED:
                         self.live_status = "live"
-                    elif isinstance(item, dict):
+                    elif isinstance(item, dict) and matches(self.door, item):
                         _add(self, [log_row(item)])
                 if polling:
                     await _poll(self, gen)
@@ -190,11 +229,16 @@ def _add(state: Any, new: list[dict[str, str]]) -> None:
         state.rows = merged
 
 
+def _variables(door: str) -> dict[str, Any]:
+    return {"first": 50, "f": {"endpoint": door} if door else None}
+
+
 async def _poll(state: Any, gen: int) -> None:
     async with state:
         token = state.token
+        door = state.door
     try:
-        data = await api.execute(queries.LOGS, {"first": 50}, token=token)
+        data = await api.execute(queries.LOGS, _variables(door), token=token)
     except ApiError as exc:
         async with state:
             if state.live_gen == gen:
