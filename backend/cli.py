@@ -132,6 +132,20 @@ def _serve(args: argparse.Namespace) -> int:
         f"database: {database_label(settings.database_url)})",
         flush=True,
     )
+    log_level = "DEBUG" if args.log_level == "trace" else args.log_level
+    if args.server == "granian":
+        from backend import serve_granian
+
+        serve_granian.serve(
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            log_config=logging_config(settings.log_format, log_level),
+            max_head_bytes=settings.max_header_bytes,
+            head_timeout_s=settings.header_timeout_s,
+            shutdown_grace_s=settings.shutdown_grace_s,
+        )
+        return 0
     uvicorn.run(
         "backend.app:app_from_env",
         factory=True,
@@ -280,6 +294,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive,
         default=1,
         help="worker processes; more than 1 needs REDIS_URL (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--server",
+        default="uvicorn",
+        choices=["uvicorn", "granian"],
+        help="ASGI server: uvicorn (httptools, our head limits) or granian (Rust); "
+        "benchmarks/README.md compares them (default: %(default)s)",
     )
     serve.add_argument(
         "--log-level",
