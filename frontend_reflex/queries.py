@@ -450,3 +450,61 @@ mutation DeleteDeployment($p: String!, $n: String!) {
   deleteProviderDeployment(provider: $p, name: $n)
 }"""
     return doc, {"p": provider, "n": name}
+
+
+# -- alerts ------------------------------------------------------------------------------------
+ALERTS = """
+query Alerts {
+  alertChannels {
+    name kind url secretSet secretLast4 smtpHost smtpPort sender recipients enabled
+  }
+  alertRules {
+    name kind channels thresholds scopeKind provider errorRatePercent minRequests
+    windowSeconds enabled
+  }
+  alertDeliveries(first: 50) {
+    id createdAt kind severity title channel status attempts lastError sentAt
+  }
+}"""
+
+
+def set_alert_channel(name: str, fields: Mapping[str, Any]) -> Op:
+    doc = """
+mutation SetAlertChannel($n: String!, $i: AlertChannelInput!) {
+  setAlertChannel(name: $n, input: $i) { name secretLast4 }
+}"""
+    out = dict(fields)
+    for key in ("kind", "smtpSecurity"):
+        if isinstance(out.get(key), str) and out[key]:
+            out[key] = enum_name(out[key])
+    return doc, {"n": name, "i": out}
+
+
+def delete_alert_channel(name: str) -> Op:
+    doc = "mutation DeleteAlertChannel($n: String!) { deleteAlertChannel(name: $n) }"
+    return doc, {"n": name}
+
+
+def send_test_alert(name: str) -> Op:
+    doc = """
+mutation SendTestAlert($n: String!) {
+  sendTestAlert(name: $n) { id status attempts lastError }
+}"""
+    return doc, {"n": name}
+
+
+def set_alert_rule(name: str, fields: Mapping[str, Any]) -> Op:
+    doc = """
+mutation SetAlertRule($n: String!, $i: AlertRuleInput!) {
+  setAlertRule(name: $n, input: $i) { name }
+}"""
+    out = dict(fields)
+    for key in ("kind", "scopeKind"):
+        if isinstance(out.get(key), str) and out[key]:
+            out[key] = enum_name(out[key])
+    return doc, {"n": name, "i": out}
+
+
+def delete_alert_rule(name: str) -> Op:
+    doc = "mutation DeleteAlertRule($n: String!) { deleteAlertRule(name: $n) }"
+    return doc, {"n": name}

@@ -16,6 +16,7 @@ from frontend_reflex.components.common import (
 from frontend_reflex.components.forms import checkbox, row_button, submit
 from frontend_reflex.components.layout import shell
 from frontend_reflex.components.table import data_table
+from frontend_reflex.pages.alerts import alerts_section
 from frontend_reflex.pages.deployments import deployments_section
 from frontend_reflex.state.settings import SettingsState
 
@@ -227,6 +228,8 @@ def page() -> rx.Component:
         credentials_section(),
         rx.separator(),
         deployments_section(),
+        rx.separator(),
+        alerts_section(),
         rx.separator(),
         chains_section(),
         rx.separator(),
