@@ -58,6 +58,9 @@ ENTITIES = (
     "gatewayLog",
 )
 VERBS = ("create", "update", "delete", "revoke", "set", "import", "report")
+#: Fields whose ``id`` names a row through another argument: ``limits`` / ``setLimits`` take
+#: ``target: LimitTarget``, which the probe fills with the enum's first value, ``KEY``.
+ID_ENTITIES = {"limits": "apiKey"}
 #: Argument (or input field) names that name a row, and the entity they name.
 TARGET_NAMES = {
     "userId": "user",
@@ -173,6 +176,7 @@ class ProbeBuilder:
             ]
         if arg_name == "id":
             entity = entity_of(field_name)
+            entity = ID_ENTITIES.get(entity, entity)
             assert entity in ENTITIES, (
                 f"teach tests/security/authz_probe.py the target of {field_name}(id:)"
             )
