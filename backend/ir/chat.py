@@ -62,9 +62,20 @@ class Opaque:
 
     @property
     def kind(self) -> str:
-        """The wire item's own ``type`` (``"document"``, ``"web_search_20250305"``...)."""
+        """The wire item's own ``type`` (``"document"``, ``"web_search_20250305"``...); for
+        Gemini's items, which have none, the key naming what they are (``"inlineData"``,
+        ``"googleSearch"``, ``"executableCode"``)."""
         kind = self.data.get("type")
-        return kind if isinstance(kind, str) else "unknown"
+        if isinstance(kind, str):
+            return kind
+        keys = [k for k in self.data if k not in _GEMINI_PART_META]
+        return str(keys[0]) if keys else "unknown"
+
+
+#: Keys a Gemini part may carry beside the one that says what it is.
+_GEMINI_PART_META = frozenset(
+    {"thought", "thoughtSignature", "mediaResolution", "partMetadata", "videoMetadata"}
+)
 
 
 @dataclass(slots=True)

@@ -177,14 +177,13 @@ def decode_response(body: Any) -> ChatResponse:
         text = visible_text(part)
         prev = content[-1] if content else None
         if text is not None:
-            if isinstance(prev, TextPart) and prev.extra is None:
+            if isinstance(prev, TextPart) and prev.extra is None and extra is None:
                 prev.text += text  # Gemini splits text into several parts freely
-                prev.extra = extra
             elif text or extra:
                 content.append(TextPart(text, extra=extra))
         elif (thought := thought_text(part)) is not None:
             if isinstance(prev, ThinkingPart) and prev.extra is None:
-                prev.thinking += thought
+                prev.thinking += thought  # the signature comes with the thought's last part
                 prev.extra = extra
             elif thought or extra:
                 content.append(ThinkingPart(thinking=thought, extra=extra))

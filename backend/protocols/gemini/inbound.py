@@ -116,6 +116,8 @@ class _Decoder:
 
     def __init__(self) -> None:
         self.calls = 0
+        #: Where restored thinking goes in the content being decoded (see ``restore``).
+        self.restore_at = 0
         #: Calls not answered yet, per function name, oldest first: IR ids.
         self.pending: dict[str, list[str]] = {}
         #: The client's own call ids -> IR ids.
@@ -162,6 +164,7 @@ class _Decoder:
         if not isinstance(parts, list) or not parts:
             raise invalid(f"{path}.parts", "contents.parts must not be empty")
         out: list[Part] = []
+        self.restore_at = 0
         for j, part in enumerate(parts):
             self.part(part, f"{path}.parts[{j}]", out)
         msg = Message(role="assistant" if role == "model" else "user", parts=out)
@@ -206,7 +209,7 @@ class _Decoder:
             raise invalid(f"{path}.thoughtSignature", "expected a base64 string")
         packed = unpack_thoughts(sig) if sig else None
         if packed is not None:
-            out.extend(t for t in packed if not _has_thinking(out, t))
+            self.restore(packed, out)
             return
         prev = out[-1] if out else None
         if (
@@ -238,7 +241,7 @@ class _Decoder:
             raise invalid(f"{path}.thoughtSignature", "expected a base64 string")
         packed = unpack_thoughts(sig) if sig else None
         if packed is not None:
-            out.extend(t for t in packed if not _has_thinking(out, t))
+            self.restore(packed, out)
             del p["thoughtSignature"]
         # The client's id is the IR id (the upstream's own, when this gateway answered with it),
         # so the result goes back to that provider under the id it made. Gemini's signature
@@ -257,6 +260,27 @@ class _Decoder:
                 id=ir_id, name=name, arguments=orjson.dumps(args).decode(), extra=extra or None
             )
         )
+        self.restore_at = len(out)
+
+    def restore(self, packed: list[Part], out: list[Part]) -> None:
+        """Another provider's thinking, back where it was: after the previous call of this
+        turn (or at its start), before the text that followed it, as Anthropic requires. The
+        shown copies of its text (unsigned thought parts) give way to it."""
+        restored = [t for t in packed if not _has_thinking(out, t)]
+        texts = {t.thinking for t in restored if isinstance(t, ThinkingPart) and t.thinking}
+        out[self.restore_at : self.restore_at] = restored
+        shown = [
+            i
+            for i, p in enumerate(out)
+            if isinstance(p, ThinkingPart)
+            and p.signature is None
+            and p.redacted_data is None
+            and not p.extra
+            and p.thinking in texts
+        ]
+        for i in reversed(shown):
+            del out[i]
+        self.restore_at = len(out) if not shown else self.restore_at + len(restored)
 
     def result(self, p: dict[str, Any], path: str) -> ToolResultPart:
         fpath = f"{path}.functionResponse"
