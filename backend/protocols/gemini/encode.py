@@ -63,7 +63,7 @@ from backend.protocols.gemini.wire import (
     RESPONSE_JSON,
     wire_keys,
 )
-from backend.protocols.model_rules import reasoning_budget, refusal
+from backend.protocols.model_rules import reasoning_budget, refusal, sampling_extras
 
 #: Google's documented value for function calls whose real signature is unknown.
 PLACEHOLDER_SIGNATURE = "skip_thought_signature_validator"
@@ -154,11 +154,15 @@ def encode_embedding_request(req: EmbeddingRequest, model: str) -> dict[str, Any
     if any(not isinstance(item, str) for item in req.input):
         raise InvalidRequest("gemini: embeddings take text input, not token ids", param="input")
     path = model_path(model)
+    # A Gemini client's per-input taskType/title (other protocols' requests have none).
+    own = req.extra.get("gemini_requests") if req.protocol == PROTOCOL else None
     requests = []
-    for text in req.input:
+    for i, text in enumerate(req.input):
         entry: dict[str, Any] = {"model": path, "content": {"parts": [{"text": text}]}}
         if req.dimensions:
             entry["outputDimensionality"] = req.dimensions
+        if isinstance(own, list) and i < len(own) and isinstance(own[i], dict):
+            entry.update(own[i])
         requests.append(entry)
     return {"requests": requests}
 
@@ -315,10 +319,8 @@ def _generation_config(req: ChatRequest) -> dict[str, Any]:
         gen["topP"] = req.top_p
     if req.stop:
         gen["stopSequences"] = list(req.stop)
-    for name, key in _EXTRA_SAMPLING.items():
-        value = req.extra.get(name)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            gen[key] = value
+    for name, value in sampling_extras(req).items():
+        gen[_EXTRA_SAMPLING[name]] = value
     fmt = req.response_format or {}
     if fmt.get("type") == "json_object":
         gen["responseMimeType"] = "application/json"
