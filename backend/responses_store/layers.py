@@ -55,12 +55,32 @@ class LocalCache:
         return len(self._items)
 
 
+class Tombstones:
+    """Ids deleted a moment ago: a row or Redis entry another instance was writing while the
+    delete ran may still land, and must not be served meanwhile."""
+
+    def __init__(self, keep_s: float) -> None:
+        self._until: dict[str, float] = {}
+        self.keep_s = keep_s
+
+    def add(self, response_id: str, now: float) -> None:
+        self._until[response_id] = now + self.keep_s
+        if len(self._until) > 10_000:
+            self._until = {k: v for k, v in self._until.items() if v > now}
+
+    def __call__(self, response_id: str, now: float) -> bool:
+        until = self._until.get(response_id)
+        return until is not None and until > now
+
+
 class RedisLayer:
-    """Records shared by every instance: ``<prefix>resp:<id>`` -> record bytes, with a TTL."""
+    """Records shared by every instance: ``<prefix>resp:<id>`` -> record bytes, with a TTL, and
+    ``<prefix>resp-deleted:<id>`` tombstones of ids deleted a moment ago."""
 
     def __init__(self, redis: Any, prefix: str, timeout_s: float = 1.0) -> None:
         self._redis = redis
         self._prefix = prefix + "resp:"
+        self._dead = prefix + "resp-deleted:"
         self._timeout_s = timeout_s
 
     def _key(self, response_id: str) -> str:
@@ -77,20 +97,30 @@ class RedisLayer:
         except Exception as exc:
             log.warning("caching response %s in Redis failed: %s", rec.id, type(exc).__name__)
 
-    async def get_many(self, ids: list[str]) -> dict[str, bytes]:
+    async def get_many(self, ids: list[str]) -> tuple[dict[str, bytes], set[str]]:
+        """The records Redis has for ``ids``, and which of ``ids`` were deleted a moment ago."""
         if not ids:
-            return {}
+            return {}, set()
+        keys = [self._key(i) for i in ids] + [self._dead + i for i in ids]
         try:
-            values = await asyncio.wait_for(
-                self._redis.mget([self._key(i) for i in ids]), self._timeout_s
-            )
+            values = await asyncio.wait_for(self._redis.mget(keys), self._timeout_s)
         except Exception as exc:
             log.warning("reading responses from Redis failed: %s", type(exc).__name__)
-            return {}
-        return {i: v for i, v in zip(ids, values, strict=True) if v is not None}
+            return {}, set()
+        n = len(ids)
+        dead = {i for i, v in zip(ids, values[n:], strict=True) if v is not None}
+        found = {
+            i: v for i, v in zip(ids, values[:n], strict=True) if v is not None and i not in dead
+        }
+        return found, dead
 
-    async def delete(self, response_id: str) -> None:
+    async def delete(self, response_id: str, tombstone_s: float | None = None) -> None:
+        """Drop the record; with ``tombstone_s``, mark the id deleted for that long."""
         try:
-            await asyncio.wait_for(self._redis.delete(self._key(response_id)), self._timeout_s)
+            async with self._redis.pipeline(transaction=True) as pipe:
+                if tombstone_s:
+                    pipe.set(self._dead + response_id, b"1", px=int(tombstone_s * 1000))
+                pipe.delete(self._key(response_id))
+                await asyncio.wait_for(pipe.execute(), self._timeout_s)
         except Exception as exc:
             log.warning("deleting response %s in Redis failed: %s", response_id, type(exc).__name__)

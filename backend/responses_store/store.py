@@ -1,7 +1,7 @@
-"""``ResponseStore``: the Responses API's stored responses, owned by the gateway (``gw.responses``).
+"""``ResponseStore``: the Responses API's stored responses (``gw.responses_store``).
 
-The route of ``POST /v1/responses`` makes two calls (docs: /work contract, README "Stored
-responses"):
+The route of ``POST /v1/responses`` (``backend.proxy.responses``) makes two calls (README,
+"Stored responses"):
 
 - ``load_conversation(principal, previous_response_id)`` before decoding: the earlier turns as
   Responses items (each response's input items then its output, oldest first). Unknown, expired,
@@ -19,7 +19,9 @@ Every read checks the caller's scope (``scope_of``): another organization's id i
 same answer as an unknown one, at once.
 
 Deletes are synchronous (database and Redis) and announced on the bus ``responses`` channel, so
-every instance drops its cached copy and any queued row of that id.
+every instance drops its cached copy and any queued row of that id. The id stays marked deleted
+for a minute (in Redis and in each instance), so a row or Redis entry some instance was writing
+at that very moment is never served, and it is deleted again a moment later.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from backend.dlp.redact import Redactor
 from backend.dlp.vault import Vault
 from backend.ir.errors import InvalidRequest
 from backend.responses_store import database
-from backend.responses_store.layers import LocalCache, RedisLayer
+from backend.responses_store.layers import LocalCache, RedisLayer, Tombstones
 from backend.responses_store.records import (
     StoredRecord,
     conversation_items,
@@ -55,6 +57,8 @@ CHANNEL = "responses"
 _EXTEND_SLACK = 0.1
 #: Statuses of answers worth keeping: a failed response cannot be continued (as at OpenAI).
 _KEPT = frozenset({"completed", "incomplete"})
+#: How long a deleted id stays marked deleted (well past the second delete of its row).
+_TOMBSTONE_S = 60.0
 
 #: (Redactor or None) for a principal; raises when its DLP policy cannot be used.
 RedactorFor = Callable[[Principal], Redactor | None]
@@ -104,6 +108,7 @@ class ResponseStore:
         #: How long an id found nowhere is looked for again (another instance's write racing).
         self._grace_s = grace_s if grace_s is not None else 0.5
         self._pending: dict[str, asyncio.Future[StoredRecord | None]] = {}
+        self._deleted = Tombstones(_TOMBSTONE_S)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loops: list[asyncio.Task[None]] = []
         self._listening = asyncio.Event()
@@ -117,10 +122,14 @@ class ResponseStore:
         ]
         await asyncio.wait_for(self._listening.wait(), timeout=10)
 
+    async def idle(self, timeout: float = 10.0) -> None:
+        """Wait for the background work under way (saves, second deletes) to finish."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=timeout)
+
     async def close(self) -> None:
         """Finish the saves under way, write every queued row, stop the loops."""
-        if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=10)
+        await self.idle()
         for task in self._loops:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -153,6 +162,8 @@ class ResponseStore:
         response_id = response.get("id")
         if not isinstance(response_id, str) or response.get("status") not in _KEPT:
             return
+        if response_id in self._pending:
+            return  # saved once already (a stream's terminal event seen twice)
         vault = dlp[1] if isinstance(dlp, tuple) else dlp
         fut: asyncio.Future[StoredRecord | None] = asyncio.get_running_loop().create_future()
         self._pending[response_id] = fut
@@ -181,19 +192,21 @@ class ResponseStore:
             rec = await self._build(
                 principal, response, input_items, previous_response_id, request_id, vault
             )
+            raw = rec.to_bytes()
+            self._cache.put(rec, len(raw))
+            # Redis before the row, and both before anyone can find it: whoever deletes it
+            # found it, so its delete comes after these writes, never before one of them.
+            if self._redis is not None:
+                await self._redis.put(rec, raw, self._clock())
+            self.writer.submit(rec)
         except Exception as exc:
             # Never the exception text: it may quote the conversation.
             log.error("response %s was not stored: %s", response_id, type(exc).__name__)
+            rec = None
         finally:
             self._pending.pop(response_id, None)
             if not fut.done():
                 fut.set_result(rec)
-        if rec is not None:
-            raw = rec.to_bytes()
-            self._cache.put(rec, len(raw))
-            self.writer.submit(rec)
-            if self._redis is not None:
-                await self._redis.put(rec, raw, self._clock())
 
     async def _build(
         self,
@@ -296,7 +309,7 @@ class ResponseStore:
         now = self._clock()
 
         def take(rec: StoredRecord | None) -> None:
-            if rec is None or not rec.alive(now):
+            if rec is None or not rec.alive(now) or self._deleted(rec.id, now):
                 return
             if rec.scope != scope:
                 foreign.add(rec.id)
@@ -328,12 +341,16 @@ class ResponseStore:
     async def _read_shared(self, ids: list[str], now: float) -> dict[str, tuple[StoredRecord, int]]:
         """Redis first, the database for what Redis does not have (or has expired)."""
         out: dict[str, tuple[StoredRecord, int]] = {}
+        dead: set[str] = set()
         if self._redis is not None:
-            for response_id, raw in (await self._redis.get_many(ids)).items():
+            found, dead = await self._redis.get_many(ids)
+            for response_id in dead:
+                self._deleted.add(response_id, now)
+            for response_id, raw in found.items():
                 rec = StoredRecord.from_bytes(raw)
                 if rec.alive(now):
                     out[response_id] = (rec, len(raw))
-        rest = [i for i in ids if i not in out]
+        rest = [i for i in ids if i not in out and i not in dead]
         if rest:
             out.update(await database.fetch(rest, now))
         return out
@@ -344,9 +361,10 @@ class ResponseStore:
         if await self._find(scope, response_id, grace=True) is None:
             raise not_found(response_id)
         self._drop_local(response_id)
-        await database.delete(response_id, scope)
+        self._deleted.add(response_id, self._clock())
         if self._redis is not None:
-            await self._redis.delete(response_id)
+            await self._redis.delete(response_id, tombstone_s=_TOMBSTONE_S)
+        await database.delete(response_id, scope)
         try:
             await self._bus.publish(CHANNEL, {"deleted": response_id, "origin": self._instance_id})
         except Exception as exc:  # the row is gone; other instances' copies expire from Redis
@@ -360,6 +378,8 @@ class ResponseStore:
             await database.delete(response_id, scope)
         except Exception as exc:
             log.warning("deleting response %s again failed: %s", response_id, type(exc).__name__)
+        if self._redis is not None:
+            await self._redis.delete(response_id)
 
     def _drop_local(self, response_id: str) -> None:
         self._cache.discard(response_id)
@@ -373,6 +393,7 @@ class ResponseStore:
                 if not isinstance(response_id, str) or event.get("origin") == self._instance_id:
                     continue
                 self._drop_local(response_id)
+                self._deleted.add(response_id, self._clock())
 
     # -- expiry --------------------------------------------------------------------------------
     async def sweep(self) -> int:

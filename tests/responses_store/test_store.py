@@ -166,9 +166,7 @@ async def test_a_three_turn_chain_replays_in_order_on_another_instance(pair: Pai
     await pair.a.writer.flush()
     # Instance B never saw them: Redis (when configured) or the database has them.
     items = await pair.b.load_conversation(ACME_OTHER_USER, "resp_2")
-    texts = [
-        c.get("text") for i in items if i["type"] == "message" for c in i["content"]
-    ]
+    texts = [c.get("text") for i in items if i["type"] == "message" for c in i["content"]]
     assert texts == ["turn one", "ok", "turn two", "two"]
     # Encrypted reasoning travels with the replay (OpenAI needs it to continue).
     assert [i["encrypted_content"] for i in items if i["type"] == "reasoning"] == [
@@ -260,9 +258,7 @@ async def test_a_conversation_that_goes_on_keeps_its_first_turn(pair: Pair) -> N
     await pair.a.writer.flush()
     pair.clock.now += TTL * 0.5  # past resp_c1's own expiry, not past the conversation's
     await pair.a.sweep()
-    assert [i["type"] for i in await pair.b.load_conversation(ACME, "resp_c2")][:1] == [
-        "message"
-    ]
+    assert [i["type"] for i in await pair.b.load_conversation(ACME, "resp_c2")][:1] == ["message"]
     assert {r.id for r in await rows()} == {"resp_c1", "resp_c2"}
 
 
@@ -280,11 +276,19 @@ async def test_delete_reaches_every_instance(pair: Pair) -> None:
         assert "resp_d1" in caught.value.message
 
 
-async def test_delete_before_the_row_is_written(pair: Pair) -> None:
+async def test_delete_while_the_row_is_being_written(pair: Pair) -> None:
+    # The writer starts on submit: the delete may come before, during or after its
+    # transaction. A row that lands after the delete is deleted again shortly after.
     await saved(pair.a, ACME, "resp_q")
     await pair.a.delete(ACME, "resp_q")
+    for store in (pair.b, pair.a):  # never served again, whatever the row is doing
+        with pytest.raises(GatewayError):
+            await store.get(ACME, "resp_q")
     await pair.a.writer.flush()
+    await pair.a.idle()  # the second delete
     assert await rows() == []
+    with pytest.raises(GatewayError):
+        await pair.b.get(ACME, "resp_q")
 
 
 async def test_close_writes_everything_queued(db: str) -> None:
