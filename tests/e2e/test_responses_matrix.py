@@ -177,7 +177,13 @@ async def test_plain_text(stack: Stack, compat: OpenAIFake, provider: str, strea
     stack.reset()
     compat.reset()
     fake = fake_of(stack, compat, provider)
-    fake.replies.append(Reply(text="Sunny and mild in Paris.", input_tokens=21, output_tokens=7))
+    # Prompt-cache reads where the provider reports them (Ollama does not).
+    cached = 0 if provider == "ollama" else 6
+    fake.replies.append(
+        Reply(
+            text="Sunny and mild in Paris.", input_tokens=21, output_tokens=7, cached_tokens=cached
+        )
+    )
     resp, types, rid = call(
         stack,
         stream,
@@ -194,7 +200,7 @@ async def test_plain_text(stack: Stack, compat: OpenAIFake, provider: str, strea
     assert resp.metadata == {"team": "docs"}
     assert (resp.usage.input_tokens, resp.usage.output_tokens) == (21, 7)
     assert resp.usage.total_tokens == 28
-    assert resp.usage.input_tokens_details.cached_tokens == 0
+    assert resp.usage.input_tokens_details.cached_tokens == cached
     if stream:
         check_sequence(types, "message")
     body = upstream_body(fake, provider)

@@ -311,3 +311,27 @@ async def test_a_websocket_upgrade_gets_426(stack: Stack) -> None:
     assert resp.status_code == 426
     assert resp.json()["error"]["code"] == "websocket_not_supported"
     assert resp.headers["x-request-id"]
+
+
+@pytest.mark.parametrize("provider", list(MODELS))
+async def test_a_stream_cut_upstream_ends_with_error_and_failed(
+    stack: Stack, provider: str
+) -> None:
+    """After the first event nothing can fall back: the client gets ``error`` then
+    ``response.failed`` (never a silent truncation), and the row says what happened."""
+    stack.reset()
+    fake: FakeUpstream = stack.fakes()[provider]  # type: ignore[assignment]
+    fake.replies.append(Reply(text="A long answer that is cut short", chunks=10, drop_after=6))
+    raw_resp = client(stack).responses.with_raw_response.create(
+        model=MODELS[provider], input="tell me", stream=True
+    )
+    events = list(raw_resp.parse())
+    kinds = [e.type for e in events]
+    assert kinds[:2] == ["response.created", "response.in_progress"]
+    assert "response.output_text.delta" in kinds
+    assert kinds[-2:] == ["error", "response.failed"], kinds
+    failed = events[-1].response  # type: ignore[union-attr]
+    assert failed.status == "failed" and failed.error is not None and failed.error.message
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    row, _ = await own_row(stack, raw_resp.headers["x-request-id"])
+    assert row.endpoint == "/v1/responses" and row.status >= 500 and row.streamed
