@@ -1,7 +1,8 @@
 """``POST /v1/responses`` with the official ``openai`` SDK (``responses.create``, ``.stream``,
 ``.parse``) x every provider (OpenAI through its own Responses API, Anthropic, Gemini, Ollama and
-an OpenAI-compatible chat server) x stream and not x {plain, tool round trip, structured output,
-reasoning}; each checked in what the SDK got, what the fake provider received and the log row.
+an OpenAI-compatible chat server, Azure) x stream and not x {plain, tool round trip, structured
+output, reasoning}; each checked in what the SDK got, what the fake provider received and the log
+row.
 """
 
 from __future__ import annotations
@@ -28,15 +29,21 @@ MODELS = {
     "gemini": "gemini/gemini-2.5-flash",
     "ollama": "ollama/qwen3:8b",
     "compat": "compat/gpt-4o-mini",
+    "azure": "azure/gpt-4o-mini",
 }
 #: Reasoning models per provider (what a client asks to think).
-THINKERS = MODELS | {"openai": "openai/o3-mini", "compat": "compat/o3-mini"}
+THINKERS = MODELS | {
+    "openai": "openai/o3-mini",
+    "compat": "compat/o3-mini",
+    "azure": "azure/o3-mini",
+}
 PATHS = {
     "openai": "/v1/responses",
     "anthropic": "/v1/messages",
     "gemini": "enerateContent",
     "ollama": "/api/chat",
     "compat": "/v1/chat/completions",
+    "azure": "/chat/completions",
 }
 WEATHER = {
     "type": "function",
@@ -55,6 +62,7 @@ SIGNATURE = "EqMBCkgIBxABGAIiQL1fake/signature+base64=="
 REPLY_CLASSES: dict[str, type[Reply]] = {
     "openai": OpenAIReply,
     "compat": OpenAIReply,
+    "azure": OpenAIReply,
     "anthropic": AnthropicReply,
     "gemini": GeminiReply,
     "ollama": OllamaReply,
@@ -77,11 +85,18 @@ def compat() -> Iterator[OpenAIFake]:
 
 @pytest.fixture(scope="module")
 def gateway_overrides(compat: OpenAIFake) -> dict[str, str]:
-    return {"SWITCHBOARD_PROVIDER_COMPAT_BASE_URL": compat.sdk_base_url}
+    # One more OpenAI fake serves both the compatible server and Azure (its deployment paths).
+    return {
+        "SWITCHBOARD_PROVIDER_COMPAT_BASE_URL": compat.sdk_base_url,
+        "AZURE_OPENAI_API_KEY": "azure-upstream-key-0123456789",
+        "AZURE_OPENAI_BASE_URL": compat.base_url,
+    }
 
 
 def fake_of(stack: Stack, compat: OpenAIFake, provider: str) -> FakeUpstream:
-    return compat if provider == "compat" else stack.fakes()[provider]  # type: ignore[return-value]
+    if provider in ("compat", "azure"):
+        return compat
+    return stack.fakes()[provider]  # type: ignore[return-value]
 
 
 def client(stack: Stack) -> openai.OpenAI:
@@ -96,7 +111,7 @@ def client(stack: Stack) -> openai.OpenAI:
 def thinking_reply(provider: str, text: str | None, **kw: Any) -> Reply:
     """A reply with thinking in the provider's own form (its fake renders it)."""
     cls = REPLY_CLASSES[provider]
-    if provider in ("openai", "compat"):
+    if provider in ("openai", "compat", "azure"):
         return cls(text=text, reasoning_content=THOUGHT, **kw)  # type: ignore[call-arg]
     if provider == "anthropic":
         return cls(text=text, thinking=THOUGHT, signature=SIGNATURE, **kw)  # type: ignore[call-arg]
@@ -310,7 +325,7 @@ async def test_structured_output(
         fmt = body["text"]["format"]
         assert fmt["type"] == "json_schema" and fmt["name"] == "Weather" and fmt["strict"]
         assert fmt["schema"]["required"] == ["city", "celsius"]
-    elif provider == "compat":
+    elif provider in ("compat", "azure"):
         assert body["response_format"]["json_schema"]["name"] == "Weather"
     elif provider == "anthropic":
         assert body["output_config"]["format"]["type"] == "json_schema"
@@ -342,14 +357,14 @@ async def test_reasoning(stack: Stack, compat: OpenAIFake, provider: str, stream
     assert first.output_text == "Sunny."
     if stream:
         check_sequence(types, "reasoning", "message")
-    if provider in ("openai", "gemini", "compat"):
+    if provider in ("openai", "gemini", "compat", "azure"):
         # Providers that report reasoning tokens.
         assert first.usage.output_tokens_details.reasoning_tokens == 25
     body = upstream_body(fake, provider)
     if provider == "openai":
         assert body["reasoning"] == {"effort": "low", "summary": "auto"}
         assert "reasoning.encrypted_content" in body["include"]
-    elif provider == "compat":
+    elif provider in ("compat", "azure"):
         assert body["reasoning_effort"] == "low"
     elif provider == "anthropic":
         assert body["thinking"]["type"] == "enabled"
