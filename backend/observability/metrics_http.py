@@ -60,9 +60,16 @@ def metrics_endpoint(
 
 
 class InFlight:
-    """Counts requests under ``prefix`` from their start until their last byte (streams too)."""
+    """Counts requests under ``prefix`` (the proxy's paths: ``/v1/`` and the Gemini door's
+    ``/v1beta/``) from their start until their last byte (streams too)."""
 
-    def __init__(self, app: ASGIApp, *, metrics: Metrics, prefix: str = "/v1/") -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        metrics: Metrics,
+        prefix: str | tuple[str, ...] = ("/v1/", "/v1beta/"),
+    ) -> None:
         self.app = app
         self._gauge = metrics.in_flight
         self._prefix = prefix

@@ -257,14 +257,15 @@ class Tracing:
 
 
 class TraceRequests:
-    """ASGI middleware: a request span around every ``/v1/*`` request (installed only when on)."""
+    """ASGI middleware: a request span around every proxy request (``/v1/*``, the Gemini door's
+    ``/v1beta/*``), installed only when tracing is on."""
 
     def __init__(self, app: ASGIApp, tracing: Tracing) -> None:
         self.app = app
         self.tracing = tracing
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith("/v1/"):
+        if scope["type"] == "http" and scope["path"].startswith(("/v1/", "/v1beta/")):
             await self.tracing.serve(self.app, scope, receive, send)
         else:
             await self.app(scope, receive, send)
