@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import openai
@@ -390,3 +391,43 @@ async def test_reasoning(stack: Stack, compat: OpenAIFake, provider: str, stream
             b for m in body["messages"] if isinstance(m["content"], list) for b in m["content"]
         ]
         assert {"type": "thinking", "thinking": THOUGHT, "signature": SIGNATURE} in blocks
+
+
+GOLDEN = Path(__file__).parents[1] / "protocols" / "openai_responses" / "golden"
+
+
+@STREAM
+async def test_hosted_tools_pass_through_to_openai(stack: Stack, stream: bool) -> None:
+    """OpenAI's own answer with a hosted web search, its annotated text and encrypted reasoning
+    reaches the SDK item for item; the web search tool and ``include`` reach OpenAI as sent."""
+    stack.reset()
+    if stream:
+        raw = (GOLDEN / "upstream_stream.sse").read_bytes()
+        stack.openai.replies.append(Reply(raw=raw, raw_content_type="text/event-stream"))
+    else:
+        stack.openai.replies.append(Reply(raw=(GOLDEN / "upstream_response.json").read_bytes()))
+    tools: Any = [{"type": "web_search", "search_context_size": "low"}, WEATHER]
+    resp, types, _ = call(
+        stack,
+        stream,
+        model="openai/gpt-5",
+        input="Find the docs and list them.",
+        tools=tools,
+        include=["web_search_call.action.sources", "reasoning.encrypted_content"],
+        reasoning={"effort": "medium", "summary": "auto"},
+    )
+    upstream = json.loads((GOLDEN / "upstream_response.json").read_text())
+    got = [o.model_dump(exclude_none=True) for o in resp.output]
+    if stream:  # the gateway names the items it streams itself; hosted ones keep OpenAI's id
+        for item in (*got, *upstream["output"]):
+            if item["type"] != "web_search_call":
+                item.pop("id")
+    assert got == upstream["output"]
+    assert resp.usage.input_tokens_details.cached_tokens == 768
+    assert resp.usage.output_tokens_details.reasoning_tokens == 64
+    if stream:
+        assert "response.web_search_call.searching" in types
+        assert "response.output_text.annotation.added" in types
+    sent = upstream_body(stack.openai, "openai")
+    assert sent["tools"] == tools and sent["store"] is False
+    assert sent["include"] == ["web_search_call.action.sources", "reasoning.encrypted_content"]
