@@ -9,6 +9,11 @@ judged by the per-field tables in ``model_rules`` (some translate, some are docu
 everything found here (content blocks, tool types, keys of a block, message or tool) has no
 translation and is refused.
 
+Some unmodelled keys ask for nothing another provider could miss, and are documented no-ops
+there (``NO_OP_KEYS``): what the OpenAI SDK itself leaves on an assistant message a client
+echoes back (a streamed tool call's ``index``, ``parse()``'s ``parsed`` copy of the content,
+``annotations`` describing the text). They still pass through to the caller's own protocol.
+
 Answers need no such check: an upstream only answers with extras to a request that had them.
 """
 
@@ -38,6 +43,11 @@ _OWNER: dict[type, str] = {
     ThinkingPart: "a thinking block",
     Message: "a message",
     Tool: "a tool",
+}
+
+#: Unmodelled keys that are documented no-ops on other providers, by caller protocol.
+NO_OP_KEYS: dict[str, frozenset[str]] = {
+    "openai": frozenset({"index", "parsed", "annotations"}),
 }
 
 #: What to call a protocol in an error message.
@@ -74,47 +84,50 @@ def same_wire(req: ChatRequest, upstream_protocol: str) -> bool:
 def foreign_extra(req: ChatRequest) -> Foreign | None:
     """The first extra of ``req`` below the top level (blocks, tools, keys of either), or None.
 
-    Keys starting with ``_`` are codec bookkeeping and never count.
+    Keys starting with ``_`` are codec bookkeeping and never count, nor do ``NO_OP_KEYS``.
     """
+    ignored = NO_OP_KEYS.get(caller_protocol(req), frozenset())
     for i, tool in enumerate(req.tools):
         where = f"tools[{i}]"
         if isinstance(tool, Opaque):
             return Foreign(f"tool type '{tool.kind}'", where, "tools")
-        found = _keys(tool, where, "tools")
+        found = _keys(tool, where, "tools", ignored)
         if found is not None:
             return found
     for i, text in enumerate(req.system):
-        found = _keys(text, f"system[{i}]", "system")
+        found = _keys(text, f"system[{i}]", "system", ignored)
         if found is not None:
             return found
     for i, msg in enumerate(req.messages):
         where = f"messages[{i}]"
-        found = _keys(msg, where, "messages")
+        found = _keys(msg, where, "messages", ignored)
         if found is not None:
             return found
         for j, part in enumerate(msg.parts):
-            found = _part(part, f"{where}.content[{j}]")
+            found = _part(part, f"{where}.content[{j}]", ignored)
             if found is not None:
                 return found
     return None
 
 
-def _part(part: Part, where: str) -> Foreign | None:
+def _part(part: Part, where: str, ignored: frozenset[str]) -> Foreign | None:
     if isinstance(part, Opaque):
         return Foreign(f"content block type '{part.kind}'", where, "messages")
     if isinstance(part, ToolResultPart):
         for k, item in enumerate(part.content):
-            found = _part(item, f"{where}.content[{k}]")
+            found = _part(item, f"{where}.content[{k}]", ignored)
             if found is not None:
                 return found
-    return _keys(part, where, "messages")
+    return _keys(part, where, "messages", ignored)
 
 
-def _keys(obj: Part | Message | Tool, where: str, param: str) -> Foreign | None:
+def _keys(
+    obj: Part | Message | Tool, where: str, param: str, ignored: frozenset[str]
+) -> Foreign | None:
     extra = getattr(obj, "extra", None)
     if not extra:
         return None
     for key in extra:
-        if not key.startswith("_"):
+        if not key.startswith("_") and key not in ignored:
             return Foreign(f"field '{key}' of {_OWNER.get(type(obj), 'an item')}", where, param)
     return None

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -73,14 +74,33 @@ def gateway_overrides() -> dict[str, str]:
     return {}
 
 
+@dataclass(frozen=True)
+class StackSetup:
+    """How a module's stack is seeded before its gateway starts: ``seed_basic`` keyword
+    arguments and an optional coroutine run with the database URL and the seeded rows."""
+
+    seed: dict[str, Any] = field(default_factory=dict)
+    prepare: Callable[[str, Seeded], Awaitable[None]] | None = None
+
+
+@pytest.fixture(scope="module")
+def stack_setup() -> StackSetup:
+    """Seeding of a test module's stack (override the fixture to change it)."""
+    return StackSetup()
+
+
 @pytest.fixture(scope="module")
 async def stack(
-    tmp_path_factory: pytest.TempPathFactory, gateway_overrides: dict[str, str]
+    tmp_path_factory: pytest.TempPathFactory,
+    gateway_overrides: dict[str, str],
+    stack_setup: StackSetup,
 ) -> AsyncIterator[Stack]:
     tmp = tmp_path_factory.mktemp("stack")
     db = await create_database(tmp)
     await prepare_database(db)
-    seeded = await seed_basic(db)
+    seeded = await seed_basic(db, **stack_setup.seed)
+    if stack_setup.prepare is not None:
+        await stack_setup.prepare(db, seeded)
     fakes = {
         "openai": OpenAIFake().start(),
         "anthropic": AnthropicFake().start(),

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
@@ -22,14 +21,10 @@ import openai
 import orjson
 import pytest
 
-from tests.dbutil import create_database, drop_database
-from tests.e2e.conftest import Stack, gateway_env
-from tests.e2e.harness import GatewayProc, orm, prepare_database, seed_basic, wait_for_rows
-from tests.fakes.anthropic_fake import AnthropicFake, AnthropicReply
+from tests.e2e.conftest import Stack, StackSetup
+from tests.e2e.harness import Seeded, orm, wait_for_rows
+from tests.fakes.anthropic_fake import AnthropicReply
 from tests.fakes.base import Reply
-from tests.fakes.gemini_fake import GeminiFake
-from tests.fakes.ollama_fake import OllamaFake
-from tests.fakes.openai_fake import OpenAIFake
 
 CLAUDE = "anthropic/claude-sonnet-4-5"
 EPHEMERAL = {"type": "ephemeral"}
@@ -37,40 +32,27 @@ WEEKLY_CAP = Decimal(100)
 EMAIL = "jane.doe@example.com"
 
 
-@pytest.fixture(scope="module")
-async def tstack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
+async def _prepare(db: str, seeded: Seeded) -> None:
     from backend.data.models.settings import Setting, UserFeature
     from backend.data.models.tenancy import Organization
 
-    tmp = tmp_path_factory.mktemp("prompt-caching")
-    db = await create_database(tmp)
-    await prepare_database(db)
     # Alice (Acme) has a weekly cap and uses the response cache; Globex has DLP on.
-    seeded = await seed_basic(db, weekly_cap=WEEKLY_CAP)
     async with orm(db):
         await Setting.create(key="offered_features", value=["response_cache"])
         await UserFeature.create(user_id=seeded.user_id, feature="response_cache")
         await Organization.filter(id=seeded.other_org_id).update(dlp_enabled=True)
-    fakes: dict[str, Any] = {
-        "openai": OpenAIFake().start(),
-        "anthropic": AnthropicFake().start(),
-        "gemini": GeminiFake().start(),
-        "ollama": OllamaFake().start(),
-    }
-    gw = GatewayProc(gateway_env(db, tmp, fakes), tmp / "gateway.log").start()
-    try:
-        yield Stack(gw, db, seeded, tmp=tmp, **fakes)
-    finally:
-        gw.stop()
-        for fake in fakes.values():
-            fake.stop()
-        await drop_database(db)
+
+
+@pytest.fixture(scope="module")
+def stack_setup() -> StackSetup:
+    return StackSetup(seed={"weekly_cap": WEEKLY_CAP}, prepare=_prepare)
 
 
 @pytest.fixture
-def stack(tstack: Stack) -> Stack:
-    tstack.reset()
-    return tstack
+def stack(stack: Stack) -> Stack:
+    """The module's stack (``conftest``), with the fakes' scripts and records reset."""
+    stack.reset()
+    return stack
 
 
 def oai(stack: Stack, key: str | None = None) -> openai.OpenAI:

@@ -10,7 +10,6 @@ The README's "Reasoning" tables list these mappings.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
@@ -18,14 +17,13 @@ import anthropic
 import openai
 import pytest
 
-from tests.dbutil import create_database, drop_database
-from tests.e2e.conftest import Stack, gateway_env
-from tests.e2e.harness import GatewayProc, prepare_database, seed_basic, wait_for_rows
-from tests.fakes.anthropic_fake import AnthropicFake, AnthropicReply
+from tests.e2e.conftest import Stack
+from tests.e2e.harness import wait_for_rows
+from tests.fakes.anthropic_fake import AnthropicReply
 from tests.fakes.base import ToolCall
-from tests.fakes.gemini_fake import GeminiFake, GeminiReply
-from tests.fakes.ollama_fake import OllamaFake, OllamaReply
-from tests.fakes.openai_fake import OpenAIFake, OpenAIReply
+from tests.fakes.gemini_fake import GeminiReply
+from tests.fakes.ollama_fake import OllamaReply
+from tests.fakes.openai_fake import OpenAIReply
 
 CLAUDE = "anthropic/claude-sonnet-4-5"
 GEMINI = "gemini/gemini-2.5-flash"
@@ -51,32 +49,11 @@ PATHS = {
 }
 
 
-@pytest.fixture(scope="module")
-async def rstack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
-    tmp = tmp_path_factory.mktemp("reasoning")
-    db = await create_database(tmp)
-    await prepare_database(db)
-    seeded = await seed_basic(db)
-    fakes: dict[str, Any] = {
-        "openai": OpenAIFake().start(),
-        "anthropic": AnthropicFake().start(),
-        "gemini": GeminiFake().start(),
-        "ollama": OllamaFake().start(),
-    }
-    gw = GatewayProc(gateway_env(db, tmp, fakes), tmp / "gateway.log").start()
-    try:
-        yield Stack(gw, db, seeded, tmp=tmp, **fakes)
-    finally:
-        gw.stop()
-        for fake in fakes.values():
-            fake.stop()
-        await drop_database(db)
-
-
 @pytest.fixture
-def stack(rstack: Stack) -> Stack:
-    rstack.reset()
-    return rstack
+def stack(stack: Stack) -> Stack:
+    """The module's stack (``conftest``), with the fakes' scripts and records reset."""
+    stack.reset()
+    return stack
 
 
 def oai(stack: Stack) -> openai.OpenAI:

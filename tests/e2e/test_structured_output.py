@@ -7,7 +7,6 @@ The Anthropic SDK's ``output_config.format`` reaches an OpenAI upstream as ``res
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import anthropic
@@ -16,14 +15,8 @@ import orjson
 import pytest
 from pydantic import BaseModel
 
-from tests.dbutil import create_database, drop_database
-from tests.e2e.conftest import Stack, gateway_env
-from tests.e2e.harness import GatewayProc, prepare_database, seed_basic
-from tests.fakes.anthropic_fake import AnthropicFake
+from tests.e2e.conftest import Stack
 from tests.fakes.base import Reply, ToolCall
-from tests.fakes.gemini_fake import GeminiFake
-from tests.fakes.ollama_fake import OllamaFake
-from tests.fakes.openai_fake import OpenAIFake
 
 
 class Person(BaseModel):
@@ -35,32 +28,11 @@ ADA = {"name": "Ada", "age": 36}
 ASK = [{"role": "user", "content": "Who wrote the first program?"}]
 
 
-@pytest.fixture(scope="module")
-async def sstack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
-    tmp = tmp_path_factory.mktemp("structured")
-    db = await create_database(tmp)
-    await prepare_database(db)
-    seeded = await seed_basic(db)
-    fakes: dict[str, Any] = {
-        "openai": OpenAIFake().start(),
-        "anthropic": AnthropicFake().start(),
-        "gemini": GeminiFake().start(),
-        "ollama": OllamaFake().start(),
-    }
-    gw = GatewayProc(gateway_env(db, tmp, fakes), tmp / "gateway.log").start()
-    try:
-        yield Stack(gw, db, seeded, tmp=tmp, **fakes)
-    finally:
-        gw.stop()
-        for fake in fakes.values():
-            fake.stop()
-        await drop_database(db)
-
-
 @pytest.fixture
-def stack(sstack: Stack) -> Stack:
-    sstack.reset()
-    return sstack
+def stack(stack: Stack) -> Stack:
+    """The module's stack (``conftest``), with the fakes' scripts and records reset."""
+    stack.reset()
+    return stack
 
 
 def oai(stack: Stack) -> openai.OpenAI:

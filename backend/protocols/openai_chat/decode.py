@@ -71,6 +71,7 @@ _MESSAGE_KEYS = frozenset(
         "tool_call_id",
         "reasoning_content",
         "thinking_blocks",
+        "refusal",
     }
 )
 _TEXT_KEYS = frozenset({"type", "text", "cache_control"})
@@ -351,6 +352,9 @@ def _assistant_message(msg: dict[str, Any], p: str) -> Message:
             if text:
                 known = frozenset({"type", kind, "cache_control"})
                 parts.append(TextPart(text, extra=_unmodelled(part, known)))
+    refusal = msg.get("refusal")
+    if isinstance(refusal, str) and refusal and not any(isinstance(x, TextPart) for x in parts):
+        parts.append(TextPart(refusal))  # an echoed refusal is what the assistant said
     tool_calls = msg.get("tool_calls")
     if tool_calls is not None:
         for j, item in enumerate(as_list(tool_calls, f"{p}.tool_calls")):

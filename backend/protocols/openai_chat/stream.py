@@ -151,10 +151,13 @@ class StreamEncoder:
         choices = ev.opaque.data.get("choices") if ev.opaque.protocol == "openai" else None
         if not isinstance(choices, list) or not choices:
             return b""
+        # Choice 0 opens the stream, as OpenAI's own streams do (the SDK's accumulator builds its
+        # snapshot from the first chunk and indexes it by choice).
+        out = b"" if self._role_sent else self._role_chunk()
         chunk = {**self._envelope(), "choices": choices}
         if self._include_usage:
             chunk["usage"] = None
-        return self._frame(chunk)
+        return out + self._frame(chunk)
 
     def _block_chunk(self, part: ThinkingPart) -> bytes:
         # The SDK's stream accumulator merges list entries by ``index``.
