@@ -118,7 +118,7 @@ async def test_gemini_cli_writes_a_file(
     (_, first_body, first), (_, _, last) = sent
     assert "write_file" in first.tools and "run_shell_command" in first.tools
     assert KEYWORD in first.user_text
-    assert "non-interactive CLI agent" in first.system_text
+    assert "CLI agent specializing in software engineering tasks" in first.system_text
     # The tool's result went back to the model as the result of that call.
     assert last.result_for == fake.script.call_id
     assert str(target) in last.result_text
