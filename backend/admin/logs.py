@@ -35,6 +35,7 @@ from backend.admin.errors import Forbidden, NotFound
 from backend.admin.pagination import Page, Sort, keyset_page, offset_page
 from backend.data.models.logs import RequestLog, UsageRollup
 from backend.data.models.tenancy import User
+from backend.proxy.gemini import LOGGED_ENDPOINTS as GEMINI_ENDPOINTS
 
 LOG_SORTS = {
     "NEWEST": Sort("log:newest", "id", True),
@@ -81,7 +82,8 @@ def _scoped_logs(actor: Actor) -> QuerySet[RequestLog]:
 
 
 #: The gateway's doors as the logs name them: a filter value -> the endpoint paths logged for it
-#: (a door whose path holds the model, such as Gemini's, is logged with ``{model}``).
+#: (a door whose path holds the model, such as Gemini's, is logged with ``{model}``; Gemini's
+#: methods each have their own path, ``proxy.gemini.LOGGED_ENDPOINTS``).
 ENDPOINTS: dict[str, tuple[str, ...]] = {
     "chat_completions": ("/v1/chat/completions",),
     "messages": ("/v1/messages",),
@@ -91,7 +93,7 @@ ENDPOINTS: dict[str, tuple[str, ...]] = {
         "/v1/responses/{id}",
         "/v1/responses/{id}/input_items",
     ),
-    "gemini": ("/v1beta/models/{model}", "/v1/models/{model}"),
+    "gemini": tuple(e for e in GEMINI_ENDPOINTS if "{model}" in e),
     "embeddings": ("/v1/embeddings",),
     "models": ("/v1/models", "/v1beta/models"),
 }

@@ -33,7 +33,21 @@ DOORS: dict[str, tuple[str, tuple[str, ...]]] = {
         "Stored responses",
         ("/v1/responses/{id}", "/v1/responses/{id}/input_items"),
     ),
-    "GEMINI": ("Gemini", ("/v1beta/models/{model}", "/v1/models/{model}")),
+    "GEMINI": (
+        "Gemini",
+        tuple(
+            f"/{version}/models/{{model}}{method}"
+            for version in ("v1beta", "v1")
+            for method in (
+                "",
+                ":generateContent",
+                ":streamGenerateContent",
+                ":countTokens",
+                ":embedContent",
+                ":batchEmbedContents",
+            )
+        ),
+    ),
     "EMBEDDINGS": ("Embeddings", ("/v1/embeddings",)),
     "MODELS": ("Model lists", ("/v1/models", "/v1beta/models")),
 }

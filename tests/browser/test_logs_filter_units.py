@@ -21,4 +21,4 @@ def test_live_rows_are_filtered_like_the_query() -> None:
     row = {"endpoint": "/v1/responses"}
     assert matches("", row) and matches("RESPONSES", row)
     assert not matches("CHAT_COMPLETIONS", row) and not matches("STORED_RESPONSES", row)
-    assert matches("GEMINI", {"endpoint": "/v1beta/models/{model}"})
+    assert matches("GEMINI", {"endpoint": "/v1beta/models/{model}:streamGenerateContent"})

@@ -19,8 +19,8 @@ PATHS = [
     "/v1/messages",
     "/v1/responses",
     "/v1/responses/{id}",
-    "/v1beta/models/{model}",
-    "/v1/models/{model}",
+    "/v1beta/models/{model}:streamGenerateContent",
+    "/v1/models/{model}:generateContent",
     "/v1/embeddings",
 ]
 
@@ -46,7 +46,10 @@ async def test_filter_by_door(env: Env, world: World) -> None:
     assert await paths(None) == sorted(PATHS)
     assert await paths("RESPONSES") == ["/v1/responses"]
     assert await paths("STORED_RESPONSES") == ["/v1/responses/{id}"]
-    assert await paths("GEMINI") == ["/v1/models/{model}", "/v1beta/models/{model}"]
+    assert await paths("GEMINI") == [
+        "/v1/models/{model}:generateContent",
+        "/v1beta/models/{model}:streamGenerateContent",
+    ]
     assert await paths("CHAT_COMPLETIONS") == ["/v1/chat/completions"]
     assert await paths("COUNT_TOKENS") == []
     assert (
