@@ -68,6 +68,7 @@ class Deliveries:
         self._clock = clock
         self._poll_s = poll_s
         self._wake = asyncio.Event()
+        self._failing = False
 
     def kick(self) -> None:
         """New rows: look now instead of at the next poll."""
@@ -82,7 +83,12 @@ class Deliveries:
                 while await self.process_due() == BATCH:
                     pass
             except Exception:  # the database may be away: try again at the next poll
-                log.exception("alert deliveries: processing failed, retrying")
+                # Once per outage, not once per poll.
+                if not self._failing:
+                    log.exception("alert deliveries: processing failed, retrying")
+                self._failing = True
+            else:
+                self._failing = False
 
     async def process_due(self) -> int:
         """Attempt every due row this instance can claim; returns how many were due."""

@@ -81,6 +81,7 @@ class AlertWatcher:
         #: (provider, model or None) of breakers that opened since the last evaluation.
         self._opened: list[tuple[str, str | None]] = []
         self._wake = asyncio.Event()
+        self._failing = False
 
     # -- hooks -----------------------------------------------------------------------------------
     def circuit_changed(self, provider: str, model: str | None, state: str) -> None:
@@ -98,7 +99,14 @@ class AlertWatcher:
             try:
                 await self.evaluate()
             except Exception:  # the database or Redis may be away: try again next time
-                log.exception("evaluating alert rules failed, retrying")
+                # Once per outage, not once per interval.
+                if not self._failing:
+                    log.exception("evaluating alert rules failed, retrying")
+                self._failing = True
+            else:
+                if self._failing:
+                    log.info("evaluating alert rules works again")
+                self._failing = False
 
     async def evaluate(self) -> int:
         """Evaluate every enabled rule once; returns how many deliveries were created."""
