@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 import pytest
-from google.genai import types
+from google.genai import errors, types
 from pydantic import BaseModel
 
 from backend.protocols.gemini.wire import camel
@@ -255,3 +255,50 @@ async def test_v1_default_spelling(stack: Stack) -> None:
     resp = client.models.generate_content(model=MODELS["anthropic"], contents="hi")
     assert resp.text == "Hello from v1."
     assert any(n.startswith("models/") for n in (m.name for m in client.models.list()))
+
+
+def sampling_sent(provider: str, body: dict[str, Any]) -> dict[str, Any]:
+    if provider == "gemini":
+        return {k: v for k, v in body["generationConfig"].items() if k != "maxOutputTokens"}
+    if provider == "ollama":
+        return body["options"]
+    keys = ("temperature", "top_p", "top_k", "seed", "presence_penalty", "frequency_penalty")
+    return {k: body[k] for k in keys if k in body}
+
+
+@pytest.mark.parametrize("provider", list(MODELS))
+async def test_sampling_fields_reach_each_provider(stack: Stack, provider: str) -> None:
+    """Gemini CLI's defaults (temperature 1, topP 0.95, topK 64) work everywhere: topK is
+    Anthropic's and Ollama's top_k, a documented no-op for OpenAI (no top-k there); seed and
+    penalties go to OpenAI and Ollama; Anthropic has none of those, so they are a 400 there."""
+    stack.reset()
+    fake: Any = stack.fakes()[provider]
+    fake.replies.append(Reply(text="ok"))
+    config = types.GenerateContentConfig(temperature=1, top_p=0.95, top_k=64)
+    text, *_ = generate(stack, MODELS[provider], "hi", False, config)
+    assert text == "ok"
+    expected = {
+        "gemini": {"temperature": 1, "topP": 0.95, "topK": 64},
+        "anthropic": {"temperature": 1, "top_p": 0.95, "top_k": 64},
+        "openai": {"temperature": 1, "top_p": 0.95},
+        "ollama": {"temperature": 1, "top_p": 0.95, "top_k": 64},
+    }[provider]
+    assert sampling_sent(provider, fake.requests[0].json) == expected
+
+    penalties = types.GenerateContentConfig(seed=7, presence_penalty=0.5, frequency_penalty=0.25)
+    if provider == "anthropic":
+        client = gemini_client(stack)
+        with pytest.raises(errors.ClientError) as refused:
+            client.models.generate_content(model=MODELS[provider], contents="hi", config=penalties)
+        assert refused.value.code == 400
+        message = refused.value.message or ""
+        assert "cannot be honoured by anthropic model 'claude-sonnet-4-5'" in message
+        assert "'generationConfig.presencePenalty'" in message  # the first it found
+        return
+    fake.replies.append(Reply(text="ok"))
+    generate(stack, MODELS[provider], "hi", False, penalties)
+    sent = sampling_sent(provider, fake.requests[1].json)
+    if provider == "gemini":
+        assert sent == {"seed": 7, "presencePenalty": 0.5, "frequencyPenalty": 0.25}
+    else:
+        assert sent == {"seed": 7, "presence_penalty": 0.5, "frequency_penalty": 0.25}

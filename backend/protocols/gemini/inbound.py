@@ -492,8 +492,13 @@ def _generation(req: ChatRequest, value: Any, path: str, flags: dict[str, Any]) 
             raise invalid(f"{path}.stopSequences", "expected a list of strings")
         req.stop = list(stops)
     for key in ("topK", "seed"):
-        if g.get(key) is not None and not is_int(g[key]):
+        value = g.get(key)
+        if value is None:
+            continue
+        # The Python SDK types top_k as a float (64.0): an integral number is an integer.
+        if not is_number(value) or value != int(value):
             raise invalid(f"{path}.{key}", "expected an integer")
+        kept[key] = int(value)
     for key in ("presencePenalty", "frequencyPenalty"):
         if g.get(key) is not None and not is_number(g[key]):
             raise invalid(f"{path}.{key}", "expected a number")
