@@ -126,6 +126,12 @@ async def test_gemini_cli_writes_a_file(
     assert first_body["model"] == model.split("/", 1)[1]
     # The CLI's tool schemas (``parametersJsonSchema``) reached the provider whole.
     assert tool_schema(provider, first_body, "write_file")["required"] == ["file_path", "content"]
+    if provider == "anthropic":
+        # Gemini CLI always sends temperature 1 and topP 0.95; Anthropic's current models
+        # (Sonnet 4.5, Haiku 4.5, Opus 4.1 and later) answer 400 "`temperature` and `top_p`
+        # cannot both be specified for this model" (the fake does not play that check).
+        sampling = {k: first_body[k] for k in ("temperature", "top_p") if k in first_body}
+        assert len(sampling) < 2, f"real Claude refuses this: {sampling}"
 
 
 def tool_schema(provider: str, body: dict[str, Any], name: str) -> dict[str, Any]:
