@@ -23,6 +23,7 @@ from tests.e2e.dlp_support import BUILTIN, DlpStack, dlp_stack
 from tests.e2e.harness import orm
 from tests.fakes.anthropic_fake import AnthropicReply
 from tests.fakes.base import Reply, ToolCall
+from tests.fakes.openai_fake import OpenAIReply
 
 MODEL = "anthropic/claude-sonnet-4-5"
 WEATHER_TOOL: Any = {
@@ -283,3 +284,47 @@ async def test_retrieve_delete_and_input_item_pages(stack: DlpStack) -> None:
     with pytest.raises(openai.NotFoundError) as broken:
         sdk.responses.create(model=MODEL, previous_response_id=third.id, input="go on")
     assert first.id in str(broken.value)
+
+
+async def test_openai_upstream_gets_the_replayed_conversation_never_its_own_state(
+    stack: DlpStack,
+) -> None:
+    """OpenAI's Responses API upstream: the gateway sends the whole conversation with
+    ``store: false``, the reasoning item with its encrypted content, and never an upstream
+    ``previous_response_id`` (the tenant's conversation lives here, not in the upstream account)."""
+    sdk = client(stack, "off")
+    thought = "The user wants the weather."
+    stack.openai.replies.extend(
+        [OpenAIReply(text="Sunny.", reasoning_content=thought), Reply(text="Still sunny.")]
+    )
+    reasoning: Any = {"effort": "low", "summary": "auto"}
+    first = sdk.responses.create(model="openai/o3-mini", input="Weather?", reasoning=reasoning)
+    second = sdk.responses.create(
+        model="openai/o3-mini",
+        previous_response_id=first.id,
+        input="And now?",
+        reasoning=reasoning,
+    )
+    assert second.output_text == "Still sunny."
+    calls = [r.json for r in stack.openai.requests if r.path.endswith("/responses")]
+    assert len(calls) == 2
+    assert "reasoning.encrypted_content" in calls[0]["include"]
+    body = calls[1]
+    assert body.get("store") is False and not body.get("previous_response_id")
+    items = body["input"]
+    assert [i.get("type", "message") for i in items] == [
+        "message",
+        "reasoning",
+        "message",
+        "message",
+    ]
+    assert items[1]["encrypted_content"].startswith("gAAAAA-fake-")
+    assert orjson.dumps(items[0]).decode().count("Weather?") == 1
+    assert "Sunny." in orjson.dumps(items[2]).decode()
+    assert "And now?" in orjson.dumps(items[3]).decode()
+    # Read back, the encrypted content shows only when asked for (as at OpenAI).
+    [plain] = [o for o in sdk.responses.retrieve(first.id).output if o.type == "reasoning"]
+    assert plain.encrypted_content is None
+    asked = sdk.responses.retrieve(first.id, include=["reasoning.encrypted_content"])
+    [full] = [o for o in asked.output if o.type == "reasoning"]
+    assert full.encrypted_content == items[1]["encrypted_content"]
