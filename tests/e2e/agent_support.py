@@ -3,7 +3,7 @@
 ``seen(provider, body)`` reads one upstream chat request in its provider's own format (Anthropic
 messages, OpenAI chat completions, OpenAI Responses, Gemini, Ollama) into the few facts the tests
 check: the tools offered, the system text, the user text, and the tool result carried back.
-``chat_bodies`` lists the chat requests a fake received (not model lists or token counts).
+``chats`` lists the chat requests a fake received (not model lists or token counts), read so.
 """
 
 from __future__ import annotations
@@ -44,11 +44,6 @@ def json_lines(text: str) -> list[dict[str, Any]]:
             except ValueError:
                 continue
     return out
-
-
-def chat_bodies(fake: FakeUpstream) -> list[dict[str, Any]]:
-    """The chat requests a fake received, in order."""
-    return [r.json for r in fake.requests if fake.turn(r) is not None]
 
 
 @dataclass

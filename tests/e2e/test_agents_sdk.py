@@ -13,8 +13,19 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from agents import Agent, FunctionTool, OpenAIResponsesModel, RunConfig, Runner, function_tool
 from openai import AsyncOpenAI
+
+pytest.importorskip(
+    "agents", reason="openai-agents is not installed (pip install -e '.[dev]' installs it)"
+)
+from agents import (
+    Agent,
+    FunctionTool,
+    OpenAIResponsesModel,
+    RunConfig,
+    Runner,
+    function_tool,
+)
 
 from tests.e2e.agent_support import chats
 from tests.e2e.conftest import Stack
