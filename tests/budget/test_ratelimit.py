@@ -5,11 +5,15 @@ key/user/app/org, and the Redis limiter shared by two "processes" (real Redis, r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from budget_helpers import Ids, RedisEnv, app_principal, at, org, user_principal
+from private_redis import PrivateRedis
+from redis.asyncio import Redis
 
 from backend.budget import LocalBudget, RedisBudget
 from backend.budget.ratelimit import LocalRateLimiter, applicable_limits
@@ -167,3 +171,32 @@ async def test_redis_limits_are_shared_and_settled(redis_required: RedisEnv, ids
         await second.acquire_rate(principal, 30, now)
     with pytest.raises(RateLimited):
         await first.acquire_rate(principal, 30, now)
+
+
+async def test_redis_limits_survive_a_redis_restart(tmp_path: Path) -> None:
+    """Redis restarts empty (scripts gone): the next admission loads the scripts and counts
+    anew; while it is down, each process counts in its own windows."""
+    server = PrivateRedis(tmp_path / "redis")
+    await asyncio.to_thread(server.start)
+    client = Redis.from_url(server.url, socket_connect_timeout=2, socket_timeout=2)
+    try:
+        budget = RedisBudget(client, "sbtest-rl:", timeout_s=5)
+        principal = with_limits(app_principal(8, None), key=Limits(rpm=2))
+        now = at(2025, 1, 8, 12)
+        await budget.acquire_rate(principal, 0, now)
+        await asyncio.to_thread(server.kill)
+        local = await budget.acquire_rate(principal, 0, now)  # down: this process's window
+        assert local.store == "local"
+        await asyncio.to_thread(server.start)
+        for _ in range(2):  # the pool finds its connection dead only by using it
+            with contextlib.suppress(Exception):
+                await client.ping()  # type: ignore[misc]
+        # The scripts are gone with the restart: the script is loaded again and counts anew.
+        assert (await budget.acquire_rate(principal, 0, now)).store == "redis"
+        assert (await budget.acquire_rate(principal, 0, now)).store == "redis"
+        with pytest.raises(RateLimited) as caught:
+            await budget.acquire_rate(principal, 0, now)
+        assert "2 requests per minute" in caught.value.message
+    finally:
+        await client.aclose()
+        await asyncio.to_thread(server.stop)
