@@ -59,6 +59,8 @@ _EXTEND_SLACK = 0.1
 _KEPT = frozenset({"completed", "incomplete"})
 #: How long a deleted id stays marked deleted (well past the second delete of its row).
 _TOMBSTONE_S = 60.0
+#: The id column's length.
+MAX_ID = 100
 
 #: (Redactor or None) for a principal; raises when its DLP policy cannot be used.
 RedactorFor = Callable[[Principal], Redactor | None]
@@ -304,6 +306,8 @@ class ResponseStore:
         self, scope: str, ids: list[str], *, grace: bool = False
     ) -> dict[str, StoredRecord]:
         """The records of ``ids`` in ``scope`` that exist and have not expired."""
+        # Longer than the id column: nobody stored it (and it is not worth a lookup).
+        ids = [i for i in ids if len(i) <= MAX_ID]
         found: dict[str, StoredRecord] = {}
         foreign: set[str] = set()
         now = self._clock()
@@ -347,7 +351,11 @@ class ResponseStore:
             for response_id in dead:
                 self._deleted.add(response_id, now)
             for response_id, raw in found.items():
-                rec = StoredRecord.from_bytes(raw)
+                try:
+                    rec = StoredRecord.from_bytes(raw)
+                except (ValueError, TypeError):  # written by another version: the DB answers
+                    log.warning("unreadable cached response %s in Redis", response_id)
+                    continue
                 if rec.alive(now):
                     out[response_id] = (rec, len(raw))
         rest = [i for i in ids if i not in out and i not in dead]
