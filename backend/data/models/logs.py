@@ -27,11 +27,23 @@ class RequestLog(Model):
     status = fields.IntField()
     error_type = fields.CharField(max_length=64, null=True)
     error_message = fields.TextField(null=True)
+    # The error's machine code (insufficient_quota, rate_limit_exceeded, upstream_429...).
+    error_code = fields.CharField(max_length=64, null=True)
+    # The provider's HTTP status when the provider failed; null: it did not (or no call).
+    upstream_status = fields.IntField(null=True)
+    # Why the gateway itself refused (which cap, limit, allowlist...; ``policies.refusal``);
+    # null: it did not refuse.
+    refusal: fields.JSONField[Any] = fields.JSONField(null=True)
     input_tokens = fields.IntField(default=0)
     output_tokens = fields.IntField(default=0)
     cached_tokens = fields.IntField(default=0)
+    # Part of output_tokens the model spent reasoning (as the provider reports it).
+    reasoning_tokens = fields.IntField(default=0)
     # Null when the model has no known price ("unknown"), never a made-up 0.
     cost_usd = fields.DecimalField(max_digits=18, decimal_places=8, null=True)
+    # The rates the cost was computed with (USD per million tokens and where they came from),
+    # so the cost can be explained after prices change; null: no price was used.
+    price: fields.JSONField[Any] = fields.JSONField(null=True)
     latency_ms = fields.FloatField(default=0)
     ttft_ms = fields.FloatField(null=True)
     streamed = fields.BooleanField(default=False)
@@ -49,7 +61,13 @@ class RequestLog(Model):
 
     class Meta:
         table = "request_logs"
-        indexes = (("user_id", "created_at"),)
+        # The log explorer's filters and counts: an org_admin's every read is by org_id.
+        indexes = (
+            ("user_id", "created_at"),
+            ("org_id", "created_at"),
+            ("app_id", "created_at"),
+            ("key_prefix", "created_at"),
+        )
 
 
 class UsageRollup(Model):
