@@ -35,9 +35,18 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from backend.ir.chat import ChatRequest, ImagePart, Reasoning, Tool, ToolResultPart
+from backend.ir.chat import ChatRequest, ImagePart, Tool, ToolResultPart
 from backend.ir.errors import InvalidRequest
 from backend.protocols.extras import PROTOCOL_NAMES, caller_protocol, foreign_extra, same_wire
+from backend.protocols.model_limits import anthropic_sampling_refusal
+from backend.protocols.reasoning import (  # noqa: F401  (re-exported: codecs import them here)
+    ADAPTIVE_DEFAULT_EFFORT,
+    EFFORT_BUDGETS,
+    OLLAMA_THINK_LEVELS,
+    ollama_think,
+    reasoning_budget,
+    reasoning_effort,
+)
 
 Kind = Literal["openai", "anthropic", "gemini", "ollama"]
 Support = Literal["pass", "translate", "ignore", "refuse"]
@@ -300,6 +309,11 @@ def refusal(req: ChatRequest, kind: str, provider: str, model: str) -> InvalidRe
             )
     if k == "ollama":
         return _ollama_refusal(req, where)
+    if k == "anthropic":
+        top_k = sampling_extras(req).get("top_k")
+        sampling = anthropic_sampling_refusal(req, model, where, top_k)
+        if sampling is not None:
+            return sampling
     if k == "gemini" and not same_wire(req, k):
         # A Gemini client's own schema goes to Gemini verbatim: Gemini judges it itself.
         problem = gemini_schema_problem(wanted_schema(req))
@@ -445,70 +459,10 @@ def _inline(image: ImagePart) -> bool:
     return bool(image.data) or (image.url or "").startswith("data:")
 
 
-# -- reasoning: one effort <-> budget table for every provider ---------------------------------
-#: Effort word -> thinking budget in tokens (Anthropic ``budget_tokens``, Gemini
-#: ``thinkingBudget``). 1024 is Anthropic's smallest budget; ``none`` turns thinking off.
-EFFORT_BUDGETS: dict[str, int] = {
-    "none": 0,
-    "minimal": 1024,
-    "low": 2048,
-    "medium": 8192,
-    "high": 24576,
-    "xhigh": 32768,
-    "max": 32768,
-}
-
-#: Budget -> the effort OpenAI reasoning models accept (low/medium/high): the first whose
-#: budget covers it.
-_BUDGET_EFFORTS: tuple[tuple[int, str], ...] = ((2048, "low"), (8192, "medium"))
-
-#: Anthropic ``output_config.effort`` when ``thinking: {type: adaptive}`` names none.
-ADAPTIVE_DEFAULT_EFFORT = "high"
-
-#: Ollama ``think`` levels (models such as gpt-oss take a level; others take true/false).
-OLLAMA_THINK_LEVELS: dict[str, str] = {
-    "minimal": "low",
-    "low": "low",
-    "medium": "medium",
-    "high": "high",
-    "xhigh": "high",
-    "max": "high",
-}
-_OLLAMA_LEVEL_MODELS = re.compile(r"gpt-oss")
-
-
-def reasoning_budget(r: Reasoning) -> int:
-    """Thinking budget in tokens for ``r`` (0: no thinking)."""
-    if r.budget_tokens is not None:
-        return max(0, r.budget_tokens)
-    return EFFORT_BUDGETS.get(r.effort or "", EFFORT_BUDGETS["medium"])
-
-
-def reasoning_effort(r: Reasoning) -> str | None:
-    """The OpenAI ``reasoning_effort`` for ``r``: low, medium or high (None: thinking off)."""
-    if r.budget_tokens is None and r.effort in ("minimal", "low", "medium", "high"):
-        return "low" if r.effort == "minimal" else r.effort
-    budget = reasoning_budget(r)
-    if budget <= 0:
-        return None
-    for ceiling, effort in _BUDGET_EFFORTS:
-        if budget <= ceiling:
-            return effort
-    return "high"
-
-
+# -- reasoning (the effort <-> budget table lives in ``reasoning``) ---------------------------
 def takes_reasoning_effort(kind: str, model: str) -> bool:
     """OpenAI reasoning models take ``reasoning_effort``; other models answer 400 to it."""
     return kind_of(kind) == "openai" and rules_for(kind, model) == REASONING_RULES
-
-
-def ollama_think(r: Reasoning, model: str) -> bool | str:
-    """Ollama ``think``: a level for models that take one, else true/false."""
-    if reasoning_budget(r) <= 0:
-        return False
-    if _OLLAMA_LEVEL_MODELS.match(model):
-        return OLLAMA_THINK_LEVELS.get(reasoning_effort(r) or "medium", "medium")
-    return True
 
 
 #: JSON Schema keys Gemini's ``responseSchema`` has no equivalent for; dropping them (as the tool

@@ -233,10 +233,21 @@ async def test_claude_code_writes_a_file(
             "thinking": THINKING,
             "signature": AnthropicReply.signature,
         }
+        # Claude Code's attribution block reached Anthropic first, as sent.
+        assert chats[0]["system"][0]["text"].startswith("x-anthropic-billing-header:")
     else:
         # Claude Code sent its environment as a role "system" message (an unrecognised model):
         # it reached the provider as system instructions.
         assert "Primary working directory" in first.system_text
+        # Its attribution block is Anthropic's: other providers never see it.
+        assert "x-anthropic-billing-header" not in first.system_text
+    if provider == "openai":
+        # Claude Code asks 32000 output tokens of every model; gpt-4o-mini takes 16384 at most.
+        assert chats[0]["max_tokens"] == 16384
+        # Its metadata.user_id (a JSON document) arrives hashed, within OpenAI's 64 characters.
+        assert len(chats[0]["safety_identifier"]) == 64
+        assert chats[0]["user"] == chats[0]["safety_identifier"]
+        assert "metadata" not in chats[0]
 
 
 # -- what Claude Code depends on, through the official SDK ----------------------------------------

@@ -4,6 +4,11 @@ Requests are checked the way the Messages API checks them, so a client gets the 
 the gateway whatever model it is routed to. Errors name the offending field with the API's own
 dotted path (``messages.1.content.0.source.media_type``).
 
+Claude Code's first system block, ``x-anthropic-billing-header: cc_version=...;
+cc_entrypoint=...;``, is attribution metadata for Anthropic's API rather than an instruction: it
+is kept aside (``extra[BILLING_KEY]``) and put back in place for an Anthropic upstream only;
+other providers never see it (a documented choice: it would be noise in their system prompt).
+
 A ``role: "system"`` message inside ``messages`` (Claude Code sends one when it does not
 recognise the model name) is folded into the system instructions, after the top-level ``system``
 and in order: every provider then gets it as system text (Anthropic ``system``, Gemini
@@ -45,6 +50,8 @@ from backend.ir.chat import (
 )
 from backend.ir.errors import InvalidRequest, UpstreamError
 from backend.protocols.anthropic_messages.vocab import (
+    BILLING_HEADER,
+    BILLING_KEY,
     CACHE_KEY,
     FINISH_TO_STOP,
     MODELLED_FIELDS,
@@ -123,6 +130,7 @@ class _RequestDecoder:
     def __init__(self, *, require_max_tokens: bool) -> None:
         self.require_max_tokens = require_max_tokens
         self.cache_marks: list[dict[str, Any]] = []
+        self.billing: dict[str, Any] | None = None
 
     def decode(self, body: Any, headers: Mapping[str, str] | None) -> ChatRequest:
         if isinstance(body, (bytes, str)):
@@ -172,6 +180,8 @@ class _RequestDecoder:
         self._options(body, req)
         if self.cache_marks:
             req.extra[CACHE_KEY] = self.cache_marks
+        if self.billing is not None:
+            req.extra[BILLING_KEY] = self.billing
         if headers:
             for name, value in headers.items():
                 if name.lower() in FORWARDED_HEADERS:
@@ -186,14 +196,18 @@ class _RequestDecoder:
             return [TextPart(system)] if system else []
         if not isinstance(system, list):
             raise _fail("system", "Input should be a valid string or a list of text blocks")
-        out = []
+        out: list[TextPart] = []
         for i, block in enumerate(system):
             path = f"system.{i}"
             if not isinstance(block, dict) or block.get("type") != "text":
                 raise _fail(path, "system blocks must be text blocks")
-            extra = _unmodelled(block, _BLOCK_KEYS["text"])
-            out.append(TextPart(_str_field(block, "text", path), extra=extra))
-            self._mark(block, ["system", i], path)
+            text = _str_field(block, "text", path)
+            if BILLING_HEADER.match(text) and "\n" not in text.strip():
+                # Claude Code's attribution line: Anthropic's, not an instruction for a model.
+                self.billing = {"index": i, "block": block}
+                continue
+            out.append(TextPart(text, extra=_unmodelled(block, _BLOCK_KEYS["text"])))
+            self._mark(block, ["system", len(out) - 1], path)
         return out
 
     def _system_message(self, msg: dict[str, Any], i: int, first: int) -> list[TextPart]:

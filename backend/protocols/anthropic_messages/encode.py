@@ -13,12 +13,16 @@ Choices where the IR allows more than the Messages API does:
   tool, whichever the model can honour (see ``structured``); never a prompt-only request.
 - ``thinking``: an Anthropic client's config verbatim; another protocol's reasoning ask
   (``reasoning_effort``) becomes ``{type: enabled, budget_tokens}`` from the effort table in
-  ``model_rules``, the budget kept below the client's ``max_tokens`` (no thinking when that
-  leaves less than 1024 tokens); ``none`` becomes ``{type: disabled}``.
+  ``reasoning``, the budget kept below the client's ``max_tokens`` (no thinking when that
+  leaves less than 1024 tokens); ``none`` becomes ``{type: disabled}``
+  (``model_limits.anthropic_thinking``).
+- ``max_tokens`` above the model's ceiling is clamped to it; ``temperature``/``top_p`` follow
+  the model's sampling rules (``model_limits``).
 - Thinking parts without a signature (another provider's reasoning) are dropped: Anthropic
   refuses unsigned thinking blocks.
 - ``temperature`` is capped at 1, Anthropic's maximum (OpenAI allows up to 2): the most random
-  setting either side offers, rather than a 400.
+  setting either side offers, rather than a 400; on models that take one sampler, a default (1)
+  beside the other is left out.
 - Empty text blocks are never sent (the API rejects them); a message left empty is dropped.
 - A message that is one plain text block is sent as a string, the form clients use most.
 
@@ -51,14 +55,15 @@ from backend.ir.chat import (
 from backend.ir.errors import InvalidRequest
 from backend.protocols.anthropic_messages import structured
 from backend.protocols.anthropic_messages.vocab import (
+    BILLING_KEY,
     CACHE_KEY,
     DEFAULT_MAX_TOKENS,
     FINISH_TO_STOP,
-    MIN_THINKING_BUDGET,
     usage_to_wire,
 )
 from backend.protocols.extras import same_wire
-from backend.protocols.model_rules import reasoning_budget, sampling_extras
+from backend.protocols.model_limits import anthropic_sampling, anthropic_thinking, clamp_output
+from backend.protocols.model_rules import sampling_extras
 
 Block = dict[str, Any]
 _CacheMarks = dict[tuple[Any, ...], dict[str, Any]]
@@ -73,6 +78,9 @@ def encode_request(req: ChatRequest, model: str, *, stream: bool) -> dict[str, A
         for i, p in enumerate(req.system)
         if p.text
     ]
+    billing = req.extra.get(BILLING_KEY) if own else None
+    if isinstance(billing, dict) and isinstance(billing.get("block"), dict):
+        system.insert(min(int(billing.get("index") or 0), len(system)), dict(billing["block"]))
     turns: list[tuple[str, list[Block]]] = []
     leading = True
     for i, msg in enumerate(req.messages):
@@ -96,8 +104,12 @@ def encode_request(req: ChatRequest, model: str, *, stream: bool) -> dict[str, A
         if blocks:
             turns.append((msg.role, blocks))
 
-    thinking = _thinking_config(req)
-    body: dict[str, Any] = {"model": model, "max_tokens": _max_tokens(req, thinking)}
+    limit = None if req.max_tokens is None else clamp_output("anthropic", model, req.max_tokens)
+    thinking = anthropic_thinking(req, limit)
+    body: dict[str, Any] = {
+        "model": model,
+        "max_tokens": clamp_output("anthropic", model, _max_tokens(limit, thinking)),
+    }
     if system:
         body["system"] = _content(system)
     body["messages"] = [
@@ -115,10 +127,7 @@ def encode_request(req: ChatRequest, model: str, *, stream: bool) -> dict[str, A
             body["tool_choice"] = choice
     if req.stop:
         body["stop_sequences"] = list(req.stop)
-    if req.temperature is not None:
-        body["temperature"] = min(req.temperature, 1)
-    if req.top_p is not None:
-        body["top_p"] = req.top_p
+    body.update(anthropic_sampling(req, model))
     user_id = (req.metadata or {}).get("user_id") or req.user
     if isinstance(user_id, str) and user_id:
         # Anthropic's metadata knows only user_id; anything else would be a 400.
@@ -136,26 +145,9 @@ def encode_request(req: ChatRequest, model: str, *, stream: bool) -> dict[str, A
     return body
 
 
-def _thinking_config(req: ChatRequest) -> dict[str, Any] | None:
-    """An Anthropic client's ``thinking`` verbatim; another protocol's reasoning ask as a
-    budget (``model_rules.EFFORT_BUDGETS``), kept below ``max_tokens`` as the API requires."""
-    if req.thinking is not None:
-        return req.thinking
-    if req.reasoning is None:
-        return None
-    budget = reasoning_budget(req.reasoning)
-    if budget <= 0:
-        return {"type": "disabled"}
-    if req.max_tokens is not None:
-        budget = min(budget, req.max_tokens - 1)
-        if budget < MIN_THINKING_BUDGET:
-            return None  # the client's limit leaves no room to think (documented no-op)
-    return {"type": "enabled", "budget_tokens": budget}
-
-
-def _max_tokens(req: ChatRequest, thinking: dict[str, Any] | None) -> int:
-    if req.max_tokens is not None:
-        return req.max_tokens
+def _max_tokens(limit: int | None, thinking: dict[str, Any] | None) -> int:
+    if limit is not None:
+        return limit
     budget = (thinking or {}).get("budget_tokens")
     if isinstance(budget, int) and budget >= DEFAULT_MAX_TOKENS:
         return budget + DEFAULT_MAX_TOKENS

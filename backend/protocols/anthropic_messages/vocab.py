@@ -8,6 +8,7 @@ included, ``cached_tokens`` / ``cache_write_tokens`` are subsets of it). Anthrop
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from backend.ir.chat import FinishReason, Usage
@@ -87,10 +88,13 @@ COUNT_TOKENS_FIELDS: frozenset[str] = frozenset(
 #: option. The leading underscore marks it as internal: it is never sent as a field.
 CACHE_KEY = "_anthropic_cache_control"
 
-DEFAULT_MAX_TOKENS = 4096
+#: ``ChatRequest.extra`` key of Claude Code's attribution block (``{"index": i, "block": ...}``:
+#: its position among the system blocks and the block verbatim), kept for Anthropic only.
+BILLING_KEY = "_anthropic_billing_header"
+#: The text such a block starts with.
+BILLING_HEADER = re.compile(r"x-anthropic-billing-header:")
 
-#: The smallest ``thinking.budget_tokens`` the API accepts.
-MIN_THINKING_BUDGET = 1024
+DEFAULT_MAX_TOKENS = 4096
 
 
 def usage_from_wire(u: Any) -> Usage:

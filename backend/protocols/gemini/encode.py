@@ -63,6 +63,7 @@ from backend.protocols.gemini.wire import (
     RESPONSE_JSON,
     wire_keys,
 )
+from backend.protocols.model_limits import clamp_output, gemini_thinking
 from backend.protocols.model_rules import reasoning_budget, refusal, sampling_extras
 
 #: Google's documented value for function calls whose real signature is unknown.
@@ -109,7 +110,9 @@ def encode_request(req: ChatRequest, model: str, *, stream: bool) -> dict[str, A
                 cfg["allowedFunctionNames"] = [req.tool_choice.name]
             body["toolConfig"] = {"functionCallingConfig": cfg}
     gen = _generation_config(req)
-    thinking = _thinking_config(req)
+    if "maxOutputTokens" in gen:  # above the model's ceiling Gemini answers 400
+        gen["maxOutputTokens"] = clamp_output("gemini", model, gen["maxOutputTokens"])
+    thinking = _thinking_config(req, model)
     if thinking is not None:
         gen["thinkingConfig"] = thinking
     if own:
@@ -132,15 +135,13 @@ def _own_extras(req: ChatRequest, body: dict[str, Any], gen: dict[str, Any]) -> 
         gen.pop("responseSchema", None)
 
 
-def _thinking_config(req: ChatRequest) -> dict[str, Any] | None:
-    """``reasoning_effort`` / Anthropic ``thinking`` -> ``thinkingConfig`` (budget 0: off);
-    thoughts are asked for whenever the model thinks, so the client gets them."""
+def _thinking_config(req: ChatRequest, model: str) -> dict[str, Any] | None:
+    """``reasoning_effort`` / Anthropic ``thinking`` -> ``thinkingConfig`` (budget 0: off),
+    within the model's range (``model_limits.gemini_thinking``); thoughts are asked for
+    whenever the model thinks, so the client gets them."""
     if req.reasoning is None:
         return None
-    budget = reasoning_budget(req.reasoning)
-    if budget <= 0:
-        return {"thinkingBudget": 0}
-    return {"thinkingBudget": budget, "includeThoughts": True}
+    return gemini_thinking(model, reasoning_budget(req.reasoning))
 
 
 def encode_count_tokens_request(req: ChatRequest, model: str) -> dict[str, Any]:

@@ -24,6 +24,7 @@ hold text only), and ``ToolResultPart.is_error`` has no flag to map to.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import time
 from typing import Any
@@ -42,7 +43,8 @@ from backend.ir.chat import (
     ToolChoice,
     ToolResultPart,
 )
-from backend.protocols.extras import same_wire
+from backend.protocols.extras import caller_protocol, same_wire
+from backend.protocols.model_limits import clamp_output
 from backend.protocols.model_rules import (
     reasoning_effort,
     rules_for,
@@ -64,6 +66,11 @@ from backend.protocols.openai_chat.vocab import (
 
 def new_completion_id() -> str:
     return "chatcmpl-" + secrets.token_hex(14)
+
+
+def end_user_id(user: str) -> str:
+    """An end-user id as OpenAI takes it: at most 64 characters, else its SHA-256 in hex."""
+    return user if len(user) <= 64 else hashlib.sha256(user.encode()).hexdigest()
 
 
 # -- outbound: a request to an OpenAI-format upstream ----------------------------------------------
@@ -91,7 +98,8 @@ def encode_request(req: ChatRequest, model: str, *, stream: bool) -> dict[str, A
         field = rules.max_tokens_field
         if not rules.fixed_sampling:
             field = (flags or {}).get("max_tokens_field", field)
-        body[field] = req.max_tokens
+        # Above the model's ceiling the real API answers 400; the ceiling is what it can give.
+        body[field] = clamp_output("openai", model, req.max_tokens)
     # Reasoning models take sampling parameters at their default (1) at most, so 1 is left
     # out; any other value was refused before encoding (``model_rules.refusal``).
     fixed = rules.fixed_sampling
@@ -103,10 +111,17 @@ def encode_request(req: ChatRequest, model: str, *, stream: bool) -> dict[str, A
         body["stop"] = list(req.stop)
     if req.response_format is not None:
         body["response_format"] = req.response_format
-    if req.user is not None:
-        body["user"] = req.user
-    if req.metadata is not None:
-        body["metadata"] = req.metadata
+    if caller_protocol(req) == "anthropic":
+        # Anthropic's metadata holds only the end user's id: OpenAI's safety_identifier and its
+        # older name, user, both at most 64 characters (a longer id goes hashed, as OpenAI
+        # recommends for identifiers anyway).
+        if req.user:
+            body["user"] = body["safety_identifier"] = end_user_id(req.user)
+    else:
+        if req.user is not None:
+            body["user"] = req.user
+        if req.metadata is not None:
+            body["metadata"] = req.metadata
     if stream:
         body["stream"] = True
         body["stream_options"] = {
