@@ -9,15 +9,20 @@ user, as ``test_responses_policies`` seeds them.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from google.genai import errors, types
+from websockets.asyncio.client import connect
+from websockets.typing import Subprotocol
 
 from tests.dbutil import create_database, drop_database
 from tests.e2e.conftest import gateway_env
@@ -377,3 +382,59 @@ async def test_a_repeated_request_is_served_from_the_cache(cache_stack: CacheSta
     assert json.dumps(first.model_dump(mode="json")["candidates"][0]["content"]) == json.dumps(
         again.model_dump(mode="json")["candidates"][0]["content"]
     )
+
+
+# -- the live log -----------------------------------------------------------------------------
+LIVE = "subscription { gatewayLogs { requestId endpoint provider actualModel status userId } }"
+
+
+async def test_live_log_shows_gemini_door_requests(cache_stack: CacheStack) -> None:
+    """The dashboard's live log (GraphQL subscription) gets each Gemini-door request as it
+    completes, named by its endpoint template."""
+    ws_url = cache_stack.gateway.url.replace("http://", "ws://") + "/graphql"
+    client = gemini_client(cache_stack)  # type: ignore[arg-type]
+
+    def request() -> str:
+        cache_stack.openai.replies.append(Reply(text="live"))
+        chunks = list(
+            client.models.generate_content_stream(
+                model="openai/gpt-4o-mini", contents=f"live {uuid.uuid4().hex}"
+            )
+        )
+        return request_id(chunks[0])
+
+    async with connect(ws_url, subprotocols=[Subprotocol("graphql-transport-ws")]) as ws:
+        auth = {"Authorization": f"Bearer {cache_stack.admin_token}"}
+        await ws.send(orjson.dumps({"type": "connection_init", "payload": auth}).decode())
+        ack = orjson.loads(await asyncio.wait_for(ws.recv(), 10))
+        assert ack["type"] == "connection_ack", ack
+        subscribe = {"id": "logs", "type": "subscribe", "payload": {"query": LIVE}}
+        await ws.send(orjson.dumps(subscribe).decode())
+
+        async def event_for(rid: str, timeout: float) -> dict[str, Any] | None:
+            deadline = time.monotonic() + timeout
+            while (left := deadline - time.monotonic()) > 0:
+                try:
+                    msg = orjson.loads(await asyncio.wait_for(ws.recv(), left))
+                except TimeoutError:
+                    return None
+                if msg["type"] == "ping":
+                    await ws.send(orjson.dumps({"type": "pong"}).decode())
+                    continue
+                assert msg["type"] == "next", msg
+                event = dict(msg["payload"]["data"]["gatewayLogs"])
+                if event["requestId"] == rid:
+                    return event
+            return None
+
+        # The subscription attaches asynchronously: repeat until one request is seen.
+        deadline = time.monotonic() + 15
+        while (event := await event_for(await asyncio.to_thread(request), 1.0)) is None:
+            assert time.monotonic() < deadline, "no live event for a Gemini-door request"
+    assert event["endpoint"] == STREAMED
+    assert (event["provider"], event["actualModel"], event["status"]) == (
+        "openai",
+        "openai/gpt-4o-mini",
+        200,
+    )
+    assert event["userId"] == cache_stack.seeded.user_id
