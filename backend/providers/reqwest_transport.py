@@ -93,6 +93,54 @@ class _Body(httpx.AsyncByteStream):
             await self._context.__aexit__(None, None, None)
 
 
+class DirectResponse(httpx.Response):
+    """An ``httpx.Response`` made without ``httpx.Response.__init__``: headers parsed lazily.
+
+    Providers read the status and the body, and the headers only on errors (``retry-after``)
+    or to tell a JSON answer from a stream; normalising every header of every answer up front
+    was most of what the response object cost. Everything else behaves as httpx's own: the
+    body methods (``content``, ``json``, ``aread``, ``aiter_bytes``, ``aclose``) are httpx's.
+    """
+
+    def __init__(  # deliberately not calling super().__init__
+        self,
+        status: int,
+        header_map: Any,
+        *,
+        content: bytes | None = None,
+        stream: httpx.AsyncByteStream | None = None,
+    ) -> None:
+        self.status_code = status
+        self._header_map = header_map
+        self._parsed: httpx.Headers | None = None
+        self._request = None
+        self.next_request = None
+        self.extensions = {}
+        self.history = []
+        self.default_encoding = "utf-8"
+        self._num_bytes_downloaded = 0
+        if content is not None:
+            self.stream = httpx.ByteStream(content)
+            self._content = content
+            self.is_closed = True
+            self.is_stream_consumed = True
+        else:
+            assert stream is not None
+            self.stream = stream
+            self.is_closed = False
+            self.is_stream_consumed = False
+
+    @property  # type: ignore[override]
+    def headers(self) -> httpx.Headers:
+        if self._parsed is None:
+            self._parsed = httpx.Headers(list(self._header_map.items()))
+        return self._parsed
+
+    @headers.setter
+    def headers(self, value: Any) -> None:
+        self._parsed = httpx.Headers(value)
+
+
 class ReqwestTransport(httpx.AsyncBaseTransport):
     def __init__(self, *, limit: int = 1000, keepalive_s: float = 30.0) -> None:
         self._limit = limit
@@ -102,7 +150,10 @@ class ReqwestTransport(httpx.AsyncBaseTransport):
 
     def _client(self, request: httpx.Request) -> Client:
         spec = request.extensions.get("timeout") or {}
-        key = (spec.get("connect"), spec.get("read"))
+        return self._client_for(spec.get("connect"), spec.get("read"))
+
+    def _client_for(self, connect_s: float | None, read_s: float | None) -> Client:
+        key = (connect_s, read_s)
         client = self._clients.get(key)
         if client is None:
             client = self._clients[key] = self._build(*key)
@@ -113,11 +164,13 @@ class ReqwestTransport(httpx.AsyncBaseTransport):
             ClientBuilder()
             .max_connections(self._limit)
             .pool_idle_timeout(dt.timedelta(seconds=self._keepalive_s))
-            # Upstream sends accept-encoding and httpx.Response decodes: keep the body as sent.
-            .gzip(False)
+            # Upstream asks for gzip and deflate (accept-encoding, sent as given: reqwest adds
+            # its own only when none is set); reqwest decodes those in Rust and drops the
+            # content-encoding header, so httpx never decodes twice. Nothing else is asked for.
+            .gzip(True)
+            .deflate(True)
             .brotli(False)
             .zstd(False)
-            .deflate(False)
             .follow_redirects(False)
             .referer(False)
             .http1_lower_case_headers()
@@ -163,6 +216,32 @@ class ReqwestTransport(httpx.AsyncBaseTransport):
             stream=_Body(context, response),
             request=request,
         )
+
+    async def send_direct(
+        self,
+        method: str,
+        url: str,
+        headers: list[tuple[str, str]],
+        content: bytes | None,
+        *,
+        read_whole: bool,
+        connect_s: float,
+        read_s: float,
+    ) -> httpx.Response:
+        """``Upstream``'s hot path (``providers.http.DirectSend``): no httpx request object."""
+        builder = self._client_for(connect_s, read_s).request(method, url).headers(headers)
+        if content:
+            builder = builder.body_bytes(content)
+        try:
+            if read_whole:
+                response = await builder.build().send()
+                body = bytes(await response.bytes())
+                return DirectResponse(response.status, response.headers, content=body)
+            context = builder.streamed_read_buffer_limit(1).build_streamed()
+            response = await context.__aenter__()
+        except rq.PyreqwestError as exc:
+            raise _mapped(exc) from exc
+        return DirectResponse(response.status, response.headers, stream=_Body(context, response))
 
     async def aclose(self) -> None:
         clients, self._clients = self._clients, {}

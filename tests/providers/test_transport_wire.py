@@ -187,3 +187,48 @@ async def test_cancelling_the_reading_task_closes_the_upstream_connection(
         assert await _until(lambda: endless.conns[0].peer_closed_at is not None)
     finally:
         await client.aclose()
+
+
+async def test_a_compressed_answer_is_decoded_once_by_every_transport() -> None:
+    """Upstream asks for gzip; the body comes back decoded (whole and streamed), whichever
+    client decodes it (reqwest in Rust, httpx in Python), and never twice."""
+    import gzip
+
+    payload = b'{"ok":true,"text":"' + b"compressible " * 200 + b'"}'
+    packed = gzip.compress(payload)
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                size = 0
+                for line in head.decode("latin-1").split("\r\n"):
+                    name, _, value = line.partition(":")
+                    if name.strip().lower() == "content-length":
+                        size = int(value)
+                await reader.readexactly(size)
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                    b"content-encoding: gzip\r\ncontent-length: %d\r\n\r\n%s"
+                    % (len(packed), packed)
+                )
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    base = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    try:
+        for transport in TRANSPORTS:
+            client = make_http_client(base, transport=transport, timeout_s=5)
+            try:
+                resp = await client.post("x", content=b"{}")
+                assert resp.content == payload, transport
+                async with client.stream("POST", "x", content=b"{}") as streamed:
+                    assert await streamed.aread() == payload, transport
+            finally:
+                await client.aclose()
+    finally:
+        server.close()
