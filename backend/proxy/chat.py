@@ -16,6 +16,7 @@ from backend.policies.pipeline import ChatPipeline
 from backend.proxy.auth import principal_for
 from backend.proxy.body import read_json
 from backend.proxy.codecs import ANTHROPIC, OPENAI, InboundCodec
+from backend.proxy.headers import request_headers
 from backend.proxy.streaming import StreamResponse
 
 log = logging.getLogger("switchboard.proxy")
@@ -46,13 +47,14 @@ async def handle_chat(request: Request, codec: InboundCodec, endpoint: str) -> R
     gw: Gateway = request.app.state.gateway
     pipeline: ChatPipeline = request.app.state.pipeline
     ctx = RequestContext(endpoint=endpoint, created_at=gw.clock())
+    headers = request_headers(request.scope)  # one dict: Starlette's Headers scan per lookup
     try:
         body = await read_json(request, gw.settings.max_body_bytes)
         if isinstance(body.get("model"), str):
             ctx.requested_model = body["model"][:200]
-        ctx.principal = await principal_for(request.headers, gw.store, ctx.created_at)
-        req = codec.decode_request(body, request.headers)
-        prepared = await pipeline.prepare(ctx, req, request.headers)
+        ctx.principal = await principal_for(headers, gw.store, ctx.created_at)
+        req = codec.decode_request(body, headers)
+        prepared = await pipeline.prepare(ctx, req, headers)
         if req.stream:
             events = await pipeline.open_stream(ctx, prepared)
             return StreamResponse(

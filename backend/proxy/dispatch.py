@@ -10,9 +10,9 @@ added there is served here with no second registration:
 - a path without parameters is one dict lookup; a path with parameters (``/v1beta/models/
   {name:path}``) is matched by the route's own compiled pattern;
 - a match runs the endpoint with exactly what the middlewares gave it: the in-flight gauge
-  (``InFlight``), the body deadline (``BodyDeadline``), an ``x-request-id`` on an answer that
-  lacks one (``RequestIdMiddleware``), and an exception turned into the same answer in the
-  caller's protocol (``http_errors.exception_handlers``);
+  (``InFlight``), the body deadline (``BodyDeadline``'s ``BodyClock``), an ``x-request-id`` on
+  an answer that lacks one (``RequestIdMiddleware``), and an exception turned into the same
+  answer in the caller's protocol (``http_errors.exception_handlers``), all in one frame;
 - anything else (a wrong method, which Starlette answers 405 with ``Allow``; an unknown path;
   WebSockets; the admin side; lifespan) goes through Starlette unchanged, as before. With
   tracing on, everything does: the request span is a middleware.
@@ -34,7 +34,7 @@ from starlette.types import Message, Receive, Scope, Send
 from backend.observability.metrics import Metrics
 from backend.policies.context import new_request_id
 from backend.proxy.http_errors import http_exception, unhandled_exception
-from backend.security.http_limits import BodyDeadline
+from backend.security.http_limits import BodyClock
 
 log = logging.getLogger("switchboard.proxy")
 
@@ -90,53 +90,53 @@ class GatewayApp(Starlette):
         super().__init__(*args, **kwargs)
         self._table = ProxyTable(proxy) if dispatch_first else ProxyTable(())
         self._gauge = metrics.in_flight if metrics is not None else None
-        # The same deadline middleware Starlette's stack runs, around our own endpoint call.
-        self._deadline = BodyDeadline(self._serve, timeout_s=body_timeout_s)
+        self._body_timeout_s = body_timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             endpoint = self._table.find(scope)
             if endpoint is not None:
-                scope["app"] = self
-                scope["switchboard.endpoint"] = endpoint
-                gauge = self._gauge
-                if gauge is not None:
-                    gauge.inc()
-                try:
-                    await self._deadline(scope, receive, _answer_send(scope, send))
-                finally:
-                    if gauge is not None:
-                        gauge.dec()
+                await self._serve(scope, receive, send, endpoint)
                 return
         await super().__call__(scope, receive, send)
 
-    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = Request(scope, receive, send)
-        endpoint: Endpoint = scope["switchboard.endpoint"]
+    async def _serve(self, scope: Scope, receive: Receive, send: Send, endpoint: Endpoint) -> None:
+        """The endpoint with what the skipped middlewares did, in one frame and one wrapper
+        each for receive and send (every await level is paid again on each resumption)."""
+        scope["app"] = self
+        # BodyDeadline's clock: the body must arrive within the limit (408 after that).
+        clock = BodyClock(receive, self._body_timeout_s)
+        started = False
+
+        async def answer_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                headers = message.get("headers") or []
+                # RequestIdMiddleware: an answer without an x-request-id gets one.
+                if not any(name.lower() == _HEADER for name, _ in headers):
+                    headers = [*headers, (_HEADER, new_request_id().encode())]
+                    message = {**message, "headers": headers}
+                if clock.timed_out:
+                    message = clock.closing(message)
+            await send(message)
+
+        request = Request(scope, clock.receive, answer_send)
+        gauge = self._gauge
+        if gauge is not None:
+            gauge.inc()
         try:
             response = await endpoint(request)
-            await response(scope, receive, send)
+            await response(scope, clock.receive, answer_send)
         except Exception as exc:
-            if scope.get("switchboard.started"):
+            if started:
                 raise  # the answer is on its way: the server closes the connection
             if isinstance(exc, HTTPException):
                 answer = await http_exception(request, exc)
             else:
                 log.error("unhandled error on %s", scope["path"], exc_info=exc)
                 answer = await unhandled_exception(request, exc)
-            await answer(scope, receive, send)
-
-
-def _answer_send(scope: Scope, send: Send) -> Send:
-    """``send``, adding an ``x-request-id`` to an answer's start when the endpoint set none,
-    and noting in ``scope`` that the answer has started."""
-
-    async def send_with_id(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            scope["switchboard.started"] = True
-            headers = message.get("headers") or []
-            if not any(name.lower() == _HEADER for name, _ in headers):
-                message = {**message, "headers": [*headers, (_HEADER, new_request_id().encode())]}
-        await send(message)
-
-    return send_with_id
+            await answer(scope, clock.receive, answer_send)
+        finally:
+            if gauge is not None:
+                gauge.dec()
