@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from google import genai
 from google.genai import errors, types
 from websockets.asyncio.client import connect
 from websockets.typing import Subprotocol
@@ -43,6 +44,14 @@ from tests.e2e.harness import GatewayProc, orm, prepare_database
 from tests.e2e.test_response_cache import CacheStack
 from tests.e2e.test_response_cache import cache_stack as cache_stack
 from tests.e2e.test_responses_policies import last_call, own_row
+from tests.e2e.test_routing import (
+    AGENT,
+    ORG_ALIAS,
+    RoutingStack,
+    models_called,
+    request_rows,
+)
+from tests.e2e.test_routing import rstack as rstack
 from tests.fakes.anthropic_fake import AnthropicFake
 from tests.fakes.base import FakeUpstream, Reply, ToolCall
 from tests.fakes.gemini_fake import GeminiFake
@@ -438,3 +447,35 @@ async def test_live_log_shows_gemini_door_requests(cache_stack: CacheStack) -> N
         200,
     )
     assert event["userId"] == cache_stack.seeded.user_id
+
+
+# -- aliases and agent tiers ------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("model", "tier_header", "target"),
+    [
+        ("team-model", None, ORG_ALIAS[1]),  # the organization's alias beats the global one
+        ("agent/coder", None, AGENT["normal_model"]),
+        ("agent/coder:heavy", None, AGENT["heavy_model"]),  # a ':' inside the model segment
+        ("agent/coder", "max", AGENT["max_model"]),
+    ],
+)
+async def test_aliases_and_agent_tiers_on_the_gemini_door(
+    rstack: RoutingStack, model: str, tier_header: str | None, target: str
+) -> None:
+    rstack.reset()
+    headers = {"x-switchboard-tier": tier_header} if tier_header else None
+    client = genai.Client(
+        api_key=rstack.seeded.user_key,
+        http_options=types.HttpOptions(
+            base_url=rstack.gateway.url, api_version="v1beta", timeout=30_000, headers=headers
+        ),
+    )
+    resp = client.models.generate_content(model=model, contents="hello")
+    assert resp.text == "ok"
+    got = {k.lower(): v for k, v in (resp.sdk_http_response.headers or {}).items()}
+    assert got["x-switchboard-model"] == target
+    assert models_called(rstack.openai) + models_called(rstack.anthropic) == [
+        target.split("/", 1)[1]
+    ]
+    row, _ = await request_rows(rstack, got["x-request-id"], 1)
+    assert (row.requested_model, row.actual_model, row.endpoint) == (model, target, PLAIN)
