@@ -10,4 +10,5 @@ MODEL_MODULES = [
     "backend.data.models.deployments",
     "backend.data.models.alerts",
     "backend.data.models.responses",
+    "backend.data.models.sso",
 ]

@@ -27,6 +27,8 @@ class Organization(Model):
     rate_limit_rpm = fields.IntField(null=True)
     rate_limit_tpm = fields.IntField(null=True)
     allowed_models: fields.JSONField[Any] = fields.JSONField(null=True)
+    # Members sign in with single sign-on only: their passwords are refused (backend/sso).
+    sso_only = fields.BooleanField(default=False)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
