@@ -118,15 +118,17 @@ ANTHROPIC_FIELDS: dict[str, dict[str, Support]] = {
     "mcp_servers": {"anthropic": _P, "openai": _R, "gemini": _R, "ollama": _R},
     # output_config.format is modelled (response_format), its effort too (``Reasoning``, with
     # ``thinking: {type: adaptive}``); the rest has no meaning elsewhere.
-    "output_config": {"anthropic": _P, "openai": _I, "gemini": _I, "ollama": _I},
+    "output_config": {"anthropic": _P, "openai": _T, "gemini": _T, "ollama": _T},
     "cache_control": {"anthropic": _P, "openai": _I, "gemini": _I, "ollama": _I},
     "context_management": {"anthropic": _P, "openai": _I, "gemini": _I, "ollama": _I},
     "service_tier": {"anthropic": _P, "openai": _I, "gemini": _I, "ollama": _I},
     "inference_geo": {"anthropic": _P, "openai": _I, "gemini": _I, "ollama": _I},
     "speed": {"anthropic": _P, "openai": _I, "gemini": _I, "ollama": _I},
     "diagnostics": {"anthropic": _P, "openai": _I, "gemini": _I, "ollama": _I},
+    # A header the SDK sends (anthropic-user-profile-id), forwarded to Anthropic.
     "user_profile_id": {"anthropic": _P, "openai": _I, "gemini": _I, "ollama": _I},
-    "workspace_id": {"anthropic": _P, "openai": _I, "gemini": _I, "ollama": _I},
+    # A header the SDK sends: the gateway's own credential decides the workspace.
+    "workspace_id": {"anthropic": _I, "openai": _I, "gemini": _I, "ollama": _I},
 }
 
 #: Gemini-door fields the IR keeps in ``extra``: other top-level fields by name, and
@@ -307,6 +309,13 @@ def refusal(req: ChatRequest, kind: str, provider: str, model: str) -> InvalidRe
                 param=foreign.param,
                 code="unsupported_parameter",
             )
+    if k in ("gemini", "ollama") and req.parallel_tool_calls is False and req.tools:
+        return InvalidRequest(
+            f"Unsupported value: 'parallel_tool_calls' false cannot be honoured by {where}: it "
+            "cannot limit a turn to one tool call.",
+            param="parallel_tool_calls",
+            code="unsupported_value",
+        )
     if k == "ollama":
         return _ollama_refusal(req, where)
     if k == "anthropic":

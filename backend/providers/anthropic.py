@@ -49,8 +49,9 @@ class AnthropicProvider:
             "anthropic-version": forwarded.get("anthropic-version", DEFAULT_VERSION),
             **self.config.extra_headers,
         }
-        if "anthropic-beta" in forwarded:
-            headers["anthropic-beta"] = forwarded["anthropic-beta"]
+        for name in ("anthropic-beta", "anthropic-user-profile-id"):
+            if name in forwarded:
+                headers[name] = forwarded[name]
         if self.config.api_key:
             headers["x-api-key"] = self.config.api_key
         return headers

@@ -61,8 +61,10 @@ from backend.protocols.anthropic_messages.vocab import (
 )
 from backend.protocols.model_rules import ADAPTIVE_DEFAULT_EFFORT
 
-#: Client headers worth sending on to an Anthropic upstream.
-FORWARDED_HEADERS = ("anthropic-beta", "anthropic-version")
+#: Client headers worth sending on to an Anthropic upstream: the SDK sends ``user_profile_id``
+#: as ``anthropic-user-profile-id`` (attribution of the request). ``anthropic-workspace-id``
+#: is not among them: the gateway's own credential decides its workspace (a documented no-op).
+FORWARDED_HEADERS = ("anthropic-beta", "anthropic-version", "anthropic-user-profile-id")
 
 _TOOL_CHOICE_MODES = {"auto": "auto", "any": "required", "tool": "tool", "none": "none"}
 
