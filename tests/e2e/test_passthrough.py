@@ -73,12 +73,18 @@ USAGE = {
 }
 
 
+#: A fallback chain whose primary cannot take Anthropic's extras and whose fallback can.
+CHAIN = ("openai/gpt-doc-primary", ["anthropic/claude-sonnet-4-5"])
+
+
 async def _prepare(db: str, seeded: Seeded) -> None:
+    from backend.data.models.routing import FallbackChain
     from backend.data.models.tenancy import Organization
 
     # Globex (``other_key``) has DLP on.
     async with orm(db):
         await Organization.filter(id=seeded.other_org_id).update(dlp_enabled=True)
+        await FallbackChain.create(primary_model=CHAIN[0], chain=CHAIN[1])
 
 
 @pytest.fixture(scope="module")
@@ -297,6 +303,18 @@ async def test_anthropic_extras_elsewhere_are_a_400_naming_field_and_provider(
         client.messages.create(model=model, **document_request(tools=[]))  # type: ignore[arg-type]
     assert "content block type 'document'" in info.value.response.json()["error"]["message"]
     assert all(not fake.requests for fake in stack.fakes().values())  # type: ignore[attr-defined]
+
+
+async def test_fallback_skips_a_candidate_that_cannot_take_the_extras(stack: Stack) -> None:
+    stack.anthropic.replies.append(anthropic_answer())
+    raw = ant(stack).messages.with_raw_response.create(model=CHAIN[0], **document_request())  # type: ignore[arg-type]
+    msg = raw.parse()
+    assert msg.content[0].type == "server_tool_use"
+    # The OpenAI primary was skipped, not sent a request without the document.
+    assert not received(stack, "openai", "/chat/completions")
+    [upstream] = received(stack, "anthropic", "/v1/messages")
+    assert upstream["messages"][0]["content"][0] == DOCUMENT
+    assert raw.headers["x-switchboard-model"] == CHAIN[1][0]
 
 
 # -- OpenAI -> OpenAI --------------------------------------------------------------------------
