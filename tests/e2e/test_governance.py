@@ -20,6 +20,7 @@ from typing import Any
 import anthropic
 import httpx
 import openai
+import orjson
 import pytest
 
 from backend.data.models.keys import ApiKey
@@ -207,14 +208,15 @@ async def test_a_key_spend_cap_holds_under_concurrency(world: World) -> None:
             assert f"It resets at {tomorrow.isoformat()}" in message, message
     assert len(upstream_bodies(world)) == 2
 
-    async def counter() -> Decimal | None:
+    async def counter() -> bool:
         async with orm(world.db):
             row = await SpendCounter.get_or_none(
                 scope="key", period_start=tomorrow - dt.timedelta(1)
             )
-        return Decimal(row.spent_usd) if row is not None else None
+        # Flushed after each log write: it may show the first answer's $0.10 before both.
+        return row is not None and Decimal(row.spent_usd) == Decimal("0.20")
 
-    assert await wait_for(counter, "the key's spend counter") == Decimal("0.20")
+    await wait_for(counter, "the key's spend counter to reach $0.20 (both answers)")
 
 
 # -- item 3: allowlists ----------------------------------------------------------------------------
@@ -283,10 +285,12 @@ async def test_tags_reach_the_log_and_spend_by_tag(world: World) -> None:
     async for _ in stream:
         pass
     await oai(world, "tags").chat.completions.create(model=MODEL, messages=messages, max_tokens=10)
-    # Tags never leave for the provider; the rest of metadata does.
+    # Tags never leave for the provider; the rest of metadata does (OpenAI to OpenAI; what an
+    # Anthropic client's metadata becomes elsewhere is the translation rules' business).
     bodies = upstream_bodies(world)
     assert bodies[0]["metadata"] == {"ticket": "T-1"}
-    assert bodies[1]["metadata"] == {"user_id": "u-1"}
+    for body in bodies:
+        assert "team-a" not in orjson.dumps(body).decode(), body
     rows = await rows_of(world, "tags", 3)
     assert [r.tags for r in rows] == [["team-a", "proj-x", "batch"], ["team-a"], None]
     logs = gql(world, "{ gatewayLogs(first: 50) { nodes { requestId tags } } }")
@@ -376,12 +380,16 @@ async def test_unknown_price_is_counted_as_unknown_not_zero(world: World) -> Non
     dash = gql(
         world,
         "{ dashboard { live(minutes: 60) { unknownCostRequests } "
-        "costTrends(days: 1) { unknownCostRequests byModel { model unknownCostRequests } } "
-        "topSpenders(days: 1, limit: 100) { userId unknownCostRequests } } }",
+        # Two days: the requests may have been made just before midnight UTC.
+        "costTrends(days: 2) { unknownCostRequests byModel { model unknownCostRequests } } "
+        "topSpenders(days: 2, limit: 100) { userId unknownCostRequests } } }",
     )["dashboard"]
     assert dash["live"]["unknownCostRequests"] == 1
-    assert dash["costTrends"][-1]["unknownCostRequests"] == 1
-    by_model = {m["model"]: m["unknownCostRequests"] for m in dash["costTrends"][-1]["byModel"]}
+    assert sum(day["unknownCostRequests"] for day in dash["costTrends"]) == 1
+    by_model: dict[str, int] = {}
+    for day in dash["costTrends"]:
+        for m in day["byModel"]:
+            by_model[m["model"]] = by_model.get(m["model"], 0) + m["unknownCostRequests"]
     assert by_model[UNPRICED] == 1 and by_model[MODEL] == 0
     spenders = {s["userId"]: s["unknownCostRequests"] for s in dash["topSpenders"]}
     assert spenders[user_id] == 1
