@@ -28,6 +28,7 @@ from backend.gateway import Gateway
 from backend.ir.errors import GatewayError, InvalidRequest, NotFound
 from backend.policies.context import RequestContext
 from backend.protocols.gemini import door_misc, inbound
+from backend.proxy import http_errors
 from backend.proxy.auth import presented_key, principal_for
 from backend.proxy.chat import JSON, handle_chat, refusal
 from backend.proxy.codecs import GEMINI, gemini_codec
@@ -73,7 +74,7 @@ async def model_call(request: Request) -> Response:
     name: str = request.path_params["name"]
     if request.method == "GET":
         if version == "v1" and not gemini_flavoured(request):
-            raise HTTPException(404)  # an OpenAI/Anthropic client: answered as an unknown route
+            return await _not_gemini(request)
         return await get_model(request, version, name)
     model, sep, method = name.rpartition(":")
     template = f"/{version}/models/{{model}}:{method}"
@@ -151,6 +152,17 @@ async def get_model(request: Request, version: str, name: str) -> Response:
         unknown = NotFound(f"models/{model} is not found for this key.", code="model_not_found")
         return refusal(gw, GEMINI, unknown, ctx)
     return _json(door_misc.model_resource(model, embedding=_embedding(model)), ctx)
+
+
+async def _not_gemini(request: Request) -> Response:
+    """``GET /v1/models/{id}`` from an OpenAI or Anthropic client: its key is checked like on
+    every proxy route, then the path is unknown to it (answered in its own protocol)."""
+    gw: Gateway = request.app.state.gateway
+    try:
+        await principal_for(request.headers, gw.store, gw.clock())
+    except GatewayError as err:
+        return http_errors.error_response(request, err, "UNAUTHENTICATED")
+    raise HTTPException(404)
 
 
 def _refused(request: Request, err: GatewayError, endpoint: str) -> Response:
