@@ -370,6 +370,8 @@ PROXY_BODIES: dict[str, dict[str, Any]] = {
     "/v1/embeddings": {"model": "authz-probe-model", "input": "hi"},
     "/v1/error-reports": {"type": "probe", "error": "authz probe"},
     "/v1/responses": {"model": "authz-probe-model", "input": "hi"},
+    "/v1beta/models/authz-probe-model:generateContent": {"contents": [{"parts": [{"text": "hi"}]}]},
+    "/v1/models/authz-probe-model:generateContent": {"contents": [{"parts": [{"text": "hi"}]}]},
 }
 
 
@@ -471,6 +473,14 @@ HTTP_PROBES: dict[str, HttpProbe] = {
         )
     },
     "WS /v1/responses": _responses_ws,
+    # The Gemini door (a gateway key as Bearer works there too; unknown model: 404).
+    "GET /v1beta/models": _proxy("GET", "/v1beta/models"),
+    "GET /v1beta/models/{name:path}": _proxy("GET", "/v1beta/models/authz-probe-model"),
+    "POST /v1beta/models/{name:path}": _proxy(
+        "POST", "/v1beta/models/authz-probe-model:generateContent"
+    ),
+    "GET /v1/models/{name:path}": _proxy("GET", "/v1/models/authz-probe-model"),
+    "POST /v1/models/{name:path}": _proxy("POST", "/v1/models/authz-probe-model:generateContent"),
     # Stored responses: an id nobody stored (the key's own organization answers 404).
     "GET /v1/responses/{response_id}": _proxy("GET", "/v1/responses/resp_authz_probe"),
     "DELETE /v1/responses/{response_id}": _proxy("DELETE", "/v1/responses/resp_authz_probe"),
@@ -494,7 +504,9 @@ async def test_http_route_by_role(audit: Audit, rule: authz.Rule) -> None:
             problems.append(f"{column}: refused but got {status}")
         if column == authz.NONE or not rule.allows(column):
             continue
-        if rule.path.startswith(("POST /v1/", "GET /v1/", "DELETE /v1/")):
+        if rule.path.startswith(
+            ("POST /v1/", "GET /v1/", "DELETE /v1/", "GET /v1beta/", "POST /v1beta/")
+        ):
             # A dashboard session or admin token is not a gateway API key.
             status = await probe(audit, "other", person)
             if status != 401:
