@@ -136,15 +136,15 @@ def schema_reached(provider: str, body: dict[str, Any]) -> bool:
     return isinstance(body.get("format"), dict) and "population" in text
 
 
+@pytest.mark.parametrize("form", ["response_schema", "response_json_schema"])
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
 @pytest.mark.parametrize("provider", list(MODELS))
-async def test_structured_output(stack: Stack, provider: str, stream: bool) -> None:
+async def test_structured_output(stack: Stack, provider: str, stream: bool, form: str) -> None:
     stack.reset()
     fake: Any = stack.fakes()[provider]
     fake.replies.append(Reply(text='{"name": "Paris", "population": 2100000}'))
-    config = types.GenerateContentConfig(
-        response_mime_type="application/json", response_schema=City
-    )
+    schema: Any = City if form == "response_schema" else City.model_json_schema()
+    config = types.GenerateContentConfig(response_mime_type="application/json", **{form: schema})
     client = gemini_client(stack)
     if stream:
         text = collect(
@@ -157,7 +157,7 @@ async def test_structured_output(stack: Stack, provider: str, stream: bool) -> N
         resp = client.models.generate_content(
             model=MODELS[provider], contents="Biggest city of France?", config=config
         )
-        parsed = resp.parsed
+        parsed = resp.parsed if form == "response_schema" else City.model_validate(resp.parsed)
     assert parsed == City(name="Paris", population=2100000)
     assert schema_reached(provider, fake.requests[0].json)
 

@@ -315,6 +315,14 @@ async def test_errors_are_google_errors_and_logged(stack: Stack) -> None:
     assert (auth.value.code, auth.value.status) == (401, "UNAUTHENTICATED")
     assert "Invalid API key" in (auth.value.message or "")
 
+    # A body the SDK sends but the API refuses: a content without parts.
+    with pytest.raises(errors.ClientError) as body:
+        client.models.generate_content(
+            model=MODELS["openai"], contents=[types.Content(role="user", parts=[])]
+        )
+    assert (body.value.code, body.value.status) == (400, "INVALID_ARGUMENT")
+    assert "contents[0].parts" in (body.value.message or "")
+
     # A malformed body (the SDK cannot send one): Google's words, the field's path.
     resp = httpx.post(
         f"{stack.gateway.url}/v1beta/models/{MODELS['openai']}:generateContent",
