@@ -175,6 +175,9 @@ def encode_response(resp: ChatResponse, model: str, include_thoughts: bool) -> d
         cand_extra = resp.extra.get("candidate")
         if isinstance(cand_extra, dict):
             candidate.update({k: v for k, v in cand_extra.items() if k not in candidate})
+        more = resp.extra.get("candidates")
+        if isinstance(more, list):
+            body["candidates"] += more  # candidateCount > 1: the others verbatim
         for key, value in resp.extra.items():
             if key == "usageMetadata" and isinstance(value, dict):
                 body["usageMetadata"] = {**value, **body["usageMetadata"]}

@@ -499,6 +499,15 @@ def _generation(req: ChatRequest, value: Any, path: str, flags: dict[str, Any]) 
         if not is_number(value) or value != int(value):
             raise invalid(f"{path}.{key}", "expected an integer")
         kept[key] = int(value)
+    count = g.get("candidateCount")
+    if count is not None and (not is_number(count) or count < 1):
+        raise invalid(f"{path}.candidateCount", "expected a positive integer")
+    if req.stream and count is not None and count > 1:
+        # The stream codec carries the first candidate: more would be dropped, so refuse.
+        raise invalid(
+            f"{path}.candidateCount",
+            "this gateway streams one candidate; ask for several without streaming",
+        )
     for key in ("presencePenalty", "frequencyPenalty"):
         if g.get(key) is not None and not is_number(g[key]):
             raise invalid(f"{path}.{key}", "expected a number")

@@ -385,3 +385,27 @@ def stream_gemini(events: list[StreamEvent]) -> list[dict[str, Any]]:
     enc = StreamEncoder("gemini-2.5-flash", sse=True, include_thoughts=True)
     raw = b"".join(enc.encode(ev) for ev in events)
     return [orjson.loads(e.data) for e in SSEParser().feed(raw)]
+
+
+def test_several_candidates_same_wire() -> None:
+    """candidateCount 2 to Gemini: both candidates reach the client (not streamed; a stream
+    carries one, so there it is refused)."""
+    body = {"contents": [{"parts": [{"text": "hi"}]}], "generationConfig": {"candidateCount": 2}}
+    req = decode_request(body, "gemini-2.5-flash", stream=False)
+    assert encode_request(req, "gemini-2.5-flash", stream=False)["generationConfig"] == {
+        "candidateCount": 2
+    }
+    second = {"content": {"parts": [{"text": "Hello!"}], "role": "model"}, "index": 1}
+    upstream = {
+        "candidates": [
+            {"content": {"parts": [{"text": "Hi."}], "role": "model"}, "finishReason": "STOP"},
+            {**second, "finishReason": "STOP"},
+        ],
+        "usageMetadata": {"promptTokenCount": 1, "candidatesTokenCount": 4, "totalTokenCount": 5},
+        "responseId": "r2",
+    }
+    out = encode_response(decode_response(upstream), "gemini-2.5-flash", False)
+    assert [c["content"]["parts"][0]["text"] for c in out["candidates"]] == ["Hi.", "Hello!"]
+    with pytest.raises(InvalidRequest) as refused:
+        decode_request(body, "gemini-2.5-flash", stream=True)
+    assert refused.value.param == "generationConfig.candidateCount"
