@@ -125,8 +125,12 @@ def _mount_admin(
     create_graphql_app: Callable[[Gateway], Any],
 ) -> None:
     """GraphQL and admin HTTP routes need the gateway, so they are added once it exists."""
+    from backend.sso.routes import sso_routes
+
     graphql = create_graphql_app(gateway)
     app.router.routes.extend(admin_routes(gateway))
+    # Single sign-on: /auth/oidc/login and /auth/oidc/callback (backend/sso).
+    app.router.routes.extend(sso_routes(gateway))
     app.router.routes.append(Route("/graphql", graphql, methods=["GET", "POST"]))
     app.router.routes.append(Route("/graphql/assets/{name}", graphql.serve_ide_asset))
     app.router.routes.append(WebSocketRoute("/graphql", graphql))

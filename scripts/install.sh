@@ -21,6 +21,9 @@ CLAUDE_CODE_VERSION=2.1.332
 # only). Codex ships a native binary; Gemini CLI runs on the Node below (it wants >= 20).
 CODEX_VERSION=0.171.0
 GEMINI_CLI_VERSION=0.61.0
+# panva's certified OpenID provider, run by the SSO tests (tests/sso/oidc_provider.mjs; test installs
+# only).
+OIDC_PROVIDER_VERSION=9.13.3
 
 PY="${PYTHON:-python3}"
 if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
@@ -84,6 +87,11 @@ fi
 if [ "$WITH_TESTS" = "1" ] && [ "$(PATH="$PWD/.tools/node/node_modules/.bin:$PATH" .tools/gemini-cli/node_modules/.bin/gemini --version 2>/dev/null)" != "$GEMINI_CLI_VERSION" ]; then
   echo "==> installing Gemini CLI $GEMINI_CLI_VERSION from the npm registry (tests)"
   npm install --prefix .tools/gemini-cli --no-audit --no-fund --silent "@google/gemini-cli@$GEMINI_CLI_VERSION"
+fi
+
+if [ "$WITH_TESTS" = "1" ] && [ "$(node -p "require('./.tools/oidc-provider/node_modules/oidc-provider/package.json').version" 2>/dev/null)" != "$OIDC_PROVIDER_VERSION" ]; then
+  echo "==> installing oidc-provider $OIDC_PROVIDER_VERSION from the npm registry (tests)"
+  npm install --prefix .tools/oidc-provider --no-audit --no-fund --silent --save-exact "oidc-provider@$OIDC_PROVIDER_VERSION"
 fi
 
 if [ "$WITH_BROWSER" = "1" ] && [ ! -x /usr/bin/chromium ]; then

@@ -3,6 +3,8 @@
 Passwords are checked on the login guard's worker threads, never on the event loop, and failed
 logins are throttled per account and per client address (``backend.security.throttle``): a
 locked-out login is refused before its password is looked at, the right password included.
+Members of an organization that signs in with SSO only are refused with ``SSO_REQUIRED``
+(``backend.sso.sso_only``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from backend.security.login_guard import LoginGuard
 from backend.security.password_workers import PasswordWorkers, PasswordWorkersBusy
 from backend.security.passwords import needs_rehash, password_problem
 from backend.security.throttle import Lockout
+from backend.sso.sso_only import MESSAGE as SSO_ONLY_MESSAGE
+from backend.sso.sso_only import SsoRequired, password_refused
 
 MAX_ADMIN_TOKEN_DAYS = 3650
 
@@ -72,6 +76,11 @@ async def login(
         raise lockout_error(lockout)
     user = await User.get_or_none(email=account)
     ok = await _verify(guard.passwords, user.password_hash if user else None, password or "")
+    if user is not None and await password_refused(user):
+        # The same answer whether the password was right or not: no password oracle.
+        if not ok:
+            await guard.throttle.failed(account, address)
+        raise SsoRequired(SSO_ONLY_MESSAGE)
     if user is None or not ok or user.status != "active":
         await guard.throttle.failed(account, address)
         raise NotAuthenticated("invalid email or password, or the account is suspended")
@@ -100,6 +109,8 @@ async def change_password(
 ) -> None:
     if isinstance(actor, SystemActor):
         raise InvalidInput("the system actor has no password", field="currentPassword")
+    if await password_refused(actor):
+        raise SsoRequired(SSO_ONLY_MESSAGE)
     if not await _verify(guard.passwords, actor.password_hash, current or ""):
         raise InvalidInput("the current password is wrong", field="currentPassword")
     problem = password_problem(new or "")

@@ -28,6 +28,7 @@ from backend.admin.errors import Forbidden, InvalidInput, NotFound
 from backend.admin.pagination import Page, Sort, keyset_page
 from backend.data.models.tenancy import App, Organization, User
 from backend.gateway import Gateway
+from backend.security import sessions
 from backend.security.passwords import hash_password, password_problem
 
 STATUSES = ("active", "suspended")
@@ -162,6 +163,7 @@ async def update_user(gw: Gateway, actor: Actor, user_id: int, changes: dict[str
         await _check_role_grant(actor, role)
         demoting = role != "super_admin"
         user.role = role
+    was_active = user.status == "active"
     if "status" in changes:
         user.status = v.choice(changes["status"], "status", STATUSES)
     if "weekly_cap_usd" in changes:
@@ -183,6 +185,11 @@ async def update_user(gw: Gateway, actor: Actor, user_id: int, changes: dict[str
         )
     await user.save()
     await audit.record(actor, "user.update", f"user:{user.id}", fields=sorted(changes))
+    if was_active and user.status != "active":
+        # Suspended: their sessions end for good (reactivation does not bring them back), and
+        # their live subscriptions close on every instance.
+        await sessions.revoke_sessions(user.id, now=gw.clock())
+        await sessions.announce_session_change(gw.bus, user.id)
     await gw.config_changed("tenancy")
     return user
 
@@ -249,6 +256,7 @@ async def create_org(gw: Gateway, actor: Actor, data: dict[str, Any]) -> Organiz
         "cap_period": v.choice(data.get("cap_period", "monthly"), "capPeriod", CAP_PERIODS),
         "rollover": bool(data.get("rollover", False)),
         "dlp_enabled": bool(data.get("dlp_enabled", False)),
+        "sso_only": bool(data.get("sso_only", False)),
     }
     if await Organization.exists(slug=fields["slug"]):
         raise InvalidInput("an organization with this slug already exists", field="slug")
@@ -280,6 +288,8 @@ async def update_org(
         org.rollover = bool(changes["rollover"])
     if "dlp_enabled" in changes:
         org.dlp_enabled = bool(changes["dlp_enabled"])
+    if "sso_only" in changes:
+        org.sso_only = bool(changes["sso_only"])
     await org.save()
     await audit.record(actor, "org.update", f"org:{org.id}", fields=sorted(changes))
     await gw.config_changed("tenancy")

@@ -133,6 +133,9 @@ SCOPES: dict[str, dict[str, str]] = {
         NONE: "no-op",
     },
     "Mutation.changePassword": {"super_admin": SELF, "org_admin": SELF, "member": SELF},
+    # single sign-on (settings and rules: super_admin only)
+    "Query.ssoLogin": {role: ANYONE for role in COLUMNS},
+    "Mutation.redeemSsoLogin": {role: "the holder of a sign-in ticket" for role in COLUMNS},
     # live
     "Subscription.gatewayLogs": {"org_admin": MADE_UNDER_ORG, "member": OWN_UNDER_ORG},
     "Subscription.errorReports": REPORTS_UNDER_ORG,
@@ -180,6 +183,12 @@ ROUTES: dict[str, dict[str, str]] = {
     # The explorer's own static files (GraphiQL, React): public, no data in them.
     "GET /graphql/assets/{name}": {role: ANYONE for role in COLUMNS},
     "POST /graphql": {role: "per field" for role in COLUMNS},
+    # Single sign-on: the browser's two stops (the callback needs the sealed flow cookie the
+    # login set, and the provider's code).
+    "GET /auth/oidc/login": {role: ANYONE for role in COLUMNS},
+    "GET /auth/oidc/callback": {
+        role: "anyone finishing a sign-in they started" for role in COLUMNS
+    },
     # Aggregates without tenant text; anyone who can reach it unless
     # SWITCHBOARD_METRICS_TOKEN is set, then only holders of that bearer token.
     "GET /metrics": {role: "anyone, or the metrics token when set" for role in COLUMNS},

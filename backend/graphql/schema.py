@@ -40,6 +40,7 @@ from backend.graphql.logs import LogsQuery, LogsSubscription
 from backend.graphql.memo import DocumentMemo, MemoizedDocuments
 from backend.graphql.routing import RoutingMutation, RoutingQuery
 from backend.graphql.settings import SettingsMutation, SettingsQuery
+from backend.graphql.sso import SsoMutation, SsoQuery
 from backend.graphql.tenancy import TenancyMutation, TenancyQuery
 
 log = logging.getLogger("switchboard.graphql")
@@ -66,6 +67,7 @@ Query = _merge(
         CredentialsQuery,
         DeploymentsQuery,
         AlertsQuery,
+        SsoQuery,
         DlpQuery,
         LogsQuery,
         ErrorsQuery,
@@ -85,6 +87,7 @@ Mutation = _merge(
         CredentialsMutation,
         DeploymentsMutation,
         AlertsMutation,
+        SsoMutation,
         DlpMutation,
         ErrorsMutation,
     ),

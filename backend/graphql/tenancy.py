@@ -83,6 +83,12 @@ async def visible_user(info: Info, user_id: int | None) -> UserType | None:
     return UserType.of(user)
 
 
+_SSO_ONLY = (
+    "Members sign in with single sign-on only: their passwords are refused (SSO_REQUIRED); "
+    "super_admins keep theirs."
+)
+
+
 @strawberry.type(
     name="Organization", description="A tenant: its users, apps and keys share its caps and DLP."
 )
@@ -99,6 +105,7 @@ class OrganizationType:
         description="Carry the unused part of a period's cap into the next period."
     )
     dlp_enabled: bool = strawberry.field(description="DLP protects its users' keys' requests.")
+    sso_only: bool = strawberry.field(description=_SSO_ONLY)
     created_at: dt.datetime = strawberry.field(description="When the organization was created.")
     limits: LimitsType = strawberry.field(
         description="Rate, token and model limits (and the spend cap), tightest level applies."
@@ -135,6 +142,7 @@ class OrganizationType:
             cap_period=CapPeriod(o.cap_period),
             rollover=o.rollover,
             dlp_enabled=o.dlp_enabled,
+            sso_only=o.sso_only,
             created_at=o.created_at,
             limits=limits_type(o),
         )
@@ -278,6 +286,7 @@ class CreateOrganizationInput:
     dlp_enabled: bool = strawberry.field(
         default=False, description="DLP protects its users' keys' requests."
     )
+    sso_only: bool = strawberry.field(default=False, description=_SSO_ONLY)
 
 
 @strawberry.input(description="Changes to an organization: only the fields sent change.")
@@ -295,6 +304,7 @@ class UpdateOrganizationInput:
     dlp_enabled: bool | None = strawberry.field(
         default=UNSET, description="DLP protects its users' keys' requests."
     )
+    sso_only: bool | None = strawberry.field(default=UNSET, description=_SSO_ONLY)
 
 
 @strawberry.input(description="A new app.")

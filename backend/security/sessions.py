@@ -85,6 +85,15 @@ async def revoke(secret: str, *, now: dt.datetime) -> AdminToken | None:
     return row
 
 
+async def revoke_sessions(user_id: int, *, now: dt.datetime) -> int:
+    """End every dashboard session of a user (a suspension), and any sign-in ticket not yet
+    redeemed (``backend.sso.signin``); how many ended. Admin tokens stay: they are refused
+    while the user is suspended and work again if an administrator reactivates them."""
+    return await AdminToken.filter(
+        user_id=user_id, kind__in=("session", "sso_ticket"), revoked_at__isnull=True
+    ).update(revoked_at=now)
+
+
 def bearer(authorization: str | None) -> str | None:
     """The token of an ``Authorization: Bearer <token>`` header value."""
     if not authorization:

@@ -37,6 +37,7 @@ from graphql.pyutils import Undefined
 
 from backend.data.models.keys import ApiKey
 from backend.data.models.routing import AgentConfig, ModelAlias
+from backend.data.models.sso import SsoRule
 from backend.data.models.tenancy import App, Organization, User
 from backend.graphql.authz import Rule, gate_roles
 from backend.security.api_keys import generate_key
@@ -56,6 +57,7 @@ ENTITIES = (
     "modelAlias",
     "agentConfig",
     "gatewayLog",
+    "ssoRule",
 )
 VERBS = ("create", "update", "delete", "revoke", "set", "import", "report")
 #: Fields whose ``id`` names a row through another argument: ``limits`` / ``setLimits`` take
@@ -234,6 +236,8 @@ class ProbeBuilder:
             "modelAlias": lambda: w.alias_a.id if w.alias_a else 0,
             "agentConfig": lambda: w.agent.id if w.agent else 0,
             "gatewayLog": lambda: w.logs["member_a"].id,
+            # super_admin only: no row is needed to show the others are refused.
+            "ssoRule": lambda: 0,
         }
         return rows[entity]()
 
@@ -256,6 +260,7 @@ class ProbeBuilder:
                 agent_id=tag, name=tag, normal_model="openai/gpt-4o-mini"
             ),
             "gatewayLog": lambda: _static_row(w.logs["member_a"]),
+            "ssoRule": lambda: SsoRule.create(claim="groups", value=tag, role="member"),
         }
         if entity == "user" and self.person == "member_a":
             return person.id
@@ -277,6 +282,7 @@ class ProbeBuilder:
             "modelAlias": w.alias_b.id if w.alias_b else 0,
             "agentConfig": w.agent.id if w.agent else 0,
             "gatewayLog": w.logs["admin_a" if member else "member_b"].id,
+            "ssoRule": 0,
         }
         return rows[entity]
 
