@@ -457,6 +457,9 @@ HTTP_PROBES: dict[str, HttpProbe] = {
     "GET /metrics": _public_get("/metrics"),
     "GET /graphql/assets/{name}": _public_get("/graphql/assets/graphiql.js"),
     "GET /admin/users/{user_id:int}/activity.csv": _activity_csv,
+    # Single sign-on takes no credentials (here not set up: a 404 page for everyone).
+    "GET /auth/oidc/login": _public_get("/auth/oidc/login"),
+    "GET /auth/oidc/callback": _public_get("/auth/oidc/callback?state=authz-probe&code=x"),
     "GET /graphql": _graphql_http("GET"),
     "POST /graphql": _graphql_http("POST"),
     "WS /graphql": _graphql_ws,
