@@ -159,7 +159,7 @@ def test_missing_required_claims_are_refused(signer: Any) -> None:
 
 def test_unsigned_and_hmac_tokens_are_refused(signer: Any) -> None:
     key, jwk = signer
-    unsigned = jwt.encode(claims(), None, algorithm="none")
+    unsigned = jwt.encode(claims(), None, algorithm="none")  # type: ignore[arg-type]
     with pytest.raises(SsoError, match="'none' is not accepted"):
         check(unsigned, jwk)
     # The classic confusion: HMAC keyed with the provider's public key, which anyone has.
