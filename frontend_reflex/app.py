@@ -32,6 +32,7 @@ from frontend_reflex.state.users import UsersState
 app = rx.App()
 PAGES = [
     ("/login", login.page, "Sign in", AuthState.open_login),
+    ("/sso", login.sso_page, "Signing in", AuthState.finish_sso),
     ("/", home.page, "Home", HomeState.load),
     ("/users", users.page, "Users", UsersState.load),
     ("/organizations", organizations.page, "Organizations", OrgsState.load),

@@ -117,7 +117,7 @@ query UserOptions($first: Int, $after: String) {
 
 ORG_FIELDS = (
     "id name slug owner { id name email } memberCount spendCapUsd capPeriod rollover "
-    "dlpEnabled createdAt"
+    "dlpEnabled ssoOnly createdAt"
 )
 
 ORGANIZATIONS = f"""
@@ -508,3 +508,52 @@ mutation SetAlertRule($n: String!, $i: AlertRuleInput!) {
 def delete_alert_rule(name: str) -> Op:
     doc = "mutation DeleteAlertRule($n: String!) { deleteAlertRule(name: $n) }"
     return doc, {"n": name}
+
+
+# -- single sign-on ----------------------------------------------------------------------------
+SSO_LOGIN = "query SsoLogin { ssoLogin { enabled displayName loginUrl } }"
+
+REDEEM_SSO = f"""
+mutation RedeemSso($ticket: String!) {{
+  redeemSsoLogin(ticket: $ticket) {{ token user {{ {USER_FIELDS} }} }}
+}}"""
+
+SSO_SETTINGS = """
+query SsoSettings {
+  ssoProvider {
+    enabled displayName issuer clientId clientSecretSet clientSecretLast4 scopes gatewayUrl
+    dashboardUrl callbackUrl defaultRole defaultOrganizationId requireVerifiedEmail
+  }
+  ssoRules { id position claim value role organization { id name } }
+  organizations(first: 500, sort: NAME_ASC) { nodes { id name } }
+}"""
+
+
+def redeem_result(data: Mapping[str, Any]) -> tuple[str, dict[str, Any] | None]:
+    """``(token, user)`` of a redeemed sign-in ticket (the shape of ``login``)."""
+    return login_result({"login": data.get("redeemSsoLogin")})
+
+
+def set_sso_provider(fields: Mapping[str, Any]) -> Op:
+    doc = """
+mutation SetSsoProvider($input: SsoProviderInput!) {
+  setSsoProvider(input: $input) { issuer clientSecretLast4 callbackUrl }
+}"""
+    out = dict(fields)
+    if "defaultOrganizationId" in out:
+        raw = out["defaultOrganizationId"]
+        out["defaultOrganizationId"] = int(raw) if raw not in (None, "") else None
+    if "defaultRole" in out:
+        out["defaultRole"] = enum_name(out["defaultRole"]) if out["defaultRole"] else None
+    return doc, {"input": out}
+
+
+def create_sso_rule(fields: Mapping[str, Any]) -> Op:
+    doc = """
+mutation CreateSsoRule($input: SsoRuleInput!) { createSsoRule(input: $input) { id } }"""
+    return doc, {"input": _enums(_ids(fields))}
+
+
+def delete_sso_rule(rule_id: str) -> Op:
+    doc = "mutation DeleteSsoRule($id: Int!) { deleteSsoRule(id: $id) }"
+    return doc, {"id": int(rule_id)}

@@ -72,7 +72,13 @@ def topbar(title: str) -> rx.Component:
         rx.spacer(),
         rx.vstack(
             rx.text(AuthState.user_email, size="2", weight="medium", id="whoami"),
-            rx.text(AuthState.role_label, size="1", color_scheme="gray"),
+            rx.text(
+                AuthState.role_label,
+                rx.cond(AuthState.org_name != "", " · " + AuthState.org_name, ""),
+                size="1",
+                color_scheme="gray",
+                id="whoami-role",
+            ),
             spacing="0",
             align="end",
         ),

@@ -1,4 +1,5 @@
-"""Sign in with email and password; the token stays in this browser tab's session."""
+"""Sign in with email and password, or with single sign-on when the gateway offers it; the
+token stays in this browser tab's session."""
 
 from __future__ import annotations
 
@@ -43,6 +44,35 @@ def page() -> rx.Component:
                         loading=AuthState.login_busy,
                         width="100%",
                     ),
+                    rx.cond(
+                        AuthState.sso_url != "",
+                        rx.vstack(
+                            rx.hstack(
+                                rx.separator(size="4"),
+                                rx.text("or", size="1", color_scheme="gray"),
+                                rx.separator(size="4"),
+                                align="center",
+                                width="100%",
+                            ),
+                            # A plain link: the browser goes to the gateway, then the provider.
+                            rx.el.a(
+                                rx.button(
+                                    rx.icon("key_round"),
+                                    "Sign in with SSO",
+                                    type="button",
+                                    variant="outline",
+                                    width="100%",
+                                ),
+                                href=AuthState.sso_url,
+                                id="sso-login",
+                                style={"width": "100%"},
+                            ),
+                            rx.text(AuthState.sso_label, size="1", color_scheme="gray"),
+                            spacing="2",
+                            width="100%",
+                            align="center",
+                        ),
+                    ),
                     rx.text(
                         "First time? `make run` printed the first administrator's email and "
                         "password (also in data/first-login.txt).",
@@ -56,5 +86,15 @@ def page() -> rx.Component:
             ),
             size="4",
         ),
+        height="100vh",
+    )
+
+
+def sso_page() -> rx.Component:
+    """Where the gateway sends the browser after single sign-on (``/sso?ticket=...``): the
+    ticket is traded for a session on load (``AuthState.finish_sso``), then on to the home page;
+    a failure goes back to the login page with its reason."""
+    return rx.center(
+        rx.hstack(rx.spinner(), rx.text("Signing you in…", id="sso-finishing"), align="center"),
         height="100vh",
     )

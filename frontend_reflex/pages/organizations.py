@@ -1,4 +1,5 @@
-"""Organizations: create, and the table with owner, members, spend cap, rollover and DLP."""
+"""Organizations: create, and the table with owner, members, spend cap, rollover, DLP and
+whether members sign in with SSO only."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ HEADERS = [
     "API Spend Cap",
     "Rollover",
     "DLP",
+    "Sign-in",
     "Created",
     "Actions",
 ]
@@ -63,6 +65,7 @@ def create_form() -> rx.Component:
                 ),
                 checkbox("rollover", "Roll unused budget over", id="org-rollover"),
                 checkbox("dlp", "DLP protection", id="org-dlp"),
+                checkbox("sso_only", "SSO only (no passwords)", id="org-sso-only"),
                 wrap="wrap",
                 spacing="3",
                 align="end",
@@ -106,6 +109,12 @@ def edit_dialog() -> rx.Component:
                         id="edit-org-rollover",
                     ),
                     checkbox("dlp", "DLP protection", default=e["dlp"] == "on", id="edit-org-dlp"),
+                    checkbox(
+                        "sso_only",
+                        "SSO only (no passwords)",
+                        default=e["sso_only"] == "on",
+                        id="edit-org-sso-only",
+                    ),
                     error_text(OrgsState.edit_error),
                     rx.hstack(
                         rx.dialog.close(rx.button("Cancel", variant="soft", type="button")),
@@ -130,6 +139,7 @@ def row(r: Any) -> rx.Component:
         rx.table.cell(r["cap"]),
         rx.table.cell(r["rollover"]),
         rx.table.cell(rx.badge(r["dlp"], color_scheme=rx.cond(r["dlp"] == "on", "green", "gray"))),
+        rx.table.cell(rx.cond(r["sso_only"] == "on", rx.badge("SSO only"), "password or SSO")),
         rx.table.cell(r["created"]),
         rx.table.cell(
             rx.hstack(

@@ -18,6 +18,7 @@ from frontend_reflex.components.layout import shell
 from frontend_reflex.components.table import data_table
 from frontend_reflex.pages.alerts import alerts_section
 from frontend_reflex.pages.deployments import deployments_section
+from frontend_reflex.pages.sso_settings import sso_section
 from frontend_reflex.state.settings import SettingsState
 
 S = SettingsState
@@ -230,6 +231,8 @@ def page() -> rx.Component:
         deployments_section(),
         rx.separator(),
         alerts_section(),
+        rx.separator(),
+        sso_section(),
         rx.separator(),
         chains_section(),
         rx.separator(),

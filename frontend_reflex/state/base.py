@@ -27,6 +27,9 @@ class AuthState(rx.State):
     login_error: str = ""
     login_busy: bool = False
     notice: str = ""
+    #: Where "Sign in with SSO" starts (the gateway's /auth/oidc/login); empty: no SSO.
+    sso_url: str = ""
+    sso_label: str = ""
 
     @rx.var
     def is_admin(self) -> bool:
@@ -135,7 +138,36 @@ class AuthState(rx.State):
     async def open_login(self) -> Any:
         if self.token and await self._ensure_me():
             return rx.redirect("/" if self.is_admin else "/me")
+        try:
+            sso = (await api.execute(queries.SSO_LOGIN)).get("ssoLogin") or {}
+        except ApiError:
+            sso = {}  # the password form still works; the gateway's error shows on sign-in
+        self.sso_url = str(sso.get("loginUrl") or "") if sso.get("enabled") else ""
+        self.sso_label = str(sso.get("displayName") or "")
         return None
+
+    @rx.event
+    async def finish_sso(self) -> Any:
+        """The /sso page: the gateway sent a one-time ticket (or why the sign-in failed)."""
+        params = self.router.url.query_parameters
+        ticket, error = params.get("ticket", ""), params.get("error", "")
+        self._forget()
+        if not ticket:
+            self.login_error = error or "Single sign-on did not finish. Please try again."
+            return rx.redirect("/login", replace=True)
+        try:
+            data = await api.execute(queries.REDEEM_SSO, {"ticket": ticket})
+            token, me = queries.redeem_result(data)
+            if not token or not me:
+                raise ApiError("Single sign-on did not finish. Please try again.")
+        except ApiError as exc:
+            self.login_error = exc.message
+            return rx.redirect("/login", replace=True)
+        # The same session a password sign-in gets: the token in this tab's sessionStorage.
+        self.token = token
+        self._remember(me)
+        self.login_error = self.notice = ""
+        return rx.redirect("/" if self.is_admin else "/me", replace=True)
 
     @rx.event
     async def login(self, form: dict[str, Any]) -> Any:

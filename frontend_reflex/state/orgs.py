@@ -33,6 +33,7 @@ def org_row(o: Mapping[str, Any]) -> dict[str, str]:
         "period": period,
         "rollover": fmt.yes_no(o.get("rollover")),
         "dlp": fmt.yes_no(o.get("dlpEnabled")),
+        "sso_only": fmt.yes_no(o.get("ssoOnly")),
         "created": fmt.day(o.get("createdAt")),
     }
 
@@ -45,6 +46,7 @@ def org_fields(form: Mapping[str, Any], *, creating: bool) -> dict[str, Any]:
         "capPeriod": optional(form, "cap_period") or "monthly",
         "rollover": checked(form, "rollover"),
         "dlpEnabled": checked(form, "dlp"),
+        "ssoOnly": checked(form, "sso_only"),
         "ownerId": optional(form, "owner_id") or None,
     }
     if creating:
