@@ -105,7 +105,9 @@ async def test_audit_log(env: Env, world: World) -> None:
             "actorId": world.users["super"].id,
             "action": "org.create",
             "target": rows[0]["target"],
-            "detail": {"fields": ["cap_period", "dlp_enabled", "name", "rollover", "slug"]},
+            "detail": {
+                "fields": ["cap_period", "dlp_enabled", "name", "rollover", "slug", "sso_only"]
+            },
         }
     ]
     assert rows[0]["target"].startswith("org:")

@@ -321,6 +321,23 @@ OPS = [
         lambda w: {"id": w.org_a.id},
     ),
     op("spend.by.tag", "{ spendByTag { tag costUsd unknownCostRequests } }", {S, A, M}),
+    # single sign-on: settings and rules super_admin only; the login page's link is public
+    op("sso.provider.read", "{ ssoProvider { issuer } ssoRules { id } }", {S}),
+    op("sso.login.link", "{ ssoLogin { enabled loginUrl } }", {S, A, M, "anon"}),
+    op(
+        "sso.provider.set",
+        (
+            'mutation { setSsoProvider(input: {enabled: false, issuer: "https://idp.test", '
+            'clientId: "c", gatewayUrl: "https://gw.test", dashboardUrl: "https://d.test"}) '
+            "{ issuer } }"
+        ),
+        {S},
+    ),
+    op(
+        "sso.rule.create",
+        'mutation { createSsoRule(input: {claim: "groups", value: "x", role: MEMBER}) { id } }',
+        {S},
+    ),
 ]
 
 
@@ -370,6 +387,8 @@ def test_every_root_field_is_in_the_matrix() -> None:
         "adminTokens",
         "revokeAdminToken",
         "dlpProtection",
+        # public: a dummy ticket is refused as input (tests/sso redeem real ones)
+        "redeemSsoLogin",
     }
     gql_schema = build_schema(schema.as_str())
     missing = []
@@ -391,5 +410,8 @@ def test_every_root_field_is_in_the_matrix() -> None:
         "updateApiKey",
         "revokeApiKey",
         "deleteApiKey",
+        "updateSsoRule",
+        "deleteSsoRule",
+        "deleteSsoProvider",
     }
     assert sorted(set(missing) - allowed_gaps) == []
