@@ -10,7 +10,7 @@ from tortoise.migrations import operations as ops
 
 
 class Migration(migrations.Migration):
-    dependencies = [("models", "0008_analytics_rollups")]
+    dependencies = [("models", "0007_request_detail")]
 
     initial = False
 
