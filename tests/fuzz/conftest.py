@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from tests.e2e.conftest import gateway_overrides, stack
+from tests.e2e.conftest import gateway_overrides, stack, stack_setup
 
-__all__ = ["gateway_overrides", "stack"]
+__all__ = ["gateway_overrides", "stack", "stack_setup"]
