@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from backend.data.models.keys import ApiKey
 from backend.data.models.settings import Setting
 from tests.graphql.harness import Env, World, gql, reset, seed_world
 
@@ -40,6 +41,69 @@ def op(name: str, query: str, allowed: set[str], variables: Any = None, setup: A
 
 def uid(key: str) -> Callable[[World], dict[str, Any]]:
     return lambda w: {"id": w.users[key].id}
+
+
+async def member_key(env: Env, world: World) -> None:
+    """A key of member_a (as ``world.key_id``) for the key-limit rows."""
+    key = await ApiKey.create(
+        name="laptop",
+        prefix=f"sk-sb-{world.users['member_a'].id:06d}",
+        key_hash=f"hash-{world.users['member_a'].id}",
+        user=world.users["member_a"],
+    )
+    world.key_id = key.id  # type: ignore[attr-defined]
+
+
+async def other_key(env: Env, world: World) -> None:
+    """A key of member_b (another organization) as ``world.key_id``."""
+    key = await ApiKey.create(
+        name="theirs",
+        prefix=f"sk-sb-{world.users['member_b'].id:06d}",
+        key_hash=f"hash-{world.users['member_b'].id}",
+        user=world.users["member_b"],
+    )
+    world.key_id = key.id  # type: ignore[attr-defined]
+
+
+def key_id(w: World) -> dict[str, Any]:
+    return {"id": w.key_id}  # type: ignore[attr-defined]
+
+
+async def alert_channel(env: Env, world: World) -> None:
+    """A webhook channel 'ops' to a closed port, and a rule on it; the alerts service wired."""
+    from backend.alerts.service import Alerts
+
+    if "alerts" not in env.gw.extras:
+        env.gw.extras["alerts"] = Alerts(env.gw)
+    made = await gql(
+        env,
+        'mutation { setAlertChannel(name: "ops", input: {kind: WEBHOOK, '
+        'url: "http://127.0.0.1:9/hook", secret: "whsec-0123456789abcdef"}) { id } '
+        'setAlertRule(name: "caps", input: {kind: CAP, channels: ["ops"], '
+        "thresholds: [50, 100]}) { id } }",
+        token=world.token("super"),
+    )
+    assert not made.get("errors"), made
+
+
+async def registry(env: Env, world: World) -> None:
+    """A provider registry (reset() leaves none): the deployment list reads its live status."""
+    from backend.providers.registry import ProviderRegistry, default_factories
+
+    if env.gw.providers is None:
+        env.gw.providers = ProviderRegistry(default_factories(), close_grace_s=0)
+
+
+async def deployment(env: Env, world: World) -> None:
+    await registry(env, world)
+    made = await gql(
+        env,
+        'mutation { setProviderDeployment(provider: "openai", name: "acct-b", input: '
+        '{baseUrl: "http://127.0.0.1:9/v1", apiKey: "sk-acct-b-0123456789", weight: 1}) '
+        "{ name } }",
+        token=world.token("super"),
+    )
+    assert not made.get("errors"), made
 
 
 OPS = [
@@ -320,6 +384,76 @@ OPS = [
         {S},
         lambda w: {"id": w.org_a.id},
     ),
+    op(
+        "limits.read.app",
+        "query($id: Int!) { limits(target: APP, id: $id) { allowedModels } }",
+        {S, A},
+        lambda w: {"id": w.app_a.id},
+    ),
+    op(
+        "limits.read.org.own",
+        "query($id: Int!) { limits(target: ORGANIZATION, id: $id) { spendCapUsd } }",
+        {S, A, M},
+        lambda w: {"id": w.org_a.id},
+    ),
+    op(
+        "limits.read.org.other",
+        "query($id: Int!) { limits(target: ORGANIZATION, id: $id) { spendCapUsd } }",
+        {S},
+        lambda w: {"id": w.org_b.id},
+    ),
+    op(
+        "limits.read.key.own",
+        "query($id: Int!) { limits(target: KEY, id: $id) { locks { limit setById } } }",
+        {S, A, M},
+        key_id,
+        member_key,
+    ),
+    op(
+        "limits.read.key.other",
+        "query($id: Int!) { limits(target: KEY, id: $id) { locks { limit } } }",
+        {S},
+        key_id,
+        other_key,
+    ),
+    op(
+        "limits.set.key.own",
+        (
+            "mutation($id: Int!) { setLimits(target: KEY, id: $id, "
+            "input: {requestsPerMinute: 5}) { requestsPerMinute } }"
+        ),
+        {S, A, M},
+        key_id,
+        member_key,
+    ),
+    op(
+        "limits.set.key.other",
+        (
+            "mutation($id: Int!) { setLimits(target: KEY, id: $id, "
+            "input: {requestsPerMinute: 5}) { requestsPerMinute } }"
+        ),
+        {S},
+        key_id,
+        other_key,
+    ),
+    op(
+        "limits.set.app",
+        (
+            "mutation($id: Int!) { setLimits(target: APP, id: $id, "
+            'input: {allowedModels: ["gpt-4o*"]}) { allowedModels } }'
+        ),
+        {S, A},
+        lambda w: {"id": w.app_a.id},
+    ),
+    op(
+        "limits.set.app.other",
+        (
+            "mutation($id: Int!) { setLimits(target: APP, id: $id, "
+            'input: {allowedModels: ["gpt-4o*"]}) { allowedModels } }'
+        ),
+        {S},
+        lambda w: {"id": w.app_b.id},
+    ),
     op("spend.by.tag", "{ spendByTag { tag costUsd unknownCostRequests } }", {S, A, M}),
     # single sign-on: settings and rules super_admin only; the login page's link is public
     op("sso.provider.read", "{ ssoProvider { issuer } ssoRules { id } }", {S}),
@@ -337,6 +471,66 @@ OPS = [
         "sso.rule.create",
         'mutation { createSsoRule(input: {claim: "groups", value: "x", role: MEMBER}) { id } }',
         {S},
+    ),
+    # provider deployments and alerts: super_admin only (secrets, every organization's traffic)
+    op(
+        "deployments.list",
+        "{ providerDeployments { name status { health } } }",
+        {S},
+        setup=deployment,
+    ),
+    op(
+        "deployment.set",
+        (
+            'mutation { setProviderDeployment(provider: "openai", name: "acct-b", input: '
+            '{baseUrl: "http://127.0.0.1:9/v1", apiKey: "sk-acct-b-0123456789"}) { name } }'
+        ),
+        {S},
+        setup=registry,
+    ),
+    op(
+        "deployment.delete",
+        'mutation { deleteProviderDeployment(provider: "openai", name: "acct-b") }',
+        {S},
+        setup=deployment,
+    ),
+    op(
+        "alerts.read",
+        "{ alertChannels { name } alertRules { name } alertDeliveries { status } }",
+        {S},
+        setup=alert_channel,
+    ),
+    op(
+        "alert.channel.set",
+        (
+            'mutation { setAlertChannel(name: "ops2", input: {kind: WEBHOOK, '
+            'url: "http://127.0.0.1:9/h", secret: "whsec-0123456789abcdef"}) { name } }'
+        ),
+        {S},
+    ),
+    op(
+        "alert.test", 'mutation { sendTestAlert(name: "ops") { status } }', {S}, setup=alert_channel
+    ),
+    op(
+        "alert.rule.set",
+        (
+            'mutation { setAlertRule(name: "circuits", input: {kind: CIRCUIT, '
+            'channels: ["ops"]}) { name } }'
+        ),
+        {S},
+        setup=alert_channel,
+    ),
+    op(
+        "alert.rule.delete",
+        'mutation { deleteAlertRule(name: "caps") }',
+        {S},
+        setup=alert_channel,
+    ),
+    op(
+        "alert.channel.delete",
+        'mutation { deleteAlertChannel(name: "ops") }',
+        {S},
+        setup=alert_channel,
     ),
 ]
 
