@@ -132,6 +132,14 @@ async def sign_in(
     if identity is None:
         email = _email(claims, cfg)
         user = await User.get_or_none(email=email)
+        if user is not None and await SsoIdentity.exists(user_id=user.id, issuer=issuer):
+            # The address now names another account at the provider (a reused email): linking
+            # it would hand this user's access to whoever holds the address now.
+            raise SsoError(
+                "this email address belongs to another account at the provider: ask an "
+                "administrator",
+                code="SSO_CONFLICT",
+            )
         if user is None:
             try:
                 user = await _new_user(claims, email, mapped, cfg)

@@ -33,11 +33,13 @@ from websockets.exceptions import ConnectionClosed
 from backend.app import create_app
 from backend.config import Settings
 from backend.data.db import migrate
+from backend.data.models.sso import SsoIdentity
 from backend.data.models.tenancy import Organization, User
 from backend.gateway import Gateway
 from backend.security.passwords import hash_password
 from backend.security.sessions import issue_token
 from backend.sso.config import client_for
+from backend.sso.signin import identity_key
 from tests.dbutil import create_database, drop_database, redis_url
 from tests.security.authz_world import serve
 from tests.sso.provider import (
@@ -246,6 +248,27 @@ async def test_unverified_email_and_unmapped_people_are_refused(world: World) ->
             {"i": {"defaultRole": None, "defaultOrganizationId": None}},
         )
     assert user["role"] == "MEMBER" and user["organization"]["name"] == "Globex"
+
+
+async def test_an_email_already_linked_to_another_subject_is_refused(world: World) -> None:
+    # Erin's account was linked to someone else at this provider; the address now has a new
+    # holder there (a reused email). Linking would hand Erin's account over: refused.
+    erin = await User.create(
+        name="Erin", email="erin@acme.test", role="member", organization=world.acme
+    )
+    await SsoIdentity.create(
+        key=identity_key(world.provider.issuer, "erin-before"),
+        issuer=world.provider.issuer,
+        subject="erin-before",
+        user=erin,
+    )
+    world.provider.set_users({**USERS, "erin": {"email": "erin@acme.test", "email_verified": True}})
+    try:
+        landing = await world.sign_in("erin")
+    finally:
+        world.provider.set_users(dict(USERS))
+    assert landing.ticket is None
+    assert "belongs to another account at the provider" in (landing.error or "")
 
 
 LOGIN = """mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }"""
