@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -41,6 +43,7 @@ from backend.security.sessions import issue_token
 from backend.sso.config import client_for
 from backend.sso.signin import identity_key
 from tests.dbutil import create_database, drop_database, redis_url
+from tests.e2e.harness import GatewayProc
 from tests.security.authz_world import serve
 from tests.sso.provider import (
     CLIENT_ID,
@@ -76,6 +79,7 @@ class World:
     acme: Organization
     globex: Organization
     client: httpx.AsyncClient
+    settings: Settings
 
     async def gql(
         self, query: str, variables: dict[str, Any] | None = None, token: str | None = None
@@ -143,7 +147,7 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
             acme = await Organization.create(name="Acme", slug="acme")
             globex = await Organization.create(name="Globex", slug="globex")
             async with httpx.AsyncClient(base_url=base, timeout=30) as client:
-                w = World(base, gw, provider, token, acme, globex, client)
+                w = World(base, gw, provider, token, acme, globex, client, settings)
                 await _set_up(w)
                 yield w
     finally:
@@ -311,9 +315,9 @@ async def test_sso_only_organization_refuses_passwords(world: World) -> None:
         await world.admin(org, {"id": world.acme.id, "i": {"ssoOnly": False}})
 
 
-async def _subscribe(world: World, token: str) -> Any:
+async def _subscribe(world: World, token: str, base: str | None = None) -> Any:
     ws = await connect(
-        world.base.replace("http://", "ws://") + "/graphql",
+        (base or world.base).replace("http://", "ws://") + "/graphql",
         subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
     )
     await ws.send(orjson.dumps({"type": "connection_init", "payload": {"token": token}}).decode())
@@ -407,3 +411,60 @@ async def test_secrets_stay_out_of_answers_and_logs(
     assert any("SSO sign-in of user" in r.getMessage() for r in gateway_side)
     text = "\n".join(r.getMessage() for r in gateway_side)
     assert CLIENT_SECRET not in text and landing.ticket not in text
+
+
+ON_POSTGRES = os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
+
+
+@pytest.mark.skipif(
+    not (ON_POSTGRES and redis_url()),
+    reason="two gateway instances need a shared PostgreSQL and Redis (CI's second pass)",
+)
+async def test_sign_in_started_on_one_instance_finishes_on_another(
+    world: World, tmp_path: Path
+) -> None:
+    s = world.settings
+    other = GatewayProc(
+        env={
+            "DATABASE_URL": s.database_url,
+            "REDIS_URL": s.redis_url or "",
+            "SWITCHBOARD_REDIS_PREFIX": s.redis_prefix,
+            "SWITCHBOARD_SECRET_KEY": s.secret_key or "",
+            "SWITCHBOARD_DATA_DIR": str(tmp_path / "data"),
+        },
+        log_path=tmp_path / "gateway-b.log",
+    )
+    await asyncio.to_thread(other.start)
+    try:
+        async with httpx.AsyncClient(timeout=30) as browser:
+            start = await browser.get(world.base + "/auth/oidc/login")  # instance A
+            back = await follow(browser, start, world.base + "/auth/oidc/callback", login="bob")
+            # The load balancer sends the provider's redirect to instance B.
+            r = await browser.get(back.url.replace(world.base, other.url, 1))
+        ticket = Landing(r.headers["location"]).ticket
+        assert ticket, r.headers["location"]
+        body = await world.gql(REDEEM, {"t": ticket})  # redeemed on A
+        token, user = (
+            body["data"]["redeemSsoLogin"]["token"],
+            body["data"]["redeemSsoLogin"]["user"],
+        )
+        # A live subscription on B ends when A suspends the user.
+        ws = await _subscribe(world, token, base=other.url)
+        status = """mutation($id: Int!, $s: UserStatus!) {
+          updateUser(id: $id, input: {status: $s}) { status } }"""
+        await world.admin(status, {"id": user["id"], "s": "SUSPENDED"})
+        try:
+            with pytest.raises(ConnectionClosed) as closed:
+                async with asyncio.timeout(10):
+                    while True:
+                        await ws.recv()
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
+        finally:
+            await world.admin(status, {"id": user["id"], "s": "ACTIVE"})
+            await ws.close()
+        assert (
+            CLIENT_SECRET not in other.log_path.read_text()
+            and ticket not in other.log_path.read_text()
+        )
+    finally:
+        await asyncio.to_thread(other.stop)
