@@ -144,6 +144,14 @@ def shown(name: str, lock: dict[str, Any]) -> str:
     return str(value)
 
 
+def setter(lock: dict[str, Any]) -> str:
+    """Who set a lock, in words: ``org_admin Ann Admin, user #3`` (``org_admin, user #3`` for a
+    lock recorded before names were; ``super_admin`` for the CLI)."""
+    role, name, by = lock.get("role") or "super_admin", lock.get("name"), lock.get("by")
+    who = f"{role} {name}" if name else role
+    return who if by is None else f"{who}, user #{by}"
+
+
 def _lock_value(name: str, row: ApiKey) -> dict[str, Any]:
     if name == "spend_cap":
         return {"value": str(row.spend_cap_usd), "period": row.cap_period}
@@ -176,8 +184,8 @@ def apply_to_key(actor: Actor, key: ApiKey, fields: dict[str, Any], now: dt.date
             if not _tighter_or_equal(name, after, lock):
                 raise Forbidden(
                     f"the {LIMIT_NAMES[name]} of key {key.prefix} ({shown(name, lock)}) was set "
-                    f"by an administrator ({lock.get('role')} #{lock.get('by')}): you may "
-                    "tighten it but not raise or remove it"
+                    f"by an administrator ({setter(lock)}): you may tighten it but not raise "
+                    "or remove it"
                 )
     for name, value in after.items():
         setattr(key, name, value)
@@ -190,6 +198,9 @@ def apply_to_key(actor: Actor, key: ApiKey, fields: dict[str, Any], now: dt.date
                 locks[name] = {
                     **_lock_value(name, key),
                     "by": actor_id(actor),
+                    # Kept with the lock so its owner can be told who set it (members cannot
+                    # look other users up); the name as it was then.
+                    "name": None if isinstance(actor, SystemActor) else actor.name,
                     "role": actor.role,
                     "at": now.isoformat(),
                 }

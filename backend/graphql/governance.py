@@ -56,6 +56,10 @@ class LimitLockType:
         description="The value the administrator set (the owner stays at or under it)."
     )
     set_by_id: int | None = strawberry.field(description="The administrator's user id.")
+    set_by_name: str | None = strawberry.field(
+        description="The administrator's name when they set it (null: the CLI, or set before "
+        "names were recorded)."
+    )
     set_by_role: Role = strawberry.field(description="Their role when they set it.")
     set_at: dt.datetime | None = strawberry.field(description="When.")
 
@@ -105,6 +109,7 @@ def limits_type(row: Any) -> LimitsType:
                 limit=LimitName(name),
                 ceiling=svc.shown(name, lock),
                 set_by_id=lock.get("by"),
+                set_by_name=lock.get("name") if isinstance(lock.get("name"), str) else None,
                 set_by_role=Role(lock.get("role") or "super_admin"),
                 set_at=dt.datetime.fromisoformat(at) if isinstance(at, str) else None,
             )

@@ -13,7 +13,7 @@ from tests.graphql.harness import Env, World, data, error, gql
 
 LIMITS = (
     "requestsPerMinute tokensPerMinute allowedModels spendCapUsd capPeriod "
-    "locks { limit ceiling setById setByRole setAt }"
+    "locks { limit ceiling setById setByName setByRole setAt }"
 )
 SET = (
     "mutation($t: LimitTarget!, $id: Int!, $i: LimitsInput!) "
@@ -64,6 +64,8 @@ async def test_owner_cannot_raise_or_remove_an_admin_limit(env: Env, world: Worl
     rpm_lock = next(lock for lock in got["locks"] if lock["limit"] == "REQUESTS_PER_MINUTE")
     assert rpm_lock["ceiling"] == "100"
     assert (rpm_lock["setById"], rpm_lock["setByRole"]) == (world.users["admin_a"].id, "ORG_ADMIN")
+    # Its owner is told who set it by name (a member cannot look other users up).
+    assert rpm_lock["setByName"] == "Ann Admin"
     info = env.gw.store.keys.by_hash[hash_key(secret)]
     assert (info.rate_limit_rpm, info.limits.tpm) == (100, 20000)
     assert info.limits.allowed_models == ("gpt-4o*", "claude-*")
@@ -83,7 +85,8 @@ async def test_owner_cannot_raise_or_remove_an_admin_limit(env: Env, world: Worl
         err = error(await set_limits(env, member, "KEY", key_id, **changes))
         assert err["code"] == "FORBIDDEN", (changes, err)
         assert f"the {what} of key" in err["message"], err
-        assert "set by an administrator (org_admin" in err["message"], err
+        admin_id = world.users["admin_a"].id
+        assert f"set by an administrator (org_admin Ann Admin, user #{admin_id})" in err["message"]
         assert "you may tighten it but not raise or remove it" in err["message"], err
     # The old field too.
     err = error(await gql(env, UPDATE, {"id": key_id, "i": {"rateLimitRpm": 1_000_000}}, member))
