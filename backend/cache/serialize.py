@@ -38,6 +38,7 @@ def usage_to_dict(u: Usage) -> dict[str, Any]:
         "cached_tokens": u.cached_tokens,
         "cache_write_tokens": u.cache_write_tokens,
         "reasoning_tokens": u.reasoning_tokens,
+        "web_search_requests": u.web_search_requests,
     }
 
 
@@ -48,6 +49,7 @@ def usage_from_dict(d: _Json) -> Usage:
         cached_tokens=int(d.get("cached_tokens", 0)),
         cache_write_tokens=int(d.get("cache_write_tokens", 0)),
         reasoning_tokens=int(d.get("reasoning_tokens", 0)),
+        web_search_requests=int(d.get("web_search_requests", 0)),
     )
 
 

@@ -218,6 +218,9 @@ class Usage:
     #: Output tokens the model spent reasoning, a subset of output (where the provider says:
     #: OpenAI's ``reasoning_tokens``, Gemini's ``thoughtsTokenCount``; Anthropic does not).
     reasoning_tokens: int = 0
+    #: Web searches a server tool ran, billed per search beside the tokens (Anthropic's
+    #: ``usage.server_tool_use.web_search_requests``).
+    web_search_requests: int = 0
 
     @property
     def total_tokens(self) -> int:

@@ -91,6 +91,8 @@ def abandoned_usage(reported: Usage, req: ChatRequest, chars: int) -> Billed:
             output_tokens=max(reported.output_tokens, from_text),
             cached_tokens=0 if input_estimated else reported.cached_tokens,
             cache_write_tokens=0 if input_estimated else reported.cache_write_tokens,
+            # Searches the provider ran before the cut are billed by it all the same.
+            web_search_requests=reported.web_search_requests,
         ),
         input_estimated,
         output_estimated,

@@ -12,7 +12,10 @@ Rules (DESIGN.md, "Money"):
 Token accounting follows the IR: ``Usage.input_tokens`` includes ``cached_tokens`` (read from the
 provider's prompt cache) and ``cache_write_tokens``. Cached tokens are billed at the cached rate
 (the input rate when a price has none); cache writes at the table's cache-write rate (overrides
-have none, so the input rate).
+have none, so the input rate). Web searches a server tool ran (``Usage.web_search_requests``)
+are billed per search on top: the table's rate, else the provider's documented one
+(``table.DOCUMENTED_WEB_SEARCH_PER_K``: Anthropic's $10 per 1,000), overrides included (an
+override prices tokens, not searches).
 
 A book is immutable apart from its memo: build a new one when overrides change (``Router`` does
 this whenever the routing snapshot is replaced), so memoised answers never go stale.
@@ -48,6 +51,8 @@ class ModelPricing:
     context_window: int | None
     source: PriceSource
     cache_write_per_mtok: Decimal | None = None
+    #: USD per 1,000 web searches (None: the provider bills none).
+    web_search_per_k: Decimal | None = None
 
     def linear_cost(
         self, input_tokens: int, output_tokens: int, cached_tokens: int = 0, cache_write: int = 0
@@ -99,12 +104,13 @@ class PriceBook:
         cached = min(max(usage.cached_tokens, 0), inp)
         write = min(max(usage.cache_write_tokens, 0), inp - cached)
         out = max(usage.output_tokens, 0)
+        fees = _search_fees(pricing, usage)
         if exact is not None and not exact.linear:
             try:
-                return exact.cost(inp, out, cached, write)
+                return exact.cost(inp, out, cached, write) + fees
             except Exception:  # table data the calculator rejects: the list rates still apply
                 pass
-        return pricing.linear_cost(inp, out, cached, write)
+        return pricing.linear_cost(inp, out, cached, write) + fees
 
     def worst_case(
         self, model: ModelRef | str, input_tokens_estimate: int, max_output_tokens: int
@@ -123,9 +129,9 @@ class PriceBook:
                 ref = ModelRef(provider, entry.model_id)
                 override = self._override(ref)
                 pricing = (
-                    _from_override(override, entry.rates.context_window)
+                    _from_override(override, entry.rates.context_window, _search_rate(ref, entry))
                     if override is not None
-                    else _from_table(entry.rates)
+                    else _from_table(entry.rates, _search_rate(ref, entry))
                 )
                 cached.append((entry.model_id, pricing))
                 self._memo.setdefault(ref.key, (pricing, None if override is not None else entry))
@@ -148,30 +154,51 @@ class PriceBook:
         result: tuple[ModelPricing | None, table.TableModel | None]
         if override is not None:
             window = override.context_window
-            if window is None and ref.provider != "ollama":
-                found = table.lookup(ref.provider, ref.model)
-                window = found.rates.context_window if found else None
-            result = (_from_override(override, window), None)
+            found = None if ref.provider == "ollama" else table.lookup(ref.provider, ref.model)
+            if window is None and found is not None:
+                window = found.rates.context_window
+            result = (_from_override(override, window, _search_rate(ref, found)), None)
         elif ref.provider == "ollama":
             result = (FREE, None)
         else:
             found = table.lookup(ref.provider, ref.model)
-            result = (_from_table(found.rates), found) if found is not None else (None, None)
+            result = (
+                (_from_table(found.rates, _search_rate(ref, found)), found)
+                if found is not None
+                else (None, None)
+            )
         self._memo[ref.key] = result
         return result
 
 
-def _from_override(o: PriceOverride, context_window: int | None) -> ModelPricing:
+def _search_rate(ref: ModelRef, found: table.TableModel | None) -> Decimal | None:
+    """USD per 1,000 web searches on ``ref``: the table's, else the provider's documented."""
+    if found is not None and found.rates.web_search_per_k is not None:
+        return found.rates.web_search_per_k
+    return table.DOCUMENTED_WEB_SEARCH_PER_K.get(ref.provider)
+
+
+def _search_fees(pricing: ModelPricing, usage: Usage) -> Decimal:
+    searches = max(usage.web_search_requests, 0)
+    if not searches or pricing.web_search_per_k is None:
+        return ZERO
+    return searches * pricing.web_search_per_k / 1000
+
+
+def _from_override(
+    o: PriceOverride, context_window: int | None, web_search_per_k: Decimal | None
+) -> ModelPricing:
     return ModelPricing(
         input_per_mtok=Decimal(o.input_per_mtok),
         output_per_mtok=Decimal(o.output_per_mtok),
         cached_per_mtok=Decimal(o.cached_per_mtok) if o.cached_per_mtok is not None else None,
         context_window=o.context_window if o.context_window is not None else context_window,
         source="override",
+        web_search_per_k=web_search_per_k,
     )
 
 
-def _from_table(r: table.TableRates) -> ModelPricing:
+def _from_table(r: table.TableRates, web_search_per_k: Decimal | None = None) -> ModelPricing:
     return ModelPricing(
         input_per_mtok=r.input_per_mtok,
         output_per_mtok=r.output_per_mtok,
@@ -179,4 +206,5 @@ def _from_table(r: table.TableRates) -> ModelPricing:
         context_window=r.context_window,
         source="price-table",
         cache_write_per_mtok=r.cache_write_per_mtok,
+        web_search_per_k=web_search_per_k,
     )

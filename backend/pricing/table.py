@@ -23,6 +23,12 @@ log = logging.getLogger("switchboard.pricing")
 
 TABLE_PROVIDER_IDS: dict[str, str] = {"gemini": "google"}
 
+#: USD per 1,000 web searches where the table has no rate for a model (an admin override, a
+#: model the table lacks). Anthropic: "$10 per 1,000 searches, plus standard token costs"
+#: (docs.claude.com/en/docs/agents-and-tools/tool-use/web-search-tool, "Usage and pricing";
+#: genai-prices 0.2.3 lists the same $10 for every Claude model with web search).
+DOCUMENTED_WEB_SEARCH_PER_K: dict[str, Decimal] = {"anthropic": Decimal(10)}
+
 #: genai-prices' Google provider also lists Vertex's Claude models; the Gemini API serves these.
 _GEMINI_API_PREFIXES = ("gemini", "gemma", "text-embedding", "embedding")
 
@@ -36,6 +42,8 @@ class TableRates:
     cached_per_mtok: Decimal | None
     cache_write_per_mtok: Decimal | None
     context_window: int | None
+    #: USD per 1,000 web searches a server tool runs (the table's ``web_searches_kcount``).
+    web_search_per_k: Decimal | None = None
 
 
 class TableModel:
@@ -67,8 +75,10 @@ class TableModel:
 
 
 _LINEAR_FIELDS = frozenset({"input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok"})
-#: Priced units our usage never reports (audio, images, searches, pages...): they add nothing to
-#: a token cost. ``requests_kcount`` is not here: it charges every request.
+#: Priced units our usage never reports (audio, images, pages...): they add nothing to a token
+#: cost. Web searches are reported, and the book adds them itself (``TableRates.web_search_per_k``),
+#: so the token calculation leaves them out too. ``requests_kcount`` is not here: it charges every
+#: request.
 _UNREPORTED_UNITS = frozenset(
     {
         "audio_hours",
@@ -134,6 +144,7 @@ def _rates(model: types.ModelInfo) -> TableRates | None:
         cached_per_mtok=_rate(getattr(prices, "cache_read_mtok", None)),
         cache_write_per_mtok=_rate(getattr(prices, "cache_write_mtok", None)),
         context_window=model.context_window,
+        web_search_per_k=_rate(getattr(prices, "web_searches_kcount", None)),
     )
 
 

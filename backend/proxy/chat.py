@@ -48,9 +48,11 @@ async def handle_chat(request: Request, codec: InboundCodec, endpoint: str) -> R
     pipeline: ChatPipeline = request.app.state.pipeline
     ctx = RequestContext(endpoint=endpoint, created_at=gw.clock())
     headers = request_headers(request.scope)  # one dict: Starlette's Headers scan per lookup
+    if codec.requested_model is not None:
+        ctx.requested_model = codec.requested_model[:200]
     try:
         body = await read_json(request, gw.settings.max_body_bytes)
-        if isinstance(body.get("model"), str):
+        if codec.requested_model is None and isinstance(body.get("model"), str):
             ctx.requested_model = body["model"][:200]
         ctx.principal = await principal_for(headers, gw.store, ctx.created_at)
         req = codec.decode_request(body, headers)

@@ -27,6 +27,9 @@ class InboundCodec:
     new_stream_encoder: Callable[[ChatRequest], Any]
     #: Content type of a streamed answer (Gemini without ``alt=sse`` streams a JSON array).
     stream_media_type: str = "text/event-stream"
+    #: The model the request names outside its body (the Gemini door's URL path), so a body
+    #: that fails to read or decode is still logged with it; None: the body's ``model``.
+    requested_model: str | None = None
 
     async def encode_stream(
         self, events: AsyncIterator[StreamEvent], req: ChatRequest
@@ -84,6 +87,7 @@ def gemini_codec(model: str, *, stream: bool, sse: bool) -> InboundCodec:
             req.model, sse=sse, include_thoughts=gemini_inbound.include_thoughts(req)
         ),
         stream_media_type="text/event-stream" if sse else "application/json",
+        requested_model=model or None,
     )
 
 

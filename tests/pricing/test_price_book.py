@@ -148,3 +148,44 @@ def test_linear_fast_path_equals_the_table_calculator() -> None:
                 assert _from_table(rates).linear_cost(i, o, c, w) == exact, model.id
                 compared += 1
     assert compared > 1000
+
+
+# -- server-tool fees ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("model", ["claude-sonnet-4-5", "claude-sonnet-4-6", "claude-haiku-4-5"])
+def test_web_searches_cost_what_genai_prices_says(model: str) -> None:
+    """Tiered (4.5) and flat (4.6) table entries: the book's cost equals genai-prices' own
+    calculator given the searches, $10 per 1,000 on top of the tokens."""
+    from genai_prices import Usage as PriceUsage
+
+    found = table.lookup("anthropic", model)
+    assert found is not None and found.rates.web_search_per_k == D("10")
+    usage = Usage(input_tokens=1000, output_tokens=100, web_search_requests=3)
+    cost = PriceBook().cost(f"anthropic/{model}", usage)
+    calc = found._model.calc_price(
+        PriceUsage(input_tokens=1000, output_tokens=100, web_searches=3), found._provider
+    )
+    assert cost == Decimal(calc.total_price)
+    without = PriceBook().cost(f"anthropic/{model}", Usage(input_tokens=1000, output_tokens=100))
+    assert cost is not None and without is not None and cost - without == D("0.03")
+
+
+def test_web_searches_without_a_table_rate_cost_the_documented_ten_dollars() -> None:
+    book = PriceBook({"anthropic/claude-sonnet-4-5": PriceOverride(D("1"), D("2"))})
+    # An override prices tokens; the searches keep their price: 1000 * 1 + 10 * 2 per million.
+    usage = Usage(input_tokens=1000, output_tokens=10, web_search_requests=2)
+    assert book.cost("anthropic/claude-sonnet-4-5", usage) == D("0.00102") + D("0.02")
+    # claude-3-haiku has no search rate in the table: the documented one applies.
+    haiku = table.lookup("anthropic", "claude-3-haiku")
+    assert haiku is not None and haiku.rates.web_search_per_k is None
+    plain = PriceBook().cost("anthropic/claude-3-haiku", Usage(input_tokens=1000))
+    searched = PriceBook().cost(
+        "anthropic/claude-3-haiku", Usage(input_tokens=1000, web_search_requests=1)
+    )
+    assert (
+        plain is not None
+        and searched == plain + table.DOCUMENTED_WEB_SEARCH_PER_K["anthropic"] / 1000
+    )
+    # Ollama is free, searches or not.
+    assert PriceBook().cost("ollama/llama3.2", Usage(web_search_requests=5)) == 0

@@ -47,6 +47,7 @@ from backend.protocols.anthropic_messages.vocab import (
     USAGE_FIELDS,
     finish_from_stop,
     usage_to_wire,
+    web_searches,
 )
 from backend.protocols.sse import SSEEvent, sse_frame
 
@@ -75,6 +76,7 @@ class StreamDecoder:
         self._read = 0
         self._write = 0
         self._out = 0
+        self._searches = 0
         self._finish: FinishReason = "stop"
         self._stop_sequence: str | None = None
         #: Unmodelled parts of message_delta frames, merged (for StreamEnd.opaque).
@@ -152,6 +154,7 @@ class StreamDecoder:
             output_tokens=self._out,
             cached_tokens=self._read,
             cache_write_tokens=self._write,
+            web_search_requests=self._searches,
         )
 
     def _take_usage(self, usage: dict[str, Any]) -> None:
@@ -164,6 +167,8 @@ class StreamDecoder:
             self._write = usage["cache_creation_input_tokens"]
         if _is_int(usage.get("output_tokens")):
             self._out = usage["output_tokens"]
+        if isinstance(usage.get("server_tool_use"), dict):
+            self._searches = web_searches(usage)
 
     def _message_delta(self, data: dict[str, Any]) -> None:
         extra = self._end_extra

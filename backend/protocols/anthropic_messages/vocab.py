@@ -109,7 +109,14 @@ def usage_from_wire(u: Any) -> Usage:
         output_tokens=_int(u.get("output_tokens")),
         cached_tokens=read,
         cache_write_tokens=write,
+        web_search_requests=web_searches(u),
     )
+
+
+def web_searches(u: dict[str, Any]) -> int:
+    """``server_tool_use.web_search_requests`` of an Anthropic usage object (billed per search)."""
+    server = u.get("server_tool_use")
+    return _int(server.get("web_search_requests")) if isinstance(server, dict) else 0
 
 
 def usage_to_wire(u: Usage, *, output_tokens: int | None = None) -> dict[str, int]:

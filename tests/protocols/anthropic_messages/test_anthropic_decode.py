@@ -389,6 +389,7 @@ def test_response_keeps_server_tool_blocks_citations_and_pause_turn() -> None:
         TextPart("found it", extra={"citations": citations}),
     ]
     assert resp.finish_reason == "stop"
+    assert resp.usage.web_search_requests == 1  # billed per search (pricing.book)
     assert resp.extra == {
         "container": {"id": "c_1"},
         "usage": {"server_tool_use": {"web_search_requests": 1}},

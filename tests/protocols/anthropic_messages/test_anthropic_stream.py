@@ -344,6 +344,7 @@ def test_server_tool_blocks_and_citations_pass_through_to_an_anthropic_client() 
     ]
     end = out[-1]
     assert isinstance(end, StreamEnd) and end.finish_reason == "stop"
+    assert end.usage.web_search_requests == 1  # billed per search (pricing.book)
     # The Anthropic client gets every frame back as the upstream sent it (usage counts aside).
     frames = wire(encode(out, "claude-x"))
     theirs = [(e.event, orjson.loads(e.data)) for e in upstream]
