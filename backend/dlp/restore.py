@@ -12,9 +12,10 @@ it back verbatim.
 
 Extras (``backend.ir.chat``): opaque answer parts and opaque stream events are restored too,
 every text string in them (``dlp.fields`` decides which are text). The further choices of a
-streamed OpenAI ``n > 1`` answer get the same hold-back per choice as blocks do; other opaque
-stream deltas (a server tool's input, citations) are restored where a whole placeholder is in
-one delta.
+streamed OpenAI ``n > 1`` answer get the same hold-back per choice as blocks do, and so does a
+server tool's input streamed as Anthropic ``input_json_delta`` pieces (JSON text, like a tool
+call's arguments): a placeholder split across its deltas is restored. A ``citations_delta``
+carries one whole citation, so its quoted text is restored in that event.
 
 Only placeholders of this request's vault are replaced; any other bracketed token (including a
 literal ``[EMAIL_1]`` the user typed, which ``Vault.reserve`` kept out of the numbering) is left
@@ -175,14 +176,14 @@ class StreamRestorer:
         self._prefixes = frozenset(p[:i] for p, _ in vault.items() for i in range(1, len(p)))
         #: The most characters this restorer may ever hold back for one block.
         self.max_hold = max(vault.longest_placeholder - 1, 0)
-        #: block index -> (is tool arguments, held text)
-        self._held: dict[int, tuple[bool, str]] = {}
+        #: block index -> (how the held text goes out again, is JSON text, held text)
+        self._held: dict[int, tuple[_Maker, bool, str]] = {}
         #: OpenAI choice index (n > 1, choices after the first) -> held content
         self._choice_held: dict[int, str] = {}
 
     @property
     def held_chars(self) -> int:
-        return sum(len(text) for _, text in self._held.values())
+        return sum(len(text) for _, _, text in self._held.values())
 
     def findings(self) -> list[Finding]:
         """Restorations per rule (counted on the vault, together with non-streamed ones)."""
@@ -193,10 +194,13 @@ class StreamRestorer:
         if tables is None:
             return [ev]
         if type(ev) is TextDelta:
-            return self._delta(ev, ev.index, ev.text, False, tables)
+            return self._delta(ev, ev.index, ev.text, TextDelta, False, tables)
         if type(ev) is ToolArgsDelta:
-            return self._delta(ev, ev.index, ev.partial_json, True, tables)
+            return self._delta(ev, ev.index, ev.partial_json, ToolArgsDelta, True, tables)
         if type(ev) is OpaqueEvent:
+            pieces = _input_json(ev)
+            if pieces is not None:
+                return self._delta(ev, pieces[0], pieces[1], pieces[2], True, tables)
             return [self._opaque(ev, tables)]
         if type(ev) is BlockStart and ev.opaque is not None:
             ev = dataclasses.replace(ev, opaque=_restore_opaque(ev.opaque, tables))
@@ -256,30 +260,52 @@ class StreamRestorer:
         return {**choice, "delta": delta}
 
     def _delta(
-        self, ev: StreamEvent, index: int, text: str, is_args: bool, tables: _Tables
+        self,
+        ev: StreamEvent,
+        index: int,
+        text: str,
+        make: _Maker,
+        as_json: bool,
+        tables: _Tables,
     ) -> list[StreamEvent]:
         held = self._held.pop(index, None)
-        buf = held[1] + text if held is not None else text
+        buf = held[2] + text if held is not None else text
         if "[" not in buf:
-            return [ev] if held is None else [_make(is_args)(index, buf)]
+            return [ev] if held is None else [make(index, buf)]
         cut = buf.rfind("[")
         if buf[cut:] in self._prefixes:
-            self._held[index] = (is_args, buf[cut:])
+            self._held[index] = (make, as_json, buf[cut:])
             buf = buf[:cut]
-        out = tables.restore(buf, is_args)
+        out = tables.restore(buf, as_json)
         if not out:
             return []
         if out is text and held is None:
             return [ev]
-        return [_make(is_args)(index, out)]
+        return [make(index, out)]
 
     def _flush(self, index: int) -> list[StreamEvent]:
         held = self._held.pop(index, None)
-        if held is None or not held[1]:
+        if held is None or not held[2]:
             return []
         # Held text is never a whole placeholder, so it goes out as it came in.
-        return [_make(held[0])(index, held[1])]
+        return [held[0](index, held[2])]
 
 
-def _make(is_args: bool) -> Callable[[int, str], StreamEvent]:
-    return ToolArgsDelta if is_args else TextDelta
+_Maker = Callable[[int, str], StreamEvent]
+
+
+def _input_json(ev: OpaqueEvent) -> tuple[int, str, _Maker] | None:
+    """A server tool's streamed input (Anthropic ``input_json_delta`` of an opaque block) as
+    (block index, JSON text piece, how to rebuild the event from a restored piece), or None."""
+    data = ev.opaque.data
+    if ev.index is None or data.get("type") != "input_json_delta":
+        return None
+    piece = data.get("partial_json")
+    if not isinstance(piece, str):
+        return None
+    protocol = ev.opaque.protocol
+
+    def make(index: int, text: str) -> StreamEvent:
+        return OpaqueEvent(index, Opaque(protocol, {**data, "partial_json": text}))
+
+    return ev.index, piece, make

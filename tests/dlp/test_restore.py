@@ -14,11 +14,20 @@ from backend.dlp import (
     restore_response,
     restore_text,
 )
-from backend.ir.chat import ChatResponse, Part, TextPart, ThinkingPart, ToolCallPart, Usage
+from backend.ir.chat import (
+    ChatResponse,
+    Opaque,
+    Part,
+    TextPart,
+    ThinkingPart,
+    ToolCallPart,
+    Usage,
+)
 from backend.ir.errors import UpstreamError
 from backend.ir.stream import (
     BlockStart,
     BlockStop,
+    OpaqueEvent,
     StreamEnd,
     StreamError,
     StreamEvent,
@@ -282,3 +291,51 @@ def test_interleaved_blocks_are_tracked_separately() -> None:
         TextDelta(0, EMAIL),
         ToolArgsDelta(1, f'{EMAIL}"'),
     ]
+
+
+def test_server_tool_input_deltas_hold_back_like_tool_arguments() -> None:
+    """Anthropic streams a server tool's input (web search query) as ``input_json_delta`` pieces
+    of an opaque block: a placeholder split across them comes back whole, JSON-escaped, and a
+    piece held at the block's end goes out as the same kind of event."""
+    vault = _vault(EMAIL, PEM)
+    restorer = StreamRestorer(vault)
+    use = {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {}}
+    query = json.dumps({"query": "who is [EMAIL_1]", "key": "[SECRET_1]"})
+    pieces = [query[i : i + 4] for i in range(0, len(query), 4)]
+    events: list[StreamEvent] = [BlockStart(0, "opaque", opaque=Opaque("anthropic", use))]
+    events += [
+        OpaqueEvent(0, Opaque("anthropic", {"type": "input_json_delta", "partial_json": p}))
+        for p in pieces
+    ]
+    events.append(BlockStop(0))
+    out = [e for ev in events for e in restorer.feed(ev)]
+    deltas = [e for e in out if isinstance(e, OpaqueEvent)]
+    assert all(e.index == 0 and e.opaque.data["type"] == "input_json_delta" for e in deltas)
+    text = "".join(e.opaque.data["partial_json"] for e in deltas)
+    assert json.loads(text) == {"query": f"who is {EMAIL}", "key": PEM}
+    assert isinstance(out[-1], BlockStop) and restorer.held_chars == 0
+    # A piece ending in a placeholder's prefix at the block's end is flushed as it came.
+    restorer = StreamRestorer(vault)
+    cut = OpaqueEvent(1, Opaque("anthropic", {"type": "input_json_delta", "partial_json": '"[EM'}))
+    assert restorer.feed(cut) == [
+        OpaqueEvent(1, Opaque("anthropic", {"type": "input_json_delta", "partial_json": '"'}))
+    ]
+    assert restorer.feed(BlockStop(1)) == [
+        OpaqueEvent(1, Opaque("anthropic", {"type": "input_json_delta", "partial_json": "[EM"})),
+        BlockStop(1),
+    ]
+
+
+def test_a_citations_delta_is_restored_in_place() -> None:
+    vault = _vault(EMAIL)
+    restorer = StreamRestorer(vault)
+    citation = {
+        "type": "char_location",
+        "cited_text": "Mail [EMAIL_1] today.",
+        "document_index": 0,
+        "document_title": "Notes",
+    }
+    ev = OpaqueEvent(2, Opaque("anthropic", {"type": "citations_delta", "citation": citation}))
+    (out,) = restorer.feed(ev)
+    assert isinstance(out, OpaqueEvent) and out.index == 2
+    assert out.opaque.data["citation"] == {**citation, "cited_text": f"Mail {EMAIL} today."}
