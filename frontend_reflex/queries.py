@@ -557,3 +557,23 @@ mutation CreateSsoRule($input: SsoRuleInput!) { createSsoRule(input: $input) { i
 def delete_sso_rule(rule_id: str) -> Op:
     doc = "mutation DeleteSsoRule($id: Int!) { deleteSsoRule(id: $id) }"
     return doc, {"id": int(rule_id)}
+
+
+# -- limits (keys, users, apps, organizations) --------------------------------------------------
+LIMIT_FIELDS = (
+    "requestsPerMinute tokensPerMinute allowedModels spendCapUsd capPeriod "
+    "locks { limit ceiling setById setByName setByRole setAt }"
+)
+LIMITS = f"""
+query Limits($target: LimitTarget!, $id: Int!) {{
+  limits(target: $target, id: $id) {{ {LIMIT_FIELDS} }}
+}}"""
+
+
+def set_limits(target: str, ident: str, changes: Mapping[str, Any]) -> Op:
+    """``changes`` holds only what changed (LimitsInput: a field left out stays, null removes)."""
+    doc = f"""
+mutation SetLimits($target: LimitTarget!, $id: Int!, $input: LimitsInput!) {{
+  setLimits(target: $target, id: $id, input: $input) {{ {LIMIT_FIELDS} }}
+}}"""
+    return doc, {"target": target, "id": int(ident), "input": _enums(changes)}

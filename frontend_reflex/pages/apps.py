@@ -16,8 +16,10 @@ from frontend_reflex.components.common import (
 )
 from frontend_reflex.components.forms import checkbox, org_select, row_button, submit
 from frontend_reflex.components.layout import shell
+from frontend_reflex.components.limits import limits_button, limits_dialog
 from frontend_reflex.components.table import data_table, pager
 from frontend_reflex.state.apps import AppsState
+from frontend_reflex.state.limits import LimitsState
 
 HEADERS = ["Name", "Slug", "Contact", "Active", "DLP", "Created", "Actions"]
 
@@ -104,6 +106,7 @@ def row(r: Any) -> rx.Component:
                     rx.cond(r["dlp"] == "on", "Disable DLP", "Enable DLP"), AppsState.toggle_dlp, r
                 ),
                 row_button("Issue app key", AppsState.issue_key, r, color="indigo"),
+                limits_button(LimitsState.open_app, r),
                 spacing="1",
                 wrap="wrap",
             )
@@ -134,5 +137,6 @@ def page() -> rx.Component:
             AppsState.next_page,
         ),
         edit_dialog(),
+        limits_dialog(),
         secret_once(AppsState.secret, AppsState.hide_secret, title="New app key"),
     )

@@ -13,7 +13,9 @@ from frontend_reflex.components.common import (
 )
 from frontend_reflex.components.forms import row_button, submit
 from frontend_reflex.components.layout import shell
+from frontend_reflex.components.limits import limits_button, limits_dialog
 from frontend_reflex.components.table import data_table
+from frontend_reflex.state.limits import LimitsState
 from frontend_reflex.state.me import MeState
 
 
@@ -44,7 +46,11 @@ def keys_section() -> rx.Component:
                 rx.table.cell(
                     rx.cond(
                         k["status"] == "active",
-                        row_button("Revoke", MeState.revoke, k, color="red"),
+                        rx.hstack(
+                            limits_button(LimitsState.open_key, k),
+                            row_button("Revoke", MeState.revoke, k, color="red"),
+                            spacing="1",
+                        ),
                     )
                 ),
             ),
@@ -114,5 +120,6 @@ def page() -> rx.Component:
         usage_section(),
         features_section(),
         secret_once(MeState.secret, MeState.hide_secret),
+        limits_dialog(),
         who="all",
     )

@@ -17,7 +17,9 @@ from frontend_reflex.components.common import (
 )
 from frontend_reflex.components.forms import PERIODS, checkbox, row_button, submit
 from frontend_reflex.components.layout import shell
+from frontend_reflex.components.limits import limits_button, limits_dialog
 from frontend_reflex.components.table import data_table, pager
+from frontend_reflex.state.limits import LimitsState
 from frontend_reflex.state.orgs import OrgsState
 
 HEADERS = [
@@ -150,6 +152,7 @@ def row(r: Any) -> rx.Component:
                     r,
                     color="indigo",
                 ),
+                limits_button(LimitsState.open_org, r),
                 spacing="1",
             )
         ),
@@ -179,4 +182,5 @@ def page() -> rx.Component:
             OrgsState.next_page,
         ),
         edit_dialog(),
+        limits_dialog(),
     )

@@ -17,7 +17,9 @@ from frontend_reflex.components.common import (
 )
 from frontend_reflex.components.forms import org_select, role_select, row_button, submit
 from frontend_reflex.components.layout import shell
+from frontend_reflex.components.limits import limits_button, limits_dialog
 from frontend_reflex.components.table import data_table, pager
+from frontend_reflex.state.limits import LimitsState
 from frontend_reflex.state.users import UsersState
 
 HEADERS = ["Name", "Status", "Role", "Weekly Cap", "Organization", "Actions"]
@@ -157,6 +159,7 @@ def row(r: Any) -> rx.Component:
                     color="amber",
                 ),
                 row_button("Issue key", UsersState.issue_key, r, color="indigo"),
+                limits_button(LimitsState.open_user, r),
                 row_button("Usage", UsersState.view_usage, r),
                 row_button("Export", UsersState.export, r),
                 spacing="1",
@@ -190,5 +193,6 @@ def page() -> rx.Component:
         ),
         edit_dialog(),
         usage_dialog(),
+        limits_dialog(),
         secret_once(UsersState.secret, UsersState.hide_secret),
     )
