@@ -6,14 +6,17 @@ from the cache instead of the provider. The pipeline owns the policy around it:
 - only for principals whose user opted in and when the gateway offers the feature;
 - a hit costs 0 (settle with zero cost, keep the stored token counts for information) and is
   marked in the log;
-- a hit for a streaming request is sent as ``replay_as_stream(answer.response)``;
+- a hit for a streaming request is sent as ``replay_as_stream(answer.response)`` when that is
+  lossless for the client (``replay.stream_envelope``); otherwise streamed answers of that
+  request live apart, under ``stream_key(key)``, as the events they were (``CachedStream``),
+  and replay exactly;
 - with DLP on, compute the key over the redacted request and store the redacted answer
   (restore per request as usual), so raw values never land in the cache or in Redis.
 
 Keys (``cache_key``) are a SHA-256 over ``[version, scope, model, canonical request]``. The
 scope comes first and is never empty, so one organization can never read another's answer;
 ``stream``/``stream_options``/``include_usage`` and ``user`` are left out, so a streamed and a
-non-streamed ask share an entry.
+non-streamed ask share an entry where nothing is lost by it (see above).
 
 Storage is aiocache: process memory by default (``SimpleMemoryCache``; TTL bounds its size), Redis
 when ``REDIS_URL`` is set, and then every gateway instance shares the entries. A cache failure is
@@ -34,7 +37,13 @@ import orjson
 from aiocache.base import BaseCache
 
 from backend.cache.backends import make_cache_backend
-from backend.cache.serialize import request_to_dict, response_from_dict, response_to_dict
+from backend.cache.serialize import (
+    event_from_dict,
+    event_to_dict,
+    request_to_dict,
+    response_from_dict,
+    response_to_dict,
+)
 from backend.ir.chat import ChatRequest, ChatResponse, Opaque, TextPart, ThinkingPart, ToolCallPart
 from backend.ir.stream import (
     BlockStart,
@@ -91,6 +100,45 @@ class CachedAnswer:
             )
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             return None
+
+
+@dataclass(slots=True)
+class CachedStream:
+    """A streamed answer kept as the events it was (its extras have no lossless other form)."""
+
+    events: list[StreamEvent]
+    stored_at: float
+    provider: str | None = None
+
+    def to_bytes(self) -> bytes:
+        return orjson.dumps(
+            {
+                "v": FORMAT_VERSION,
+                "stored_at": self.stored_at,
+                "provider": self.provider,
+                "events": [event_to_dict(ev) for ev in self.events],
+            }
+        )
+
+    @classmethod
+    def from_bytes(cls, raw: bytes | str) -> CachedStream | None:
+        """``None`` for anything this version did not write (treated as a miss)."""
+        try:
+            data = orjson.loads(raw)
+            if not isinstance(data, dict) or data.get("v") != FORMAT_VERSION:
+                return None
+            return cls(
+                events=[event_from_dict(ev) for ev in data["events"]],
+                stored_at=float(data["stored_at"]),
+                provider=data.get("provider"),
+            )
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            return None
+
+
+def stream_key(key: str) -> str:
+    """Where the streamed answers of the request ``key`` names live when they cannot share it."""
+    return f"{key}.stream"
 
 
 def cache_scope(principal: Principal) -> str:
@@ -151,7 +199,16 @@ class ResponseCache:
             return None
         return CachedAnswer.from_bytes(raw)
 
-    async def put(self, key: str, answer: CachedAnswer, ttl: float) -> None:
+    async def get_stream(self, key: str) -> CachedStream | None:
+        """A recorded stream (``key`` is a ``stream_key``)."""
+        try:
+            raw = await self._backend.get(key)
+        except Exception as exc:
+            log.warning("response cache read failed (%s), treating as a miss", type(exc).__name__)
+            return None
+        return None if raw is None else CachedStream.from_bytes(raw)
+
+    async def put(self, key: str, answer: CachedAnswer | CachedStream, ttl: float) -> None:
         """Store ``answer`` for ``ttl`` seconds; ``ttl <= 0`` stores nothing."""
         if ttl <= 0:
             return
@@ -176,13 +233,18 @@ def new_answer(response: ChatResponse, provider: str | None = None) -> CachedAns
     return CachedAnswer(response=response, stored_at=time.time(), provider=provider)
 
 
-def replay_as_stream(resp: ChatResponse) -> list[StreamEvent]:
+def replay_as_stream(
+    resp: ChatResponse, start: Opaque | None = None, end: Opaque | None = None
+) -> list[StreamEvent]:
     """The canonical stream a provider would have produced for ``resp`` (one delta per block).
 
     Empty text blocks are skipped (Anthropic clients reject them); the usage in ``StreamEnd`` is
-    the stored answer's.
+    the stored answer's. ``start`` / ``end``: the answer's extras as a live stream carries them
+    (``replay.stream_envelope``).
     """
-    events: list[StreamEvent] = [StreamStart(id=resp.id, model=resp.model, created=resp.created)]
+    events: list[StreamEvent] = [
+        StreamStart(id=resp.id, model=resp.model, created=resp.created, opaque=start)
+    ]
     index = 0
     for part in resp.content:
         if isinstance(part, TextPart):
@@ -213,6 +275,7 @@ def replay_as_stream(resp: ChatResponse) -> list[StreamEvent]:
             finish_reason=resp.finish_reason,
             usage=dataclasses.replace(resp.usage),
             stop_sequence=resp.stop_sequence,
+            opaque=end,
         )
     )
     return events

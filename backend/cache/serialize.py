@@ -27,6 +27,18 @@ from backend.ir.chat import (
     ToolResultPart,
     Usage,
 )
+from backend.ir.stream import (
+    BlockStart,
+    BlockStop,
+    OpaqueEvent,
+    StreamEnd,
+    StreamError,
+    StreamEvent,
+    StreamStart,
+    TextDelta,
+    ThinkingDelta,
+    ToolArgsDelta,
+)
 
 _Json = Mapping[str, Any]
 
@@ -259,3 +271,103 @@ def response_from_dict(d: _Json) -> ChatResponse:
         extra=dict(d.get("extra") or {}),
         protocol=str(d.get("protocol") or ""),
     )
+
+
+# -- stream events (a recorded stream, replayed as it came) ---------------------------------------
+
+
+def _opaque_to_dict(o: Opaque | None) -> dict[str, Any] | None:
+    return None if o is None else {"protocol": o.protocol, "data": o.data}
+
+
+def _opaque_from_dict(d: Any) -> Opaque | None:
+    if not isinstance(d, Mapping):
+        return None
+    return Opaque(protocol=str(d["protocol"]), data=dict(d["data"]))
+
+
+def event_to_dict(ev: StreamEvent) -> dict[str, Any]:
+    """One event of a finished stream; ``StreamError`` is never stored (a failed stream is not
+    cached)."""
+    if isinstance(ev, TextDelta):
+        return {"e": "text", "i": ev.index, "t": ev.text}
+    if isinstance(ev, ToolArgsDelta):
+        return {"e": "args", "i": ev.index, "t": ev.partial_json}
+    if isinstance(ev, ThinkingDelta):
+        return {"e": "think", "i": ev.index, "t": ev.thinking, "sig": ev.signature}
+    if isinstance(ev, OpaqueEvent):
+        return {"e": "opaque", "i": ev.index, "o": _opaque_to_dict(ev.opaque)}
+    if isinstance(ev, BlockStart):
+        return {
+            "e": "block",
+            "i": ev.index,
+            "kind": ev.kind,
+            "call_id": ev.tool_call_id,
+            "name": ev.tool_name,
+            "data": ev.data,
+            "o": _opaque_to_dict(ev.opaque),
+        }
+    if isinstance(ev, BlockStop):
+        return {"e": "stop", "i": ev.index}
+    if isinstance(ev, StreamStart):
+        return {
+            "e": "start",
+            "id": ev.id,
+            "model": ev.model,
+            "usage": None if ev.usage is None else usage_to_dict(ev.usage),
+            "created": ev.created,
+            "o": _opaque_to_dict(ev.opaque),
+        }
+    if isinstance(ev, StreamEnd):
+        return {
+            "e": "end",
+            "finish": ev.finish_reason,
+            "usage": usage_to_dict(ev.usage),
+            "stop_sequence": ev.stop_sequence,
+            "o": _opaque_to_dict(ev.opaque),
+        }
+    assert not isinstance(ev, StreamError), "a failed stream is never stored"
+    raise TypeError(f"not a stream event: {type(ev).__name__}")
+
+
+def event_from_dict(d: _Json) -> StreamEvent:
+    kind = d["e"]
+    if kind == "text":
+        return TextDelta(int(d["i"]), str(d["t"]))
+    if kind == "args":
+        return ToolArgsDelta(int(d["i"]), str(d["t"]))
+    if kind == "think":
+        return ThinkingDelta(int(d["i"]), str(d["t"]), d.get("sig"))
+    if kind == "opaque":
+        opaque = _opaque_from_dict(d["o"])
+        if opaque is None:
+            raise ValueError("an opaque event without its item")
+        return OpaqueEvent(None if d["i"] is None else int(d["i"]), opaque)
+    if kind == "block":
+        return BlockStart(
+            int(d["i"]),
+            d["kind"],
+            tool_call_id=d.get("call_id"),
+            tool_name=d.get("name"),
+            data=d.get("data"),
+            opaque=_opaque_from_dict(d.get("o")),
+        )
+    if kind == "stop":
+        return BlockStop(int(d["i"]))
+    if kind == "start":
+        usage = d.get("usage")
+        return StreamStart(
+            id=str(d["id"]),
+            model=str(d["model"]),
+            usage=None if usage is None else usage_from_dict(usage),
+            created=int(d.get("created", 0)),
+            opaque=_opaque_from_dict(d.get("o")),
+        )
+    if kind == "end":
+        return StreamEnd(
+            finish_reason=cast(FinishReason, d["finish"]),
+            usage=usage_from_dict(d["usage"]),
+            stop_sequence=d.get("stop_sequence"),
+            opaque=_opaque_from_dict(d.get("o")),
+        )
+    raise ValueError(f"unknown stream event {kind!r}")

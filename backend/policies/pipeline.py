@@ -43,8 +43,8 @@ class Prepared:
     request: ChatRequest
     candidates: list[str]
     cache_key: str | None
-    #: The answer found in the response cache (then no reservation and no provider call).
-    cached: ChatResponse | None
+    #: What the response cache holds for it (a hit: no reservation and no provider call).
+    cached: cache_policy.Cached
 
 
 class ChatPipeline:
@@ -73,8 +73,8 @@ class ChatPipeline:
         if gw.settings.log_bodies:
             ctx.request_body = _request_body_text(req)
         cache_key = cache_policy.key_for(gw, principal, req, candidates[0])
-        cached = await cache_policy.lookup(gw, cache_key)
-        if cached is None:
+        cached = await cache_policy.lookup(gw, cache_key, req)
+        if not cached.hit:
             await budget_policy.reserve(ctx, gw, req, candidates)
         else:
             ctx.cache_hit = True
@@ -85,7 +85,7 @@ class ChatPipeline:
     # -- non-streaming -------------------------------------------------------------------------
     async def complete(self, ctx: RequestContext, prepared: Prepared) -> ChatResponse:
         try:
-            resp = prepared.cached
+            resp = prepared.cached.response
             if resp is None:
                 resp = await self.calls.chat(ctx, prepared.request, prepared.candidates)
                 await cache_policy.store(self.gw, prepared.cache_key, resp, ctx.provider)
@@ -111,8 +111,8 @@ class ChatPipeline:
         Errors before that raise ``GatewayError`` (the proxy answers with a plain error body).
         """
         ctx.streamed = True
-        if prepared.cached is not None:
-            events: AsyncIterator[StreamEvent] = cache_policy.replay(prepared.cached)
+        if prepared.cached.events is not None:
+            events: AsyncIterator[StreamEvent] = cache_policy.replay(prepared.cached.events)
             return EventStream(self, ctx, prepared.request, events, None)
         try:
             events = await self.calls.stream(ctx, prepared.request, prepared.candidates)
@@ -122,7 +122,11 @@ class ChatPipeline:
         except BaseException:
             await budget_policy.release(ctx, self.gw)
             raise
-        recorder = cache_policy.StreamRecorder() if prepared.cache_key else None
+        recorder = (
+            cache_policy.StreamRecorder(prepared.request, apart=prepared.cached.apart)
+            if prepared.cache_key
+            else None
+        )
         return EventStream(self, ctx, prepared.request, events, (prepared.cache_key, recorder))
 
     async def close_stream(
@@ -137,8 +141,8 @@ class ChatPipeline:
         ctx.response_body = tally.body()
         recorder = caching[1] if caching else None
         if finished and ctx.error is None:
-            if caching and recorder is not None and recorder.response is not None:
-                await cache_policy.store(self.gw, caching[0], recorder.response, ctx.provider)
+            if caching:
+                await cache_policy.store_stream(self.gw, caching[0], recorder, ctx.provider)
             await budget_policy.settle(ctx, self.gw)
         elif ctx.error is None:
             # The client hung up. The provider bills what it generated whether or not anyone
