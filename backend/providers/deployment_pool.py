@@ -19,6 +19,11 @@ deployments, so the pipeline, fallback and breakers see one provider as before. 
    ``deployments_at_limit`` with ``Retry-After`` (every window full) or the 429 cooldown's. All
    are retryable, so the router's fallback chain comes next.
 
+Which deployments a request went to (``traced``): the pipeline passes a ``Trail`` per request;
+each deployment called is appended with its error (None: it answered) and latency, so the log
+row names the deployment that answered and every failed try inside the pool is an attempt of
+the request like a fallback's.
+
 Tokens: admission counts an estimate (input estimate + ``max_tokens``); the real total replaces
 it once the answer (or the stream's end) says so, in a background task off the request path.
 """
@@ -28,8 +33,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from backend.ir.chat import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse
@@ -42,6 +48,27 @@ from backend.providers.deployment_state import DeploymentState, SmoothWeights
 from backend.providers.deployments import DeploymentSpec
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentCall:
+    """One call to one deployment: its name, its error (None: it answered) and latency."""
+
+    deployment: str
+    error: GatewayError | None
+    latency_ms: float
+
+
+@dataclass(slots=True)
+class Trail:
+    """The deployments one request called, in order, across every pool it went through."""
+
+    calls: list[DeploymentCall] = field(default_factory=list)
+
+    def answered(self) -> str | None:
+        """The deployment that answered the last call made (None: none did, or no pool)."""
+        last = self.calls[-1] if self.calls else None
+        return last.deployment if last is not None and last.error is None else None
 
 
 @dataclass(slots=True)
@@ -79,8 +106,12 @@ class DeploymentPool:
         self._turns = turns
         self._background = background
 
+    def traced(self, trail: Trail) -> Provider:
+        """This pool, recording in ``trail`` which deployments each call went to."""
+        return _Traced(self, trail)
+
     # -- Provider protocol ---------------------------------------------------------------------
-    async def chat(self, req: ChatRequest, model: str) -> ChatResponse:
+    async def chat(self, req: ChatRequest, model: str, trail: Trail | None = None) -> ChatResponse:
         serving = self._serving(model)
         if not serving:
             return await self._own_provider(model).chat(req, model)
@@ -89,18 +120,22 @@ class DeploymentPool:
         async def call(member: Member) -> ChatResponse:
             return await member.provider.chat(req, model)
 
-        resp, member, admission = await self._run(model, serving, estimate, call)
+        resp, member, admission = await self._run(model, serving, estimate, call, trail)
         member.state.ended()
         self._settle(member, admission, estimate, resp.usage.total_tokens)
         return resp
 
-    def stream(self, req: ChatRequest, model: str) -> AsyncIterator[StreamEvent]:
+    def stream(
+        self, req: ChatRequest, model: str, trail: Trail | None = None
+    ) -> AsyncIterator[StreamEvent]:
         serving = self._serving(model)
         if not serving:
             return self._own_provider(model).stream(req, model)
-        return self._stream(req, model, serving)
+        return self._stream(req, model, serving, trail)
 
-    async def embed(self, req: EmbeddingRequest, model: str) -> EmbeddingResponse:
+    async def embed(
+        self, req: EmbeddingRequest, model: str, trail: Trail | None = None
+    ) -> EmbeddingResponse:
         serving = self._serving(model)
         if not serving:
             return await self._own_provider(model).embed(req, model)
@@ -109,7 +144,7 @@ class DeploymentPool:
         async def call(member: Member) -> EmbeddingResponse:
             return await member.provider.embed(req, model)
 
-        resp, member, admission = await self._run(model, serving, estimate, call)
+        resp, member, admission = await self._run(model, serving, estimate, call, trail)
         member.state.ended()
         self._settle(member, admission, estimate, resp.usage.total_tokens)
         return resp
@@ -162,6 +197,7 @@ class DeploymentPool:
         serving: list[Member],
         estimate: int,
         call: Callable[[Member], Awaitable[T]],
+        trail: Trail | None = None,
     ) -> tuple[T, Member, Admission]:
         """The first answer in deployment order; the member stays counted in flight."""
         last: GatewayError | None = None
@@ -172,10 +208,12 @@ class DeploymentPool:
                 full.append((member, admission))
                 continue
             member.state.started()
+            began = time.perf_counter()
             try:
                 result = await call(member)
             except GatewayError as err:
                 member.state.ended()
+                _note(trail, member, err, began)
                 if not err.retryable:
                     raise
                 member.state.failed(err)
@@ -185,6 +223,7 @@ class DeploymentPool:
                 member.state.ended()
                 raise
             member.state.succeeded()
+            _note(trail, member, None, began)
             return result, member, admission
         raise self._exhausted(model, serving, last, full)
 
@@ -218,7 +257,7 @@ class DeploymentPool:
 
     # -- streams -------------------------------------------------------------------------------
     async def _stream(
-        self, req: ChatRequest, model: str, serving: list[Member]
+        self, req: ChatRequest, model: str, serving: list[Member], trail: Trail | None
     ) -> AsyncIterator[StreamEvent]:
         estimate = estimate_tokens(req) + (req.max_tokens or 0)
 
@@ -238,7 +277,9 @@ class DeploymentPool:
                 raise first.error
             return first, events
 
-        (first, events), member, admission = await self._run(model, serving, estimate, open_first)
+        (first, events), member, admission = await self._run(
+            model, serving, estimate, open_first, trail
+        )
         tokens = 0
         try:
             event: StreamEvent = first
@@ -268,6 +309,36 @@ class DeploymentPool:
         task = asyncio.get_running_loop().create_task(settle)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+
+def _note(trail: Trail | None, member: Member, err: GatewayError | None, began: float) -> None:
+    if trail is not None:
+        ms = (time.perf_counter() - began) * 1000.0
+        trail.calls.append(DeploymentCall(member.spec.name, err, ms))
+
+
+class _Traced:
+    """A pool seen through one request's ``Trail`` (the ``Provider`` protocol)."""
+
+    __slots__ = ("_pool", "_trail", "config")
+
+    def __init__(self, pool: DeploymentPool, trail: Trail) -> None:
+        self._pool, self._trail, self.config = pool, trail, pool.config
+
+    async def chat(self, req: ChatRequest, model: str) -> ChatResponse:
+        return await self._pool.chat(req, model, self._trail)
+
+    def stream(self, req: ChatRequest, model: str) -> AsyncIterator[StreamEvent]:
+        return self._pool.stream(req, model, self._trail)
+
+    async def embed(self, req: EmbeddingRequest, model: str) -> EmbeddingResponse:
+        return await self._pool.embed(req, model, self._trail)
+
+    async def count_tokens(self, req: ChatRequest, model: str) -> int:
+        return await self._pool.count_tokens(req, model)
+
+    async def list_models(self) -> list[str]:
+        return await self._pool.list_models()
 
 
 async def _aclose(it: AsyncIterator[StreamEvent]) -> None:

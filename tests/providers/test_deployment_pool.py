@@ -8,9 +8,10 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from backend.ir.chat import ChatRequest, Message, TextPart
-from backend.ir.errors import InvalidRequest, ProviderNotConfigured, RateLimited
+from backend.ir.errors import GatewayError, InvalidRequest, ProviderNotConfigured, RateLimited
 from backend.ir.stream import StreamError, TextDelta
 from backend.providers.base import ProviderConfig
+from backend.providers.deployment_pool import DeploymentPool, Trail
 from backend.providers.deployments import DeploymentSpec
 from backend.providers.registry import ProviderRegistry, default_factories
 from tests.fakes.base import Reply
@@ -113,6 +114,39 @@ async def test_stream_fails_over_only_before_the_first_event(env) -> None:  # ty
     x.replies.append(Reply(text="abcdefghij", drop_after=2))
     events = [e async for e in registry.get("openai").stream(req(True), "gpt-4o-mini")]
     assert isinstance(events[-1], StreamError) and not y.requests
+
+
+async def test_trail_names_who_answered_and_each_failed_try(env) -> None:  # type: ignore[no-untyped-def]
+    registry, x, y, _ = env
+    await registry.apply({}, {}, {"openai": (spec("a", x, 3), spec("b", y, 1))})
+    pool = registry.get("openai")
+    assert isinstance(pool, DeploymentPool)
+    # a answers 429 first (weight 3 goes first), b answers: both calls are in the trail.
+    x.replies.append(Reply(status=429, error_message="Rate limit reached"))
+    trail = Trail()
+    resp = await pool.traced(trail).chat(req(), "gpt-4o-mini")
+    assert resp.content and trail.answered() == "b"
+    (failed, answered) = trail.calls
+    assert (failed.deployment, answered.deployment, answered.error) == ("a", "b", None)
+    assert isinstance(failed.error, RateLimited) and failed.error.status == 429
+    assert failed.latency_ms > 0 and answered.latency_ms > 0
+    # A stream whose only live deployment fails before its first event: the failure is noted.
+    y.replies.append(Reply(status=503))
+    stream_trail = Trail()
+    with pytest.raises(GatewayError):
+        async for _ in pool.traced(stream_trail).stream(req(True), "gpt-4o-mini"):
+            pass
+    assert [c.deployment for c in stream_trail.calls] == ["b"]
+    assert stream_trail.answered() is None
+    assert stream_trail.calls[0].error is not None and stream_trail.calls[0].error.status == 503
+    # A deployment skipped for its own full window was never called: not in the trail.
+    await registry.apply({}, {}, {"openai": (spec("c", x, 1, rpm_limit=1),)})
+    one = Trail()
+    await registry.get("openai").traced(one).chat(req(), "gpt-4o-mini")  # type: ignore[attr-defined]
+    skipped = Trail()
+    with pytest.raises(RateLimited):
+        await registry.get("openai").traced(skipped).chat(req(), "gpt-4o-mini")  # type: ignore[attr-defined]
+    assert [c.deployment for c in one.calls] == ["c"] and skipped.calls == []
 
 
 async def test_callers_error_is_not_retried_elsewhere(env) -> None:  # type: ignore[no-untyped-def]
