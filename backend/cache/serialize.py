@@ -13,6 +13,7 @@ from typing import Any, cast
 from backend.ir.chat import (
     ChatRequest,
     ChatResponse,
+    FilePart,
     FinishReason,
     ImagePart,
     Message,
@@ -91,6 +92,17 @@ def part_to_dict(p: Part) -> dict[str, Any]:
             "detail": p.detail,
         }
         return _with_extra(d, p.extra)
+    if isinstance(p, FilePart):
+        d = {
+            "type": "file",
+            "data": p.data,
+            "text": p.text,
+            "media_type": p.media_type,
+            "url": p.url,
+            "file_id": p.file_id,
+            "filename": p.filename,
+        }
+        return _with_extra(d, p.extra)
     if isinstance(p, ToolCallPart):
         d = {"type": "tool_call", "id": p.id, "name": p.name, "arguments": p.arguments}
         return _with_extra(d, p.extra)
@@ -125,6 +137,16 @@ def part_from_dict(d: _Json) -> Part:
             data=d.get("data"),
             media_type=d.get("media_type"),
             detail=d.get("detail"),
+            extra=_extra(d),
+        )
+    if kind == "file":
+        return FilePart(
+            data=d.get("data"),
+            text=d.get("text"),
+            media_type=d.get("media_type"),
+            url=d.get("url"),
+            file_id=d.get("file_id"),
+            filename=d.get("filename"),
             extra=_extra(d),
         )
     if kind == "tool_call":

@@ -14,6 +14,9 @@ protocol extras the IR carries unmodelled (``safety_identifier``, ``prompt_cache
 byte-exact: the model, ids, tool and message names, schema structure (property names,
 ``required``, ``type``, ``pattern``), credentials the app sends on purpose (an MCP server's
 ``authorization_token``), images and signed thinking signatures (``fields`` has the full rule).
+Files: a text document's content and a file's name are redacted like message text; base64
+file data (PDFs, Office documents...) is not scanned (the gateway does not parse documents, and
+a PDF's text could not be rewritten without rebuilding the file).
 
 Numbering follows the order values appear in the request, tools first (they come first in a
 provider's prompt cache), so the same conversation redacts the same way turn after turn (which
@@ -43,6 +46,7 @@ from backend.dlp.vault import Finding, Vault
 from backend.ir.chat import (
     ChatRequest,
     EmbeddingRequest,
+    FilePart,
     Message,
     Opaque,
     Part,
@@ -331,6 +335,8 @@ def _reservable_texts(req: ChatRequest) -> Iterator[str]:
                         yield from texts(c.data)
             elif isinstance(p, Opaque):
                 yield from texts(p.data)
+            elif isinstance(p, FilePart):
+                yield from (t for t in (p.text, p.filename) if t)
             if not isinstance(p, Opaque):
                 yield from texts(p.extra)
     if req.user:
@@ -401,6 +407,12 @@ def _redact_part(part: Part, redactor: _Finder, vault: Vault) -> Part:
         ]
         if not all(a is b for a, b in zip(content, part.content, strict=True)):
             part = dataclasses.replace(part, content=content)
+    elif isinstance(part, FilePart):
+        # A text document is text like any other; base64 data (PDFs...) is not scanned.
+        text = _redact(part.text, redactor, vault) if part.text else part.text
+        name = _redact(part.filename, redactor, vault) if part.filename else part.filename
+        if text is not part.text or name is not part.filename:
+            part = dataclasses.replace(part, text=text, filename=name)
     elif isinstance(part, ThinkingPart) and part.thinking:
         # Editing signed thinking makes Anthropic reject it; leaking a value is worse.
         thinking = _redact(part.thinking, redactor, vault)

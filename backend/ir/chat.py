@@ -98,6 +98,27 @@ class ImagePart:
 
 
 @dataclass(slots=True)
+class FilePart:
+    """A document the model reads (a PDF, a text file...), however the client gave it.
+
+    One source: ``data`` (base64 bytes) with ``media_type``; ``text`` (a text document's content,
+    decoded, so DLP reads it as text) with ``media_type`` (``text/plain``...); ``url`` (the
+    provider fetches it; ``media_type`` when known); ``file_id`` (a file stored at the provider:
+    OpenAI's Files API, so only an OpenAI upstream can read it). ``filename`` names it where the
+    client did (OpenAI ``filename``, Anthropic ``title``). Codecs: ``backend.protocols.files``.
+    """
+
+    data: str | None = None
+    text: str | None = None
+    media_type: str | None = None
+    url: str | None = None
+    file_id: str | None = None
+    filename: str | None = None
+    type: Literal["file"] = "file"
+    extra: Extra | None = None
+
+
+@dataclass(slots=True)
 class ToolCallPart:
     """A call the assistant made. ``arguments`` is the JSON text, as the model produced it."""
 
@@ -131,7 +152,7 @@ class ThinkingPart:
     extra: Extra | None = None
 
 
-Part = TextPart | ImagePart | ToolCallPart | ToolResultPart | ThinkingPart | Opaque
+Part = TextPart | ImagePart | FilePart | ToolCallPart | ToolResultPart | ThinkingPart | Opaque
 
 
 @dataclass(slots=True)

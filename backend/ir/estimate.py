@@ -14,6 +14,7 @@ import orjson
 
 from backend.ir.chat import (
     ChatRequest,
+    FilePart,
     ImagePart,
     Opaque,
     Part,
@@ -52,6 +53,10 @@ def _part(part: Part, rates: TokenRates) -> tuple[int, int]:
         return chars, tokens
     if isinstance(part, ThinkingPart):
         return len(part.thinking), 0
+    if isinstance(part, FilePart):
+        # A text document's characters; base64 data over-estimates a PDF's tokens, which is
+        # the safe side for a reservation (as for an unmodelled document below).
+        return len(part.text or part.data or part.url or part.file_id or ""), 0
     if isinstance(part, Opaque):
         # Unmodelled (a document, a server-tool result): its JSON size, an over-estimate for
         # base64 payloads, which is the safe side for a reservation.

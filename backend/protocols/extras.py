@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from backend.ir.chat import (
     ChatRequest,
+    FilePart,
     ImagePart,
     Message,
     Opaque,
@@ -38,6 +39,7 @@ from backend.ir.chat import (
 _OWNER: dict[type, str] = {
     TextPart: "a text block",
     ImagePart: "an image block",
+    FilePart: "a document",
     ToolCallPart: "a tool call",
     ToolResultPart: "a tool result",
     ThinkingPart: "a thinking block",

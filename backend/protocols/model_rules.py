@@ -38,6 +38,7 @@ from typing import Any, Literal
 from backend.ir.chat import ChatRequest, ImagePart, Tool, ToolResultPart
 from backend.ir.errors import InvalidRequest
 from backend.protocols.extras import PROTOCOL_NAMES, caller_protocol, foreign_extra, same_wire
+from backend.protocols.files import file_refusal
 from backend.protocols.model_limits import anthropic_sampling_refusal
 from backend.protocols.reasoning import (  # noqa: F401  (re-exported: codecs import them here)
     ADAPTIVE_DEFAULT_EFFORT,
@@ -309,6 +310,9 @@ def refusal(req: ChatRequest, kind: str, provider: str, model: str) -> InvalidRe
                 param=foreign.param,
                 code="unsupported_parameter",
             )
+        files = file_refusal(req, k, where)
+        if files is not None:
+            return files
     if k in ("gemini", "ollama") and req.parallel_tool_calls is False and req.tools:
         return InvalidRequest(
             f"Unsupported value: 'parallel_tool_calls' false cannot be honoured by {where}: it "

@@ -17,7 +17,8 @@ conversation is not kept.
 
 What the IR does not model travels as extras (``backend.ir.chat``), for an Anthropic upstream
 to get verbatim: unknown top-level fields (``ChatRequest.extra``), content blocks the IR has no
-part for (``document``, ``search_result``, server-tool blocks, images from the Files API) and
+part for (``search_result``, server-tool blocks, images and documents from the Files API,
+documents of custom content; PDFs and text documents are ``FilePart``s) and
 server tools (``web_search_20250305``...) as ``Opaque``, unknown keys of modelled blocks and
 tools (``citations``...) in their ``extra``. Another provider cannot honour them, and the request
 is refused there with a 400 naming them (``model_rules.refusal``), never sent without them.
@@ -35,6 +36,7 @@ import orjson
 from backend.ir.chat import (
     ChatRequest,
     ChatResponse,
+    FilePart,
     ImagePart,
     Message,
     Opaque,
@@ -365,6 +367,12 @@ class _RequestDecoder:
             raise _fail(path, "content blocks must be objects with a 'type'")
         kind = block["type"]
         part: Part
+        if kind == "document" and _document_source(block) is not None:
+            # PDFs and text documents (base64, text, URL) are the IR's files; documents by
+            # Files API id or of custom content stay Anthropic's own (below).
+            document = _document(block, path)
+            self._mark(block, ["messages", i, j], path)
+            return document
         if kind not in _BLOCK_KEYS or _is_file_image(block):
             # A block the IR has no part for (document, search_result, server-tool blocks, a
             # Files API image): kept verbatim, cache_control included, for Anthropic only.
@@ -451,6 +459,48 @@ def _reasoning(thinking: dict[str, Any], output_config: Any) -> Reasoning | None
         f"Input tag {kind!r} found using 'type' does not match any of the expected tags: "
         "'adaptive', 'disabled', 'enabled'",
     )
+
+
+_DOCUMENT_KEYS = frozenset({"type", "source", "title", "cache_control"})
+_SOURCE_KEYS = {
+    "base64": frozenset({"type", "media_type", "data"}),
+    "text": frozenset({"type", "media_type", "data"}),
+    "url": frozenset({"type", "url"}),
+}
+
+
+def _document_source(block: dict[str, Any]) -> dict[str, Any] | None:
+    """The source of a document the IR models as a file, or None (a Files API id, custom
+    content, or a source with keys the IR would lose)."""
+    source = block.get("source")
+    if not isinstance(source, dict) or not isinstance(source.get("type"), str):
+        return None
+    known = _SOURCE_KEYS.get(source["type"])
+    return source if known is not None and set(source) <= known else None
+
+
+def _document(block: dict[str, Any], path: str) -> FilePart:
+    """A ``document`` block as the IR's file; ``title`` is its name, the rest (``citations``,
+    ``context``) stays in ``extra`` for Anthropic."""
+    source = block["source"]
+    spath = f"{path}.source"
+    title = block.get("title")
+    if title is not None and not isinstance(title, str):
+        raise _fail(f"{path}.title", "Input should be a valid string")
+    if source["type"] == "url":
+        part = FilePart(url=_str_field(source, "url", spath, non_empty=True), filename=title)
+    elif source["type"] == "text":
+        media_type = source.get("media_type", "text/plain")
+        if media_type != "text/plain":
+            raise _fail(f"{spath}.media_type", "Input should be 'text/plain'")
+        part = FilePart(text=_str_field(source, "data", spath), media_type=media_type)
+        part.filename = title
+    else:
+        media_type = _str_field(source, "media_type", spath, non_empty=True)
+        data = _str_field(source, "data", spath, non_empty=True)
+        part = FilePart(data=data, media_type=media_type, filename=title)
+    part.extra = _unmodelled(block, _DOCUMENT_KEYS)
+    return part
 
 
 def _is_file_image(block: dict[str, Any]) -> bool:

@@ -26,9 +26,13 @@ Choices where the IR allows more than the Messages API does:
 - Empty text blocks are never sent (the API rejects them); a message left empty is dropped.
 - A message that is one plain text block is sent as a string, the form clients use most.
 
+Files (``FilePart``: another door's PDFs and text files, an Anthropic client's own documents)
+are ``document`` blocks: PDFs as base64 or by URL, text as a plain-text source; the file name is
+the ``title``.
+
 Passthrough (an Anthropic client's request, ``ChatRequest.protocol == "anthropic"``): its
-unmodelled top-level fields, content blocks (``document``, ``search_result``, server-tool
-blocks...), server tools and the unmodelled keys of modelled blocks (``citations``) are written
+unmodelled top-level fields, content blocks (``search_result``, server-tool blocks, Files API
+documents...), server tools and the unmodelled keys of modelled blocks (``citations``) are written
 back verbatim and in place. Another protocol's extras never get here (``model_rules.refusal``);
 this encoder skips them rather than send a field Anthropic does not know.
 """
@@ -42,6 +46,7 @@ import orjson
 from backend.ir.chat import (
     ChatRequest,
     ChatResponse,
+    FilePart,
     ImagePart,
     Opaque,
     Part,
@@ -53,6 +58,7 @@ from backend.ir.chat import (
     ToolResultPart,
 )
 from backend.ir.errors import InvalidRequest
+from backend.protocols import files
 from backend.protocols.anthropic_messages import structured
 from backend.protocols.anthropic_messages.vocab import (
     BILLING_KEY,
@@ -224,6 +230,8 @@ def _part(part: Part, marks: _CacheMarks, pos: tuple[Any, ...], own: bool) -> Bl
         block = _text(part.text) if part.text else None
     elif isinstance(part, ImagePart):
         block = image_block(part)
+    elif isinstance(part, FilePart):
+        block = document_block(part, own)
     elif isinstance(part, ToolCallPart):
         block = {"type": "tool_use", "id": part.id, "name": part.name, "input": _args(part)}
     elif isinstance(part, ToolResultPart):
@@ -248,6 +256,25 @@ def image_block(part: ImagePart) -> Block:
             "source": {"type": "base64", "media_type": media_type, "data": data},
         }
     return {"type": "image", "source": {"type": "url", "url": url}}
+
+
+def document_block(part: FilePart, own: bool = False) -> Block:
+    """A ``document``: a PDF by URL or as base64, a text document as a plain-text source
+    (another door's ``text/*`` file included). What Anthropic cannot read (a ``file_id``,
+    other types) was refused before encoding (``files.file_refusal``)."""
+    source: Block
+    text = None if part.url is not None else files.inline_text(part)
+    if part.url is not None:
+        source = {"type": "url", "url": part.url}
+    elif text is not None and not (own and part.data is not None):
+        source = {"type": "text", "media_type": "text/plain", "data": text}
+    else:
+        media_type = part.media_type or files.media_type(part)
+        source = {"type": "base64", "media_type": media_type, "data": files.base64_data(part)}
+    block: Block = {"type": "document", "source": source}
+    if part.filename is not None:
+        block["title"] = part.filename
+    return block
 
 
 def _args(part: ToolCallPart) -> dict[str, Any]:

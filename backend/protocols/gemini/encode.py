@@ -15,6 +15,8 @@ Choices where Gemini has no direct equivalent:
 - Image URLs: ``data:`` URLs become ``inlineData``; other URLs become ``fileData`` with a MIME
   type guessed from the extension (``image/jpeg`` when unknown), which Gemini fetches itself.
 - Images inside a tool result follow its ``functionResponse`` as ``inlineData`` parts.
+- Files (PDFs, text documents from any door) are ``inlineData`` (base64) or ``fileData`` (a
+  URL); their names have no field (a documented no-op).
 - ``ThinkingPart`` is dropped (but for a Gemini client's own thought parts, below);
   ``parallel_tool_calls``, ``user`` and ``metadata`` have no field.
 - Sampling fields the IR keeps in ``extra`` go to ``generationConfig``: OpenAI ``seed``,
@@ -42,6 +44,7 @@ import orjson
 from backend.ir.chat import (
     ChatRequest,
     EmbeddingRequest,
+    FilePart,
     ImagePart,
     Message,
     Opaque,
@@ -52,6 +55,7 @@ from backend.ir.chat import (
     ToolResultPart,
 )
 from backend.ir.errors import InvalidRequest
+from backend.protocols import files
 from backend.protocols.extras import same_wire
 from backend.protocols.gemini.schema import to_gemini_schema
 from backend.protocols.gemini.toolids import signature_from_id
@@ -201,6 +205,8 @@ def _parts(msg: Message, names: dict[str, str], own: bool) -> list[dict[str, Any
                 parts.append({**keys, "text": p.text})
         elif isinstance(p, ImagePart):
             parts.append(_merged(_image(p), keys))
+        elif isinstance(p, FilePart):
+            parts.append(_merged(_file(p), keys))
         elif isinstance(p, ToolCallPart):
             fc: dict[str, Any] = {"name": p.name, "args": _args(p)}
             if own and p.extra and p.extra.get(CALL_ID):
@@ -289,6 +295,15 @@ def _image(p: ImagePart) -> dict[str, Any]:
         return {"inlineData": {"mimeType": mime, "data": data}}
     mime = p.media_type or mimetypes.guess_type(url.split("?", 1)[0])[0] or "image/jpeg"
     return {"fileData": {"mimeType": mime, "fileUri": url}}
+
+
+def _file(p: FilePart) -> dict[str, Any]:
+    """A document as ``inlineData`` (base64; a text document re-encoded) or, by URL,
+    ``fileData``; Gemini has no file names (a documented no-op) and judges the type itself."""
+    mime = files.media_type(p)
+    if p.url is not None:
+        return {"fileData": {"mimeType": mime, "fileUri": p.url}}
+    return {"inlineData": {"mimeType": mime, "data": files.base64_data(p)}}
 
 
 # -- tools and generation config -------------------------------------------------------------------

@@ -7,8 +7,9 @@ and is refused for other providers by ``model_rules`` with a 400 naming the fiel
 
 - ``contents``: roles ``user`` (also the legacy ``function``) and ``model``; parts ``text``,
   ``thought`` parts (``ThinkingPart``, consecutive ones merged, a ``thoughtSignature`` closing
-  one), ``inlineData``/``fileData`` images (``ImagePart``), ``functionCall``/``functionResponse``.
-  Other parts (documents and audio as ``inlineData``, ``executableCode``...) are ``Opaque``;
+  one), ``inlineData``/``fileData`` images (``ImagePart``), ``inlineData`` PDFs and text
+  documents (``FilePart``), ``functionCall``/``functionResponse``. Other parts (audio and video,
+  ``fileData`` documents stored at Google, ``executableCode``...) are ``Opaque``;
   unmodelled keys of a part (a text part's ``thoughtSignature``, ``mediaResolution``...) go to its
   ``extra``.
 - Function calls have no id on Gemini's wire unless the client sets one (answers from this door
@@ -43,6 +44,7 @@ import orjson
 
 from backend.ir.chat import (
     ChatRequest,
+    FilePart,
     ImagePart,
     Message,
     Opaque,
@@ -55,6 +57,7 @@ from backend.ir.chat import (
     ToolChoice,
     ToolResultPart,
 )
+from backend.protocols import files
 from backend.protocols.gemini.jsonschema import from_gemini_schema
 from backend.protocols.gemini.thoughts import unpack_thoughts
 from backend.protocols.gemini.wire import (
@@ -193,7 +196,7 @@ class _Decoder:
             else:
                 out.append(TextPart(text, extra=split_soft(p, _SOFT_KEYS)))
         elif kind in ("inlineData", "fileData"):
-            out.append(_media(kind, raw, p, path))
+            out.append(_document(p, path) or _media(kind, raw, p, path))
         elif kind == "functionCall":
             self.call(p, path, out)
         else:
@@ -365,6 +368,27 @@ def _media(kind: str, raw: Any, p: dict[str, Any], path: str) -> ImagePart | Opa
     if not isinstance(uri, str) or not uri:
         raise missing(f"{path}.fileData.fileUri", "fileUri")
     return ImagePart(url=uri, media_type=mime, extra=split_soft(rest, _SOFT_KEYS))
+
+
+def _document(p: dict[str, Any], path: str) -> FilePart | None:
+    """An ``inlineData`` document (a PDF, ``text/*``) as the IR's file, its other keys in
+    ``extra``; None for anything else (images, audio, video, ``fileData``: Gemini-hosted)."""
+    d = p.get("inlineData")
+    if not isinstance(d, dict):
+        return None
+    mime = d.get("mimeType")
+    data = d.get("data")
+    if not isinstance(mime, str) or not isinstance(data, str) or not data:
+        return None
+    if mime.lower() != files.PDF and not files.is_text(mime):
+        return None
+    rest = {k: v for k, v in p.items() if k != "inlineData"}
+    inner = {k: v for k, v in d.items() if k not in ("mimeType", "data")}
+    if inner:
+        rest["inlineData"] = inner  # displayName...
+    part = files.from_base64(data, mime)
+    part.extra = split_soft(rest, _SOFT_KEYS)
+    return part
 
 
 def _has_thinking(parts: list[Part], t: Part) -> bool:

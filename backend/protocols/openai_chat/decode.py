@@ -3,7 +3,7 @@
 Client bodies are validated strictly, because a gateway that forwards garbage turns a clear 400
 into a confusing upstream error. What the IR does not model is kept as extras
 (``backend.ir.chat``) for an OpenAI-format upstream to get verbatim: unknown top-level fields,
-content parts other than text and images (``input_audio``, ``file``...), tool types and tool
+content parts other than text, images and files (``input_audio``...), tool types and tool
 calls other than ``function`` (``custom``), unknown keys of messages, parts and tools; a
 ``tool_choice`` the IR cannot express (``allowed_tools``...) stays in ``extra`` as sent. Empty
 values (``null``, ``[]``) of unknown keys are left out: an SDK echoing an answer's message sends
@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from backend.ir.chat import (
     ChatRequest,
+    FilePart,
     ImagePart,
     Message,
     Opaque,
@@ -33,6 +34,7 @@ from backend.ir.chat import (
     ToolChoice,
     ToolResultPart,
 )
+from backend.protocols import files
 from backend.protocols.anthropic_messages.vocab import CACHE_KEY
 from backend.protocols.openai_chat.validate import (
     as_dict,
@@ -76,6 +78,8 @@ _MESSAGE_KEYS = frozenset(
 )
 _TEXT_KEYS = frozenset({"type", "text", "cache_control"})
 _IMAGE_KEYS = frozenset({"type", "image_url", "cache_control"})
+_FILE_KEYS = frozenset({"type", "file", "cache_control"})
+_FILE_INNER_KEYS = frozenset({"file_data", "file_id", "filename"})
 _CALL_KEYS = frozenset({"id", "type", "function"})
 _TOOL_KEYS = frozenset({"type", "function"})
 _FUNCTION_KEYS = frozenset({"name", "description", "parameters", "strict"})
@@ -307,12 +311,50 @@ def _user_content(content: Any, param: str, marker: _Marker) -> list[Part]:
             image = _image_part(need(part, "image_url", f"{pp}.image_url"), f"{pp}.image_url")
             image.extra = _unmodelled(part, _IMAGE_KEYS)
             parts.append(image)
+        elif kind == "file":
+            marker.note(part, len(parts), pp)
+            parts.append(_file_part(part, pp))
         elif isinstance(kind, str) and kind:
-            # input_audio, file...: OpenAI's own content parts, verbatim.
+            # input_audio...: OpenAI's own content parts, verbatim.
             parts.append(_opaque(part))
         else:
             bad_type(f"{pp}.type", "a string", kind)
     return parts
+
+
+def _file_part(part: dict[str, Any], param: str) -> FilePart:
+    """``{"type": "file", "file": {"file_data" | "file_id", "filename"}}`` as the IR's file.
+
+    ``file_data`` is a base64 data URL (what OpenAI documents); bare base64 is taken too, its
+    type from the file name (``_bare`` makes the OpenAI encoder send it back bare)."""
+    obj = as_dict(need(part, "file", f"{param}.file"), f"{param}.file")
+    name = opt_str(obj, "filename", f"{param}.file.filename")
+    file_id = opt_str(obj, "file_id", f"{param}.file.file_id")
+    data = opt_str(obj, "file_data", f"{param}.file.file_data")
+    extra = _unmodelled(part, _FILE_KEYS) or {}
+    inner = _unmodelled(obj, _FILE_INNER_KEYS)
+    if inner:
+        extra["file"] = inner  # unknown keys of the file object, for OpenAI only
+    if data is None and file_id is None:
+        fail(
+            f"Invalid '{param}.file': expected 'file_data' or 'file_id'.",
+            f"{param}.file",
+        )
+    if data is None:
+        return FilePart(file_id=file_id, filename=name, extra=extra or None)
+    parsed = files.parse_data_url(data)
+    if parsed is None:
+        if data.startswith("data:"):
+            fail(
+                f"Invalid '{param}.file.file_data': data URLs must look like "
+                "data:<media type>;base64,<data>.",
+                f"{param}.file.file_data",
+            )
+        extra["_bare"] = True
+        parsed = (files.guess_type(name) or files.PDF, data)
+    out = files.from_base64(parsed[1], parsed[0], filename=name, file_id=file_id)
+    out.extra = extra or None
+    return out
 
 
 def _image_part(value: Any, param: str) -> ImagePart:

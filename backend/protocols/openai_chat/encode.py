@@ -32,6 +32,7 @@ from typing import Any
 from backend.ir.chat import (
     ChatRequest,
     ChatResponse,
+    FilePart,
     ImagePart,
     Message,
     Opaque,
@@ -43,6 +44,7 @@ from backend.ir.chat import (
     ToolChoice,
     ToolResultPart,
 )
+from backend.protocols import files
 from backend.protocols.extras import caller_protocol, same_wire
 from backend.protocols.model_limits import clamp_output
 from backend.protocols.model_rules import (
@@ -189,15 +191,38 @@ def _image_url(part: ImagePart, own: bool = False) -> dict[str, Any]:
     return _extra({"type": "image_url", "image_url": image}, part.extra, own)
 
 
-def _content_part(part: TextPart | ImagePart | Opaque, own: bool) -> dict[str, Any] | None:
+def file_part(part: FilePart, own: bool = False) -> dict[str, Any]:
+    """``{"type": "file", "file": {...}}``: base64 as a data URL with a file name (OpenAI wants
+    one beside ``file_data``), or the ``file_id``. File URLs never get here (refused: chat
+    completions has none)."""
+    extra = part.extra or {}
+    obj: dict[str, Any] = {}
+    if part.data is not None or part.text is not None:
+        bare = own and extra.get("_bare")
+        obj["file_data"] = files.base64_data(part) if bare else files.data_url(part)
+        if part.filename is not None or not own:
+            obj["filename"] = files.filename(part)
+    if part.file_id is not None:
+        obj["file_id"] = part.file_id
+    if own and isinstance(extra.get("file"), dict):
+        obj.update(extra["file"])
+    body = {"type": "file", "file": obj}
+    return _extra(body, {k: v for k, v in extra.items() if k != "file"}, own)
+
+
+def _content_part(
+    part: TextPart | ImagePart | FilePart | Opaque, own: bool
+) -> dict[str, Any] | None:
     if isinstance(part, Opaque):
         return dict(part.data) if part.protocol == "openai" else None
+    if isinstance(part, FilePart):
+        return file_part(part, own)
     return _text_part(part, own) if isinstance(part, TextPart) else _image_url(part, own)
 
 
 def _encode_user(message: Message, own: bool) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
-    rest: list[TextPart | ImagePart | Opaque] = []
+    rest: list[TextPart | ImagePart | FilePart | Opaque] = []
     results = [p for p in message.parts if isinstance(p, ToolResultPart)]
     for result in results:
         texts = [c for c in result.content if isinstance(c, TextPart)]
@@ -208,7 +233,7 @@ def _encode_user(message: Message, own: bool) -> list[dict[str, Any]]:
         }
         out.append(_extra(tool_msg, result.extra, own))
         rest.extend(c for c in result.content if isinstance(c, ImagePart | Opaque))
-    rest.extend(p for p in message.parts if isinstance(p, TextPart | ImagePart | Opaque))
+    rest.extend(p for p in message.parts if isinstance(p, TextPart | ImagePart | FilePart | Opaque))
     if rest or not results:
         content: str | list[dict[str, Any]]
         if not rest:

@@ -21,6 +21,7 @@ from typing import Any
 from backend.ir.chat import (
     ChatRequest,
     ChatResponse,
+    FilePart,
     ImagePart,
     Message,
     Opaque,
@@ -31,6 +32,7 @@ from backend.ir.chat import (
     ToolChoice,
     ToolResultPart,
 )
+from backend.protocols import files
 from backend.protocols.model_rules import reasoning_effort, rules_for, sampling_default
 from backend.protocols.openai_responses.vocab import (
     OPENAI_ENCRYPTED,
@@ -208,11 +210,31 @@ def _user_items(msg: Message) -> list[dict[str, Any]]:
             content.append(_input_text(part.text))
         elif isinstance(part, ImagePart):
             content.append(input_image(part))
+        elif isinstance(part, FilePart):
+            content.append(input_file(part))
         elif isinstance(part, Opaque):
             content.append(part.data)
     if content:
         out.append(_message("user", content))
     return out
+
+
+def input_file(part: FilePart) -> dict[str, Any]:
+    """A Responses client's ``input_file`` as it sent it (only Responses requests reach this
+    encoder): the data URL (or bare base64), URL, ``file_id`` and name, unknown keys kept."""
+    extra = part.extra or {}
+    item: dict[str, Any] = {"type": "input_file"}
+    if part.data is not None or part.text is not None:
+        bare = extra.get("_bare")
+        item["file_data"] = files.base64_data(part) if bare else files.data_url(part)
+    if part.url is not None:
+        item["file_url"] = part.url
+    if part.file_id is not None:
+        item["file_id"] = part.file_id
+    if part.filename is not None:
+        item["filename"] = part.filename
+    item.update((k, v) for k, v in extra.items() if not k.startswith("_"))
+    return item
 
 
 def _tool_output(part: ToolResultPart) -> str | list[dict[str, Any]]:

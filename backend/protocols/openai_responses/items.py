@@ -5,7 +5,8 @@ Items map onto the IR as follows; consecutive assistant-side items (``reasoning`
 items one user turn of tool results (the Anthropic shape every encoder expects):
 
 - ``message`` (``role`` user / assistant / system / developer; ``type`` may be omitted): text,
-  ``input_image`` by URL or data URL; system and developer messages before the first turn join
+  ``input_image`` by URL or data URL, ``input_file`` (``FilePart``: ``file_data``, ``file_url``
+  or ``file_id``); system and developer messages before the first turn join
   the system text (after ``instructions``), later ones stay in place.
 - ``function_call`` -> ``ToolCallPart`` (``call_id`` is the IR id); ``function_call_output`` ->
   ``ToolResultPart``.
@@ -15,10 +16,10 @@ items one user turn of tool results (the Anthropic shape every encoder expects):
   drop the unsigned thinking as they do any other provider's.
 - ``namespace`` on a call or its output (tools grouped by the client): the IR name is
   ``<namespace>__<name>``, as the flattened tool is called (see ``decode``).
-- Anything else (hosted tool calls and outputs, ``item_reference``, parts with a ``file_id``,
-  ``input_file``) has no IR meaning: it is an ``Opaque`` item (alone in a message of its own, so
-  it keeps its place) or an ``Opaque`` content part, sent only to OpenAI's Responses API and
-  refused elsewhere (``rules.responses_refusal``).
+- Anything else (hosted tool calls and outputs, ``item_reference``, images by ``file_id``,
+  audio, files inside a tool output) has no IR meaning: it is an ``Opaque`` item (alone in a
+  message of its own, so it keeps its place) or an ``Opaque`` content part, sent only to
+  OpenAI's Responses API and refused elsewhere (``rules.responses_refusal``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import re
 from typing import Any
 
 from backend.ir.chat import (
+    FilePart,
     ImagePart,
     Message,
     Opaque,
@@ -37,6 +39,7 @@ from backend.ir.chat import (
     ToolCallPart,
     ToolResultPart,
 )
+from backend.protocols import files
 from backend.protocols.openai_chat.validate import as_dict, as_list, as_str, bad_type, fail, need
 from backend.protocols.openai_responses.vocab import PROTOCOL, joined_name, unwrap_signature
 
@@ -166,8 +169,10 @@ class ItemDecoder:
                     parts.append(TextPart(text))
             elif kind == "input_image" and part.get("image_url") is not None:
                 parts.append(image_part(part, pp))
-            elif kind in ("input_image", "input_file", "input_audio"):
-                # A file_id (stored at OpenAI) or a file: only OpenAI's Responses API takes it.
+            elif kind == "input_file":
+                parts.append(file_part(part, pp))
+            elif kind in ("input_image", "input_audio"):
+                # An image by file_id (stored at OpenAI), audio: only OpenAI's Responses API.
                 parts.append(Opaque(PROTOCOL, part))
             else:
                 fail(
@@ -257,6 +262,38 @@ class ItemDecoder:
             return self.messages[-1]
         self.messages.append(Message("assistant" if role == "assistant" else "user", []))
         return self.messages[-1]
+
+
+_FILE_KEYS = frozenset({"type", "file_data", "file_id", "file_url", "filename"})
+
+
+def file_part(part: dict[str, Any], p: str) -> FilePart:
+    """``input_file`` (``file_data`` as a data URL or bare base64, ``file_url``, ``file_id``,
+    ``filename``) as the IR's file; unknown keys stay in ``extra`` for OpenAI."""
+    values = {k: part.get(k) for k in ("file_data", "file_id", "file_url", "filename")}
+    for key, value in values.items():
+        if value is not None:
+            as_str(value, f"{p}.{key}")
+    data, file_id, url, name = (values[k] for k in ("file_data", "file_id", "file_url", "filename"))
+    extra: dict[str, Any] = {k: v for k, v in part.items() if k not in _FILE_KEYS and v is not None}
+    if data is not None:
+        parsed = files.parse_data_url(data)
+        if parsed is None:
+            if data.startswith("data:"):
+                fail(
+                    f"Invalid '{p}.file_data': data URLs must look like "
+                    "data:<media type>;base64,<data>.",
+                    f"{p}.file_data",
+                )
+            extra["_bare"] = True
+            parsed = (files.guess_type(name) or files.PDF, data)
+        out = files.from_base64(parsed[1], parsed[0], filename=name, file_id=file_id, url=url)
+    elif url is not None or file_id is not None:
+        out = FilePart(url=url, file_id=file_id, filename=name, media_type=files.guess_type(url))
+    else:
+        fail(f"Invalid '{p}': expected one of 'file_data', 'file_url' or 'file_id'.", p)
+    out.extra = extra or None
+    return out
 
 
 def image_part(part: dict[str, Any], p: str) -> ImagePart:

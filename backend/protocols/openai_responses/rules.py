@@ -5,8 +5,10 @@ everything verbatim. Every other provider (Anthropic, Gemini, Ollama, Azure and 
 chat servers) gets the IR; what the IR cannot carry is judged here, by name:
 
 - hosted tools and a ``tool_choice`` naming one, input items and content parts with no IR
-  meaning (hosted tool calls, ``item_reference``, files, images by ``file_id``): refused, since
-  only OpenAI runs those tools or holds those files;
+  meaning (hosted tool calls, ``item_reference``, images by ``file_id``, files inside a tool
+  output): refused, since only OpenAI runs those tools or holds those files (``input_file``
+  parts are the IR's files: ``files.file_refusal`` judges them per provider, a ``file_id`` there
+  too);
 - ``RESPONSES_PARAMS`` below for the other request fields: ``ignore`` is a documented no-op (the
   answer is the same without it), ``refuse`` a 400 naming the field and the provider; a field not
   in the table is refused, so a new one is never dropped silently.
@@ -112,10 +114,18 @@ def responses_refusal(
         )
     opaque = _first_opaque(req)
     if opaque is not None:
+        if isinstance(opaque.data.get("file_id"), str):
+            return _refused(
+                "input",
+                f"'file_id' of an '{opaque.kind}' part names a file stored at OpenAI, which "
+                f"{where} cannot read; send the content itself (image_url as a data URL, "
+                "file_data)",
+                code="unsupported_value",
+            )
         what = "content parts" if opaque.kind.startswith("input_") else "input items"
         return _refused(
             "input",
-            f"{what} of type '{opaque.kind}' (files, file_id references, hosted tool calls) can "
+            f"{what} of type '{opaque.kind}' (files inside tool outputs, hosted tool calls) can "
             f"only be sent to {only}; {where} cannot honour them",
             code="unsupported_value",
         )

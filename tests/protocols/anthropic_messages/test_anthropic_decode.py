@@ -7,7 +7,15 @@ from typing import Any
 import pytest
 from starlette.datastructures import Headers
 
-from backend.ir.chat import ImagePart, Opaque, TextPart, Tool, ToolChoice, ToolResultPart
+from backend.ir.chat import (
+    FilePart,
+    ImagePart,
+    Opaque,
+    TextPart,
+    Tool,
+    ToolChoice,
+    ToolResultPart,
+)
 from backend.ir.errors import InvalidRequest, UpstreamError
 from backend.protocols.anthropic_messages import (
     decode_count_tokens_request,
@@ -204,13 +212,14 @@ def test_unmodelled_blocks_tools_and_keys_become_extras() -> None:
         "cache_control": {"type": "ephemeral"},
     }
     file_image = {"type": "image", "source": {"type": "file", "file_id": "file_1"}}
+    file_document = {"type": "document", "source": {"type": "file", "file_id": "file_2"}}
     search = {"type": "search_result", "source": "s", "title": "t", "content": [TEXT]}
     web = {"type": "web_search_20250305", "name": "web_search", "max_uses": 2}
     cited = {"type": "text", "text": "Blue.", "citations": [{"type": "char_location"}]}
     req = decode_request(
         body(
             messages=[
-                {"role": "user", "content": [document, file_image, TEXT]},
+                {"role": "user", "content": [document, file_image, TEXT, file_document]},
                 {"role": "assistant", "content": [cited]},
                 {
                     "role": "user",
@@ -223,8 +232,19 @@ def test_unmodelled_blocks_tools_and_keys_become_extras() -> None:
         )
     )
     first = req.messages[0].parts
-    assert first[:2] == [Opaque("anthropic", document), Opaque("anthropic", file_image)]
-    assert first[2] == TextPart("x")
+    # A text document is the IR's file (its citations ask stays Anthropic's, its cache mark
+    # is a mark); Files API images and documents stay Anthropic's own blocks.
+    assert first[0] == FilePart(
+        text="The sky is blue.", media_type="text/plain", extra={"citations": {"enabled": True}}
+    )
+    assert first[1:] == [
+        Opaque("anthropic", file_image),
+        TextPart("x"),
+        Opaque("anthropic", file_document),
+    ]
+    assert {"path": ["messages", 0, 0], "cache_control": {"type": "ephemeral"}} in req.extra[
+        CACHE_KEY
+    ]
     assert req.messages[1].parts == [TextPart("Blue.", extra={"citations": cited["citations"]})]
     result = req.messages[2].parts[0]
     assert isinstance(result, ToolResultPart)

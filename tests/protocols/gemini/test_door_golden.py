@@ -28,6 +28,7 @@ import pytest
 
 from backend.ir.chat import (
     ChatResponse,
+    FilePart,
     ImagePart,
     Opaque,
     Reasoning,
@@ -52,6 +53,7 @@ from backend.ir.stream import (
     ToolArgsDelta,
 )
 from backend.protocols import anthropic_messages
+from backend.protocols.files import PDF
 from backend.protocols.gemini import StreamDecoder, decode_response, encode_request
 from backend.protocols.gemini.answer import encode_error, encode_response
 from backend.protocols.gemini.inbound import decode_request, include_thoughts
@@ -125,7 +127,7 @@ def test_every_decoded_field_and_part() -> None:
         "TextPart",
         "ImagePart",
         "ImagePart",
-        "Opaque",
+        "FilePart",
     ]
     inline, remote, pdf = user.parts[1], user.parts[2], user.parts[3]
     assert isinstance(inline, ImagePart) and (inline.data, inline.media_type) == (
@@ -133,7 +135,7 @@ def test_every_decoded_field_and_part() -> None:
         "image/png",
     )
     assert isinstance(remote, ImagePart) and remote.url == "https://example.com/chart.jpg"
-    assert isinstance(pdf, Opaque) and pdf.protocol == "gemini"
+    assert isinstance(pdf, FilePart) and (pdf.data, pdf.media_type) == ("JVBERi0xLjQ=", PDF)
     thought, call1, call2 = model1.parts
     assert isinstance(thought, ThinkingPart) and thought.thinking == "Let me think. Charts first."
     assert thought.signature is None  # Gemini's signature is a wire key, not Anthropic's field
@@ -182,8 +184,17 @@ def test_every_decoded_field_and_part() -> None:
     err = refusal(req, "anthropic", "anthropic", "claude-sonnet-4-5")
     assert err is not None and "tool type 'googleSearch' (tools[1])" in err.message
     req.tools = req.tools[:1]
-    err = refusal(req, "anthropic", "anthropic", "claude-sonnet-4-5")
-    assert err is not None and "content block type 'inlineData' (messages[0]" in err.message
+    # The PDF is a file: Anthropic reads it as a document, Ollama takes no files.
+    err = refusal(req, "ollama", "ollama", "llama3.2")
+    assert err is not None and "a file part (messages[0].content[3])" in err.message
+    req.top_p = None  # Sonnet 4.5 takes one sampler: the file is what this checks
+    assert refusal(req, "anthropic", "anthropic", "claude-sonnet-4-5") is None
+    claude = anthropic_messages.encode_request(req, "claude-sonnet-4-5", stream=False)
+    document = claude["messages"][0]["content"][3]
+    assert document == {
+        "type": "document",
+        "source": {"type": "base64", "media_type": PDF, "data": "JVBERi0xLjQ="},
+    }
 
 
 def test_bad_requests_name_the_field() -> None:

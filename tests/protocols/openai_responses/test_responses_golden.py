@@ -25,6 +25,7 @@ import pytest
 
 from backend.ir.chat import (
     ChatResponse,
+    FilePart,
     Opaque,
     TextPart,
     ThinkingPart,
@@ -47,6 +48,7 @@ from backend.ir.stream import (
     ToolArgsDelta,
 )
 from backend.protocols import openai_responses as oar
+from backend.protocols.model_rules import refusal
 from backend.protocols.openai_responses import vocab
 from backend.protocols.sse import SSEParser
 
@@ -111,7 +113,7 @@ def test_codex_request_decodes_to_the_ir() -> None:
     assert result.content == [TextPart("no agents")]
     assert isinstance(req.messages[6].parts[0], Opaque)  # the hosted web search call, in place
     assert req.messages[7].parts == [TextPart("Done.")]  # not merged across it
-    assert isinstance(req.messages[-1].parts[0], Opaque)  # the file, by file_id
+    assert req.messages[-1].parts[0] == FilePart(file_id="file-abc123")  # a file at OpenAI
     names = [t.name if isinstance(t, Tool) else t.kind for t in req.tools]
     assert names == ["exec_command", "multi_agent_v1__wait_agent", "web_search"]
     assert req.reasoning is not None and req.reasoning.effort == "medium"
@@ -175,10 +177,22 @@ def test_hosted_tools_items_and_files_are_refused_elsewhere_by_name() -> None:
     err = oar.responses_refusal(oar.decode_request(body), "gemini", "gemini", "g")
     assert err is not None and "'web_search_call'" in err.message and err.param == "input"
     body["input"] = [i for i in body["input"] if i.get("type") != "web_search_call"]
-    err = oar.responses_refusal(oar.decode_request(body), "ollama", "ollama", "q")
-    assert err is not None and "'input_file'" in err.message
+    # The file by file_id is the IR's file: the per-provider file rules name the field.
+    req = oar.decode_request(body)
+    assert oar.responses_refusal(req, "anthropic", "anthropic", "claude-sonnet-4-5") is None
+    err = refusal(req, "anthropic", "anthropic", "claude-sonnet-4-5")
+    assert err is not None and err.param == "input"
+    assert "'file_id' 'file-abc123'" in err.message and "stored at OpenAI" in err.message
+    err = refusal(req, "ollama", "ollama", "q")
+    assert err is not None and "a file part" in err.message
     body["input"] = body["input"][:-1]
     assert oar.responses_refusal(oar.decode_request(body), "ollama", "ollama", "q") is None
+    # An image by file_id has no IR form: refused naming the field.
+    body["input"].append(
+        {"role": "user", "content": [{"type": "input_image", "file_id": "file-img"}]}
+    )
+    err = oar.responses_refusal(oar.decode_request(body), "gemini", "gemini", "g")
+    assert err is not None and "'file_id' of an 'input_image' part" in err.message
 
 
 def test_unmodelled_fields_are_no_ops_or_refused_by_name() -> None:
