@@ -15,10 +15,12 @@ One Lua script checks all caps of a request and books the reservation in the sam
                                     this Redis from the database (gone when Redis restarts empty)
     resync:<process>:<n>            marker of one process's catch-up into a new epoch (applied once)
 
-Round trips: settling and releasing do no I/O of their own. They queue the settle script in an
-outbox, which rides along with the next ``reserve`` (its settles and the reserve script go in one
-pipelined call, settles first, so a cap sees them) or, if no request comes first, is sent by a
-drain task on the next event-loop turn. A capped request therefore costs one round trip.
+Round trips: settling and releasing do no I/O of their own. They queue the settle script, which
+rides along with the next ``reserve`` (one pipelined call, settles first, so a cap sees them) or,
+if no request comes first, goes on its own on the next event-loop turn. A capped request
+therefore costs one round trip. One task sends all of this process's calls, one at a time, in
+the order they were queued (``redis_sender``), so a reserve never overtakes a release or settle
+queued before it.
 
 Persistence and restarts (README.md, "Redis restarts", has the reasoning): ``flush`` adds to
 ``SpendCounter`` the spend this process settled since its last flush (its ``SpendJournal``),
@@ -47,7 +49,6 @@ import datetime as dt
 import logging
 import math
 import random
-from collections import deque
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -88,6 +89,7 @@ from backend.budget.redis_scripts import (
     STALE_EPOCH,
     UNSEEDED,
 )
+from backend.budget.redis_sender import ScriptCall, ScriptSender
 from backend.state.snapshot import Principal
 
 if TYPE_CHECKING:
@@ -107,8 +109,6 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
 )
 _T = TypeVar("_T")
 _PASS_ON: tuple[type[BaseException], ...] = (*_UNAVAILABLE, BudgetUnavailable)
-#: One script run: the registered script, its keys, its arguments (the epoch is added on send).
-ScriptCall = tuple[Any, list[str], list[str]]
 #: Key names memoised per (kind, scope, period): scopes in use x a few periods.
 _KEY_MEMO_LIMIT = 65_536
 
@@ -155,12 +155,10 @@ class RedisBudget:
         #: Serialises this process's flush, seed and catch-up (the database lock does it across
         #: processes; this one also covers the bookkeeping after a commit).
         self._sync_lock = asyncio.Lock()
-        #: Settlements Redis did not take yet: (reservation, actual units), retried by flush().
-        self._pending: deque[tuple[Reservation, int]] = deque()
-        self._max_pending = max_pending
-        #: Settlements and releases not sent yet: they go with the next reserve or drain.
-        self._outbox: list[tuple[Reservation, int]] = []
-        self._drain_task: asyncio.Task[None] | None = None
+        #: Sends reserves, settles and releases in order; keeps charges Redis missed for flush().
+        self._sender = ScriptSender(
+            self._pipelined, self._settle_call, self.journal, max_pending=max_pending
+        )
         self._keys: dict[tuple[str, Scope, dt.datetime], str] = {}
         #: How many settlements had no price (charged 0).
         self.unpriced_settlements = 0
@@ -190,7 +188,7 @@ class RedisBudget:
         expires = now_ts + self._ttl
         keys = [self._seeded_key]
         args = [repr(now_ts), repr(expires), f"{rid}:{units}", str(units), self._holds_ttl]
-        holds = []
+        holds: list[Hold] = []
         for cap in caps:
             start = period_start(cap.period, now)
             keys += [
@@ -201,18 +199,10 @@ class RedisBudget:
             ]
             args += [str(to_units(cap.amount)), "1" if cap.rollover else "0"]
             holds.append(Hold(cap.scope, start))
-        batch, self._outbox = self._outbox, []
-        calls = [self._settle_call(r, u) for r, u in batch]
-        calls.append((self._reserve, keys, args))
-        try:
-            results, epochs = await self._pipelined(calls)
-        except BudgetUnavailable:
-            self._unsent(batch)
-            raise
-        self._applied(batch, epochs)
-        result = results[-1]
+        reservation = Reservation(rid, units, tuple(holds), expires)
+        # After every settle and release queued so far, in the same call as those not sent yet.
+        result = await self._sender.reserve(reservation, (self._reserve, keys, args))
         if int(result[0]) == 1:
-            reservation = Reservation(rid, units, tuple(holds), expires)
             self._open[rid] = reservation
             return reservation
         cap = caps[int(result[1]) - 1]
@@ -245,27 +235,7 @@ class RedisBudget:
 
     def _send_later(self, reservation: Reservation, units: int) -> None:
         self._open.pop(reservation.id, None)
-        self._outbox.append((reservation, units))
-        if self._drain_task is None or self._drain_task.done():
-            self._drain_task = asyncio.get_running_loop().create_task(self._drain())
-
-    async def _drain(self) -> None:
-        """Send what no reserve took along (runs on the next event-loop turn)."""
-        while self._outbox:
-            batch, self._outbox = self._outbox, []
-            try:
-                _, epochs = await self._pipelined([self._settle_call(r, u) for r, u in batch])
-            except BudgetUnavailable:
-                self._unsent(batch)
-                return
-            self._applied(batch, epochs)
-
-    async def _sent(self) -> None:
-        """Wait until everything settled so far was sent (or queued for retry)."""
-        task = self._drain_task
-        if task is not None and not task.done():
-            await task
-        await self._drain()
+        self._sender.settle_later(reservation, units)
 
     def _settle_call(self, reservation: Reservation, units: int) -> ScriptCall:
         keys = [self._seeded_key, f"{self.key_prefix}done:{reservation.id}"]
@@ -280,24 +250,6 @@ class RedisBudget:
             self._holds_ttl,
         ]
         return self._settle, keys, args
-
-    def _applied(self, batch: list[tuple[Reservation, int]], epochs: list[str]) -> None:
-        """Journal each charge under the epoch its script checked (applied there, once)."""
-        for (reservation, units), epoch in zip(batch, epochs, strict=False):
-            if units:
-                for hold in reservation.holds:
-                    self.journal.add(epoch, (hold.scope, hold.period_start), units)
-
-    def _unsent(self, batch: list[tuple[Reservation, int]]) -> None:
-        """Redis did not take these: charges wait in memory for flush(), releases expire."""
-        for reservation, units in batch:
-            if not units:
-                continue
-            if len(self._pending) >= self._max_pending:
-                lost = self._pending.popleft()
-                log.error("budget: settle queue full, dropped a charge of %s", from_units(lost[1]))
-            self._pending.append((reservation, units))
-            log.warning("budget store unavailable: settle of %s queued", reservation.id)
 
     async def _pipelined(self, calls: list[ScriptCall]) -> tuple[list[Any], list[str]]:
         """Run scripts in one round trip; returns their answers and the epoch each ran in.
@@ -387,7 +339,7 @@ class RedisBudget:
             raise budget_unavailable(type(exc).__name__) from exc
 
     async def spent(self, scope: Scope, period_start: dt.datetime) -> Decimal:
-        await self._sent()  # what this process settled counts before it reads
+        await self._sender.sent()  # what this process settled counts before it reads
         key = self._key("spent", scope, as_utc(period_start))
         try:
             value = await self._io(lambda: self._redis.get(key))
@@ -515,8 +467,8 @@ class RedisBudget:
 
     async def flush(self) -> None:
         """Add what this process settled since its last flush to ``SpendCounter``."""
-        await self._sent()
-        await self._retry_pending()
+        await self._sender.sent()
+        await self._sender.retry_pending()
         if self.journal.needs_sync(self._epoch) or self._doubt is not None:
             await self._try_catch_up()
         try:
@@ -552,20 +504,7 @@ class RedisBudget:
         except BudgetUnavailable as exc:
             log.warning("budget: could not catch up with Redis (%s); will retry", exc)
 
-    async def _retry_pending(self) -> None:
-        """Send the charges Redis missed, all in one pipelined call (each applies once)."""
-        if not self._pending:
-            return
-        batch = list(self._pending)
-        self._pending.clear()
-        try:
-            _, epochs = await self._pipelined([self._settle_call(r, u) for r, u in batch])
-        except BudgetUnavailable:
-            self._pending.extendleft(reversed(batch))
-            return
-        self._applied(batch, epochs)
-
     @property
     def pending_settlements(self) -> int:
         """Charges Redis has not taken yet (queued to send, or waiting for Redis to return)."""
-        return len(self._pending) + sum(1 for _, units in self._outbox if units)
+        return self._sender.pending_settlements

@@ -240,8 +240,8 @@ async def test_a_retried_settle_is_applied_once(redis_required: RedisEnv, ids: I
     await budget.settle(reservation, usd("1.5"))
     assert await budget.spent(("org", acme.id), MONTH) == usd("1.5")  # sent and applied
     # The answer was lost, so the same charge waits for a retry, which reaches Redis again.
-    budget._pending.append((reservation, 150_000_000))
-    await budget._retry_pending()
+    budget._sender.pending.append((reservation, 150_000_000))
+    await budget._sender.retry_pending()
     assert budget.pending_settlements == 0
     assert await budget.spent(("org", acme.id), MONTH) == usd("1.5")
 
