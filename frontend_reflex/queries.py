@@ -430,7 +430,7 @@ query Deployments {
     provider name baseUrl apiKeySet apiKeyLast4 weight rpmLimit tpmLimit models enabled
     status {
       health problem inFlight requests failures rateLimited limitRefusals cooldownSeconds
-      lastError requestsLastMinute tokensLastMinute
+      lastError requestsLastMinute tokensLastMinute instances
     }
   }
 }"""

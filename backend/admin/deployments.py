@@ -39,23 +39,31 @@ class DeploymentView:
     window: Usage
     #: Why the gateway cannot use it (undecryptable key, no key, unknown provider...).
     problem: str | None
+    #: Instances whose status is merged into ``status`` (``deployment_share``; 0: none has it).
+    instances: int = 0
 
 
 async def list_deployments(gw: Gateway, actor: Actor) -> list[DeploymentView]:
     require_super(actor, "view provider deployments")
     rows = await ProviderDeployment.all().order_by("provider", "name")
     errors = gw.providers.deployment_errors()
+    # Every instance's status (through Redis when configured), not only this instance's.
+    shared = await gw.providers.shared_statuses()
     out = []
     for row in rows:
         key = deployment_key(row.provider, row.name)
+        found = shared.get(key)
+        if row.rpm_limit is not None or row.tpm_limit is not None:
+            window = await gw.providers.windows.usage(key, shared=True)  # one window in Redis
+        else:
+            window = found.window if found is not None else Usage(0, 0)
         out.append(
             DeploymentView(
                 row,
-                gw.providers.deployment_status(key),
-                await gw.providers.windows.usage(
-                    key, shared=row.rpm_limit is not None or row.tpm_limit is not None
-                ),
+                found.status if found is not None else None,
+                window,
                 errors.get(key),
+                found.instances if found is not None else 0,
             )
         )
     return out

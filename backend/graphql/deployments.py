@@ -31,7 +31,10 @@ _MODELS = "The provider's model ids it serves; empty: every model."
 _ENABLED = "false: the gateway does not use this deployment."
 
 
-@strawberry.enum(description="A deployment's health as the answering gateway instance sees it.")
+@strawberry.enum(
+    description="A deployment's health: the worst any gateway instance reporting sees (each "
+    "instance decides from its own calls)."
+)
 class DeploymentHealth(Enum):
     HEALTHY = value("healthy", description="Answering; no failure since its last success.")
     DEGRADED = value("degraded", description="Failed recently; still sent its share.")
@@ -51,13 +54,15 @@ class DeploymentStatusType:
     problem: str | None = strawberry.field(
         description="Why the gateway cannot use it (configuration), if so."
     )
-    in_flight: int = strawberry.field(description="Requests running on it now (this instance).")
-    requests: int = strawberry.field(
-        description="Requests sent to it since this instance started or it was created."
+    in_flight: int = strawberry.field(
+        description="Requests running on it now (summed over `instances`, as are the counts)."
     )
-    successes: int = strawberry.field(description="Of those, answered (this instance).")
-    failures: int = strawberry.field(description="Of those, failed (this instance).")
-    rate_limited: int = strawberry.field(description="Of the failures, 429s (this instance).")
+    requests: int = strawberry.field(
+        description="Requests sent to it since each instance started or it was created."
+    )
+    successes: int = strawberry.field(description="Of those, answered.")
+    failures: int = strawberry.field(description="Of those, failed.")
+    rate_limited: int = strawberry.field(description="Of the failures, 429s.")
     limit_refusals: int = strawberry.field(
         description="Requests not sent to it because its own rpm/tpm window was full."
     )
@@ -67,12 +72,15 @@ class DeploymentStatusType:
     last_error: str | None = strawberry.field(description="Its last failure (scrubbed).")
     last_error_at: dt.datetime | None = strawberry.field(description="When that happened.")
     requests_last_minute: int = strawberry.field(
-        description="Requests in its rpm window (every instance's when Redis is configured; "
-        "counted only for deployments with a limit)."
+        description="Requests in its last minute: its shared rpm/tpm window when it has a "
+        "limit, else the sum of the instances' own windows."
     )
     tokens_last_minute: int = strawberry.field(
-        description="Tokens in its tpm window (estimates until answers settle; only counted "
-        "for deployments with a limit)."
+        description="Tokens in its last minute, likewise (estimates until answers settle)."
+    )
+    instances: int = strawberry.field(
+        description="Gateway instances whose status is merged here: every one that reported "
+        "in the last 30 s when Redis is configured, else this one alone (0: none serves it)."
     )
 
 
@@ -99,7 +107,7 @@ class ProviderDeploymentType:
     updated_at: dt.datetime = strawberry.field(description="Last change.")
     updated_by: int | None = strawberry.field(description="Who changed it last (a user id).")
     status: DeploymentStatusType = strawberry.field(
-        description="Live load and health, from the instance answering this query."
+        description="Live load and health over every gateway instance reporting it."
     )
 
     @staticmethod
@@ -150,6 +158,7 @@ def _status(view: svc.DeploymentView) -> DeploymentStatusType:
         last_error_at=dt.datetime.fromtimestamp(at, dt.UTC) if at is not None else None,
         requests_last_minute=view.window.requests,
         tokens_last_minute=view.window.tokens,
+        instances=view.instances,
     )
 
 

@@ -175,6 +175,15 @@ class RedisWindows:
         self._script = redis.register_script(_SCRIPT)
         self._down_until = 0.0
 
+    @property
+    def redis(self) -> Any:
+        """The client (the deployments' status share uses it too)."""
+        return self._redis
+
+    @property
+    def prefix(self) -> str:
+        return self._prefix
+
     def _key(self, key: str) -> str:
         return f"{self._prefix}deployment:{key}"
 

@@ -38,8 +38,9 @@ from backend.ir.errors import NotFound, ProviderNotConfigured
 from backend.ir.stream import StreamEvent
 from backend.providers.base import Provider, ProviderConfig
 from backend.providers.credentials import DEFAULTS
-from backend.providers.deployment_limits import LocalWindows, Windows
+from backend.providers.deployment_limits import LocalWindows, RedisWindows, Usage, Windows
 from backend.providers.deployment_pool import DeploymentPool, Member
+from backend.providers.deployment_share import SharedStatus, StatusShare, combine
 from backend.providers.deployment_state import DeploymentState, DeploymentStatus, SmoothWeights
 from backend.providers.deployments import DeploymentSpec, DeploymentSpecs
 from backend.providers.http import TransportName, Upstream, make_http_client
@@ -146,6 +147,7 @@ class ProviderRegistry:
         drain_timeout_s: float = 900.0,
         windows: Windows | None = None,
         deployment_cooldown_s: float = 30.0,
+        share: StatusShare | None = None,
     ) -> None:
         self._factories = dict(factories)
         self._client_factory = client_factory or self._default_client
@@ -171,6 +173,12 @@ class ProviderRegistry:
         self._dep_errors: dict[str, str] = {}
         self._turns = SmoothWeights()
         self._settling: set[asyncio.Task[Any]] = set()
+        # Deployment status of every instance for the admin API (``deployment_share``): with
+        # Redis windows, through the same Redis.
+        if share is None and isinstance(self._windows, RedisWindows):
+            share = StatusShare(self._windows.redis, self._windows.prefix)
+        self._share = share
+        self._sharing: asyncio.Task[None] | None = None
 
     def _default_client(self, config: ProviderConfig) -> Upstream:
         return make_http_client(
@@ -221,6 +229,18 @@ class ProviderRegistry:
         """Load and health of deployment ``provider/name`` in this instance (None: not seen)."""
         state = self._dep_states.get(key)
         return state.status() if state is not None else None
+
+    async def shared_statuses(self) -> dict[str, SharedStatus]:
+        """Each deployment's status over every instance reporting (``deployment_share``); this
+        instance's alone without Redis. Keyed ``provider/name``."""
+        local, windows = await self._collect()
+        others = await self._share.others() if self._share is not None else []
+        return combine(local, windows, others)
+
+    async def _collect(self) -> tuple[dict[str, DeploymentStatus], dict[str, Usage]]:
+        states = dict(self._dep_states)
+        windows = {k: await self._windows.usage(k, shared=False) for k in states}
+        return {k: s.status() for k, s in states.items()}, windows
 
     def deployment_errors(self) -> dict[str, str]:
         """Why each broken deployment is left out, by ``provider/name`` (never a secret)."""
@@ -336,6 +356,10 @@ class ProviderRegistry:
             self._warned = {w for w in self._warned if self._reason_text(w[0]) == w[1]}
             for entry in retired:
                 self._retire(entry)
+            if self._share is not None and self._sharing is None and self._dep_states:
+                self._sharing = asyncio.get_running_loop().create_task(
+                    self._share.run(self._collect), name="deployment-status-share"
+                )
             if changed:
                 log.info("providers rebuilt: %s", ", ".join(sorted(changed)))
             return changed
@@ -451,6 +475,13 @@ class ProviderRegistry:
 
     async def close(self) -> None:
         """Close every client now, current and retiring (the app drains requests before this)."""
+        if self._sharing is not None:
+            self._sharing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sharing
+            self._sharing = None
+            if self._share is not None:
+                await self._share.withdraw()
         async with self._lock:
             entries, self._entries = list(self._entries.values()), {}
             entries += list(self._dep_entries.values())

@@ -17,6 +17,12 @@ def _limit(value: Any) -> str:
     return "—" if value in (None, "") else fmt.number(value)
 
 
+def _instances(count: Any) -> str:
+    # Counts are summed over the gateway instances reporting; say so when there are several.
+    n = int(count or 0)
+    return f" · {n} instances" if n > 1 else ""
+
+
 def deployment_row(d: Mapping[str, Any]) -> dict[str, str]:
     status = d.get("status") or {}
     last4 = d.get("apiKeyLast4") if d.get("apiKeySet") else None
@@ -35,7 +41,7 @@ def deployment_row(d: Mapping[str, Any]) -> dict[str, str]:
         "models": ", ".join(str(m) for m in models) if models else "all",
         "load": (
             f"{fmt.number(status.get('requestsLastMinute'))} req/min · "
-            f"{fmt.number(status.get('inFlight'))} in flight"
+            f"{fmt.number(status.get('inFlight'))} in flight" + _instances(status.get("instances"))
         ),
         "totals": (
             f"{fmt.number(status.get('requests'))} sent · "

@@ -39,6 +39,9 @@ def test_row_shows_last_four_load_and_health() -> None:
     assert row["totals"] == "1,200 sent · 4 failed · 4× 429"
     assert row["health"] == "rate_limited"
     assert row["detail"] == "retry in 5s: openai: Rate limit reached"
+    # Several gateway instances reporting: the counts are their sum, and the row says so.
+    two = deployment_row({"name": "x", "status": {"requestsLastMinute": 9, "instances": 2}})
+    assert two["load"] == "9 req/min · 0 in flight · 2 instances"
     off = deployment_row({"provider": "openai", "name": "x", "enabled": False, "status": {}})
     assert off["health"] == "disabled" and off["secret"] == "provider's"
 

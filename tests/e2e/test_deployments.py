@@ -63,7 +63,7 @@ query($p: String) {
     provider name apiKeyLast4 weight rpmLimit enabled
     status {
       health problem inFlight requests successes failures rateLimited limitRefusals
-      cooldownSeconds lastError requestsLastMinute tokensLastMinute
+      cooldownSeconds lastError requestsLastMinute tokensLastMinute instances
     }
   }
 }"""
@@ -392,6 +392,16 @@ async def test_two_instances_hot_reload_and_share_the_rpm_window(dstack: DepStac
         assert len(dstack.x.requests) == 8 and len(dstack.y.requests) == 32
         assert seen_keys(dstack.y) == {f"Bearer {key_y}"}
         assert statuses(dstack, second)[name_x]["status"]["requestsLastMinute"] == 8
+        # Load and health read the same on either instance: each one's counts, summed.
+        deadline = asyncio.get_running_loop().time() + 20
+        while True:
+            one_y = statuses(dstack)[name_y]["status"]
+            two_y = statuses(dstack, second)[name_y]["status"]
+            if one_y == two_y and one_y["instances"] == 2:
+                break
+            assert asyncio.get_running_loop().time() < deadline, (one_y, two_y)
+            await asyncio.sleep(0.2)
+        assert one_y["requests"] >= 32 and one_y["successes"] == one_y["requests"]
     finally:
         await asyncio.to_thread(second.stop)
 
