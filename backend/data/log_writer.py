@@ -27,6 +27,7 @@ from backend.data.events import EventBus
 from backend.data.log_record import ErrorRecord, LogRecord, clip_body
 from backend.data.models.dlp import DlpActivity, DlpPolicy
 from backend.data.models.logs import ErrorReport, MinuteStat, RequestLog, TagRollup, UsageRollup
+from backend.data.rollups import upsert_totals
 
 if TYPE_CHECKING:
     from backend.observability.metrics import Metrics
@@ -270,12 +271,12 @@ class LogWriter:
                     .using_db(conn)
                     .update(last_activity_at=when)
                 )
-            for key, agg in rollups.items():
-                await _upsert_rollup(conn, key, agg)
-            for tag_key, agg in tag_rollups.items():
-                await _upsert_tag_rollup(conn, tag_key, agg)
-            for bucket, agg in minutes.items():
-                await _upsert_minute(conn, bucket, agg)
+            # Two statements per table whatever the number of keys (data/rollups.py).
+            await upsert_totals(conn, UsageRollup, ROLLUP_KEY, rollups, _add_totals, _db_value)
+            await upsert_totals(conn, TagRollup, TAG_KEY, tag_rollups, _add_totals, _db_value)
+            await upsert_totals(
+                conn, MinuteStat, ("bucket",), _minute_batch(minutes), _merge_minute, _db_value
+            )
 
 
 def _text(value: str | None, limit: int | None = None) -> str | None:
@@ -435,31 +436,6 @@ def _add_minute(minutes: dict[dt.datetime, dict[str, Any]], r: LogRecord) -> Non
     hist[k] = hist.get(k, 0) + 1
 
 
-async def _upsert_rollup(conn: Any, key: RollupKey, agg: dict[str, Any]) -> None:
-    bucket, user_id, app_id, org_id, model, provider = key
-    ident = {
-        "bucket": bucket,
-        "user_id": user_id,
-        "app_id": app_id,
-        "org_id": org_id,
-        "model": model,
-        "provider": provider,
-    }
-    row = await UsageRollup.filter(**ident).using_db(conn).select_for_update().first()
-    if row is None:
-        await UsageRollup.create(using_db=conn, **ident, **agg)
-        return
-    row.requests += agg["requests"]
-    row.errors += agg["errors"]
-    row.input_tokens += agg["input_tokens"]
-    row.output_tokens += agg["output_tokens"]
-    row.cached_tokens += agg["cached_tokens"]
-    row.cost_usd = Decimal(row.cost_usd) + agg["cost_usd"]
-    row.unknown_cost_requests += agg["unknown_cost_requests"]
-    row.latency_ms_sum += agg["latency_ms_sum"]
-    await row.save(using_db=conn)
-
-
 def _add_tag_rollups(rollups: dict[TagKey, dict[str, Any]], r: LogRecord) -> None:
     for tag in r.tags:
         key: TagKey = (_hour(r.created_at), r.org_id or 0, r.user_id or 0, r.app_id or 0, tag)
@@ -482,39 +458,49 @@ def _add_tag_rollups(rollups: dict[TagKey, dict[str, Any]], r: LogRecord) -> Non
         agg["unknown_cost_requests"] += 1 if r.unknown_cost else 0
 
 
-async def _upsert_tag_rollup(conn: Any, key: TagKey, agg: dict[str, Any]) -> None:
-    bucket, org_id, user_id, app_id, tag = key
-    ident = {"bucket": bucket, "org_id": org_id, "user_id": user_id, "app_id": app_id, "tag": tag}
-    row = await TagRollup.filter(**ident).using_db(conn).select_for_update().first()
-    if row is None:
-        await TagRollup.create(using_db=conn, **ident, **agg)
-        return
-    for name in ("requests", "errors", "input_tokens", "output_tokens", "unknown_cost_requests"):
-        setattr(row, name, getattr(row, name) + agg[name])
-    row.cost_usd = Decimal(row.cost_usd) + agg["cost_usd"]
-    await row.save(using_db=conn)
+#: Each rollup table's unique key, in the order ``_add_rollup``/``_add_tag_rollups`` build it.
+ROLLUP_KEY = ("bucket", "user_id", "app_id", "org_id", "model", "provider")
+TAG_KEY = ("bucket", "org_id", "user_id", "app_id", "tag")
 
 
-async def _upsert_minute(conn: Any, bucket: dt.datetime, agg: dict[str, Any]) -> None:
-    row = await MinuteStat.filter(bucket=bucket).using_db(conn).select_for_update().first()
+def _db_value(model: type[Model], name: str, value: Any) -> Any:
+    """``value`` as ``model``'s column ``name`` is written (texts made fit, as in rows)."""
+    if isinstance(value, str):
+        value = _text(value, _max_length(model, name))
+    return model._meta.fields_map[name].to_db_value(value, model)
+
+
+def _add_totals(row: dict[str, Any] | None, batch: dict[str, Any]) -> dict[str, Any]:
+    """A rollup row's totals plus this flush's (a new row: the flush's)."""
     if row is None:
-        await MinuteStat.create(
-            using_db=conn,
-            bucket=bucket,
-            requests=agg["requests"],
-            errors=agg["errors"],
-            tokens=agg["tokens"],
-            cost_usd=agg["cost_usd"],
-            unknown_cost_requests=agg["unknown_cost_requests"],
-            latency_hist=agg["hist"],
-        )
-        return
-    row.requests += agg["requests"]
-    row.errors += agg["errors"]
-    row.tokens += agg["tokens"]
-    row.cost_usd = Decimal(row.cost_usd) + agg["cost_usd"]
-    row.unknown_cost_requests += agg["unknown_cost_requests"]
-    hist = dict(row.latency_hist or {})
-    histogram.merge(hist, agg["hist"])
-    row.latency_hist = hist
-    await row.save(using_db=conn)
+        return batch
+    added = {name: row[name] + value for name, value in batch.items() if name != "cost_usd"}
+    added["cost_usd"] = Decimal(row["cost_usd"]) + batch["cost_usd"]
+    return added
+
+
+def _minute_batch(minutes: dict[dt.datetime, dict[str, Any]]) -> dict[tuple[Any, ...], Any]:
+    return {
+        (bucket,): {
+            "requests": agg["requests"],
+            "errors": agg["errors"],
+            "tokens": agg["tokens"],
+            "cost_usd": agg["cost_usd"],
+            "unknown_cost_requests": agg["unknown_cost_requests"],
+            "latency_hist": agg["hist"],
+        }
+        for bucket, agg in minutes.items()
+    }
+
+
+def _merge_minute(row: dict[str, Any] | None, batch: dict[str, Any]) -> dict[str, Any]:
+    if row is None:
+        return batch
+    hist = dict(row["latency_hist"] or {})
+    histogram.merge(hist, batch["latency_hist"])
+    merged = _add_totals(
+        {k: v for k, v in row.items() if k != "latency_hist"},
+        {k: v for k, v in batch.items() if k != "latency_hist"},
+    )
+    merged["latency_hist"] = hist
+    return merged
