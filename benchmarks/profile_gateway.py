@@ -10,6 +10,10 @@ demand here) and this script folds the samples into three tables: by own time (t
 top of the stack), by inclusive time (the function anywhere on the stack, counted once per
 sample), and by area (backend package, starlette, uvicorn, aiohttp, tortoise, ...).
 Scenarios: chat, pipeline, full, anthropic, stream, stream_full (see benchkit/targets.py).
+
+py-spy samples Python threads: with the default ``reqwest`` transport the HTTP work in Rust runs
+on tokio's own thread, outside the GIL, and shows only where Python waits on it or converts its
+results (``upstream HTTP: pyreqwest``); callgrind (``cg_gateway.py``) counts that thread too.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ COMPONENTS = (
     ),
     ("DLP (redact, restore)", ("backend/dlp/", "backend/policies/dlp.py")),
     ("budget (reserve, settle, rate)", ("backend/budget/", "backend/policies/budget.py")),
+    ("upstream HTTP: pyreqwest (Python side)", ("pyreqwest/", "reqwest_transport.py")),
     ("upstream HTTP: aiohttp", ("aiohttp/", "multidict/", "yarl/")),
     (
         "upstream HTTP: httpx types + transport adapter",
@@ -154,7 +159,7 @@ def main() -> int:
     p.add_argument("--duration", type=float, default=15.0)
     p.add_argument("--rate", type=int, default=200, help="py-spy samples per second")
     p.add_argument("--connections", type=int, default=32)
-    p.add_argument("--transport", default="aiohttp")
+    p.add_argument("--transport", default="reqwest")
     p.add_argument("--redis", action="store_true", help="gateway with REDIS_URL (own server)")
     p.add_argument("--svg", help="also write a flame graph here")
     p.add_argument("--raw", help="keep the collapsed stacks here")
@@ -203,6 +208,10 @@ def main() -> int:
                         "-o",
                         str(out),
                         "--nonblocking",
+                        # Only samples where the thread holds the GIL: a thread waiting for it
+                        # (the event loop while reqwest's tokio thread hands a result over)
+                        # would otherwise count as busy in the frame that waits.
+                        "--gil",
                     ],
                     load_cpu,
                 ),

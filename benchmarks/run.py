@@ -1,8 +1,8 @@
-"""Switchboard benchmark suite: one command, one table (see benchmarks/README.md).
+"""Switchboard benchmark suite: one command, issue 19's table (see benchmarks/README.md).
 
-    .venv/bin/python benchmarks/run.py              # ~6 minutes, 3 rounds, medians
-    .venv/bin/python benchmarks/run.py --litellm    # + LiteLLM's proxy side by side
-    .venv/bin/python benchmarks/run.py --quick      # 1 round of 3 s runs, to check the harness
+    .venv/bin/python benchmarks/run.py              # everything, ~25 minutes (10-minute soak)
+    .venv/bin/python benchmarks/run.py --quick      # 1 round of 3 s runs, 1-minute soak (~7 min)
+    .venv/bin/python benchmarks/run.py --no-litellm --workers 0 --soak-minutes 0 --no-tenants
 
 The fake provider (nginx) and the load generators (wrk; pyload for streams) run on CPU 0, the
 server under test on CPU 1, over loopback. Each round measures every server back to back, so
@@ -22,31 +22,16 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchkit import payloads, targets
+from benchkit import payloads, phases, targets
 from benchkit.fake import FakeProvider
 from benchkit.load import Load, run_pyload, run_wrk
 from benchkit.procs import cpu_busy, cpu_seconds, ensure_debian_tool, progress, rss_mb
-from benchkit.report import (
-    Results,
-    Row,
-    Table,
-    cpu_share,
-    diff,
-    fmt_added,
-    fmt_lat,
-    fmt_num,
-    fmt_ratio,
-    med,
-    median,
-    paired,
-    ratio,
-    verdict,
-)
+from benchkit.report import Results, fmt_num, median
+from benchkit.table import Extras, build_table
 from benchkit.targets import Target
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -57,21 +42,6 @@ STREAM = ("stream", "stream_full")
 SEQ = ("chat", "pipeline", "full")
 SEQ_STREAM = ("stream",)
 
-GROUPS = {
-    "load": "Non-streaming chat ({c} conn)",
-    "stream": "Streaming chat, 20-chunk answers ({c} conn)",
-    "seq": "Unqueued: 1 connection, sequential requests",
-    "seq_stream": "Unqueued streaming: 1 connection, sequential streams",
-}
-VARIANTS = {
-    "chat": "auth + logging only",
-    "pipeline": "full pipeline (auth, alias, cap, logging)",
-    "full": "full pipeline + DLP",
-    "anthropic": "Anthropic inbound (/v1/messages) → OpenAI upstream",
-    "stream": "full pipeline (auth, alias, cap, logging)",
-    "stream_full": "full pipeline + DLP",
-}
-
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
@@ -79,17 +49,46 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--duration", type=float, default=8.0, help="seconds per loaded run")
     p.add_argument("--seq-duration", type=float, default=2.5, help="seconds per 1-connection run")
     p.add_argument("--connections", type=int, default=32)
-    p.add_argument("--litellm", action="store_true", help="also run LiteLLM's proxy (own venv)")
     p.add_argument(
-        "--workers", type=int, default=0, help="also run the gateway with N workers (scaling)"
+        "--litellm",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also run LiteLLM's proxy (own venv, created on first use)",
     )
-    p.add_argument("--transport", default="aiohttp", help="SWITCHBOARD_TRANSPORT for the gateway")
+    p.add_argument(
+        "--workers", type=int, default=2, help="also run the gateway with N workers (0: skip)"
+    )
+    p.add_argument("--transport", default="reqwest", help="SWITCHBOARD_TRANSPORT for the gateway")
+    p.add_argument("--server", default=None, help="serve --server (default: serve's own)")
+    p.add_argument(
+        "--tenants",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="CPU per request with the tenant-scale seed (100,000 keys...) against 3 keys",
+    )
+    p.add_argument(
+        "--soak-minutes", type=float, default=None, help="memory soak at saturation (10; quick: 1)"
+    )
+    p.add_argument(
+        "--profile",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="py-spy the full pipeline and list the three biggest costs",
+    )
+    p.add_argument(
+        "--dashboard-rows",
+        type=int,
+        default=0,
+        help="also time the dashboard queries at N log rows (dashboard_bench.py; slow to seed)",
+    )
     p.add_argument("--quick", action="store_true", help="1 round of 3 s runs (harness check)")
     p.add_argument("--no-install", action="store_true", help="never apt-get install nginx/wrk")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory (logs)")
     args = p.parse_args()
     if args.quick:
         args.rounds, args.duration, args.seq_duration = 1, 3.0, 1.5
+    if args.soak_minutes is None:
+        args.soak_minutes = 1.0 if args.quick else 10.0
     return args
 
 
@@ -196,10 +195,13 @@ def start_targets(
 ) -> tuple[list[Target], list[str]]:
     notes: list[str] = []
     out = [targets.direct(fake)]
-    progress("starting the minimal aiohttp proxy")
-    out.append(targets.minimal_proxy(fake, workdir, server_cpu))
+    for client in ("aiohttp", "reqwest"):
+        progress(f"starting the minimal proxy ({client})")
+        out.append(targets.minimal_proxy(fake, workdir, server_cpu, client))
     progress("seeding a database and starting the gateway (python -m backend.cli serve)")
-    gw = targets.gateway(fake, workdir / "gateway", server_cpu, transport=args.transport)
+    gw = targets.gateway(
+        fake, workdir / "gateway", server_cpu, transport=args.transport, server=args.server
+    )
     out.append(gw)
     if args.litellm:
         progress("starting LiteLLM's proxy (its own venv: benchmarks/.litellm-venv)")
@@ -261,6 +263,7 @@ def run_workers(
                     cpus,
                     workers=workers,
                     transport=bench.args.transport,
+                    server=bench.args.server,
                     redis_url=url,
                 )
             except Exception as exc:
@@ -283,170 +286,6 @@ def run_workers(
     )
 
 
-def build_table(
-    bench: Bench,
-    ts: list[Target],
-    memory: dict[str, tuple[float, float]],
-    workers: list[Target],
-    notes: list[str],
-) -> Table:
-    a, res = bench.args, bench.results
-    table = Table(notes=notes)
-    direct, minimal, gw = ts[0].name, "minimal aiohttp proxy", "gateway"
-    litellm = next((t.name for t in ts if t.name.startswith("LiteLLM")), None)
-
-    def rps(x: Load) -> float:
-        return x.rps
-
-    def p50(x: Load) -> float | None:
-        return x.p50
-
-    def ttft50(x: Load) -> float | None:
-        return x.ttft.get("p50")
-
-    def pct(key: tuple[str, str], q: str, ttft: bool = False) -> float | None:
-        return med(res, key, lambda x: x.ttft.get(q) if ttft else getattr(x, q))
-
-    def row(key: str, name: str, target: str = "", ok: bool | None = None) -> None:
-        runs = res.get((name, key))
-        if not runs:
-            return
-        phase, scen = key.split(":")
-        stream = phase in ("stream", "seq_stream")
-        k = (name, key)
-        base = (direct, f"{phase}:{'stream' if stream else 'chat'}")
-        lat = fmt_lat(pct(k, "p50"), pct(k, "p90"), pct(k, "p99"))
-        added_of: Callable[[Load], float | None] = p50
-        if stream:
-            first = fmt_lat(pct(k, "p50", True), pct(k, "p90", True), pct(k, "p99", True))
-            lat, added_of = f"first token {first}; whole stream {lat}", ttft50
-        errors = sum(x.error_count for x in runs)
-        server = name if name != gw else f"gateway: {VARIANTS[scen]}"
-        is_base = name == direct
-        table.add(
-            Row(
-                scenario=GROUPS[phase].format(c=a.connections),
-                server=server + (f" ⚠ {errors} errors" if errors else ""),
-                throughput=fmt_num(med(res, k, rps), " streams/s" if stream else " req/s")
-                + ("" if is_base or phase.startswith("seq") else per_core(runs)),
-                latency=lat,
-                vs_direct="1.00×" if is_base else fmt_ratio(paired(res, k, base, ratio, rps)),
-                added="—" if is_base else fmt_added(paired(res, k, base, diff, added_of)),
-                cpu=cpu_share(runs),
-                target=target,
-                met=verdict(ok) if target and not target.startswith("(") else "",
-            )
-        )
-
-    def per_core(runs: list[Load]) -> str:
-        v = median(x.rps / x.server_cpu for x in runs if x.server_cpu and x.server_cpu > 0.05)
-        return "" if v is None else f" (≈{fmt_num(v)}/CPU-s)"
-
-    def drop_target(key: str, ref: str, what: str) -> tuple[str, bool | None]:
-        r = paired(res, (gw, key), (gw, ref), ratio, rps)
-        if r is None:
-            return f"≤ 20% below {what}", None
-        return f"≤ 20% below {what} (here {(1 - r) * 100:.0f}% below)", r >= 0.8
-
-    # Non-streaming, OpenAI inbound.
-    row("load:chat", direct)
-    row("load:chat", minimal)
-    row("load:chat", gw, "(the cheapest path, for reference)")
-    g_pipe = med(res, (gw, "load:pipeline"), rps)
-    vs_min = paired(res, (gw, "load:pipeline"), (minimal, "load:chat"), ratio, rps)
-    row(
-        "load:pipeline",
-        gw,
-        f"≥ 2,000 req/s and ≥ 0.5× minimal proxy (here {fmt_ratio(vs_min)})",
-        None if g_pipe is None or vs_min is None else g_pipe >= 2000 and vs_min >= 0.5,
-    )
-    row("load:full", gw, *drop_target("load:full", "load:pipeline", "full pipeline"))
-    if litellm:
-        x = paired(res, (gw, "load:pipeline"), (litellm, "load:chat"), ratio, rps)
-        row(
-            "load:chat",
-            litellm,
-            f"gateway (full pipeline) ≥ 25× LiteLLM (here {fmt_ratio(x)})",
-            None if x is None else x >= 25,
-        )
-    # Anthropic inbound.
-    an = paired(res, (gw, "load:anthropic"), (gw, "load:chat"), ratio, rps)
-    row("load:anthropic", gw, f"(no own target; {fmt_ratio(an)} of OpenAI inbound)")
-    if litellm:
-        row("load:anthropic", litellm)
-    # Streaming.
-    row("stream:stream", direct)
-    row("stream:stream", minimal)
-    g_stream = med(res, (gw, "stream:stream"), rps)
-    row("stream:stream", gw, "≥ 1,000 streams/s", None if g_stream is None else g_stream >= 1000)
-    row("stream:stream_full", gw, *drop_target("stream:stream_full", "stream:stream", "no DLP"))
-    if litellm:
-        row("stream:stream", litellm, "(issue 9 measured LiteLLM at 20–30 streams/s)")
-    # Unqueued.
-    row("seq:chat", direct)
-    row("seq:chat", minimal)
-    row("seq:chat", gw)
-    added = paired(res, (gw, "seq:pipeline"), (direct, "seq:chat"), diff, p50)
-    row("seq:pipeline", gw, "≤ 1 ms added (p50)", None if added is None else added <= 1.0)
-    row("seq:full", gw)
-    if litellm:
-        row("seq:chat", litellm, "(issue 9 measured LiteLLM at 13–15 ms added)")
-    row("seq_stream:stream", direct)
-    row("seq_stream:stream", minimal)
-    added_ttft = paired(res, (gw, "seq_stream:stream"), (direct, "seq_stream:stream"), diff, ttft50)
-    row(
-        "seq_stream:stream",
-        gw,
-        "≤ 1 ms added to first token (p50)",
-        None if added_ttft is None else added_ttft <= 1.0,
-    )
-    if litellm:
-        row("seq_stream:stream", litellm)
-
-    # Memory.
-    for name, (idle, after) in memory.items():
-        target, met = "", ""
-        if name == gw:
-            target, met = "idle ≤ 150 MB", verdict(idle <= 150)
-        elif name == litellm:
-            target = "(issue 9 measured LiteLLM at 324 MB idle, ~500 MB after load)"
-        table.add(
-            Row(
-                scenario="Resident memory (RSS): idle after start-up → after all rounds",
-                server=name,
-                throughput=f"{idle:.0f} MB → {after:.0f} MB",
-                target=target,
-                met=met,
-            )
-        )
-
-    # Scaling (both with Redis, which --workers > 1 requires).
-    if len(workers) == 2:
-        one, many = ((w.name, "load:pipeline") for w in workers)
-        n = int(workers[1].name.split("--workers ")[1].split(" ")[0])
-        base_rps = med(res, one, rps)
-        for k in (one, many):
-            runs = res.get(k, [])
-            k_rps = med(res, k, rps)
-            per_cpu = median(x.rps / x.server_cpu for x in runs if x.server_cpu)
-            gain = None if k_rps is None or not base_rps else k_rps / base_rps
-            first = k == one
-            table.add(
-                Row(
-                    scenario=f"Scaling: full pipeline with Redis, 1 vs {n} workers "
-                    f"({a.connections} conn)",
-                    server=k[0].replace("gateway (Redis)", "gateway --workers 1 (Redis)"),
-                    throughput=fmt_num(k_rps, " req/s"),
-                    latency=fmt_lat(pct(k, "p50"), pct(k, "p90"), pct(k, "p99")),
-                    vs_direct=f"{fmt_ratio(gain)} of 1 worker; {fmt_num(per_cpu)} req/CPU-s",
-                    cpu=cpu_share(runs),
-                    target="" if first else f"close to {n}× (see notes: shared CPUs)",
-                    met="" if first else verdict(None if gain is None else gain >= 0.8 * n),
-                )
-            )
-    return table
-
-
 def main() -> int:
     args = parse_args()
     started = time.monotonic()
@@ -462,8 +301,7 @@ def main() -> int:
     bench = Bench(args, wrk, load_cpu, server_cpu)
     bench.fake = fake
     ts: list[Target] = []
-    memory: dict[str, tuple[float, float]] = {}
-    workers_targets: list[Target] = []
+    extras = Extras(soak_minutes=args.soak_minutes, dashboard_rows=args.dashboard_rows)
     try:
         ts, start_notes = start_targets(args, fake, workdir, server_cpu)
         notes += start_notes
@@ -472,12 +310,43 @@ def main() -> int:
         run_rounds(bench, ts)
         for t in ts:
             if t.proc is not None:
-                memory[t.name] = (idle[t.name], rss_mb(t.proc.pid))
+                extras.memory[t.name] = (idle[t.name], rss_mb(t.proc.pid))
+        for t in ts:
+            if t.name != "gateway":
+                t.stop()  # the rest runs against the gateway alone
+        gw = next(t for t in ts if t.name == "gateway")
+        if args.profile:
+            progress("profile: py-spy (--gil) on the full pipeline under load")
+            try:
+                extras.costs = phases.top_costs(gw, wrk, load_cpu=load_cpu)
+            except Exception as exc:  # reported, the rest of the run goes on
+                notes.append(f"profile failed: {str(exc).splitlines()[0]}")
+        if args.soak_minutes > 0:
+            progress(f"soak: {args.soak_minutes:g} minutes at saturation, RSS sampled")
+            extras.soak = phases.soak(gw, wrk, minutes=args.soak_minutes, load_cpu=load_cpu)
+        gw.stop()
         if args.workers > 1:
-            gw = next(t for t in ts if t.name == "gateway")
-            gw.stop()
             workers_targets, note = run_workers(bench, fake, workdir, args.workers, server_cpu)
+            extras.workers = [w.name for w in workers_targets]
             notes.append(note)
+        if args.tenants and wrk:
+            progress("tenant scale: full pipeline, 3 keys vs the 100,000-key seed, interleaved")
+            extras.tenants = phases.tenant_scale(
+                fake,
+                workdir,
+                wrk,
+                server_cpu=server_cpu,
+                load_cpu=load_cpu,
+                transport=args.transport,
+                rounds=max(3, args.rounds),
+                duration=max(3.0, args.duration / 2),
+            )
+        elif args.tenants:
+            extras.tenants_note = "not run (needs wrk)"
+        if args.dashboard_rows:
+            extras.dashboard, extras.dashboard_export = phases.dashboard_queries(
+                args.dashboard_rows
+            )
     finally:
         for t in ts:
             t.stop()
@@ -515,14 +384,26 @@ def main() -> int:
         "when it is well above the raw figure, other processes on this shared machine took "
         "the server's core during the run",
     ]
-    table = build_table(bench, ts, memory, workers_targets, notes)
+    if extras.costs:
+        notes.append(
+            "biggest costs left (py-spy --gil, full pipeline, share of the gateway's Python "
+            "samples): "
+            + "; ".join(
+                f"{i}. {name} {share:.0%}" for i, (name, share) in enumerate(extras.costs, 1)
+            )
+        )
+    table = build_table(args, bench.results, [t.name for t in ts] + extras.workers, extras, notes)
     print(table.markdown())
     RESULTS_DIR.mkdir(exist_ok=True)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     raw = {
         "args": vars(args),
         "results": {f"{k[0]}|{k[1]}": [x.as_dict() for x in v] for k, v in bench.results.items()},
-        "memory_mb": memory,
+        "memory_mb": extras.memory,
+        "tenants_us": None if extras.tenants is None else extras.tenants.rounds,
+        "soak_mb": None if extras.soak is None else extras.soak.samples,
+        "costs": extras.costs,
+        "dashboard_ms": extras.dashboard,
         "notes": notes,
     }
     (RESULTS_DIR / f"run-{stamp}.json").write_text(json.dumps(raw, indent=1))

@@ -39,7 +39,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--stream-connections", type=int, default=8)
     p.add_argument("--tolerance", type=float, default=0.10)
     p.add_argument("--dlp", action="store_true", help="use the DLP organization's key")
-    p.add_argument("--transport", default="aiohttp")
+    p.add_argument("--transport", default="reqwest")
     return p.parse_args()
 
 

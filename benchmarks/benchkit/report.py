@@ -103,7 +103,7 @@ class Table:
     def markdown(self) -> str:
         head = (
             "| Scenario | Server | Throughput | Latency p50 / p90 / p99 (ms) | vs direct "
-            "| Added p50 (ms) | Server CPU | Target (issue 9) | Met |"
+            "| Added p50 (ms) | Server CPU | Target (issue 19) | Met |"
         )
         lines = [head, "|" + "---|" * 9]
         last = None

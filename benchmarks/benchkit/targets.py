@@ -98,13 +98,19 @@ def direct(fake: FakeProvider) -> Target:
     )
 
 
-def minimal_proxy(fake: FakeProvider, workdir: Path, cpus: str | None) -> Target:
+#: Names of the minimal proxies in the table, by upstream client.
+MINIMAL_NAMES = {"aiohttp": "minimal aiohttp proxy", "reqwest": "minimal pyreqwest proxy"}
+
+
+def minimal_proxy(
+    fake: FakeProvider, workdir: Path, cpus: str | None, client: str = "aiohttp"
+) -> Target:
     port = free_port()
-    env = {**os.environ, "UPSTREAM": fake.base}
+    env = {**os.environ, "UPSTREAM": fake.base, "CLIENT": client}
     proc = Proc(
-        "minimal-proxy",
+        f"minimal-proxy-{client}",
         [sys.executable, str(BENCH / "minimal_proxy.py"), str(port)],
-        workdir / "minimal-proxy.log",
+        workdir / f"minimal-proxy-{client}.log",
         env=env,
         cpus=cpus,
     ).start()
@@ -112,7 +118,7 @@ def minimal_proxy(fake: FakeProvider, workdir: Path, cpus: str | None) -> Target
     base = f"http://127.0.0.1:{port}"
     auth = {"Authorization": "Bearer sk-bench"}
     return Target(
-        "minimal aiohttp proxy",
+        MINIMAL_NAMES[client],
         proc,
         port,
         {

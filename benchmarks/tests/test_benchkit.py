@@ -192,7 +192,7 @@ def test_profile_fold_attributes_samples_to_components(tmp_path: Path) -> None:
     assert total == 10
     assert comps["pricing (PriceBook, genai_prices)"] == 6
     assert comps["upstream HTTP: aiohttp"] == 3
-    assert comps["upstream HTTP: httpx API + transport adapter"] == 1
+    assert comps["upstream HTTP: httpx types + transport adapter"] == 1
     assert own["genai_prices/t.py:calc"] == 6
     assert incl["backend/proxy/chat.py:handle_chat"] == 10
     assert component_of(["starlette/routing.py"]) == "Starlette + anyio (routing, responses)"
