@@ -22,11 +22,18 @@ from tortoise.exceptions import IntegrityError, ValidationError
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
-from backend.data import histogram
+from backend.data import histogram, last_used
 from backend.data.events import EventBus
 from backend.data.log_record import ErrorRecord, LogRecord, clip_body
 from backend.data.models.dlp import DlpActivity, DlpPolicy
-from backend.data.models.logs import ErrorReport, MinuteStat, RequestLog, TagRollup, UsageRollup
+from backend.data.models.logs import (
+    ErrorReport,
+    KeyRollup,
+    MinuteStat,
+    RequestLog,
+    TagRollup,
+    UsageRollup,
+)
 from backend.data.rollups import upsert_totals
 
 if TYPE_CHECKING:
@@ -37,6 +44,8 @@ log = logging.getLogger("switchboard.logwriter")
 RollupKey = tuple[dt.datetime, int, int, int, str, str]
 #: (hour, org, user, app, tag)
 TagKey = tuple[dt.datetime, int, int, int, str]
+#: (hour, org, user, app, key prefix)
+KeyKey = tuple[dt.datetime, int, int, int, str]
 
 #: The database is up but refuses a value (as opposed to being unreachable).
 _DATA_ERRORS: tuple[type[Exception], ...] = (
@@ -57,6 +66,7 @@ def _max_length(model: type[Model], name: str) -> int | None:
 #: Rollups are upserted through the ORM, keyed by these texts: clip them to their columns.
 _ROLLUP_MODEL_LEN = _max_length(UsageRollup, "model")
 _ROLLUP_PROVIDER_LEN = _max_length(UsageRollup, "provider")
+_KEY_PREFIX_LEN = _max_length(KeyRollup, "key_prefix")
 
 
 def _hour(t: dt.datetime) -> dt.datetime:
@@ -76,8 +86,11 @@ class LogWriter:
         max_buffer: int = 200_000,
         after_flush: Callable[[], Awaitable[None]] | None = None,
         metrics: Metrics | None = None,
+        last_used_interval_s: float = last_used.DEFAULT_INTERVAL_S,
     ) -> None:
         self._bus = bus
+        #: ``api_keys.last_used_at``, throttled per key (``backend.data.last_used``).
+        self._last_used = last_used.LastUsed(last_used_interval_s)
         self._interval = interval
         self._max_buffer = max_buffer
         self._after_flush = after_flush
@@ -157,6 +170,8 @@ class LogWriter:
                 log.error("shutdown: %d log records could not be written", self.pending)
                 break
             await asyncio.sleep(0.5)
+        with contextlib.suppress(Exception):
+            await self._write_last_used(force=True)
         if self._after_flush is not None:
             with contextlib.suppress(Exception):
                 await self._after_flush()
@@ -195,6 +210,11 @@ class LogWriter:
         logs = list(self._logs)
         errors = list(self._errors)
         if not logs and not errors:
+            # Key uses noted earlier may have come due since (their throttle ran out).
+            try:
+                await self._write_last_used()
+            except Exception as exc:
+                log.warning("writing keys' last use failed (%s), will retry", type(exc).__name__)
             return True
         try:
             await self._write(logs, errors)
@@ -239,9 +259,34 @@ class LogWriter:
             "dropped %d log record(s) the database refused (%s)", unwritable, type(first).__name__
         )
 
+    async def _write_last_used(self, *, force: bool = False) -> None:
+        uses = self._last_used.take(force=force)
+        if not uses:
+            return
+        try:
+            async with in_transaction() as conn:
+                await last_used.write(conn, uses)
+        except BaseException:
+            self._last_used.give_back(uses)
+            raise
+
     async def _write(self, logs: list[LogRecord], errors: list[ErrorRecord]) -> None:
+        for r in logs:
+            if r.key_prefix and (r.user_id is not None or r.app_id is not None):
+                self._last_used.note(r.key_prefix, r.created_at)
+        uses = self._last_used.take()
+        try:
+            await self._write_batch(logs, errors, uses)
+        except BaseException:
+            self._last_used.give_back(uses)
+            raise
+
+    async def _write_batch(
+        self, logs: list[LogRecord], errors: list[ErrorRecord], uses: dict[str, dt.datetime]
+    ) -> None:
         rollups: dict[RollupKey, dict[str, Any]] = {}
         tag_rollups: dict[TagKey, dict[str, Any]] = {}
+        key_rollups: dict[KeyKey, dict[str, Any]] = {}
         minutes: dict[dt.datetime, dict[str, Any]] = {}
         activity: list[dict[str, Any]] = []
         policy_touch: dict[tuple[str, int], dt.datetime] = {}
@@ -249,6 +294,7 @@ class LogWriter:
             if not r.superseded:
                 _add_rollup(rollups, r)
                 _add_tag_rollups(tag_rollups, r)
+                _add_key_rollup(key_rollups, r)
             _add_minute(minutes, r)
             for a in r.dlp_activity:
                 activity.append(a)
@@ -274,9 +320,12 @@ class LogWriter:
             # Two statements per table whatever the number of keys (data/rollups.py).
             await upsert_totals(conn, UsageRollup, ROLLUP_KEY, rollups, _add_totals, _db_value)
             await upsert_totals(conn, TagRollup, TAG_KEY, tag_rollups, _add_totals, _db_value)
+            for key_key, agg in key_rollups.items():
+                await _upsert_key_rollup(conn, key_key, agg)
             await upsert_totals(
                 conn, MinuteStat, ("bucket",), _minute_batch(minutes), _merge_minute, _db_value
             )
+            await last_used.write(conn, uses)
 
 
 def _text(value: str | None, limit: int | None = None) -> str | None:
@@ -345,10 +394,15 @@ def _row(r: LogRecord) -> dict[str, Any]:
         status=r.status,
         error_type=r.error_type,
         error_message=r.error_message,
+        error_code=r.error_code,
+        upstream_status=r.upstream_status,
+        refusal=r.refusal,
         input_tokens=_int32(r.input_tokens),
         output_tokens=_int32(r.output_tokens),
         cached_tokens=_int32(r.cached_tokens),
+        reasoning_tokens=_int32(r.reasoning_tokens),
         cost_usd=r.cost_usd,
+        price=r.price,
         latency_ms=r.latency_ms,
         ttft_ms=r.ttft_ms,
         streamed=r.streamed,
@@ -400,8 +454,17 @@ def _add_rollup(rollups: dict[RollupKey, dict[str, Any]], r: LogRecord) -> None:
             "cost_usd": Decimal(0),
             "unknown_cost_requests": 0,
             "latency_ms_sum": 0.0,
+            "latency_hist": {},
         },
     )
+    _count(agg, r)
+    hist: dict[str, int] = agg["latency_hist"]
+    k = histogram.bucket_key(r.latency_ms)
+    hist[k] = hist.get(k, 0) + 1
+
+
+def _count(agg: dict[str, Any], r: LogRecord) -> None:
+    """Adds one request to the totals a usage or key rollup keeps."""
     agg["requests"] += 1
     agg["unknown_cost_requests"] += 1 if r.unknown_cost else 0
     agg["errors"] += 1 if r.status >= 400 else 0
@@ -410,6 +473,59 @@ def _add_rollup(rollups: dict[RollupKey, dict[str, Any]], r: LogRecord) -> None:
     agg["cached_tokens"] += r.cached_tokens
     agg["cost_usd"] += r.cost_usd or 0
     agg["latency_ms_sum"] += r.latency_ms
+
+
+def _add_key_rollup(rollups: dict[KeyKey, dict[str, Any]], r: LogRecord) -> None:
+    if not r.key_prefix:
+        return
+    key: KeyKey = (
+        _hour(r.created_at),
+        r.org_id or 0,
+        r.user_id or 0,
+        r.app_id or 0,
+        _text(r.key_prefix, _KEY_PREFIX_LEN) or "",
+    )
+    agg = rollups.setdefault(
+        key,
+        {
+            "requests": 0,
+            "errors": 0,
+            "input_tokens": 0,
+            "output_tokens": 0,
+            "cached_tokens": 0,
+            "cost_usd": Decimal(0),
+            "unknown_cost_requests": 0,
+            "latency_ms_sum": 0.0,
+        },
+    )
+    _count(agg, r)
+
+
+async def _upsert_key_rollup(conn: Any, key: KeyKey, agg: dict[str, Any]) -> None:
+    bucket, org_id, user_id, app_id, prefix = key
+    ident = {
+        "bucket": bucket,
+        "org_id": org_id,
+        "user_id": user_id,
+        "app_id": app_id,
+        "key_prefix": prefix,
+    }
+    row = await KeyRollup.filter(**ident).using_db(conn).select_for_update().first()
+    if row is None:
+        await KeyRollup.create(using_db=conn, **ident, **agg)
+        return
+    for name in (
+        "requests",
+        "errors",
+        "input_tokens",
+        "output_tokens",
+        "cached_tokens",
+        "unknown_cost_requests",
+        "latency_ms_sum",
+    ):
+        setattr(row, name, getattr(row, name) + agg[name])
+    row.cost_usd = Decimal(row.cost_usd) + agg["cost_usd"]
+    await row.save(using_db=conn)
 
 
 def _add_minute(minutes: dict[dt.datetime, dict[str, Any]], r: LogRecord) -> None:

@@ -38,7 +38,8 @@ class RequestLog(Model):
     output_tokens = fields.IntField(default=0)
     cached_tokens = fields.IntField(default=0)
     # Part of output_tokens the model spent reasoning (as the provider reports it).
-    reasoning_tokens = fields.IntField(default=0)
+    # db_default: the column is added to tables that already hold rows.
+    reasoning_tokens = fields.IntField(default=0, db_default=0)
     # Null when the model has no known price ("unknown"), never a made-up 0.
     cost_usd = fields.DecimalField(max_digits=18, decimal_places=8, null=True)
     # The rates the cost was computed with (USD per million tokens and where they came from),
@@ -91,6 +92,10 @@ class UsageRollup(Model):
     # not part of cost_usd.
     unknown_cost_requests = fields.IntField(default=0)
     latency_ms_sum = fields.FloatField(default=0)
+    # {"<upper bound ms>": count} as in MinuteStat: p50/p95 per model and provider over any
+    # window without reading request_logs. Null in rows written before it existed (SQLite
+    # cannot add a NOT NULL column without a constant default to a table with rows).
+    latency_hist: fields.JSONField[dict[str, int] | None] = fields.JSONField(null=True)
 
     class Meta:
         table = "usage_rollups"
@@ -134,6 +139,30 @@ class TagRollup(Model):
     class Meta:
         table = "tag_rollups"
         unique_together = (("bucket", "org_id", "user_id", "app_id", "tag"),)
+
+
+class KeyRollup(Model):
+    # Hourly totals per API key (by its prefix), for spend and requests by key.
+
+    id = fields.BigIntField(primary_key=True)
+    bucket = fields.DatetimeField(db_index=True)
+    # 0 / "" mean "none", as in UsageRollup.
+    org_id = fields.IntField(default=0)
+    user_id = fields.IntField(default=0)
+    app_id = fields.IntField(default=0)
+    key_prefix = fields.CharField(max_length=32)
+    requests = fields.IntField(default=0)
+    errors = fields.IntField(default=0)
+    input_tokens = fields.BigIntField(default=0)
+    output_tokens = fields.BigIntField(default=0)
+    cached_tokens = fields.BigIntField(default=0)
+    cost_usd = fields.DecimalField(max_digits=18, decimal_places=8, default=0)
+    unknown_cost_requests = fields.IntField(default=0)
+    latency_ms_sum = fields.FloatField(default=0)
+
+    class Meta:
+        table = "key_rollups"
+        unique_together = (("bucket", "org_id", "user_id", "app_id", "key_prefix"),)
 
 
 class SpendCounter(Model):
