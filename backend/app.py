@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -55,6 +56,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         )
         routes, graphql = admin
         _mount_admin(app, gateway, routes, functools.partial(graphql, login_guard=login_guard))
+        # What start-up built (modules, schema, caches) lives as long as the process: frozen
+        # out of the collector's sight, a full collection no longer walks it (that walk took
+        # tens of milliseconds, the p99 of unqueued requests).
+        gc.collect()
+        gc.freeze()
         app.state.ready = True
         try:
             yield
