@@ -318,12 +318,11 @@ class LogWriter:
                     .update(last_activity_at=when)
                 )
             # Two statements per table whatever the number of keys (data/rollups.py).
-            await upsert_totals(conn, UsageRollup, ROLLUP_KEY, rollups, _add_totals, _db_value)
+            await upsert_totals(conn, UsageRollup, ROLLUP_KEY, rollups, _merge_hist, _db_value)
             await upsert_totals(conn, TagRollup, TAG_KEY, tag_rollups, _add_totals, _db_value)
-            for key_key, agg in key_rollups.items():
-                await _upsert_key_rollup(conn, key_key, agg)
+            await upsert_totals(conn, KeyRollup, KEY_KEY, key_rollups, _add_totals, _db_value)
             await upsert_totals(
-                conn, MinuteStat, ("bucket",), _minute_batch(minutes), _merge_minute, _db_value
+                conn, MinuteStat, ("bucket",), _minute_batch(minutes), _merge_hist, _db_value
             )
             await last_used.write(conn, uses)
 
@@ -501,33 +500,6 @@ def _add_key_rollup(rollups: dict[KeyKey, dict[str, Any]], r: LogRecord) -> None
     _count(agg, r)
 
 
-async def _upsert_key_rollup(conn: Any, key: KeyKey, agg: dict[str, Any]) -> None:
-    bucket, org_id, user_id, app_id, prefix = key
-    ident = {
-        "bucket": bucket,
-        "org_id": org_id,
-        "user_id": user_id,
-        "app_id": app_id,
-        "key_prefix": prefix,
-    }
-    row = await KeyRollup.filter(**ident).using_db(conn).select_for_update().first()
-    if row is None:
-        await KeyRollup.create(using_db=conn, **ident, **agg)
-        return
-    for name in (
-        "requests",
-        "errors",
-        "input_tokens",
-        "output_tokens",
-        "cached_tokens",
-        "unknown_cost_requests",
-        "latency_ms_sum",
-    ):
-        setattr(row, name, getattr(row, name) + agg[name])
-    row.cost_usd = Decimal(row.cost_usd) + agg["cost_usd"]
-    await row.save(using_db=conn)
-
-
 def _add_minute(minutes: dict[dt.datetime, dict[str, Any]], r: LogRecord) -> None:
     if r.superseded:
         return
@@ -577,6 +549,7 @@ def _add_tag_rollups(rollups: dict[TagKey, dict[str, Any]], r: LogRecord) -> Non
 #: Each rollup table's unique key, in the order ``_add_rollup``/``_add_tag_rollups`` build it.
 ROLLUP_KEY = ("bucket", "user_id", "app_id", "org_id", "model", "provider")
 TAG_KEY = ("bucket", "org_id", "user_id", "app_id", "tag")
+KEY_KEY = ("bucket", "org_id", "user_id", "app_id", "key_prefix")
 
 
 def _db_value(model: type[Model], name: str, value: Any) -> Any:
@@ -609,7 +582,8 @@ def _minute_batch(minutes: dict[dt.datetime, dict[str, Any]]) -> dict[tuple[Any,
     }
 
 
-def _merge_minute(row: dict[str, Any] | None, batch: dict[str, Any]) -> dict[str, Any]:
+def _merge_hist(row: dict[str, Any] | None, batch: dict[str, Any]) -> dict[str, Any]:
+    """Totals added and latency histograms merged (a row older than its histogram has null)."""
     if row is None:
         return batch
     hist = dict(row["latency_hist"] or {})
