@@ -28,6 +28,7 @@ import base64
 import binascii
 import mimetypes
 import re
+from typing import Any
 
 from backend.ir.chat import ChatRequest, FilePart
 from backend.ir.errors import InvalidRequest
@@ -56,19 +57,63 @@ def is_text(media_type: str | None) -> bool:
     return bool(media_type) and str(media_type).split(";", 1)[0].strip().startswith("text/")
 
 
+#: Codec bookkeeping on a decoded text document: its base64 used the URL-safe alphabet (as
+#: google-genai sends bytes), so the same wire re-encodes it that way.
+URLSAFE = "_urlsafe"
+_URLSAFE_TO_STANDARD = str.maketrans("-_", "+/")
+_URLSAFE_CHARS = re.compile(r"[A-Za-z0-9_-]*=*")
+
+
+def standard_base64(data: str) -> str:
+    """``data`` in the standard base64 alphabet, padded (Gemini and its SDKs also write the
+    URL-safe one, which Anthropic and OpenAI do not take); standard base64 is returned as is."""
+    if "-" not in data and "_" not in data and len(data) % 4 == 0:
+        return data
+    out = data.translate(_URLSAFE_TO_STANDARD)
+    return out + "=" * (-len(out) % 4)
+
+
+def _decode(data: str) -> tuple[bytes, bool] | None:
+    """(bytes, URL-safe alphabet) of base64 ``data``, or None when it is neither alphabet."""
+    try:
+        return base64.b64decode(data, validate=True), False
+    except (binascii.Error, ValueError):
+        pass
+    if not _URLSAFE_CHARS.fullmatch(data):
+        return None
+    try:
+        return base64.urlsafe_b64decode(data + "=" * (-len(data) % 4)), True
+    except (binascii.Error, ValueError):
+        return None
+
+
 def from_base64(data: str, media_type: str, **fields: str | None) -> FilePart:
     """A file from base64 ``data``; a text document whose bytes are UTF-8 becomes ``text``
     (only when re-encoding gives the same base64, so the same wire stays byte-exact)."""
     if is_text(media_type):
-        try:
-            raw = base64.b64decode(data, validate=True)
-            text = raw.decode("utf-8")
-        except (binascii.Error, ValueError):
-            pass
-        else:
-            if base64.b64encode(raw).decode() == data:
-                return FilePart(text=text, media_type=media_type, **fields)  # type: ignore[arg-type]
+        decoded = _decode(data)
+        if decoded is not None:
+            raw, urlsafe = decoded
+            try:
+                text = raw.decode("utf-8")
+            except ValueError:
+                text = None
+            encode = base64.urlsafe_b64encode if urlsafe else base64.b64encode
+            if text is not None and encode(raw).decode() == data:
+                return FilePart(
+                    text=text,
+                    media_type=media_type,
+                    extra={URLSAFE: True} if urlsafe else None,
+                    **fields,  # type: ignore[arg-type]
+                )
     return FilePart(data=data, media_type=media_type, **fields)  # type: ignore[arg-type]
+
+
+def add_extra(part: FilePart, extra: dict[str, Any] | None) -> FilePart:
+    """``part`` with a codec's unmodelled keys added to what decoding noted."""
+    merged = {**(part.extra or {}), **(extra or {})}
+    part.extra = merged or None
+    return part
 
 
 def media_type(part: FilePart) -> str:
@@ -81,15 +126,19 @@ def media_type(part: FilePart) -> str:
     )
 
 
-def base64_data(part: FilePart) -> str:
-    """The file's bytes as base64 (a text document re-encoded as UTF-8)."""
+def base64_data(part: FilePart, *, exact: bool = False) -> str:
+    """The file's bytes as base64 (a text document re-encoded as UTF-8): in the standard
+    alphabet, or with ``exact`` (the client's own protocol) in the alphabet the client used."""
     if part.data is not None:
-        return part.data
-    return base64.b64encode((part.text or "").encode("utf-8")).decode()
+        return part.data if exact else standard_base64(part.data)
+    raw = (part.text or "").encode("utf-8")
+    if exact and (part.extra or {}).get(URLSAFE):
+        return base64.urlsafe_b64encode(raw).decode()
+    return base64.b64encode(raw).decode()
 
 
-def data_url(part: FilePart) -> str:
-    return f"data:{media_type(part)};base64,{base64_data(part)}"
+def data_url(part: FilePart, *, exact: bool = False) -> str:
+    return f"data:{media_type(part)};base64,{base64_data(part, exact=exact)}"
 
 
 def filename(part: FilePart) -> str:
@@ -106,9 +155,10 @@ def inline_text(part: FilePart) -> str | None:
         return part.text
     if part.data is None or not is_text(part.media_type):
         return None
+    decoded = _decode(part.data)
     try:
-        return base64.b64decode(part.data, validate=True).decode("utf-8")
-    except (binascii.Error, ValueError):
+        return decoded[0].decode("utf-8") if decoded is not None else None
+    except ValueError:
         return None
 
 

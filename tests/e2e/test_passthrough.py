@@ -301,7 +301,9 @@ async def test_anthropic_extras_elsewhere_are_a_400_naming_field_and_provider(
     assert "'web_search_20250305'" in message and provider in message, message
     with pytest.raises(anthropic.BadRequestError) as info:
         client.messages.create(model=model, **document_request(tools=[]))  # type: ignore[arg-type]
-    assert "content block type 'document'" in info.value.response.json()["error"]["message"]
+    # The document itself translates (a file); its citations ask has no translation.
+    message = info.value.response.json()["error"]["message"]
+    assert "field 'citations' of a document (messages[0].content[0])" in message
     assert all(not fake.requests for fake in stack.fakes().values())  # type: ignore[attr-defined]
 
 

@@ -281,3 +281,32 @@ def test_dlp_leaves_pdf_bytes_alone_and_redacts_file_names() -> None:
     part = out.messages[0].parts[0]
     assert isinstance(part, FilePart) and part.data == PDF_B64
     assert part.filename is not None and "jane.doe@example.com" not in part.filename
+
+
+def test_url_safe_base64_from_gemini_clients_is_standard_for_other_providers() -> None:
+    """google-genai writes bytes in the URL-safe alphabet: Gemini gets them as sent, Anthropic
+    and OpenAI in the standard one; a URL-safe text file is still text (DLP reads it)."""
+    raw = b"%PDF-1.4 <<>> ?>"  # bytes whose base64 has '+' and '/'
+    standard = base64.b64encode(raw).decode()
+    urlsafe = base64.urlsafe_b64encode(raw).decode()
+    assert standard != urlsafe
+    text = "a>b?c ~ jane.doe@example.com"
+    text_urlsafe = base64.urlsafe_b64encode(text.encode()).decode()
+    parts = [
+        {"inlineData": {"mimeType": "application/pdf", "data": urlsafe}},
+        {"inline_data": {"mime_type": "text/plain", "data": text_urlsafe}},
+        {"inlineData": {"mimeType": "image/png", "data": urlsafe}},
+        {"text": "Read."},
+    ]
+    req = gemini_decode({"contents": [{"role": "user", "parts": parts}]}, "m", stream=False)
+    note = req.messages[0].parts[1]
+    assert isinstance(note, FilePart) and note.text == text
+    sent = gemini.encode_request(req, "gemini-2.5-flash", stream=False)["contents"][0]["parts"]
+    assert [p["inlineData"]["data"] for p in sent[:3]] == [urlsafe, text_urlsafe, urlsafe]
+    blocks = upstream_content(req, "anthropic")
+    assert blocks[0]["source"]["data"] == standard
+    assert blocks[1]["source"] == {"type": "text", "media_type": "text/plain", "data": text}
+    assert blocks[2]["source"]["data"] == standard  # the image too
+    chat = upstream_content(req, "openai")
+    assert chat[0]["file"]["file_data"] == f"data:application/pdf;base64,{standard}"
+    assert chat[2]["image_url"]["url"] == f"data:image/png;base64,{standard}"

@@ -245,7 +245,10 @@ def _part(part: Part, marks: _CacheMarks, pos: tuple[Any, ...], own: bool) -> Bl
 
 def image_block(part: ImagePart) -> Block:
     if part.data is not None:
-        source = {"type": "base64", "media_type": part.media_type or "image/png", "data": part.data}
+        # A Gemini client's base64 may be URL-safe (google-genai writes bytes so): Anthropic
+        # takes the standard alphabet; standard base64 is unchanged.
+        data = files.standard_base64(part.data)
+        source = {"type": "base64", "media_type": part.media_type or "image/png", "data": data}
         return {"type": "image", "source": source}
     url = part.url or ""
     if url.startswith("data:") and ";base64," in url:
@@ -270,7 +273,8 @@ def document_block(part: FilePart, own: bool = False) -> Block:
         source = {"type": "text", "media_type": "text/plain", "data": text}
     else:
         media_type = part.media_type or files.media_type(part)
-        source = {"type": "base64", "media_type": media_type, "data": files.base64_data(part)}
+        data = files.base64_data(part, exact=own)
+        source = {"type": "base64", "media_type": media_type, "data": data}
     block: Block = {"type": "document", "source": source}
     if part.filename is not None:
         block["title"] = part.filename

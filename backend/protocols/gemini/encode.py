@@ -206,7 +206,7 @@ def _parts(msg: Message, names: dict[str, str], own: bool) -> list[dict[str, Any
         elif isinstance(p, ImagePart):
             parts.append(_merged(_image(p), keys))
         elif isinstance(p, FilePart):
-            parts.append(_merged(_file(p), keys))
+            parts.append(_merged(_file(p, own), keys))
         elif isinstance(p, ToolCallPart):
             fc: dict[str, Any] = {"name": p.name, "args": _args(p)}
             if own and p.extra and p.extra.get(CALL_ID):
@@ -297,13 +297,13 @@ def _image(p: ImagePart) -> dict[str, Any]:
     return {"fileData": {"mimeType": mime, "fileUri": url}}
 
 
-def _file(p: FilePart) -> dict[str, Any]:
+def _file(p: FilePart, own: bool) -> dict[str, Any]:
     """A document as ``inlineData`` (base64; a text document re-encoded) or, by URL,
     ``fileData``; Gemini has no file names (a documented no-op) and judges the type itself."""
     mime = files.media_type(p)
     if p.url is not None:
         return {"fileData": {"mimeType": mime, "fileUri": p.url}}
-    return {"inlineData": {"mimeType": mime, "data": files.base64_data(p)}}
+    return {"inlineData": {"mimeType": mime, "data": files.base64_data(p, exact=own)}}
 
 
 # -- tools and generation config -------------------------------------------------------------------

@@ -373,9 +373,9 @@ def _media(kind: str, raw: Any, p: dict[str, Any], path: str) -> ImagePart | Opa
 def _document(p: dict[str, Any], path: str) -> FilePart | None:
     """An ``inlineData`` document (a PDF, ``text/*``) as the IR's file, its other keys in
     ``extra``; None for anything else (images, audio, video, ``fileData``: Gemini-hosted)."""
-    d = p.get("inlineData")
-    if not isinstance(d, dict):
+    if not isinstance(p.get("inlineData"), dict):
         return None
+    d = fields(p["inlineData"], f"{path}.inlineData")  # either proto spelling
     mime = d.get("mimeType")
     data = d.get("data")
     if not isinstance(mime, str) or not isinstance(data, str) or not data:
@@ -386,9 +386,7 @@ def _document(p: dict[str, Any], path: str) -> FilePart | None:
     inner = {k: v for k, v in d.items() if k not in ("mimeType", "data")}
     if inner:
         rest["inlineData"] = inner  # displayName...
-    part = files.from_base64(data, mime)
-    part.extra = split_soft(rest, _SOFT_KEYS)
-    return part
+    return files.add_extra(files.from_base64(data, mime), split_soft(rest, _SOFT_KEYS))
 
 
 def _has_thinking(parts: list[Part], t: Part) -> bool:

@@ -352,9 +352,9 @@ def _file_part(part: dict[str, Any], param: str) -> FilePart:
             )
         extra["_bare"] = True
         parsed = (files.guess_type(name) or files.PDF, data)
-    out = files.from_base64(parsed[1], parsed[0], filename=name, file_id=file_id)
-    out.extra = extra or None
-    return out
+    return files.add_extra(
+        files.from_base64(parsed[1], parsed[0], filename=name, file_id=file_id), extra
+    )
 
 
 def _image_part(value: Any, param: str) -> ImagePart:

@@ -184,7 +184,8 @@ def _text_content(parts: list[TextPart]) -> str | list[dict[str, Any]]:
 
 
 def _image_url(part: ImagePart, own: bool = False) -> dict[str, Any]:
-    url = part.url or f"data:{part.media_type or 'image/png'};base64,{part.data or ''}"
+    data = files.standard_base64(part.data or "")  # a Gemini client's may be URL-safe
+    url = part.url or f"data:{part.media_type or 'image/png'};base64,{data}"
     image: dict[str, Any] = {"url": url}
     if part.detail is not None:
         image["detail"] = part.detail
@@ -199,7 +200,9 @@ def file_part(part: FilePart, own: bool = False) -> dict[str, Any]:
     obj: dict[str, Any] = {}
     if part.data is not None or part.text is not None:
         bare = own and extra.get("_bare")
-        obj["file_data"] = files.base64_data(part) if bare else files.data_url(part)
+        obj["file_data"] = (
+            files.base64_data(part, exact=own) if bare else files.data_url(part, exact=own)
+        )
         if part.filename is not None or not own:
             obj["filename"] = files.filename(part)
     if part.file_id is not None:

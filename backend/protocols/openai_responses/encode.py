@@ -226,7 +226,9 @@ def input_file(part: FilePart) -> dict[str, Any]:
     item: dict[str, Any] = {"type": "input_file"}
     if part.data is not None or part.text is not None:
         bare = extra.get("_bare")
-        item["file_data"] = files.base64_data(part) if bare else files.data_url(part)
+        item["file_data"] = (
+            files.base64_data(part, exact=True) if bare else files.data_url(part, exact=True)
+        )
     if part.url is not None:
         item["file_url"] = part.url
     if part.file_id is not None:

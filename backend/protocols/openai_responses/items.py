@@ -292,8 +292,7 @@ def file_part(part: dict[str, Any], p: str) -> FilePart:
         out = FilePart(url=url, file_id=file_id, filename=name, media_type=files.guess_type(url))
     else:
         fail(f"Invalid '{p}': expected one of 'file_data', 'file_url' or 'file_id'.", p)
-    out.extra = extra or None
-    return out
+    return files.add_extra(out, extra)
 
 
 def image_part(part: dict[str, Any], p: str) -> ImagePart:
