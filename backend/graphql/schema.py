@@ -27,6 +27,7 @@ from strawberry.types import ExecutionContext
 
 from backend.admin.errors import AdminError
 from backend.graphql.alerts import AlertsMutation, AlertsQuery
+from backend.graphql.analytics import AnalyticsQuery
 from backend.graphql.auth import AuthMutation
 from backend.graphql.credentials import CredentialsMutation, CredentialsQuery
 from backend.graphql.dashboard import DashboardQuery
@@ -72,6 +73,7 @@ Query = _merge(
         LogsQuery,
         ErrorsQuery,
         DashboardQuery,
+        AnalyticsQuery,
     ),
 )
 Mutation = _merge(

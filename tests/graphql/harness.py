@@ -26,6 +26,7 @@ from backend.data.models.keys import AdminToken, ApiKey
 from backend.data.models.logs import (
     AuditLog,
     ErrorReport,
+    KeyRollup,
     MinuteStat,
     RequestLog,
     SpendCounter,
@@ -61,6 +62,7 @@ TABLES = (
     RequestLog,
     UsageRollup,
     TagRollup,
+    KeyRollup,
     MinuteStat,
     SpendCounter,
     ErrorReport,

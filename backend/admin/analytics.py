@@ -1,0 +1,299 @@
+"""Analytics: requests, tokens, spend, errors and latency grouped by one dimension over a window.
+
+Read from the hourly rollups only, never ``request_logs``: ``UsageRollup`` (model, provider,
+user, app, organization; its latency histogram gives p50/p95), ``KeyRollup`` (key) and
+``TagRollup`` (tag). Each query reads at most one row per hour x group of its window (and, for
+percentiles, the histograms of those rows), so it stays fast with millions of requests.
+
+Scope is that of usage: a member sees their own requests made under their current
+organization, an org_admin every request made under theirs, a super_admin all. Requests whose
+price is unknown are counted in ``unknown_cost_requests`` and never folded into ``cost_usd``.
+A request with several tags counts under each of them (the tags' total may exceed the traffic).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from tortoise.functions import Sum
+from tortoise.models import Model
+from tortoise.queryset import QuerySet
+
+from backend.admin.access import Actor, is_admin, is_super, org_scope, own_org
+from backend.admin.errors import InvalidInput
+from backend.admin.logs import money
+from backend.data import histogram
+from backend.data.models.keys import ApiKey
+from backend.data.models.logs import KeyRollup, TagRollup, UsageRollup
+from backend.data.models.tenancy import App, Organization, User
+
+#: dimension -> (rollup table, its column)
+SOURCES: dict[str, tuple[type[Model], str]] = {
+    "model": (UsageRollup, "model"),
+    "provider": (UsageRollup, "provider"),
+    "user": (UsageRollup, "user_id"),
+    "app": (UsageRollup, "app_id"),
+    "org": (UsageRollup, "org_id"),
+    "key": (KeyRollup, "key_prefix"),
+    "tag": (TagRollup, "tag"),
+}
+DIMENSIONS = tuple(SOURCES)
+#: Dimensions whose rollup keeps a latency histogram per group (p50/p95).
+WITH_PERCENTILES = frozenset({"model", "provider"})
+MAX_DAYS = 366
+MAX_GROUPS = 1000
+#: Windows up to this long are drawn per hour, longer ones per UTC day.
+HOURLY_UP_TO = dt.timedelta(hours=48)
+_TOTALS = ("requests", "errors", "input_tokens", "output_tokens", "unknown_cost_requests")
+
+
+@dataclass
+class Totals:
+    requests: int = 0
+    errors: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+    cost_usd: Decimal = field(default_factory=lambda: money(0))
+    unknown_cost_requests: int = 0
+    latency_ms_sum: float = 0.0
+    hist: dict[str, int] = field(default_factory=dict)
+
+    def add(self, other: Totals) -> None:
+        for name in (*_TOTALS, "cached_tokens", "latency_ms_sum"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.cost_usd += other.cost_usd
+        histogram.merge(self.hist, other.hist)
+
+    @property
+    def error_rate(self) -> float:
+        return round(self.errors / self.requests, 6) if self.requests else 0.0
+
+    @property
+    def avg_latency_ms(self) -> float | None:
+        return round(self.latency_ms_sum / self.requests, 3) if self.requests else None
+
+    def percentile(self, q: float) -> float | None:
+        p = histogram.percentile(self.hist, q)
+        # "inf" (slower than the last bound) is not JSON: report the last finite bound.
+        return None if p is None else min(p, histogram.BOUNDS_MS[-1])
+
+
+@dataclass
+class Group:
+    key: str
+    label: str
+    entity_id: int | None
+    totals: Totals
+
+
+@dataclass
+class Point:
+    bucket: dt.datetime
+    totals: Totals
+
+
+@dataclass
+class Breakdown:
+    dimension: str
+    since: dt.datetime
+    until: dt.datetime
+    granularity: str  # hour | day
+    groups: list[Group]
+    group_count: int
+    total: Totals
+    series: list[Point]
+    percentiles: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    organization_id: int | None = None
+    user_id: int | None = None
+    app_id: int | None = None
+    model: str | None = None
+    provider: str | None = None
+
+
+def window(since: dt.datetime, until: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+    """``[since, until)`` widened to whole hours (rollups are hourly), checked."""
+    if since.tzinfo is None or until.tzinfo is None:
+        raise InvalidInput("since and until need a time zone (e.g. Z for UTC)", field="since")
+    start = since.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
+    end = until.astimezone(dt.UTC)
+    if end != end.replace(minute=0, second=0, microsecond=0):
+        end = end.replace(minute=0, second=0, microsecond=0) + dt.timedelta(hours=1)
+    if end <= start:
+        raise InvalidInput("until must be after since", field="until")
+    if end - start > dt.timedelta(days=MAX_DAYS):
+        raise InvalidInput(f"the window may span at most {MAX_DAYS} days", field="until")
+    return start, end
+
+
+def _scoped(actor: Actor, table: type[Model], f: Filters) -> QuerySet[Any]:
+    qs: QuerySet[Any] = table.all()
+    if not is_admin(actor):
+        # Rollups store "none" as 0.
+        qs = qs.filter(user_id=actor.id, org_id=own_org(actor) or 0)
+    else:
+        own = org_scope(actor, "view analytics")
+        if own is not None:
+            qs = qs.filter(org_id=own)
+    for column, value in (
+        ("org_id", f.organization_id),
+        ("user_id", f.user_id),
+        ("app_id", f.app_id),
+    ):
+        if value is not None:
+            qs = qs.filter(**{column: value})
+    if table is UsageRollup:
+        if f.model:
+            qs = qs.filter(model=f.model)
+        if f.provider:
+            qs = qs.filter(provider=f.provider)
+    elif f.model or f.provider:
+        raise InvalidInput(
+            "keys and tags are not rolled up per model: filter them by organization, user or "
+            "app only",
+            field="filter",
+        )
+    return qs
+
+
+def _sums(table: type[Model]) -> dict[str, Any]:
+    sums: dict[str, Any] = {name: Sum(name) for name in _TOTALS}
+    sums["cost"] = Sum("cost_usd")
+    if table is not TagRollup:
+        sums["cached"] = Sum("cached_tokens")
+        sums["lat"] = Sum("latency_ms_sum")
+    return sums
+
+
+def _totals(r: Mapping[str, Any]) -> Totals:
+    return Totals(
+        requests=int(r.get("requests") or 0),
+        errors=int(r.get("errors") or 0),
+        input_tokens=int(r.get("input_tokens") or 0),
+        output_tokens=int(r.get("output_tokens") or 0),
+        cached_tokens=int(r.get("cached") or 0),
+        cost_usd=money(r.get("cost")),
+        unknown_cost_requests=int(r.get("unknown_cost_requests") or 0),
+        latency_ms_sum=float(r.get("lat") or 0),
+    )
+
+
+def _aware(t: dt.datetime) -> dt.datetime:
+    return t.replace(tzinfo=dt.UTC) if t.tzinfo is None else t.astimezone(dt.UTC)
+
+
+async def breakdown(
+    actor: Actor,
+    dimension: str,
+    *,
+    since: dt.datetime,
+    until: dt.datetime,
+    filters: Filters = Filters(),
+    limit: int = 100,
+) -> Breakdown:
+    """Totals per group of ``dimension`` over ``[since, until)`` (to the hour), highest cost
+    first, with the window's total and its series per hour or day."""
+    if dimension not in SOURCES:
+        raise InvalidInput(f"dimension must be one of: {', '.join(DIMENSIONS)}", field="dimension")
+    if not 1 <= limit <= MAX_GROUPS:
+        raise InvalidInput(f"limit must be from 1 to {MAX_GROUPS}", field="limit")
+    start, end = window(since, until)
+    table, column = SOURCES[dimension]
+    qs = _scoped(actor, table, filters).filter(bucket__gte=start, bucket__lt=end)
+    rows = await qs.annotate(**_sums(table)).group_by(column).values(column, *_sums(table))
+    groups: dict[Any, Totals] = {r[column]: _totals(r) for r in rows}
+    percentiles = dimension in WITH_PERCENTILES
+    if percentiles:
+        # Histograms are JSON: merged here, one small dict per rollup row of the window.
+        for r in await qs.filter(latency_hist__not_isnull=True).values(column, "latency_hist"):
+            if r[column] in groups:
+                histogram.merge(groups[r[column]].hist, r["latency_hist"] or {})
+    total = Totals()
+    for t in groups.values():
+        total.add(t)
+    ordered = sorted(groups.items(), key=lambda kv: (-kv[1].cost_usd, -kv[1].requests, str(kv[0])))
+    kept = ordered[:limit]
+    labels = await _labels(actor, dimension, [k for k, _ in kept])
+    out = [
+        Group(
+            key=str(k),
+            label=labels.get(k, str(k)),
+            entity_id=int(k) if column.endswith("_id") else None,
+            totals=t,
+        )
+        for k, t in kept
+    ]
+    granularity = "hour" if end - start <= HOURLY_UP_TO else "day"
+    series = await _series(qs, table, start, end, granularity)
+    return Breakdown(
+        dimension, start, end, granularity, out, len(groups), total, series, percentiles
+    )
+
+
+async def _series(
+    qs: QuerySet[Any], table: type[Model], start: dt.datetime, end: dt.datetime, granularity: str
+) -> list[Point]:
+    """One point per hour or UTC day of the window, gaps as zero."""
+    rows = await qs.annotate(**_sums(table)).group_by("bucket").values("bucket", *_sums(table))
+    step = dt.timedelta(hours=1) if granularity == "hour" else dt.timedelta(days=1)
+    first = start if granularity == "hour" else start.replace(hour=0)
+    points: dict[dt.datetime, Totals] = {}
+    t = first
+    while t < end:
+        points[t] = Totals()
+        t += step
+    for r in rows:
+        bucket = _aware(r["bucket"])
+        if granularity == "day":
+            bucket = bucket.replace(hour=0)
+        points.setdefault(bucket, Totals()).add(_totals(r))
+    return [Point(b, tot) for b, tot in sorted(points.items())]
+
+
+async def _labels(actor: Actor, dimension: str, keys: Iterable[Any]) -> dict[Any, str]:
+    """Names to show for ids and key prefixes: what the viewer may know, else the bare id."""
+    ids = [k for k in keys if k]
+    out: dict[Any, str] = {}
+    if dimension == "user":
+        out[0] = "(app keys: no user)"
+        for u in await User.filter(id__in=ids):
+            if _may_name_user(actor, u):
+                out[u.id] = f"{u.name} <{u.email}>"
+        for i in ids:
+            out.setdefault(i, f"user #{i} (no longer in your organization)")
+    elif dimension == "app":
+        out[0] = "(no app: user keys)"
+        for a in await App.filter(id__in=ids):
+            out[a.id] = a.name
+    elif dimension == "org":
+        out[0] = "(no organization)"
+        for o in await Organization.filter(id__in=ids):
+            out[o.id] = o.name
+    elif dimension == "key":
+        for k in await ApiKey.filter(prefix__in=ids).prefetch_related("user", "app"):
+            owner = k.app.name if k.app else (k.user.name if k.user else "")
+            name = k.name or "unnamed key"
+            out[k.prefix] = f"{name} ({owner})" if owner else name
+        for i in ids:
+            out.setdefault(i, f"{i} (deleted key)")
+    elif dimension == "provider":
+        out[""] = "(none: refused before a provider)"
+    elif dimension == "model":
+        out[""] = "(no model)"
+    return out
+
+
+def _may_name_user(actor: Actor, user: User) -> bool:
+    """As ``visible_user``: below super_admin, a user is named while in the viewer's org."""
+    if is_super(actor) or getattr(actor, "id", None) == user.id:
+        return True
+    mine = own_org(actor)
+    return mine is not None and user.organization_id == mine  # type: ignore[attr-defined]
