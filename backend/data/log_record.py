@@ -39,6 +39,8 @@ class LogRecord:
     requested_model: str | None = None
     actual_model: str | None = None
     provider: str | None = None
+    #: The provider deployment that answered (or failed); None: the provider's own connection.
+    deployment: str | None = None
     error_type: str | None = None
     error_message: str | None = None
     input_tokens: int = 0
@@ -75,6 +77,7 @@ class LogRecord:
             "requested_model": self.requested_model,
             "actual_model": self.actual_model,
             "provider": self.provider,
+            "deployment": self.deployment,
             "status": self.status,
             "error_type": self.error_type,
             "input_tokens": self.input_tokens,

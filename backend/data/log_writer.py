@@ -390,6 +390,7 @@ def _row(r: LogRecord) -> dict[str, Any]:
         requested_model=r.requested_model,
         actual_model=r.actual_model,
         provider=r.provider,
+        deployment=_text(r.deployment, 64),
         status=r.status,
         error_type=r.error_type,
         error_message=r.error_message,

@@ -41,6 +41,10 @@ class RequestFields:
         description="The model that answered (after aliases, tiers, fallbacks)."
     )
     provider: str | None = strawberry.field(description="The provider that answered.")
+    deployment: str | None = strawberry.field(
+        description="The provider deployment (account or endpoint) that answered, or failed on "
+        "an error or attempt row; null: the provider's own connection."
+    )
     status: int = strawberry.field(description="HTTP status of the answer.")
     error_type: str | None = strawberry.field(description="The error's type; null: success.")
     input_tokens: int = strawberry.field(description="Input tokens billed.")
@@ -114,6 +118,7 @@ class GatewayLogType(RequestFields):
             requested_model=r.requested_model,
             actual_model=r.actual_model,
             provider=r.provider,
+            deployment=r.deployment,
             status=r.status,
             error_type=r.error_type,
             error_message=r.error_message,
@@ -155,6 +160,7 @@ class GatewayLogEvent(RequestFields):
             requested_model=ev.get("requested_model"),
             actual_model=ev.get("actual_model"),
             provider=ev.get("provider"),
+            deployment=ev.get("deployment"),
             status=int(ev.get("status", 0)),
             error_type=ev.get("error_type"),
             input_tokens=int(ev.get("input_tokens") or 0),

@@ -24,6 +24,8 @@ from backend.observability.tracing import NO_ATTEMPT, Tracing
 from backend.policies.context import RequestContext
 from backend.protocols.model_rules import refusal
 from backend.protocols.openai_responses.rules import responses_refusal, same_wire_view
+from backend.providers.base import Provider
+from backend.providers.deployment_pool import DeploymentPool, Trail
 from backend.routing.fallback import run_with_fallback
 
 T = TypeVar("T")
@@ -46,19 +48,24 @@ class ProviderCalls:
         ref = self.gw.router.parse(model)
         ctx.actual_model = model
         ctx.provider = ref.provider
+        ctx.deployment = None
         ctx.attempts += 1
-        return self.gw.providers.get(ref.provider), ref.model
+        return traced(ctx, self.gw.providers.get(ref.provider)), ref.model
 
     async def chat(
         self, ctx: RequestContext, req: ChatRequest, candidates: list[str]
     ) -> ChatResponse:
         async def attempt(model: str, n: int) -> ChatResponse:
             provider, upstream_model = self._target(ctx, model)
+            mark = len(ctx.trail.calls) if ctx.trail is not None else 0
             with (
                 self.gw.router.in_flight(model),
                 self._span(ctx, req, model, upstream_model, n) as span,
             ):
-                resp: ChatResponse = await provider.chat(req, upstream_model)
+                try:
+                    resp: ChatResponse = await provider.chat(req, upstream_model)
+                finally:
+                    self.record_pool_calls(ctx, model, mark)
                 span.answered(resp)
                 return resp
 
@@ -69,8 +76,12 @@ class ProviderCalls:
     ) -> AsyncIterator[StreamEvent]:
         async def attempt(model: str, n: int) -> tuple[StreamEvent, AsyncIterator[StreamEvent]]:
             provider, upstream_model = self._target(ctx, model)
+            mark = len(ctx.trail.calls) if ctx.trail is not None else 0
             with self._span(ctx, req, model, upstream_model, n):
-                return await first_event(provider, upstream_model)
+                try:
+                    return await first_event(provider, upstream_model)
+                finally:
+                    self.record_pool_calls(ctx, model, mark)
 
         async def first_event(
             provider: Any, upstream_model: str
@@ -159,6 +170,19 @@ class ProviderCalls:
                 ctx.actual_model, ctx.provider = model, ref.provider
             raise
 
+    def record_pool_calls(self, ctx: RequestContext, model: str, mark: int) -> None:
+        """After an attempt on ``model``: when a deployment pool served it, the request's row
+        names the deployment that answered (or failed last), and each deployment that failed
+        before it is an attempt of the request, logged like a fallback's (the attempt's own
+        failure, the last call, is logged by the fallback loop)."""
+        calls = ctx.trail.calls[mark:] if ctx.trail is not None else []
+        if not calls:
+            return
+        ctx.deployment = calls[-1].deployment
+        ctx.attempts += len(calls) - 1
+        failed = [(model, ctx.provider, c.error) for c in calls[:-1] if c.error is not None]
+        self._log_superseded(ctx, failed)
+
     def _log_superseded(
         self, ctx: RequestContext, failures: list[tuple[str, str | None, GatewayError]]
     ) -> None:
@@ -167,6 +191,7 @@ class ProviderCalls:
                 ctx.log_record(superseded=True),
                 actual_model=model,
                 provider=provider,
+                deployment=ctx.trail.deployment_of(err) if ctx.trail is not None else None,
                 status=err.status,
                 error_type=err.kind,
                 error_message=err.message[:2000],
@@ -179,6 +204,15 @@ class ProviderCalls:
                 dlp_activity=[],
             )
             self.gw.log_writer.submit(row)
+
+
+def traced(ctx: RequestContext, provider: Provider) -> Provider:
+    """``provider``, noting in ``ctx.trail`` which deployments it calls when it is a pool."""
+    if not isinstance(provider, DeploymentPool):
+        return provider
+    if ctx.trail is None:
+        ctx.trail = Trail()
+    return provider.traced(ctx.trail)
 
 
 class _Chain:

@@ -12,6 +12,7 @@ from typing import Any
 from backend.data.log_record import LogRecord, clip_body
 from backend.ir.chat import Usage
 from backend.ir.errors import GatewayError
+from backend.providers.deployment_pool import Trail
 from backend.state.snapshot import Principal
 
 
@@ -35,6 +36,10 @@ class RequestContext:
     tier: str | None = None
     actual_model: str | None = None
     provider: str | None = None
+    #: The provider deployment that answered (or failed last); None: the provider's own
+    #: connection. ``trail``: every deployment call of the request (``deployment_pool``).
+    deployment: str | None = None
+    trail: Trail | None = None
     attempts: int = 0
     usage: Usage = field(default_factory=Usage)
     cost: Decimal | None = None
@@ -96,6 +101,7 @@ class RequestContext:
             requested_model=self.requested_model,
             actual_model=self.actual_model,
             provider=self.provider,
+            deployment=self.deployment,
             error_type=error_type,
             error_message=error_message,
             input_tokens=self.usage.input_tokens,

@@ -70,6 +70,10 @@ class Trail:
         last = self.calls[-1] if self.calls else None
         return last.deployment if last is not None and last.error is None else None
 
+    def deployment_of(self, err: GatewayError) -> str | None:
+        """The deployment whose call failed with ``err`` (None: not a deployment's failure)."""
+        return next((c.deployment for c in self.calls if c.error is err), None)
+
 
 @dataclass(slots=True)
 class Member:

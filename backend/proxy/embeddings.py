@@ -23,6 +23,7 @@ from backend.policies import budget as budget_policy
 from backend.policies import dlp as dlp_policy
 from backend.policies import limits as limits_policy
 from backend.policies import tags as tags_policy
+from backend.policies.calls import traced
 from backend.policies.context import RequestContext
 from backend.policies.pipeline import ChatPipeline
 from backend.protocols import anthropic_messages, openai_chat
@@ -70,12 +71,15 @@ async def serve_embeddings(
         req = await dlp_policy.redact_embedding(ctx, gw, req)
         ref = gw.router.parse(model)
         ctx.actual_model, ctx.provider, ctx.attempts = model, ref.provider, 1
-        provider = gw.providers.get(ref.provider)
+        provider = traced(ctx, gw.providers.get(ref.provider))
         refused = embedding_refusal(req, provider.config.kind, ref.provider, ref.model)
         if refused is not None:
             raise refused
         await budget_policy.reserve_embedding(ctx, gw, req, model)
-        resp = await provider.embed(req, ref.model)
+        try:
+            resp = await provider.embed(req, ref.model)
+        finally:
+            pipeline.calls.record_pool_calls(ctx, model, 0)
         ctx.usage = Usage(input_tokens=resp.usage.input_tokens)
         await budget_policy.settle(ctx, gw)
         ctx.mark_first_byte()

@@ -274,6 +274,90 @@ async def test_one_account_429_moves_its_share_without_errors(dstack: DepStack) 
     assert status[name_y]["status"]["successes"] == 200
 
 
+LOG_ROWS = """
+query($r: String!) {
+  gatewayLogs(filter: {requestId: $r, includeSuperseded: true}, first: 10) {
+    nodes { provider deployment status superseded attempts errorMessage actualModel }
+  }
+}"""
+
+
+async def log_rows(stack: DepStack, request_id: str, count: int) -> list[dict[str, Any]]:
+    """The request's rows (its own and its attempts), once the log writer wrote ``count``."""
+    deadline = asyncio.get_running_loop().time() + 20
+    while True:
+        rows = ok(stack, LOG_ROWS, r=request_id)["gatewayLogs"]["nodes"]
+        if len(rows) >= count:
+            return sorted(rows, key=lambda r: (not r["superseded"], r["status"]))
+        assert asyncio.get_running_loop().time() < deadline, rows
+        await asyncio.sleep(0.1)
+
+
+async def test_the_log_names_the_deployment_and_each_failed_try(dstack: DepStack) -> None:
+    name_x, _, name_y, _ = fresh_pair(dstack, 3, 1)
+    client = openai.AsyncOpenAI(
+        base_url=dstack.gateway.openai_base_url, api_key=dstack.seeded.user_key, max_retries=0
+    )
+    try:
+        # x (weight 3, picked first) answers 429, y answers: one answer, two rows.
+        dstack.x.replies.append(Reply(status=429, error_message="Rate limit reached"))
+        raw = await client.chat.completions.with_raw_response.create(
+            model=MODEL, messages=[{"role": "user", "content": "hi"}]
+        )
+        assert raw.parse().choices[0].message.content == "ok"
+        tried, answered = await log_rows(dstack, raw.headers["x-request-id"], 2)
+        assert (tried["deployment"], tried["status"], tried["superseded"]) == (name_x, 429, True)
+        assert tried["provider"] == "openai" and "Rate limit reached" in tried["errorMessage"]
+        assert (answered["deployment"], answered["status"], answered["superseded"]) == (
+            name_y,
+            200,
+            False,
+        )
+        assert answered["attempts"] == 2
+        # Streamed, x cooling down: y answers at once, one row naming it.
+        chunks = await client.chat.completions.with_raw_response.create(
+            model=MODEL, messages=[{"role": "user", "content": "hi"}], stream=True
+        )
+        text = "".join(
+            [c.choices[0].delta.content or "" async for c in chunks.parse() if c.choices]
+        )
+        assert text == "ok"
+        [row] = await log_rows(dstack, chunks.headers["x-request-id"], 1)
+        assert (row["deployment"], row["attempts"]) == (name_y, 1)
+        # Every try fails (the router retries the model too): one row per upstream call, each
+        # naming its deployment; the request's own row is the last failure's.
+        name_x, _, name_y, _ = fresh_pair(dstack, 3, 1)
+        for fake in (dstack.x, dstack.y):
+            fake.replies.extend(Reply(status=503, error_message="overloaded") for _ in range(20))
+        with pytest.raises(openai.InternalServerError) as failed:
+            await client.chat.completions.create(
+                model=MODEL, messages=[{"role": "user", "content": "hi"}]
+            )
+        calls = len(dstack.x.requests) + len(dstack.y.requests)
+        assert calls >= 2 and dstack.x.requests and dstack.y.requests
+        rows = await log_rows(dstack, failed.value.response.headers["x-request-id"], calls)
+        assert len(rows) == calls
+        by_deployment = [r["deployment"] for r in rows]
+        assert by_deployment.count(name_x) == len(dstack.x.requests)
+        assert by_deployment.count(name_y) == len(dstack.y.requests)
+        [own] = [r for r in rows if not r["superseded"]]
+        assert own["status"] == failed.value.status_code and own["attempts"] == calls
+        # Embeddings go through the pool too.
+        fresh_pair(dstack, 3, 1)
+        dstack.x.replies.append(Reply(status=429, error_message="Rate limit reached"))
+        emb = await client.embeddings.with_raw_response.create(
+            model="openai/text-embedding-3-small", input="hello"
+        )
+        assert emb.parse().data
+        rows = await log_rows(dstack, emb.headers["x-request-id"], 2)
+        assert [(r["status"], r["superseded"]) for r in rows] == [(429, True), (200, False)]
+        assert rows[0]["deployment"].startswith("acct-x") and rows[1]["deployment"].startswith(
+            "acct-y"
+        )
+    finally:
+        await client.close()
+
+
 async def test_stream_moves_before_its_first_byte(dstack: DepStack) -> None:
     # y is a standby (weight 0): every stream goes to x first.
     fresh_pair(dstack, 1, 0)

@@ -24,6 +24,9 @@ class RequestLog(Model):
     requested_model = fields.CharField(max_length=200, null=True)
     actual_model = fields.CharField(max_length=200, null=True)
     provider = fields.CharField(max_length=64, null=True)
+    # The provider deployment (account or endpoint) that answered, or that failed on an error
+    # or attempt row; null: the provider's own connection.
+    deployment = fields.CharField(max_length=64, null=True)
     status = fields.IntField()
     error_type = fields.CharField(max_length=64, null=True)
     error_message = fields.TextField(null=True)
