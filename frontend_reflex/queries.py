@@ -314,7 +314,7 @@ query Models {
 # -- gateway logs ------------------------------------------------------------------------------
 _LOG_EVENT_FIELDS = (
     "requestId createdAt keyPrefix user { id name email } endpoint requestedModel actualModel "
-    "status inputTokens outputTokens costUsd latencyMs"
+    "deployment status inputTokens outputTokens costUsd latencyMs"
 )
 
 LOGS = f"""

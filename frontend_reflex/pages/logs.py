@@ -25,8 +25,13 @@ def row(r: Any) -> rx.Component:
         rx.table.cell(
             rx.hstack(
                 rx.text(r["actual"]),
+                rx.cond(
+                    r["deployment"] != "",
+                    rx.text("via ", r["deployment"], size="1", color_scheme="gray"),
+                ),
                 rx.cond(r["failed"] == "yes", rx.badge(r["status"], color_scheme="red")),
                 spacing="1",
+                align="center",
             )
         ),
         rx.table.cell(r["tokens"]),

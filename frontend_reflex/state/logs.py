@@ -63,15 +63,17 @@ def log_row(r: Mapping[str, Any]) -> dict[str, str]:
     user = r.get("user")
     status = int(fmt.to_float(r.get("status")))
     return {
-        # The stream's events carry no row id: the request id (and the model that answered,
-        # for fallback attempts) names a row in both the stream and the query.
-        "id": f"{r.get('requestId')}:{r.get('actualModel')}:{status}",
+        # The stream's events carry no row id: the request id (and the model and deployment
+        # that answered, for fallback attempts) names a row in both the stream and the query.
+        "id": f"{r.get('requestId')}:{r.get('actualModel')}:{r.get('deployment')}:{status}",
         "time": fmt.when(r.get("createdAt")),
         "key": fmt.text(r.get("keyPrefix")),
         "user": _caller(user, r.get("app")),
         "endpoint": fmt.text(r.get("endpoint")),
         "requested": fmt.text(r.get("requestedModel")),
         "actual": fmt.text(r.get("actualModel")),
+        # The provider deployment (account) that answered; "" for the provider's own.
+        "deployment": str(r.get("deployment") or ""),
         "tokens": f"{fmt.number(r.get('inputTokens'))} / {fmt.number(r.get('outputTokens'))}",
         "cost": fmt.money(r.get("costUsd")),
         "status": str(status or ""),

@@ -240,6 +240,11 @@ def test_live_rows_merge_on_top_without_duplicates() -> None:
     merged = merge_new([older], [row])
     assert [r["id"] for r in merged] == [row["id"], older["id"]]
     assert merge_new(merged, [row]) == merged  # the same row from a poll and the stream
+    # Two attempts of one request inside a deployment pool: same model and status, two rows.
+    tried = log_row({**event, "status": 429, "deployment": "acct-a"})
+    again = log_row({**event, "status": 429, "deployment": "acct-b"})
+    assert tried["id"] != again["id"] and tried["deployment"] == "acct-a"
+    assert row["deployment"] == ""
 
 
 def test_cost_trend_is_stacked_by_provider() -> None:
