@@ -53,6 +53,9 @@ def test_deployment_form_table_load_and_actions(admin: Page, stack: Stack) -> No
                 model="openai/gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]
             )
         assert {r.headers["authorization"] for r in second.requests} == {f"Bearer {secret}"}
+        # The log says which deployment answered.
+        open_page(admin, stack, "/logs", "Gateway Logs")
+        expect(admin.locator("#logs-table tr", has_text="via acct-b")).to_have_count(3)
         open_page(admin, stack, "/settings", "Gateway Settings")
         row = admin.locator("#deployments-table tr", has_text="acct-b")
         expect(row).to_contain_text("3 req/min")
