@@ -26,8 +26,66 @@ from backend.admin.errors import InvalidInput, NotFound
 from backend.data.models.routing import FallbackChain, ModelAlias, ModelPrice
 from backend.data.models.tenancy import Organization
 from backend.gateway import Gateway
+from backend.ir.errors import GatewayError
+from backend.routing.refs import parse_model_ref
 
 MAX_CHAIN = 10
+#: The flag that saves an alias or chain naming a model the catalog does not know.
+CONFIRM_FLAG = "confirmUnknownTarget"
+
+
+class UnknownTarget(InvalidInput):
+    """A target the catalog does not know, sent without the confirmation flag."""
+
+    def __init__(self, names: list[str], field: str) -> None:
+        listed = ", ".join(repr(n) for n in names)
+        super().__init__(
+            f"{listed} {'is' if len(names) == 1 else 'are'} not in the model catalog (no "
+            "configured provider lists it, no price override or alias names it): check the "
+            f"spelling, or send {CONFIRM_FLAG}: true to save it anyway",
+            field=field,
+        )
+        self.names = names
+
+    @property
+    def extensions(self) -> dict[str, Any]:
+        return {**super().extensions, "unknownModels": self.names}
+
+
+def unknown_targets(gw: Gateway, names: Sequence[str]) -> list[str]:
+    """The ``names`` the catalog does not know: not listed by a configured provider's price
+    table or Ollama, not a price override, not an alias (chains of aliases are fine), not an
+    agent. Without a router (nothing to check against) every name passes."""
+    router = gw.router
+    if router is None or not hasattr(router, "catalog"):
+        return []
+    configured = gw.providers.configured() if gw.providers is not None else {}
+    known = {e.model for e in router.catalog(configured) if e.source != "config"}
+    routing = gw.store.routing
+    known.update(routing.prices)
+    known.update(routing.global_aliases)
+    for org_aliases in routing.org_aliases.values():
+        known.update(org_aliases)
+    out = []
+    for name in names:
+        if name in known or name.startswith("agent/"):
+            continue
+        try:
+            ref = parse_model_ref(name, providers=router.known_providers())
+        except GatewayError:  # no provider would take it: unknown
+            out.append(name)
+            continue
+        if ref.key not in known and ref.model not in known:
+            out.append(name)
+    return out
+
+
+def _check_known(gw: Gateway, names: Sequence[str], field: str, confirmed: bool) -> None:
+    if confirmed:
+        return
+    unknown = unknown_targets(gw, names)
+    if unknown:
+        raise UnknownTarget(unknown, field)
 
 
 # -- aliases -----------------------------------------------------------------------------------
@@ -86,6 +144,7 @@ async def create_alias(gw: Gateway, actor: Actor, data: dict[str, Any]) -> Model
     if requested == target:
         raise InvalidInput("an alias must route to a different model", field="targetModel")
     await _unique_alias(requested, org_id, None)
+    _check_known(gw, [target], "targetModel", bool(data.pop("confirm_unknown_target", False)))
     alias = await ModelAlias.create(
         requested_model=requested, target_model=target, organization_id=org_id
     )
@@ -112,8 +171,10 @@ async def update_alias(
     await _check_alias_write(actor, org_id)
     if "requested_model" in changes:
         alias.requested_model = v.model_name(changes["requested_model"], "requestedModel")
+    confirmed = bool(changes.pop("confirm_unknown_target", False))
     if "target_model" in changes:
         alias.target_model = v.model_name(changes["target_model"], "targetModel")
+        _check_known(gw, [alias.target_model], "targetModel", confirmed)
     if alias.requested_model == alias.target_model:
         raise InvalidInput("an alias must route to a different model", field="targetModel")
     await _unique_alias(alias.requested_model, org_id, alias.id)
@@ -154,11 +215,17 @@ async def list_chains(actor: Actor) -> list[FallbackChain]:
 
 
 async def set_chain(
-    gw: Gateway, actor: Actor, primary_model: str, chain: Sequence[Any]
+    gw: Gateway,
+    actor: Actor,
+    primary_model: str,
+    chain: Sequence[Any],
+    *,
+    confirm_unknown: bool = False,
 ) -> FallbackChain:
     require_super(actor, "change fallback chains")
     primary = v.model_name(primary_model, "primaryModel")
     models = _chain(primary, chain)
+    _check_known(gw, models, "chain", confirm_unknown)
     row, _ = await FallbackChain.update_or_create(primary_model=primary, defaults={"chain": models})
     await audit.record(actor, "fallback.set", f"fallback:{primary}")
     await gw.config_changed("routing")

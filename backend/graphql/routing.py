@@ -157,6 +157,14 @@ class CreateModelAliasInput:
     organization_id: int | None = strawberry.field(
         default=UNSET, description="Omit or null for a global alias (super_admin only)."
     )
+    confirm_unknown_target: bool = strawberry.field(
+        default=False,
+        description=(
+            "Save a target the model catalog does not know (a typo would break the name for "
+            "everyone it applies to: without this, such a target is refused with "
+            "BAD_USER_INPUT naming it and extensions.unknownModels)."
+        ),
+    )
 
 
 @strawberry.input(description="Changes to a model alias: only the fields sent change.")
@@ -166,6 +174,14 @@ class UpdateModelAliasInput:
     )
     target_model: str | None = strawberry.field(
         default=UNSET, description="What the request is routed to."
+    )
+    confirm_unknown_target: bool = strawberry.field(
+        default=False,
+        description=(
+            "Save a target the model catalog does not know (a typo would break the name for "
+            "everyone it applies to: without this, such a target is refused with "
+            "BAD_USER_INPUT naming it and extensions.unknownModels)."
+        ),
     )
 
 
@@ -351,8 +367,23 @@ class RoutingMutation:
         chain: Annotated[
             list[str], strawberry.argument(description="Models tried in order after the primary.")
         ],
+        confirm_unknown_target: Annotated[
+            bool,
+            strawberry.argument(
+                description=(
+                    "Save models the catalog does not know; without it they are refused "
+                    "(BAD_USER_INPUT naming them, extensions.unknownModels)."
+                )
+            ),
+        ] = False,
     ) -> FallbackChainType:
-        row = await svc.set_chain(info.context.gateway, viewer(info), primary_model, chain)
+        row = await svc.set_chain(
+            info.context.gateway,
+            viewer(info),
+            primary_model,
+            chain,
+            confirm_unknown=confirm_unknown_target,
+        )
         return FallbackChainType.of(row)
 
     @strawberry.mutation(
