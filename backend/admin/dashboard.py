@@ -215,8 +215,25 @@ async def _health(gw: Gateway) -> dict[str, str] | None:
     return states
 
 
+#: Error rates at which a provider reads degraded / down, whatever its breakers say: the
+#: health badge must agree with the error counts next to it (22 of 22 failed is not healthy).
+DEGRADED_RATE = 0.05
+DOWN_RATE = 0.5
+_SEVERITY = ("healthy", "recovering", "degraded", "down")
+
+
+def health_of(error_rate: float, breaker: str | None) -> str:
+    """The worse of what the error rate says and what the provider's breakers say."""
+    by_rate = (
+        "down" if error_rate >= DOWN_RATE else "degraded" if error_rate >= DEGRADED_RATE else ""
+    )
+    states = [s for s in (by_rate, breaker or "healthy") if s]
+    return max(states, key=lambda s: _SEVERITY.index(s) if s in _SEVERITY else 0)
+
+
 async def provider_load(gw: Gateway, actor: Actor, hours: int = 24) -> list[ProviderLoad]:
-    """Requests, share, errors, mean latency and breaker health per provider, last ``hours``."""
+    """Requests, share, errors, mean latency and health per provider, last ``hours``: health is
+    the worse of the window's error rate (``health_of``) and the breakers' state."""
     now = gw.clock()
     start = now.replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=hours - 1)
     rows = (
@@ -238,16 +255,17 @@ async def provider_load(gw: Gateway, actor: Actor, hours: int = 24) -> list[Prov
     for r in rows:
         n, e = int(r["n"] or 0), int(r["e"] or 0)
         name = r["provider"] or "unknown"
+        rate = round(e / n, 6) if n else 0.0
         out.append(
             ProviderLoad(
                 provider=name,
                 requests=n,
                 share=round(n / total, 6) if total else 0.0,
                 errors=e,
-                error_rate=round(e / n, 6) if n else 0.0,
+                error_rate=rate,
                 avg_latency_ms=round(float(r["lat"] or 0) / n, 3) if n else None,
                 cost_usd=money(r["cost"]),
-                health=None if health is None else health.get(name, "healthy"),
+                health=health_of(rate, None if health is None else health.get(name)),
                 unknown_cost_requests=int(r["u"] or 0),
             )
         )

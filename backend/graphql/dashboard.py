@@ -86,7 +86,10 @@ class ProviderLoadType:
     )
     cost_usd: Decimal = strawberry.field(description=_COST)
     health: ProviderHealth | None = strawberry.field(
-        description="From its circuit breakers; null without a router."
+        description=(
+            "The worse of the window's error rate (5% or more: DEGRADED, 50% or more: DOWN) and "
+            "its circuit breakers' state, so it never reads HEALTHY next to failing requests."
+        )
     )
     unknown_cost_requests: int = strawberry.field(description=_UNKNOWN)
 

@@ -17,7 +17,37 @@ from backend.graphql.permissions import IsAdmin, IsAuthenticated, IsSuperAdmin
 @strawberry.type(description="The gateway's Ollama instance.")
 class OllamaConnection:
     base_url: str | None = strawberry.field(description="null: Ollama is not connected.")
-    connected: bool = strawberry.field(description="An Ollama base URL is set.")
+    connected: bool = strawberry.field(
+        description="Ollama is configured (by this setting, OLLAMA_BASE_URL or a credential)."
+    )
+    configured_by: str | None = strawberry.field(
+        description=(
+            "'setting' (setOllamaConnection), 'provider' (OLLAMA_BASE_URL or an ollama provider "
+            "credential: the setting then shows it without owning it); null: not configured."
+        )
+    )
+    healthy: bool | None = strawberry.field(
+        description="Its last model discovery answered; null: not checked yet or not configured."
+    )
+    last_error: str | None = strawberry.field(description="Why the last discovery failed.")
+
+
+def _ollama(info: Info) -> OllamaConnection:
+    """Configured by the setting, or else by the environment/credential the registry read."""
+    gw = info.context.gateway
+    url = gw.store.settings.ollama_base_url
+    by = "setting" if url else None
+    if not url and gw.providers is not None:
+        config = gw.providers.configured().get("ollama")
+        url, by = (config.base_url, "provider") if config is not None else (None, None)
+    status = gw.router.ollama_status() if url and hasattr(gw.router, "ollama_status") else {}
+    return OllamaConnection(
+        base_url=url,
+        connected=bool(url),
+        configured_by=by,
+        healthy=status.get("healthy"),
+        last_error=status.get("error"),
+    )
 
 
 @strawberry.type(name="GatewaySettings", description="Gateway-wide settings (super_admin).")
@@ -51,7 +81,7 @@ def _settings(info: Info) -> GatewaySettingsType:
     return GatewaySettingsType(
         routing_strategy=RoutingStrategy(s.routing_strategy),
         routing_strategies=known(RoutingStrategy, svc.ROUTING_STRATEGIES),
-        ollama=OllamaConnection(base_url=s.ollama_base_url, connected=bool(s.ollama_base_url)),
+        ollama=_ollama(info),
         offered_features=known(Feature, sorted(s.offered_features)),
         known_features=known(Feature, svc.KNOWN_FEATURES),
         response_cache_ttl_seconds=s.response_cache_ttl_s,
