@@ -19,17 +19,14 @@ import asyncio
 import contextlib
 import socket
 import struct
-import threading
 import time
-from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import orjson
 
 from tests.fakes.base import free_port
-
-T = TypeVar("T")
+from tests.fakes.raw_http import LoopThread, RawHttpServer
 
 #: Behaviours of ``ChaosUpstream``; ``mode`` applies to every request until it is changed.
 MODES = (
@@ -45,22 +42,6 @@ MODES = (
     "wrong_shape",  # 200 application/json, valid JSON but not a chat completion
     "slow_stream",  # a chunk every ``slow_interval`` seconds, ``slow_chunks`` of them
 )
-
-
-class _Loop:
-    """An asyncio loop in a daemon thread."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self._thread.start()
-
-    def call(self, coro: Coroutine[Any, Any, T], timeout: float = 10.0) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(timeout=5)
 
 
 def _rst(writer: asyncio.StreamWriter) -> None:
@@ -83,83 +64,30 @@ class ChaosConn:
     chunks_sent: int = 0
 
 
-class ChaosUpstream:
+class ChaosUpstream(RawHttpServer[ChaosConn]):
     def __init__(self) -> None:
-        self.port = free_port()
+        super().__init__()
         self.mode = "ok"
         self.slow_interval = 0.3
         self.slow_chunks = 100
-        self.conns: list[ChaosConn] = []
-        self._loop = _Loop()
-        self._server: asyncio.Server | None = None
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def sdk_base_url(self) -> str:
-        return f"{self.base_url}/v1"
 
     def start(self) -> ChaosUpstream:
-        async def serve() -> None:
-            self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
-
-        self._loop.call(serve())
+        self._serve()
         return self
-
-    def stop(self) -> None:
-        async def close() -> None:
-            if self._server is not None:
-                self._server.close()
-
-        with contextlib.suppress(Exception):
-            self._loop.call(close())
-        self._loop.stop()
 
     def set(self, mode: str) -> None:
         assert mode in MODES, mode
         self.mode = mode
         self.conns.clear()
 
-    # -- one connection ------------------------------------------------------------------------
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        conn = ChaosConn(self.mode)
-        self.conns.append(conn)
-        try:
-            head = await reader.readuntil(b"\r\n\r\n")
-            lines = head.decode("latin-1").split("\r\n")
-            conn.path = lines[0].split(" ")[1]
-            length = 0
-            for line in lines[1:]:
-                name, _, value = line.partition(":")
-                if name.strip().lower() == "content-length":
-                    length = int(value.strip())
-            raw = await reader.readexactly(length) if length else b""
-            conn.body = orjson.loads(raw) if raw else None
-            # From here on, EOF on the read side means the gateway hung up.
-            watcher = asyncio.create_task(self._watch(reader, conn))
-            try:
-                await self._answer(conn, writer)
-            finally:
-                if conn.mode not in ("hang", "hang_mid_stream"):
-                    watcher.cancel()
-            if conn.mode in ("hang", "hang_mid_stream"):
-                await watcher
-        except (asyncio.IncompleteReadError, ConnectionError, OSError):
-            conn.peer_closed_at = conn.peer_closed_at or time.monotonic()
-        finally:
-            if not writer.transport.is_closing():
-                writer.close()
+    # -- one connection (read and watched by RawHttpServer) -----------------------------------
+    def new_conn(self) -> ChaosConn:
+        return ChaosConn(self.mode)
 
-    @staticmethod
-    async def _watch(reader: asyncio.StreamReader, conn: ChaosConn) -> None:
-        with contextlib.suppress(ConnectionError, OSError):
-            while await reader.read(65536):
-                pass
-        conn.peer_closed_at = time.monotonic()
+    def waits_for_hang_up(self, conn: ChaosConn) -> bool:
+        return conn.mode in ("hang", "hang_mid_stream")
 
-    async def _answer(self, conn: ChaosConn, writer: asyncio.StreamWriter) -> None:
+    async def answer(self, conn: ChaosConn, writer: asyncio.StreamWriter) -> None:
         body = conn.body if isinstance(conn.body, dict) else {}
         stream = bool(body.get("stream"))
         mode = conn.mode
@@ -311,7 +239,7 @@ class TcpProxy:
     def __init__(self, target_host: str, target_port: int) -> None:
         self.target = (target_host, target_port)
         self.port = free_port()
-        self._loop = _Loop()
+        self._loop = LoopThread()
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._flowing = asyncio.Event()

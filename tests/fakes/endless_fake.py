@@ -16,18 +16,13 @@ them.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import threading
 import time
-from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import orjson
 
-from tests.fakes.base import free_port
-
-T = TypeVar("T")
+from tests.fakes.raw_http import RawHttpServer
 
 
 @dataclass
@@ -50,9 +45,9 @@ def limit_of(body: dict[str, Any]) -> int | None:
     return None
 
 
-class EndlessUpstream:
+class EndlessUpstream(RawHttpServer[EndlessConn]):
     def __init__(self, *, piece: str = "lorem ipsum ", long_output_tokens: int = 200_000) -> None:
-        self.port = free_port()
+        super().__init__()
         self.piece = piece
         #: What the "model" writes when no limit is given.
         self.long_output_tokens = long_output_tokens
@@ -60,83 +55,24 @@ class EndlessUpstream:
         self.total_frames: int | None = None
         #: Input tokens every answer reports.
         self.input_tokens = 20
-        self.conns: list[EndlessConn] = []
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._server: asyncio.Server | None = None
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def sdk_base_url(self) -> str:
-        return f"{self.base_url}/v1"
-
-    def _call(self, coro: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(10)
 
     def start(self) -> EndlessUpstream:
-        self._thread.start()
-
-        async def serve() -> None:
-            self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
-
-        self._call(serve())
+        self._serve()
         return self
-
-    def stop(self) -> None:
-        async def close() -> None:
-            if self._server is not None:
-                self._server.close()
-
-        with contextlib.suppress(Exception):
-            self._call(close())
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=5)
 
     def reset(self) -> None:
         self.conns.clear()
         self.total_frames = None
 
-    # -- one connection ------------------------------------------------------------------------
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        conn = EndlessConn()
-        self.conns.append(conn)
-        try:
-            head = await reader.readuntil(b"\r\n\r\n")
-            lines = head.decode("latin-1").split("\r\n")
-            conn.path = lines[0].split(" ")[1]
-            length = 0
-            for line in lines[1:]:
-                name, _, value = line.partition(":")
-                if name.strip().lower() == "content-length":
-                    length = int(value.strip())
-            raw = await reader.readexactly(length) if length else b""
-            conn.body = orjson.loads(raw) if raw else {}
-            watcher = asyncio.create_task(self._watch(reader, conn))
-            try:
-                await self._answer(conn, writer)
-            finally:
-                watcher.cancel()
-        except (asyncio.IncompleteReadError, ConnectionError, OSError):
-            conn.peer_closed_at = conn.peer_closed_at or time.monotonic()
-        finally:
-            if not writer.transport.is_closing():
-                writer.close()
-
-    @staticmethod
-    async def _watch(reader: asyncio.StreamReader, conn: EndlessConn) -> None:
-        with contextlib.suppress(ConnectionError, OSError):
-            while await reader.read(65536):
-                pass
-        conn.peer_closed_at = conn.peer_closed_at or time.monotonic()
+    # -- one connection (read and watched by RawHttpServer) -----------------------------------
+    def new_conn(self) -> EndlessConn:
+        return EndlessConn()
 
     def _output_tokens(self, body: dict[str, Any]) -> int:
         limit = limit_of(body)
         return limit if limit is not None else self.long_output_tokens
 
-    async def _answer(self, conn: EndlessConn, writer: asyncio.StreamWriter) -> None:
+    async def answer(self, conn: EndlessConn, writer: asyncio.StreamWriter) -> None:
         body = conn.body if isinstance(conn.body, dict) else {}
         anthropic = conn.path.endswith("/v1/messages")
         if not body.get("stream"):
