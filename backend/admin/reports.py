@@ -125,6 +125,8 @@ async def list_audit(
     since: dt.datetime | None = None,
     first: int | None = None,
     after: str | None = None,
+    until: dt.datetime | None = None,
+    target: str | None = None,
 ) -> Page[AuditLog]:
     require_super(actor, "view the audit log")
     qs: QuerySet[AuditLog] = AuditLog.all()
@@ -134,4 +136,8 @@ async def list_audit(
         qs = qs.filter(actor_id=actor_filter)
     if since is not None:
         qs = qs.filter(created_at__gte=v.aware(since, "since"))
+    if until is not None:
+        qs = qs.filter(created_at__lt=v.aware(until, "until"))
+    if target:
+        qs = qs.filter(target__startswith=target)
     return await keyset_page(qs, AUDIT_NEWEST, first=first, after=after)

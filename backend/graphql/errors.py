@@ -177,6 +177,13 @@ class ErrorsQuery:
         ] = None,
         first: First = None,
         after: After = None,
+        until: Annotated[
+            dt.datetime | None, strawberry.argument(description="Before this time.")
+        ] = None,
+        target: Annotated[
+            str | None,
+            strawberry.argument(description="Targets starting with this ('user:42', 'alias')."),
+        ] = None,
     ) -> Connection[AuditEntryType]:
         page = await svc.list_audit(
             viewer(info),
@@ -185,6 +192,8 @@ class ErrorsQuery:
             since=since,
             first=first,
             after=after,
+            until=until,
+            target=target,
         )
         return connection(page, AuditEntryType.of)
 
