@@ -15,8 +15,8 @@ What must stay byte-exact is decided by the *key* a value sits under, anywhere i
   id or name breaks the request, and the provider would never echo it back to be restored);
 - credentials the app means to send: ``authorization_token`` and ``*_token``, ``*_key`` other
   than ``prompt_cache_key`` (an MCP server's token must reach that server intact);
-- binary and token data: ``data`` (base64; but a plain-text document source's ``data`` is
-  text), ``media_type``/``mime_type``, ``logit_bias`` (token ids), provider-encrypted
+- binary and token data: ``data`` and ``file_data`` (base64; but a plain-text document source's
+  ``data`` is text), ``media_type``/``mime_type``, ``logit_bias`` (token ids), provider-encrypted
   ``encrypted_content``/``encrypted_index``;
 - JSON-schema structure: ``required`` (property names), ``pattern``, a string ``format``
   (``"email"``; an object ``format``, as in Anthropic's ``output_config``, is walked), ``$ref`` and
@@ -49,6 +49,8 @@ _EXACT_KEYS = frozenset(
         "cache_control",
         "authorization_token",
         "data",
+        # A Responses input_file's base64 (a data URL), as the stored-responses copy walks it.
+        "file_data",
         "media_type",
         "mime_type",
         "logit_bias",

@@ -310,3 +310,15 @@ def test_url_safe_base64_from_gemini_clients_is_standard_for_other_providers() -
     chat = upstream_content(req, "openai")
     assert chat[0]["file"]["file_data"] == f"data:application/pdf;base64,{standard}"
     assert chat[2]["image_url"]["url"] == f"data:image/png;base64,{standard}"
+
+
+def test_base64_file_data_in_walked_json_stays_byte_exact() -> None:
+    """Wire JSON walked generically (an opaque item, the stored-responses copy): base64 that
+    happens to look like a secret is not 'redacted' into a broken file."""
+    from backend.dlp.fields import map_text
+
+    item = {
+        "type": "input_file",
+        "file_data": "data:text/plain;base64,QUtJQUFCQ0RFRkdISUpLTE1OT1A=",
+    }
+    assert map_text(item, lambda s: "[REDACTED]") == item
