@@ -24,9 +24,9 @@ from backend.protocols.anthropic_messages import (
     encode_request,
 )
 from backend.protocols.model_rules import structured_tool
-from backend.protocols.sse import SSEParser
 from backend.providers.base import (
     ProviderConfig,
+    SSEEvents,
     UnsupportedOperation,
     map_transport_error,
     relay_stream,
@@ -88,19 +88,12 @@ class AnthropicProvider:
             ) as resp:
                 if not resp.is_success:
                     raise decode_error(resp.status_code, await resp.aread(), provider=name)
-                # SSEParser decodes UTF-8 incrementally: a character split across chunks is kept.
-                parser = SSEParser()
-                decoder = StreamDecoder(
-                    provider=name, output_tool=structured_tool(req, "anthropic", model)
+                sse = SSEEvents(
+                    StreamDecoder(
+                        provider=name, output_tool=structured_tool(req, "anthropic", model)
+                    )
                 )
-                events = relay_stream(
-                    name,
-                    resp.aiter_bytes(),
-                    lambda chunk: [ev for sse in parser.feed(chunk) for ev in decoder.feed(sse)],
-                    lambda: (
-                        [ev for sse in parser.close() for ev in decoder.feed(sse)] + decoder.close()
-                    ),
-                )
+                events = relay_stream(name, resp.aiter_bytes(), sse.feed, sse.close)
                 async with contextlib.aclosing(events):
                     async for ev in events:
                         yield ev

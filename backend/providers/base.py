@@ -17,6 +17,7 @@ import httpx
 from backend.ir.chat import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse
 from backend.ir.errors import GatewayError, UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from backend.ir.stream import StreamEnd, StreamError, StreamEvent
+from backend.protocols.sse import SSEEvent, SSEParser
 
 
 @dataclass(slots=True)
@@ -72,6 +73,33 @@ def map_transport_error(exc: Exception, provider: str) -> GatewayError:
     if isinstance(exc, httpx.HTTPError):
         return UpstreamError(f"{provider}: upstream transport error ({type(exc).__name__})")
     return UpstreamError(f"{provider}: unexpected upstream failure ({type(exc).__name__})")
+
+
+class SSEDecoder(Protocol):
+    """A protocol's stream decoder over SSE frames (``StreamDecoder`` of each SSE protocol)."""
+
+    def feed(self, ev: SSEEvent) -> list[StreamEvent]: ...
+
+    def close(self) -> list[StreamEvent]: ...
+
+
+class SSEEvents:
+    """An upstream SSE body as events, chunk by chunk: ``feed`` and ``close`` for
+    ``relay_stream``. The parser decodes UTF-8 incrementally, so a character split across two
+    network chunks stays whole; ``close`` flushes the parser, then the decoder."""
+
+    __slots__ = ("_decoder", "_parser")
+
+    def __init__(self, decoder: SSEDecoder) -> None:
+        self._parser = SSEParser()
+        self._decoder = decoder
+
+    def feed(self, chunk: bytes) -> list[StreamEvent]:
+        return [ev for sse in self._parser.feed(chunk) for ev in self._decoder.feed(sse)]
+
+    def close(self) -> list[StreamEvent]:
+        tail = [ev for sse in self._parser.close() for ev in self._decoder.feed(sse)]
+        return tail + self._decoder.close()
 
 
 async def relay_stream(

@@ -25,8 +25,7 @@ from backend.ir.errors import GatewayError, InvalidRequest
 from backend.ir.stream import StreamEvent, StreamStart
 from backend.protocols import gemini as codec
 from backend.protocols.gemini.decode import malformed
-from backend.protocols.sse import SSEParser
-from backend.providers.base import ProviderConfig, map_transport_error, relay_stream
+from backend.providers.base import ProviderConfig, SSEEvents, map_transport_error, relay_stream
 from backend.providers.http import Upstream
 
 _MAX_MODEL_PAGES = 20
@@ -69,18 +68,13 @@ class GeminiProvider:
             ) as resp:
                 if not resp.is_success:
                     raise codec.decode_error(resp.status_code, await resp.aread())
-                parser, decoder = SSEParser(), codec.StreamDecoder(model=model)
+                decoder = codec.StreamDecoder(model=model)
+                sse = SSEEvents(decoder)
                 events = relay_stream(
                     name,
                     resp.aiter_bytes(),
-                    lambda chunk: [
-                        _stamp(ev) for sse in parser.feed(chunk) for ev in decoder.feed(sse)
-                    ],
-                    lambda: [
-                        _stamp(ev)
-                        for ev in [e for sse in parser.close() for e in decoder.feed(sse)]
-                        + decoder.close()
-                    ],
+                    lambda chunk: [_stamp(ev) for ev in sse.feed(chunk)],
+                    lambda: [_stamp(ev) for ev in sse.close()],
                     after_failure=decoder.abort,
                 )
                 async with contextlib.aclosing(events):

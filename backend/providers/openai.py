@@ -29,8 +29,7 @@ from backend.protocols.openai_chat import (
     estimate_tokens,
     events_from_response,
 )
-from backend.protocols.sse import SSEParser
-from backend.providers.base import ProviderConfig, map_transport_error, relay_stream
+from backend.providers.base import ProviderConfig, SSEEvents, map_transport_error, relay_stream
 from backend.providers.http import Upstream
 from backend.providers.openai_responses import (
     responses_chat,
@@ -130,7 +129,8 @@ class OpenAIProvider:
                     for ev in events_from_response(answer):
                         yield ev
                     return
-                parser, decoder = SSEParser(), StreamDecoder(provider=name)
+                decoder = StreamDecoder(provider=name)
+                sse = SSEEvents(decoder)
 
                 def after_failure(err: GatewayError) -> list[StreamEvent]:
                     # Dropped after the finish chunk: the answer is whole, end it cleanly.
@@ -139,10 +139,8 @@ class OpenAIProvider:
                 events = relay_stream(
                     name,
                     resp.aiter_bytes(),
-                    lambda chunk: [ev for sse in parser.feed(chunk) for ev in decoder.feed(sse)],
-                    lambda: (
-                        [ev for sse in parser.close() for ev in decoder.feed(sse)] + decoder.close()
-                    ),
+                    sse.feed,
+                    sse.close,
                     after_failure=after_failure,
                     stop_at_end=True,
                 )

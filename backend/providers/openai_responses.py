@@ -25,8 +25,7 @@ from backend.protocols.openai_responses import (
     is_responses_request,
     uses_responses_api,
 )
-from backend.protocols.sse import SSEParser
-from backend.providers.base import map_transport_error, relay_stream
+from backend.providers.base import SSEEvents, map_transport_error, relay_stream
 
 if TYPE_CHECKING:
     from backend.providers.openai import OpenAIProvider
@@ -59,16 +58,8 @@ async def responses_stream(
                 raise provider._error(resp.status_code, await resp.aread(), resp.headers)
             if not resp.headers.get("content-type", "").startswith("text/event-stream"):
                 raise UpstreamError(f"{name}: expected an event stream from /v1/responses")
-            parser, decoder = SSEParser(), StreamDecoder(provider=name)
-            events = relay_stream(
-                name,
-                resp.aiter_bytes(),
-                lambda chunk: [ev for sse in parser.feed(chunk) for ev in decoder.feed(sse)],
-                lambda: (
-                    [ev for sse in parser.close() for ev in decoder.feed(sse)] + decoder.close()
-                ),
-                stop_at_end=True,
-            )
+            sse = SSEEvents(StreamDecoder(provider=name))
+            events = relay_stream(name, resp.aiter_bytes(), sse.feed, sse.close, stop_at_end=True)
             async with contextlib.aclosing(events):
                 async for ev in events:
                     yield ev
