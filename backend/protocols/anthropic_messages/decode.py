@@ -36,7 +36,6 @@ import orjson
 from backend.ir.chat import (
     ChatRequest,
     ChatResponse,
-    FilePart,
     ImagePart,
     Message,
     Opaque,
@@ -51,6 +50,15 @@ from backend.ir.chat import (
     ToolResultPart,
 )
 from backend.ir.errors import InvalidRequest, UpstreamError
+from backend.protocols.anthropic_messages.blocks import (
+    document,
+    document_source,
+    fail,
+    is_int,
+    is_number,
+    str_field,
+    unmodelled,
+)
 from backend.protocols.anthropic_messages.vocab import (
     BILLING_HEADER,
     BILLING_KEY,
@@ -83,13 +91,6 @@ _BLOCK_KEYS: dict[str, frozenset[str]] = {
 _TOOL_KEYS = frozenset({"type", "name", "description", "input_schema", "cache_control"})
 
 
-def _unmodelled(block: dict[str, Any], known: frozenset[str]) -> dict[str, Any] | None:
-    """The keys of ``block`` outside ``known``, verbatim (None when there are none); a
-    ``null`` asks for nothing and is left out."""
-    extra = {k: v for k, v in block.items() if k not in known and v is not None}
-    return extra or None
-
-
 def _opaque(block: dict[str, Any]) -> Opaque:
     return Opaque("anthropic", block)
 
@@ -102,30 +103,6 @@ def decode_request(body: Any, headers: Mapping[str, str] | None = None) -> ChatR
 def decode_count_tokens_request(body: Any, headers: Mapping[str, str] | None = None) -> ChatRequest:
     """Validate a ``POST /v1/messages/count_tokens`` body (as a request, minus ``max_tokens``)."""
     return _RequestDecoder(require_max_tokens=False).decode(body, headers)
-
-
-def _fail(param: str, problem: str) -> InvalidRequest:
-    return InvalidRequest(f"{param}: {problem}", param=param)
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def _str_field(obj: dict[str, Any], key: str, path: str, *, non_empty: bool = False) -> str:
-    v = obj.get(key)
-    if not isinstance(v, str):
-        missing = key not in obj
-        raise _fail(
-            f"{path}.{key}", "Field required" if missing else "Input should be a valid string"
-        )
-    if non_empty and not v:
-        raise _fail(f"{path}.{key}", "String should have at least 1 character")
-    return v
 
 
 class _RequestDecoder:
@@ -147,25 +124,25 @@ class _RequestDecoder:
 
         model = body.get("model")
         if model is None:
-            raise _fail("model", "Field required")
+            raise fail("model", "Field required")
         if not isinstance(model, str) or not model:
-            raise _fail("model", "Input should be a non-empty string")
+            raise fail("model", "Input should be a non-empty string")
 
         max_tokens = body.get("max_tokens")
         if max_tokens is None and self.require_max_tokens:
-            raise _fail("max_tokens", "Field required")
-        if max_tokens is not None and not _is_int(max_tokens):
-            raise _fail("max_tokens", "Input should be a valid integer")
+            raise fail("max_tokens", "Field required")
+        if max_tokens is not None and not is_int(max_tokens):
+            raise fail("max_tokens", "Input should be a valid integer")
         if max_tokens is not None and max_tokens <= 0:
-            raise _fail("max_tokens", "Input should be greater than or equal to 1")
+            raise fail("max_tokens", "Input should be greater than or equal to 1")
 
         messages = body.get("messages")
         if messages is None:
-            raise _fail("messages", "Field required")
+            raise fail("messages", "Field required")
         if not isinstance(messages, list):
-            raise _fail("messages", "Input should be a valid list")
+            raise fail("messages", "Input should be a valid list")
         if not messages:
-            raise _fail("messages", "at least one message is required")
+            raise fail("messages", "at least one message is required")
 
         system = self._system(body.get("system"))
         turns: list[Message] = []
@@ -175,7 +152,7 @@ class _RequestDecoder:
             else:
                 turns.append(self._message(m, i, len(turns)))
         if not turns:
-            raise _fail("messages", "at least one 'user' or 'assistant' message is required")
+            raise fail("messages", "at least one 'user' or 'assistant' message is required")
         req = ChatRequest(
             model=model, messages=turns, system=system, max_tokens=max_tokens, protocol="anthropic"
         )
@@ -199,18 +176,18 @@ class _RequestDecoder:
         if isinstance(system, str):
             return [TextPart(system)] if system else []
         if not isinstance(system, list):
-            raise _fail("system", "Input should be a valid string or a list of text blocks")
+            raise fail("system", "Input should be a valid string or a list of text blocks")
         out: list[TextPart] = []
         for i, block in enumerate(system):
             path = f"system.{i}"
             if not isinstance(block, dict) or block.get("type") != "text":
-                raise _fail(path, "system blocks must be text blocks")
-            text = _str_field(block, "text", path)
+                raise fail(path, "system blocks must be text blocks")
+            text = str_field(block, "text", path)
             if BILLING_HEADER.match(text) and "\n" not in text.strip():
                 # Claude Code's attribution line: Anthropic's, not an instruction for a model.
                 self.billing = {"index": i, "block": block}
                 continue
-            out.append(TextPart(text, extra=_unmodelled(block, _BLOCK_KEYS["text"])))
+            out.append(TextPart(text, extra=unmodelled(block, _BLOCK_KEYS["text"])))
             self._mark(block, ["system", len(out) - 1], path)
         return out
 
@@ -221,13 +198,13 @@ class _RequestDecoder:
         if isinstance(content, str):
             return [TextPart(content)] if content else []
         if not isinstance(content, list):
-            raise _fail(path, "Input should be a valid string or a list of text blocks")
+            raise fail(path, "Input should be a valid string or a list of text blocks")
         out = []
         for j, block in enumerate(content):
             bpath = f"{path}.{j}"
             if not isinstance(block, dict) or block.get("type") != "text":
-                raise _fail(bpath, "system messages can only hold text blocks")
-            out.append(TextPart(_str_field(block, "text", bpath)))
+                raise fail(bpath, "system messages can only hold text blocks")
+            out.append(TextPart(str_field(block, "text", bpath)))
             self._mark(block, ["system", first + j], bpath)
         return out
 
@@ -236,45 +213,45 @@ class _RequestDecoder:
             v = body.get(key)
             if v is None:
                 continue
-            if not _is_number(v):
-                raise _fail(key, "Input should be a valid number")
+            if not is_number(v):
+                raise fail(key, "Input should be a valid number")
             if v < 0:
-                raise _fail(key, "Input should be greater than or equal to 0")
+                raise fail(key, "Input should be greater than or equal to 0")
             if v > 1:
-                raise _fail(key, "Input should be less than or equal to 1")
+                raise fail(key, "Input should be less than or equal to 1")
             setattr(req, key, v)
         top_k = body.get("top_k")
-        if top_k is not None and not _is_int(top_k):
-            raise _fail("top_k", "Input should be a valid integer")
+        if top_k is not None and not is_int(top_k):
+            raise fail("top_k", "Input should be a valid integer")
         if top_k is not None and top_k < 0:
-            raise _fail("top_k", "Input should be greater than or equal to 0")
+            raise fail("top_k", "Input should be greater than or equal to 0")
         stops = body.get("stop_sequences")
         if stops is not None:
             if not isinstance(stops, list):
-                raise _fail("stop_sequences", "Input should be a valid list")
+                raise fail("stop_sequences", "Input should be a valid list")
             for i, stop in enumerate(stops):
                 if not isinstance(stop, str):
-                    raise _fail(f"stop_sequences.{i}", "Input should be a valid string")
+                    raise fail(f"stop_sequences.{i}", "Input should be a valid string")
             req.stop = list(stops)
 
     def _options(self, body: dict[str, Any], req: ChatRequest) -> None:
         stream = body.get("stream")
         if stream is not None and not isinstance(stream, bool):
-            raise _fail("stream", "Input should be a valid boolean")
+            raise fail("stream", "Input should be a valid boolean")
         req.stream = bool(stream)
         metadata = body.get("metadata")
         if metadata is not None:
             if not isinstance(metadata, dict):
-                raise _fail("metadata", "Input should be a valid dictionary")
+                raise fail("metadata", "Input should be a valid dictionary")
             user_id = metadata.get("user_id")
             if user_id is not None and not isinstance(user_id, str):
-                raise _fail("metadata.user_id", "Input should be a valid string")
+                raise fail("metadata.user_id", "Input should be a valid string")
             req.metadata = metadata
             req.user = user_id
         thinking = body.get("thinking")
         if thinking is not None:
             if not isinstance(thinking, dict) or not isinstance(thinking.get("type"), str):
-                raise _fail("thinking", "Input should be an object with a 'type'")
+                raise fail("thinking", "Input should be an object with a 'type'")
             req.thinking = thinking
             req.reasoning = _reasoning(thinking, body.get("output_config"))
         for key, value in body.items():
@@ -293,7 +270,7 @@ class _RequestDecoder:
         tools = body.get("tools")
         if tools is not None:
             if not isinstance(tools, list):
-                raise _fail("tools", "Input should be a valid list")
+                raise fail("tools", "Input should be a valid list")
             req.tools = [self._tool(t, i) for i, t in enumerate(tools)]
         choice = body.get("tool_choice")
         if choice is None:
@@ -301,18 +278,18 @@ class _RequestDecoder:
         kind = choice.get("type") if isinstance(choice, dict) else None
         # A str check first: a list or object "type" is unhashable for the dict lookup.
         if not isinstance(kind, str) or kind not in _TOOL_CHOICE_MODES:
-            raise _fail(
+            raise fail(
                 "tool_choice",
                 f"Input tag {kind!r} found using 'type' does not match any of the expected "
                 "tags: 'auto', 'any', 'tool', 'none'",
             )
         mode = _TOOL_CHOICE_MODES[choice["type"]]
-        name = _str_field(choice, "name", "tool_choice", non_empty=True) if mode == "tool" else None
+        name = str_field(choice, "name", "tool_choice", non_empty=True) if mode == "tool" else None
         req.tool_choice = ToolChoice(mode, name)  # type: ignore[arg-type]
         disable = choice.get("disable_parallel_tool_use")
         if disable is not None:
             if not isinstance(disable, bool):
-                raise _fail(
+                raise fail(
                     "tool_choice.disable_parallel_tool_use", "Input should be a valid boolean"
                 )
             req.parallel_tool_calls = not disable
@@ -320,26 +297,26 @@ class _RequestDecoder:
     def _tool(self, tool: Any, i: int) -> Tool | Opaque:
         path = f"tools.{i}"
         if not isinstance(tool, dict):
-            raise _fail(path, "Input should be a valid dictionary")
+            raise fail(path, "Input should be a valid dictionary")
         kind = tool.get("type")
         if kind not in (None, "custom"):
             if not isinstance(kind, str):
-                raise _fail(f"{path}.type", "Input should be a valid string")
+                raise fail(f"{path}.type", "Input should be a valid string")
             # A server tool (web search, code execution, bash...): Anthropic's own, verbatim.
             return _opaque(tool)
-        name = _str_field(tool, "name", path, non_empty=True)
+        name = str_field(tool, "name", path, non_empty=True)
         description = tool.get("description")
         if description is not None and not isinstance(description, str):
-            raise _fail(f"{path}.description", "Input should be a valid string")
+            raise fail(f"{path}.description", "Input should be a valid string")
         schema = tool.get("input_schema")
         if not isinstance(schema, dict):
-            raise _fail(f"{path}.input_schema", "Field required")
+            raise fail(f"{path}.input_schema", "Field required")
         self._mark(tool, ["tools", i], path)
         return Tool(
             name=name,
             description=description,
             parameters=schema,
-            extra=_unmodelled(tool, _TOOL_KEYS),
+            extra=unmodelled(tool, _TOOL_KEYS),
         )
 
     # -- messages ------------------------------------------------------------------------------
@@ -347,16 +324,16 @@ class _RequestDecoder:
         """Wire message ``i``, which becomes IR message ``at`` (system messages are folded)."""
         path = f"messages.{i}"
         if not isinstance(msg, dict):
-            raise _fail(path, "Input should be a valid dictionary")
+            raise fail(path, "Input should be a valid dictionary")
         role = msg.get("role")
         if role not in ("user", "assistant"):
             # The API's own wording: clients (Claude Code) recognise it and adapt.
-            raise _fail(f"{path}.role", "Input should be 'user' or 'assistant'")
+            raise fail(f"{path}.role", "Input should be 'user' or 'assistant'")
         content = msg.get("content")
         if isinstance(content, str):
             return Message(role=role, parts=[TextPart(content)])
         if not isinstance(content, list):
-            raise _fail(
+            raise fail(
                 f"{path}.content", "Input should be a valid string or a list of content blocks"
             )
         parts = [self._block(b, role, f"{path}.content.{j}", at, j) for j, b in enumerate(content)]
@@ -364,44 +341,44 @@ class _RequestDecoder:
 
     def _block(self, block: Any, role: Role, path: str, i: int, j: int) -> Part:
         if not isinstance(block, dict) or not isinstance(block.get("type"), str):
-            raise _fail(path, "content blocks must be objects with a 'type'")
+            raise fail(path, "content blocks must be objects with a 'type'")
         kind = block["type"]
         part: Part
-        if kind == "document" and _document_source(block) is not None:
+        if kind == "document" and document_source(block) is not None:
             # PDFs and text documents (base64, text, URL) are the IR's files; documents by
             # Files API id or of custom content stay Anthropic's own (below).
-            document = _document(block, path)
+            file = document(block, path)
             self._mark(block, ["messages", i, j], path)
-            return document
+            return file
         if kind not in _BLOCK_KEYS or _is_file_image(block):
             # A block the IR has no part for (document, search_result, server-tool blocks, a
             # Files API image): kept verbatim, cache_control included, for Anthropic only.
             return _opaque(block)
         if kind == "text":
-            part = TextPart(_str_field(block, "text", path))
+            part = TextPart(str_field(block, "text", path))
         elif kind == "image":
             part = _image(block, path)
         elif kind == "tool_use":
             if role != "assistant":
-                raise _fail(f"{path}.type", "tool_use blocks belong in assistant messages")
+                raise fail(f"{path}.type", "tool_use blocks belong in assistant messages")
             part = _tool_use(block, path)
         elif kind == "tool_result":
             if role != "user":
-                raise _fail(f"{path}.type", "tool_result blocks belong in user messages")
+                raise fail(f"{path}.type", "tool_result blocks belong in user messages")
             part = self._tool_result(block, path, i, j)
         else:
             if role != "assistant":
-                raise _fail(f"{path}.type", f"{kind} blocks belong in assistant messages")
+                raise fail(f"{path}.type", f"{kind} blocks belong in assistant messages")
             part = _thinking(block, path)
-        part.extra = _unmodelled(block, _BLOCK_KEYS[kind])
+        part.extra = unmodelled(block, _BLOCK_KEYS[kind])
         self._mark(block, ["messages", i, j], path)
         return part
 
     def _tool_result(self, block: dict[str, Any], path: str, i: int, j: int) -> ToolResultPart:
-        tool_use_id = _str_field(block, "tool_use_id", path, non_empty=True)
+        tool_use_id = str_field(block, "tool_use_id", path, non_empty=True)
         is_error = block.get("is_error", False)
         if not isinstance(is_error, bool):
-            raise _fail(f"{path}.is_error", "Input should be a valid boolean")
+            raise fail(f"{path}.is_error", "Input should be a valid boolean")
         content = block.get("content")
         items: list[TextPart | ImagePart | Opaque] = []
         if isinstance(content, str):
@@ -411,21 +388,21 @@ class _RequestDecoder:
                 ipath = f"{path}.content.{k}"
                 kind = item.get("type") if isinstance(item, dict) else None
                 if not isinstance(item, dict) or not isinstance(kind, str):
-                    raise _fail(ipath, "content blocks must be objects with a 'type'")
+                    raise fail(ipath, "content blocks must be objects with a 'type'")
                 if kind == "text":
-                    text = TextPart(_str_field(item, "text", ipath))
-                    text.extra = _unmodelled(item, _BLOCK_KEYS["text"])
+                    text = TextPart(str_field(item, "text", ipath))
+                    text.extra = unmodelled(item, _BLOCK_KEYS["text"])
                     items.append(text)
                 elif kind == "image" and not _is_file_image(item):
                     image = _image(item, ipath)
-                    image.extra = _unmodelled(item, _BLOCK_KEYS["image"])
+                    image.extra = unmodelled(item, _BLOCK_KEYS["image"])
                     items.append(image)
                 else:
                     items.append(_opaque(item))  # document, search_result...: verbatim
                     continue
                 self._mark(item, ["messages", i, j, k], ipath)
         elif content is not None:
-            raise _fail(
+            raise fail(
                 f"{path}.content", "Input should be a valid string or a list of content blocks"
             )
         return ToolResultPart(tool_call_id=tool_use_id, content=items, is_error=is_error)
@@ -435,7 +412,7 @@ class _RequestDecoder:
         cc = block.get("cache_control")
         if cc is not None:
             if not isinstance(cc, dict) or cc.get("type") != "ephemeral":
-                raise _fail(f"{wire_path}.cache_control", "type must be 'ephemeral'")
+                raise fail(f"{wire_path}.cache_control", "type must be 'ephemeral'")
             self.cache_marks.append({"path": path, "cache_control": cc})
 
 
@@ -444,63 +421,21 @@ def _reasoning(thinking: dict[str, Any], output_config: Any) -> Reasoning | None
     kind = thinking["type"]
     if kind == "enabled":
         budget = thinking.get("budget_tokens")
-        if not _is_int(budget):
-            raise _fail("thinking.enabled.budget_tokens", "Field required")
+        if not is_int(budget):
+            raise fail("thinking.enabled.budget_tokens", "Field required")
         return Reasoning(budget_tokens=budget)
     if kind == "adaptive":
         effort = output_config.get("effort") if isinstance(output_config, dict) else None
         if effort is not None and not isinstance(effort, str):
-            raise _fail("output_config.effort", "Input should be a valid string")
+            raise fail("output_config.effort", "Input should be a valid string")
         return Reasoning(effort=effort or ADAPTIVE_DEFAULT_EFFORT)
     if kind == "disabled":
         return Reasoning(effort="none")
-    raise _fail(
+    raise fail(
         "thinking",
         f"Input tag {kind!r} found using 'type' does not match any of the expected tags: "
         "'adaptive', 'disabled', 'enabled'",
     )
-
-
-_DOCUMENT_KEYS = frozenset({"type", "source", "title", "cache_control"})
-_SOURCE_KEYS = {
-    "base64": frozenset({"type", "media_type", "data"}),
-    "text": frozenset({"type", "media_type", "data"}),
-    "url": frozenset({"type", "url"}),
-}
-
-
-def _document_source(block: dict[str, Any]) -> dict[str, Any] | None:
-    """The source of a document the IR models as a file, or None (a Files API id, custom
-    content, or a source with keys the IR would lose)."""
-    source = block.get("source")
-    if not isinstance(source, dict) or not isinstance(source.get("type"), str):
-        return None
-    known = _SOURCE_KEYS.get(source["type"])
-    return source if known is not None and set(source) <= known else None
-
-
-def _document(block: dict[str, Any], path: str) -> FilePart:
-    """A ``document`` block as the IR's file; ``title`` is its name, the rest (``citations``,
-    ``context``) stays in ``extra`` for Anthropic."""
-    source = block["source"]
-    spath = f"{path}.source"
-    title = block.get("title")
-    if title is not None and not isinstance(title, str):
-        raise _fail(f"{path}.title", "Input should be a valid string")
-    if source["type"] == "url":
-        part = FilePart(url=_str_field(source, "url", spath, non_empty=True), filename=title)
-    elif source["type"] == "text":
-        media_type = source.get("media_type", "text/plain")
-        if media_type != "text/plain":
-            raise _fail(f"{spath}.media_type", "Input should be 'text/plain'")
-        part = FilePart(text=_str_field(source, "data", spath), media_type=media_type)
-        part.filename = title
-    else:
-        media_type = _str_field(source, "media_type", spath, non_empty=True)
-        data = _str_field(source, "data", spath, non_empty=True)
-        part = FilePart(data=data, media_type=media_type, filename=title)
-    part.extra = _unmodelled(block, _DOCUMENT_KEYS)
-    return part
 
 
 def _is_file_image(block: dict[str, Any]) -> bool:
@@ -514,35 +449,35 @@ def _is_file_image(block: dict[str, Any]) -> bool:
 def _image(block: dict[str, Any], path: str) -> ImagePart:
     source = block.get("source")
     if not isinstance(source, dict):
-        raise _fail(f"{path}.source", "Field required")
+        raise fail(f"{path}.source", "Field required")
     kind = source.get("type")
     spath = f"{path}.source"
     if kind == "base64":
-        media_type = _str_field(source, "media_type", spath, non_empty=True)
+        media_type = str_field(source, "media_type", spath, non_empty=True)
         return ImagePart(
-            data=_str_field(source, "data", spath, non_empty=True), media_type=media_type
+            data=str_field(source, "data", spath, non_empty=True), media_type=media_type
         )
     if kind == "url":
-        return ImagePart(url=_str_field(source, "url", spath, non_empty=True))
-    raise _fail(f"{spath}.type", "must be 'base64' or 'url'")
+        return ImagePart(url=str_field(source, "url", spath, non_empty=True))
+    raise fail(f"{spath}.type", "must be 'base64' or 'url'")
 
 
 def _tool_use(block: dict[str, Any], path: str) -> ToolCallPart:
-    call_id = _str_field(block, "id", path, non_empty=True)
-    name = _str_field(block, "name", path, non_empty=True)
+    call_id = str_field(block, "id", path, non_empty=True)
+    name = str_field(block, "name", path, non_empty=True)
     args = block.get("input")
     if not isinstance(args, dict):
-        raise _fail(f"{path}.input", "Input should be a valid dictionary")
+        raise fail(f"{path}.input", "Input should be a valid dictionary")
     return ToolCallPart(id=call_id, name=name, arguments=orjson.dumps(args).decode())
 
 
 def _thinking(block: dict[str, Any], path: str) -> ThinkingPart:
     if block["type"] == "redacted_thinking":
-        return ThinkingPart(redacted_data=_str_field(block, "data", path))
+        return ThinkingPart(redacted_data=str_field(block, "data", path))
     signature = block.get("signature")
     if signature is not None and not isinstance(signature, str):
-        raise _fail(f"{path}.signature", "Input should be a valid string")
-    return ThinkingPart(thinking=_str_field(block, "thinking", path), signature=signature)
+        raise fail(f"{path}.signature", "Input should be a valid string")
+    return ThinkingPart(thinking=str_field(block, "thinking", path), signature=signature)
 
 
 # -- upstream responses ------------------------------------------------------------------------
@@ -636,5 +571,5 @@ def response_block(block: Any) -> Part | None:
     else:
         # Server-tool use and results, and future kinds: verbatim for an Anthropic client.
         return _opaque(block)
-    part.extra = _unmodelled(block, _BLOCK_KEYS[kind])
+    part.extra = unmodelled(block, _BLOCK_KEYS[kind])
     return part
