@@ -47,6 +47,9 @@ class Settings(BaseModel):
     password_queue: int = 16
     #: How often batched log rows and counters are written.
     log_flush_interval_s: float = 0.5
+    #: Most one key's ``last_used_at`` is written: once per this many seconds, whatever its
+    #: traffic (``backend.data.last_used``).
+    key_last_used_interval_s: float = Field(default=60.0, ge=0)
     #: How long a stored Responses-API answer (``store: true``) is kept: 30 days, as OpenAI.
     #: A conversation that goes on keeps its earlier turns as long as its newest one.
     responses_ttl_s: float = Field(default=30 * 24 * 3600.0, gt=0)
@@ -134,6 +137,7 @@ class Settings(BaseModel):
             "SWITCHBOARD_PASSWORD_WORKERS": ("password_workers", int),
             "SWITCHBOARD_PASSWORD_QUEUE": ("password_queue", int),
             "SWITCHBOARD_LOG_FLUSH_INTERVAL": ("log_flush_interval_s", float),
+            "SWITCHBOARD_KEY_LAST_USED_INTERVAL": ("key_last_used_interval_s", float),
             "SWITCHBOARD_RESPONSES_TTL": ("responses_ttl_s", float),
             "SWITCHBOARD_RESPONSES_SWEEP_INTERVAL": ("responses_sweep_interval_s", float),
             "SWITCHBOARD_UPSTREAM_TIMEOUT": ("upstream_timeout_s", float),

@@ -135,7 +135,11 @@ async def build_gateway(settings: Settings, metrics: Metrics | None = None) -> G
     await gw.budget.load()
 
     gw.log_writer = LogWriter(
-        bus, interval=settings.log_flush_interval_s, after_flush=gw.budget.flush, metrics=metrics
+        bus,
+        interval=settings.log_flush_interval_s,
+        after_flush=gw.budget.flush,
+        metrics=metrics,
+        last_used_interval_s=settings.key_last_used_interval_s,
     )
     await gw.log_writer.start()
 

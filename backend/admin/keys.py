@@ -1,19 +1,33 @@
-"""Gateway API keys of users (user keys) and apps (app keys). The secret is returned once."""
+"""Gateway API keys of users (user keys) and apps (app keys). The secret is returned once.
+
+Rotation (``rotate_key``) issues a new key for the same owner with the same name, limits (the
+administrator's locks included) and expiry, and retires the old one: at once (revoked), or at the
+end of a grace period (it expires then), so clients can move to the new secret without an outage.
+The new key's own spend cap counts from zero (caps are per key); what the old key spent stays in
+the log under its prefix.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from tortoise.expressions import Q
+from tortoise.functions import Count, Sum
 from tortoise.queryset import QuerySet
+from tortoise.transactions import in_transaction
 
 from backend.admin import audit, limits
 from backend.admin import validate as v
 from backend.admin.access import Actor, SystemActor, is_admin, is_super, org_scope, require_org
 from backend.admin.errors import Forbidden, InvalidInput, NotFound
 from backend.admin.pagination import Page, Sort, keyset_page
+from backend.budget.periods import period_kind, period_start
 from backend.data.models.keys import ApiKey
+from backend.data.models.logs import RequestLog
 from backend.data.models.tenancy import App, User
 from backend.gateway import Gateway
 from backend.security.api_keys import generate_key
@@ -25,6 +39,9 @@ KEY_SORTS = {
     "NAME_ASC": Sort("key:name_asc", "name", False),
 }
 KEY_STATUSES = ("active", "revoked", "expired")
+KEY_KINDS = ("user", "app")
+#: Longest grace period a rotation may give the old key (30 days).
+MAX_GRACE_S = 30 * 24 * 3600
 
 
 def key_status(key: ApiKey, now: dt.datetime) -> str:
@@ -71,6 +88,8 @@ async def list_keys(
     app_id: int | None = None,
     status: str | None = None,
     search: str | None = None,
+    kind: str | None = None,
+    org_id: int | None = None,
     sort: str = "CREATED_DESC",
     first: int | None = None,
     after: str | None = None,
@@ -100,6 +119,11 @@ async def list_keys(
             qs = qs.filter(
                 Q(revoked_at__isnull=True) & (Q(expires_at__isnull=True) | Q(expires_at__gt=now))
             )
+    if kind:
+        v.choice(kind, "kind", KEY_KINDS)
+        qs = qs.filter(app_id__isnull=kind == "user")
+    if org_id is not None:
+        qs = qs.filter(Q(user__organization_id=org_id) | Q(app__organization_id=org_id))
     if search:
         qs = qs.filter(Q(name__icontains=search) | Q(prefix__icontains=search))
     return await keyset_page(qs, KEY_SORTS[sort], first=first, after=after)
@@ -171,3 +195,98 @@ async def delete_key(gw: Gateway, actor: Actor, key_id: int) -> int:
     await audit.record(actor, "key.delete", f"key:{key.prefix}")
     await gw.config_changed("keys")
     return key_id
+
+
+async def rotate_key(
+    gw: Gateway, actor: Actor, key_id: int, grace_s: int | None
+) -> tuple[ApiKey, ApiKey, str]:
+    """(old key, new key, new secret): see the module docstring."""
+    old = await get_key(actor, key_id)
+    now = gw.clock()
+    status = key_status(old, now)
+    if status != "active":
+        raise InvalidInput(f"key {old.prefix} is {status}: only an active key can be rotated")
+    grace = v.int_range(grace_s, "graceSeconds", 0, MAX_GRACE_S) or 0
+    secret, prefix, digest = generate_key()
+    new = ApiKey(
+        name=old.name,
+        prefix=prefix,
+        key_hash=digest,
+        user_id=old.user_id,  # type: ignore[attr-defined]
+        app_id=old.app_id,  # type: ignore[attr-defined]
+        rate_limit_rpm=old.rate_limit_rpm,
+        rate_limit_tpm=old.rate_limit_tpm,
+        spend_cap_usd=old.spend_cap_usd,
+        cap_period=old.cap_period,
+        allowed_models=old.allowed_models,
+        # The locks go along: rotating must not free an owner from an administrator's limit.
+        admin_limits=dict(old.admin_limits or {}),
+        expires_at=old.expires_at,
+    )
+    if grace:
+        retire = now + dt.timedelta(seconds=grace)
+        if old.expires_at is None or old.expires_at > retire:
+            old.expires_at = retire
+    else:
+        old.revoked_at = now
+    async with in_transaction():
+        await new.save()
+        await old.save(update_fields=["expires_at", "revoked_at"])
+    await audit.record(
+        actor, "key.rotate", f"key:{old.prefix}", new_key=new.prefix, grace_seconds=grace
+    )
+    await gw.config_changed("keys")
+    return old, new, secret
+
+
+@dataclass(frozen=True, slots=True)
+class KeySpend:
+    period: str
+    period_start: dt.datetime
+    cost_usd: Decimal
+    requests: int
+    #: Requests answered by a model without a known price (not in cost_usd).
+    unknown_cost_requests: int
+
+
+def spend_period(key: ApiKey, now: dt.datetime) -> tuple[str, dt.datetime]:
+    """The key's cap period (monthly without a cap) and its start."""
+    kind = period_kind(key.cap_period)
+    return kind, period_start(kind, now)
+
+
+async def spend_since(items: Sequence[tuple[str, str, dt.datetime]]) -> list[KeySpend]:
+    """Spend of keys since their period starts, from the log (not superseded attempts), for
+    (prefix, period, start) items: one grouped query per distinct start (at most three)."""
+    by_start: dict[dt.datetime, set[str]] = {}
+    for prefix, _, start in items:
+        by_start.setdefault(start, set()).add(prefix)
+    found: dict[tuple[str, dt.datetime], tuple[Decimal, int, int]] = {}
+    for start, prefixes in by_start.items():
+        base = RequestLog.filter(
+            key_prefix__in=sorted(prefixes), created_at__gte=start, superseded=False
+        )
+        totals = await (
+            base.annotate(cost=Sum("cost_usd"), n=Count("id"))
+            .group_by("key_prefix")
+            .values("key_prefix", "cost", "n")
+        )
+        unknown = await (
+            base.filter(cost_usd__isnull=True, status__lt=400)
+            .annotate(n=Count("id"))
+            .group_by("key_prefix")
+            .values("key_prefix", "n")
+        )
+        unknown_by = {r["key_prefix"]: int(r["n"] or 0) for r in unknown}
+        for r in totals:
+            cost = Decimal(str(r["cost"] or 0)).quantize(Decimal("0.00000001"))
+            found[(r["key_prefix"], start)] = (
+                cost,
+                int(r["n"] or 0),
+                unknown_by.get(r["key_prefix"], 0),
+            )
+    out = []
+    for prefix, period, start in items:
+        cost, n, unknown_n = found.get((prefix, start), (Decimal("0.00000000"), 0, 0))
+        out.append(KeySpend(period, start, cost, n, unknown_n))
+    return out

@@ -31,8 +31,8 @@ from backend.admin.access import (
     own_org,
     require_user_access,
 )
-from backend.admin.errors import Forbidden, NotFound
-from backend.admin.pagination import Page, Sort, keyset_page, offset_page
+from backend.admin.errors import Forbidden, InvalidInput, NotFound
+from backend.admin.pagination import Page, Sort, bounded_count, keyset_page, offset_page
 from backend.data.models.logs import RequestLog, UsageRollup
 from backend.data.models.tenancy import User
 from backend.proxy.gemini import LOGGED_ENDPOINTS as GEMINI_ENDPOINTS
@@ -114,18 +114,21 @@ class LogFilter:
     since: dt.datetime | None = None
     until: dt.datetime | None = None
     include_superseded: bool = False
+    #: Every row of one request (its fallback attempts too, with ``include_superseded``).
+    request_id: str | None = None
+    #: Free text: a request id or key prefix it starts with, or part of a model name.
+    search: str | None = None
 
 
-async def list_logs(
-    actor: Actor,
-    filters: LogFilter,
-    *,
-    sort: str = "NEWEST",
-    first: int | None = None,
-    after: str | None = None,
-) -> Page[RequestLog]:
+#: Longest free-text search accepted (ids and model names are shorter).
+MAX_SEARCH = 200
+#: Most rows ``count_logs`` counts (a bounded count stays fast on a large table).
+DEFAULT_COUNT_LIMIT = 10_000
+MAX_COUNT_LIMIT = 100_000
+
+
+def _filtered(actor: Actor, f: LogFilter) -> QuerySet[RequestLog]:
     qs = _scoped_logs(actor)
-    f = filters
     if f.endpoints is not None:
         qs = qs.filter(endpoint__in=list(f.endpoints))
     if f.user_id is not None:
@@ -150,7 +153,50 @@ async def list_logs(
         qs = qs.filter(created_at__lt=v.aware(f.until, "until"))
     if not f.include_superseded:
         qs = qs.filter(superseded=False)
+    if f.request_id:
+        qs = qs.filter(request_id=f.request_id)
+    if f.search is not None and f.search.strip():
+        qs = qs.filter(_search(f.search))
+    return qs
+
+
+def _search(text: str) -> Q:
+    term = text.strip()
+    if len(term) > MAX_SEARCH:
+        raise InvalidInput(f"search may be at most {MAX_SEARCH} characters", field="search")
+    # Ids and key prefixes match from their start (an index range), models anywhere in the name.
+    return (
+        Q(request_id__startswith=term)
+        | Q(key_prefix__startswith=term)
+        | Q(requested_model__icontains=term)
+        | Q(actual_model__icontains=term)
+    )
+
+
+async def list_logs(
+    actor: Actor,
+    filters: LogFilter,
+    *,
+    sort: str = "NEWEST",
+    first: int | None = None,
+    after: str | None = None,
+) -> Page[RequestLog]:
+    qs = _filtered(actor, filters)
     return await keyset_page(qs, LOG_SORTS[sort], first=first, after=after)
+
+
+async def count_logs(
+    actor: Actor, filters: LogFilter, *, limit: int = DEFAULT_COUNT_LIMIT
+) -> tuple[int, bool]:
+    """Rows matching ``filters`` (as ``list_logs``), counted up to ``limit``: (count, exact).
+
+    Beyond ``limit`` the answer is (limit, False), "more than": the count stops reading there,
+    so it costs at most ``limit`` index entries however large the log is.
+    """
+    if not 1 <= limit <= MAX_COUNT_LIMIT:
+        raise InvalidInput(f"upTo must be from 1 to {MAX_COUNT_LIMIT}", field="upTo")
+    counted = await bounded_count(_filtered(actor, filters), limit + 1)
+    return (limit, False) if counted > limit else (counted, True)
 
 
 async def get_log(actor: Actor, log_id: int) -> RequestLog:

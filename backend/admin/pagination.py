@@ -127,6 +127,20 @@ async def keyset_page(
     return Page(rows, has_next, cursor, count)
 
 
+async def bounded_count(qs: QuerySet[M], limit: int) -> int:
+    """``min(count, limit)`` of ``qs``, reading at most ``limit`` rows: ``SELECT COUNT(*) FROM
+    (SELECT id ... LIMIT n)``, so a count over a large table costs what a page of ``limit`` does
+    (an index range when the filters have one), not a scan of every match."""
+    inner = qs.limit(limit).only("id")
+    inner._choose_db_if_not_chosen()
+    inner._make_query()
+    sql, params = inner.query.get_parameterized_sql()
+    rows = await inner._db.execute_query_dict(
+        f"SELECT COUNT(*) AS n FROM ({sql}) AS bounded", params
+    )
+    return int(rows[0]["n"]) if rows else 0
+
+
 def offset_page(items: Sequence[T], key: str, *, first: int | None, after: str | None) -> Page[T]:
     """Pagination of a list computed in full (aggregates): the cursor holds the offset."""
     size = page_size(first)

@@ -43,12 +43,19 @@ class LogRecord:
     deployment: str | None = None
     error_type: str | None = None
     error_message: str | None = None
+    #: The error's machine code, the provider's status when it failed, and the gateway's own
+    #: refusal (which cap, limit or allowlist; ``policies.refusal``).
+    error_code: str | None = None
+    upstream_status: int | None = None
+    refusal: dict[str, Any] | None = None
     input_tokens: int = 0
     output_tokens: int = 0
     cached_tokens: int = 0
-    #: Part of output (metrics only: the log table has no column for it).
+    #: Part of output the model spent reasoning.
     reasoning_tokens: int = 0
     cost_usd: Decimal | None = None
+    #: The rates the cost was computed with (``price_doc``); None: no price used.
+    price: dict[str, Any] | None = None
     latency_ms: float = 0.0
     ttft_ms: float | None = None
     streamed: bool = False
@@ -80,9 +87,13 @@ class LogRecord:
             "deployment": self.deployment,
             "status": self.status,
             "error_type": self.error_type,
+            "error_code": self.error_code,
+            "upstream_status": self.upstream_status,
+            "refusal": self.refusal,
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
             "cached_tokens": self.cached_tokens,
+            "reasoning_tokens": self.reasoning_tokens,
             "cost_usd": None if self.cost_usd is None else str(self.cost_usd),
             "latency_ms": round(self.latency_ms, 3),
             "ttft_ms": None if self.ttft_ms is None else round(self.ttft_ms, 3),

@@ -19,6 +19,7 @@ Where each part comes from:
 
 from __future__ import annotations
 
+import json
 import sys
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
@@ -40,6 +41,9 @@ from backend.admin.access import ROLES
 NONE = "none"
 COLUMNS = (*ROLES, NONE)
 DOC_PATH = Path(__file__).resolve().parents[2] / "docs" / "AUTHZ.md"
+#: The same table for the dashboard, which shows a control only to roles that may use it (it
+#: never imports ``backend``: it reads this generated file).
+UI_PATH = Path(__file__).resolve().parents[2] / "frontend_reflex" / "permissions.json"
 
 # Scope vocabulary (what an allowed role reaches).
 ALL = "all"
@@ -78,6 +82,7 @@ SCOPES: dict[str, dict[str, str]] = {
     "Mutation.createApiKey": {"org_admin": "own org's users and apps", "member": "own keys"},
     "Mutation.updateApiKey": {"org_admin": "own org's users and apps", "member": "own keys"},
     "Mutation.revokeApiKey": {"org_admin": "own org's users and apps", "member": "own keys"},
+    "Mutation.rotateApiKey": {"org_admin": "own org's users and apps", "member": "own keys"},
     "Mutation.deleteApiKey": {"org_admin": "own org's users and apps", "member": "own keys"},
     "Query.adminTokens": {"org_admin": "own tokens"},
     # limits (rates, tokens, allowlists, caps) and spend by tag
@@ -120,6 +125,7 @@ SCOPES: dict[str, dict[str, str]] = {
     # logs, usage, errors, dashboard
     "Query.gatewayLogs": {"org_admin": MADE_UNDER_ORG, "member": OWN_UNDER_ORG},
     "Query.gatewayLog": {"org_admin": MADE_UNDER_ORG, "member": OWN_UNDER_ORG},
+    "Query.gatewayLogCount": {"org_admin": MADE_UNDER_ORG, "member": OWN_UNDER_ORG},
     "Query.userUsage": {"org_admin": MADE_UNDER_ORG, "member": OWN_UNDER_ORG},
     "Query.errorReports": REPORTS_UNDER_ORG,
     "Mutation.reportError": {"super_admin": "as self", "org_admin": "as self", "member": "as self"},
@@ -140,6 +146,15 @@ SCOPES: dict[str, dict[str, str]] = {
     # live
     "Subscription.gatewayLogs": {"org_admin": MADE_UNDER_ORG, "member": OWN_UNDER_ORG},
     "Subscription.errorReports": REPORTS_UNDER_ORG,
+}
+
+#: Roles that may change rows belonging to no organization (global aliases), for fields whose
+#: other rows an org_admin may change in their own organization. The services enforce it
+#: (``require_super`` on a global row); the dashboard hides these controls on global rows.
+GLOBAL_ROWS: dict[str, frozenset[str]] = {
+    "Mutation.createModelAlias": frozenset({"super_admin"}),
+    "Mutation.updateModelAlias": frozenset({"super_admin"}),
+    "Mutation.deleteModelAlias": frozenset({"super_admin"}),
 }
 
 _API_KEY = {
@@ -399,18 +414,36 @@ def render(rules: list[Rule] | None = None) -> str:
     return "\n".join(lines)
 
 
+def ui_table(rules: list[Rule] | None = None) -> str:
+    """``frontend_reflex/permissions.json``: for each root field, the roles it lets in and, where
+    it matters, the roles that may act on global rows."""
+    rules = graphql_rules() if rules is None else rules
+    table: dict[str, dict[str, list[str]]] = {}
+    for r in rules:
+        if r.kind not in ("query", "mutation"):
+            continue
+        entry = {"roles": [role for role in ROLES if r.allows(role)]}
+        if r.path in GLOBAL_ROWS:
+            entry["globalRows"] = [role for role in ROLES if role in GLOBAL_ROWS[r.path]]
+        table[r.path] = entry
+    return json.dumps(table, indent=1, sort_keys=True) + "\n"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     text = render()
+    ui = ui_table()
     if "--write" in args:
         DOC_PATH.parent.mkdir(parents=True, exist_ok=True)
         DOC_PATH.write_text(text)
+        UI_PATH.write_text(ui)
         return 0
     if "--check" in args:
-        current = DOC_PATH.read_text() if DOC_PATH.exists() else ""
-        if current != text:
-            sys.stderr.write(f"{DOC_PATH} is stale: run python -m backend.graphql.authz --write\n")
-            return 1
+        for path, want in ((DOC_PATH, text), (UI_PATH, ui)):
+            current = path.read_text() if path.exists() else ""
+            if current != want:
+                sys.stderr.write(f"{path} is stale: run python -m backend.graphql.authz --write\n")
+                return 1
         return 0
     sys.stdout.write(text)
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from enum import Enum
 from typing import Annotated
 
@@ -14,10 +15,23 @@ from backend.admin import keys as svc
 from backend.data.models.keys import AdminToken, ApiKey
 from backend.graphql.common import After, Connection, First, changes, connection
 from backend.graphql.context import Info, viewer
-from backend.graphql.enums import ApiKeyKind, ApiKeyStatus, stored
+from backend.graphql.enums import ApiKeyKind, ApiKeyStatus, CapPeriod, stored
 from backend.graphql.governance import LimitsType, limits_type
 from backend.graphql.permissions import IsAdmin, IsAuthenticated
 from backend.graphql.tenancy import AppType, UserType
+
+
+@strawberry.type(description="What a key spent in its cap period so far (from the request log).")
+class KeySpend:
+    period: CapPeriod = strawberry.field(
+        description="The key's cap period (monthly when it has no cap)."
+    )
+    period_start: dt.datetime = strawberry.field(description="When the period began (UTC).")
+    cost_usd: Decimal = strawberry.field(description="Cost in USD of its priced requests.")
+    requests: int = strawberry.field(description="Requests made with it in the period.")
+    unknown_cost_requests: int = strawberry.field(
+        description="Requests answered by a model without a price: not in costUsd."
+    )
 
 
 @strawberry.type(name="ApiKey", description="A gateway API key (its secret is never shown again).")
@@ -43,6 +57,22 @@ class ApiKeyType:
             "set are listed in locks (the owner may not raise them)."
         )
     )
+
+    _cap_period: strawberry.Private[str | None] = None
+
+    @strawberry.field(description="What the key spent in its cap period so far.")
+    async def spend_this_period(self, info: Info) -> KeySpend:
+        now = info.context.gateway.clock()
+        period = svc.period_kind(self._cap_period)
+        start = svc.period_start(period, now)
+        spent = await info.context.loaders.key_spend.load((self.prefix, period, start))
+        return KeySpend(
+            period=CapPeriod(spent.period),
+            period_start=spent.period_start,
+            cost_usd=spent.cost_usd,
+            requests=spent.requests,
+            unknown_cost_requests=spent.unknown_cost_requests,
+        )
 
     @strawberry.field(description="Whom the key belongs to.")
     def kind(self) -> ApiKeyKind:
@@ -77,6 +107,7 @@ class ApiKeyType:
             created_at=k.created_at,
             status=ApiKeyStatus(svc.key_status(k, now)),
             limits=limits_type(k),
+            _cap_period=k.cap_period,
         )
 
 
@@ -85,6 +116,19 @@ class CreatedApiKey:
     api_key: ApiKeyType = strawberry.field(description="The key.")
     secret: str = strawberry.field(
         description="The full key. Shown only in this response: store it now."
+    )
+
+
+@strawberry.type(description="A rotated key: the new key with its secret, and the old key.")
+class RotatedApiKey:
+    api_key: ApiKeyType = strawberry.field(description="The new key (same owner, name, limits).")
+    secret: str = strawberry.field(
+        description="The new key's full secret. Shown only in this response: store it now."
+    )
+    previous: ApiKeyType = strawberry.field(
+        description=(
+            "The old key: revoked, or expiring at the end of the grace period (its expiresAt)."
+        )
     )
 
 
@@ -135,6 +179,12 @@ class ApiKeyFilter:
     app_id: int | None = strawberry.field(default=None, description="Only this app's keys.")
     status: ApiKeyStatus | None = strawberry.field(default=None, description="Only this status.")
     search: str | None = strawberry.field(default=None, description="In name or prefix.")
+    kind: ApiKeyKind | None = strawberry.field(
+        default=None, description="Only user keys or only app keys."
+    )
+    organization_id: int | None = strawberry.field(
+        default=None, description="Only keys of this organization's users and apps."
+    )
 
 
 @strawberry.input(description="A new API key (a user key, or an app key with appId).")
@@ -194,6 +244,8 @@ class KeysQuery:
             app_id=f.app_id,
             status=stored(f.status),
             search=f.search,
+            kind=stored(f.kind),
+            org_id=f.organization_id,
             sort=stored(sort),
             first=first,
             after=after,
@@ -247,6 +299,35 @@ class KeysMutation:
         gw = info.context.gateway
         key = await svc.revoke_key(gw, viewer(info), id)
         return ApiKeyType.of(key, gw.clock())
+
+    @strawberry.mutation(
+        permission_classes=[IsAuthenticated],
+        description=(
+            "Issue a new key in place of this one (same owner, name, limits and expiry; its "
+            "secret is returned once) and retire the old key: at once, or when graceSeconds "
+            "have passed (it expires then), so clients can switch without an outage."
+        ),
+    )
+    async def rotate_api_key(
+        self,
+        info: Info,
+        id: _KeyId,
+        grace_seconds: Annotated[
+            int | None,
+            strawberry.argument(
+                description=(
+                    "How long the old key keeps working, 0 to 2,592,000 (30 days); "
+                    "null or 0: revoked at once."
+                )
+            ),
+        ] = None,
+    ) -> RotatedApiKey:
+        gw = info.context.gateway
+        old, new, secret = await svc.rotate_key(gw, viewer(info), id, grace_seconds)
+        now = gw.clock()
+        return RotatedApiKey(
+            api_key=ApiKeyType.of(new, now), secret=secret, previous=ApiKeyType.of(old, now)
+        )
 
     @strawberry.mutation(permission_classes=[IsAuthenticated], description="Returns the id.")
     async def delete_api_key(self, info: Info, id: _KeyId) -> int:

@@ -18,6 +18,7 @@ from backend.graphql.common import After, Connection, First, connection
 from backend.graphql.context import Info, viewer
 from backend.graphql.enums import AgentTier, stored
 from backend.graphql.permissions import IsAuthenticated
+from backend.graphql.request_detail import PriceUsedType, RefusalType, price_type, refusal_type
 from backend.graphql.tenancy import AppType, UserType, visible_user
 
 
@@ -47,10 +48,28 @@ class RequestFields:
     )
     status: int = strawberry.field(description="HTTP status of the answer.")
     error_type: str | None = strawberry.field(description="The error's type; null: success.")
+    error_code: str | None = strawberry.field(
+        description=(
+            "The error's code (insufficient_quota, rate_limit_exceeded, model_not_allowed, "
+            "upstream_rate_limited, upstream_500...); null: none."
+        )
+    )
+    upstream_status: int | None = strawberry.field(
+        description="The HTTP status the provider answered with when it failed; null: it did not."
+    )
+    refusal: RefusalType | None = strawberry.field(
+        description=(
+            "Why the gateway itself refused (which spend cap, rate limit, allowlist...); null: "
+            "it did not (a success, a provider's error, a malformed request)."
+        )
+    )
     input_tokens: int = strawberry.field(description="Input tokens billed.")
     output_tokens: int = strawberry.field(description="Output tokens billed.")
     cached_tokens: int = strawberry.field(
         description="Input tokens read from the provider's prompt cache."
+    )
+    reasoning_tokens: int = strawberry.field(
+        description="Of the output tokens, those the model spent reasoning."
     )
     cost_usd: Decimal | None = strawberry.field(
         description="Cost in USD; null: the price is unknown."
@@ -96,6 +115,9 @@ class GatewayLogType(RequestFields):
     response_body: str | None = strawberry.field(
         description="The answer as received (clipped if very large)."
     )
+    price: PriceUsedType | None = strawberry.field(
+        description="The rates costUsd was computed with; null: no price (unknown or no cost)."
+    )
 
     @strawberry.field(description="The app of an app key; null: a user key.")
     async def app(self, info: Info) -> AppType | None:
@@ -121,11 +143,16 @@ class GatewayLogType(RequestFields):
             deployment=r.deployment,
             status=r.status,
             error_type=r.error_type,
+            error_code=r.error_code,
+            upstream_status=r.upstream_status,
+            refusal=refusal_type(r.refusal),
             error_message=r.error_message,
             input_tokens=r.input_tokens,
             output_tokens=r.output_tokens,
             cached_tokens=r.cached_tokens,
+            reasoning_tokens=r.reasoning_tokens,
             cost_usd=r.cost_usd,
+            price=price_type(r.price),
             latency_ms=r.latency_ms,
             ttft_ms=r.ttft_ms,
             streamed=r.streamed,
@@ -163,9 +190,13 @@ class GatewayLogEvent(RequestFields):
             deployment=ev.get("deployment"),
             status=int(ev.get("status", 0)),
             error_type=ev.get("error_type"),
+            error_code=ev.get("error_code"),
+            upstream_status=ev.get("upstream_status"),
+            refusal=refusal_type(ev.get("refusal")),
             input_tokens=int(ev.get("input_tokens") or 0),
             output_tokens=int(ev.get("output_tokens") or 0),
             cached_tokens=int(ev.get("cached_tokens") or 0),
+            reasoning_tokens=int(ev.get("reasoning_tokens") or 0),
             cost_usd=cost_val,
             latency_ms=float(ev.get("latency_ms") or 0),
             ttft_ms=ev.get("ttft_ms"),
@@ -285,6 +316,48 @@ class GatewayLogFilter:
     include_superseded: bool = strawberry.field(
         default=False, description="Also list failed attempts that a fallback replaced."
     )
+    request_id: str | None = strawberry.field(
+        default=None,
+        description="Only this request's rows (with includeSuperseded: its fallback attempts).",
+    )
+    search: str | None = strawberry.field(
+        default=None,
+        description=(
+            "Free text: a request id or key prefix the row's starts with, or part of the "
+            "requested or actual model's name."
+        ),
+    )
+
+
+def log_filter(f: GatewayLogFilter | None) -> svc.LogFilter:
+    """The service filter of a GraphQL one (shared by the list and its count)."""
+    f = f or GatewayLogFilter()
+    return svc.LogFilter(
+        endpoints=None if f.endpoint is None else svc.ENDPOINTS[stored(f.endpoint)],
+        user_id=f.user_id,
+        org_id=f.organization_id,
+        app_id=f.app_id,
+        model=f.model,
+        provider=f.provider,
+        status=f.status,
+        errors_only=f.errors_only,
+        key_prefix=f.key_prefix,
+        since=f.since,
+        until=f.until,
+        include_superseded=f.include_superseded,
+        request_id=f.request_id,
+        search=f.search,
+    )
+
+
+@strawberry.type(description="How many requests match a filter, counted up to a bound.")
+class LogCount:
+    count: int = strawberry.field(
+        description="Matching rows; when exact is false, at least this many (the bound)."
+    )
+    exact: bool = strawberry.field(
+        description="False when more rows match than were counted (show it as 'more than')."
+    )
 
 
 def _window(
@@ -312,28 +385,33 @@ class LogsQuery:
         first: First = None,
         after: After = None,
     ) -> Connection[GatewayLogType]:
-        f = filter or GatewayLogFilter()
         page = await svc.list_logs(
-            viewer(info),
-            svc.LogFilter(
-                endpoints=None if f.endpoint is None else svc.ENDPOINTS[stored(f.endpoint)],
-                user_id=f.user_id,
-                org_id=f.organization_id,
-                app_id=f.app_id,
-                model=f.model,
-                provider=f.provider,
-                status=f.status,
-                errors_only=f.errors_only,
-                key_prefix=f.key_prefix,
-                since=f.since,
-                until=f.until,
-                include_superseded=f.include_superseded,
-            ),
-            sort=stored(sort),
-            first=first,
-            after=after,
+            viewer(info), log_filter(filter), sort=stored(sort), first=first, after=after
         )
         return connection(page, GatewayLogType.of)
+
+    @strawberry.field(
+        permission_classes=[IsAuthenticated],
+        description=(
+            "How many requests gatewayLogs lists for the same filter (members: their own), "
+            "counted up to upTo so it stays fast on a large log."
+        ),
+    )
+    async def gateway_log_count(
+        self,
+        info: Info,
+        filter: Annotated[
+            GatewayLogFilter | None, strawberry.argument(description="Which requests; null: all.")
+        ] = None,
+        up_to: Annotated[
+            int,
+            strawberry.argument(
+                description=f"Count at most this many, 1 to {svc.MAX_COUNT_LIMIT:,}."
+            ),
+        ] = svc.DEFAULT_COUNT_LIMIT,
+    ) -> LogCount:
+        count, exact = await svc.count_logs(viewer(info), log_filter(filter), limit=up_to)
+        return LogCount(count=count, exact=exact)
 
     @strawberry.field(
         permission_classes=[IsAuthenticated],

@@ -163,10 +163,12 @@ async def settle(ctx: RequestContext, gw: Gateway) -> None:
         ctx.cost = Decimal(0)
     elif ctx.actual_model is not None:
         ctx.cost = gw.router.prices.cost(ctx.actual_model, ctx.usage)
+        ctx.price = gw.router.prices.price(ctx.actual_model)
         if ctx.cost is None and reservation is not None and not reservation.is_noop:
             # A capped caller served an unpriced model: only possible at the default price.
             default = unpriced_default(gw)
             if default is not None:
+                ctx.price = default
                 u = ctx.usage
                 ctx.cost = default.linear_cost(
                     u.input_tokens, u.output_tokens, u.cached_tokens, u.cache_write_tokens

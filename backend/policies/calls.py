@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractContextManager
 from typing import Any, TypeVar
@@ -22,6 +23,7 @@ from backend.ir.errors import GatewayError, InvalidRequest, ProviderNotConfigure
 from backend.ir.stream import StreamError, StreamEvent
 from backend.observability.tracing import NO_ATTEMPT, Tracing
 from backend.policies.context import RequestContext
+from backend.policies.refusal import error_facts
 from backend.protocols.model_rules import refusal
 from backend.protocols.openai_responses.rules import responses_refusal, same_wire_view
 from backend.providers.base import Provider
@@ -113,16 +115,23 @@ class ProviderCalls:
         candidates: list[str],
         attempt: Callable[[str, int], Awaitable[T]],
     ) -> T:
-        failures: list[tuple[str, str | None, GatewayError]] = []
+        failures: list[tuple[str, str | None, GatewayError, float]] = []
+        # Each attempt's own start, so a superseded row's latency is that attempt's.
+        starts: dict[int, float] = {}
 
-        def on_failed(model: str, _attempt: int, err: GatewayError) -> None:
-            failures.append((model, ctx.provider, err))
+        async def timed(model: str, n: int) -> T:
+            starts[n] = time.perf_counter()
+            return await attempt(model, n)
+
+        def on_failed(model: str, n: int, err: GatewayError) -> None:
+            began = starts.get(n, ctx.started)
+            failures.append((model, ctx.provider, err, (time.perf_counter() - began) * 1000.0))
 
         answered = False
         try:
             result, model, _ = await run_with_fallback(
                 candidates,
-                attempt,
+                timed,
                 router=self.gw.router,
                 on_attempt_failed=on_failed,
                 usable=functools.partial(self._require_provider, ctx),
@@ -180,25 +189,35 @@ class ProviderCalls:
             return
         ctx.deployment = calls[-1].deployment
         ctx.attempts += len(calls) - 1
-        failed = [(model, ctx.provider, c.error) for c in calls[:-1] if c.error is not None]
+        failed = [
+            (model, ctx.provider, c.error, c.latency_ms) for c in calls[:-1] if c.error is not None
+        ]
         self._log_superseded(ctx, failed)
 
     def _log_superseded(
-        self, ctx: RequestContext, failures: list[tuple[str, str | None, GatewayError]]
+        self, ctx: RequestContext, failures: list[tuple[str, str | None, GatewayError, float]]
     ) -> None:
-        for model, provider, err in failures:
+        for model, provider, err, latency_ms in failures:
+            facts = error_facts(err)
             row = dataclasses.replace(
                 ctx.log_record(superseded=True),
                 actual_model=model,
                 provider=provider,
                 deployment=ctx.trail.deployment_of(err) if ctx.trail is not None else None,
                 status=err.status,
-                error_type=err.kind,
-                error_message=err.message[:2000],
+                error_type=facts.error_type,
+                error_message=facts.error_message,
+                error_code=facts.error_code,
+                upstream_status=facts.upstream_status,
+                refusal=facts.refusal,
+                latency_ms=latency_ms,
+                ttft_ms=None,
                 input_tokens=0,
                 output_tokens=0,
                 cached_tokens=0,
+                reasoning_tokens=0,
                 cost_usd=None,
+                price=None,
                 request_body=None,
                 response_body=None,
                 dlp_activity=[],

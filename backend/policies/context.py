@@ -12,6 +12,7 @@ from typing import Any
 from backend.data.log_record import LogRecord, clip_body
 from backend.ir.chat import Usage
 from backend.ir.errors import GatewayError
+from backend.policies.refusal import error_facts
 from backend.providers.deployment_pool import Trail
 from backend.state.snapshot import Principal
 
@@ -43,6 +44,8 @@ class RequestContext:
     attempts: int = 0
     usage: Usage = field(default_factory=Usage)
     cost: Decimal | None = None
+    #: The rates ``cost`` was computed with (``pricing.book.ModelPricing``), for the log row.
+    price: Any = None
     status: int = 200
     error: GatewayError | None = None
     #: (error_type, error_message) for the log of an outcome that is not a ``GatewayError``
@@ -84,8 +87,9 @@ class RequestContext:
     def log_record(self, *, superseded: bool = False) -> LogRecord:
         p = self.principal
         err = self.error
+        facts = error_facts(err) if err is not None else None
         error_type, error_message = (
-            (err.kind, err.message[:2000]) if err else self.note or (None, None)
+            (facts.error_type, facts.error_message) if facts else self.note or (None, None)
         )
         if err is not None and self.billing_note:
             error_message = f"{error_message} {self.billing_note}"
@@ -104,11 +108,15 @@ class RequestContext:
             deployment=self.deployment,
             error_type=error_type,
             error_message=error_message,
+            error_code=facts.error_code if facts else None,
+            upstream_status=facts.upstream_status if facts else None,
+            refusal=facts.refusal if facts else None,
             input_tokens=self.usage.input_tokens,
             output_tokens=self.usage.output_tokens,
             cached_tokens=self.usage.cached_tokens,
             reasoning_tokens=self.usage.reasoning_tokens,
             cost_usd=self.cost,
+            price=price_doc(self.price) if self.cost is not None else None,
             latency_ms=self.elapsed_ms(),
             ttft_ms=self.ttft_ms,
             streamed=self.streamed,
@@ -122,3 +130,21 @@ class RequestContext:
             response_body=clip_body(self.response_body),
             dlp_activity=self.dlp_activity,
         )
+
+
+def price_doc(pricing: Any) -> dict[str, Any] | None:
+    """A ``ModelPricing`` as the log row keeps it: rates as decimal strings (USD per million
+    tokens) and their source (override, price-table, ollama, unpriced-default)."""
+    if pricing is None:
+        return None
+
+    def rate(value: Decimal | None) -> str | None:
+        return None if value is None else str(value)
+
+    return {
+        "input_per_mtok": rate(pricing.input_per_mtok),
+        "output_per_mtok": rate(pricing.output_per_mtok),
+        "cached_per_mtok": rate(pricing.cached_per_mtok),
+        "cache_write_per_mtok": rate(getattr(pricing, "cache_write_per_mtok", None)),
+        "source": str(pricing.source),
+    }

@@ -59,7 +59,7 @@ ENTITIES = (
     "gatewayLog",
     "ssoRule",
 )
-VERBS = ("create", "update", "delete", "revoke", "set", "import", "report")
+VERBS = ("create", "update", "delete", "revoke", "rotate", "set", "import", "report")
 #: Fields whose ``id`` names a row through another argument: ``limits`` / ``setLimits`` take
 #: ``target: LimitTarget``, which the probe fills with the enum's first value, ``KEY``.
 ID_ENTITIES = {"limits": "apiKey"}

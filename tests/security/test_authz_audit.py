@@ -192,6 +192,8 @@ async def test_graphql_field_by_role(audit: Audit, rule: authz.Rule) -> None:
 def _empty(value: Any) -> bool:
     if value is None or value == []:
         return True
+    if isinstance(value, dict) and value.get("count") == 0:
+        return True  # a count of what another organization has: nothing reached
     return isinstance(value, dict) and value.get("nodes") == [] and not value.get("totalCount")
 
 

@@ -33,7 +33,9 @@ class Migration(migrations.Migration):
         ops.AddField(
             model_name='RequestLog',
             name='reasoning_tokens',
-            field=fields.IntField(default=0),
+            # A database default: existing rows get 0 (SQLite and PostgreSQL refuse a NOT NULL
+            # column without one on a table that has rows).
+            field=fields.IntField(default=0, db_default=0),
         ),
         ops.AddField(
             model_name='RequestLog',
