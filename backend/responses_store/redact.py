@@ -28,6 +28,7 @@ import orjson
 from backend.dlp.fields import is_exact, map_text, text_size
 from backend.dlp.redact import Redactor, redact_into
 from backend.dlp.vault import Vault
+from backend.protocols.files import data_url, from_base64, parse_data_url
 
 #: Responses-wire fields that are opaque or vocabulary, never a person's text.
 _EXACT = frozenset(
@@ -89,7 +90,24 @@ class _Walk:
             return s  # unchanged: keep the client's bytes
         return orjson.dumps(new).decode()
 
+    def file_data(self, s: str) -> str:
+        """A text document's base64 (the upstream got its text redacted, so the stored copy
+        must not keep it encoded); other data (PDFs) is kept as sent, unscanned like upstream."""
+        parsed = parse_data_url(s)
+        if parsed is None:
+            return s
+        part = from_base64(parsed[1], parsed[0])
+        if part.text is None:
+            return s
+        new = self.text(part.text)
+        if new == part.text:
+            return s
+        part.text = new
+        return data_url(part, exact=True)
+
     def walk(self, value: Any, key: str | None = None) -> Any:
+        if key == "file_data" and isinstance(value, str):
+            return self.file_data(value)
         if key is not None and (key in _EXACT or is_exact(key, value)):
             return value
         if key == "metadata":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import orjson
@@ -108,6 +109,31 @@ def test_stored_copy_keeps_opaque_fields_and_valid_json() -> None:
     assert stored_items[0]["content"][0]["text"] == "[EMAIL_1]"
     assert (stored["id"], stored["output"][1]["call_id"]) == ("resp_1", "call_1")
     assert response["output"][1]["arguments"].count(EMAIL) == 1  # the input is not mutated
+
+
+def test_a_text_file_is_redacted_inside_its_base64_and_a_pdf_kept() -> None:
+    text_url = "data:text/plain;base64," + base64.b64encode(f"mail {EMAIL}".encode()).decode()
+    pdf_url = (
+        "data:application/pdf;base64," + base64.b64encode(b"%PDF-1.4 " + EMAIL.encode()).decode()
+    )
+    items = [
+        {
+            "type": "message",
+            "role": "user",
+            "content": [
+                {"type": "input_file", "filename": "a.txt", "file_data": text_url},
+                {"type": "input_file", "filename": "b.pdf", "file_data": pdf_url},
+            ],
+        }
+    ]
+    vault = Vault()
+    vault.placeholder(EMAIL, "EMAIL", "email")
+    _, stored = redact_stored({}, items, Redactor.from_policy(DlpPolicy()), vault)
+    text_part, pdf_part = stored[0]["content"]
+    media, data = text_part["file_data"].split(",", 1)
+    assert media == "data:text/plain;base64"
+    assert base64.b64decode(data).decode() == "mail [EMAIL_1]"
+    assert pdf_part["file_data"] == pdf_url  # not scanned, as upstream (README: DLP and files)
 
 
 def test_without_dlp_the_copy_is_the_original() -> None:
