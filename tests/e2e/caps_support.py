@@ -27,10 +27,8 @@ import datetime as dt
 import os
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -44,12 +42,8 @@ from backend.data.models.tenancy import App, Organization, User
 from backend.security.api_keys import generate_key
 from tests.dbutil import create_database, drop_database, redis_url
 from tests.e2e.conftest import Stack, gateway_env
-from tests.e2e.harness import GatewayProc, orm, prepare_database, seed_basic
-from tests.fakes.anthropic_fake import AnthropicFake
+from tests.e2e.harness import GatewayProc, fake_upstreams, orm, prepare_database, seed_basic
 from tests.fakes.base import Reply
-from tests.fakes.gemini_fake import GeminiFake
-from tests.fakes.ollama_fake import OllamaFake
-from tests.fakes.openai_fake import OpenAIFake
 
 MODEL = "openai/gpt-4o-mini"
 MAX_TOKENS = 10
@@ -203,36 +197,31 @@ async def seed_caps(world: CapsWorld, now: dt.datetime) -> None:
     await _key(world, "kept", user=await _user(world, "KeptUser", kept))
 
 
-@asynccontextmanager
-async def caps_world(tmp: Path) -> AsyncIterator[CapsWorld]:
-    """A fresh database seeded by ``seed_caps``, the fakes, and the gateway (a module's world)."""
+@pytest.fixture(scope="module")
+async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[CapsWorld]:
+    """A fresh database seeded by ``seed_caps``, the fakes, and the gateway: a test module's
+    world (import it as ``from tests.e2e.caps_support import world as world``)."""
+    tmp = tmp_path_factory.mktemp("caps")
     db = await create_database(tmp)
     await prepare_database(db)
     seeded = await seed_basic(db)
-    fakes: dict[str, object] = {
-        "openai": OpenAIFake().start(),
-        "anthropic": AnthropicFake().start(),
-        "gemini": GeminiFake().start(),
-        "ollama": OllamaFake().start(),
-    }
-    gw: GatewayProc | None = None
-    try:
-        world = CapsWorld()
-        async with orm(db):
-            await seed_caps(world, utcnow())
-        # The Redis budget's 1 s timeout counts event-loop lag: on a shared CI host a burst of 20
-        # requests per process can exceed it and get 503 instead of a verdict. The cap rules
-        # under test do not depend on it.
-        env = gateway_env(db, tmp, fakes) | {"SWITCHBOARD_BUDGET_TIMEOUT": "10"}
-        gw = GatewayProc(env, tmp / "gateway.log").start()
-        world.stack = Stack(gw, db, seeded, tmp=tmp, **fakes)  # type: ignore[arg-type]
-        yield world
-    finally:
-        if gw is not None:
-            gw.stop()
-        for fake in fakes.values():
-            fake.stop()  # type: ignore[attr-defined]
-        await drop_database(db)
+    with fake_upstreams() as fakes:
+        gw: GatewayProc | None = None
+        try:
+            world = CapsWorld()
+            async with orm(db):
+                await seed_caps(world, utcnow())
+            # The Redis budget's 1 s timeout counts event-loop lag: on a shared CI host a burst
+            # of 20 requests per process can exceed it and get 503 instead of a verdict. The cap
+            # rules under test do not depend on it.
+            env = gateway_env(db, tmp, fakes) | {"SWITCHBOARD_BUDGET_TIMEOUT": "10"}
+            gw = GatewayProc(env, tmp / "gateway.log").start()
+            world.stack = Stack(gw, db, seeded, tmp=tmp, **fakes)  # type: ignore[arg-type]
+            yield world
+        finally:
+            if gw is not None:
+                gw.stop()
+            await drop_database(db)
 
 
 # -- calls -----------------------------------------------------------------------------------

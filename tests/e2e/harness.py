@@ -14,17 +14,21 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
 from backend.data.db import close_db, init_db, migrate
 from backend.security.api_keys import generate_key
+from tests.fakes.anthropic_fake import AnthropicFake
 from tests.fakes.base import free_port
+from tests.fakes.gemini_fake import GeminiFake
+from tests.fakes.ollama_fake import OllamaFake
+from tests.fakes.openai_fake import OpenAIFake
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -174,6 +178,46 @@ async def wait_for_rows(
             return rows
         await asyncio.sleep(0.1)
     return rows
+
+
+class HasDatabase(Protocol):
+    database_url: str
+
+
+async def request_rows(stack: HasDatabase, rid: str, count: int = 1) -> tuple[Any, list[Any]]:
+    """The request's own log row and its superseded attempt rows (waiting for ``count`` rows).
+
+    Superseded rows are queued when the fallback happens, the request's own row when it ends
+    (after a stream's last event), so a flush may write them apart: wait for the own row too.
+    """
+    import asyncio
+
+    deadline = time.monotonic() + 10
+    while True:
+        rows = await wait_for_rows(stack.database_url, count, request_id=rid)
+        own = [r for r in rows if not r.superseded]
+        if own or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.1)
+    assert len(own) == 1, [(r.actual_model, r.superseded) for r in rows]
+    return own[0], [r for r in rows if r.superseded]
+
+
+@contextlib.contextmanager
+def fake_upstreams() -> Iterator[dict[str, Any]]:
+    """The four fake providers of a stack (``openai``, ``anthropic``, ``gemini``, ``ollama``),
+    started; stopped on exit."""
+    fakes: dict[str, Any] = {
+        "openai": OpenAIFake().start(),
+        "anthropic": AnthropicFake().start(),
+        "gemini": GeminiFake().start(),
+        "ollama": OllamaFake().start(),
+    }
+    try:
+        yield fakes
+    finally:
+        for fake in fakes.values():
+            fake.stop()
 
 
 def utcnow() -> dt.datetime:

@@ -14,9 +14,7 @@ custom provider ``strat`` (``SWITCHBOARD_PROVIDER_STRAT_*``) for circuit and str
 
 from __future__ import annotations
 
-import asyncio
 import socket
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -27,21 +25,20 @@ from typing import Any
 
 import anthropic
 import openai
+import pytest
 
 from tests.dbutil import create_database, drop_database
 from tests.e2e.conftest import gateway_env
 from tests.e2e.harness import (
     GatewayProc,
     Seeded,
+    fake_upstreams,
     orm,
     prepare_database,
     seed_basic,
-    wait_for_rows,
 )
 from tests.fakes.anthropic_fake import AnthropicFake
 from tests.fakes.base import Reply
-from tests.fakes.gemini_fake import GeminiFake
-from tests.fakes.ollama_fake import OllamaFake
 from tests.fakes.openai_fake import OpenAIFake
 
 #: Upstream read timeout of the gateway under test (seconds).
@@ -94,6 +91,8 @@ PRICES = {
     # billing of a fallback: the primary is 10x the fallback
     "openai/gpt-charge": ("1000", "2000"),
     "openai/gpt-charge-next": ("100", "200"),
+    # an alias created at run time must target a model the catalog knows: a price makes it so
+    "openai/gpt-live": ("1", "1"),
 }
 
 
@@ -166,19 +165,27 @@ async def seed_routing(db: str, org_id: int) -> tuple[int, str]:
     return carol.id, secret
 
 
-@asynccontextmanager
-async def routing_stack(tmp: Path) -> AsyncIterator[RoutingStack]:
-    """A fresh database seeded for routing, the fakes, and the gateway (a test module's stack)."""
+@pytest.fixture(scope="module")
+async def rstack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[RoutingStack]:
+    """A fresh database seeded for routing, the fakes, and the gateway: a test module's stack
+    (import it as ``from tests.e2e.routing_support import rstack as rstack``)."""
+    tmp = tmp_path_factory.mktemp("routing")
     db = await create_database(tmp)
     await prepare_database(db)
     seeded = await seed_basic(db)
     capped_id, capped_key = await seed_routing(db, seeded.org_id)
-    fakes: dict[str, Any] = {
-        "openai": OpenAIFake().start(),
-        "anthropic": AnthropicFake().start(),
-        "gemini": GeminiFake().start(),
-        "ollama": OllamaFake().start(),
-    }
+    try:
+        with fake_upstreams() as fakes:
+            async with _routing_gateway(tmp, db, seeded, fakes, capped_id, capped_key) as stack:
+                yield stack
+    finally:
+        await drop_database(db)
+
+
+@asynccontextmanager
+async def _routing_gateway(
+    tmp: Path, db: str, seeded: Seeded, fakes: dict[str, Any], capped_id: int, capped_key: str
+) -> AsyncIterator[RoutingStack]:
     strat = OpenAIFake()
     strat.start()
     # Bound but never listening: connections are refused, and no other process on the machine
@@ -210,10 +217,8 @@ async def routing_stack(tmp: Path) -> AsyncIterator[RoutingStack]:
         )
     finally:
         gw.stop()
-        for fake in [*fakes.values(), strat]:
-            fake.stop()
+        strat.stop()
         dead.close()
-        await drop_database(db)
 
 
 # -- calling the gateway with the official SDKs -------------------------------------------------
@@ -287,20 +292,3 @@ def request_id_of(err: BaseException) -> str:
 
 def models_called(fake: OpenAIFake | AnthropicFake) -> list[str]:
     return [r.json["model"] for r in fake.requests if r.json and "model" in r.json]
-
-
-async def request_rows(stack: RoutingStack, rid: str, count: int) -> tuple[Any, list[Any]]:
-    """The request's own row and its superseded attempt rows (waiting for ``count`` rows).
-
-    Superseded rows are queued when the fallback happens, the request's own row when it ends
-    (after a stream's last event), so a flush may write them apart: wait for the own row too.
-    """
-    deadline = time.monotonic() + 10
-    while True:
-        rows = await wait_for_rows(stack.database_url, count, request_id=rid)
-        own = [r for r in rows if not r.superseded]
-        if own or time.monotonic() > deadline:
-            break
-        await asyncio.sleep(0.1)
-    assert len(own) == 1, [(r.actual_model, r.superseded) for r in rows]
-    return own[0], [r for r in rows if r.superseded]

@@ -41,11 +41,7 @@ from backend.data.models.tenancy import App, Organization, User
 from backend.security.api_keys import generate_key
 from tests.dbutil import create_database, drop_database, redis_url
 from tests.e2e.conftest import Stack, gateway_env
-from tests.e2e.harness import GatewayProc, orm, prepare_database, seed_basic
-from tests.fakes.anthropic_fake import AnthropicFake
-from tests.fakes.gemini_fake import GeminiFake
-from tests.fakes.ollama_fake import OllamaFake
-from tests.fakes.openai_fake import OpenAIFake
+from tests.e2e.harness import GatewayProc, fake_upstreams, orm, prepare_database, seed_basic
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = "openai/gpt-4o-mini"
@@ -134,26 +130,19 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Acces
     db = await create_database(tmp)
     await prepare_database(db)
     seeded = await seed_basic(db)
-    fakes: dict[str, object] = {
-        "openai": OpenAIFake().start(),
-        "anthropic": AnthropicFake().start(),
-        "gemini": GeminiFake().start(),
-        "ollama": OllamaFake().start(),
-    }
-    gw: GatewayProc | None = None
-    try:
-        w = AccessWorld()
-        async with orm(db):
-            await seed(w)
-        gw = GatewayProc(gateway_env(db, tmp, fakes), tmp / "gateway.log").start()
-        w.stack = Stack(gw, db, seeded, tmp=tmp, **fakes)  # type: ignore[arg-type]
-        yield w
-    finally:
-        if gw is not None:
-            gw.stop()
-        for fake in fakes.values():
-            fake.stop()  # type: ignore[attr-defined]
-        await drop_database(db)
+    with fake_upstreams() as fakes:
+        gw: GatewayProc | None = None
+        try:
+            w = AccessWorld()
+            async with orm(db):
+                await seed(w)
+            gw = GatewayProc(gateway_env(db, tmp, fakes), tmp / "gateway.log").start()
+            w.stack = Stack(gw, db, seeded, tmp=tmp, **fakes)  # type: ignore[arg-type]
+            yield w
+        finally:
+            if gw is not None:
+                gw.stop()
+            await drop_database(db)
 
 
 # -- calls -----------------------------------------------------------------------------------

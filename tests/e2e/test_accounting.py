@@ -40,12 +40,8 @@ from backend.data.models.tenancy import Organization, User
 from backend.security.api_keys import generate_key
 from tests.dbutil import create_database, drop_database
 from tests.e2e.conftest import Stack, gateway_env
-from tests.e2e.harness import GatewayProc, Seeded, orm, prepare_database, seed_basic
-from tests.fakes.anthropic_fake import AnthropicFake
+from tests.e2e.harness import GatewayProc, Seeded, fake_upstreams, orm, prepare_database, seed_basic
 from tests.fakes.base import Reply
-from tests.fakes.gemini_fake import GeminiFake
-from tests.fakes.ollama_fake import OllamaFake
-from tests.fakes.openai_fake import OpenAIFake
 
 MINI = "openai/gpt-4o-mini"
 PRIMARY = "openai/gpt-4.1"  # always fails here; its chain falls back to CLAUDE
@@ -110,23 +106,16 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
     w = World()
     w.seeded = await seed_basic(db)
     await seed(db, w)
-    fakes: dict[str, object] = {
-        "openai": OpenAIFake().start(),
-        "anthropic": AnthropicFake().start(),
-        "gemini": GeminiFake().start(),
-        "ollama": OllamaFake().start(),
-    }
-    gw: GatewayProc | None = None
-    try:
-        gw = GatewayProc(gateway_env(db, tmp, fakes), tmp / "gateway.log").start()
-        w.stack = Stack(gw, db, w.seeded, tmp=tmp, **fakes)  # type: ignore[arg-type]
-        yield w
-    finally:
-        if gw is not None:
-            gw.stop()
-        for fake in fakes.values():
-            fake.stop()  # type: ignore[attr-defined]
-        await drop_database(db)
+    with fake_upstreams() as fakes:
+        gw: GatewayProc | None = None
+        try:
+            gw = GatewayProc(gateway_env(db, tmp, fakes), tmp / "gateway.log").start()
+            w.stack = Stack(gw, db, w.seeded, tmp=tmp, **fakes)  # type: ignore[arg-type]
+            yield w
+        finally:
+            if gw is not None:
+                gw.stop()
+            await drop_database(db)
 
 
 # -- one step of the mixed run ---------------------------------------------------------------

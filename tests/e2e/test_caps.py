@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import uuid
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import Awaitable
 from decimal import Decimal
 
 import pytest
@@ -29,7 +29,6 @@ from tests.e2e.caps_support import (
     call,
     call_anthropic,
     call_openai,
-    caps_world,
     oai,
     queue_priced_replies,
     shared_setup,
@@ -40,14 +39,8 @@ from tests.e2e.caps_support import (
     wait_spend,
     week_start,
 )
+from tests.e2e.caps_support import world as world
 from tests.e2e.harness import GatewayProc, orm
-
-
-@pytest.fixture(scope="module")
-async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[CapsWorld]:
-    async with caps_world(tmp_path_factory.mktemp("caps")) as made:
-        yield made
-
 
 # -- 1. concurrency --------------------------------------------------------------------------
 

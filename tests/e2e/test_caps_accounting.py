@@ -8,7 +8,6 @@ and shared world are ``caps_support.py``.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
@@ -26,7 +25,6 @@ from tests.e2e.caps_support import (
     Outcome,
     assert_cap_refusal,
     call,
-    caps_world,
     month_start,
     next_month_start,
     oai,
@@ -38,14 +36,8 @@ from tests.e2e.caps_support import (
     wait_spend,
     week_start,
 )
+from tests.e2e.caps_support import world as world
 from tests.fakes.base import Reply
-
-
-@pytest.fixture(scope="module")
-async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[CapsWorld]:
-    async with caps_world(tmp_path_factory.mktemp("caps_accounting")) as made:
-        yield made
-
 
 # -- 2. rollover -----------------------------------------------------------------------------
 

@@ -25,12 +25,8 @@ from google.genai import errors, types
 from websockets.asyncio.client import connect
 from websockets.typing import Subprotocol
 
-from tests.dbutil import create_database, drop_database
-from tests.e2e.conftest import gateway_env
 from tests.e2e.dlp_support import (
-    DlpStack,
     Places,
-    _seed_dlp,
     answer,
     answer_args,
     args,
@@ -40,23 +36,14 @@ from tests.e2e.dlp_support import (
     raw,
 )
 from tests.e2e.gemini_support import collect, gemini_client, request_id
-from tests.e2e.harness import GatewayProc, orm, prepare_database
+from tests.e2e.harness import request_rows
+from tests.e2e.policies_support import PolicyStack as Stack
+from tests.e2e.policies_support import last_call, policy_stack
+from tests.e2e.routing_support import AGENT, ORG_ALIAS, RoutingStack, models_called
+from tests.e2e.routing_support import rstack as rstack
 from tests.e2e.test_response_cache import CacheStack
 from tests.e2e.test_response_cache import cache_stack as cache_stack
-from tests.e2e.test_responses_policies import last_call, own_row
-from tests.e2e.test_routing import (
-    AGENT,
-    ORG_ALIAS,
-    RoutingStack,
-    models_called,
-    request_rows,
-)
-from tests.e2e.test_routing import rstack as rstack
-from tests.fakes.anthropic_fake import AnthropicFake
 from tests.fakes.base import FakeUpstream, Reply, ToolCall
-from tests.fakes.gemini_fake import GeminiFake
-from tests.fakes.ollama_fake import OllamaFake
-from tests.fakes.openai_fake import OpenAIFake
 
 MODELS = {
     "openai": "openai/gpt-4o-mini",
@@ -73,8 +60,6 @@ PATHS = {
 FALLBACK = ("openai/gpt-gem-fb", "anthropic/claude-gem-fb")
 GEMINI_ONLY_FALLBACK = ("gemini/gemini-gem-only", "anthropic/claude-gem-only")
 CAPPED_MODEL = "anthropic/claude-gem-cap"
-#: $0.01 per output token, input free: ``max_output_tokens=10`` reserves and costs $0.10.
-CAP = Decimal("0.30")
 LOOKUP = types.FunctionDeclaration(
     name="lookup",
     description="Look a customer up",
@@ -84,61 +69,13 @@ STREAMED = "/v1beta/models/{model}:streamGenerateContent"
 PLAIN = "/v1beta/models/{model}:generateContent"
 
 
-class Stack(DlpStack):
-    capped_key: str = ""
-
-
-async def seed_policies(db: str, org_id: int) -> str:
-    from backend.data.models.keys import ApiKey
-    from backend.data.models.routing import FallbackChain, ModelPrice
-    from backend.data.models.tenancy import User
-    from backend.security.api_keys import generate_key
-
-    async with orm(db):
-        for primary, fallback in (FALLBACK, GEMINI_ONLY_FALLBACK):
-            await FallbackChain.create(primary_model=primary, chain=[fallback])
-        await ModelPrice.create(
-            model=CAPPED_MODEL, input_per_mtok=Decimal(0), output_per_mtok=Decimal(10_000)
-        )
-        carol = await User.create(
-            name="Carol",
-            email=f"carol-{uuid.uuid4().hex[:6]}@acme.test",
-            organization_id=org_id,
-            weekly_cap_usd=CAP,
-        )
-        secret, prefix, digest = generate_key()
-        await ApiKey.create(prefix=prefix, key_hash=digest, name="capped", user=carol)
-    return secret
-
-
 @pytest.fixture(scope="module")
 async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
     tmp = tmp_path_factory.mktemp("gemini-policies")
-    db = await create_database(tmp)
-    await prepare_database(db)
-    scopes, org_slug, seeded = await _seed_dlp(db)
-    capped_key = await seed_policies(db, seeded.org_id)
-    fakes: dict[str, Any] = {
-        "openai": OpenAIFake().start(),
-        "anthropic": AnthropicFake().start(),
-        "gemini": GeminiFake().start(),
-        "ollama": OllamaFake().start(),
-    }
     # Request lines on (JSON), so the test can read what the process logs about each request.
-    env = gateway_env(db, tmp, fakes) | {
-        "SWITCHBOARD_LOG_FORMAT": "json",
-        "SWITCHBOARD_REQUEST_LOG": "1",
-    }
-    gw = GatewayProc(env, tmp / "gateway.log").start()
-    try:
-        s = Stack(gw, db, seeded, tmp=tmp, scopes=scopes, org_slug=org_slug, **fakes)
-        s.capped_key = capped_key
-        yield s
-    finally:
-        gw.stop()
-        for fake in fakes.values():
-            fake.stop()
-        await drop_database(db)
+    env = {"SWITCHBOARD_LOG_FORMAT": "json", "SWITCHBOARD_REQUEST_LOG": "1"}
+    async with policy_stack(tmp, (FALLBACK, GEMINI_ONLY_FALLBACK), CAPPED_MODEL, env) as made:
+        yield made
 
 
 def generate(
@@ -236,7 +173,7 @@ async def test_fallback_from_openai_to_anthropic(stack: Stack, stream: bool) -> 
     headers = {k.lower(): v for k, v in (headers or {}).items()}
     assert headers["x-switchboard-model"] == FALLBACK[1]
     assert [r.path for r in stack.openai.requests] == ["/v1/chat/completions"] * 2
-    row, superseded = await own_row(stack, headers["x-request-id"], 3)  # type: ignore[arg-type]
+    row, superseded = await request_rows(stack, headers["x-request-id"], 3)  # type: ignore[arg-type]
     assert (row.status, row.actual_model, row.requested_model) == (200, FALLBACK[1], FALLBACK[0])
     assert row.endpoint == (STREAMED if stream else PLAIN)
     assert [r.actual_model for r in superseded] == [FALLBACK[0]] * 2
@@ -270,7 +207,7 @@ async def test_weekly_cap_holds_on_the_gemini_door(stack: Stack) -> None:
             stack, i == 1, key=stack.capped_key, model=CAPPED_MODEL, contents="hi", config=config
         )
         assert text == "ok"
-        row, _ = await own_row(stack, rid)
+        row, _ = await request_rows(stack, rid)
         assert row.cost_usd == Decimal("0.10")
     for stream in (False, True):
         with pytest.raises(errors.ClientError) as info:
@@ -302,7 +239,7 @@ async def test_errors_are_google_errors_and_logged(stack: Stack) -> None:
         bad.value.message or ""
     )
     rid = bad.value.response.headers["x-request-id"]  # type: ignore[union-attr]
-    row, _ = await own_row(stack, rid)
+    row, _ = await request_rows(stack, rid)
     assert (row.endpoint, row.status, row.requested_model) == (PLAIN, 400, MODELS["anthropic"])
 
     with pytest.raises(errors.ClientError) as unknown:
@@ -345,7 +282,7 @@ async def test_query_key_works_and_is_never_logged(stack: Stack) -> None:
     assert resp.status_code == 200, resp.text
     assert resp.json()["candidates"][0]["content"]["parts"][0]["text"] == "hello by query key"
     rid = resp.headers["x-request-id"]
-    row, _ = await own_row(stack, rid)
+    row, _ = await request_rows(stack, rid)
     assert row.endpoint == PLAIN
     # The JSON stream of an un-SSE'd stream, with a key in the query too.
     stack.openai.replies.append(Reply(text="streamed as an array"))

@@ -30,11 +30,8 @@ from backend.data.models.tenancy import Organization, User
 from backend.security.api_keys import generate_key
 from tests.dbutil import create_database, drop_database, redis_url
 from tests.e2e.conftest import gateway_env
-from tests.e2e.harness import GatewayProc, orm, prepare_database
-from tests.fakes.anthropic_fake import AnthropicFake
+from tests.e2e.harness import GatewayProc, fake_upstreams, orm, prepare_database
 from tests.fakes.base import Reply
-from tests.fakes.gemini_fake import GeminiFake
-from tests.fakes.ollama_fake import OllamaFake
 from tests.fakes.openai_fake import OpenAIFake
 
 MODEL = "openai/gpt-4o-mini"
@@ -86,27 +83,20 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
     tmp = tmp_path_factory.mktemp("ratelimits")
     db = await create_database(tmp)
     await prepare_database(db)
-    fakes: dict[str, Any] = {
-        "openai": OpenAIFake().start(),
-        "anthropic": AnthropicFake().start(),
-        "gemini": GeminiFake().start(),
-        "ollama": OllamaFake().start(),
-    }
-    gw: GatewayProc | None = None
-    try:
-        env = gateway_env(db, tmp, fakes) | {"SWITCHBOARD_BUDGET_TIMEOUT": "10"}
-        gw = GatewayProc(env, tmp / "gateway.log")
-        made = World(gw, env, db, fakes["openai"], tmp)
-        async with orm(db):
-            await seed(made)
-        gw.start()
-        yield made
-    finally:
-        if gw is not None:
-            gw.stop()
-        for fake in fakes.values():
-            fake.stop()
-        await drop_database(db)
+    with fake_upstreams() as fakes:
+        gw: GatewayProc | None = None
+        try:
+            env = gateway_env(db, tmp, fakes) | {"SWITCHBOARD_BUDGET_TIMEOUT": "10"}
+            gw = GatewayProc(env, tmp / "gateway.log")
+            made = World(gw, env, db, fakes["openai"], tmp)
+            async with orm(db):
+                await seed(made)
+            gw.start()
+            yield made
+        finally:
+            if gw is not None:
+                gw.stop()
+            await drop_database(db)
 
 
 # -- calls --------------------------------------------------------------------------------------

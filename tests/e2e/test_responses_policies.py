@@ -8,10 +8,7 @@ and a custom rule) plus a fallback chain, a priced model and a capped user seede
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
-import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
@@ -20,12 +17,8 @@ import httpx
 import openai
 import pytest
 
-from tests.dbutil import create_database, drop_database
-from tests.e2e.conftest import gateway_env
 from tests.e2e.dlp_support import (
-    DlpStack,
     Places,
-    _seed_dlp,
     answer,
     answer_args,
     args,
@@ -34,20 +27,16 @@ from tests.e2e.dlp_support import (
     prose,
     raw,
 )
-from tests.e2e.harness import GatewayProc, orm, prepare_database, wait_for_rows
-from tests.fakes.anthropic_fake import AnthropicFake
+from tests.e2e.harness import request_rows
+from tests.e2e.policies_support import PolicyStack as Stack
+from tests.e2e.policies_support import last_call, policy_stack
 from tests.fakes.base import FakeUpstream, Reply, ToolCall
-from tests.fakes.gemini_fake import GeminiFake
-from tests.fakes.ollama_fake import OllamaFake
-from tests.fakes.openai_fake import OpenAIFake
 
 MODELS = {"openai": "openai/gpt-4o-mini", "anthropic": "anthropic/claude-sonnet-4-5"}
 PATHS = {"openai": "/v1/responses", "anthropic": "/v1/messages"}
 FALLBACK = ("openai/gpt-resp-fb", "anthropic/claude-resp-fb")
 HOSTED_FALLBACK = ("openai/gpt-resp-hosted", "anthropic/claude-resp-hosted")
 CAPPED_MODEL = "anthropic/claude-resp-cap"
-#: $0.01 per output token, input free: ``max_output_tokens=10`` reserves and costs $0.10.
-CAP = Decimal("0.30")
 LOOKUP = {
     "type": "function",
     "name": "lookup",
@@ -56,56 +45,11 @@ LOOKUP = {
 }
 
 
-class Stack(DlpStack):
-    capped_key: str = ""
-
-
-async def seed_policies(db: str, org_id: int) -> str:
-    from backend.data.models.keys import ApiKey
-    from backend.data.models.routing import FallbackChain, ModelPrice
-    from backend.data.models.tenancy import User
-    from backend.security.api_keys import generate_key
-
-    async with orm(db):
-        for primary, fallback in (FALLBACK, HOSTED_FALLBACK):
-            await FallbackChain.create(primary_model=primary, chain=[fallback])
-        await ModelPrice.create(
-            model=CAPPED_MODEL, input_per_mtok=Decimal(0), output_per_mtok=Decimal(10_000)
-        )
-        carol = await User.create(
-            name="Carol",
-            email=f"carol-{uuid.uuid4().hex[:6]}@acme.test",
-            organization_id=org_id,
-            weekly_cap_usd=CAP,
-        )
-        secret, prefix, digest = generate_key()
-        await ApiKey.create(prefix=prefix, key_hash=digest, name="capped", user=carol)
-    return secret
-
-
 @pytest.fixture(scope="module")
 async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
     tmp = tmp_path_factory.mktemp("responses-policies")
-    db = await create_database(tmp)
-    await prepare_database(db)
-    scopes, org_slug, seeded = await _seed_dlp(db)
-    capped_key = await seed_policies(db, seeded.org_id)
-    fakes: dict[str, Any] = {
-        "openai": OpenAIFake().start(),
-        "anthropic": AnthropicFake().start(),
-        "gemini": GeminiFake().start(),
-        "ollama": OllamaFake().start(),
-    }
-    gw = GatewayProc(gateway_env(db, tmp, fakes), tmp / "gateway.log").start()
-    try:
-        s = Stack(gw, db, seeded, tmp=tmp, scopes=scopes, org_slug=org_slug, **fakes)
-        s.capped_key = capped_key
-        yield s
-    finally:
-        gw.stop()
-        for fake in fakes.values():
-            fake.stop()
-        await drop_database(db)
+    async with policy_stack(tmp, (FALLBACK, HOSTED_FALLBACK), CAPPED_MODEL) as made:
+        yield made
 
 
 def client(stack: Stack, key: str | None = None) -> openai.OpenAI:
@@ -133,24 +77,6 @@ def create(stack: Stack, stream: bool, key: str | None = None, **kwargs: Any) ->
         headers = s._response.headers
     assert deltas == final.output_text
     return final, headers
-
-
-def last_call(fake: FakeUpstream, path: str) -> Any:
-    calls = [r for r in fake.requests if path in r.path]
-    assert calls, f"no call to {path}"
-    return calls[-1]
-
-
-async def own_row(stack: Stack, rid: str, count: int = 1) -> tuple[Any, list[Any]]:
-    deadline = time.monotonic() + 10
-    while True:
-        rows = await wait_for_rows(stack.database_url, count, request_id=rid)
-        own = [r for r in rows if not r.superseded]
-        if own or time.monotonic() > deadline:
-            break
-        await asyncio.sleep(0.1)
-    assert len(own) == 1, rows
-    return own[0], [r for r in rows if r.superseded]
 
 
 # -- DLP ------------------------------------------------------------------------------------------
@@ -214,7 +140,7 @@ async def test_fallback_from_openai_responses_to_anthropic(stack: Stack, stream:
     assert resp.output_text == "from the fallback"
     assert headers["x-switchboard-model"] == FALLBACK[1]
     assert [r.path for r in stack.openai.requests] == ["/v1/responses"] * 2
-    row, superseded = await own_row(stack, headers["x-request-id"], 3)
+    row, superseded = await request_rows(stack, headers["x-request-id"], 3)
     assert (row.status, row.actual_model, row.endpoint) == (200, FALLBACK[1], "/v1/responses")
     assert [r.actual_model for r in superseded] == [FALLBACK[0]] * 2
     assert all(r.status >= 500 and r.cost_usd is None for r in superseded)
@@ -249,7 +175,7 @@ async def test_weekly_cap_holds_on_responses(stack: Stack) -> None:
             max_output_tokens=10,
         )
         assert resp.output_text == "ok"
-        row, _ = await own_row(stack, headers["x-request-id"])
+        row, _ = await request_rows(stack, headers["x-request-id"])
         assert row.cost_usd == Decimal("0.10")
     for stream in (False, True):
         with pytest.raises(openai.RateLimitError) as info:
@@ -278,7 +204,7 @@ async def test_refusals_are_openai_errors_and_logged(stack: Stack) -> None:
     err = bad.value.body
     assert isinstance(err, dict) and err["param"] == "tools" and err["code"] == "unsupported_value"
     assert "'web_search_preview' is a hosted tool" in err["message"]
-    row, _ = await own_row(stack, bad.value.response.headers["x-request-id"])
+    row, _ = await request_rows(stack, bad.value.response.headers["x-request-id"])
     assert (row.endpoint, row.status, row.requested_model) == (
         "/v1/responses",
         400,
@@ -333,5 +259,5 @@ async def test_a_stream_cut_upstream_ends_with_error_and_failed(
     failed = events[-1].response  # type: ignore[union-attr]
     assert failed.status == "failed" and failed.error is not None and failed.error.message
     assert [e.sequence_number for e in events] == list(range(len(events)))
-    row, _ = await own_row(stack, raw_resp.headers["x-request-id"])
+    row, _ = await request_rows(stack, raw_resp.headers["x-request-id"])
     assert row.endpoint == "/v1/responses" and row.status >= 500 and row.streamed

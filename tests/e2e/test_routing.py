@@ -7,7 +7,7 @@ is ``test_routing_fallback.py``; the shared stack and calls are ``routing_suppor
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
@@ -17,6 +17,7 @@ import httpx
 import openai
 import pytest
 
+from tests.e2e.harness import request_rows
 from tests.e2e.routing_support import (
     ADMIN,
     AGENT,
@@ -26,18 +27,10 @@ from tests.e2e.routing_support import (
     RoutingStack,
     ask,
     models_called,
-    request_rows,
-    routing_stack,
     status_of,
 )
+from tests.e2e.routing_support import rstack as rstack
 from tests.fakes.base import Reply
-
-
-@pytest.fixture(scope="module")
-async def rstack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[RoutingStack]:
-    async with routing_stack(tmp_path_factory.mktemp("routing")) as stack:
-        yield stack
-
 
 # -- aliases --------------------------------------------------------------------------------------
 

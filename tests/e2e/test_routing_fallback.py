@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import anthropic
 import openai
 import pytest
 
-from tests.e2e.harness import orm, wait_for_rows
+from tests.e2e.harness import orm, request_rows, wait_for_rows
 from tests.e2e.routing_support import (
     CIRCUIT_COOLDOWN,
     SDKS,
@@ -27,18 +26,10 @@ from tests.e2e.routing_support import (
     case_model,
     models_called,
     request_id_of,
-    request_rows,
-    routing_stack,
     status_of,
 )
+from tests.e2e.routing_support import rstack as rstack
 from tests.fakes.base import Reply
-
-
-@pytest.fixture(scope="module")
-async def rstack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[RoutingStack]:
-    async with routing_stack(tmp_path_factory.mktemp("routing")) as stack:
-        yield stack
-
 
 # -- fallback triggers ----------------------------------------------------------------------------
 
