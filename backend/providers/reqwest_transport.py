@@ -130,6 +130,32 @@ class DirectResponse(httpx.Response):
             self.is_closed = False
             self.is_stream_consumed = False
 
+    async def aiter_bytes(self, chunk_size: int | None = None) -> AsyncIterator[bytes]:
+        """The body's chunks as they arrive. reqwest has already decoded gzip/deflate (and
+        dropped ``content-encoding``), so httpx's decoder and re-chunker would only copy: they
+        cost a stream a few per cent of its CPU. Anything else goes the httpx way."""
+        if chunk_size is not None or hasattr(self, "_content") or self._encoded():
+            async for part in super().aiter_bytes(chunk_size):
+                yield part
+            return
+        if self.is_stream_consumed:
+            raise httpx.StreamConsumed()
+        if self.is_closed:
+            raise httpx.StreamClosed()
+        self.is_stream_consumed = True
+        stream = self.stream
+        assert isinstance(stream, httpx.AsyncByteStream)
+        try:
+            async for chunk in stream:
+                self._num_bytes_downloaded += len(chunk)
+                yield chunk
+        finally:
+            await self.aclose()
+
+    def _encoded(self) -> bool:
+        encoding = self._header_map.get("content-encoding")
+        return bool(encoding) and encoding.strip().lower() != "identity"
+
     @property  # type: ignore[override]
     def headers(self) -> httpx.Headers:
         if self._parsed is None:
