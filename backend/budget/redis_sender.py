@@ -164,10 +164,12 @@ class ScriptSender:
     def _unsent(self, batch: list[Settlement]) -> None:
         """Redis did not take these: charges wait for ``retry_pending``, releases expire."""
         charges = [(reservation, units) for reservation, units in batch if units]
+        # Warn when an outage starts; flush() retries every interval, so later ones are debug.
+        level = logging.DEBUG if self.pending else logging.WARNING
         for charge in charges:
             if len(self.pending) >= self._max_pending:
                 lost = self.pending.popleft()
                 log.error("budget: settle queue full, dropped a charge of %s", from_units(lost[1]))
             self.pending.append(charge)
         if charges:
-            log.warning("budget store unavailable: %d settles queued for a retry", len(charges))
+            log.log(level, "budget store unavailable: %d settles wait for a retry", len(charges))
