@@ -10,6 +10,7 @@ import strawberry
 from strawberry.types.unset import UNSET
 
 from backend.admin.pagination import DEFAULT_PAGE, MAX_PAGE, Page
+from backend.graphql.context import Info, viewer
 from backend.graphql.enums import plain
 
 T = TypeVar("T")
@@ -55,6 +56,25 @@ def connection(page: Page[S], convert: Callable[[S], T]) -> Connection[T]:
         page_info=PageInfo(has_next_page=page.has_next, end_cursor=page.end_cursor),
         _count=page.count,
     )
+
+
+async def run(
+    info: Info,
+    service: Callable[..., Awaitable[S]],
+    *args: Any,
+    convert: Callable[[S], T] | None = None,
+) -> Any:
+    """The body every create/update/delete/set resolver shares: call the admin service as the
+    viewer, ``service(gateway, viewer, *args)``, with each strawberry input among ``args``
+    passed as the fields the client sent (``changes``), and ``convert`` the row it returns
+    (``UserType.of``). Authorization and validation stay in the service."""
+    sent = [changes(a) if _is_input(a) else a for a in args]
+    out = await service(info.context.gateway, viewer(info), *sent)
+    return out if convert is None else convert(out)
+
+
+def _is_input(value: Any) -> bool:
+    return dataclasses.is_dataclass(value) and not isinstance(value, type)
 
 
 def changes(data: Any, *, skip: Iterable[str] = ()) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from strawberry.types.unset import UNSET
 from backend.admin import agents as agent_svc
 from backend.admin import routing as svc
 from backend.data.models.routing import AgentConfig, FallbackChain, ModelAlias, ModelPrice
-from backend.graphql.common import changes
+from backend.graphql.common import run
 from backend.graphql.context import Info, viewer
 from backend.graphql.enums import AliasScope, CatalogSource, stored
 from backend.graphql.permissions import IsAdmin, IsSuperAdmin
@@ -286,8 +286,7 @@ class RoutingMutation:
         info: Info,
         input: Annotated[CreateModelAliasInput, strawberry.argument(description="The alias.")],
     ) -> ModelAliasType:
-        alias = await svc.create_alias(info.context.gateway, viewer(info), changes(input))
-        return ModelAliasType.of(alias)
+        return await run(info, svc.create_alias, input, convert=ModelAliasType.of)
 
     @strawberry.mutation(permission_classes=[IsAdmin], description="Change a model alias.")
     async def update_model_alias(
@@ -296,12 +295,11 @@ class RoutingMutation:
         id: _AliasId,
         input: Annotated[UpdateModelAliasInput, strawberry.argument(description="The changes.")],
     ) -> ModelAliasType:
-        alias = await svc.update_alias(info.context.gateway, viewer(info), id, changes(input))
-        return ModelAliasType.of(alias)
+        return await run(info, svc.update_alias, id, input, convert=ModelAliasType.of)
 
     @strawberry.mutation(permission_classes=[IsAdmin], description="Returns the deleted id.")
     async def delete_model_alias(self, info: Info, id: _AliasId) -> int:
-        return await svc.delete_alias(info.context.gateway, viewer(info), id)
+        return await run(info, svc.delete_alias, id)
 
     @strawberry.mutation(
         permission_classes=[IsSuperAdmin], description="Create an agent configuration."
@@ -311,8 +309,7 @@ class RoutingMutation:
         info: Info,
         input: Annotated[AgentConfigInput, strawberry.argument(description="The agent.")],
     ) -> AgentConfigType:
-        agent = await agent_svc.create_agent(info.context.gateway, viewer(info), changes(input))
-        return AgentConfigType.of(agent)
+        return await run(info, agent_svc.create_agent, input, convert=AgentConfigType.of)
 
     @strawberry.mutation(
         permission_classes=[IsSuperAdmin], description="Change an agent configuration."
@@ -323,12 +320,11 @@ class RoutingMutation:
         id: _AgentPk,
         input: Annotated[UpdateAgentConfigInput, strawberry.argument(description="The changes.")],
     ) -> AgentConfigType:
-        agent = await agent_svc.update_agent(info.context.gateway, viewer(info), id, changes(input))
-        return AgentConfigType.of(agent)
+        return await run(info, agent_svc.update_agent, id, input, convert=AgentConfigType.of)
 
     @strawberry.mutation(permission_classes=[IsSuperAdmin], description="Returns the id.")
     async def delete_agent_config(self, info: Info, id: _AgentPk) -> int:
-        return await agent_svc.delete_agent(info.context.gateway, viewer(info), id)
+        return await run(info, agent_svc.delete_agent, id)
 
     @strawberry.mutation(
         permission_classes=[IsSuperAdmin],
@@ -391,7 +387,7 @@ class RoutingMutation:
         description="Remove a model's chain (true; an error if it has none).",
     )
     async def delete_fallback_chain(self, info: Info, primary_model: _Primary) -> bool:
-        return await svc.delete_chain(info.context.gateway, viewer(info), primary_model)
+        return await run(info, svc.delete_chain, primary_model)
 
     @strawberry.mutation(
         permission_classes=[IsSuperAdmin], description="Create or replace a price override."
@@ -402,12 +398,11 @@ class RoutingMutation:
         model: _Model,
         input: Annotated[PriceOverrideInput, strawberry.argument(description="The price.")],
     ) -> PriceOverrideType:
-        row = await svc.set_price(info.context.gateway, viewer(info), model, changes(input))
-        return PriceOverrideType.of(row)
+        return await run(info, svc.set_price, model, input, convert=PriceOverrideType.of)
 
     @strawberry.mutation(
         permission_classes=[IsSuperAdmin],
         description="Remove a price override (true; an error if there is none).",
     )
     async def delete_price_override(self, info: Info, model: _Model) -> bool:
-        return await svc.delete_price(info.context.gateway, viewer(info), model)
+        return await run(info, svc.delete_price, model)

@@ -13,7 +13,7 @@ from strawberry.types.unset import UNSET
 from backend.admin import tenancy as svc
 from backend.admin.access import is_super
 from backend.data.models.tenancy import App, Organization, User
-from backend.graphql.common import After, Connection, First, changes, connection
+from backend.graphql.common import After, Connection, First, connection, run
 from backend.graphql.context import Info, viewer
 from backend.graphql.enums import CapPeriod, Role, UserStatus, stored
 from backend.graphql.governance import LimitsType, limits_type
@@ -449,8 +449,7 @@ _UserInput = Annotated[CreateUserInput, strawberry.argument(description="The new
 class TenancyMutation:
     @strawberry.mutation(permission_classes=[IsAdmin], description="Create a user.")
     async def create_user(self, info: Info, input: _UserInput) -> UserType:
-        user = await svc.create_user(info.context.gateway, viewer(info), changes(input))
-        return UserType.of(user)
+        return await run(info, svc.create_user, input, convert=UserType.of)
 
     @strawberry.mutation(
         permission_classes=[IsAdmin],
@@ -463,12 +462,11 @@ class TenancyMutation:
         id: _UserId,
         input: Annotated[UpdateUserInput, strawberry.argument(description="The changes.")],
     ) -> UserType:
-        user = await svc.update_user(info.context.gateway, viewer(info), id, changes(input))
-        return UserType.of(user)
+        return await run(info, svc.update_user, id, input, convert=UserType.of)
 
     @strawberry.mutation(permission_classes=[IsAdmin], description="Returns the deleted id.")
     async def delete_user(self, info: Info, id: _UserId) -> int:
-        return await svc.delete_user(info.context.gateway, viewer(info), id)
+        return await run(info, svc.delete_user, id)
 
     @strawberry.mutation(permission_classes=[IsSuperAdmin], description="Create an organization.")
     async def create_organization(
@@ -478,8 +476,7 @@ class TenancyMutation:
             CreateOrganizationInput, strawberry.argument(description="The new organization.")
         ],
     ) -> OrganizationType:
-        org = await svc.create_org(info.context.gateway, viewer(info), changes(input))
-        return OrganizationType.of(org)
+        return await run(info, svc.create_org, input, convert=OrganizationType.of)
 
     @strawberry.mutation(permission_classes=[IsSuperAdmin], description="Change an organization.")
     async def update_organization(
@@ -488,12 +485,11 @@ class TenancyMutation:
         id: _OrgId,
         input: Annotated[UpdateOrganizationInput, strawberry.argument(description="The changes.")],
     ) -> OrganizationType:
-        org = await svc.update_org(info.context.gateway, viewer(info), id, changes(input))
-        return OrganizationType.of(org)
+        return await run(info, svc.update_org, id, input, convert=OrganizationType.of)
 
     @strawberry.mutation(permission_classes=[IsSuperAdmin], description="Returns the deleted id.")
     async def delete_organization(self, info: Info, id: _OrgId) -> int:
-        return await svc.delete_org(info.context.gateway, viewer(info), id)
+        return await run(info, svc.delete_org, id)
 
     @strawberry.mutation(permission_classes=[IsAdmin], description="Create an app.")
     async def create_app(
@@ -501,8 +497,7 @@ class TenancyMutation:
         info: Info,
         input: Annotated[CreateAppInput, strawberry.argument(description="The new app.")],
     ) -> AppType:
-        app = await svc.create_app(info.context.gateway, viewer(info), changes(input))
-        return AppType.of(app)
+        return await run(info, svc.create_app, input, convert=AppType.of)
 
     @strawberry.mutation(permission_classes=[IsAdmin], description="Change an app.")
     async def update_app(
@@ -511,9 +506,8 @@ class TenancyMutation:
         id: _AppId,
         input: Annotated[UpdateAppInput, strawberry.argument(description="The changes.")],
     ) -> AppType:
-        app = await svc.update_app(info.context.gateway, viewer(info), id, changes(input))
-        return AppType.of(app)
+        return await run(info, svc.update_app, id, input, convert=AppType.of)
 
     @strawberry.mutation(permission_classes=[IsAdmin], description="Returns the deleted id.")
     async def delete_app(self, info: Info, id: _AppId) -> int:
-        return await svc.delete_app(info.context.gateway, viewer(info), id)
+        return await run(info, svc.delete_app, id)
