@@ -455,6 +455,12 @@ OPS = [
         lambda w: {"id": w.app_b.id},
     ),
     op("spend.by.tag", "{ spendByTag { tag costUsd unknownCostRequests } }", {S, A, M}),
+    op(
+        "analytics",
+        '{ analytics(dimension: MODEL, since: "2026-01-01T00:00:00Z", '
+        'until: "2026-01-02T00:00:00Z") { groupCount } }',
+        {S, A, M},
+    ),
     # single sign-on: settings and rules super_admin only; the login page's link is public
     op("sso.provider.read", "{ ssoProvider { issuer } ssoRules { id } }", {S}),
     op("sso.login.link", "{ ssoLogin { enabled loginUrl } }", {S, A, M, "anon"}),
