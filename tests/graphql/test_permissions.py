@@ -335,6 +335,21 @@ OPS = [
     op("dlp.activity", "{ dlpActivity { totalCount } }", {S, A}),
     # logs, usage, reports, audit, dashboard
     op("logs.list", "{ gatewayLogs { totalCount } }", {S, A, M}),
+    op("logs.count", "{ gatewayLogCount { count exact } }", {S, A, M}),
+    op(
+        "key.rotate.own",
+        "mutation($id: Int!) { rotateApiKey(id: $id) { secret previous { status } } }",
+        {S, A, M},
+        key_id,
+        member_key,
+    ),
+    op(
+        "key.rotate.other",
+        "mutation($id: Int!) { rotateApiKey(id: $id) { secret } }",
+        {S},
+        key_id,
+        other_key,
+    ),
     op("usage", "{ userUsage { totalCount } }", {S, A, M}),
     op("errors.list", "{ errorReports { totalCount } }", {S, A, M}),
     op("audit.list", "{ auditLog { totalCount } }", {S}),
