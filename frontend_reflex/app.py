@@ -8,10 +8,12 @@ from frontend_reflex.pages import (
     apps,
     dlp,
     home,
+    keys,
     login,
     logs,
     me,
     organizations,
+    request,
     routing,
     settings,
     usage,
@@ -21,9 +23,11 @@ from frontend_reflex.state.apps import AppsState
 from frontend_reflex.state.base import AuthState
 from frontend_reflex.state.dlp import DlpState
 from frontend_reflex.state.home import HomeState
+from frontend_reflex.state.keys import KeysState
 from frontend_reflex.state.logs import LogsState
 from frontend_reflex.state.me import MeState
 from frontend_reflex.state.orgs import OrgsState
+from frontend_reflex.state.request import RequestState
 from frontend_reflex.state.routing import AgentsState, ModelsState, RouterState
 from frontend_reflex.state.settings import SettingsState
 from frontend_reflex.state.usage import ErrorsState, ExportState, UsageState
@@ -41,6 +45,8 @@ PAGES = [
     ("/agents", routing.agents_page, "Agent Configurations", AgentsState.load),
     ("/models", routing.models_page, "Available Models", ModelsState.load),
     ("/logs", logs.page, "Gateway Logs", LogsState.load),
+    ("/request", request.page, "Request detail", RequestState.load),
+    ("/keys", keys.page, "Keys", KeysState.load),
     ("/usage", usage.usage_page, "Per-User Usage", UsageState.load),
     ("/dlp", dlp.page, "DLP", DlpState.load),
     ("/settings", settings.page, "Gateway Settings", SettingsState.load),

@@ -314,18 +314,86 @@ query Models {
 # -- gateway logs ------------------------------------------------------------------------------
 _LOG_EVENT_FIELDS = (
     "requestId createdAt keyPrefix user { id name email } endpoint requestedModel actualModel "
-    "deployment status inputTokens outputTokens costUsd latencyMs"
+    "deployment status inputTokens outputTokens costUsd latencyMs organizationId userId appId "
+    "provider errorType upstreamStatus refusal { kind }"
 )
 
+# The page and the API's count of every row the filter matches (bounded: "more than 10,000").
 LOGS = f"""
 query Logs($first: Int, $after: String, $f: GatewayLogFilter) {{
   gatewayLogs(first: $first, after: $after, sort: NEWEST, filter: $f) {{
     nodes {{ id {_LOG_EVENT_FIELDS} app {{ id name }} }}
     pageInfo {{ hasNextPage endCursor }}
   }}
+  gatewayLogCount(filter: $f) {{ count exact }}
 }}"""
 
+LOG_FILTER_OPTIONS = """
+query LogFilterOptions {
+  organizations(first: 500, sort: NAME_ASC) { nodes { id name } }
+  users(first: 500, sort: NAME_ASC) { nodes { id name email } }
+  apps(first: 500) { nodes { id name } }
+}"""
+
+# Every row of one request, its fallback attempts first (oldest first), bodies included.
+REQUEST_DETAIL = """
+query RequestDetail($id: String!) {
+  gatewayLogs(filter: {requestId: $id, includeSuperseded: true}, sort: OLDEST, first: 100) {
+    nodes {
+      id requestId createdAt keyPrefix endpoint requestedModel actualModel provider deployment
+      status superseded errorType errorCode errorMessage upstreamStatus latencyMs ttftMs
+      streamed attempts cacheHit agentId tier tags inputTokens cachedTokens outputTokens
+      reasoningTokens costUsd requestBody responseBody organizationId
+      price { inputPerMtok outputPerMtok cachedPerMtok cacheWritePerMtok source }
+      refusal { kind summary scope scopeId period metric limit used resetsAt retryAfterSeconds
+                model level reason }
+      user { id name email } app { id name }
+    }
+  }
+}"""
+
 LOGS_SUBSCRIPTION = f"subscription LiveLogs {{ gatewayLogs {{ {_LOG_EVENT_FIELDS} }} }}"
+
+# -- key management (the Keys page) -----------------------------------------------------------
+KEYS_PAGE = """
+query KeysPage($first: Int, $after: String, $f: ApiKeyFilter) {
+  apiKeys(filter: $f, first: $first, after: $after, sort: CREATED_DESC) {
+    nodes {
+      id name prefix kind status createdAt expiresAt revokedAt lastUsedAt
+      user { id name email organization { id name } }
+      app { id name organization { id name } }
+      limits { requestsPerMinute tokensPerMinute spendCapUsd capPeriod locks { limit } }
+      spendThisPeriod { period periodStart costUsd requests unknownCostRequests }
+    }
+    pageInfo { hasNextPage endCursor }
+    totalCount
+  }
+}"""
+
+KEY_ORG_OPTIONS = """
+query KeyOrgOptions { organizations(first: 500, sort: NAME_ASC) { nodes { id name } } }"""
+
+
+def rotate_key(key_id: str, grace_seconds: int) -> Op:
+    doc = """
+mutation RotateKey($id: Int!, $grace: Int) {
+  rotateApiKey(id: $id, graceSeconds: $grace) {
+    secret
+    apiKey { id prefix }
+    previous { id prefix status expiresAt revokedAt }
+  }
+}"""
+    return doc, {"id": int(key_id), "grace": grace_seconds or None}
+
+
+def set_key_expiry(key_id: str, expires_at: str | None) -> Op:
+    """``expires_at``: an ISO time, or None for "never"."""
+    doc = """
+mutation KeyExpiry($id: Int!, $at: DateTime) {
+  updateApiKey(id: $id, input: {expiresAt: $at}) { id expiresAt status }
+}"""
+    return doc, {"id": int(key_id), "at": expires_at}
+
 
 ERRORS = """
 query Errors($first: Int, $after: String) {

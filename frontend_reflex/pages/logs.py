@@ -1,4 +1,6 @@
-"""Gateway Logs: recent API requests, new ones appearing live."""
+"""Gateway Logs: the log explorer. Every filter of the API (kept in the address, so a view can
+be shared), a time range with presets, the API's true total, new requests live, and each row a
+link to its request detail."""
 
 from __future__ import annotations
 
@@ -6,18 +8,22 @@ from typing import Any
 
 import reflex as rx
 
-from frontend_reflex.components.common import error_text
+from frontend_reflex.components.common import SELECT_STYLE, error_text
 from frontend_reflex.components.layout import shell
 from frontend_reflex.components.table import data_table, pager
-from frontend_reflex.state.logs import DOOR_LABELS, LogsState
+from frontend_reflex.state.filters import TIME_PRESETS
+from frontend_reflex.state.log_rows import DOOR_OPTIONS
+from frontend_reflex.state.logs import LogsState
 
-HEADERS = ["Time", "Key", "User", "Endpoint", "Requested", "Actual", "Tokens", "Cost"]
+HEADERS = ["Time", "Key", "User", "Endpoint", "Requested", "Actual", "Tokens", "Cost", "Latency"]
 
 
 def row(r: Any) -> rx.Component:
     fresh = LogsState.fresh_ids.contains(r["id"])  # type: ignore[attr-defined]
     return rx.table.row(
-        rx.table.cell(r["time"], white_space="nowrap"),
+        rx.table.cell(
+            rx.link(r["time"], href=r["href"], class_name="sb-log-link", white_space="nowrap")
+        ),
         rx.table.cell(rx.code(r["key"])),
         rx.table.cell(r["user"]),
         rx.table.cell(r["endpoint"]),
@@ -29,13 +35,17 @@ def row(r: Any) -> rx.Component:
                     r["deployment"] != "",
                     rx.text("via ", r["deployment"], size="1", color_scheme="gray"),
                 ),
-                rx.cond(r["failed"] == "yes", rx.badge(r["status"], color_scheme="red")),
+                rx.cond(
+                    r["failed"] == "yes",
+                    rx.badge(r["status"], " · ", r["why"], color_scheme="red", class_name="sb-why"),
+                ),
                 spacing="1",
-                align="center",
+                wrap="wrap",
             )
         ),
-        rx.table.cell(r["tokens"]),
+        rx.table.cell(r["tokens"], white_space="nowrap"),
         rx.table.cell(r["cost"]),
+        rx.table.cell(r["latency"], white_space="nowrap"),
         background=rx.cond(fresh, "var(--accent-a3)", "transparent"),
         class_name="sb-log-row",
     )
@@ -50,6 +60,102 @@ def live_badge() -> rx.Component:
     )
 
 
+def _select(
+    name: str, label: str, options: Any, *, static: list[tuple[str, str]] | None = None
+) -> rx.Component:
+    items: list[rx.Component] = [rx.el.option(label, value="")]
+    items.extend(rx.el.option(text, value=value) for value, text in static or [])
+    if options is not None:
+        items.append(rx.foreach(options, lambda o: rx.el.option(o["label"], value=o["value"])))
+    return rx.el.select(
+        *items,
+        value=LogsState.filters[name],
+        on_change=lambda v: LogsState.choose(name, v),
+        id=f"logs-{name}",
+        name=name,
+        class_name="sb-select",
+        **SELECT_STYLE,
+    )
+
+
+def _text(name: str, placeholder: str, width: str = "11em") -> rx.Component:
+    return rx.input(
+        value=LogsState.filters[name],
+        on_change=lambda v: LogsState.set_field(name, v),
+        placeholder=placeholder,
+        name=name,
+        id=f"logs-{name}",
+        width=width,
+    )
+
+
+def filter_bar() -> rx.Component:
+    custom = LogsState.filters["range"] == "custom"
+    return rx.form(
+        rx.flex(
+            _text("q", "Search: request id, key prefix, model", "18em"),
+            rx.cond(LogsState.is_admin, _select("org", "All organizations", LogsState.org_options)),
+            rx.cond(LogsState.is_admin, _select("user", "All users", LogsState.user_options)),
+            rx.cond(LogsState.is_admin, _select("app", "All apps", LogsState.app_options)),
+            _text("model", "Model"),
+            _text("provider", "Provider", "8em"),
+            _text("status", "Status", "6em"),
+            _text("key", "Key prefix", "9em"),
+            _select("endpoint", "All endpoints", None, static=DOOR_OPTIONS[1:]),
+            rx.checkbox(
+                "Errors only",
+                checked=LogsState.filters["errors"] == "1",
+                on_change=lambda v: LogsState.choose("errors", v),
+                id="logs-errors",
+                name="errors",
+            ),
+            _select("range", "Any time", None, static=TIME_PRESETS[1:]),
+            rx.cond(
+                custom,
+                rx.hstack(
+                    rx.input(
+                        type="datetime-local",
+                        value=LogsState.filters["since"],
+                        on_change=lambda v: LogsState.set_field("since", v),
+                        id="logs-since",
+                        name="since",
+                        title="From (UTC)",
+                    ),
+                    rx.text("to", size="2"),
+                    rx.input(
+                        type="datetime-local",
+                        value=LogsState.filters["until"],
+                        on_change=lambda v: LogsState.set_field("until", v),
+                        id="logs-until",
+                        name="until",
+                        title="Until (UTC)",
+                    ),
+                    rx.text("UTC", size="1", color_scheme="gray"),
+                    align="center",
+                ),
+            ),
+            rx.button("Apply", type="submit", size="2", id="logs-apply"),
+            rx.cond(
+                LogsState.filtered,
+                rx.button(
+                    "Clear",
+                    type="button",
+                    size="2",
+                    variant="soft",
+                    on_click=LogsState.clear_filters,
+                    id="logs-clear",
+                ),
+            ),
+            wrap="wrap",
+            gap="2",
+            align="center",
+        ),
+        on_submit=LogsState.apply_filters,
+        reset_on_submit=False,
+        width="100%",
+    )
+
+
 def page() -> rx.Component:
     return shell(
         "Gateway Logs",
@@ -58,46 +164,37 @@ def page() -> rx.Component:
         ),
         rx.hstack(
             rx.text(
-                "Recent API requests through the gateway's OpenAI, Anthropic and Gemini "
-                "endpoints (chat completions, messages, responses, generateContent...).",
+                "Requests through the gateway's OpenAI, Anthropic and Gemini endpoints. "
+                "Open a request for its attempts, tokens, cost and why it failed. "
+                "The filter is in the address: copy it to share this view.",
                 color_scheme="gray",
             ),
             rx.spacer(),
-            rx.select(
-                DOOR_LABELS,
-                value=LogsState.door_label,
-                on_change=LogsState.set_door,
-                size="1",
-                id="logs-endpoint",
-            ),
             live_badge(),
             width="100%",
         ),
+        filter_bar(),
         error_text(LogsState.error),
-        data_table(
-            HEADERS,
-            LogsState.page_rows,
-            row,
-            empty="No requests yet. Point an SDK at the gateway with an API key.",
-            is_loading=LogsState.loading,
-            table_id="logs-table",
-        ),
-        rx.hstack(
-            pager(
-                LogsState.page_label,
-                LogsState.has_prev,
-                LogsState.has_next,
-                LogsState.prev_page,
-                LogsState.next_page,
-            ),
-            rx.spacer(),
-            rx.button(
-                "Load older",
-                size="1",
-                variant="soft",
-                on_click=LogsState.load_older,
-                disabled=LogsState.cursor == "",
+        rx.text(LogsState.page_label, id="logs-total", size="2", weight="medium"),
+        rx.box(
+            data_table(
+                HEADERS,
+                LogsState.rows,
+                row,
+                empty="No requests match. Point an SDK at the gateway with an API key, or "
+                "widen the filter.",
+                is_loading=LogsState.loading,
+                table_id="logs-table",
             ),
             width="100%",
+            overflow_x="auto",
         ),
+        pager(
+            LogsState.page_label,
+            LogsState.has_prev,
+            LogsState.has_next,
+            LogsState.prev_page,
+            LogsState.next_page,
+        ),
+        who="all",
     )

@@ -241,4 +241,8 @@ class LimitsState(AuthState):
             from frontend_reflex.state.orgs import OrgsState
 
             return OrgsState.load
+        if self.target == "KEY" and self.router.url.path.rstrip("/") == "/keys":
+            from frontend_reflex.state.keys import KeysState
+
+            return KeysState.load
         return None

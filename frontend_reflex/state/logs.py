@@ -1,105 +1,46 @@
-"""Gateway Logs: recent requests, and new ones as they complete (no reload).
+"""Gateway Logs: the log explorer (every filter of the API, kept in the URL; server pages with
+the API's true total), and new requests as they complete (no reload).
 
 New rows arrive through the ``gatewayLogs`` GraphQL subscription, consumed by a Reflex background
-task for as long as this tab shows the page. If the subscription cannot be opened, the task falls
-back to polling the first page every two seconds, and says so on the page.
+task for as long as this tab shows the page; they are added to the first page when they pass the
+filter (``log_rows.live_matches``). If the subscription cannot be opened, the task falls back to
+polling the first page every two seconds, and says so on the page. Members see their own
+requests (the API scopes every read).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import reflex as rx
 
 from frontend_reflex import api, fmt, queries
 from frontend_reflex.api import ApiError
 from frontend_reflex.state.base import AuthState
-from frontend_reflex.state.paging import Paged
+from frontend_reflex.state.filters import FilteredList, FilterField
+from frontend_reflex.state.log_rows import (  # noqa: F401  (the page's and tests' imports)
+    ALL_DOORS,
+    DOOR_LABELS,
+    DOOR_OPTIONS,
+    DOORS,
+    LOG_FIELDS,
+    door_of,
+    live_matches,
+    live_possible,
+    log_row,
+    matches,
+)
 
 ROUTE = "/logs"
-#: The doors the endpoint filter offers: GraphQL ``GatewayEndpoint`` name -> (label, the paths
-#: rows through it are logged with; live rows are filtered by them). The dashboard does not
-#: import the backend: ``tests/browser/test_logs_filter_units.py`` keeps this equal to it.
-DOORS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "CHAT_COMPLETIONS": ("Chat completions", ("/v1/chat/completions",)),
-    "MESSAGES": ("Messages", ("/v1/messages",)),
-    "COUNT_TOKENS": ("Count tokens", ("/v1/messages/count_tokens",)),
-    "RESPONSES": ("Responses", ("/v1/responses",)),
-    "STORED_RESPONSES": (
-        "Stored responses",
-        ("/v1/responses/{id}", "/v1/responses/{id}/input_items"),
-    ),
-    "GEMINI": (
-        "Gemini",
-        tuple(
-            f"/{version}/models/{{model}}{method}"
-            for version in ("v1beta", "v1")
-            for method in (
-                "",
-                ":generateContent",
-                ":streamGenerateContent",
-                ":countTokens",
-                ":embedContent",
-                ":batchEmbedContents",
-            )
-        ),
-    ),
-    "EMBEDDINGS": ("Embeddings", ("/v1/embeddings",)),
-    "MODELS": ("Model lists", ("/v1/models", "/v1beta/models")),
-}
-ALL_DOORS = "All endpoints"
-DOOR_LABELS = [ALL_DOORS, *(label for label, _ in DOORS.values())]
 MAX_ROWS = 500
 POLL_S = 2.0
 # The page sends a heartbeat every 10 s; a tab that stopped sending one is gone.
 STALE_S = 45.0
-
-
-def log_row(r: Mapping[str, Any]) -> dict[str, str]:
-    user = r.get("user")
-    status = int(fmt.to_float(r.get("status")))
-    return {
-        # The stream's events carry no row id: the request id (and the model and deployment
-        # that answered, for fallback attempts) names a row in both the stream and the query.
-        "id": f"{r.get('requestId')}:{r.get('actualModel')}:{r.get('deployment')}:{status}",
-        "time": fmt.when(r.get("createdAt")),
-        "key": fmt.text(r.get("keyPrefix")),
-        "user": _caller(user, r.get("app")),
-        "endpoint": fmt.text(r.get("endpoint")),
-        "requested": fmt.text(r.get("requestedModel")),
-        "actual": fmt.text(r.get("actualModel")),
-        # The provider deployment (account) that answered; "" for the provider's own.
-        "deployment": str(r.get("deployment") or ""),
-        "tokens": f"{fmt.number(r.get('inputTokens'))} / {fmt.number(r.get('outputTokens'))}",
-        "cost": fmt.money(r.get("costUsd")),
-        "status": str(status or ""),
-        "failed": "yes" if status >= 400 else "",
-    }
-
-
-def _caller(user: Any, app: Any) -> str:
-    if isinstance(user, Mapping) and user:
-        return fmt.name_of(user)
-    if isinstance(app, Mapping) and app:
-        return f"app: {fmt.name_of(app)}"
-    return "—"
-
-
-def door_of(label: str) -> str:
-    """The ``GatewayEndpoint`` name of a filter label ("" for all endpoints)."""
-    return next((name for name, (shown, _) in DOORS.items() if shown == label), "")
-
-
-def matches(door: str, row: Mapping[str, Any]) -> bool:
-    """Whether a live row passes the endpoint filter ``door`` ("" passes everything)."""
-    if not door:
-        return True
-    paths = DOORS[door][1] if door in DOORS else ()
-    return row.get("endpoint") in paths
 
 
 def merge_new(rows: list[dict[str, str]], new: list[dict[str, str]]) -> list[dict[str, str]]:
@@ -109,59 +50,61 @@ def merge_new(rows: list[dict[str, str]], new: list[dict[str, str]]) -> list[dic
     return (fresh + rows)[:MAX_ROWS]
 
 
-class LogsState(Paged, AuthState):
-    cursor: str = ""
-    #: The endpoint filter: a ``GatewayEndpoint`` name, "" for all.
-    door: str = ""
-    door_label: str = ALL_DOORS
+def _options(nodes: list[dict[str, Any]], label: str = "name") -> list[dict[str, str]]:
+    return [
+        {"value": str(n.get("id")), "label": str(n.get(label) or n.get("name") or n.get("id"))}
+        for n in nodes
+    ]
+
+
+class LogsState(FilteredList, AuthState):
+    FIELDS: ClassVar[tuple[FilterField, ...]] = LOG_FIELDS
+    ROUTE: ClassVar[str] = ROUTE
+
+    org_options: list[dict[str, str]] = []
+    user_options: list[dict[str, str]] = []
+    app_options: list[dict[str, str]] = []
     live_status: str = ""
     live_gen: int = 0
     beat: float = 0.0
     fresh_ids: list[str] = []
 
+    def _query(self) -> tuple[str, dict[str, Any], str, str]:
+        return queries.LOGS, {"f": self._graphql_filter() or None}, "gatewayLogs", "gatewayLogCount"
+
+    def _row(self, node: dict[str, Any]) -> dict[str, str]:
+        return log_row(node)
+
     @rx.event
     async def load(self) -> Any:
-        redirect = await self._guard(admin=True)
+        redirect = await self._guard()
         if redirect is not None:
             yield redirect
             return
+        self._read_url()
         self.loading = True
-        self.page = 0
         yield
-        try:
-            conn = (await self._gql(queries.LOGS, _variables(self.door))).get("gatewayLogs")
-        except ApiError as exc:
-            self.error = exc.message
-            self.loading = False
-            yield self._on_api_error(exc)
+        if self.is_admin and not self.org_options:
+            await self._load_options()
+        failed = await self._first_page()
+        if failed is not None:
+            yield failed
             return
-        self.rows = [log_row(r) for r in fmt.nodes(conn)]
-        self.cursor = fmt.next_cursor(conn)
-        self.error = ""
-        self.loading = False
         self.beat = time.monotonic()
         yield LogsState.follow
 
-    @rx.event
-    async def load_older(self) -> Any:
-        if not self.cursor:
-            return None
+    async def _load_options(self) -> None:
+        """Who and what the selects offer (an org_admin's API answers their organization's)."""
         try:
-            variables = _variables(self.door) | {"after": self.cursor}
-            conn = (await self._gql(queries.LOGS, variables)).get("gatewayLogs")
-        except ApiError as exc:
-            self.error = exc.message
-            return self._on_api_error(exc)
-        seen = {r["id"] for r in self.rows}
-        self.rows = self.rows + [r for r in map(log_row, fmt.nodes(conn)) if r["id"] not in seen]
-        self.cursor = fmt.next_cursor(conn)
-        return None
-
-    @rx.event
-    def set_door(self, label: str) -> Any:
-        self.door_label = label
-        self.door = door_of(label)
-        return LogsState.load
+            data = await self._gql(queries.LOG_FILTER_OPTIONS)
+        except ApiError:
+            return  # the selects stay empty; typing an id in the address still filters
+        self.org_options = _options(fmt.nodes(data.get("organizations")))
+        self.user_options = [
+            {"value": o["value"], "label": f"{o['label']}"}
+            for o in _options(fmt.nodes(data.get("users")))
+        ]
+        self.app_options = _options(fmt.nodes(data.get("apps")))
 
     @rx.event
     def heartbeat(self, _value: Any = None) -> Any:
@@ -197,8 +140,8 @@ class LogsState(Paged, AuthState):
                         self.live_status = f"polling every 2 s ({item.message})"
                     elif item == CONNECTED:
                         self.live_status = "live"
-                    elif isinstance(item, dict) and matches(self.door, item):
-                        _add(self, [log_row(item)])
+                    elif isinstance(item, dict):
+                        _add(self, [item])
                 if polling:
                     await _poll(self, gen)
         finally:
@@ -236,25 +179,27 @@ def _still_wanted(state: Any, gen: int) -> bool:
     )
 
 
-def _add(state: Any, new: list[dict[str, str]]) -> None:
+def _add(state: Any, events: list[dict[str, Any]]) -> None:
+    """Live rows that pass the filter go on top of the first page; the total counts them."""
+    now = dt.datetime.now(dt.UTC)
+    if state.page_no != 0 or not live_possible(state.filters, now):
+        return
+    new = [log_row(e) for e in events if live_matches(state.filters, e, now)]
     rows = list(state.rows)
     merged = merge_new(rows, new)
     added = len(merged) - len(rows)
     if added > 0:
         state.fresh_ids = [r["id"] for r in merged[:added]]
         state.rows = merged
-
-
-def _variables(door: str) -> dict[str, Any]:
-    return {"first": 50, "f": {"endpoint": door} if door else None}
+        state.total = state.total + added
 
 
 async def _poll(state: Any, gen: int) -> None:
     async with state:
         token = state.token
-        door = state.door
+        variables = {"f": state._graphql_filter() or None, "first": state.PAGE_SIZE}
     try:
-        data = await api.execute(queries.LOGS, _variables(door), token=token)
+        data = await api.execute(queries.LOGS, variables, token=token)
     except ApiError as exc:
         async with state:
             if state.live_gen == gen:
@@ -262,4 +207,4 @@ async def _poll(state: Any, gen: int) -> None:
         return
     async with state:
         if _still_wanted(state, gen):
-            _add(state, [log_row(r) for r in fmt.nodes(data.get("gatewayLogs"))])
+            _add(state, fmt.nodes(data.get("gatewayLogs")))
