@@ -398,7 +398,9 @@ mutation KeyExpiry($id: Int!, $at: DateTime) {
 ERRORS = """
 query Errors($first: Int, $after: String) {
   errorReports(first: $first, after: $after) {
-    nodes { id createdAt source type model error user { id name email } agent version }
+    nodes {
+      id createdAt source type model error user { id name email } agent version requestId
+    }
     pageInfo { hasNextPage endCursor }
   }
 }"""

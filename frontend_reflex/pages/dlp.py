@@ -78,7 +78,9 @@ def page() -> rx.Component:
                     rx.table.cell(a["rule"]),
                     rx.table.cell(a["matches"]),
                     rx.table.cell(a["size"]),
-                    rx.table.cell(rx.code(a["request"])),
+                    rx.table.cell(
+                        rx.link(rx.code(a["request"]), href=a["href"], class_name="sb-request-link")
+                    ),
                     rx.table.cell(a["detail"]),
                 ),
                 empty=(

@@ -101,7 +101,14 @@ def errors_page() -> rx.Component:
             ["Time", "Source", "Type", "Model", "Error", "User", "Agent", "Version"],
             ErrorsState.page_rows,
             lambda r: rx.table.row(
-                rx.table.cell(r["time"], white_space="nowrap"),
+                rx.table.cell(
+                    rx.cond(
+                        r["href"] != "",
+                        rx.link(r["time"], href=r["href"], class_name="sb-request-link"),
+                        rx.text(r["time"]),
+                    ),
+                    white_space="nowrap",
+                ),
                 rx.table.cell(r["source"]),
                 rx.table.cell(r["type"]),
                 rx.table.cell(r["model"]),

@@ -10,6 +10,7 @@ import reflex as rx
 from frontend_reflex import fmt, queries
 from frontend_reflex.api import ApiError
 from frontend_reflex.state.base import AuthState
+from frontend_reflex.state.log_rows import request_href
 from frontend_reflex.state.paging import Paged
 
 
@@ -35,6 +36,7 @@ def activity_row(a: Mapping[str, Any]) -> dict[str, str]:
         "matches": fmt.number(a.get("matches")),
         "size": fmt.number(a.get("size")),
         "request": fmt.text(a.get("requestId")),
+        "href": request_href(a.get("requestId")),
         "detail": fmt.text(a.get("detail")),
     }
 

@@ -10,6 +10,7 @@ import reflex as rx
 from frontend_reflex import api, fmt, queries
 from frontend_reflex.api import ApiError
 from frontend_reflex.state.base import AuthState
+from frontend_reflex.state.log_rows import request_href
 from frontend_reflex.state.paging import Paged
 
 
@@ -37,6 +38,8 @@ def error_row(e: Mapping[str, Any]) -> dict[str, str]:
         "user": fmt.name_of(user, "email") if user else "—",
         "agent": fmt.text(e.get("agent")),
         "version": fmt.text(e.get("version")),
+        # The request the report is about, opened in Request detail ("" when none was named).
+        "href": request_href(e["requestId"]) if e.get("requestId") else "",
     }
 
 

@@ -200,3 +200,12 @@ def test_key_rows_and_their_actions() -> None:
     assert expiry_value("2026-03-11T08:30", NOW) == "2026-03-11T08:30:00+00:00"
     with pytest.raises(ValueError, match="future"):
         expiry_value("2026-03-01T08:30", NOW)
+
+
+def test_dlp_activity_and_error_reports_link_their_request() -> None:
+    from frontend_reflex.state.dlp import activity_row
+    from frontend_reflex.state.usage import error_row
+
+    assert activity_row({"requestId": "req_9"})["href"] == "/request?id=req_9"
+    assert error_row({"requestId": "req 9&x"})["href"] == "/request?id=req%209%26x"
+    assert error_row({"requestId": None})["href"] == ""

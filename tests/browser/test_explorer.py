@@ -157,6 +157,18 @@ def world(stack: Stack) -> World:
     # Successes in both organizations.
     for key in ("mia", "mia", "ben", "bot"):
         ask(stack, w.keys[key])
+    # Globex under DLP: an address its member sends is redacted, and the activity recorded.
+    gql(
+        stack,
+        w.token,
+        "mutation($id: Int!) { setDlpProtection(scope: ORG, targetId: $id, enabled: true) "
+        "{ enabled } }",
+        id=w.orgs["globex"],
+    )
+    dlp = sdk(stack, w.keys["ben"]).chat.completions.with_raw_response.create(
+        model=MODEL, messages=[{"role": "user", "content": f"mail dlp-{w.tag}@example.com"}]
+    )
+    w.requests["dlp"] = dlp.headers["x-request-id"]
     # A spend-cap refusal (never reaches the provider)...
     w.requests["cap"] = failed_request_id(stack, w.keys["capped"], MODEL, openai.RateLimitError)
     # ...a provider's 429 after a fallback: the primary fails 500 twice, the chain's gpt-4o
@@ -299,6 +311,27 @@ def test_filter_by_org_model_errors_and_range_shows_the_apis_rows(
     total = gql(stack, world.token, LOG_IDS, f={})["gatewayLogCount"]["count"]
     admin.click("#logs-clear")
     expect(admin.locator("#logs-total")).to_contain_text(f"of {total}")
+
+
+def test_dlp_activity_and_error_reports_open_the_request(
+    admin: Page, stack: Stack, world: World
+) -> None:
+    open_page(admin, stack, "/dlp", "DLP")
+    link = admin.locator(f"a.sb-request-link[href='/request?id={world.requests['dlp']}']")
+    expect(link.first).to_be_visible()
+    link.first.click()
+    expect(admin.locator("#page-title")).to_have_text("Request detail")
+    expect(admin.locator("#req-id")).to_have_text(world.requests["dlp"])
+    # The log keeps what was sent upstream: the placeholder, never the address.
+    expect(admin.locator("#req-body")).to_contain_text("[EMAIL_1]")
+    assert f"dlp-{world.tag}@example.com" not in admin.inner_text("#req-body")
+
+    open_page(admin, stack, "/errors", "Error Reports")
+    report = admin.locator(f"a.sb-request-link[href='/request?id={world.requests['acme500']}']")
+    expect(report.first).to_be_visible()
+    report.first.click()
+    expect(admin.locator("#req-id")).to_have_text(world.requests["acme500"])
+    expect(admin.locator("#req-failed-by")).to_have_text("The provider failed it (HTTP 500)")
 
 
 def test_a_member_sees_only_their_own_requests(
