@@ -36,7 +36,7 @@ def _cap(model: str) -> list[ops.AddField]:
         ops.AddField(
             model_name=model,
             name="cap_period",
-            field=fields.CharField(default="monthly", max_length=10),
+            field=fields.CharField(default="monthly", db_default="monthly", max_length=10),
         ),
     ]
 
@@ -56,13 +56,13 @@ class Migration(migrations.Migration):
         *_cap("App"),
         *_limits("ApiKey"),
         *_cap("ApiKey"),
-        ops.AddField(model_name="ApiKey", name="admin_limits", field=_json(default=dict)),
+        ops.AddField(model_name="ApiKey", name="admin_limits", field=_json(default=dict, db_default={})),
         ops.AddField(model_name="RequestLog", name="tags", field=_json(null=True)),
         ops.AddField(
-            model_name="UsageRollup", name="unknown_cost_requests", field=fields.IntField(default=0)
+            model_name="UsageRollup", name="unknown_cost_requests", field=fields.IntField(default=0, db_default=0)
         ),
         ops.AddField(
-            model_name="MinuteStat", name="unknown_cost_requests", field=fields.IntField(default=0)
+            model_name="MinuteStat", name="unknown_cost_requests", field=fields.IntField(default=0, db_default=0)
         ),
         ops.CreateModel(
             name="TagRollup",

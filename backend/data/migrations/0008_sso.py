@@ -112,6 +112,6 @@ class Migration(migrations.Migration):
         ops.AddField(
             model_name="Organization",
             name="sso_only",
-            field=fields.BooleanField(default=False),
+            field=fields.BooleanField(default=False, db_default=False),
         ),
     ]

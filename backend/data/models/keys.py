@@ -29,12 +29,12 @@ class ApiKey(Model):
     rate_limit_tpm = fields.IntField(null=True)
     # The key's own spend cap per ``cap_period`` (daily | weekly | monthly); null: none.
     spend_cap_usd = fields.DecimalField(max_digits=18, decimal_places=8, null=True)
-    cap_period = fields.CharField(max_length=10, default="monthly")
+    cap_period = fields.CharField(max_length=10, default="monthly", db_default="monthly")
     # Models or aliases the key may use (glob patterns); null: any.
     allowed_models: fields.JSONField[Any] = fields.JSONField(null=True)
     # Limits an administrator set, which the key's owner may tighten but not raise or remove:
     # {limit name: {"value": ..., "by": user id, "role": ..., "at": iso time}}.
-    admin_limits: fields.JSONField[Any] = fields.JSONField(default=dict)
+    admin_limits: fields.JSONField[Any] = fields.JSONField(default=dict, db_default={})
     expires_at = fields.DatetimeField(null=True)
     revoked_at = fields.DatetimeField(null=True)
     last_used_at = fields.DatetimeField(null=True)

@@ -93,7 +93,7 @@ class UsageRollup(Model):
     cost_usd = fields.DecimalField(max_digits=18, decimal_places=8, default=0)
     # Requests that used tokens of a model without a known price: their cost is "unknown",
     # not part of cost_usd.
-    unknown_cost_requests = fields.IntField(default=0)
+    unknown_cost_requests = fields.IntField(default=0, db_default=0)
     latency_ms_sum = fields.FloatField(default=0)
     # {"<upper bound ms>": count} as in MinuteStat: p50/p95 per model and provider over any
     # window without reading request_logs. Null in rows written before it existed (SQLite
@@ -114,7 +114,7 @@ class MinuteStat(Model):
     errors = fields.IntField(default=0)
     tokens = fields.BigIntField(default=0)
     cost_usd = fields.DecimalField(max_digits=18, decimal_places=8, default=0)
-    unknown_cost_requests = fields.IntField(default=0)
+    unknown_cost_requests = fields.IntField(default=0, db_default=0)
     # {"<upper bound ms>": count} over fixed log-spaced buckets.
     latency_hist: fields.JSONField[dict[str, int]] = fields.JSONField(default=dict)
 

@@ -28,7 +28,7 @@ class Organization(Model):
     rate_limit_tpm = fields.IntField(null=True)
     allowed_models: fields.JSONField[Any] = fields.JSONField(null=True)
     # Members sign in with single sign-on only: their passwords are refused (backend/sso).
-    sso_only = fields.BooleanField(default=False)
+    sso_only = fields.BooleanField(default=False, db_default=False)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -71,7 +71,7 @@ class App(Model):
     allowed_models: fields.JSONField[Any] = fields.JSONField(null=True)
     # The app's own spend cap per ``cap_period`` (daily | weekly | monthly); null: none.
     spend_cap_usd = fields.DecimalField(max_digits=18, decimal_places=8, null=True)
-    cap_period = fields.CharField(max_length=10, default="monthly")
+    cap_period = fields.CharField(max_length=10, default="monthly", db_default="monthly")
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
