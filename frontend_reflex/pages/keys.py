@@ -43,7 +43,7 @@ def row(k: Any) -> rx.Component:
                 spacing="0",
             )
         ),
-        rx.table.cell(rx.code(k["prefix"], "…")),
+        rx.table.cell(rx.code(k["prefix"], "…"), white_space="nowrap"),
         rx.table.cell(_status(k["status"])),
         rx.table.cell(k["created"], white_space="nowrap"),
         rx.table.cell(k["expires"], white_space="nowrap"),

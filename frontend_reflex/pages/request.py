@@ -16,14 +16,21 @@ from frontend_reflex.state.request import RequestState
 def _fact(label: str, key: str) -> rx.Component:
     return rx.vstack(
         rx.text(label, size="1", color_scheme="gray"),
-        rx.text(RequestState.info[key], size="2", weight="medium", id=f"req-{key}"),
+        rx.text(
+            RequestState.info[key],
+            size="2",
+            weight="medium",
+            id=f"req-{key}",
+            overflow_wrap="anywhere",
+        ),
         spacing="0",
-        min_width="9em",
+        min_width="10em",
+        max_width="22em",
     )
 
 
 def _facts(*pairs: tuple[str, str]) -> rx.Component:
-    return rx.flex(*[_fact(label, key) for label, key in pairs], wrap="wrap", gap="4")
+    return rx.flex(*[_fact(label, key) for label, key in pairs], wrap="wrap", gap="5")
 
 
 def _refusal() -> rx.Component:
