@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchkit import payloads, phases, targets
+from benchkit import cg, payloads, phases, targets
 from benchkit.fake import FakeProvider
 from benchkit.load import Load, run_pyload, run_wrk
 from benchkit.procs import cpu_busy, cpu_seconds, ensure_debian_tool, progress, rss_mb
@@ -329,7 +329,12 @@ def main() -> int:
             workers_targets, note = run_workers(bench, fake, workdir, args.workers, server_cpu)
             extras.workers = [w.name for w in workers_targets]
             notes.append(note)
-        if args.tenants and wrk:
+        if args.tenants and cg.available():
+            progress("tenant scale: instructions per request under callgrind, 3 vs 100,003 keys")
+            extras.tenants = phases.tenant_scale_callgrind(
+                fake, workdir, transport=args.transport, requests=300 if args.quick else 600
+            )
+        elif args.tenants and wrk:
             progress("tenant scale: full pipeline, 3 keys vs the 100,000-key seed, interleaved")
             extras.tenants = phases.tenant_scale(
                 fake,

@@ -26,13 +26,37 @@ BENCH = Path(__file__).resolve().parents[1]
 # -- tenant scale ---------------------------------------------------------------------------------
 @dataclass
 class TenantResult:
-    small_us: float  # CPU µs per request, 3 organizations / 3 keys
+    small_us: float  # cost per request, 3 organizations / 3 keys
     large_us: float  # the same with the tenant-scale population seeded
     rounds: list[tuple[float, float]] = field(default_factory=list)
+    #: "callgrind" (instructions per request) or "cpu" (CPU µs per request)
+    unit: str = "cpu"
 
     @property
     def change(self) -> float:
         return self.large_us / self.small_us - 1
+
+
+def tenant_scale_callgrind(
+    fake: FakeProvider, workdir: Path, *, transport: str, requests: int
+) -> TenantResult:
+    """Instructions per request under callgrind (``cg_gateway.py``), 3 keys against the
+    tenant-scale seed: the same on a busy and on a quiet machine, unlike CPU time (the
+    gateway's start-up with 100,000 keys under valgrind takes a few minutes)."""
+    from cg_gateway import measure_variant
+
+    figures = [
+        measure_variant(
+            fake,
+            workdir / f"tenants-cg-{flag}",
+            {"transport": transport, "tenants": flag},
+            scenario="pipeline",
+            requests=requests,
+            connections=32,
+        )
+        for flag in ("0", "1")
+    ]
+    return TenantResult(figures[0], figures[1], [(figures[0], figures[1])], unit="callgrind")
 
 
 def tenant_scale(
