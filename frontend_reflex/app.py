@@ -5,7 +5,9 @@ from __future__ import annotations
 import reflex as rx
 
 from frontend_reflex.pages import (
+    analytics,
     apps,
+    audit,
     dlp,
     home,
     keys,
@@ -19,7 +21,9 @@ from frontend_reflex.pages import (
     usage,
     users,
 )
+from frontend_reflex.state.analytics import AnalyticsState
 from frontend_reflex.state.apps import AppsState
+from frontend_reflex.state.audit import AuditState
 from frontend_reflex.state.base import AuthState
 from frontend_reflex.state.dlp import DlpState
 from frontend_reflex.state.home import HomeState
@@ -38,6 +42,8 @@ PAGES = [
     ("/login", login.page, "Sign in", AuthState.open_login),
     ("/sso", login.sso_page, "Signing in", AuthState.finish_sso),
     ("/", home.page, "Home", HomeState.load),
+    ("/analytics", analytics.page, "Analytics", AnalyticsState.load),
+    ("/audit", audit.page, "Audit Log", AuditState.load),
     ("/users", users.page, "Users", UsersState.load),
     ("/organizations", organizations.page, "Organizations", OrgsState.load),
     ("/apps", apps.page, "Apps", AppsState.load),

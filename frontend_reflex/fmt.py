@@ -14,19 +14,69 @@ def text(value: Any, empty: str = "—") -> str:
     return str(value)
 
 
+#: Spend and cost (what requests cost) always show this many decimals, so a column of them
+#: lines up and a cheap request never reads as a rounded $0.02 next to $0.001896. Budgets
+#: (caps, set by people in whole cents) show cents: ``cap``. Rates per million tokens: ``rate``.
+SPEND_PLACES = 4
+_SPEND_STEP = Decimal(1).scaleb(-SPEND_PLACES)
+
+
+def _decimal(value: Any) -> Decimal | None:
+    try:
+        out = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return out if out.is_finite() else None
+
+
 def money(value: Any, *, unknown: str = "unknown") -> str:
-    """USD with enough digits for cheap requests; a missing price is "unknown", never $0."""
+    """Spend in USD to 4 decimals (``$0.0200``, ``$1,234.5000``); a non-zero amount below that
+    reads ``<$0.0001``, never $0; a missing price is "unknown", never $0."""
     if value is None or value == "":
         return unknown
-    try:
-        amount = Decimal(str(value))
-    except InvalidOperation:
+    amount = _decimal(value)
+    if amount is None:
         return str(value)
     if amount == 0:
         return "$0.00"
-    if abs(amount) < Decimal("0.01"):
-        return f"${amount:.6f}".rstrip("0")
-    return f"${amount:,.2f}"
+    if abs(amount) < _SPEND_STEP:
+        return f"<${_SPEND_STEP}" if amount > 0 else f"-<${_SPEND_STEP}"
+    return f"${amount:,.{SPEND_PLACES}f}"
+
+
+def budget(value: Any) -> str:
+    """A cap or budget in USD, in cents (``$25.00``)."""
+    amount = _decimal(value)
+    return str(value) if amount is None else f"${amount:,.2f}"
+
+
+def rate(value: Any) -> str:
+    """A price per million tokens: as set, at least cents (``$0.075``, ``$2.50``); null: unknown."""
+    amount = _decimal(value) if value not in (None, "") else None
+    if amount is None:
+        return "unknown" if value in (None, "") else str(value)
+    text = f"{amount.normalize():f}"
+    whole, _, frac = text.partition(".")
+    return f"${int(whole):,}.{frac.ljust(2, '0')}" if whole.lstrip("-").isdigit() else f"${text}"
+
+
+def amount(value: Any) -> str:
+    """A stored amount as a form field shows it: ``25`` for ``25.00000000``; "" for none."""
+    parsed = _decimal(value) if value not in (None, "") else None
+    if parsed is None:
+        return ""
+    text = f"{parsed.normalize():f}"
+    return text
+
+
+def percent(value: Any) -> str:
+    """A 0..1 fraction as a percentage with one decimal (``4.2%``)."""
+    return f"{to_float(value) * 100:.1f}%"
+
+
+def ms(value: Any) -> str:
+    """A latency in milliseconds, or "—" when there is none."""
+    return "—" if value is None or value == "" else f"{to_float(value):,.0f} ms"
 
 
 def spend(value: Any, unknown_requests: Any, *, zero: str = "$0.00") -> str:
@@ -44,7 +94,7 @@ def spend(value: Any, unknown_requests: Any, *, zero: str = "$0.00") -> str:
 
 
 def cap(value: Any) -> str:
-    return "no cap" if value is None or value == "" else money(value)
+    return "no cap" if value is None or value == "" else budget(value)
 
 
 def number(value: Any) -> str:

@@ -269,7 +269,8 @@ query Aliases {
 }"""
 
 
-def create_alias(requested: str, target: str, org_id: str) -> Op:
+def create_alias(requested: str, target: str, org_id: str, *, confirm: bool = False) -> Op:
+    """``confirm``: save a target the catalog does not know (the gateway refuses it otherwise)."""
     doc = """
 mutation CreateAlias($input: CreateModelAliasInput!) {
   createModelAlias(input: $input) { id }
@@ -277,7 +278,9 @@ mutation CreateAlias($input: CreateModelAliasInput!) {
     fields: dict[str, Any] = {"requestedModel": requested, "targetModel": target}
     if org_id:
         fields["organizationId"] = org_id
-    return doc, {"input": _ids(fields)}
+    fields = _ids(fields)
+    fields["confirmUnknownTarget"] = confirm
+    return doc, {"input": fields}
 
 
 def delete_alias(alias_id: str) -> Op:
@@ -409,8 +412,14 @@ query Errors($first: Int, $after: String) {
 DLP = """
 query Dlp {
   dlpProtections { scope targetId name enabled status rulesEnabled lastActivityAt }
-  dlpActivity(first: 50) {
+}"""
+
+DLP_ACTIVITY = """
+query DlpActivity($first: Int, $after: String) {
+  dlpActivity(first: $first, after: $after) {
     nodes { id createdAt kind scope rule matches size requestId detail }
+    pageInfo { hasNextPage endCursor }
+    totalCount
   }
 }"""
 
@@ -425,7 +434,8 @@ mutation SetDlp($scope: DlpScope!, $targetId: Int!, $enabled: Boolean!) {
 
 # -- gateway settings --------------------------------------------------------------------------
 _SETTINGS_FIELDS = (
-    "routingStrategy routingStrategies ollama { baseUrl connected } offeredFeatures knownFeatures"
+    "routingStrategy routingStrategies ollama { baseUrl connected configuredBy healthy lastError } "
+    "offeredFeatures knownFeatures"
 )
 
 SETTINGS = f"""
@@ -461,12 +471,19 @@ mutation SetCredential($provider: String!, $input: ProviderCredentialInput!) {
     return doc, {"provider": provider, "input": _enums(fields)}
 
 
-def set_chain(primary: str, chain: list[str]) -> Op:
+def set_chain(primary: str, chain: list[str], *, confirm: bool = False) -> Op:
     doc = """
-mutation SetChain($primary: String!, $chain: [String!]!) {
-  setFallbackChain(primaryModel: $primary, chain: $chain) { primaryModel }
+mutation SetChain($primary: String!, $chain: [String!]!, $confirm: Boolean!) {
+  setFallbackChain(primaryModel: $primary, chain: $chain, confirmUnknownTarget: $confirm) {
+    primaryModel
+  }
 }"""
-    return doc, {"primary": primary, "chain": chain}
+    return doc, {"primary": primary, "chain": chain, "confirm": confirm}
+
+
+def unknown_target(message: str) -> bool:
+    """The gateway refused a model name its catalog does not know (saving needs a confirm)."""
+    return "confirmUnknownTarget" in message
 
 
 def delete_chain(primary: str) -> Op:
@@ -647,3 +664,69 @@ mutation SetLimits($target: LimitTarget!, $id: Int!, $input: LimitsInput!) {{
   setLimits(target: $target, id: $id, input: $input) {{ {LIMIT_FIELDS} }}
 }}"""
     return doc, {"target": target, "id": int(ident), "input": _enums(changes)}
+
+
+# -- analytics ---------------------------------------------------------------------------------
+_TOTALS = (
+    "requests errors errorRate inputTokens outputTokens cachedTokens costUsd "
+    "unknownCostRequests avgLatencyMs p50Ms p95Ms"
+)
+
+ANALYTICS = f"""
+query Analytics($d: AnalyticsDimension!, $s: DateTime!, $u: DateTime!, $f: AnalyticsFilter,
+                $l: Int) {{
+  analytics(dimension: $d, since: $s, until: $u, filter: $f, limit: $l) {{
+    dimension since until granularity groupCount
+    groups {{ key label entityId totals {{ {_TOTALS} }} }}
+    total {{ {_TOTALS} }}
+    series {{ bucket requests errors costUsd unknownCostRequests }}
+  }}
+}}"""
+
+
+def analytics(
+    dimension: str,
+    since: dt.datetime,
+    until: dt.datetime,
+    *,
+    limit: int = 100,
+    filters: Mapping[str, Any] | None = None,
+) -> Op:
+    """``dimension`` as stored (``model``, ``org``...); the window [since, until) in UTC."""
+    names = {"org": "ORGANIZATION"}
+    return ANALYTICS, {
+        "d": names.get(dimension, enum_name(dimension)),
+        "s": since.isoformat(),
+        "u": until.isoformat(),
+        "f": _ids(filters) if filters else None,
+        "l": limit,
+    }
+
+
+# -- audit log ---------------------------------------------------------------------------------
+AUDIT = """
+query Audit($first: Int, $after: String, $a: String, $t: String, $who: Int, $s: DateTime,
+            $u: DateTime) {
+  auditLog(first: $first, after: $after, action: $a, target: $t, actorId: $who, since: $s,
+           until: $u) {
+    nodes { id createdAt actorId action target detail }
+    pageInfo { hasNextPage endCursor }
+    totalCount
+  }
+}"""
+
+# -- catalog and price overrides ---------------------------------------------------------------
+PRICE_OVERRIDES = """
+query Prices { priceOverrides { model inputPerMtok outputPerMtok cachedPerMtok contextWindow } }"""
+
+
+def set_price(model: str, fields: Mapping[str, Any]) -> Op:
+    doc = """
+mutation SetPrice($m: String!, $i: PriceOverrideInput!) {
+  setPriceOverride(model: $m, input: $i) { model }
+}"""
+    return doc, {"m": model, "i": dict(fields)}
+
+
+def delete_price(model: str) -> Op:
+    return "mutation DeletePrice($m: String!) { deletePriceOverride(model: $m) }", {"m": model}

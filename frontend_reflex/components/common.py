@@ -13,6 +13,9 @@ SELECT_STYLE: dict[str, str] = {
     "background": "var(--color-surface)",
     "color": "var(--gray-12)",
     "min_width": "10em",
+    # A select sizes itself to its longest option (a user's name and email): never past the
+    # screen.
+    "max_width": "100%",
     "font_size": "14px",
 }
 

@@ -16,11 +16,21 @@ def data_table(
     empty: str,
     is_loading: Any = False,
     table_id: str = "",
+    numeric: tuple[str, ...] = (),
 ) -> rx.Component:
-    """A table over ``rows`` (a Var of dicts); ``empty`` says in words why there are none."""
+    """A table over ``rows`` (a Var of dicts); ``empty`` says in words why there are none.
+
+    Headers named in ``numeric`` are right-aligned, like their cells (``num``)."""
     span = len(headers)
     return rx.table.root(
-        rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in headers])),
+        rx.table.header(
+            rx.table.row(
+                *[
+                    rx.table.column_header_cell(h, class_name="sb-num" if h in numeric else "")
+                    for h in headers
+                ]
+            )
+        ),
         rx.table.body(
             rx.cond(
                 is_loading & (rows.length() == 0),  # type: ignore[attr-defined, operator]
@@ -47,6 +57,11 @@ def data_table(
 
 def cell(value: Any, **props: Any) -> rx.Component:
     return rx.table.cell(value, **props)
+
+
+def num(value: Any, **props: Any) -> rx.Component:
+    """A numeric cell: right-aligned, digits of equal width, never wrapped."""
+    return rx.table.cell(value, class_name="sb-num", **props)
 
 
 def pager(label: Any, has_prev: Any, has_next: Any, prev: Any, nxt: Any) -> rx.Component:

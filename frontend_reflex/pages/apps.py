@@ -14,7 +14,9 @@ from frontend_reflex.components.common import (
     secret_once,
     text_input,
 )
-from frontend_reflex.components.forms import checkbox, org_select, row_button, submit
+from frontend_reflex.components.confirm import confirm_dialog
+from frontend_reflex.components.forms import checkbox, org_select, submit
+from frontend_reflex.components.guard import guarded, op_button
 from frontend_reflex.components.layout import shell
 from frontend_reflex.components.limits import limits_button, limits_dialog
 from frontend_reflex.components.table import data_table, pager
@@ -95,18 +97,28 @@ def row(r: Any) -> rx.Component:
         rx.table.cell(r["created"]),
         rx.table.cell(
             rx.hstack(
-                row_button("Edit", AppsState.open_edit, r),
-                row_button(
+                op_button("Edit", AppsState.open_edit, r, op="Mutation.updateApp"),
+                op_button(
                     rx.cond(active, "Deactivate", "Activate"),
                     AppsState.toggle_active,
                     r,
                     color="amber",
+                    op="Mutation.updateApp",
                 ),
-                row_button(
-                    rx.cond(r["dlp"] == "on", "Disable DLP", "Enable DLP"), AppsState.toggle_dlp, r
+                op_button(
+                    rx.cond(r["dlp"] == "on", "Disable DLP", "Enable DLP"),
+                    AppsState.toggle_dlp,
+                    r,
+                    op="Mutation.updateApp",
                 ),
-                row_button("Issue app key", AppsState.issue_key, r, color="indigo"),
-                limits_button(LimitsState.open_app, r),
+                op_button(
+                    "Issue app key",
+                    AppsState.issue_key,
+                    r,
+                    color="indigo",
+                    op="Mutation.createApiKey",
+                ),
+                limits_button(LimitsState.open_app, r, custom_attrs={"data-op": "Query.limits"}),
                 spacing="1",
                 wrap="wrap",
             )
@@ -117,7 +129,7 @@ def row(r: Any) -> rx.Component:
 def page() -> rx.Component:
     return shell(
         "Apps",
-        expand("Create App", create_form()),
+        guarded("Mutation.createApp", expand("Create App", create_form())),
         error_text(AppsState.error),
         error_text(AppsState.table_error),
         loading(AppsState.loading),
@@ -138,5 +150,6 @@ def page() -> rx.Component:
         ),
         edit_dialog(),
         limits_dialog(),
+        confirm_dialog(AppsState),
         secret_once(AppsState.secret, AppsState.hide_secret, title="New app key"),
     )

@@ -5,10 +5,10 @@ from __future__ import annotations
 import reflex as rx
 
 from frontend_reflex.components.common import error_text, loading, section
-from frontend_reflex.components.forms import row_button
+from frontend_reflex.components.guard import op_button
 from frontend_reflex.components.layout import shell
-from frontend_reflex.components.table import data_table, pager
-from frontend_reflex.state.dlp import DlpState
+from frontend_reflex.components.table import data_table, num, pager
+from frontend_reflex.state.dlp import DlpActivityState, DlpState
 
 INTRO = (
     "Sensitive values — email addresses, phone numbers, card numbers, IBANs, national ids, IP "
@@ -47,11 +47,12 @@ def page() -> rx.Component:
                 rx.table.cell(r["rules"]),
                 rx.table.cell(r["last"]),
                 rx.table.cell(
-                    row_button(
+                    op_button(
                         rx.cond(r["status"] == "protected", "Turn off", "Turn on"),
                         DlpState.toggle,
                         r,
                         color="indigo",
+                        op="Mutation.setDlpProtection",
                     )
                 ),
             ),
@@ -68,16 +69,17 @@ def page() -> rx.Component:
         ),
         section(
             "Recent activity",
+            error_text(DlpActivityState.error),
             data_table(
                 ["When", "Kind", "Scope", "Rule", "Matches", "Size", "Request", "Detail"],
-                DlpState.activity,
+                DlpActivityState.rows,
                 lambda a: rx.table.row(
                     rx.table.cell(a["when"], white_space="nowrap"),
                     rx.table.cell(a["kind"]),
                     rx.table.cell(a["scope"]),
                     rx.table.cell(a["rule"]),
-                    rx.table.cell(a["matches"]),
-                    rx.table.cell(a["size"]),
+                    num(a["matches"]),
+                    num(a["size"]),
                     rx.table.cell(
                         rx.link(rx.code(a["request"]), href=a["href"], class_name="sb-request-link")
                     ),
@@ -87,6 +89,16 @@ def page() -> rx.Component:
                     "Enable protection for an organization or app, then make a request — "
                     "activity will appear here."
                 ),
+                is_loading=DlpActivityState.loading,
+                table_id="dlp-activity-table",
+                numeric=("Matches", "Size"),
+            ),
+            pager(
+                DlpActivityState.page_label,
+                DlpActivityState.has_prev,
+                DlpActivityState.has_next,
+                DlpActivityState.prev_page,
+                DlpActivityState.next_page,
             ),
         ),
     )

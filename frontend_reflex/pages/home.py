@@ -7,7 +7,7 @@ import reflex as rx
 from frontend_reflex.components import charts
 from frontend_reflex.components.common import error_text, loading, section, stat_card
 from frontend_reflex.components.layout import shell
-from frontend_reflex.components.table import data_table
+from frontend_reflex.components.table import data_table, num
 from frontend_reflex.state.home import HomeState
 
 
@@ -55,18 +55,26 @@ def page() -> rx.Component:
                     HomeState.load_table,
                     lambda r: rx.table.row(
                         rx.table.cell(r["provider"]),
-                        rx.table.cell(r["requests"]),
-                        rx.table.cell(r["share"]),
-                        rx.table.cell(r["errors"]),
-                        rx.table.cell(r["latency"]),
+                        num(r["requests"]),
+                        num(r["share"]),
+                        num(r["errors"]),
+                        num(r["latency"]),
                         rx.table.cell(
                             rx.badge(
                                 r["health"],
-                                color_scheme=rx.cond(r["health"] == "healthy", "green", "red"),
+                                color_scheme=rx.match(
+                                    r["health"],
+                                    ("healthy", "green"),
+                                    ("degraded", "amber"),
+                                    ("recovering", "amber"),
+                                    "red",
+                                ),
+                                class_name="sb-health",
                             )
                         ),
                     ),
                     empty="No provider traffic yet.",
+                    numeric=("Requests", "Share", "Errors", "Latency"),
                 ),
             ),
             columns=rx.breakpoints(initial="1", lg="2"),
@@ -81,12 +89,30 @@ def page() -> rx.Component:
                 lambda r: rx.table.row(
                     rx.table.cell(r["user"]),
                     rx.table.cell(r["email"]),
-                    rx.table.cell(r["cost"]),
-                    rx.table.cell(r["requests"]),
-                    rx.table.cell(r["tokens"]),
+                    num(r["cost"]),
+                    num(r["requests"]),
+                    num(r["tokens"]),
                 ),
                 empty="Nobody has spent anything yet.",
                 is_loading=HomeState.loading,
+                numeric=("Cost (7 days)", "Requests", "Tokens"),
+            ),
+        ),
+        section(
+            "Top Spending Apps",
+            data_table(
+                ["App", "Cost (7 days)", "Requests", "Tokens"],
+                HomeState.app_spenders,
+                lambda r: rx.table.row(
+                    rx.table.cell(r["app"]),
+                    num(r["cost"]),
+                    num(r["requests"]),
+                    num(r["tokens"]),
+                ),
+                empty="No app has spent anything in 7 days.",
+                is_loading=HomeState.loading,
+                numeric=("Cost (7 days)", "Requests", "Tokens"),
+                table_id="top-apps-table",
             ),
         ),
     )

@@ -11,7 +11,9 @@ from frontend_reflex.components.common import (
     section,
     stat_card,
 )
+from frontend_reflex.components.confirm import confirm_dialog
 from frontend_reflex.components.forms import row_button, submit
+from frontend_reflex.components.guard import op_button
 from frontend_reflex.components.layout import shell
 from frontend_reflex.components.limits import limits_button, limits_dialog
 from frontend_reflex.components.table import data_table
@@ -47,8 +49,12 @@ def keys_section() -> rx.Component:
                     rx.cond(
                         k["status"] == "active",
                         rx.hstack(
-                            limits_button(LimitsState.open_key, k),
-                            row_button("Revoke", MeState.revoke, k, color="red"),
+                            limits_button(
+                                LimitsState.open_key, k, custom_attrs={"data-op": "Query.limits"}
+                            ),
+                            op_button(
+                                "Revoke", MeState.revoke, k, color="red", op="Mutation.revokeApiKey"
+                            ),
                             spacing="1",
                         ),
                     )
@@ -121,5 +127,6 @@ def page() -> rx.Component:
         features_section(),
         secret_once(MeState.secret, MeState.hide_secret),
         limits_dialog(),
+        confirm_dialog(MeState),
         who="all",
     )

@@ -15,10 +15,11 @@ from frontend_reflex.components.common import (
     ok_text,
     text_input,
 )
-from frontend_reflex.components.forms import PERIODS, checkbox, row_button, submit
+from frontend_reflex.components.forms import PERIODS, checkbox, submit
+from frontend_reflex.components.guard import guarded, op_button
 from frontend_reflex.components.layout import shell
 from frontend_reflex.components.limits import limits_button, limits_dialog
-from frontend_reflex.components.table import data_table, pager
+from frontend_reflex.components.table import data_table, num, pager
 from frontend_reflex.state.limits import LimitsState
 from frontend_reflex.state.orgs import OrgsState
 
@@ -137,7 +138,7 @@ def row(r: Any) -> rx.Component:
         rx.table.cell(r["name"]),
         rx.table.cell(rx.code(r["slug"])),
         rx.table.cell(r["owner"]),
-        rx.table.cell(r["members"]),
+        num(r["members"]),
         rx.table.cell(r["cap"]),
         rx.table.cell(r["rollover"]),
         rx.table.cell(rx.badge(r["dlp"], color_scheme=rx.cond(r["dlp"] == "on", "green", "gray"))),
@@ -145,15 +146,17 @@ def row(r: Any) -> rx.Component:
         rx.table.cell(r["created"]),
         rx.table.cell(
             rx.hstack(
-                row_button("Edit", OrgsState.open_edit, r),
-                row_button(
+                op_button("Edit", OrgsState.open_edit, r, op="Mutation.updateOrganization"),
+                op_button(
                     rx.cond(r["dlp"] == "on", "Disable DLP", "Enable DLP"),
                     OrgsState.toggle_dlp,
                     r,
                     color="indigo",
+                    op="Mutation.setDlpProtection",
                 ),
-                limits_button(LimitsState.open_org, r),
+                limits_button(LimitsState.open_org, r, custom_attrs={"data-op": "Query.limits"}),
                 spacing="1",
+                wrap="wrap",
             )
         ),
     )
@@ -162,7 +165,7 @@ def row(r: Any) -> rx.Component:
 def page() -> rx.Component:
     return shell(
         "Organizations",
-        expand("Create Organization", create_form()),
+        guarded("Mutation.createOrganization", expand("Create Organization", create_form())),
         error_text(OrgsState.error),
         error_text(OrgsState.table_error),
         loading(OrgsState.loading),
@@ -173,6 +176,7 @@ def page() -> rx.Component:
             empty="No organizations yet.",
             is_loading=OrgsState.loading,
             table_id="orgs-table",
+            numeric=("Members",),
         ),
         pager(
             OrgsState.page_label,

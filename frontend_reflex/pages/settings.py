@@ -13,6 +13,7 @@ from frontend_reflex.components.common import (
     section,
     text_input,
 )
+from frontend_reflex.components.confirm import confirm_dialog
 from frontend_reflex.components.forms import checkbox, row_button, submit
 from frontend_reflex.components.layout import shell
 from frontend_reflex.components.table import data_table
@@ -64,7 +65,7 @@ def ollama_section() -> rx.Component:
                     key=S.ollama_url,
                     placeholder="http://localhost:11434",
                     id="ollama-url",
-                    width="24em",
+                    width=rx.breakpoints(initial="100%", sm="24em"),
                 ),
                 submit("Save connection", "save-ollama"),
                 rx.button(
@@ -72,8 +73,16 @@ def ollama_section() -> rx.Component:
                 ),
                 rx.badge(
                     S.ollama_health,
-                    color_scheme=rx.cond(S.ollama_health == "healthy", "green", "gray"),
+                    color_scheme=rx.match(
+                        S.ollama_health,
+                        ("healthy", "green"),
+                        ("unreachable", "red"),
+                        ("configured", "blue"),
+                        "gray",
+                    ),
+                    id="ollama-health",
                 ),
+                rx.text(S.ollama_source, size="1", color_scheme="gray", id="ollama-source"),
                 align="center",
                 wrap="wrap",
             ),
@@ -81,7 +90,8 @@ def ollama_section() -> rx.Component:
         ),
         rx.cond(
             S.ollama_models.length() > 0,  # type: ignore[attr-defined]
-            rx.hstack(rx.foreach(S.ollama_models, lambda m: rx.badge("ollama/", m)), wrap="wrap"),
+            # Catalog names already read "ollama/<model>".
+            rx.hstack(rx.foreach(S.ollama_models, lambda m: rx.badge(m)), wrap="wrap"),
         ),
         error_text(S.ollama_error),
         ok_text(S.ollama_ok),
@@ -154,7 +164,7 @@ def chains_section() -> rx.Component:
                 "Fallback Chain (comma separated)",
                 placeholder="anthropic/claude-sonnet-4, ollama/llama3",
                 id="chain-models",
-                width="28em",
+                width=rx.breakpoints(initial="100%", sm="28em"),
             ),
             submit("Save chain", "save-chain"),
             align="end",
@@ -170,11 +180,43 @@ def chains_section() -> rx.Component:
             lambda c: rx.table.row(
                 rx.table.cell(rx.code(c["primary"])),
                 rx.table.cell(c["chain"]),
-                rx.table.cell(row_button("Delete", S.delete_chain, c, color="red")),
+                rx.table.cell(
+                    row_button(
+                        "Delete",
+                        S.delete_chain,
+                        c,
+                        color="red",
+                        custom_attrs={"data-op": "Mutation.deleteFallbackChain"},
+                    )
+                ),
             ),
             empty="No fallback chains: a failing model returns its error.",
         ),
         form,
+        rx.cond(
+            S.chain_warning != "",
+            rx.callout(
+                rx.vstack(
+                    rx.text(S.chain_warning),
+                    rx.hstack(
+                        rx.button(
+                            "Save anyway",
+                            size="1",
+                            color_scheme="amber",
+                            on_click=S.save_chain_anyway,
+                            id="chain-save-anyway",
+                        ),
+                        rx.button(
+                            "Fix the names", size="1", variant="soft", on_click=S.drop_chain_pending
+                        ),
+                    ),
+                    spacing="2",
+                ),
+                icon="triangle_alert",
+                color_scheme="amber",
+                id="chain-unknown",
+            ),
+        ),
         error_text(S.chain_error),
         description=(
             "Configure which model steps in when a primary model fails (provider error, credit "
@@ -237,5 +279,6 @@ def page() -> rx.Component:
         chains_section(),
         rx.separator(),
         features_section(),
+        confirm_dialog(S),
         who="super",
     )

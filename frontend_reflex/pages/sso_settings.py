@@ -31,7 +31,8 @@ def provider_form() -> rx.Component:
                     "Issuer",
                     placeholder="https://login.example.com/realms/acme",
                     id="sso-issuer",
-                    width="24em",
+                    # The whole line on a phone (390 px), 24em from small screens up.
+                    width=rx.breakpoints(initial="100%", sm="24em"),
                 ),
                 text_input("client_id", "Client ID", id="sso-client-id"),
                 rx.vstack(

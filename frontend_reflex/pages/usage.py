@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import reflex as rx
 
-from frontend_reflex.components.common import SELECT_STYLE, error_text, loading, ok_text
+from frontend_reflex.components.common import SELECT_STYLE, error_text, loading, ok_text, section
 from frontend_reflex.components.forms import row_button
 from frontend_reflex.components.layout import shell
-from frontend_reflex.components.table import data_table, pager
+from frontend_reflex.components.ranges import range_picker
+from frontend_reflex.components.table import data_table, num, pager
 from frontend_reflex.state.usage import ErrorsState, ExportState, UsageState
 
 EXPORT_TEXT = (
@@ -17,40 +20,62 @@ EXPORT_TEXT = (
 )
 
 
+def _usage_cells(r: Any) -> list[rx.Component]:
+    return [num(r["requests"]), num(r["errors"]), num(r["input"]), num(r["output"]), num(r["cost"])]
+
+
+_NUMERIC = ("Requests", "Errors", "Input Tokens", "Output Tokens", "Cost")
+
+
 def usage_page() -> rx.Component:
     return shell(
         "Per-User Usage",
+        range_picker(UsageState, "usage"),
         error_text(UsageState.error),
         error_text(UsageState.export_error),
         ok_text(UsageState.export_ok),
         loading(UsageState.loading),
-        data_table(
-            ["User", "Requests", "Input Tokens", "Output Tokens", "Cost", "Actions"],
-            UsageState.page_rows,
-            lambda r: rx.table.row(
-                rx.table.cell(
-                    rx.vstack(
-                        rx.text(r["user"]),
-                        rx.text(r["email"], size="1", color_scheme="gray"),
-                        spacing="0",
-                    )
+        section(
+            "Users",
+            data_table(
+                ["User", *_NUMERIC, "Actions"],
+                UsageState.page_rows,
+                lambda r: rx.table.row(
+                    rx.table.cell(
+                        rx.vstack(
+                            rx.text(r["user"]),
+                            rx.text(r["email"], size="1", color_scheme="gray"),
+                            spacing="0",
+                        )
+                    ),
+                    *_usage_cells(r),
+                    rx.table.cell(row_button("Export CSV", UsageState.export, r)),
                 ),
-                rx.table.cell(r["requests"]),
-                rx.table.cell(r["input"]),
-                rx.table.cell(r["output"]),
-                rx.table.cell(r["cost"]),
-                rx.table.cell(row_button("Export CSV", UsageState.export, r)),
+                empty="No user requests in this window.",
+                is_loading=UsageState.loading,
+                table_id="usage-table",
+                numeric=_NUMERIC,
             ),
-            empty="No usage recorded yet.",
-            is_loading=UsageState.loading,
-            table_id="usage-table",
+            pager(
+                UsageState.page_label,
+                UsageState.has_prev,
+                UsageState.has_next,
+                UsageState.prev_page,
+                UsageState.next_page,
+            ),
         ),
-        pager(
-            UsageState.page_label,
-            UsageState.has_prev,
-            UsageState.has_next,
-            UsageState.prev_page,
-            UsageState.next_page,
+        section(
+            "Apps",
+            data_table(
+                ["App", *_NUMERIC],
+                UsageState.apps,
+                lambda r: rx.table.row(rx.table.cell(r["user"]), *_usage_cells(r)),
+                empty="No app requests in this window.",
+                is_loading=UsageState.loading,
+                table_id="usage-apps-table",
+                numeric=_NUMERIC,
+            ),
+            description="Requests made with app keys.",
         ),
     )
 
@@ -81,6 +106,8 @@ def export_page() -> rx.Component:
             ),
             align="center",
             spacing="3",
+            wrap="wrap",
+            max_width="100%",
         ),
         error_text(ExportState.export_error),
         ok_text(ExportState.export_ok),

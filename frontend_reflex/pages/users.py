@@ -15,7 +15,9 @@ from frontend_reflex.components.common import (
     stat_card,
     text_input,
 )
+from frontend_reflex.components.confirm import confirm_dialog
 from frontend_reflex.components.forms import org_select, role_select, row_button, submit
+from frontend_reflex.components.guard import guarded, op_button
 from frontend_reflex.components.layout import shell
 from frontend_reflex.components.limits import limits_button, limits_dialog
 from frontend_reflex.components.table import data_table, pager
@@ -151,16 +153,19 @@ def row(r: Any) -> rx.Component:
         rx.table.cell(r["organization"]),
         rx.table.cell(
             rx.hstack(
-                row_button("Edit", UsersState.open_edit, r),
-                row_button(
+                op_button("Edit", UsersState.open_edit, r, op="Mutation.updateUser"),
+                op_button(
                     rx.cond(suspended, "Activate", "Suspend"),
                     UsersState.toggle_status,
                     r,
                     color="amber",
+                    op="Mutation.updateUser",
                 ),
-                row_button("Issue key", UsersState.issue_key, r, color="indigo"),
-                limits_button(LimitsState.open_user, r),
-                row_button("Usage", UsersState.view_usage, r),
+                op_button(
+                    "Issue key", UsersState.issue_key, r, color="indigo", op="Mutation.createApiKey"
+                ),
+                limits_button(LimitsState.open_user, r, custom_attrs={"data-op": "Query.limits"}),
+                op_button("Usage", UsersState.view_usage, r, op="Query.userUsage"),
                 row_button("Export", UsersState.export, r),
                 spacing="1",
                 wrap="wrap",
@@ -172,7 +177,7 @@ def row(r: Any) -> rx.Component:
 def page() -> rx.Component:
     return shell(
         "Users",
-        expand("Create User", create_form()),
+        guarded("Mutation.createUser", expand("Create User", create_form())),
         error_text(UsersState.error),
         error_text(UsersState.table_error),
         loading(UsersState.loading),
@@ -195,4 +200,5 @@ def page() -> rx.Component:
         usage_dialog(),
         limits_dialog(),
         secret_once(UsersState.secret, UsersState.hide_secret),
+        confirm_dialog(UsersState),
     )

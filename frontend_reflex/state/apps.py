@@ -10,8 +10,8 @@ import reflex as rx
 from frontend_reflex import fmt, queries
 from frontend_reflex.api import ApiError
 from frontend_reflex.state.base import AuthState
-from frontend_reflex.state.paging import Paged
-from frontend_reflex.validate import FormError, checked, optional, required, slug
+from frontend_reflex.state.entity import EntityState
+from frontend_reflex.validate import checked, optional, required, slug
 
 
 def app_row(a: Mapping[str, Any]) -> dict[str, str]:
@@ -45,100 +45,40 @@ def app_fields(form: Mapping[str, Any], *, creating: bool) -> dict[str, Any]:
     return fields
 
 
-class AppsState(Paged, AuthState):
+class AppsState(EntityState, AuthState):
     org_options: list[dict[str, str]] = []
-    create_error: str = ""
-    create_ok: str = ""
-    table_error: str = ""
-    editing: dict[str, str] = {}
-    edit_error: str = ""
     secret: str = ""
 
-    @rx.var
-    def edit_open(self) -> bool:
-        return bool(self.editing)
-
-    @rx.event
-    async def load(self) -> Any:
-        redirect = await self._guard(admin=True)
-        if redirect is not None:
-            yield redirect
-            return
-        self.loading = True
-        yield
-        yield await self._fetch()
-
-    async def _fetch(self) -> Any:
-        try:
-            apps = await self._gql_all(queries.APPS, "apps")
-            orgs = await self._gql_all(queries.ORGANIZATIONS, "organizations")
-        except ApiError as exc:
-            self.error = exc.message
-            self.loading = False
-            return self._on_api_error(exc)
+    async def _fetch_rows(self) -> None:
+        apps = await self._gql_all(queries.APPS, "apps")
+        orgs = await self._gql_all(queries.ORGANIZATIONS, "organizations")
         self.rows = [app_row(a) for a in apps]
         self.org_options = [
             {"value": str(o.get("id")), "label": fmt.text(o.get("name"))} for o in orgs
         ]
-        self.error = ""
-        self.loading = False
-        return None
 
-    @rx.event
-    async def create(self, form: dict[str, Any]) -> Any:
-        self.create_ok = ""
-        try:
-            fields = app_fields(form, creating=True)
-            await self._gql(*queries.create_app(fields))
-        except FormError as exc:
-            self.create_error = str(exc)
-            return None
-        except ApiError as exc:
-            self.create_error = exc.message
-            return self._on_api_error(exc)
-        self.create_error = ""
-        self.create_ok = f"App {fields['name']} created."
-        return await self._fetch()
+    def _create_op(self, form: dict[str, Any]) -> tuple[queries.Op, str]:
+        fields = app_fields(form, creating=True)
+        return queries.create_app(fields), f"App {fields['name']} created."
 
-    @rx.event
-    def open_edit(self, row: dict[str, str]) -> None:
-        self.editing = dict(row)
-        self.edit_error = ""
-
-    @rx.event
-    def close_edit(self, _open: bool = False) -> None:
-        self.editing = {}
-
-    @rx.event
-    async def save_edit(self, form: dict[str, Any]) -> Any:
-        try:
-            fields = app_fields(form, creating=False)
-            await self._gql(*queries.update_app(self.editing.get("id", ""), fields))
-        except FormError as exc:
-            self.edit_error = str(exc)
-            return None
-        except ApiError as exc:
-            self.edit_error = exc.message
-            return self._on_api_error(exc)
-        self.editing = {}
-        return await self._fetch()
-
-    async def _update(self, row: dict[str, str], fields: dict[str, Any]) -> Any:
-        try:
-            await self._gql(*queries.update_app(row["id"], fields))
-        except ApiError as exc:
-            self.table_error = f"{row.get('name')}: {exc.message}"
-            return self._on_api_error(exc)
-        self.table_error = ""
-        return await self._fetch()
+    def _update_op(self, row: dict[str, str], form: dict[str, Any]) -> queries.Op:
+        return queries.update_app(row.get("id", ""), app_fields(form, creating=False))
 
     @rx.event
     async def toggle_active(self, row: dict[str, str]) -> Any:
-        return await self._update(row, {"active": row.get("active") != "active"})
+        """Activating is immediate; deactivating asks first."""
+        if row.get("active") == "active":
+            self.ask("deactivate", row)
+            return None
+        return await self._act(row, queries.update_app(row["id"], {"active": True}))
+
+    async def _confirmed_deactivate(self, row: dict[str, str]) -> Any:
+        return await self._act(row, queries.update_app(row["id"], {"active": False}))
 
     @rx.event
     async def toggle_dlp(self, row: dict[str, str]) -> Any:
-        return await self._update(row, {"dlpEnabled": row.get("dlp") != "on"})
+        op = queries.update_app(row["id"], {"dlpEnabled": row.get("dlp") != "on"})
+        return await self._act(row, op)
 
     @rx.event
     async def issue_key(self, row: dict[str, str]) -> Any:

@@ -10,6 +10,7 @@ import reflex as rx
 from frontend_reflex import fmt, queries
 from frontend_reflex.api import ApiError
 from frontend_reflex.state.base import AuthState
+from frontend_reflex.state.cursor import CursorPaged
 from frontend_reflex.state.log_rows import request_href
 from frontend_reflex.state.paging import Paged
 
@@ -41,8 +42,24 @@ def activity_row(a: Mapping[str, Any]) -> dict[str, str]:
     }
 
 
+class DlpActivityState(CursorPaged, AuthState):
+    """Recent activity, newest first, a server page at a time with its true total (it grows
+    with every protected request: never a silent cut at the first 50)."""
+
+    def _query(self) -> tuple[str, dict[str, Any], str]:
+        return queries.DLP_ACTIVITY, {}, "dlpActivity"
+
+    def _row(self, node: dict[str, Any]) -> dict[str, str]:
+        return activity_row(node)
+
+    @rx.event
+    async def start(self) -> Any:
+        self.loading = True
+        yield
+        yield await self._first_page()
+
+
 class DlpState(Paged, AuthState):
-    activity: list[dict[str, str]] = []
     table_error: str = ""
 
     @rx.event
@@ -63,10 +80,9 @@ class DlpState(Paged, AuthState):
             self.loading = False
             return self._on_api_error(exc)
         self.rows = [protection_row(p) for p in fmt.nodes(data.get("dlpProtections"))]
-        self.activity = [activity_row(a) for a in fmt.nodes(data.get("dlpActivity"))]
         self.error = ""
         self.loading = False
-        return None
+        return DlpActivityState.start
 
     @rx.event
     async def toggle(self, row: dict[str, str]) -> Any:

@@ -10,6 +10,7 @@ import reflex as rx
 from frontend_reflex import fmt, queries
 from frontend_reflex.api import ApiError
 from frontend_reflex.state.base import AuthState
+from frontend_reflex.state.ranges import window
 
 
 def live_points(rows: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -71,8 +72,21 @@ def spender_row(r: Mapping[str, Any]) -> dict[str, str]:
     }
 
 
+def app_spender_row(g: Mapping[str, Any]) -> dict[str, str]:
+    """An app among the top spenders (an ``analytics`` APP group)."""
+    t = g.get("totals") or {}
+    tokens = int(fmt.to_float(t.get("inputTokens"))) + int(fmt.to_float(t.get("outputTokens")))
+    return {
+        "app": str(g.get("label") or ""),
+        "cost": fmt.spend(t.get("costUsd"), t.get("unknownCostRequests")),
+        "requests": fmt.number(t.get("requests")),
+        "tokens": fmt.number(tokens),
+    }
+
+
 class HomeState(AuthState):
     live: list[dict[str, Any]] = []
+    app_spenders: list[dict[str, str]] = []
     trends: list[dict[str, Any]] = []
     trend_series: list[str] = []
     load_chart: list[dict[str, Any]] = []
@@ -107,6 +121,9 @@ class HomeState(AuthState):
         try:
             doc = queries.dashboard(with_live=self.is_super)
             data = (await self._gql(doc)).get("dashboard") or {}
+            # The same 7 days as topSpenders (today included), for apps.
+            since, until = window("7d")
+            apps = await self._gql(*queries.analytics("app", since, until, limit=11))
         except ApiError as exc:
             self.error = exc.message
             self.loading = False
@@ -131,6 +148,8 @@ class HomeState(AuthState):
         ]
         self.load_table = load_rows(load)
         self.spenders = [spender_row(r) for r in data.get("topSpenders") or []]
+        groups = (apps.get("analytics") or {}).get("groups") or []
+        self.app_spenders = [app_spender_row(g) for g in groups if g.get("entityId")][:10]
         self.strategy = queries.stored(data.get("routingStrategy"))
         self.error = ""
         self.loading = False

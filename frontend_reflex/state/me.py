@@ -10,6 +10,7 @@ import reflex as rx
 from frontend_reflex import fmt, queries
 from frontend_reflex.api import ApiError
 from frontend_reflex.state.base import AuthState
+from frontend_reflex.state.entity import Confirmable
 from frontend_reflex.state.users import usage_summary
 from frontend_reflex.validate import optional
 
@@ -25,7 +26,7 @@ def key_row(k: Mapping[str, Any]) -> dict[str, str]:
     }
 
 
-class MeState(AuthState):
+class MeState(Confirmable, AuthState):
     keys: list[dict[str, str]] = []
     keys_error: str = ""
     secret: str = ""
@@ -100,7 +101,10 @@ class MeState(AuthState):
         self.secret = ""
 
     @rx.event
-    async def revoke(self, row: dict[str, str]) -> Any:
+    def revoke(self, row: dict[str, str]) -> None:
+        self.ask("revoke", row)
+
+    async def _confirmed_revoke(self, row: dict[str, str]) -> Any:
         try:
             await self._gql(*queries.revoke_api_key(row["id"]))
         except ApiError as exc:

@@ -10,8 +10,8 @@ import reflex as rx
 from frontend_reflex import fmt, queries
 from frontend_reflex.api import ApiError
 from frontend_reflex.state.base import AuthState
-from frontend_reflex.state.paging import Paged
-from frontend_reflex.validate import FormError, optional, required
+from frontend_reflex.state.entity import EntityState
+from frontend_reflex.validate import FormError, money, optional, required
 
 
 def alias_row(a: Mapping[str, Any]) -> dict[str, str]:
@@ -23,6 +23,8 @@ def alias_row(a: Mapping[str, Any]) -> dict[str, str]:
         "scope": (
             f"organization: {fmt.name_of(org)}" if org else queries.stored(a.get("scope"), "global")
         ),
+        # Global aliases are a super_admin's to change (permissions.json: globalRows).
+        "global": "" if org else "yes",
     }
 
 
@@ -41,116 +43,125 @@ def agent_row(a: Mapping[str, Any]) -> dict[str, str]:
     }
 
 
-def model_row(m: Mapping[str, Any]) -> dict[str, str]:
-    def price(key: str) -> str:
-        return fmt.money(m.get(key)) if m.get(key) is not None else "unknown"
-
+def model_row(m: Mapping[str, Any], override: Mapping[str, Any] | None = None) -> dict[str, str]:
     window = m.get("contextWindow")
+    o = override or {}
     return {
         "model": fmt.text(m.get("model")),
         "provider": fmt.text(m.get("provider")),
         "context": fmt.number(window) if window else "—",
-        "input": price("inputPerMtok"),
-        "output": price("outputPerMtok"),
-        "cached": price("cachedPerMtok"),
+        "input": fmt.rate(m.get("inputPerMtok")),
+        "output": fmt.rate(m.get("outputPerMtok")),
+        "cached": fmt.rate(m.get("cachedPerMtok")),
         "reachable": "yes" if m.get("reachable") else "no",
         "source": queries.stored(m.get("source"))
         + (" (price override)" if m.get("overridden") else ""),
+        "overridden": "yes" if m.get("overridden") else "",
+        # The override's own values, for the edit dialog (the catalog's merged price else).
+        "in_raw": fmt.amount(o.get("inputPerMtok", m.get("inputPerMtok"))),
+        "out_raw": fmt.amount(o.get("outputPerMtok", m.get("outputPerMtok"))),
+        "cached_raw": fmt.amount(o.get("cachedPerMtok")),
+        "window_raw": str(o.get("contextWindow") or window or ""),
     }
 
 
-class RouterState(Paged, AuthState):
+def price_fields(form: Mapping[str, Any]) -> dict[str, Any]:
+    """The price override form: input and output required, in USD per million tokens."""
+    fields: dict[str, Any] = {
+        "inputPerMtok": money(form, "input", "Input price"),
+        "outputPerMtok": money(form, "output", "Output price"),
+        "cachedPerMtok": money(form, "cached", "Cached input price"),
+    }
+    if fields["inputPerMtok"] is None or fields["outputPerMtok"] is None:
+        raise FormError("Input and output prices are required (USD per million tokens).")
+    window = optional(form, "window").replace(",", "")
+    if window and not window.isdigit():
+        raise FormError("Context window must be a whole number of tokens.")
+    fields["contextWindow"] = int(window) if window else None
+    return fields
+
+
+def matches(row: Mapping[str, str], search: str, provider: str) -> bool:
+    """The catalog filter: a case-insensitive substring of the model name, and the provider."""
+    if provider and row.get("provider") != provider:
+        return False
+    return search.strip().lower() in row.get("model", "").lower()
+
+
+class RouterState(EntityState, AuthState):
     org_options: list[dict[str, str]] = []
-    form_error: str = ""
-    form_ok: str = ""
-    table_error: str = ""
+    #: An alias whose target the catalog does not know, waiting for "Save anyway".
+    pending: dict[str, str] = {}
+    unknown_warning: str = ""
 
-    @rx.event
-    async def load(self) -> Any:
-        redirect = await self._guard(admin=True)
-        if redirect is not None:
-            yield redirect
-            return
-        self.loading = True
-        yield
-        yield await self._fetch()
-
-    async def _fetch(self) -> Any:
-        try:
-            data = await self._gql(queries.ALIASES)
-        except ApiError as exc:
-            self.error = exc.message
-            self.loading = False
-            return self._on_api_error(exc)
+    async def _fetch_rows(self) -> None:
+        data = await self._gql(queries.ALIASES)
         self.rows = [alias_row(a) for a in fmt.nodes(data.get("modelAliases"))]
         self.org_options = [
             {"value": str(o.get("id")), "label": fmt.text(o.get("name"))}
             for o in fmt.nodes(data.get("organizations"))
         ]
-        self.error = ""
-        self.loading = False
-        return None
+
+    async def _save_alias(self, alias: dict[str, str], *, confirm: bool) -> Any:
+        op = queries.create_alias(
+            alias["requested"], alias["target"], alias["org_id"], confirm=confirm
+        )
+        try:
+            await self._gql(*op)
+        except ApiError as exc:
+            if not confirm and queries.unknown_target(exc.message):
+                self.pending, self.unknown_warning = alias, exc.message
+                return None
+            self.create_error = exc.message
+            return self._on_api_error(exc)
+        self.pending, self.unknown_warning, self.create_error = {}, "", ""
+        self.create_ok = f"{alias['requested']} → {alias['target']} saved."
+        return await self._fetch()
 
     @rx.event
     async def create(self, form: dict[str, Any]) -> Any:
-        self.form_ok = ""
+        self.create_ok = ""
         try:
-            requested = required(form, "requested", "Requested model")
-            target = required(form, "target", "Routed-to model")
-            await self._gql(*queries.create_alias(requested, target, optional(form, "org_id")))
+            alias = {
+                "requested": required(form, "requested", "Requested model"),
+                "target": required(form, "target", "Routed-to model"),
+                "org_id": optional(form, "org_id"),
+            }
         except FormError as exc:
-            self.form_error = str(exc)
+            self.create_error = str(exc)
             return None
-        except ApiError as exc:
-            self.form_error = exc.message
-            return self._on_api_error(exc)
-        self.form_error = ""
-        self.form_ok = f"{requested} → {target} saved."
-        return await self._fetch()
+        return await self._save_alias(alias, confirm=False)
 
     @rx.event
-    async def delete(self, row: dict[str, str]) -> Any:
-        try:
-            await self._gql(*queries.delete_alias(row["id"]))
-        except ApiError as exc:
-            self.table_error = f"{row.get('requested')}: {exc.message}"
-            return self._on_api_error(exc)
-        self.table_error = ""
-        return await self._fetch()
+    async def save_anyway(self) -> Any:
+        return await self._save_alias(dict(self.pending), confirm=True) if self.pending else None
+
+    @rx.event
+    def drop_pending(self) -> None:
+        self.pending, self.unknown_warning = {}, ""
+
+    async def _confirmed_delete(self, row: dict[str, str]) -> Any:
+        return await self._act(row, queries.delete_alias(row["id"]), label=row.get("requested", ""))
 
 
-class AgentsState(Paged, AuthState):
+class AgentsState(EntityState, AuthState):
     yaml_text: str = ""
     import_error: str = ""
     import_ok: str = ""
-    editing: dict[str, str] = {}
-    edit_error: str = ""
 
-    @rx.var
-    def edit_open(self) -> bool:
-        return bool(self.editing)
-
-    @rx.event
-    async def load(self) -> Any:
-        redirect = await self._guard(admin=True)
-        if redirect is not None:
-            yield redirect
-            return
-        self.loading = True
-        yield
-        yield await self._fetch()
-
-    async def _fetch(self) -> Any:
-        try:
-            data = await self._gql(queries.AGENTS)
-        except ApiError as exc:
-            self.error = exc.message
-            self.loading = False
-            return self._on_api_error(exc)
+    async def _fetch_rows(self) -> None:
+        data = await self._gql(queries.AGENTS)
         self.rows = [agent_row(a) for a in fmt.nodes(data.get("agentConfigs"))]
-        self.error = ""
-        self.loading = False
-        return None
+
+    def _update_op(self, row: dict[str, str], form: dict[str, Any]) -> queries.Op:
+        fields = {
+            "name": required(form, "name", "Name"),
+            "role": optional(form, "role"),
+            "normalModel": required(form, "normal", "Normal model"),
+            "heavyModel": optional(form, "heavy") or None,
+            "maxModel": optional(form, "max") or None,
+        }
+        return queries.update_agent(row.get("id", ""), fields)
 
     @rx.event
     def set_yaml(self, value: str) -> None:
@@ -175,52 +186,45 @@ class AgentsState(Paged, AuthState):
         self.yaml_text = ""
         return await self._fetch()
 
-    @rx.event
-    def open_edit(self, row: dict[str, str]) -> None:
-        self.editing = dict(row)
-        self.edit_error = ""
+
+class ModelsState(EntityState, AuthState):
+    """Available Models: the catalog with a search and a provider filter; super_admins set,
+    change and remove price overrides here (``setPriceOverride``)."""
+
+    catalog: list[dict[str, str]] = []
+    search: str = ""
+    provider: str = ""
+    providers: list[str] = []
+
+    async def _fetch_rows(self) -> None:
+        data = await self._gql(queries.MODELS)
+        overrides: dict[str, Any] = {}
+        if self.is_super:
+            prices = await self._gql(queries.PRICE_OVERRIDES)
+            overrides = {str(p.get("model")): p for p in fmt.nodes(prices.get("priceOverrides"))}
+        self.catalog = [
+            model_row(m, overrides.get(str(m.get("model"))))
+            for m in fmt.nodes(data.get("modelCatalog"))
+        ]
+        self.providers = sorted({r["provider"] for r in self.catalog})
+        self._filter()
+
+    def _filter(self) -> None:
+        self.rows = [r for r in self.catalog if matches(r, self.search, self.provider)]
+        self.page = 0
 
     @rx.event
-    def close_edit(self, _open: bool = False) -> None:
-        self.editing = {}
+    def set_search(self, value: str) -> None:
+        self.search = value
+        self._filter()
 
     @rx.event
-    async def save_edit(self, form: dict[str, Any]) -> Any:
-        try:
-            fields = {
-                "name": required(form, "name", "Name"),
-                "role": optional(form, "role"),
-                "normalModel": required(form, "normal", "Normal model"),
-                "heavyModel": optional(form, "heavy") or None,
-                "maxModel": optional(form, "max") or None,
-            }
-            await self._gql(*queries.update_agent(self.editing.get("id", ""), fields))
-        except FormError as exc:
-            self.edit_error = str(exc)
-            return None
-        except ApiError as exc:
-            self.edit_error = exc.message
-            return self._on_api_error(exc)
-        self.editing = {}
-        return await self._fetch()
+    def set_provider(self, value: str) -> None:
+        self.provider = value
+        self._filter()
 
+    def _update_op(self, row: dict[str, str], form: dict[str, Any]) -> queries.Op:
+        return queries.set_price(row["model"], price_fields(form))
 
-class ModelsState(Paged, AuthState):
-    @rx.event
-    async def load(self) -> Any:
-        redirect = await self._guard(admin=True)
-        if redirect is not None:
-            yield redirect
-            return
-        self.loading = True
-        yield
-        try:
-            data = await self._gql(queries.MODELS)
-        except ApiError as exc:
-            self.error = exc.message
-            self.loading = False
-            yield self._on_api_error(exc)
-            return
-        self.rows = [model_row(m) for m in fmt.nodes(data.get("modelCatalog"))]
-        self.error = ""
-        self.loading = False
+    async def _confirmed_delete(self, row: dict[str, str]) -> Any:
+        return await self._act(row, queries.delete_price(row["model"]), label=row["model"])

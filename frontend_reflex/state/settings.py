@@ -10,6 +10,7 @@ import reflex as rx
 from frontend_reflex import fmt, queries
 from frontend_reflex.api import ApiError
 from frontend_reflex.state.base import AuthState
+from frontend_reflex.state.entity import Confirmable
 from frontend_reflex.validate import FormError, checked, model_list, optional, required
 
 STRATEGIES = ["ordered", "cheapest", "fastest", "least-busy", "round-robin"]
@@ -57,7 +58,18 @@ def credential_fields(form: Mapping[str, Any]) -> dict[str, Any]:
     return fields
 
 
-class SettingsState(AuthState):
+def ollama_health(ollama: Mapping[str, Any]) -> str:
+    """What the Ollama badge says: configured at all (setting, env or credential), then whether
+    its model discovery answered."""
+    if not ollama.get("connected"):
+        return "not configured"
+    healthy = ollama.get("healthy")
+    if healthy is None:
+        return "configured"
+    return "healthy" if healthy else "unreachable"
+
+
+class SettingsState(Confirmable, AuthState):
     loading: bool = False
     error: str = ""
     strategy: str = "ordered"
@@ -67,6 +79,7 @@ class SettingsState(AuthState):
     strategy_ok: str = ""
     ollama_url: str = ""
     ollama_health: str = "not configured"
+    ollama_source: str = ""
     ollama_models: list[str] = []
     ollama_error: str = ""
     ollama_ok: str = ""
@@ -75,6 +88,8 @@ class SettingsState(AuthState):
     credential_ok: str = ""
     chains: list[dict[str, str]] = []
     chain_error: str = ""
+    chain_warning: str = ""
+    chain_pending: dict[str, str] = {}
     features: list[dict[str, str]] = []
     features_key: str = ""
     features_error: str = ""
@@ -105,10 +120,12 @@ class SettingsState(AuthState):
         ] or STRATEGIES
         ollama = settings.get("ollama") or {}
         self.ollama_url = str(ollama.get("baseUrl") or "")
-        if not self.ollama_url:
-            self.ollama_health = "not configured"
-        else:
-            self.ollama_health = "connected" if ollama.get("connected") else "unreachable"
+        self.ollama_health = ollama_health(ollama)
+        self.ollama_source = (
+            "configured through OLLAMA_BASE_URL or a provider credential"
+            if ollama.get("configuredBy") == "provider"
+            else ""
+        )
         self.ollama_models = [
             str(m.get("model"))
             for m in fmt.nodes(data.get("modelCatalog"))
@@ -195,6 +212,21 @@ class SettingsState(AuthState):
     async def reload(self) -> Any:
         return await self._fetch()
 
+    async def _save_chain(self, primary: str, chain: list[str], *, confirm: bool) -> Any:
+        try:
+            await self._gql(*queries.set_chain(primary, chain, confirm=confirm))
+        except ApiError as exc:
+            if not confirm and queries.unknown_target(exc.message):
+                # A name the catalog does not know: saved only once the admin confirms it.
+                self.chain_pending = {"primary": primary, "chain": ",".join(chain)}
+                self.chain_warning = exc.message
+                return None
+            self.chain_error = exc.message
+            return self._on_api_error(exc)
+        self.chain_error = self.chain_warning = ""
+        self.chain_pending = {}
+        return await self._fetch()
+
     @rx.event
     async def save_chain(self, form: dict[str, Any]) -> Any:
         try:
@@ -202,18 +234,27 @@ class SettingsState(AuthState):
             chain = model_list(optional(form, "chain"))
             if not chain:
                 raise FormError("List at least one fallback model.")
-            await self._gql(*queries.set_chain(primary, chain))
         except FormError as exc:
             self.chain_error = str(exc)
             return None
-        except ApiError as exc:
-            self.chain_error = exc.message
-            return self._on_api_error(exc)
-        self.chain_error = ""
-        return await self._fetch()
+        return await self._save_chain(primary, chain, confirm=False)
 
     @rx.event
-    async def delete_chain(self, row: dict[str, str]) -> Any:
+    async def save_chain_anyway(self) -> Any:
+        pending = dict(self.chain_pending)
+        if not pending:
+            return None
+        return await self._save_chain(pending["primary"], pending["chain"].split(","), confirm=True)
+
+    @rx.event
+    def drop_chain_pending(self) -> None:
+        self.chain_pending, self.chain_warning = {}, ""
+
+    @rx.event
+    def delete_chain(self, row: dict[str, str]) -> None:
+        self.ask("delete", row)
+
+    async def _confirmed_delete(self, row: dict[str, str]) -> Any:
         try:
             await self._gql(*queries.delete_chain(row["primary"]))
         except ApiError as exc:

@@ -12,6 +12,7 @@ from frontend_reflex.api import ApiError
 from frontend_reflex.state.base import AuthState
 from frontend_reflex.state.log_rows import request_href
 from frontend_reflex.state.paging import Paged
+from frontend_reflex.state.ranges import RangeState
 
 
 def usage_row(u: Mapping[str, Any]) -> dict[str, str]:
@@ -69,7 +70,29 @@ class ExportMixin(rx.State, mixin=True):
         return rx.download(data=data, filename=csv_name(email, user_id), mime_type="text/csv")
 
 
-class UsageState(ExportMixin, Paged, AuthState):
+def usage_line(g: Mapping[str, Any]) -> dict[str, str]:
+    """A user's or an app's line of the usage tables (an ``analytics`` group)."""
+    t = g.get("totals") or {}
+    label = str(g.get("label") or "")
+    name, _, email = label.partition(" <")
+    return {
+        "id": str(g.get("entityId") or ""),
+        "user": name or label,
+        "email": email.rstrip(">"),
+        "requests": fmt.number(t.get("requests")),
+        "errors": fmt.number(t.get("errors")),
+        "input": fmt.number(t.get("inputTokens")),
+        "output": fmt.number(t.get("outputTokens")),
+        "cost": fmt.spend(t.get("costUsd"), t.get("unknownCostRequests")),
+    }
+
+
+class UsageState(ExportMixin, RangeState, Paged, AuthState):
+    """Users and apps side by side over the chosen window (default: last 30 days, said so)."""
+
+    preset: str = "30d"
+    apps: list[dict[str, str]] = []
+
     @rx.event
     async def load(self) -> Any:
         redirect = await self._guard(admin=True)
@@ -78,16 +101,35 @@ class UsageState(ExportMixin, Paged, AuthState):
             return
         self.loading = True
         yield
+        yield await self._refresh()
+
+    async def _refresh(self) -> Any:
+        span = self._window()
+        if span is None:
+            self.loading = False
+            return None
         try:
-            rows = await self._gql_all(queries.USAGE, "userUsage")
+            users = await self._gql(*queries.analytics("user", *span, limit=1000))
+            apps = await self._gql(*queries.analytics("app", *span, limit=1000))
         except ApiError as exc:
             self.error = exc.message
             self.loading = False
-            yield self._on_api_error(exc)
-            return
-        self.rows = [usage_row(u) for u in rows]
+            return self._on_api_error(exc)
+        # Group 0 is "no user" (app keys) / "no app" (user keys): the other table has them.
+        self.rows = [
+            usage_line(g)
+            for g in (users.get("analytics") or {}).get("groups") or []
+            if g.get("entityId")
+        ]
+        self.apps = [
+            usage_line(g)
+            for g in (apps.get("analytics") or {}).get("groups") or []
+            if g.get("entityId")
+        ]
+        self.page = 0
         self.error = ""
         self.loading = False
+        return None
 
     @rx.event
     async def export(self, row: dict[str, str]) -> Any:

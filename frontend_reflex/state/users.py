@@ -10,7 +10,7 @@ import reflex as rx
 from frontend_reflex import api, fmt, queries
 from frontend_reflex.api import ApiError
 from frontend_reflex.state.base import AuthState
-from frontend_reflex.state.paging import Paged
+from frontend_reflex.state.entity import EntityState
 from frontend_reflex.validate import FormError, money, optional, required
 
 
@@ -23,7 +23,7 @@ def user_row(u: Mapping[str, Any]) -> dict[str, str]:
         "status": queries.stored(u.get("status"), "active"),
         "role": queries.stored(u.get("role"), "member"),
         "weekly_cap": fmt.cap(u.get("weeklyCapUsd")),
-        "weekly_cap_raw": "" if u.get("weeklyCapUsd") is None else str(u.get("weeklyCapUsd")),
+        "weekly_cap_raw": fmt.amount(u.get("weeklyCapUsd")),
         "organization": fmt.name_of(org),
         "organization_id": str(org.get("id") or "") if isinstance(org, Mapping) else "",
     }
@@ -64,105 +64,39 @@ def usage_summary(data: Mapping[str, Any], cap: str) -> dict[str, str]:
     }
 
 
-class UsersState(Paged, AuthState):
+class UsersState(EntityState, AuthState):
     org_options: list[dict[str, str]] = []
-    create_error: str = ""
-    create_ok: str = ""
-    table_error: str = ""
-    editing: dict[str, str] = {}
-    edit_error: str = ""
     secret: str = ""
     usage_open: bool = False
     usage_title: str = ""
     usage_summary: dict[str, str] = {}
     usage_error: str = ""
 
-    @rx.var
-    def edit_open(self) -> bool:
-        return bool(self.editing)
-
-    @rx.event
-    async def load(self) -> Any:
-        redirect = await self._guard(admin=True)
-        if redirect is not None:
-            yield redirect
-            return
-        self.loading = True
-        yield
-        yield await self._fetch()
-
-    async def _fetch(self) -> Any:
-        try:
-            users = await self._gql_all(queries.USERS, "users")
-            orgs = await self._gql_all(queries.ORGANIZATIONS, "organizations")
-        except ApiError as exc:
-            self.error = exc.message
-            self.loading = False
-            return self._on_api_error(exc)
+    async def _fetch_rows(self) -> None:
+        users = await self._gql_all(queries.USERS, "users")
+        orgs = await self._gql_all(queries.ORGANIZATIONS, "organizations")
         self.rows = [user_row(u) for u in users]
         self.org_options = [
             {"value": str(o.get("id")), "label": fmt.text(o.get("name"))} for o in orgs
         ]
-        self.error = ""
-        self.loading = False
-        return None
 
-    @rx.event
-    async def create(self, form: dict[str, Any]) -> Any:
-        self.create_ok = ""
-        try:
-            fields = user_fields(form, creating=True)
-            doc, variables = queries.create_user(fields)
-            await self._gql(doc, variables)
-        except FormError as exc:
-            self.create_error = str(exc)
-            return None
-        except ApiError as exc:
-            self.create_error = exc.message
-            return self._on_api_error(exc)
-        self.create_error = ""
-        self.create_ok = f"User {fields['name']} created."
-        return UsersState.reload
+    def _create_op(self, form: dict[str, Any]) -> tuple[queries.Op, str]:
+        fields = user_fields(form, creating=True)
+        return queries.create_user(fields), f"User {fields['name']} created."
 
-    @rx.event
-    async def reload(self) -> Any:
-        return await self._fetch()
-
-    @rx.event
-    def open_edit(self, row: dict[str, str]) -> None:
-        self.editing = dict(row)
-        self.edit_error = ""
-
-    @rx.event
-    def close_edit(self, _open: bool = False) -> None:
-        self.editing = {}
-
-    @rx.event
-    async def save_edit(self, form: dict[str, Any]) -> Any:
-        user_id = self.editing.get("id", "")
-        try:
-            doc, variables = queries.update_user(user_id, user_fields(form, creating=False))
-            await self._gql(doc, variables)
-        except FormError as exc:
-            self.edit_error = str(exc)
-            return None
-        except ApiError as exc:
-            self.edit_error = exc.message
-            return self._on_api_error(exc)
-        self.editing = {}
-        return await self._fetch()
+    def _update_op(self, row: dict[str, str], form: dict[str, Any]) -> queries.Op:
+        return queries.update_user(row.get("id", ""), user_fields(form, creating=False))
 
     @rx.event
     async def toggle_status(self, row: dict[str, str]) -> Any:
-        status = "active" if row.get("status") == "suspended" else "suspended"
-        try:
-            doc, variables = queries.set_user_status(row["id"], status)
-            await self._gql(doc, variables)
-        except ApiError as exc:
-            self.table_error = f"{row.get('name')}: {exc.message}"
-            return self._on_api_error(exc)
-        self.table_error = ""
-        return await self._fetch()
+        """Activating is immediate; suspending asks first (``ask("suspend", row)``)."""
+        if row.get("status") != "suspended":
+            self.ask("suspend", row)
+            return None
+        return await self._act(row, queries.set_user_status(row["id"], "active"))
+
+    async def _confirmed_suspend(self, row: dict[str, str]) -> Any:
+        return await self._act(row, queries.set_user_status(row["id"], "suspended"))
 
     @rx.event
     async def issue_key(self, row: dict[str, str]) -> Any:

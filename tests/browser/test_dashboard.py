@@ -137,6 +137,12 @@ def test_create_user(admin: Page, stack: Stack, world: World) -> None:
     expect(user).to_contain_text(world.org_name)
     expect(user).to_contain_text("active")
     user.get_by_role("button", name="Suspend").click()
+    # Destructive: asked first; Cancel changes nothing.
+    expect(admin.get_by_role("alertdialog")).to_contain_text(f"Suspend {world.member_name}?")
+    admin.click("#confirm-no")
+    expect(user).to_contain_text("active")
+    user.get_by_role("button", name="Suspend").click()
+    admin.click("#confirm-yes")
     expect(user).to_contain_text("suspended")
     user.get_by_role("button", name="Activate").click()
     expect(user.get_by_role("button", name="Suspend")).to_be_visible()
@@ -243,9 +249,15 @@ def test_fallback_chain(admin: Page, stack: Stack, world: World) -> None:
     expect(admin.locator(".sb-error")).to_contain_text("own fallback")
     admin.fill("#chain-models", "anthropic/claude-sonnet-4, openai/gpt-4o-mini")
     admin.click("#save-chain")
+    # Anthropic is not configured yet: the catalog does not know the name, so saving needs a
+    # confirmation (a typo would break the chain).
+    expect(admin.locator("#chain-unknown")).to_contain_text("anthropic/claude-sonnet-4")
+    expect(row(admin, primary)).to_have_count(0)
+    admin.click("#chain-save-anyway")
     chain = row(admin, primary)
     expect(chain).to_contain_text("anthropic/claude-sonnet-4 → openai/gpt-4o-mini")
     chain.get_by_role("button", name="Delete").click()
+    admin.click("#confirm-yes")
     expect(row(admin, primary)).to_have_count(0)
 
 
@@ -326,6 +338,7 @@ def test_member_sees_own_view_and_cannot_open_admin_pages(
     page.click("#secret-done")
     laptop = page.locator("#my-keys-table tr", has_text="laptop")
     laptop.get_by_role("button", name="Revoke").click()
+    page.click("#confirm-yes")
     expect(laptop).to_contain_text("revoked")
     # ...and their own feature opt-ins, among what the gateway offers.
     feature = page.locator("tr", has_text="response_cache")

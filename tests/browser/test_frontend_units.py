@@ -33,6 +33,8 @@ def _sample(param: inspect.Parameter) -> Any:
         return ["openai/gpt-4o-mini"]
     if annotation == "bool":
         return True
+    if "datetime" in annotation:
+        return dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
     return "7"
 
 
@@ -142,14 +144,23 @@ def test_week_starts_on_monday_utc() -> None:
 def test_money_never_shows_zero_for_an_unknown_price() -> None:
     assert fmt.money(None) == "unknown"
     assert fmt.money("0") == "$0.00"
-    assert fmt.money("0.000021") == "$0.000021"
-    assert fmt.money("1234.5") == "$1,234.50"
+    # One precision for spend: 4 decimals, so a column lines up ($0.02 beside $0.001896 did
+    # not); below that a cost is "<$0.0001", never rounded to $0.
+    assert fmt.money("0.000021") == "<$0.0001"
+    assert [fmt.money(v) for v in ("0.02", "0.001896")] == ["$0.0200", "$0.0019"]
+    assert fmt.money("1234.5") == "$1,234.5000"
+    # Budgets are in cents, whatever the stored precision (no "25.00000000" anywhere).
+    assert fmt.cap("25.00000000") == "$25.00"
+    assert fmt.amount("25.00000000") == "25" and fmt.amount("0.50000000") == "0.5"
+    assert fmt.amount(None) == ""
+    # Rates per million tokens: as set, at least cents.
+    assert [fmt.rate(v) for v in ("0.075", "2.5", None)] == ["$0.075", "$2.50", "unknown"]
 
 
 def test_spend_shows_unknown_prices_as_unknown() -> None:
     """Requests without a price are "unknown" next to the known spend, never added as $0."""
-    assert fmt.spend("1.2", 0) == "$1.20"
-    assert fmt.spend("1.2", 3) == "$1.20 + unknown (3 requests)"
+    assert fmt.spend("1.2", 0) == "$1.2000"
+    assert fmt.spend("1.2", 3) == "$1.2000 + unknown (3 requests)"
     assert fmt.spend("0", 1) == "unknown (1 request)"
     assert fmt.spend(None, None) == "$0.00"
     summary = usage_summary(
@@ -160,7 +171,7 @@ def test_spend_shows_unknown_prices_as_unknown() -> None:
         "no cap",
     )
     assert (summary["cost"], summary["week"]) == (
-        "$0.50 + unknown (2 requests)",
+        "$0.5000 + unknown (2 requests)",
         "unknown (2 requests)",
     )
     assert fmt.cap(None) == "no cap"

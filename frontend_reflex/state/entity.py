@@ -1,0 +1,191 @@
+"""The one piece every list page's state shares: load behind the role guard, fetch, paginate,
+create from a form, edit in a dialog, act on a row, and ask before anything destructive.
+
+A page declares what differs and nothing else::
+
+    class AppsState(EntityState, AuthState):
+        async def _fetch_rows(self) -> None: ...            # fill self.rows (+ option lists)
+        def _create_op(self, form) -> tuple[Op, str]: ...   # the mutation and the "done" text
+        def _update_op(self, row, form) -> Op: ...          # the mutation for the edit dialog
+
+and, for a confirmed action, a ``_confirmed_<action>(row)`` coroutine (``ask("delete", row)``
+opens the dialog; "Yes" runs it). Errors never escape: form mistakes and the gateway's refusals
+land in ``create_error`` / ``edit_error`` / ``table_error`` as words next to what caused them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import reflex as rx
+
+from frontend_reflex.api import ApiError
+from frontend_reflex.queries import Op
+from frontend_reflex.state.paging import PAGE_SIZE, Paged
+from frontend_reflex.validate import FormError
+
+#: How a confirmation reads, per action: (title, what happens, button).
+CONFIRM_TEXT: dict[str, tuple[str, str, str]] = {
+    "delete": ("Delete {label}?", "This cannot be undone.", "Delete"),
+    "revoke": (
+        "Revoke {label}?",
+        "Requests with this key are refused from now on. This cannot be undone.",
+        "Revoke",
+    ),
+    "suspend": (
+        "Suspend {label}?",
+        "They cannot sign in and their keys are refused until you activate them again.",
+        "Suspend",
+    ),
+    "deactivate": (
+        "Deactivate {label}?",
+        "Its keys are refused until you activate it again.",
+        "Deactivate",
+    ),
+}
+
+
+#: Row fields that name a row in a confirmation, most telling first.
+LABEL_KEYS = ("label", "name", "requested", "model", "primary", "prefix", "id")
+
+
+def confirm_text(action: str, label: str) -> tuple[str, str, str]:
+    title, body, button = CONFIRM_TEXT.get(
+        action, ("{label}: are you sure?", "", action.capitalize())
+    )
+    return title.format(label=label or "this"), body, button
+
+
+class Confirmable(rx.State, mixin=True):
+    """Ask before a destructive action: ``ask(action, row)``, then ``_confirmed_<action>``."""
+
+    confirm_action: str = ""
+    confirm_row: dict[str, str] = {}
+    confirm_title: str = ""
+    confirm_body: str = ""
+    confirm_button: str = ""
+
+    @rx.var
+    def confirm_open(self) -> bool:
+        return self.confirm_action != ""
+
+    @rx.event
+    def ask(self, action: str, row: dict[str, str]) -> None:
+        label = next((row[k] for k in LABEL_KEYS if row.get(k)), "")
+        self.confirm_title, self.confirm_body, self.confirm_button = confirm_text(action, label)
+        self.confirm_row = dict(row)
+        self.confirm_action = action
+
+    @rx.event
+    def cancel_confirm(self, _open: bool = False) -> None:
+        self.confirm_action = ""
+
+    @rx.event
+    async def confirmed(self) -> Any:
+        action, row = self.confirm_action, dict(self.confirm_row)
+        self.confirm_action = ""
+        handler = getattr(self, f"_confirmed_{action}", None)
+        return None if handler is None else await handler(row)
+
+
+class EntityState(Confirmable, Paged, mixin=True):
+    """Load, paginate, create, edit and row actions of one list page (module docstring)."""
+
+    create_error: str = ""
+    create_ok: str = ""
+    table_error: str = ""
+    editing: dict[str, str] = {}
+    edit_error: str = ""
+
+    # -- declarations (overridden by each page) -----------------------------------------------
+    def _access(self) -> dict[str, bool]:
+        """The guard's arguments: who may open the page."""
+        return {"admin": True}
+
+    async def _fetch_rows(self) -> None:
+        raise NotImplementedError
+
+    def _create_op(self, form: dict[str, Any]) -> tuple[Op, str]:
+        raise FormError("This list cannot be added to here.")
+
+    def _update_op(self, row: dict[str, str], form: dict[str, Any]) -> Op:
+        raise FormError("This list cannot be edited here.")
+
+    # -- shared behaviour ---------------------------------------------------------------------
+    @rx.var
+    def edit_open(self) -> bool:
+        return bool(self.editing)
+
+    @rx.event
+    async def load(self) -> Any:
+        redirect = await self._guard(**self._access())  # type: ignore[attr-defined]
+        if redirect is not None:
+            yield redirect
+            return
+        self.loading = True
+        yield
+        yield await self._fetch()
+
+    @rx.event
+    async def reload(self) -> Any:
+        return await self._fetch()
+
+    async def _fetch(self) -> Any:
+        try:
+            await self._fetch_rows()
+        except ApiError as exc:
+            self.error = exc.message
+            self.loading = False
+            return self._on_api_error(exc)  # type: ignore[attr-defined]
+        self.error = ""
+        self.loading = False
+        self.page = min(self.page, max(0, (len(self.rows) - 1) // PAGE_SIZE))
+        return None
+
+    @rx.event
+    async def create(self, form: dict[str, Any]) -> Any:
+        self.create_ok = ""
+        try:
+            op, done = self._create_op(form)
+            await self._gql(*op)  # type: ignore[attr-defined]
+        except FormError as exc:
+            self.create_error = str(exc)
+            return None
+        except ApiError as exc:
+            self.create_error = exc.message
+            return self._on_api_error(exc)  # type: ignore[attr-defined]
+        self.create_error = ""
+        self.create_ok = done
+        return await self._fetch()
+
+    @rx.event
+    def open_edit(self, row: dict[str, str]) -> None:
+        self.editing = dict(row)
+        self.edit_error = ""
+
+    @rx.event
+    def close_edit(self, _open: bool = False) -> None:
+        self.editing = {}
+
+    @rx.event
+    async def save_edit(self, form: dict[str, Any]) -> Any:
+        try:
+            await self._gql(*self._update_op(self.editing, form))  # type: ignore[attr-defined]
+        except FormError as exc:
+            self.edit_error = str(exc)
+            return None
+        except ApiError as exc:
+            self.edit_error = exc.message
+            return self._on_api_error(exc)  # type: ignore[attr-defined]
+        self.editing = {}
+        return await self._fetch()
+
+    async def _act(self, row: dict[str, str], op: Op, *, label: str = "") -> Any:
+        """Run a row's mutation; its refusal is shown above the table, naming the row."""
+        try:
+            await self._gql(*op)  # type: ignore[attr-defined]
+        except ApiError as exc:
+            self.table_error = f"{label or row.get('name') or row.get('id')}: {exc.message}"
+            return self._on_api_error(exc)  # type: ignore[attr-defined]
+        self.table_error = ""
+        return await self._fetch()
