@@ -14,6 +14,7 @@ conversations through a user who moved from A to B.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -22,6 +23,7 @@ from tortoise.expressions import Q
 from tortoise.functions import Sum
 from tortoise.queryset import QuerySet
 
+from backend.admin import logsearch
 from backend.admin import validate as v
 from backend.admin.access import (
     Actor,
@@ -32,14 +34,17 @@ from backend.admin.access import (
     require_user_access,
 )
 from backend.admin.errors import Forbidden, InvalidInput, NotFound
-from backend.admin.pagination import Page, Sort, bounded_count, keyset_page, offset_page
+from backend.admin.logsearch import DEFAULT_BUDGET_S, Clock, Counted, Window
+from backend.admin.pagination import Page, Sort, offset_page
 from backend.data.models.logs import RequestLog, UsageRollup
 from backend.data.models.tenancy import User
 from backend.proxy.gemini import LOGGED_ENDPOINTS as GEMINI_ENDPOINTS
 
+#: Newest first by the time the request was made (``id`` breaks ties): the ``(column,
+#: created_at)`` indexes serve both a filter and its order, and a time window is a range of them.
 LOG_SORTS = {
-    "NEWEST": Sort("log:newest", "id", True),
-    "OLDEST": Sort("log:oldest", "id", False),
+    "NEWEST": Sort("log:newest-at", "created_at", True),
+    "OLDEST": Sort("log:oldest-at", "created_at", False),
 }
 CENT = Decimal("0.00000001")
 
@@ -125,6 +130,8 @@ MAX_SEARCH = 200
 #: Most rows ``count_logs`` counts (a bounded count stays fast on a large table).
 DEFAULT_COUNT_LIMIT = 10_000
 MAX_COUNT_LIMIT = 100_000
+#: What a page's ``totalCount`` counts up to (``totalIsEstimate`` beyond).
+TOTAL_COUNT_LIMIT = DEFAULT_COUNT_LIMIT
 
 
 def _filtered(actor: Actor, f: LogFilter) -> QuerySet[RequestLog]:
@@ -173,6 +180,13 @@ def _search(text: str) -> Q:
     )
 
 
+def _window(f: LogFilter) -> Window:
+    return Window(
+        None if f.since is None else v.aware(f.since, "since"),
+        None if f.until is None else v.aware(f.until, "until"),
+    )
+
+
 async def list_logs(
     actor: Actor,
     filters: LogFilter,
@@ -180,23 +194,54 @@ async def list_logs(
     sort: str = "NEWEST",
     first: int | None = None,
     after: str | None = None,
+    budget_s: float = DEFAULT_BUDGET_S,
+    clock: Clock = time.perf_counter,
 ) -> Page[RequestLog]:
+    """A page of the log, searched in time slices within ``budget_s`` (``admin.logsearch``: a
+    rare filter may answer a partial page with ``searched_to`` set); its ``count`` is
+    ``count_logs``'s."""
     qs = _filtered(actor, filters)
-    return await keyset_page(qs, LOG_SORTS[sort], first=first, after=after)
+    page = await logsearch.page(
+        qs,
+        LOG_SORTS[sort],
+        first=first,
+        after=after,
+        window=_window(filters),
+        budget_s=budget_s,
+        clock=clock,
+    )
+
+    async def count() -> int:
+        return (await count_logs(actor, filters, limit=TOTAL_COUNT_LIMIT)).count
+
+    page.count = count
+    return page
 
 
 async def count_logs(
-    actor: Actor, filters: LogFilter, *, limit: int = DEFAULT_COUNT_LIMIT
-) -> tuple[int, bool]:
-    """Rows matching ``filters`` (as ``list_logs``), counted up to ``limit``: (count, exact).
+    actor: Actor,
+    filters: LogFilter,
+    *,
+    limit: int = DEFAULT_COUNT_LIMIT,
+    budget_s: float = DEFAULT_BUDGET_S,
+    clock: Clock = time.perf_counter,
+) -> Counted:
+    """Rows matching ``filters`` (as ``list_logs``), counted up to ``limit`` newest first.
 
-    Beyond ``limit`` the answer is (limit, False), "more than": the count stops reading there,
-    so it costs at most ``limit`` index entries however large the log is.
+    Exact when at most ``limit`` rows match and they were all counted within ``budget_s``;
+    else a lower bound: ``limit`` ("more than"), or the rows since ``Counted.since`` when a
+    rare filter over a long window ran out of time.
     """
     if not 1 <= limit <= MAX_COUNT_LIMIT:
         raise InvalidInput(f"upTo must be from 1 to {MAX_COUNT_LIMIT}", field="upTo")
-    counted = await bounded_count(_filtered(actor, filters), limit + 1)
-    return (limit, False) if counted > limit else (counted, True)
+    return await logsearch.count(
+        _filtered(actor, filters),
+        "created_at",
+        limit=limit,
+        window=_window(filters),
+        budget_s=budget_s,
+        clock=clock,
+    )
 
 
 async def get_log(actor: Actor, log_id: int) -> RequestLog:

@@ -44,6 +44,9 @@ class Page(Generic[T]):
     has_next: bool
     end_cursor: str | None
     count: Callable[[], Awaitable[int]]
+    #: A page searched in time slices that stopped early (``admin.logsearch``): every match
+    #: up to this time is in it, the next page searches on from here. None: a whole page.
+    searched_to: dt.datetime | None = None
 
 
 def page_size(first: int | None) -> int:
@@ -68,7 +71,7 @@ def decode_cursor(cursor: str, sort_key: str) -> dict[str, Any]:
     return doc
 
 
-def _pack(value: Any) -> list[Any]:
+def pack(value: Any) -> list[Any]:
     if isinstance(value, dt.datetime):
         return ["dt", value.isoformat()]
     if isinstance(value, Decimal):
@@ -76,7 +79,7 @@ def _pack(value: Any) -> list[Any]:
     return ["v", value]
 
 
-def _unpack(packed: Any) -> Any:
+def unpack(packed: Any) -> Any:
     if not isinstance(packed, list) or len(packed) != 2:
         raise InvalidInput("after is not a valid cursor", field="after")
     tag, raw = packed
@@ -108,8 +111,10 @@ async def keyset_page(
         if sort.field == "id":
             qs = qs.filter(**{f"id__{op}": last_id})
         else:
-            value = _unpack(doc.get("v"))
-            qs = qs.filter(
+            value = unpack(doc.get("v"))
+            # The plain bound first: it is what an index on the field can range over (the OR
+            # alone reads as a filter, so a page deep in the list would scan every row before).
+            qs = qs.filter(**{f"{sort.field}__{op}e": value}).filter(
                 Q(**{f"{sort.field}__{op}": value}) | Q(**{sort.field: value, f"id__{op}": last_id})
             )
     prefix = "-" if sort.descending else ""
@@ -122,7 +127,7 @@ async def keyset_page(
         last = rows[-1]
         doc = {"k": sort.key, "id": last.pk}
         if sort.field != "id":
-            doc["v"] = _pack(getattr(last, sort.field))
+            doc["v"] = pack(getattr(last, sort.field))
         cursor = encode_cursor(doc)
     return Page(rows, has_next, cursor, count)
 

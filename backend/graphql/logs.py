@@ -17,6 +17,8 @@ from backend.data.models.tenancy import User
 from backend.graphql.common import After, Connection, First, connection
 from backend.graphql.context import Info, viewer
 from backend.graphql.enums import AgentTier, stored
+from backend.graphql.log_connection import DESCRIPTION as LOG_PAGE
+from backend.graphql.log_connection import LogConnection, log_connection
 from backend.graphql.permissions import IsAuthenticated
 from backend.graphql.request_detail import PriceUsedType, RefusalType, price_type, refusal_type
 from backend.graphql.tenancy import AppType, UserType, visible_user
@@ -353,10 +355,19 @@ def log_filter(f: GatewayLogFilter | None) -> svc.LogFilter:
 @strawberry.type(description="How many requests match a filter, counted up to a bound.")
 class LogCount:
     count: int = strawberry.field(
-        description="Matching rows; when exact is false, at least this many (the bound)."
+        description="Matching rows; when exact is false, at least this many."
     )
     exact: bool = strawberry.field(
-        description="False when more rows match than were counted (show it as 'more than')."
+        description=(
+            "False when count is a lower bound: more rows match than upTo, or (countedSince "
+            "set) a rare filter could not be counted over its whole window in time."
+        )
+    )
+    counted_since: dt.datetime | None = strawberry.field(
+        description=(
+            "Set when the count stopped early: count is exact for the rows made since this "
+            "time (show 'N since <time>'); null: the whole window was counted."
+        )
     )
 
 
@@ -367,6 +378,11 @@ def _window(
     end = until or now + dt.timedelta(hours=1)
     start = since or (now - dt.timedelta(days=30))
     return start, end
+
+
+@strawberry.type(name="GatewayLogConnection", description=LOG_PAGE)
+class GatewayLogConnection(LogConnection[GatewayLogType]):
+    pass
 
 
 @strawberry.type
@@ -384,11 +400,15 @@ class LogsQuery:
         sort: Annotated[LogSort, strawberry.argument(description="Order.")] = LogSort.NEWEST,
         first: First = None,
         after: After = None,
-    ) -> Connection[GatewayLogType]:
-        page = await svc.list_logs(
-            viewer(info), log_filter(filter), sort=stored(sort), first=first, after=after
+    ) -> GatewayLogConnection:
+        me, filters = viewer(info), log_filter(filter)
+        page = await svc.list_logs(me, filters, sort=stored(sort), first=first, after=after)
+        return log_connection(
+            GatewayLogConnection,
+            page,
+            GatewayLogType.of,
+            lambda: svc.count_logs(me, filters, limit=svc.TOTAL_COUNT_LIMIT),
         )
-        return connection(page, GatewayLogType.of)
 
     @strawberry.field(
         permission_classes=[IsAuthenticated],
@@ -410,8 +430,8 @@ class LogsQuery:
             ),
         ] = svc.DEFAULT_COUNT_LIMIT,
     ) -> LogCount:
-        count, exact = await svc.count_logs(viewer(info), log_filter(filter), limit=up_to)
-        return LogCount(count=count, exact=exact)
+        counted = await svc.count_logs(viewer(info), log_filter(filter), limit=up_to)
+        return LogCount(count=counted.count, exact=counted.exact, counted_since=counted.since)
 
     @strawberry.field(
         permission_classes=[IsAuthenticated],
