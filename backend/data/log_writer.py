@@ -443,24 +443,27 @@ def _add_rollup(rollups: dict[RollupKey, dict[str, Any]], r: LogRecord) -> None:
         _text(r.actual_model or r.requested_model, _ROLLUP_MODEL_LEN) or "",
         _text(r.provider, _ROLLUP_PROVIDER_LEN) or "",
     )
-    agg = rollups.setdefault(
-        key,
-        {
-            "requests": 0,
-            "errors": 0,
-            "input_tokens": 0,
-            "output_tokens": 0,
-            "cached_tokens": 0,
-            "cost_usd": Decimal(0),
-            "unknown_cost_requests": 0,
-            "latency_ms_sum": 0.0,
-            "latency_hist": {},
-        },
-    )
+    agg = rollups.get(key)
+    if agg is None:
+        agg = rollups[key] = {**_zero_totals(), "latency_hist": {}}
     _count(agg, r)
     hist: dict[str, int] = agg["latency_hist"]
     k = histogram.bucket_key(r.latency_ms)
     hist[k] = hist.get(k, 0) + 1
+
+
+def _zero_totals() -> dict[str, Any]:
+    """The totals a usage or key rollup keeps, before any request."""
+    return {
+        "requests": 0,
+        "errors": 0,
+        "input_tokens": 0,
+        "output_tokens": 0,
+        "cached_tokens": 0,
+        "cost_usd": Decimal(0),
+        "unknown_cost_requests": 0,
+        "latency_ms_sum": 0.0,
+    }
 
 
 def _count(agg: dict[str, Any], r: LogRecord) -> None:
@@ -485,20 +488,7 @@ def _add_key_rollup(rollups: dict[KeyKey, dict[str, Any]], r: LogRecord) -> None
         r.app_id or 0,
         _text(r.key_prefix, _KEY_PREFIX_LEN) or "",
     )
-    agg = rollups.setdefault(
-        key,
-        {
-            "requests": 0,
-            "errors": 0,
-            "input_tokens": 0,
-            "output_tokens": 0,
-            "cached_tokens": 0,
-            "cost_usd": Decimal(0),
-            "unknown_cost_requests": 0,
-            "latency_ms_sum": 0.0,
-        },
-    )
-    _count(agg, r)
+    _count(rollups.setdefault(key, _zero_totals()), r)
 
 
 def _add_minute(minutes: dict[dt.datetime, dict[str, Any]], r: LogRecord) -> None:
