@@ -34,3 +34,31 @@ def confirm_dialog(state: Any) -> rx.Component:
         open=state.confirm_open,
         on_open_change=state.cancel_confirm,
     )
+
+
+def unknown_target(message: Any, save: Any, drop: Any, *, prefix: str) -> rx.Component:
+    """The gateway did not know a model name (alias target, chain): its words, "Save anyway"
+    (``confirmUnknownTarget``) and "Fix the name". Ids: ``<prefix>-unknown``,
+    ``<prefix>-save-anyway``."""
+    return rx.cond(
+        message != "",
+        rx.callout(
+            rx.vstack(
+                rx.text(message),
+                rx.hstack(
+                    rx.button(
+                        "Save anyway",
+                        size="1",
+                        color_scheme="amber",
+                        on_click=save,
+                        id=f"{prefix}-save-anyway",
+                    ),
+                    rx.button("Fix the name", size="1", variant="soft", on_click=drop),
+                ),
+                spacing="2",
+            ),
+            icon="triangle_alert",
+            color_scheme="amber",
+            id=f"{prefix}-unknown",
+        ),
+    )

@@ -120,7 +120,7 @@ def row(r: Any) -> rx.Component:
                 ),
                 limits_button(LimitsState.open_app, r, custom_attrs={"data-op": "Query.limits"}),
                 spacing="1",
-                wrap="wrap",
+                wrap="nowrap",
             )
         ),
     )

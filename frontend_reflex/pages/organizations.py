@@ -156,7 +156,7 @@ def row(r: Any) -> rx.Component:
                 ),
                 limits_button(LimitsState.open_org, r, custom_attrs={"data-op": "Query.limits"}),
                 spacing="1",
-                wrap="wrap",
+                wrap="nowrap",
             )
         ),
     )

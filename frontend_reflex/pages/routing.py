@@ -15,7 +15,7 @@ from frontend_reflex.components.common import (
     section,
     text_input,
 )
-from frontend_reflex.components.confirm import confirm_dialog
+from frontend_reflex.components.confirm import confirm_dialog, unknown_target
 from frontend_reflex.components.forms import row_button, submit
 from frontend_reflex.components.layout import shell
 from frontend_reflex.components.table import data_table, num, pager
@@ -64,33 +64,6 @@ def _scope_select() -> rx.Component:
     )
 
 
-def _unknown_target() -> rx.Component:
-    return rx.cond(
-        RouterState.unknown_warning != "",
-        rx.callout(
-            rx.vstack(
-                rx.text(RouterState.unknown_warning),
-                rx.hstack(
-                    rx.button(
-                        "Save anyway",
-                        color_scheme="amber",
-                        size="1",
-                        on_click=RouterState.save_anyway,
-                        id="alias-save-anyway",
-                    ),
-                    rx.button(
-                        "Fix the name", variant="soft", size="1", on_click=RouterState.drop_pending
-                    ),
-                ),
-                spacing="2",
-            ),
-            icon="triangle_alert",
-            color_scheme="amber",
-            id="alias-unknown",
-        ),
-    )
-
-
 def router_page() -> rx.Component:
     form = rx.form(
         rx.hstack(
@@ -114,7 +87,12 @@ def router_page() -> rx.Component:
         "Model Router",
         rx.text(ROUTER_TEXT, color_scheme="gray"),
         rx.cond(may(AuthState.role, "Mutation.createModelAlias"), form),
-        _unknown_target(),
+        unknown_target(
+            RouterState.unknown_warning,
+            RouterState.save_anyway,
+            RouterState.drop_pending,
+            prefix="alias",
+        ),
         error_text(RouterState.create_error),
         ok_text(RouterState.create_ok),
         error_text(RouterState.error),

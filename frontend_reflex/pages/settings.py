@@ -13,14 +13,17 @@ from frontend_reflex.components.common import (
     section,
     text_input,
 )
-from frontend_reflex.components.confirm import confirm_dialog
+from frontend_reflex.components.confirm import confirm_dialog, unknown_target
 from frontend_reflex.components.forms import checkbox, row_button, submit
 from frontend_reflex.components.layout import shell
 from frontend_reflex.components.table import data_table
 from frontend_reflex.pages.alerts import alerts_section
 from frontend_reflex.pages.deployments import deployments_section
 from frontend_reflex.pages.sso_settings import sso_section
+from frontend_reflex.state.alerts import AlertsState
+from frontend_reflex.state.deployments import DeploymentsState
 from frontend_reflex.state.settings import SettingsState
+from frontend_reflex.state.sso import SsoState
 
 S = SettingsState
 KINDS = [(k, k) for k in ("openai", "anthropic", "gemini", "azure", "ollama")]
@@ -193,30 +196,7 @@ def chains_section() -> rx.Component:
             empty="No fallback chains: a failing model returns its error.",
         ),
         form,
-        rx.cond(
-            S.chain_warning != "",
-            rx.callout(
-                rx.vstack(
-                    rx.text(S.chain_warning),
-                    rx.hstack(
-                        rx.button(
-                            "Save anyway",
-                            size="1",
-                            color_scheme="amber",
-                            on_click=S.save_chain_anyway,
-                            id="chain-save-anyway",
-                        ),
-                        rx.button(
-                            "Fix the names", size="1", variant="soft", on_click=S.drop_chain_pending
-                        ),
-                    ),
-                    spacing="2",
-                ),
-                icon="triangle_alert",
-                color_scheme="amber",
-                id="chain-unknown",
-            ),
-        ),
+        unknown_target(S.chain_warning, S.save_chain_anyway, S.drop_chain_pending, prefix="chain"),
         error_text(S.chain_error),
         description=(
             "Configure which model steps in when a primary model fails (provider error, credit "
@@ -279,6 +259,11 @@ def page() -> rx.Component:
         chains_section(),
         rx.separator(),
         features_section(),
+        # Each section's state asks before its deletes (deployments, alert channels and
+        # rules, SSO rules, fallback chains).
         confirm_dialog(S),
+        confirm_dialog(DeploymentsState),
+        confirm_dialog(AlertsState),
+        confirm_dialog(SsoState),
         who="super",
     )

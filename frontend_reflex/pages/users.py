@@ -168,7 +168,7 @@ def row(r: Any) -> rx.Component:
                 op_button("Usage", UsersState.view_usage, r, op="Query.userUsage"),
                 row_button("Export", UsersState.export, r),
                 spacing="1",
-                wrap="wrap",
+                wrap="nowrap",
             )
         ),
     )

@@ -10,6 +10,7 @@ import reflex as rx
 from frontend_reflex import fmt, queries
 from frontend_reflex.api import ApiError
 from frontend_reflex.state.base import AuthState
+from frontend_reflex.state.entity import Confirmable
 from frontend_reflex.validate import FormError, checked, model_list, optional, required
 
 
@@ -110,7 +111,7 @@ def rule_fields(form: Mapping[str, Any]) -> dict[str, Any]:
     return fields
 
 
-class AlertsState(AuthState):
+class AlertsState(Confirmable, AuthState):
     channels: list[dict[str, str]] = []
     rules: list[dict[str, str]] = []
     deliveries: list[dict[str, str]] = []
@@ -191,12 +192,18 @@ class AlertsState(AuthState):
         return await self._fetch()
 
     @rx.event
-    async def delete_channel(self, row: dict[str, str]) -> Any:
+    def delete_channel(self, row: dict[str, str]) -> None:
+        self._ask("delete_channel", row)
+
+    @rx.event
+    def delete_rule(self, row: dict[str, str]) -> None:
+        self._ask("delete_rule", row)
+
+    async def _confirmed_delete_channel(self, row: dict[str, str]) -> Any:
         op = queries.delete_alert_channel(row["name"])
         return await self._run(op, f"Channel {row['name']} removed.")
 
-    @rx.event
-    async def delete_rule(self, row: dict[str, str]) -> Any:
+    async def _confirmed_delete_rule(self, row: dict[str, str]) -> Any:
         return await self._run(
             queries.delete_alert_rule(row["name"]), f"Rule {row['name']} removed."
         )

@@ -68,7 +68,7 @@ class AppsState(EntityState, AuthState):
     async def toggle_active(self, row: dict[str, str]) -> Any:
         """Activating is immediate; deactivating asks first."""
         if row.get("active") == "active":
-            self.ask("deactivate", row)
+            self._ask("deactivate", row)
             return None
         return await self._act(row, queries.update_app(row["id"], {"active": True}))
 

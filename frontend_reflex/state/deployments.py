@@ -10,6 +10,7 @@ import reflex as rx
 from frontend_reflex import fmt, queries
 from frontend_reflex.api import ApiError
 from frontend_reflex.state.base import AuthState
+from frontend_reflex.state.entity import Confirmable
 from frontend_reflex.validate import FormError, checked, model_list, optional, required
 
 
@@ -89,7 +90,7 @@ def deployment_fields(form: Mapping[str, Any]) -> dict[str, Any]:
     return fields
 
 
-class DeploymentsState(AuthState):
+class DeploymentsState(Confirmable, AuthState):
     deployments: list[dict[str, str]] = []
     deployment_error: str = ""
     deployment_ok: str = ""
@@ -151,7 +152,10 @@ class DeploymentsState(AuthState):
         return await self._fetch()
 
     @rx.event
-    async def delete(self, row: dict[str, str]) -> Any:
+    def delete(self, row: dict[str, str]) -> None:
+        self._ask("delete", row)
+
+    async def _confirmed_delete(self, row: dict[str, str]) -> Any:
         try:
             await self._gql(*queries.delete_deployment(row["provider"], row["name"]))
         except ApiError as exc:

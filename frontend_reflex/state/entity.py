@@ -50,9 +50,9 @@ LABEL_KEYS = ("label", "name", "requested", "model", "primary", "prefix", "id")
 
 
 def confirm_text(action: str, label: str) -> tuple[str, str, str]:
-    title, body, button = CONFIRM_TEXT.get(
-        action, ("{label}: are you sure?", "", action.capitalize())
-    )
+    """The dialog's words; ``delete_rule`` reads as ``delete`` (the verb before ``_``)."""
+    verb = action.split("_", 1)[0]
+    title, body, button = CONFIRM_TEXT.get(verb, ("{label}: are you sure?", "", verb.capitalize()))
     return title.format(label=label or "this"), body, button
 
 
@@ -69,12 +69,16 @@ class Confirmable(rx.State, mixin=True):
     def confirm_open(self) -> bool:
         return self.confirm_action != ""
 
-    @rx.event
-    def ask(self, action: str, row: dict[str, str]) -> None:
+    def _ask(self, action: str, row: dict[str, str]) -> None:
+        """Open the confirmation (from another handler: ``self._ask("suspend", row)``)."""
         label = next((row[k] for k in LABEL_KEYS if row.get(k)), "")
         self.confirm_title, self.confirm_body, self.confirm_button = confirm_text(action, label)
         self.confirm_row = dict(row)
         self.confirm_action = action
+
+    @rx.event
+    def ask(self, action: str, row: dict[str, str]) -> None:
+        self._ask(action, row)
 
     @rx.event
     def cancel_confirm(self, _open: bool = False) -> None:

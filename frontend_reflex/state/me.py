@@ -102,7 +102,7 @@ class MeState(Confirmable, AuthState):
 
     @rx.event
     def revoke(self, row: dict[str, str]) -> None:
-        self.ask("revoke", row)
+        self._ask("revoke", row)
 
     async def _confirmed_revoke(self, row: dict[str, str]) -> Any:
         try:

@@ -252,7 +252,7 @@ class SettingsState(Confirmable, AuthState):
 
     @rx.event
     def delete_chain(self, row: dict[str, str]) -> None:
-        self.ask("delete", row)
+        self._ask("delete", row)
 
     async def _confirmed_delete(self, row: dict[str, str]) -> Any:
         try:

@@ -11,6 +11,7 @@ import reflex as rx
 from frontend_reflex import api, fmt, queries
 from frontend_reflex.api import ApiError
 from frontend_reflex.state.base import AuthState
+from frontend_reflex.state.entity import Confirmable
 from frontend_reflex.validate import FormError, checked, optional, required
 
 ROLE_LABELS = {"member": "Member", "org_admin": "Organization admin", "super_admin": "Super admin"}
@@ -109,7 +110,7 @@ def rule_fields(form: Mapping[str, Any]) -> dict[str, Any]:
     return fields
 
 
-class SsoState(AuthState):
+class SsoState(Confirmable, AuthState):
     sso: dict[str, str] = provider_view(None, gateway="", dashboard="")
     sso_rules: list[dict[str, str]] = []
     sso_orgs: list[dict[str, str]] = []
@@ -175,7 +176,10 @@ class SsoState(AuthState):
         return await self._fetch()
 
     @rx.event
-    async def delete_rule(self, row: dict[str, str]) -> Any:
+    def delete_rule(self, row: dict[str, str]) -> None:
+        self._ask("delete_rule", row)
+
+    async def _confirmed_delete_rule(self, row: dict[str, str]) -> Any:
         try:
             await self._gql(*queries.delete_sso_rule(row["id"]))
         except ApiError as exc:

@@ -91,7 +91,7 @@ class UsersState(EntityState, AuthState):
     async def toggle_status(self, row: dict[str, str]) -> Any:
         """Activating is immediate; suspending asks first (``ask("suspend", row)``)."""
         if row.get("status") != "suspended":
-            self.ask("suspend", row)
+            self._ask("suspend", row)
             return None
         return await self._act(row, queries.set_user_status(row["id"], "active"))
 

@@ -66,6 +66,7 @@ def test_deployment_form_table_load_and_actions(admin: Page, stack: Stack) -> No
         row.get_by_role("button", name="Disable").click()
         expect(row.locator(".sb-dep-health")).to_have_text("disabled")
         row.get_by_role("button", name="Delete").click()
+        admin.click("#confirm-yes")  # deletes ask first
         expect(admin.locator("#deployments-table tr", has_text="acct-b")).to_have_count(0)
         expect(admin.locator(".sb-ok")).to_contain_text("removed")
     finally:
@@ -110,6 +111,7 @@ def test_alert_channel_send_test_and_rule(admin: Page, stack: Stack) -> None:
         no_errors_shown(admin)
         shot(admin, "settings-alerts")
         rule.get_by_role("button", name="Delete").click()
+        admin.click("#confirm-yes")  # deletes ask first
         expect(admin.locator("#alert-rules-table tr", has_text="caps")).to_have_count(0)
     finally:
         receiver.stop()
