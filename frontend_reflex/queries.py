@@ -405,6 +405,7 @@ query Errors($first: Int, $after: String) {
       id createdAt source type model error user { id name email } agent version requestId
     }
     pageInfo { hasNextPage endCursor }
+    totalCount
   }
 }"""
 

@@ -126,7 +126,7 @@ def errors_page() -> rx.Component:
         loading(ErrorsState.loading),
         data_table(
             ["Time", "Source", "Type", "Model", "Error", "User", "Agent", "Version"],
-            ErrorsState.page_rows,
+            ErrorsState.rows,
             lambda r: rx.table.row(
                 rx.table.cell(
                     rx.cond(

@@ -10,6 +10,7 @@ import reflex as rx
 from frontend_reflex import api, fmt, queries
 from frontend_reflex.api import ApiError
 from frontend_reflex.state.base import AuthState
+from frontend_reflex.state.cursor import CursorPaged
 from frontend_reflex.state.log_rows import request_href
 from frontend_reflex.state.paging import Paged
 from frontend_reflex.state.ranges import RangeState
@@ -176,7 +177,15 @@ class ExportState(ExportMixin, AuthState):
         return await self._export(self.chosen, email)
 
 
-class ErrorsState(Paged, AuthState):
+class ErrorsState(CursorPaged, AuthState):
+    """Error reports, newest first, a server page at a time with the true total."""
+
+    def _query(self) -> tuple[str, dict[str, Any], str]:
+        return queries.ERRORS, {}, "errorReports"
+
+    def _row(self, node: dict[str, Any]) -> dict[str, str]:
+        return error_row(node)
+
     @rx.event
     async def load(self) -> Any:
         redirect = await self._guard(admin=True)
@@ -185,13 +194,4 @@ class ErrorsState(Paged, AuthState):
             return
         self.loading = True
         yield
-        try:
-            rows = await self._gql_all(queries.ERRORS, "errorReports", limit=500)
-        except ApiError as exc:
-            self.error = exc.message
-            self.loading = False
-            yield self._on_api_error(exc)
-            return
-        self.rows = [error_row(e) for e in rows]
-        self.error = ""
-        self.loading = False
+        yield await self._first_page()
