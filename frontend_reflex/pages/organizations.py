@@ -139,7 +139,7 @@ def row(r: Any) -> rx.Component:
         rx.table.cell(rx.code(r["slug"])),
         rx.table.cell(r["owner"]),
         num(r["members"]),
-        rx.table.cell(r["cap"]),
+        num(r["cap"]),
         rx.table.cell(r["rollover"]),
         rx.table.cell(rx.badge(r["dlp"], color_scheme=rx.cond(r["dlp"] == "on", "green", "gray"))),
         rx.table.cell(rx.cond(r["sso_only"] == "on", rx.badge("SSO only"), "password or SSO")),
@@ -176,7 +176,7 @@ def page() -> rx.Component:
             empty="No organizations yet.",
             is_loading=OrgsState.loading,
             table_id="orgs-table",
-            numeric=("Members",),
+            numeric=("Members", "API Spend Cap"),
         ),
         pager(
             OrgsState.page_label,

@@ -20,7 +20,7 @@ from frontend_reflex.components.forms import org_select, role_select, row_button
 from frontend_reflex.components.guard import guarded, op_button
 from frontend_reflex.components.layout import shell
 from frontend_reflex.components.limits import limits_button, limits_dialog
-from frontend_reflex.components.table import data_table, pager
+from frontend_reflex.components.table import data_table, num, pager
 from frontend_reflex.state.limits import LimitsState
 from frontend_reflex.state.users import UsersState
 
@@ -149,7 +149,7 @@ def row(r: Any) -> rx.Component:
         ),
         rx.table.cell(rx.badge(r["status"], color_scheme=rx.cond(suspended, "red", "green"))),
         rx.table.cell(r["role"]),
-        rx.table.cell(r["weekly_cap"]),
+        num(r["weekly_cap"]),
         rx.table.cell(r["organization"]),
         rx.table.cell(
             rx.hstack(
@@ -188,6 +188,7 @@ def page() -> rx.Component:
             empty="No users yet.",
             is_loading=UsersState.loading,
             table_id="users-table",
+            numeric=("Weekly Cap",),
         ),
         pager(
             UsersState.page_label,
