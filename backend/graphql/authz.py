@@ -82,6 +82,7 @@ SCOPES: dict[str, dict[str, str]] = {
     "Mutation.createApiKey": {"org_admin": "own org's users and apps", "member": "own keys"},
     "Mutation.updateApiKey": {"org_admin": "own org's users and apps", "member": "own keys"},
     "Mutation.revokeApiKey": {"org_admin": "own org's users and apps", "member": "own keys"},
+    "Mutation.rotateApiKey": {"org_admin": "own org's users and apps", "member": "own keys"},
     "Mutation.deleteApiKey": {"org_admin": "own org's users and apps", "member": "own keys"},
     "Query.adminTokens": {"org_admin": "own tokens"},
     # limits (rates, tokens, allowlists, caps) and spend by tag
@@ -124,6 +125,7 @@ SCOPES: dict[str, dict[str, str]] = {
     # logs, usage, errors, dashboard
     "Query.gatewayLogs": {"org_admin": MADE_UNDER_ORG, "member": OWN_UNDER_ORG},
     "Query.gatewayLog": {"org_admin": MADE_UNDER_ORG, "member": OWN_UNDER_ORG},
+    "Query.gatewayLogCount": {"org_admin": MADE_UNDER_ORG, "member": OWN_UNDER_ORG},
     "Query.userUsage": {"org_admin": MADE_UNDER_ORG, "member": OWN_UNDER_ORG},
     "Query.errorReports": REPORTS_UNDER_ORG,
     "Mutation.reportError": {"super_admin": "as self", "org_admin": "as self", "member": "as self"},
