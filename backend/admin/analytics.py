@@ -1,6 +1,8 @@
 """Analytics: requests, tokens, spend, errors and latency grouped by one dimension over a window.
 
-Read from the hourly rollups only, never ``request_logs``: ``UsageRollup`` (model, provider,
+Read from the rollups only, never ``request_logs``: hourly for windows up to two days and at
+the edges of longer ones, daily for their whole days (``data.windows`` picks the narrowest
+daily table that has the dimension and the filters). Hourly: ``UsageRollup`` (model, provider,
 user, app, organization; its latency histogram gives p50/p95), ``KeyRollup`` (key) and
 ``TagRollup`` (tag). Each query reads at most one row per hour x group of its window (and, for
 percentiles, the histograms of those rows), so it stays fast with millions of requests.
@@ -19,27 +21,22 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from tortoise.functions import Sum
-from tortoise.models import Model
-from tortoise.queryset import QuerySet
-
 from backend.admin.access import Actor, is_admin, is_super, org_scope, own_org
 from backend.admin.errors import InvalidInput
 from backend.admin.logs import money
-from backend.data import histogram
+from backend.data import histogram, windows
 from backend.data.models.keys import ApiKey
-from backend.data.models.logs import KeyRollup, TagRollup, UsageRollup
 from backend.data.models.tenancy import App, Organization, User
 
-#: dimension -> (rollup table, its column)
-SOURCES: dict[str, tuple[type[Model], str]] = {
-    "model": (UsageRollup, "model"),
-    "provider": (UsageRollup, "provider"),
-    "user": (UsageRollup, "user_id"),
-    "app": (UsageRollup, "app_id"),
-    "org": (UsageRollup, "org_id"),
-    "key": (KeyRollup, "key_prefix"),
-    "tag": (TagRollup, "tag"),
+#: dimension -> (rollup kind: ``data.windows.FAMILIES``, its column)
+SOURCES: dict[str, tuple[str, str]] = {
+    "model": ("usage", "model"),
+    "provider": ("usage", "provider"),
+    "user": ("usage", "user_id"),
+    "app": ("usage", "app_id"),
+    "org": ("usage", "org_id"),
+    "key": ("key", "key_prefix"),
+    "tag": ("tag", "tag"),
 }
 DIMENSIONS = tuple(SOURCES)
 #: Dimensions whose rollup keeps a latency histogram per group (p50/p95).
@@ -134,55 +131,51 @@ def window(since: dt.datetime, until: dt.datetime) -> tuple[dt.datetime, dt.date
     return start, end
 
 
-def _scoped(actor: Actor, table: type[Model], f: Filters) -> QuerySet[Any]:
-    qs: QuerySet[Any] = table.all()
+def _filters(actor: Actor, kind: str, f: Filters) -> dict[str, Any] | None:
+    """Rollup column -> value of the viewer's scope and the asked filters; None when they
+    cannot both hold (nothing matches)."""
     if not is_admin(actor):
         # Rollups store "none" as 0.
-        qs = qs.filter(user_id=actor.id, org_id=own_org(actor) or 0)
+        scope: dict[str, Any] = {"user_id": actor.id, "org_id": own_org(actor) or 0}
     else:
         own = org_scope(actor, "view analytics")
-        if own is not None:
-            qs = qs.filter(org_id=own)
-    for column, value in (
-        ("org_id", f.organization_id),
-        ("user_id", f.user_id),
-        ("app_id", f.app_id),
-    ):
-        if value is not None:
-            qs = qs.filter(**{column: value})
-    if table is UsageRollup:
-        if f.model:
-            qs = qs.filter(model=f.model)
-        if f.provider:
-            qs = qs.filter(provider=f.provider)
-    elif f.model or f.provider:
+        scope = {} if own is None else {"org_id": own}
+    asked: dict[str, Any] = {
+        column: value
+        for column, value in (
+            ("org_id", f.organization_id),
+            ("user_id", f.user_id),
+            ("app_id", f.app_id),
+            ("model", f.model or None),
+            ("provider", f.provider or None),
+        )
+        if value is not None
+    }
+    if kind != "usage" and ("model" in asked or "provider" in asked):
         raise InvalidInput(
             "keys and tags are not rolled up per model: filter them by organization, user or "
             "app only",
             field="filter",
         )
-    return qs
+    return windows.both(scope, asked)
 
 
-def _sums(table: type[Model]) -> dict[str, Any]:
-    sums: dict[str, Any] = {name: Sum(name) for name in _TOTALS}
-    sums["cost"] = Sum("cost_usd")
-    if table is not TagRollup:
-        sums["cached"] = Sum("cached_tokens")
-        sums["lat"] = Sum("latency_ms_sum")
-    return sums
+def _sums(kind: str) -> tuple[str, ...]:
+    if kind == "tag":
+        return (*_TOTALS, "cost_usd")
+    return (*_TOTALS, "cost_usd", "cached_tokens", "latency_ms_sum")
 
 
 def _totals(r: Mapping[str, Any]) -> Totals:
     return Totals(
-        requests=int(r.get("requests") or 0),
-        errors=int(r.get("errors") or 0),
-        input_tokens=int(r.get("input_tokens") or 0),
-        output_tokens=int(r.get("output_tokens") or 0),
-        cached_tokens=int(r.get("cached") or 0),
-        cost_usd=money(r.get("cost")),
-        unknown_cost_requests=int(r.get("unknown_cost_requests") or 0),
-        latency_ms_sum=float(r.get("lat") or 0),
+        requests=r["requests"],
+        errors=r["errors"],
+        input_tokens=r["input_tokens"],
+        output_tokens=r["output_tokens"],
+        cached_tokens=r.get("cached_tokens", 0),
+        cost_usd=r["cost_usd"],
+        unknown_cost_requests=r["unknown_cost_requests"],
+        latency_ms_sum=r.get("latency_ms_sum", 0.0),
     )
 
 
@@ -198,6 +191,7 @@ async def breakdown(
     until: dt.datetime,
     filters: Filters = Filters(),
     limit: int = 100,
+    now: dt.datetime | None = None,
 ) -> Breakdown:
     """Totals per group of ``dimension`` over ``[since, until)`` (to the hour), highest cost
     first, with the window's total and its series per hour or day."""
@@ -206,16 +200,21 @@ async def breakdown(
     if not 1 <= limit <= MAX_GROUPS:
         raise InvalidInput(f"limit must be from 1 to {MAX_GROUPS}", field="limit")
     start, end = window(since, until)
-    table, column = SOURCES[dimension]
-    qs = _scoped(actor, table, filters).filter(bucket__gte=start, bucket__lt=end)
-    rows = await qs.annotate(**_sums(table)).group_by(column).values(column, *_sums(table))
-    groups: dict[Any, Totals] = {r[column]: _totals(r) for r in rows}
+    kind, column = SOURCES[dimension]
+    where = _filters(actor, kind, filters)
+    groups: dict[Any, Totals] = {}
+    if where is not None:
+        rows = await windows.grouped(
+            kind, start, end, group_by=(column,), sums=_sums(kind), filters=where, now=now
+        )
+        groups = {r[column]: _totals(r) for r in rows}
     percentiles = dimension in WITH_PERCENTILES
-    if percentiles:
-        # Histograms are JSON: merged here, one small dict per rollup row of the window.
-        for r in await qs.filter(latency_hist__not_isnull=True).values(column, "latency_hist"):
-            if r[column] in groups:
-                histogram.merge(groups[r[column]].hist, r["latency_hist"] or {})
+    if percentiles and where is not None:
+        # Histograms are JSON: merged in Python, one small dict per rollup row of the window.
+        hists = await windows.histograms(kind, start, end, group_by=column, filters=where, now=now)
+        for value, hist in hists.items():
+            if value in groups:
+                histogram.merge(groups[value].hist, hist)
     total = Totals()
     for t in groups.values():
         total.add(t)
@@ -232,17 +231,26 @@ async def breakdown(
         for k, t in kept
     ]
     granularity = "hour" if end - start <= HOURLY_UP_TO else "day"
-    series = await _series(qs, table, start, end, granularity)
+    series = await _series(kind, where, start, end, granularity, now)
     return Breakdown(
         dimension, start, end, granularity, out, len(groups), total, series, percentiles
     )
 
 
 async def _series(
-    qs: QuerySet[Any], table: type[Model], start: dt.datetime, end: dt.datetime, granularity: str
+    kind: str,
+    where: dict[str, Any] | None,
+    start: dt.datetime,
+    end: dt.datetime,
+    granularity: str,
+    now: dt.datetime | None,
 ) -> list[Point]:
     """One point per hour or UTC day of the window, gaps as zero."""
-    rows = await qs.annotate(**_sums(table)).group_by("bucket").values("bucket", *_sums(table))
+    rows = []
+    if where is not None:
+        rows = await windows.grouped(
+            kind, start, end, group_by=("bucket",), sums=_sums(kind), filters=where, now=now
+        )
     step = dt.timedelta(hours=1) if granularity == "hour" else dt.timedelta(days=1)
     first = start if granularity == "hour" else start.replace(hour=0)
     points: dict[dt.datetime, Totals] = {}

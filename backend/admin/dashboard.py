@@ -1,8 +1,9 @@
-"""The home dashboard's numbers, read from rollups only (``MinuteStat``, ``UsageRollup``).
+"""The home dashboard's numbers, read from rollups only (``MinuteStat``, hourly and daily usage).
 
-Nothing here scans ``request_logs``: each query touches at most one row per minute (live) or
-per hour x model x provider / user (trends, load, top spenders) of its window, so answers stay
-fast with millions of log rows. Windows end at the gateway clock's current minute/hour/day, UTC.
+Nothing here scans ``request_logs``: live reads one row per minute; trends, load and top
+spenders read hourly rows for windows up to two days and the daily tables beyond
+(``data.windows``: per day x organization x model x provider, or x user), so answers stay fast
+with millions of log rows. Windows end at the gateway clock's current minute/hour/day, UTC.
 """
 
 from __future__ import annotations
@@ -13,12 +14,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from tortoise.functions import Sum
-
 from backend.admin.access import Actor, org_scope, require_super
 from backend.admin.logs import money
-from backend.data import histogram
-from backend.data.models.logs import MinuteStat, UsageRollup
+from backend.data import histogram, windows
+from backend.data.models.logs import MinuteStat
 from backend.gateway import Gateway
 
 
@@ -118,9 +117,13 @@ class DayCost:
     by_provider: list[ModelCost] = field(default_factory=list)
 
 
-def _scope(actor: Actor, what: str) -> Any:
+def _scope(actor: Actor, what: str) -> dict[str, Any]:
+    """Rollup filters of what ``actor`` may see: their organization below super_admin."""
     own = org_scope(actor, what)
-    return UsageRollup.all() if own is None else UsageRollup.filter(org_id=own)
+    return {} if own is None else {"org_id": own}
+
+
+_SUMS = ("cost_usd", "requests", "input_tokens", "output_tokens", "unknown_cost_requests")
 
 
 def _aware(t: dt.datetime) -> dt.datetime:
@@ -133,18 +136,14 @@ async def cost_trends(gw: Gateway, actor: Actor, days: int = 7) -> list[DayCost]
     first_day = today - dt.timedelta(days=days - 1)
     start = dt.datetime.combine(first_day, dt.time(), dt.UTC)
     end = dt.datetime.combine(today + dt.timedelta(days=1), dt.time(), dt.UTC)
-    rows = (
-        await _scope(actor, "view cost trends")
-        .filter(bucket__gte=start, bucket__lt=end)
-        .annotate(
-            cost=Sum("cost_usd"),
-            n=Sum("requests"),
-            i=Sum("input_tokens"),
-            o=Sum("output_tokens"),
-            u=Sum("unknown_cost_requests"),
-        )
-        .group_by("bucket", "model", "provider")
-        .values("bucket", "model", "provider", "cost", "n", "i", "o", "u")
+    rows = await windows.grouped(
+        "usage",
+        start,
+        end,
+        group_by=("bucket", "model", "provider"),
+        sums=_SUMS,
+        filters=_scope(actor, "view cost trends"),
+        now=gw.clock(),
     )
     out = {
         first_day + dt.timedelta(days=i): DayCost(first_day + dt.timedelta(days=i))
@@ -154,7 +153,7 @@ async def cost_trends(gw: Gateway, actor: Actor, days: int = 7) -> list[DayCost]
     providers: dict[tuple[dt.date, str], ModelCost] = {}
     for r in rows:
         day = _aware(r["bucket"]).date()
-        cost, n, i, o = money(r["cost"]), int(r["n"] or 0), int(r["i"] or 0), int(r["o"] or 0)
+        cost, n, i, o = r["cost_usd"], r["requests"], r["input_tokens"], r["output_tokens"]
         for agg in (
             out[day],
             models.setdefault(
@@ -166,7 +165,7 @@ async def cost_trends(gw: Gateway, actor: Actor, days: int = 7) -> list[DayCost]
             agg.requests += n
             agg.input_tokens += i
             agg.output_tokens += o
-            agg.unknown_cost_requests += int(r["u"] or 0)
+            agg.unknown_cost_requests += r["unknown_cost_requests"]
     for (day, _, _), mc in models.items():
         out[day].by_model.append(mc)
     for (day, _), pc in providers.items():
@@ -235,25 +234,21 @@ async def provider_load(gw: Gateway, actor: Actor, hours: int = 24) -> list[Prov
     """Requests, share, errors, mean latency and health per provider, last ``hours``: health is
     the worse of the window's error rate (``health_of``) and the breakers' state."""
     now = gw.clock()
-    start = now.replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=hours - 1)
-    rows = (
-        await _scope(actor, "view provider load")
-        .filter(bucket__gte=start)
-        .annotate(
-            n=Sum("requests"),
-            e=Sum("errors"),
-            lat=Sum("latency_ms_sum"),
-            cost=Sum("cost_usd"),
-            u=Sum("unknown_cost_requests"),
-        )
-        .group_by("provider")
-        .values("provider", "n", "e", "lat", "cost", "u")
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    rows = await windows.grouped(
+        "usage",
+        hour - dt.timedelta(hours=hours - 1),
+        hour + dt.timedelta(hours=1),
+        group_by=("provider",),
+        sums=("requests", "errors", "latency_ms_sum", "cost_usd", "unknown_cost_requests"),
+        filters=_scope(actor, "view provider load"),
+        now=now,
     )
-    total = sum(int(r["n"] or 0) for r in rows)
+    total = sum(r["requests"] for r in rows)
     health = await _health(gw)
     out = []
     for r in rows:
-        n, e = int(r["n"] or 0), int(r["e"] or 0)
+        n, e = r["requests"], r["errors"]
         name = r["provider"] or "unknown"
         rate = round(e / n, 6) if n else 0.0
         out.append(
@@ -263,10 +258,10 @@ async def provider_load(gw: Gateway, actor: Actor, hours: int = 24) -> list[Prov
                 share=round(n / total, 6) if total else 0.0,
                 errors=e,
                 error_rate=rate,
-                avg_latency_ms=round(float(r["lat"] or 0) / n, 3) if n else None,
-                cost_usd=money(r["cost"]),
+                avg_latency_ms=round(r["latency_ms_sum"] / n, 3) if n else None,
+                cost_usd=r["cost_usd"],
                 health=health_of(rate, None if health is None else health.get(name)),
-                unknown_cost_requests=int(r["u"] or 0),
+                unknown_cost_requests=r["unknown_cost_requests"],
             )
         )
     out.sort(key=lambda p: (-p.requests, p.provider))
@@ -285,29 +280,24 @@ class Spender:
 async def top_spenders(gw: Gateway, actor: Actor, days: int = 7, limit: int = 10) -> list[Spender]:
     today = gw.clock().astimezone(dt.UTC).date()
     start = dt.datetime.combine(today - dt.timedelta(days=days - 1), dt.time(), dt.UTC)
-    rows = (
-        await _scope(actor, "view top spenders")
-        .filter(bucket__gte=start)
-        .exclude(user_id=0)
-        .annotate(
-            cost=Sum("cost_usd"),
-            n=Sum("requests"),
-            i=Sum("input_tokens"),
-            o=Sum("output_tokens"),
-            u=Sum("unknown_cost_requests"),
-        )
-        .group_by("user_id")
-        .order_by("-cost", "user_id")
-        .limit(limit)
-        .values("user_id", "cost", "n", "i", "o", "u")
+    rows = await windows.grouped(
+        "usage",
+        start,
+        dt.datetime.combine(today + dt.timedelta(days=1), dt.time(), dt.UTC),
+        group_by=("user_id",),
+        sums=_SUMS,
+        filters=_scope(actor, "view top spenders"),
+        narrow=lambda qs: qs.exclude(user_id=0),
+        now=gw.clock(),
     )
+    rows.sort(key=lambda r: (-r["cost_usd"], r["user_id"]))
     return [
         Spender(
             r["user_id"],
-            money(r["cost"]),
-            int(r["n"] or 0),
-            int(r["i"] or 0) + int(r["o"] or 0),
-            int(r["u"] or 0),
+            r["cost_usd"],
+            r["requests"],
+            r["input_tokens"] + r["output_tokens"],
+            r["unknown_cost_requests"],
         )
-        for r in rows
+        for r in rows[:limit]
     ]

@@ -16,7 +16,6 @@ from decimal import Decimal
 from typing import Any
 
 from tortoise.expressions import Q
-from tortoise.functions import Count, Sum
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
@@ -26,8 +25,8 @@ from backend.admin.access import Actor, SystemActor, is_admin, is_super, org_sco
 from backend.admin.errors import Forbidden, InvalidInput, NotFound
 from backend.admin.pagination import Page, Sort, keyset_page
 from backend.budget.periods import period_kind, period_start
+from backend.data import windows
 from backend.data.models.keys import ApiKey
-from backend.data.models.logs import RequestLog
 from backend.data.models.tenancy import App, User
 from backend.gateway import Gateway
 from backend.security.api_keys import generate_key
@@ -256,34 +255,34 @@ def spend_period(key: ApiKey, now: dt.datetime) -> tuple[str, dt.datetime]:
 
 
 async def spend_since(items: Sequence[tuple[str, str, dt.datetime]]) -> list[KeySpend]:
-    """Spend of keys since their period starts, from the log (not superseded attempts), for
-    (prefix, period, start) items: one grouped query per distinct start (at most three)."""
+    """Spend of keys since their period starts, for (prefix, period, start) items: from the
+    key rollups (``data.windows``: daily rows for whole days, hourly ones for the rest; not
+    superseded attempts), one grouped query per distinct start (at most three)."""
     by_start: dict[dt.datetime, set[str]] = {}
     for prefix, _, start in items:
         by_start.setdefault(start, set()).add(prefix)
     found: dict[tuple[str, dt.datetime], tuple[Decimal, int, int]] = {}
+    # Up to tomorrow: periods run until now (rows dated later, from a clock ahead, count too).
+    until = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
+    until += dt.timedelta(days=1)
     for start, prefixes in by_start.items():
-        base = RequestLog.filter(
-            key_prefix__in=sorted(prefixes), created_at__gte=start, superseded=False
+
+        def these(qs: QuerySet[Any], wanted: list[str] = sorted(prefixes)) -> QuerySet[Any]:
+            return qs.filter(key_prefix__in=wanted)
+
+        rows = await windows.grouped(
+            "key",
+            start,
+            max(until, start + dt.timedelta(hours=1)),
+            group_by=("key_prefix",),
+            sums=("cost_usd", "requests", "unknown_cost_requests"),
+            narrow=these,
         )
-        totals = await (
-            base.annotate(cost=Sum("cost_usd"), n=Count("id"))
-            .group_by("key_prefix")
-            .values("key_prefix", "cost", "n")
-        )
-        unknown = await (
-            base.filter(cost_usd__isnull=True, status__lt=400)
-            .annotate(n=Count("id"))
-            .group_by("key_prefix")
-            .values("key_prefix", "n")
-        )
-        unknown_by = {r["key_prefix"]: int(r["n"] or 0) for r in unknown}
-        for r in totals:
-            cost = Decimal(str(r["cost"] or 0)).quantize(Decimal("0.00000001"))
+        for r in rows:
             found[(r["key_prefix"], start)] = (
-                cost,
-                int(r["n"] or 0),
-                unknown_by.get(r["key_prefix"], 0),
+                r["cost_usd"],
+                r["requests"],
+                r["unknown_cost_requests"],
             )
     out = []
     for prefix, period, start in items:

@@ -20,7 +20,6 @@ from decimal import Decimal
 from typing import Any
 
 from tortoise.expressions import Q
-from tortoise.functions import Sum
 from tortoise.queryset import QuerySet
 
 from backend.admin import logsearch
@@ -36,7 +35,8 @@ from backend.admin.access import (
 from backend.admin.errors import Forbidden, InvalidInput, NotFound
 from backend.admin.logsearch import DEFAULT_BUDGET_S, Clock, Counted, Window
 from backend.admin.pagination import Page, Sort, offset_page
-from backend.data.models.logs import RequestLog, UsageRollup
+from backend.data import windows
+from backend.data.models.logs import RequestLog
 from backend.data.models.tenancy import User
 from backend.proxy.gemini import LOGGED_ENDPOINTS as GEMINI_ENDPOINTS
 
@@ -283,46 +283,43 @@ async def usage_by_user(
     until: dt.datetime,
     user_id: int | None = None,
     organization_id: int | None = None,
+    now: dt.datetime | None = None,
 ) -> list[UserUsage]:
-    """Totals per user over ``[since, until)``, to the hour (rollups are hourly)."""
-    qs = UsageRollup.filter(bucket__gte=since, bucket__lt=until).exclude(user_id=0)
+    """Totals per user over ``[since, until)``, to the hour (hourly rollups, daily ones for
+    the whole days of a long window: ``data.windows``)."""
     if not is_admin(actor):
         # Rollups store "no organization" as 0 (see UsageRollup).
-        qs = qs.filter(user_id=actor.id, org_id=own_org(actor) or 0)
+        scope: dict[str, Any] = {"user_id": actor.id, "org_id": own_org(actor) or 0}
     else:
         own = org_scope(actor, "view usage")
-        if own is not None:
-            qs = qs.filter(org_id=own)
-    if user_id is not None:
-        qs = qs.filter(user_id=user_id)
-    if organization_id is not None:
-        qs = qs.filter(org_id=organization_id)
-    rows = (
-        await qs.annotate(
-            n=Sum("requests"),
-            e=Sum("errors"),
-            i=Sum("input_tokens"),
-            o=Sum("output_tokens"),
-            c=Sum("cached_tokens"),
-            cost=Sum("cost_usd"),
-            u=Sum("unknown_cost_requests"),
-        )
-        .group_by("user_id")
-        .values("user_id", "n", "e", "i", "o", "c", "cost", "u")
+        scope = {} if own is None else {"org_id": own}
+    asked = {k: v for k, v in (("user_id", user_id), ("org_id", organization_id)) if v is not None}
+    filters = windows.both(scope, asked)
+    if filters is None:
+        return []
+    rows = await windows.grouped(
+        "usage",
+        since,
+        until,
+        group_by=("user_id",),
+        sums=USAGE_SUMS,
+        filters=filters,
+        narrow=lambda qs: qs.exclude(user_id=0),
+        now=now,
     )
-    return [
-        UserUsage(
-            r["user_id"],
-            int(r["n"] or 0),
-            int(r["e"] or 0),
-            int(r["i"] or 0),
-            int(r["o"] or 0),
-            int(r["c"] or 0),
-            money(r["cost"]),
-            int(r["u"] or 0),
-        )
-        for r in rows
-    ]
+    return [UserUsage(r["user_id"], *(r[s] for s in USAGE_SUMS)) for r in rows]
+
+
+#: UserUsage's totals, in its field order.
+USAGE_SUMS = (
+    "requests",
+    "errors",
+    "input_tokens",
+    "output_tokens",
+    "cached_tokens",
+    "cost_usd",
+    "unknown_cost_requests",
+)
 
 
 def money(value: Any) -> Decimal:
@@ -342,9 +339,15 @@ async def usage_page(
     sort: str = "COST_DESC",
     first: int | None = None,
     after: str | None = None,
+    now: dt.datetime | None = None,
 ) -> Page[UserUsage]:
     rows = await usage_by_user(
-        actor, since=since, until=until, user_id=user_id, organization_id=organization_id
+        actor,
+        since=since,
+        until=until,
+        user_id=user_id,
+        organization_id=organization_id,
+        now=now,
     )
     rows.sort(key=_usage_key(sort))
     key = f"usage:{sort}:{since.isoformat()}:{until.isoformat()}"

@@ -22,7 +22,7 @@ from tortoise.exceptions import IntegrityError, ValidationError
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
-from backend.data import histogram, last_used
+from backend.data import daily, histogram, last_used
 from backend.data.events import EventBus
 from backend.data.log_record import ErrorRecord, LogRecord, clip_body
 from backend.data.models.dlp import DlpActivity, DlpPolicy
@@ -323,6 +323,14 @@ class LogWriter:
             await upsert_totals(conn, KeyRollup, KEY_KEY, key_rollups, _add_totals, _db_value)
             await upsert_totals(
                 conn, MinuteStat, ("bucket",), _minute_batch(minutes), _merge_hist, _db_value
+            )
+            # The same totals per day, for long windows (data/daily.py, data/windows.py).
+            await daily.write(
+                conn,
+                {"usage": rollups, "key": key_rollups, "tag": tag_rollups},
+                add=_add_totals,
+                add_with_hist=_merge_hist,
+                convert=_db_value,
             )
             await last_used.write(conn, uses)
 

@@ -205,5 +205,6 @@ class AnalyticsQuery:
                 provider=f.provider,
             ),
             limit=limit,
+            now=info.context.gateway.clock(),
         )
         return analytics_of(result)

@@ -210,6 +210,7 @@ class GovernanceQuery:
             organization_id=organization_id,
             user_id=user_id,
             app_id=app_id,
+            now=now,
         )
         return [
             TagSpendType(

@@ -476,6 +476,7 @@ class LogsQuery:
             sort=stored(sort),
             first=first,
             after=after,
+            now=info.context.gateway.clock(),
         )
         return connection(page, UserUsageType.of)
 

@@ -40,8 +40,9 @@ query Detail($id: Int!) {
     user { id name } app { id name }
   }
 }"""
-OLDEST = fq.LOGS.replace("sort: NEWEST", "sort: OLDEST")
-AUDIT = """
+LOGS: str = fq.LOGS
+OLDEST = LOGS.replace("sort: NEWEST", "sort: OLDEST")
+AUDIT_OWN = """
 query Audit($action: String, $first: Int) {
   auditLog(action: $action, first: $first) {
     nodes { id createdAt actorId action target detail } pageInfo { hasNextPage endCursor }
@@ -80,6 +81,16 @@ LIVE_DAY = """
 query LiveDay { dashboard { live(minutes: 1440) { requests errors p50Ms p95Ms minutes { minute requests } } } }
 """  # noqa: E501
 ALERTS = "query Deliveries { alertDeliveries(first: 50) { id createdAt kind status } }"
+LOGS_TOTAL = """
+query LogsTotal($f: GatewayLogFilter) {
+  gatewayLogs(first: 50, filter: $f) { nodes { id } totalCount totalIsEstimate searchedTo }
+}"""
+# The dashboard's own documents where it has them (issue 17's pages), else equivalents.
+AUDIT: str = getattr(fq, "AUDIT", AUDIT_OWN)
+KEYS_DOC: str = getattr(fq, "KEYS_PAGE", KEYS)
+DLP_ACTIVITY: str | None = getattr(fq, "DLP_ACTIVITY", None)
+REQUEST_DETAIL: str | None = getattr(fq, "REQUEST_DETAIL", None)
+FILTER_OPTIONS: str | None = getattr(fq, "LOG_FILTER_OPTIONS", None)
 
 
 def _iso(t: dt.datetime) -> str:
@@ -94,7 +105,7 @@ def catalogue(facts: dict[str, Any]) -> list[Query]:
     page = {"first": 50}
 
     def logs(name: str, f: dict[str, Any] | None = None, role: str = SUPER, **extra: Any) -> Query:
-        return Query(name, fq.LOGS, {**page, "f": f, **extra}, role, "logs")
+        return Query(name, LOGS, {**page, "f": f, **extra}, role, "logs")
 
     def count(
         name: str, f: dict[str, Any] | None = None, n: int = 10_000, role: str = SUPER
@@ -103,7 +114,7 @@ def catalogue(facts: dict[str, Any]) -> list[Query]:
 
     org, user, key = facts["big_org"], facts["busy_user"], facts["busy_key"]
     combo = {"organizationId": org, "model": "gpt-4o", "errorsOnly": True, "since": _iso(week)}
-    return [
+    out = [
         # Home
         Query(
             "home: live 60 min, cost trends 7 d, load 24 h, top spenders",
@@ -135,7 +146,8 @@ def catalogue(facts: dict[str, Any]) -> list[Query]:
         Query(
             "spend by tag, 90 d", TAGS, {"since": _iso(now - dt.timedelta(days=90))}, group="usage"
         ),
-        # Log explorer
+        *analytics_queries(facts, now),
+        # Log explorer (the dashboard's document carries the page and its count)
         logs("logs: newest 50"),
         logs("logs: page 2", after="{cursor:page2}"),
         logs("logs: a page 60 days back", after="{cursor:deep}"),
@@ -160,12 +172,19 @@ def catalogue(facts: dict[str, Any]) -> list[Query]:
         logs("logs: with superseded attempts", {"includeSuperseded": True}),
         logs("logs: org + model + errors + 7 d", combo),
         logs(
-            "logs: nothing matches (org + acme + 403)",
+            "logs: rare combination (org + acme + 403)",
             {"organizationId": org, "model": "acme-finetune", "status": 403},
         ),
         logs("logs as org_admin", None, ORG_ADMIN),
         logs("logs as org_admin, errors only", {"errorsOnly": True}, ORG_ADMIN),
         logs("logs as member (own)", None, MEMBER),
+        Query("logs with totalCount", LOGS_TOTAL, {"f": None}, group="logs"),
+        Query(
+            "logs with totalCount, org + errors",
+            LOGS_TOTAL,
+            {"f": {"organizationId": org, "errorsOnly": True}},
+            group="logs",
+        ),
         # Counts (the explorer's total)
         count("count: all"),
         count("count: all, up to 100,000", n=100_000),
@@ -180,21 +199,55 @@ def catalogue(facts: dict[str, Any]) -> list[Query]:
         count("count as member", None, role=MEMBER),
         # Request detail
         Query(
-            "request detail (a refused request)", DETAIL, {"id": facts["failed_id"]}, group="detail"
+            "request detail (a refused request)",
+            REQUEST_DETAIL or DETAIL,
+            {"id": facts["failed_request_id"] if REQUEST_DETAIL else facts["failed_id"]},
+            group="detail",
         ),
         # Other lists
         Query("error reports, newest 50", fq.ERRORS, page, group="lists"),
         Query("error reports as org_admin", fq.ERRORS, page, ORG_ADMIN, "lists"),
-        Query("DLP protections + activity (50)", fq.DLP, group="lists"),
+        Query("DLP protections (+ activity)", fq.DLP, group="lists"),
         Query("audit log, newest 50", AUDIT, page, group="lists"),
-        Query("audit log, one action", AUDIT, {**page, "action": "api_key.revoke"}, group="lists"),
+        Query(
+            "audit log, one action", AUDIT_OWN, {**page, "action": "api_key.revoke"}, group="lists"
+        ),
         Query("alert deliveries", ALERTS, group="lists"),
         Query("users (page of 50)", fq.USERS, page, group="lists"),
         Query("organizations", fq.ORGANIZATIONS, page, group="lists"),
         Query("apps", fq.APPS, page, group="lists"),
-        Query("API keys with spend this period (50)", KEYS, page, group="lists"),
-        Query("API keys as org_admin", KEYS, page, ORG_ADMIN, "lists"),
+        Query("API keys with spend this period (50)", KEYS_DOC, page, group="lists"),
+        Query("API keys as org_admin", KEYS_DOC, page, ORG_ADMIN, "lists"),
         Query("one user's keys (My account)", *fq.my_keys(str(user)), role=MEMBER, group="lists"),
+    ]
+    if DLP_ACTIVITY:
+        out.append(Query("DLP activity page (50, total)", DLP_ACTIVITY, page, group="lists"))
+    if FILTER_OPTIONS:
+        out.append(Query("log explorer filter options", FILTER_OPTIONS, group="lists"))
+    return out
+
+
+def analytics_queries(facts: dict[str, Any], now: dt.datetime) -> list[Query]:
+    """The analytics page (issue 17): each dimension over 30 days, and the extremes."""
+    build = getattr(fq, "analytics", None)
+    if build is None:
+        return []
+
+    def one(name: str, dim: str, days: float, role: str = SUPER, **filters: Any) -> Query:
+        doc, variables = build(dim, now - dt.timedelta(days=days), now, filters=filters or None)
+        return Query(f"analytics: {name}", doc, variables, role, "analytics")
+
+    return [
+        *(
+            one(f"by {d}, 30 d", d, 30)
+            for d in ("model", "provider", "user", "app", "key", "org", "tag")
+        ),
+        one("by model, 24 h", "model", 1),
+        one("by model, 90 d", "model", 90),
+        one("by user, 90 d", "user", 90),
+        one("by model of one user, 90 d", "model", 90, userId=str(facts["busy_user"])),
+        one("by user as org_admin, 30 d", "user", 30, ORG_ADMIN),
+        one("by model as member, 30 d", "model", 30, MEMBER),
     ]
 
 
@@ -202,7 +255,7 @@ def catalogue(facts: dict[str, Any]) -> list[Query]:
 def cursor_setup(facts: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
     now = dt.datetime.fromisoformat(facts["now"])
     return {
-        "page2": (fq.LOGS, {"first": 50, "f": None}),
+        "page2": (LOGS, {"first": 50, "f": None}),
         # A page whose last row is ~60 days old: its cursor then pages from there unfiltered.
-        "deep": (fq.LOGS, {"first": 1, "f": {"until": _iso(now - dt.timedelta(days=60))}}),
+        "deep": (LOGS, {"first": 1, "f": {"until": _iso(now - dt.timedelta(days=60))}}),
     }

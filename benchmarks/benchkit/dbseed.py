@@ -383,7 +383,7 @@ async def _facts(raw: Raw, pop: dbpop.Population) -> dict[str, Any]:
     )["id"]
     newest = await raw.fetch("SELECT id, request_id FROM request_logs ORDER BY id DESC LIMIT 1")
     failed = await raw.fetch(
-        "SELECT id FROM request_logs WHERE status = 429 AND refusal IS NOT NULL"
+        "SELECT id, request_id FROM request_logs WHERE status = 429 AND refusal IS NOT NULL"
         " ORDER BY id DESC LIMIT 1"
     )
     return {
@@ -396,4 +396,5 @@ async def _facts(raw: Raw, pop: dbpop.Population) -> dict[str, Any]:
         "newest_id": newest[0][0] if newest else 0,
         "newest_request_id": newest[0][1] if newest else "",
         "failed_id": failed[0][0] if failed else 0,
+        "failed_request_id": failed[0][1] if failed else "",
     }

@@ -16,9 +16,11 @@ from typing import Any
 import httpx
 from starlette.applications import Starlette
 from starlette.routing import Route, WebSocketRoute
+from tortoise import connections
 from tortoise.transactions import in_transaction
 
 from backend.config import Settings
+from backend.data import daily
 from backend.data.db import close_db, init_db, migrate
 from backend.data.events import LocalBus
 from backend.data.models.dlp import DlpActivity, DlpPolicy
@@ -42,6 +44,8 @@ from backend.graphql.app import create_graphql_app
 from backend.security.sessions import issue_token
 from backend.state.store import ConfigStore
 from tests.dbutil import create_database, drop_database
+
+DAILY_TABLES = tuple(t.model for t in daily.TABLES)
 
 # Children first, so deleting never trips a foreign key.
 TABLES = (
@@ -67,6 +71,7 @@ TABLES = (
     SpendCounter,
     ErrorReport,
     AuditLog,
+    *DAILY_TABLES,
 )
 
 T0 = dt.datetime(2026, 3, 10, 12, 30, 15, tzinfo=dt.UTC)
@@ -212,3 +217,9 @@ def error(body: dict[str, Any]) -> dict[str, Any]:
     assert errors, f"expected an error, got {body}"
     ext = errors[0].get("extensions") or {}
     return {"message": errors[0]["message"], "code": ext.get("code"), "field": ext.get("field")}
+
+
+async def roll_up_days() -> None:
+    """The daily rollups of the hourly rows a test wrote directly (the log writer keeps both;
+    windows longer than two days read the daily ones: ``backend.data.windows``)."""
+    await daily.rebuild(connections.get("default"))

@@ -12,7 +12,7 @@ from typing import Any
 
 from backend.data.models.keys import ApiKey
 from backend.data.models.logs import KeyRollup, TagRollup, UsageRollup
-from tests.graphql.harness import Env, World, data, error, gql
+from tests.graphql.harness import Env, World, data, error, gql, roll_up_days
 
 UTC = dt.UTC
 SINCE = "2026-03-09T00:00:00Z"
@@ -85,6 +85,7 @@ async def seed(world: World) -> None:
         await TagRollup.create(
             bucket=at(10, 10), tag=tag, user_id=ma, org_id=oa, requests=n, cost_usd=Decimal(cost)
         )
+    await roll_up_days()
 
 
 async def ask(env: Env, token: str | None, dim: str, **extra: Any) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from backend.data.models.logs import MinuteStat, UsageRollup
-from tests.graphql.harness import T0, Env, World, data, error, gql
+from tests.graphql.harness import T0, Env, World, data, error, gql, roll_up_days
 
 UTC = dt.UTC
 
@@ -60,6 +60,7 @@ async def seed(world: World) -> None:
             cost_usd=Decimal(cost),
             latency_ms_sum=lat,
         )
+    await roll_up_days()
 
 
 LIVE = (

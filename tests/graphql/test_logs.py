@@ -6,7 +6,7 @@ import datetime as dt
 from decimal import Decimal
 
 from backend.data.models.logs import RequestLog, UsageRollup
-from tests.graphql.harness import T0, Env, World, data, error, gql
+from tests.graphql.harness import T0, Env, World, data, error, gql, roll_up_days
 
 LOG = (
     "id requestId keyPrefix userId organizationId endpoint "
@@ -154,6 +154,7 @@ async def test_user_usage_from_rollups(env: Env, world: World) -> None:
             output_tokens=o,
             cost_usd=Decimal(cost),
         )
+    await roll_up_days()
     rows = data(await gql(env, USAGE, {"s": "COST_DESC"}, world.token("super")))["userUsage"][
         "nodes"
     ]

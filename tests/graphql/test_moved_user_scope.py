@@ -22,7 +22,7 @@ import uvicorn
 
 from backend.data.models.logs import RequestLog, UsageRollup
 from backend.graphql.logs import can_see
-from tests.graphql.harness import T0, Env, World, data, gql
+from tests.graphql.harness import T0, Env, World, data, gql, roll_up_days
 
 LOGS = """query($f: GatewayLogFilter) { gatewayLogs(filter: $f) { nodes {
   requestId organizationId requestBody user { email organization { name slug spendCapUsd } }
@@ -87,6 +87,7 @@ async def _rows(world: World, org_id: int, text: str, start: int, n: int) -> Non
         output_tokens=5 * n,
         cost_usd=Decimal("0.01") * n,
     )
+    await roll_up_days()
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ MODEL_MODULES = [
     "backend.data.models.tenancy",
     "backend.data.models.keys",
     "backend.data.models.logs",
+    "backend.data.models.daily",
     "backend.data.models.routing",
     "backend.data.models.settings",
     "backend.data.models.dlp",

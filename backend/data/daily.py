@@ -1,0 +1,177 @@
+"""The log writer's daily rollups (``models.daily``), summed from the hourly batch of a flush.
+
+A flush already groups its requests into hourly rollup keys (usage, key, tag). Each daily table
+is that batch with the hour replaced by its day and, for the narrow tables, some key columns
+dropped; the totals of keys that meet are added (histograms merged). So the daily rows cost one
+pass over the flush's hourly keys (not its requests) and two statements per table
+(``rollups.upsert_totals``), in the transaction that writes the hourly rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from tortoise.models import Model
+
+from backend.data import histogram
+from backend.data.models.daily import KeyDaily, ModelDaily, TagDaily, UsageDaily, UserDaily
+from backend.data.rollups import upsert_totals
+
+Key = tuple[Any, ...]
+Batch = dict[Key, dict[str, Any]]
+Merge = Callable[[dict[str, Any] | None, dict[str, Any]], dict[str, Any]]
+Convert = Callable[[type[Model], str, Any], Any]
+
+
+@dataclass(frozen=True)
+class Daily:
+    model: type[Model]
+    #: the hourly batch it is summed from: usage | key | tag
+    source: str
+    #: the table's key columns (``bucket`` first) and their positions in the source key
+    key_fields: tuple[str, ...]
+    picks: tuple[int, ...]
+    hist: bool
+
+
+#: Source keys: usage (bucket, user, app, org, model, provider); key and tag (bucket, org,
+#: user, app, key prefix | tag), as in ``log_writer``.
+TABLES = (
+    Daily(
+        UsageDaily,
+        "usage",
+        ("bucket", "user_id", "app_id", "org_id", "model", "provider"),
+        (0, 1, 2, 3, 4, 5),
+        True,
+    ),
+    Daily(ModelDaily, "usage", ("bucket", "org_id", "model", "provider"), (0, 3, 4, 5), True),
+    Daily(UserDaily, "usage", ("bucket", "org_id", "user_id", "app_id"), (0, 3, 1, 2), False),
+    Daily(
+        KeyDaily,
+        "key",
+        ("bucket", "org_id", "user_id", "app_id", "key_prefix"),
+        (0, 1, 2, 3, 4),
+        False,
+    ),
+    Daily(
+        TagDaily, "tag", ("bucket", "org_id", "user_id", "app_id", "tag"), (0, 1, 2, 3, 4), False
+    ),
+)
+
+
+def day(bucket: dt.datetime) -> dt.datetime:
+    """The UTC midnight that starts ``bucket``'s day."""
+    return bucket.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def coarsen(batch: Batch, picks: tuple[int, ...], hist: bool) -> Batch:
+    """``batch`` re-keyed to days and the picked columns, totals added per new key."""
+    out: Batch = {}
+    for key, totals in batch.items():
+        new = (day(key[0]), *(key[i] for i in picks[1:]))
+        agg = out.get(new)
+        if agg is None:
+            agg = {k: v for k, v in totals.items() if k != "latency_hist"}
+            if hist:
+                agg["latency_hist"] = dict(totals.get("latency_hist") or {})
+            out[new] = agg
+            continue
+        for name, value in totals.items():
+            if name == "latency_hist":
+                if hist:
+                    histogram.merge(agg["latency_hist"], value or {})
+            else:
+                agg[name] += value
+    return out
+
+
+async def write(
+    conn: Any,
+    batches: dict[str, Batch],
+    *,
+    add: Merge,
+    add_with_hist: Merge,
+    convert: Convert,
+) -> None:
+    """Add a flush's hourly ``batches`` (by source) to every daily table."""
+    for t in TABLES:
+        batch = batches.get(t.source)
+        if not batch:
+            continue
+        await upsert_totals(
+            conn,
+            t.model,
+            t.key_fields,
+            coarsen(batch, t.picks, t.hist),
+            add_with_hist if t.hist else add,
+            convert,
+        )
+
+
+#: (daily table, hourly table, key columns after ``bucket``, totals, histogram)
+_REBUILD = (
+    ("usage_daily", "usage_rollups", ("user_id", "app_id", "org_id", "model", "provider"), True),
+    ("model_daily", "usage_rollups", ("org_id", "model", "provider"), True),
+    ("user_daily", "usage_rollups", ("org_id", "user_id", "app_id"), False),
+    ("key_daily", "key_rollups", ("org_id", "user_id", "app_id", "key_prefix"), False),
+    ("tag_daily", "tag_rollups", ("org_id", "user_id", "app_id", "tag"), False),
+)
+_TOTALS = (
+    "requests",
+    "errors",
+    "input_tokens",
+    "output_tokens",
+    "cached_tokens",
+    "unknown_cost_requests",
+    "latency_ms_sum",
+)
+_TAG_TOTALS = ("requests", "errors", "input_tokens", "output_tokens", "unknown_cost_requests")
+
+
+def _rebuild_sql(pg: bool, daily: str, hourly: str, keys: tuple[str, ...], hist: bool) -> str:
+    if pg:
+        day = "(date_trunc('day', bucket AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')"
+        cost = "sum(cost_usd)"
+    else:
+        day = "(substr(bucket, 1, 10) || ' 00:00:00+00:00')"
+        # SQLite keeps decimals as text: add them as integer 1e-8 units, exactly.
+        units = "sum(CAST(round(CAST(cost_usd AS REAL) * 100000000) AS INTEGER))"
+        cost = f"printf('%d.%08d', {units} / 100000000, {units} % 100000000)"
+    totals = _TAG_TOTALS if daily == "tag_daily" else _TOTALS
+    cols = ", ".join(keys)
+    sums = ", ".join(f"sum({x}) AS s_{x}" for x in totals)
+    t = f"SELECT {day} AS day, {cols}, {sums}, {cost} AS cost FROM {hourly} GROUP BY {day}, {cols}"
+    target = f"INSERT INTO {daily} (bucket, {cols}, {', '.join(totals)}, cost_usd" + (
+        ", latency_hist)" if hist else ")"
+    )
+    out = ", ".join(["t.day", *(f"t.{k}" for k in keys), *(f"t.s_{x}" for x in totals), "t.cost"])
+    if not hist:
+        return f"WITH t AS ({t}) {target} SELECT {out} FROM t"
+    if pg:
+        each, bucket = "jsonb_each_text(latency_hist) AS j(b, n)", "j.b"
+        count, agg = "sum(j.n::bigint)", "jsonb_object_agg(b, n)"
+    else:
+        each, bucket = "json_each(latency_hist) AS j", "j.key"
+        count, agg = "sum(j.value)", "json_group_object(b, n)"
+    parts = (
+        f"SELECT {day} AS day, {cols}, {bucket} AS b, {count} AS n FROM {hourly}, {each}"
+        f" WHERE latency_hist IS NOT NULL GROUP BY {day}, {cols}, {bucket}"
+    )
+    h = f"SELECT day, {cols}, {agg} AS hist FROM p GROUP BY day, {cols}"
+    on = " AND ".join(f"h.{k} = t.{k}" for k in ("day", *keys))
+    return (
+        f"WITH t AS ({t}), p AS ({parts}), h AS ({h}) {target}"
+        f" SELECT {out}, h.hist FROM t LEFT JOIN h ON {on}"
+    )
+
+
+async def rebuild(conn: Any) -> None:
+    """Recompute every daily table from the hourly rollups (the migration's backfill; tests
+    that write hourly rows directly call it too)."""
+    pg = conn.capabilities.dialect == "postgres"
+    for daily_table, hourly, keys, hist in _REBUILD:
+        await conn.execute_script(f"DELETE FROM {daily_table}")
+        await conn.execute_script(_rebuild_sql(pg, daily_table, hourly, keys, hist))

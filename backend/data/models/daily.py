@@ -1,0 +1,116 @@
+"""Daily rollups: the hourly ones summed per UTC day, some narrowed to fewer dimensions.
+
+Hourly rollups (``models.logs``) grow with hours x active (user, app, organization, model,
+provider): four million rows for a 10-million-request, 90-day log, so a 30- or 90-day dashboard
+summed hundreds of thousands of them per answer. Windows longer than two days are read from
+these tables instead (``backend.data.windows``), each the smallest that holds what a query
+groups and filters by:
+
+- ``model_daily``: organization x model x provider (cost trends, provider load, analytics by
+  model, provider or organization, with latency histograms for p50/p95);
+- ``user_daily``: organization x user x app (top spenders, usage per user, by user or app);
+- ``key_daily``: organization x user x app x key prefix (spend by key, a key's period);
+- ``tag_daily``: organization x user x app x tag (spend by tag);
+- ``usage_daily``: every dimension of ``usage_rollups`` (the rest: a model breakdown of one
+  user's requests, a user breakdown of one model...).
+
+The log writer adds to them in the flush that adds to the hourly rows (``backend.data.daily``),
+so both always agree. ``bucket`` is the day's midnight, UTC; 0 means "none" as in the hourly
+tables.
+"""
+
+from __future__ import annotations
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class _Totals(Model):
+    requests = fields.IntField(default=0)
+    errors = fields.IntField(default=0)
+    input_tokens = fields.BigIntField(default=0)
+    output_tokens = fields.BigIntField(default=0)
+    cached_tokens = fields.BigIntField(default=0)
+    cost_usd = fields.DecimalField(max_digits=18, decimal_places=8, default=0)
+    unknown_cost_requests = fields.IntField(default=0)
+    latency_ms_sum = fields.FloatField(default=0)
+
+    class Meta:
+        abstract = True
+
+
+class UsageDaily(_Totals):
+    id = fields.BigIntField(primary_key=True)
+    bucket = fields.DatetimeField(db_index=True)
+    user_id = fields.IntField(default=0)
+    app_id = fields.IntField(default=0)
+    org_id = fields.IntField(default=0)
+    model = fields.CharField(max_length=200)
+    provider = fields.CharField(max_length=64)
+    latency_hist: fields.JSONField[dict[str, int]] = fields.JSONField(null=True)
+
+    class Meta:
+        table = "usage_daily"
+        unique_together = (("bucket", "user_id", "app_id", "org_id", "model", "provider"),)
+        # A member's and an org_admin's reads are by user and by organization.
+        indexes = (("user_id", "bucket"), ("org_id", "bucket"))
+
+
+class ModelDaily(_Totals):
+    id = fields.BigIntField(primary_key=True)
+    bucket = fields.DatetimeField(db_index=True)
+    org_id = fields.IntField(default=0)
+    model = fields.CharField(max_length=200)
+    provider = fields.CharField(max_length=64)
+    latency_hist: fields.JSONField[dict[str, int]] = fields.JSONField(null=True)
+
+    class Meta:
+        table = "model_daily"
+        unique_together = (("bucket", "org_id", "model", "provider"),)
+
+
+class UserDaily(_Totals):
+    id = fields.BigIntField(primary_key=True)
+    bucket = fields.DatetimeField(db_index=True)
+    org_id = fields.IntField(default=0)
+    user_id = fields.IntField(default=0)
+    app_id = fields.IntField(default=0)
+
+    class Meta:
+        table = "user_daily"
+        unique_together = (("bucket", "org_id", "user_id", "app_id"),)
+        indexes = (("user_id", "bucket"),)
+
+
+class KeyDaily(_Totals):
+    id = fields.BigIntField(primary_key=True)
+    bucket = fields.DatetimeField(db_index=True)
+    org_id = fields.IntField(default=0)
+    user_id = fields.IntField(default=0)
+    app_id = fields.IntField(default=0)
+    key_prefix = fields.CharField(max_length=32)
+
+    class Meta:
+        table = "key_daily"
+        unique_together = (("bucket", "org_id", "user_id", "app_id", "key_prefix"),)
+        # A key's spend this period: its rows since the period's start.
+        indexes = (("key_prefix", "bucket"),)
+
+
+class TagDaily(Model):
+    id = fields.BigIntField(primary_key=True)
+    bucket = fields.DatetimeField(db_index=True)
+    org_id = fields.IntField(default=0)
+    user_id = fields.IntField(default=0)
+    app_id = fields.IntField(default=0)
+    tag = fields.CharField(max_length=64)
+    requests = fields.IntField(default=0)
+    errors = fields.IntField(default=0)
+    input_tokens = fields.BigIntField(default=0)
+    output_tokens = fields.BigIntField(default=0)
+    cost_usd = fields.DecimalField(max_digits=18, decimal_places=8, default=0)
+    unknown_cost_requests = fields.IntField(default=0)
+
+    class Meta:
+        table = "tag_daily"
+        unique_together = (("bucket", "org_id", "user_id", "app_id", "tag"),)
