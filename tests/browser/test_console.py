@@ -248,15 +248,15 @@ def expected(rows: list[dict[str, Any]], key_of: Any) -> dict[str, tuple[str, st
 
 
 def shown(page: Page) -> dict[str, tuple[str, str]]:
-    """The analytics table: group key -> (requests, cost)."""
-    out = {}
-    for tr in page.locator("tr.sb-analytics-row").all():
-        key = tr.locator("td").first.locator("span, p").first.get_attribute("title") or ""
-        out[key] = (
-            tr.locator("td.sb-col-requests").inner_text().strip(),
-            tr.locator("td.sb-col-cost").inner_text().strip(),
-        )
-    return out
+    """The analytics table: group key -> (requests, cost), read in one go (it re-renders)."""
+    rows: list[list[str]] = page.evaluate(
+        """() => [...document.querySelectorAll('tr.sb-analytics-row')].map(tr => [
+              tr.querySelector('td [title]')?.getAttribute('title') || '',
+              tr.querySelector('td.sb-col-requests')?.innerText.trim() || '',
+              tr.querySelector('td.sb-col-cost')?.innerText.trim() || '',
+           ])"""
+    )
+    return {key: (requests, cost) for key, requests, cost in rows}
 
 
 def test_analytics_equals_the_sums_of_the_log_rows(
