@@ -14,6 +14,7 @@ from backend.admin import analytics as svc
 from backend.graphql.context import Info, viewer
 from backend.graphql.enums import stored
 from backend.graphql.permissions import IsAuthenticated
+from backend.graphql.scalars import TokenCount, tokens
 
 _UNKNOWN = (
     "Requests whose cost is unknown (a model without a price): not counted in costUsd as $0; "
@@ -45,9 +46,9 @@ class AnalyticsTotals:
     requests: int = strawberry.field(description="Requests made.")
     errors: int = strawberry.field(description="Requests that failed (status 400 or above).")
     error_rate: float = strawberry.field(description="errors / requests (0..1).")
-    input_tokens: int = strawberry.field(description="Input tokens.")
-    output_tokens: int = strawberry.field(description="Output tokens.")
-    cached_tokens: int = strawberry.field(description="Cached input tokens (0 for tags).")
+    input_tokens: TokenCount = strawberry.field(description="Input tokens.")
+    output_tokens: TokenCount = strawberry.field(description="Output tokens.")
+    cached_tokens: TokenCount = strawberry.field(description="Cached input tokens (0 for tags).")
     cost_usd: Decimal = strawberry.field(description="Cost in USD of the requests with a price.")
     unknown_cost_requests: int = strawberry.field(description=_UNKNOWN)
     avg_latency_ms: float | None = strawberry.field(
@@ -62,9 +63,9 @@ class AnalyticsTotals:
             requests=t.requests,
             errors=t.errors,
             error_rate=t.error_rate,
-            input_tokens=t.input_tokens,
-            output_tokens=t.output_tokens,
-            cached_tokens=t.cached_tokens,
+            input_tokens=tokens(t.input_tokens),
+            output_tokens=tokens(t.output_tokens),
+            cached_tokens=tokens(t.cached_tokens),
             cost_usd=t.cost_usd,
             unknown_cost_requests=t.unknown_cost_requests,
             avg_latency_ms=t.avg_latency_ms if latency else None,

@@ -13,6 +13,7 @@ from backend.admin.errors import InvalidInput
 from backend.graphql.context import Info, viewer
 from backend.graphql.enums import ProviderHealth, RoutingStrategy
 from backend.graphql.permissions import IsAdmin, IsSuperAdmin
+from backend.graphql.scalars import TokenCount, tokens
 from backend.graphql.tenancy import UserType, visible_user
 
 _REQUESTS = "Requests made."
@@ -32,7 +33,7 @@ class LiveMinute:
     minute: dt.datetime = strawberry.field(description="The minute's start (UTC).")
     requests: int = strawberry.field(description=_REQUESTS)
     errors: int = strawberry.field(description=_ERRORS)
-    tokens: int = strawberry.field(description=_TOKENS)
+    tokens: TokenCount = strawberry.field(description=_TOKENS)
     cost_usd: Decimal = strawberry.field(description=_COST)
     p50_ms: float | None = strawberry.field(description=_P50)
     p95_ms: float | None = strawberry.field(description=_P95)
@@ -44,7 +45,7 @@ class LiveTraffic:
     minutes: list[LiveMinute] = strawberry.field(description="Oldest first, one per minute.")
     requests: int = strawberry.field(description=_REQUESTS)
     errors: int = strawberry.field(description=_ERRORS)
-    tokens: int = strawberry.field(description=_TOKENS)
+    tokens: TokenCount = strawberry.field(description=_TOKENS)
     cost_usd: Decimal = strawberry.field(description=_COST)
     p50_ms: float | None = strawberry.field(description=_P50)
     p95_ms: float | None = strawberry.field(description=_P95)
@@ -57,8 +58,8 @@ class ModelCostType:
     provider: str = strawberry.field(description="The provider.")
     cost_usd: Decimal = strawberry.field(description=_COST)
     requests: int = strawberry.field(description=_REQUESTS)
-    input_tokens: int = strawberry.field(description="Input tokens billed.")
-    output_tokens: int = strawberry.field(description="Output tokens billed.")
+    input_tokens: TokenCount = strawberry.field(description="Input tokens billed.")
+    output_tokens: TokenCount = strawberry.field(description="Output tokens billed.")
     unknown_cost_requests: int = strawberry.field(description=_UNKNOWN)
 
 
@@ -67,8 +68,8 @@ class DayCostType:
     day: dt.date = strawberry.field(description="The UTC day.")
     cost_usd: Decimal = strawberry.field(description=_COST)
     requests: int = strawberry.field(description=_REQUESTS)
-    input_tokens: int = strawberry.field(description="Input tokens billed.")
-    output_tokens: int = strawberry.field(description="Output tokens billed.")
+    input_tokens: TokenCount = strawberry.field(description="Input tokens billed.")
+    output_tokens: TokenCount = strawberry.field(description="Output tokens billed.")
     unknown_cost_requests: int = strawberry.field(description=_UNKNOWN)
     by_model: list[ModelCostType] = strawberry.field(description="Per model.")
     by_provider: list[ModelCostType] = strawberry.field(description="Per provider.")
@@ -99,7 +100,7 @@ class TopSpender:
     user_id: int = strawberry.field(description="The user.")
     cost_usd: Decimal = strawberry.field(description=_COST)
     requests: int = strawberry.field(description=_REQUESTS)
-    tokens: int = strawberry.field(description=_TOKENS)
+    tokens: TokenCount = strawberry.field(description=_TOKENS)
     unknown_cost_requests: int = strawberry.field(description=_UNKNOWN)
 
     @strawberry.field(
@@ -115,8 +116,8 @@ def _mc(m: svc.ModelCost) -> ModelCostType:
         provider=m.provider,
         cost_usd=m.cost_usd,
         requests=m.requests,
-        input_tokens=m.input_tokens,
-        output_tokens=m.output_tokens,
+        input_tokens=tokens(m.input_tokens),
+        output_tokens=tokens(m.output_tokens),
         unknown_cost_requests=m.unknown_cost_requests,
     )
 
@@ -149,7 +150,7 @@ class Dashboard:
                     minute=p.minute,
                     requests=p.requests,
                     errors=p.errors,
-                    tokens=p.tokens,
+                    tokens=tokens(p.tokens),
                     cost_usd=p.cost_usd,
                     p50_ms=p.p50_ms,
                     p95_ms=p.p95_ms,
@@ -159,7 +160,7 @@ class Dashboard:
             ],
             requests=res.requests,
             errors=res.errors,
-            tokens=res.tokens,
+            tokens=tokens(res.tokens),
             cost_usd=res.cost_usd,
             p50_ms=res.p50_ms,
             p95_ms=res.p95_ms,
@@ -176,8 +177,8 @@ class Dashboard:
                 day=d.day,
                 cost_usd=d.cost_usd,
                 requests=d.requests,
-                input_tokens=d.input_tokens,
-                output_tokens=d.output_tokens,
+                input_tokens=tokens(d.input_tokens),
+                output_tokens=tokens(d.output_tokens),
                 unknown_cost_requests=d.unknown_cost_requests,
                 by_model=[_mc(m) for m in d.by_model],
                 by_provider=[_mc(m) for m in d.by_provider],
@@ -227,7 +228,7 @@ class Dashboard:
                 user_id=s.user_id,
                 cost_usd=s.cost_usd,
                 requests=s.requests,
-                tokens=s.tokens,
+                tokens=tokens(s.tokens),
                 unknown_cost_requests=s.unknown_cost_requests,
             )
             for s in rows

@@ -21,6 +21,7 @@ from backend.graphql.common import changes
 from backend.graphql.context import Info, viewer
 from backend.graphql.enums import CapPeriod, Role, stored
 from backend.graphql.permissions import IsAuthenticated
+from backend.graphql.scalars import TokenCount, tokens
 
 
 @strawberry.enum(description="What a set of limits belongs to.")
@@ -149,8 +150,8 @@ class TagSpendType:
     tag: str = strawberry.field(description="The tag.")
     requests: int = strawberry.field(description="Requests made with the tag.")
     errors: int = strawberry.field(description="Of which failed.")
-    input_tokens: int = strawberry.field(description="Input tokens.")
-    output_tokens: int = strawberry.field(description="Output tokens.")
+    input_tokens: TokenCount = strawberry.field(description="Input tokens.")
+    output_tokens: TokenCount = strawberry.field(description="Output tokens.")
     cost_usd: Decimal = strawberry.field(description="Cost in USD of the requests with a price.")
     unknown_cost_requests: int = strawberry.field(
         description="Requests whose cost is unknown (a model without a price): not in costUsd."
@@ -217,8 +218,8 @@ class GovernanceQuery:
                 tag=r.tag,
                 requests=r.requests,
                 errors=r.errors,
-                input_tokens=r.input_tokens,
-                output_tokens=r.output_tokens,
+                input_tokens=tokens(r.input_tokens),
+                output_tokens=tokens(r.output_tokens),
                 cost_usd=r.cost_usd,
                 unknown_cost_requests=r.unknown_cost_requests,
             )

@@ -21,6 +21,7 @@ from backend.graphql.log_connection import DESCRIPTION as LOG_PAGE
 from backend.graphql.log_connection import LogConnection, log_connection
 from backend.graphql.permissions import IsAuthenticated
 from backend.graphql.request_detail import PriceUsedType, RefusalType, price_type, refusal_type
+from backend.graphql.scalars import TokenCount, tokens
 from backend.graphql.tenancy import AppType, UserType, visible_user
 
 
@@ -216,9 +217,11 @@ class UserUsageType:
     user_id: int = strawberry.field(description="The user.")
     requests: int = strawberry.field(description="Requests made.")
     errors: int = strawberry.field(description="Requests that failed.")
-    input_tokens: int = strawberry.field(description="Input tokens billed.")
-    output_tokens: int = strawberry.field(description="Output tokens billed.")
-    cached_tokens: int = strawberry.field(description="Input tokens read from prompt caches.")
+    input_tokens: TokenCount = strawberry.field(description="Input tokens billed.")
+    output_tokens: TokenCount = strawberry.field(description="Output tokens billed.")
+    cached_tokens: TokenCount = strawberry.field(
+        description="Input tokens read from prompt caches."
+    )
     cost_usd: Decimal = strawberry.field(description="Cost in USD (known prices).")
     unknown_cost_requests: int = strawberry.field(
         description="Requests whose cost is unknown (no price): not in costUsd as $0."
@@ -240,9 +243,9 @@ class UserUsageType:
             user_id=u.user_id,
             requests=u.requests,
             errors=u.errors,
-            input_tokens=u.input_tokens,
-            output_tokens=u.output_tokens,
-            cached_tokens=u.cached_tokens,
+            input_tokens=tokens(u.input_tokens),
+            output_tokens=tokens(u.output_tokens),
+            cached_tokens=tokens(u.cached_tokens),
             cost_usd=u.cost_usd,
             unknown_cost_requests=u.unknown_cost_requests,
         )

@@ -40,6 +40,7 @@ from backend.graphql.limits import DocumentLimits
 from backend.graphql.logs import LogsQuery, LogsSubscription
 from backend.graphql.memo import DocumentMemo, MemoizedDocuments
 from backend.graphql.routing import RoutingMutation, RoutingQuery
+from backend.graphql.scalars import TOKEN_COUNT, TokenCount
 from backend.graphql.settings import SettingsMutation, SettingsQuery
 from backend.graphql.sso import SsoMutation, SsoQuery
 from backend.graphql.tenancy import TenancyMutation, TenancyQuery
@@ -197,7 +198,7 @@ def build_schema() -> strawberry.Schema:
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        config=StrawberryConfig(scalar_map={Decimal: DECIMAL}),
+        config=StrawberryConfig(scalar_map={Decimal: DECIMAL, TokenCount: TOKEN_COUNT}),
         extensions=[
             # Factories, not instances: extensions keep per-operation state, so each
             # operation needs its own. The memo goes first: it supplies remembered documents.
