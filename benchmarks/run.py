@@ -78,8 +78,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument(
         "--dashboard-rows",
         type=int,
-        default=0,
-        help="also time the dashboard queries at N log rows (dashboard_bench.py; slow to seed)",
+        default=None,
+        help="dashboard queries at N log rows, SQLite and PostgreSQL (db_scale.py; 10,000,000,"
+        " quick: 200,000; seeding 10M takes ~20 min per database; 0: skip)",
     )
     p.add_argument("--quick", action="store_true", help="1 round of 3 s runs (harness check)")
     p.add_argument("--no-install", action="store_true", help="never apt-get install nginx/wrk")
@@ -89,6 +90,8 @@ def parse_args() -> argparse.Namespace:
         args.rounds, args.duration, args.seq_duration = 1, 3.0, 1.5
     if args.soak_minutes is None:
         args.soak_minutes = 1.0 if args.quick else 10.0
+    if args.dashboard_rows is None:
+        args.dashboard_rows = 200_000 if args.quick else 10_000_000
     return args
 
 

@@ -5,10 +5,8 @@ Each returns plain figures for ``run.py``'s table; none of them decides a verdic
 
 from __future__ import annotations
 
-import re
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -212,27 +210,9 @@ def top_costs(
 
 
 # -- dashboard -------------------------------------------------------------------------------------
-_ROW = re.compile(r"^\|\s*(?P<name>[^|]+?)\s*\|\s*(?P<ms>[\d,.]+)\s*ms\s*\|")
-
-
 def dashboard_queries(rows: int) -> tuple[list[tuple[str, float]], str]:
-    """Run ``dashboard_bench.py --rows N``: (query, median ms) rows and its export line."""
-    progress(f"dashboard queries on {rows:,} log rows (dashboard_bench.py; seeding takes a while)")
-    out = subprocess.run(
-        [sys.executable, str(BENCH / "dashboard_bench.py"), "--rows", str(rows)],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=4 * 3600,
-    )
-    queries = []
-    export = ""
-    for line in out.stdout.splitlines():
-        m = _ROW.match(line.strip())
-        if m and "scanning" not in m.group("name"):
-            queries.append((m.group("name"), float(m.group("ms").replace(",", ""))))
-        elif line.strip().startswith("CSV export"):
-            export = line.strip()
-    if out.returncode != 0 and not queries:
-        raise RuntimeError(out.stderr[-1500:])
-    return queries, export
+    """``db_scale.py --rows N`` on SQLite and PostgreSQL (``benchkit/dbscale.py``): one row per
+    database with its slowest query, and the CSV export line."""
+    from benchkit import dbscale
+
+    return dbscale.dashboard_queries(rows)

@@ -312,7 +312,7 @@ def _dashboard_rows(table: Table, extras: Extras) -> None:
             Row(
                 scenario="Dashboard/GraphQL list queries at 10,000,000 log rows",
                 server=GW,
-                throughput="not run here (--dashboard-rows 10000000; dashboard_bench.py)",
+                throughput="not run here (--dashboard-rows 10000000; db_scale.py)",
                 target="every query ≤ 250 ms; CSV export streams with flat memory",
                 met="—",
             )
@@ -324,7 +324,7 @@ def _dashboard_rows(table: Table, extras: Extras) -> None:
             Row(
                 scenario=scenario,
                 server=name,
-                throughput=f"{ms:,.1f} ms (median of 5)",
+                throughput=f"{ms:,.1f} ms (median of rounds)",
                 target="≤ 250 ms" + (" (at 10,000,000 rows)" if short else ""),
                 met=verdict(None if short else ms <= 250),
             )
