@@ -55,6 +55,9 @@ class Settings(BaseModel):
     responses_ttl_s: float = Field(default=30 * 24 * 3600.0, gt=0)
     #: How often expired stored responses are deleted from the database.
     responses_sweep_interval_s: float = Field(default=60.0, gt=0)
+    #: Time one GraphQL request may spend searching the request log (a page and its counts,
+    #: ``admin.logsearch``) before it answers with what it found (a partial page, a lower bound).
+    log_search_budget_s: float = Field(default=0.15, gt=0)
     upstream_timeout_s: float = 600.0
     upstream_connect_timeout_s: float = 10.0
     #: Upstream HTTP transport: reqwest (default), aiohttp, httpx-aiohttp or httpx
@@ -140,6 +143,7 @@ class Settings(BaseModel):
             "SWITCHBOARD_KEY_LAST_USED_INTERVAL": ("key_last_used_interval_s", float),
             "SWITCHBOARD_RESPONSES_TTL": ("responses_ttl_s", float),
             "SWITCHBOARD_RESPONSES_SWEEP_INTERVAL": ("responses_sweep_interval_s", float),
+            "SWITCHBOARD_LOG_SEARCH_BUDGET": ("log_search_budget_s", float),
             "SWITCHBOARD_UPSTREAM_TIMEOUT": ("upstream_timeout_s", float),
             "SWITCHBOARD_CONNECT_TIMEOUT": ("upstream_connect_timeout_s", float),
             "SWITCHBOARD_SHUTDOWN_GRACE": ("shutdown_grace_s", float),

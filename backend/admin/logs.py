@@ -196,6 +196,7 @@ async def list_logs(
     after: str | None = None,
     budget_s: float = DEFAULT_BUDGET_S,
     clock: Clock = time.perf_counter,
+    deadline: float | None = None,
 ) -> Page[RequestLog]:
     """A page of the log, searched in time slices within ``budget_s`` (``admin.logsearch``: a
     rare filter may answer a partial page with ``searched_to`` set); its ``count`` is
@@ -209,10 +210,12 @@ async def list_logs(
         window=_window(filters),
         budget_s=budget_s,
         clock=clock,
+        deadline=deadline,
     )
 
     async def count() -> int:
-        return (await count_logs(actor, filters, limit=TOTAL_COUNT_LIMIT)).count
+        counted = await count_logs(actor, filters, limit=TOTAL_COUNT_LIMIT, deadline=deadline)
+        return counted.count
 
     page.count = count
     return page
@@ -225,6 +228,7 @@ async def count_logs(
     limit: int = DEFAULT_COUNT_LIMIT,
     budget_s: float = DEFAULT_BUDGET_S,
     clock: Clock = time.perf_counter,
+    deadline: float | None = None,
 ) -> Counted:
     """Rows matching ``filters`` (as ``list_logs``), counted up to ``limit`` newest first.
 
@@ -241,6 +245,7 @@ async def count_logs(
         window=_window(filters),
         budget_s=budget_s,
         clock=clock,
+        deadline=deadline,
     )
 
 

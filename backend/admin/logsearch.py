@@ -12,7 +12,8 @@ newer than ``searched_to`` (none is skipped), ``has_next`` is true and its curso
 ``searched_to``, so the next page searches on from there.
 
 Counts work the same way (``count``): exact when the whole window was counted, else a lower
-bound with the time back to which it is exact.
+bound with the time back to which it is exact. A ``deadline`` lets several searches of one
+GraphQL request (a page, its total, a count) share one budget.
 """
 
 from __future__ import annotations
@@ -65,6 +66,12 @@ async def _edges(model: type[Model], field: str) -> tuple[dt.datetime, dt.dateti
     return _aware(low[0]), _aware(high[0])
 
 
+def _stop(now: float, budget_s: float, deadline: float | None) -> float:
+    """When the search must have answered: its own budget, or a deadline it shares (a
+    GraphQL request asking for a page and its count spends one budget on both)."""
+    return now + budget_s if deadline is None else min(now + budget_s, deadline)
+
+
 def _aware(t: dt.datetime) -> dt.datetime:
     return t.replace(tzinfo=dt.UTC) if t.tzinfo is None else t.astimezone(dt.UTC)
 
@@ -100,11 +107,12 @@ async def page(
     window: Window = Window(),
     budget_s: float = DEFAULT_BUDGET_S,
     clock: Clock = time.perf_counter,
+    deadline: float | None = None,
 ) -> Page[M]:
     """A keyset page of ``qs`` ordered by ``sort`` (a time field, ``id`` breaking ties),
     searched in time slices (module docstring)."""
     size = page_size(first)
-    start = clock()
+    stop = _stop(clock(), budget_s, deadline)
     qs, at = _after(qs, sort, after)
     edges = await _edges(qs.model, sort.field)
     empty: Page[M] = Page([], False, None, _no_count)
@@ -139,7 +147,7 @@ async def page(
         if last:
             cursor = _cursor(sort, getattr(rows[-1], f), rows[-1].pk) if rows else None
             return Page(rows, False, cursor, _no_count)
-        if clock() - start + took * GROWTH > budget_s:
+        if clock() + took * GROWTH > stop:
             # Partial: every match between the cursor and `far` is here; resume from `far`.
             # id 0 excludes `far` itself going down (it was searched) and includes it going up.
             return Page(rows, True, _cursor(sort, far, 0), _no_count, searched_to=far)
@@ -167,9 +175,10 @@ async def count(
     window: Window = Window(),
     budget_s: float = DEFAULT_BUDGET_S,
     clock: Clock = time.perf_counter,
+    deadline: float | None = None,
 ) -> Counted:
     """Rows of ``qs`` up to ``limit``, newest slices first (module docstring)."""
-    start = clock()
+    stop = _stop(clock(), budget_s, deadline)
     edges = await _edges(qs.model, field)
     if edges is None:
         return Counted(0, True)
@@ -189,6 +198,6 @@ async def count(
             return Counted(limit, False)
         if last:
             return Counted(total, True)
-        if clock() - start + took * GROWTH > budget_s:
+        if clock() + took * GROWTH > stop:
             return Counted(total, False, far)
         near, width = far, width * GROWTH

@@ -64,6 +64,9 @@ class Context:
     #: The WebSocket ``connection_init`` payload (set by strawberry).
     connection_params: dict[str, Any] | None = None
     loaders: Loaders = field(default_factory=Loaders)
+    #: When this request's log searches must answer (``admin.logsearch``: a page and its
+    #: counts share one time budget); set by the first one.
+    search_deadline: float | None = None
 
 
 Info = strawberry.Info[Context, None]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
@@ -18,6 +19,7 @@ import strawberry
 from backend.admin.logsearch import Counted
 from backend.admin.pagination import Page
 from backend.graphql.common import PageInfo
+from backend.graphql.context import Info
 
 T = TypeVar("T")
 S = TypeVar("S")
@@ -90,3 +92,12 @@ def log_connection(
         searched_to=page.searched_to,
         _counted=once(counted),
     )
+
+
+def search_deadline(info: Info) -> float:
+    """The time this request's log searches share (``Context.search_deadline``): a page, its
+    total and a count in one document answer within one budget."""
+    ctx = info.context
+    if ctx.search_deadline is None:
+        ctx.search_deadline = time.perf_counter() + ctx.gateway.settings.log_search_budget_s
+    return ctx.search_deadline

@@ -18,7 +18,7 @@ from backend.graphql.common import After, Connection, First, connection
 from backend.graphql.context import Info, viewer
 from backend.graphql.enums import AgentTier, stored
 from backend.graphql.log_connection import DESCRIPTION as LOG_PAGE
-from backend.graphql.log_connection import LogConnection, log_connection
+from backend.graphql.log_connection import LogConnection, log_connection, search_deadline
 from backend.graphql.permissions import IsAuthenticated
 from backend.graphql.request_detail import PriceUsedType, RefusalType, price_type, refusal_type
 from backend.graphql.scalars import TokenCount, tokens
@@ -404,13 +404,17 @@ class LogsQuery:
         first: First = None,
         after: After = None,
     ) -> GatewayLogConnection:
-        me, filters = viewer(info), log_filter(filter)
-        page = await svc.list_logs(me, filters, sort=stored(sort), first=first, after=after)
+        me, filters, deadline = viewer(info), log_filter(filter), search_deadline(info)
+        page = await svc.list_logs(
+            me, filters, sort=stored(sort), first=first, after=after, deadline=deadline
+        )
         return log_connection(
             GatewayLogConnection,
             page,
             GatewayLogType.of,
-            lambda: svc.count_logs(me, filters, limit=svc.TOTAL_COUNT_LIMIT),
+            lambda: svc.count_logs(
+                me, filters, limit=svc.TOTAL_COUNT_LIMIT, deadline=search_deadline(info)
+            ),
         )
 
     @strawberry.field(
@@ -433,7 +437,9 @@ class LogsQuery:
             ),
         ] = svc.DEFAULT_COUNT_LIMIT,
     ) -> LogCount:
-        counted = await svc.count_logs(viewer(info), log_filter(filter), limit=up_to)
+        counted = await svc.count_logs(
+            viewer(info), log_filter(filter), limit=up_to, deadline=search_deadline(info)
+        )
         return LogCount(count=counted.count, exact=counted.exact, counted_since=counted.since)
 
     @strawberry.field(
