@@ -271,8 +271,11 @@ class FilteredList(rx.State, mixin=True):
         return await self._refilter()
 
     @rx.event
-    async def apply_filters(self, form: dict[str, Any] | None = None) -> Any:
-        self.filters = clean(self.FIELDS, {**self.filters, **(form or {})})
+    async def apply_filters(self, _form: dict[str, Any] | None = None) -> Any:
+        """Apply what was typed. The inputs are controlled (``set_field``), and events run in
+        order, so the state already holds every keystroke; the submitted form is not read (its
+        values may lag behind a filter change still on its way to the browser)."""
+        self.filters = clean(self.FIELDS, self.filters)
         return await self._refilter()
 
     @rx.event

@@ -11,6 +11,7 @@ a fallback chain whose every attempt fails at the fake provider.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -290,6 +291,7 @@ def test_filter_by_org_model_errors_and_range_shows_the_apis_rows(
     expect(admin.locator("#logs-total")).to_have_text(f"1–{count} of {count}")
     wait_for(lambda: _shown_ids(admin) == expected, f"the table to show {expected}", 15)
     # The filter is in the address: reloading it shows the same view.
+    expect(admin).to_have_url(re.compile(r"[?&]until="))
     query = parse_qs(urlparse(admin.url).query)
     assert query["org"] == [str(world.orgs["acme"])] and query["model"] == ["openai/gpt-4o"]
     assert query["errors"] == ["1"] and query["range"] == ["custom"]
@@ -305,7 +307,10 @@ def test_filter_by_org_model_errors_and_range_shows_the_apis_rows(
 
     # Free text: a request id finds that request alone; the total is the API's, not the page's.
     admin.click("#logs-clear")
+    # Cleared (the button goes with the filter) before typing, or the clear would undo it.
+    expect(admin.locator("#logs-clear")).to_have_count(0)
     admin.fill("#logs-q", world.requests["globex500"][:16])
+    expect(admin.locator("#logs-q")).to_have_value(world.requests["globex500"][:16])
     admin.click("#logs-apply")
     wait_for(lambda: _shown_ids(admin) == [world.requests["globex500"]], "the searched request")
     total = gql(stack, world.token, LOG_IDS, f={})["gatewayLogCount"]["count"]
