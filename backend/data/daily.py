@@ -1,8 +1,9 @@
-"""The log writer's daily rollups (``models.daily``), summed from the hourly batch of a flush.
+"""The log writer's daily and narrow rollups (``models.daily``), summed from a flush's hourly batch.
 
 A flush already groups its requests into hourly rollup keys (usage, key, tag). Each daily table
 is that batch with the hour replaced by its day and, for the narrow tables, some key columns
-dropped; the totals of keys that meet are added (histograms merged). So the daily rows cost one
+dropped (``model_hourly`` keeps the hour); the totals of keys that meet are added (histograms
+merged). So the daily rows cost one
 pass over the flush's hourly keys (not its requests) and two statements per table
 (``rollups.upsert_totals``), in the transaction that writes the hourly rows.
 """
@@ -10,14 +11,22 @@ pass over the flush's hourly keys (not its requests) and two statements per tabl
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from tortoise.models import Model
 
 from backend.data import histogram
-from backend.data.models.daily import KeyDaily, ModelDaily, TagDaily, UsageDaily, UserDaily
+from backend.data.models.daily import (
+    KeyDaily,
+    ModelDaily,
+    ModelHourly,
+    TagDaily,
+    TagOrgDaily,
+    UsageDaily,
+    UserDaily,
+)
 from backend.data.rollups import upsert_totals
 
 Key = tuple[Any, ...]
@@ -35,6 +44,8 @@ class Daily:
     key_fields: tuple[str, ...]
     picks: tuple[int, ...]
     hist: bool
+    #: Summed per day (else per hour: a narrow hourly table).
+    per_day: bool = True
 
 
 #: Source keys: usage (bucket, user, app, org, model, provider); key and tag (bucket, org,
@@ -59,6 +70,10 @@ TABLES = (
     Daily(
         TagDaily, "tag", ("bucket", "org_id", "user_id", "app_id", "tag"), (0, 1, 2, 3, 4), False
     ),
+    Daily(TagOrgDaily, "tag", ("bucket", "org_id", "tag"), (0, 1, 4), False),
+    Daily(
+        ModelHourly, "usage", ("bucket", "org_id", "model", "provider"), (0, 3, 4, 5), True, False
+    ),
 )
 
 
@@ -67,11 +82,12 @@ def day(bucket: dt.datetime) -> dt.datetime:
     return bucket.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-def coarsen(batch: Batch, picks: tuple[int, ...], hist: bool) -> Batch:
-    """``batch`` re-keyed to days and the picked columns, totals added per new key."""
+def coarsen(batch: Batch, picks: tuple[int, ...], hist: bool, per_day: bool = True) -> Batch:
+    """``batch`` re-keyed to days (or kept per hour) and the picked columns, totals added per
+    new key."""
     out: Batch = {}
     for key, totals in batch.items():
-        new = (day(key[0]), *(key[i] for i in picks[1:]))
+        new = (day(key[0]) if per_day else key[0], *(key[i] for i in picks[1:]))
         agg = out.get(new)
         if agg is None:
             agg = {k: v for k, v in totals.items() if k != "latency_hist"}
@@ -105,19 +121,27 @@ async def write(
             conn,
             t.model,
             t.key_fields,
-            coarsen(batch, t.picks, t.hist),
+            coarsen(batch, t.picks, t.hist, t.per_day),
             add_with_hist if t.hist else add,
             convert,
         )
 
 
-#: (daily table, hourly table, key columns after ``bucket``, totals, histogram)
+#: (table, hourly table it sums, key columns after ``bucket``, histogram, per day)
 _REBUILD = (
-    ("usage_daily", "usage_rollups", ("user_id", "app_id", "org_id", "model", "provider"), True),
-    ("model_daily", "usage_rollups", ("org_id", "model", "provider"), True),
-    ("user_daily", "usage_rollups", ("org_id", "user_id", "app_id"), False),
-    ("key_daily", "key_rollups", ("org_id", "user_id", "app_id", "key_prefix"), False),
-    ("tag_daily", "tag_rollups", ("org_id", "user_id", "app_id", "tag"), False),
+    (
+        "usage_daily",
+        "usage_rollups",
+        ("user_id", "app_id", "org_id", "model", "provider"),
+        True,
+        True,
+    ),
+    ("model_daily", "usage_rollups", ("org_id", "model", "provider"), True, True),
+    ("user_daily", "usage_rollups", ("org_id", "user_id", "app_id"), False, True),
+    ("key_daily", "key_rollups", ("org_id", "user_id", "app_id", "key_prefix"), False, True),
+    ("tag_daily", "tag_rollups", ("org_id", "user_id", "app_id", "tag"), False, True),
+    ("tag_org_daily", "tag_rollups", ("org_id", "tag"), False, True),
+    ("model_hourly", "usage_rollups", ("org_id", "model", "provider"), True, False),
 )
 _TOTALS = (
     "requests",
@@ -131,16 +155,22 @@ _TOTALS = (
 _TAG_TOTALS = ("requests", "errors", "input_tokens", "output_tokens", "unknown_cost_requests")
 
 
-def _rebuild_sql(pg: bool, daily: str, hourly: str, keys: tuple[str, ...], hist: bool) -> str:
-    if pg:
+def _rebuild_sql(
+    pg: bool, daily: str, hourly: str, keys: tuple[str, ...], hist: bool, per_day: bool = True
+) -> str:
+    if not per_day:
+        day = "bucket"
+    elif pg:
         day = "(date_trunc('day', bucket AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')"
-        cost = "sum(cost_usd)"
     else:
         day = "(substr(bucket, 1, 10) || ' 00:00:00+00:00')"
+    if pg:
+        cost = "sum(cost_usd)"
+    else:
         # SQLite keeps decimals as text: add them as integer 1e-8 units, exactly.
         units = "sum(CAST(round(CAST(cost_usd AS REAL) * 100000000) AS INTEGER))"
         cost = f"printf('%d.%08d', {units} / 100000000, {units} % 100000000)"
-    totals = _TAG_TOTALS if daily == "tag_daily" else _TOTALS
+    totals = _TAG_TOTALS if daily.startswith("tag_") else _TOTALS
     cols = ", ".join(keys)
     sums = ", ".join(f"sum({x}) AS s_{x}" for x in totals)
     t = f"SELECT {day} AS day, {cols}, {sums}, {cost} AS cost FROM {hourly} GROUP BY {day}, {cols}"
@@ -148,8 +178,9 @@ def _rebuild_sql(pg: bool, daily: str, hourly: str, keys: tuple[str, ...], hist:
         ", latency_hist)" if hist else ")"
     )
     out = ", ".join(["t.day", *(f"t.{k}" for k in keys), *(f"t.s_{x}" for x in totals), "t.cost"])
+    # Day by day, as the writer appends them: a day's rows stay together on disk.
     if not hist:
-        return f"WITH t AS ({t}) {target} SELECT {out} FROM t"
+        return f"WITH t AS ({t}) {target} SELECT {out} FROM t ORDER BY t.day"
     if pg:
         each, bucket = "jsonb_each_text(latency_hist) AS j(b, n)", "j.b"
         count, agg = "sum(j.n::bigint)", "jsonb_object_agg(b, n)"
@@ -164,14 +195,16 @@ def _rebuild_sql(pg: bool, daily: str, hourly: str, keys: tuple[str, ...], hist:
     on = " AND ".join(f"h.{k} = t.{k}" for k in ("day", *keys))
     return (
         f"WITH t AS ({t}), p AS ({parts}), h AS ({h}) {target}"
-        f" SELECT {out}, h.hist FROM t LEFT JOIN h ON {on}"
+        f" SELECT {out}, h.hist FROM t LEFT JOIN h ON {on} ORDER BY t.day"
     )
 
 
-async def rebuild(conn: Any) -> None:
-    """Recompute every daily table from the hourly rollups (the migration's backfill; tests
-    that write hourly rows directly call it too)."""
+async def rebuild(conn: Any, tables: Sequence[str] | None = None) -> None:
+    """Recompute the daily and narrow tables (``tables``; None: all) from the hourly rollups:
+    the migrations' backfill; tests that write hourly rows directly call it too."""
     pg = conn.capabilities.dialect == "postgres"
-    for daily_table, hourly, keys, hist in _REBUILD:
-        await conn.execute_script(f"DELETE FROM {daily_table}")
-        await conn.execute_script(_rebuild_sql(pg, daily_table, hourly, keys, hist))
+    for table, hourly, keys, hist, per_day in _REBUILD:
+        if tables is not None and table not in tables:
+            continue
+        await conn.execute_script(f"DELETE FROM {table}")
+        await conn.execute_script(_rebuild_sql(pg, table, hourly, keys, hist, per_day))

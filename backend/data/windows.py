@@ -1,11 +1,13 @@
 """Which rollup table answers a window: hourly rows at the edges, daily rows in between.
 
-A window ``[since, until)`` (whole hours) of at most two days is read from the hourly table.
-A longer one is cut into the hours before its first UTC midnight, whole days, and the hours
-after its last midnight; the days come from the smallest daily table (``models.daily``) that
-has every column the query groups and filters by. A window that ends after ``now`` has no rows
-past ``now``, so its last day is read whole from the daily table too (today's row holds
-today so far). Totals are the same either way: the writer adds each request to both tables.
+A window ``[since, until)`` (whole hours) of at most two days is read from an hourly table. A
+longer one is cut into the hours before its first UTC midnight, whole days, and the hours after
+its last midnight. Each piece is read from the narrowest table of its granularity that has
+every column the query groups and filters by (``models.daily``: ``model_hourly`` before
+``usage_rollups``; ``model_daily``, ``user_daily`` before ``usage_daily``...). A window that
+ends after ``now`` has no rows past ``now``, so its last day is read whole from the daily table
+too (today's row holds today so far). Totals are the same either way: the writer adds each
+request to every table.
 """
 
 from __future__ import annotations
@@ -21,29 +23,44 @@ from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
 from backend.data import histogram
-from backend.data.models.daily import KeyDaily, ModelDaily, TagDaily, UsageDaily, UserDaily
+from backend.data.models.daily import (
+    KeyDaily,
+    ModelDaily,
+    ModelHourly,
+    TagDaily,
+    TagOrgDaily,
+    UsageDaily,
+    UserDaily,
+)
 from backend.data.models.logs import KeyRollup, TagRollup, UsageRollup
 
 HOURLY_UP_TO = dt.timedelta(hours=48)
 DAY = dt.timedelta(days=1)
 CENT = Decimal("0.00000001")
 
-#: kind -> the hourly table and the daily tables, narrowest first, with their key columns
-#: (``bucket`` aside; ``latency_hist`` where the table keeps one).
-FAMILIES: dict[str, tuple[type[Model], list[tuple[type[Model], frozenset[str]]]]] = {
+Tables = list[tuple[type[Model], frozenset[str]]]
+_USAGE = frozenset({"org_id", "user_id", "app_id", "model", "provider", "latency_hist"})
+_BY_MODEL = frozenset({"org_id", "model", "provider", "latency_hist"})
+_BY_USER = frozenset({"org_id", "user_id", "app_id"})
+
+#: kind -> (hourly tables, daily tables), each narrowest first with its key columns (``bucket``
+#: aside; ``latency_hist`` where the table keeps one).
+FAMILIES: dict[str, tuple[Tables, Tables]] = {
     "usage": (
-        UsageRollup,
+        [(ModelHourly, _BY_MODEL), (UsageRollup, _USAGE)],
+        [(ModelDaily, _BY_MODEL), (UserDaily, _BY_USER), (UsageDaily, _USAGE)],
+    ),
+    "key": (
+        [(KeyRollup, frozenset({"org_id", "user_id", "app_id", "key_prefix"}))],
+        [(KeyDaily, frozenset({"org_id", "user_id", "app_id", "key_prefix"}))],
+    ),
+    "tag": (
+        [(TagRollup, frozenset({"org_id", "user_id", "app_id", "tag"}))],
         [
-            (ModelDaily, frozenset({"org_id", "model", "provider", "latency_hist"})),
-            (UserDaily, frozenset({"org_id", "user_id", "app_id"})),
-            (
-                UsageDaily,
-                frozenset({"org_id", "user_id", "app_id", "model", "provider", "latency_hist"}),
-            ),
+            (TagOrgDaily, frozenset({"org_id", "tag"})),
+            (TagDaily, frozenset({"org_id", "user_id", "app_id", "tag"})),
         ],
     ),
-    "key": (KeyRollup, [(KeyDaily, frozenset({"org_id", "user_id", "app_id", "key_prefix"}))]),
-    "tag": (TagRollup, [(TagDaily, frozenset({"org_id", "user_id", "app_id", "tag"}))]),
 }
 
 
@@ -55,18 +72,23 @@ class Span:
     since: dt.datetime
     until: dt.datetime
 
-    @property
-    def daily(self) -> bool:
-        return self.table not in (UsageRollup, KeyRollup, TagRollup)
+
+def _narrowest(tables: Tables, columns: Iterable[str]) -> type[Model]:
+    wanted = set(columns) - {"bucket"}
+    for table, has in tables:
+        if wanted <= has:
+            return table
+    raise ValueError(f"no rollup table has {sorted(wanted)}")
 
 
 def daily_table(kind: str, columns: Iterable[str]) -> type[Model]:
     """The narrowest daily table of ``kind`` with every one of ``columns``."""
-    wanted = set(columns) - {"bucket"}
-    for table, has in FAMILIES[kind][1]:
-        if wanted <= has:
-            return table
-    raise ValueError(f"no daily {kind} table has {sorted(wanted)}")
+    return _narrowest(FAMILIES[kind][1], columns)
+
+
+def hourly_table(kind: str, columns: Iterable[str]) -> type[Model]:
+    """The narrowest hourly table of ``kind`` with every one of ``columns``."""
+    return _narrowest(FAMILIES[kind][0], columns)
 
 
 def _midnight(t: dt.datetime) -> dt.datetime:
@@ -86,7 +108,7 @@ def spans(
     ``columns``: what the query groups and filters by (beside the bucket). ``now``: the
     gateway's clock, when the window may reach it (see the module docstring).
     """
-    hourly = FAMILIES[kind][0]
+    hourly = hourly_table(kind, columns)
     since, until = since.astimezone(dt.UTC), until.astimezone(dt.UTC)
     if until <= since:
         return []

@@ -395,7 +395,9 @@ def rollup_sql(d: Dialect, r: Rollup, defaults: dict[str, int]) -> str:
     where = f" WHERE {r.where}" if r.where else ""
     positions = ", ".join(str(n + 1) for n in range(group))
     partial = f"SELECT {', '.join(inner)} FROM request_logs r {r.join}{where} GROUP BY {positions}"
+    # In key order (bucket first): the log writer creates an hour's rows during that hour, so
+    # a real table keeps them together; hash-aggregate order would scatter them on PostgreSQL.
     return (
         f"WITH b AS ({partial}) INSERT INTO {r.table} ({', '.join(columns)}) "
-        f"SELECT {', '.join(outer)} FROM b GROUP BY {', '.join(keys)}"
+        f"SELECT {', '.join(outer)} FROM b GROUP BY {', '.join(keys)} ORDER BY {', '.join(keys)}"
     )

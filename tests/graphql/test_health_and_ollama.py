@@ -12,7 +12,7 @@ import pytest
 from backend.admin.dashboard import health_of
 from backend.data.models.logs import UsageRollup
 from backend.providers.base import ProviderConfig
-from tests.graphql.harness import T0, Env, World, data, gql
+from tests.graphql.harness import T0, Env, World, data, gql, roll_up_days
 
 LOAD = "{ dashboard { providerLoad { provider requests errors errorRate health } } }"
 SETTINGS = "{ gatewaySettings { ollama { baseUrl connected configuredBy healthy lastError } } }"
@@ -55,6 +55,7 @@ async def test_all_errors_never_read_healthy(env: Env, world: World) -> None:
             errors=errors,
             cost_usd=Decimal(0),
         )
+    await roll_up_days()
     env.gw.router = ClosedBreakers()  # its breakers are closed: they alone would say healthy
     rows = data(await gql(env, LOAD, token=world.token("super")))["dashboard"]["providerLoad"]
     by_name = {r["provider"]: (r["errors"], r["requests"], r["health"]) for r in rows}

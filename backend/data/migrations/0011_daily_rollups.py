@@ -60,7 +60,11 @@ def _model(name, table, keys, unique, indexes=(), tag=False, hist=False):
 
 
 async def backfill(apps, schema_editor):
-    await rebuild(schema_editor.client)
+    # This migration's tables only (later ones create and fill their own).
+    await rebuild(
+        schema_editor.client,
+        ("usage_daily", "model_daily", "user_daily", "key_daily", "tag_daily"),
+    )
 
 
 class Migration(migrations.Migration):

@@ -1,4 +1,4 @@
-"""Daily rollups: the hourly ones summed per UTC day, some narrowed to fewer dimensions.
+"""Daily rollups (the hourly ones summed per UTC day) and narrow rollups (fewer dimensions).
 
 Hourly rollups (``models.logs``) grow with hours x active (user, app, organization, model,
 provider): four million rows for a 10-million-request, 90-day log, so a 30- or 90-day dashboard
@@ -12,11 +12,16 @@ groups and filters by:
 - ``key_daily``: organization x user x app x key prefix (spend by key, a key's period);
 - ``tag_daily``: organization x user x app x tag (spend by tag);
 - ``usage_daily``: every dimension of ``usage_rollups`` (the rest: a model breakdown of one
-  user's requests, a user breakdown of one model...).
+  user's requests, a user breakdown of one model...);
+- ``tag_org_daily``: organization x tag (spend by tag without a user or app filter).
+
+And one narrow hourly table: ``model_hourly`` (organization x model x provider, with latency
+histograms), for short windows and the edge hours of long ones: an hour has ~200 such rows where
+``usage_rollups`` has ~2,000 (every user's).
 
 The log writer adds to them in the flush that adds to the hourly rows (``backend.data.daily``),
-so both always agree. ``bucket`` is the day's midnight, UTC; 0 means "none" as in the hourly
-tables.
+so both always agree. ``bucket`` is the day's midnight, UTC (the hour in ``model_hourly``); 0
+means "none" as in the hourly tables.
 """
 
 from __future__ import annotations
@@ -114,3 +119,33 @@ class TagDaily(Model):
     class Meta:
         table = "tag_daily"
         unique_together = (("bucket", "org_id", "user_id", "app_id", "tag"),)
+
+
+class ModelHourly(_Totals):
+    id = fields.BigIntField(primary_key=True)
+    bucket = fields.DatetimeField(db_index=True)
+    org_id = fields.IntField(default=0)
+    model = fields.CharField(max_length=200)
+    provider = fields.CharField(max_length=64)
+    latency_hist: fields.JSONField[dict[str, int]] = fields.JSONField(null=True)
+
+    class Meta:
+        table = "model_hourly"
+        unique_together = (("bucket", "org_id", "model", "provider"),)
+
+
+class TagOrgDaily(Model):
+    id = fields.BigIntField(primary_key=True)
+    bucket = fields.DatetimeField(db_index=True)
+    org_id = fields.IntField(default=0)
+    tag = fields.CharField(max_length=64)
+    requests = fields.IntField(default=0)
+    errors = fields.IntField(default=0)
+    input_tokens = fields.BigIntField(default=0)
+    output_tokens = fields.BigIntField(default=0)
+    cost_usd = fields.DecimalField(max_digits=18, decimal_places=8, default=0)
+    unknown_cost_requests = fields.IntField(default=0)
+
+    class Meta:
+        table = "tag_org_daily"
+        unique_together = (("bucket", "org_id", "tag"),)
