@@ -261,7 +261,8 @@ async def test_tool_round_trip(
         input=ask,
         tools=[WEATHER],
         tool_choice="auto",
-        parallel_tool_calls=False,
+        # Gemini and Ollama cannot limit a turn to one call: false is a 400 there (model_rules).
+        **({} if provider in ("gemini", "ollama") else {"parallel_tool_calls": False}),
     )
     calls = [o for o in first.output if o.type == "function_call"]
     assert len(calls) == 1, first.output
