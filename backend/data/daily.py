@@ -20,12 +20,14 @@ from tortoise.models import Model
 from backend.data import histogram
 from backend.data.models.daily import (
     KeyDaily,
+    KeyWeekly,
     ModelDaily,
     ModelHourly,
     TagDaily,
     TagOrgDaily,
     UsageDaily,
     UserDaily,
+    UserWeekly,
 )
 from backend.data.rollups import upsert_totals
 
@@ -44,8 +46,8 @@ class Daily:
     key_fields: tuple[str, ...]
     picks: tuple[int, ...]
     hist: bool
-    #: Summed per day (else per hour: a narrow hourly table).
-    per_day: bool = True
+    #: What a row sums: day, week (ISO, from Monday) or hour (a narrow hourly table).
+    period: str = "day"
 
 
 #: Source keys: usage (bucket, user, app, org, model, provider); key and tag (bucket, org,
@@ -72,7 +74,18 @@ TABLES = (
     ),
     Daily(TagOrgDaily, "tag", ("bucket", "org_id", "tag"), (0, 1, 4), False),
     Daily(
-        ModelHourly, "usage", ("bucket", "org_id", "model", "provider"), (0, 3, 4, 5), True, False
+        ModelHourly, "usage", ("bucket", "org_id", "model", "provider"), (0, 3, 4, 5), True, "hour"
+    ),
+    Daily(
+        UserWeekly, "usage", ("bucket", "org_id", "user_id", "app_id"), (0, 3, 1, 2), False, "week"
+    ),
+    Daily(
+        KeyWeekly,
+        "key",
+        ("bucket", "org_id", "user_id", "app_id", "key_prefix"),
+        (0, 1, 2, 3, 4),
+        False,
+        "week",
     ),
 )
 
@@ -82,12 +95,26 @@ def day(bucket: dt.datetime) -> dt.datetime:
     return bucket.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-def coarsen(batch: Batch, picks: tuple[int, ...], hist: bool, per_day: bool = True) -> Batch:
-    """``batch`` re-keyed to days (or kept per hour) and the picked columns, totals added per
-    new key."""
+def week(bucket: dt.datetime) -> dt.datetime:
+    """Monday 00:00 UTC of ``bucket``'s ISO week."""
+    midnight = day(bucket)
+    return midnight - dt.timedelta(days=midnight.weekday())
+
+
+_PERIODS: dict[str, Callable[[dt.datetime], dt.datetime]] = {
+    "day": day,
+    "week": week,
+    "hour": lambda bucket: bucket,
+}
+
+
+def coarsen(batch: Batch, picks: tuple[int, ...], hist: bool, period: str = "day") -> Batch:
+    """``batch`` re-keyed to ``period`` (an hourly batch stays hourly) and the picked columns,
+    totals added per new key."""
     out: Batch = {}
+    start = _PERIODS[period]
     for key, totals in batch.items():
-        new = (day(key[0]) if per_day else key[0], *(key[i] for i in picks[1:]))
+        new = (start(key[0]), *(key[i] for i in picks[1:]))
         agg = out.get(new)
         if agg is None:
             agg = {k: v for k, v in totals.items() if k != "latency_hist"}
@@ -121,27 +148,29 @@ async def write(
             conn,
             t.model,
             t.key_fields,
-            coarsen(batch, t.picks, t.hist, t.per_day),
+            coarsen(batch, t.picks, t.hist, t.period),
             add_with_hist if t.hist else add,
             convert,
         )
 
 
-#: (table, hourly table it sums, key columns after ``bucket``, histogram, per day)
+#: (table, hourly table it sums, key columns after ``bucket``, histogram, period)
 _REBUILD = (
     (
         "usage_daily",
         "usage_rollups",
         ("user_id", "app_id", "org_id", "model", "provider"),
         True,
-        True,
+        "day",
     ),
-    ("model_daily", "usage_rollups", ("org_id", "model", "provider"), True, True),
-    ("user_daily", "usage_rollups", ("org_id", "user_id", "app_id"), False, True),
-    ("key_daily", "key_rollups", ("org_id", "user_id", "app_id", "key_prefix"), False, True),
-    ("tag_daily", "tag_rollups", ("org_id", "user_id", "app_id", "tag"), False, True),
-    ("tag_org_daily", "tag_rollups", ("org_id", "tag"), False, True),
-    ("model_hourly", "usage_rollups", ("org_id", "model", "provider"), True, False),
+    ("model_daily", "usage_rollups", ("org_id", "model", "provider"), True, "day"),
+    ("user_daily", "usage_rollups", ("org_id", "user_id", "app_id"), False, "day"),
+    ("key_daily", "key_rollups", ("org_id", "user_id", "app_id", "key_prefix"), False, "day"),
+    ("tag_daily", "tag_rollups", ("org_id", "user_id", "app_id", "tag"), False, "day"),
+    ("tag_org_daily", "tag_rollups", ("org_id", "tag"), False, "day"),
+    ("model_hourly", "usage_rollups", ("org_id", "model", "provider"), True, "hour"),
+    ("user_weekly", "usage_rollups", ("org_id", "user_id", "app_id"), False, "week"),
+    ("key_weekly", "key_rollups", ("org_id", "user_id", "app_id", "key_prefix"), False, "week"),
 )
 _TOTALS = (
     "requests",
@@ -156,12 +185,18 @@ _TAG_TOTALS = ("requests", "errors", "input_tokens", "output_tokens", "unknown_c
 
 
 def _rebuild_sql(
-    pg: bool, daily: str, hourly: str, keys: tuple[str, ...], hist: bool, per_day: bool = True
+    pg: bool, daily: str, hourly: str, keys: tuple[str, ...], hist: bool, period: str = "day"
 ) -> str:
-    if not per_day:
+    if period == "hour":
         day = "bucket"
     elif pg:
-        day = "(date_trunc('day', bucket AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')"
+        day = f"(date_trunc('{period}', bucket AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')"
+    elif period == "week":
+        # Monday of the ISO week: %w is 0 on Sunday.
+        day = (
+            "(date(substr(bucket, 1, 10), '-' || ((CAST(strftime('%w', substr(bucket, 1, 10))"
+            " AS INTEGER) + 6) % 7) || ' days') || ' 00:00:00+00:00')"
+        )
     else:
         day = "(substr(bucket, 1, 10) || ' 00:00:00+00:00')"
     if pg:
@@ -203,8 +238,8 @@ async def rebuild(conn: Any, tables: Sequence[str] | None = None) -> None:
     """Recompute the daily and narrow tables (``tables``; None: all) from the hourly rollups:
     the migrations' backfill; tests that write hourly rows directly call it too."""
     pg = conn.capabilities.dialect == "postgres"
-    for table, hourly, keys, hist, per_day in _REBUILD:
+    for table, hourly, keys, hist, period in _REBUILD:
         if tables is not None and table not in tables:
             continue
         await conn.execute_script(f"DELETE FROM {table}")
-        await conn.execute_script(_rebuild_sql(pg, table, hourly, keys, hist, per_day))
+        await conn.execute_script(_rebuild_sql(pg, table, hourly, keys, hist, period))

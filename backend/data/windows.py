@@ -12,6 +12,7 @@ request to every table.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -25,12 +26,14 @@ from tortoise.queryset import QuerySet
 from backend.data import histogram
 from backend.data.models.daily import (
     KeyDaily,
+    KeyWeekly,
     ModelDaily,
     ModelHourly,
     TagDaily,
     TagOrgDaily,
     UsageDaily,
     UserDaily,
+    UserWeekly,
 )
 from backend.data.models.logs import KeyRollup, TagRollup, UsageRollup
 
@@ -42,25 +45,33 @@ Tables = list[tuple[type[Model], frozenset[str]]]
 _USAGE = frozenset({"org_id", "user_id", "app_id", "model", "provider", "latency_hist"})
 _BY_MODEL = frozenset({"org_id", "model", "provider", "latency_hist"})
 _BY_USER = frozenset({"org_id", "user_id", "app_id"})
+_BY_KEY = frozenset({"org_id", "user_id", "app_id", "key_prefix"})
+_BY_TAG = frozenset({"org_id", "user_id", "app_id", "tag"})
 
-#: kind -> (hourly tables, daily tables), each narrowest first with its key columns (``bucket``
-#: aside; ``latency_hist`` where the table keeps one).
-FAMILIES: dict[str, tuple[Tables, Tables]] = {
-    "usage": (
-        [(ModelHourly, _BY_MODEL), (UsageRollup, _USAGE)],
-        [(ModelDaily, _BY_MODEL), (UserDaily, _BY_USER), (UsageDaily, _USAGE)],
-    ),
-    "key": (
-        [(KeyRollup, frozenset({"org_id", "user_id", "app_id", "key_prefix"}))],
-        [(KeyDaily, frozenset({"org_id", "user_id", "app_id", "key_prefix"}))],
-    ),
-    "tag": (
-        [(TagRollup, frozenset({"org_id", "user_id", "app_id", "tag"}))],
-        [
-            (TagOrgDaily, frozenset({"org_id", "tag"})),
-            (TagDaily, frozenset({"org_id", "user_id", "app_id", "tag"})),
-        ],
-    ),
+#: Granularities, coarsest first, and one step of each.
+LEVELS: tuple[tuple[str, dt.timedelta], ...] = (
+    ("week", dt.timedelta(days=7)),
+    ("day", DAY),
+    ("hour", dt.timedelta(hours=1)),
+)
+
+#: kind -> granularity -> tables, narrowest first, with their key columns (``bucket`` aside;
+#: ``latency_hist`` where the table keeps one).
+FAMILIES: dict[str, dict[str, Tables]] = {
+    "usage": {
+        "week": [(UserWeekly, _BY_USER)],
+        "day": [(ModelDaily, _BY_MODEL), (UserDaily, _BY_USER), (UsageDaily, _USAGE)],
+        "hour": [(ModelHourly, _BY_MODEL), (UsageRollup, _USAGE)],
+    },
+    "key": {
+        "week": [(KeyWeekly, _BY_KEY)],
+        "day": [(KeyDaily, _BY_KEY)],
+        "hour": [(KeyRollup, _BY_KEY)],
+    },
+    "tag": {
+        "day": [(TagOrgDaily, frozenset({"org_id", "tag"})), (TagDaily, _BY_TAG)],
+        "hour": [(TagRollup, _BY_TAG)],
+    },
 }
 
 
@@ -73,26 +84,21 @@ class Span:
     until: dt.datetime
 
 
-def _narrowest(tables: Tables, columns: Iterable[str]) -> type[Model]:
+def table_for(kind: str, level: str, columns: Iterable[str]) -> type[Model] | None:
+    """The narrowest ``level`` table of ``kind`` with every one of ``columns``; None: none."""
     wanted = set(columns) - {"bucket"}
-    for table, has in tables:
+    for table, has in FAMILIES[kind].get(level, []):
         if wanted <= has:
             return table
-    raise ValueError(f"no rollup table has {sorted(wanted)}")
+    return None
 
 
-def daily_table(kind: str, columns: Iterable[str]) -> type[Model]:
-    """The narrowest daily table of ``kind`` with every one of ``columns``."""
-    return _narrowest(FAMILIES[kind][1], columns)
-
-
-def hourly_table(kind: str, columns: Iterable[str]) -> type[Model]:
-    """The narrowest hourly table of ``kind`` with every one of ``columns``."""
-    return _narrowest(FAMILIES[kind][0], columns)
-
-
-def _midnight(t: dt.datetime) -> dt.datetime:
-    return t.replace(hour=0, minute=0, second=0, microsecond=0)
+def _floor(t: dt.datetime, level: str) -> dt.datetime:
+    t = t.replace(minute=0, second=0, microsecond=0)
+    if level == "hour":
+        return t
+    t = t.replace(hour=0)
+    return t - dt.timedelta(days=t.weekday()) if level == "week" else t
 
 
 def spans(
@@ -102,42 +108,69 @@ def spans(
     until: dt.datetime,
     *,
     now: dt.datetime | None = None,
+    coarsest: str = "week",
 ) -> list[Span]:
-    """The pieces of ``[since, until)`` (aware, whole hours) and the table each is read from.
-
-    ``columns``: what the query groups and filters by (beside the bucket). ``now``: the
-    gateway's clock, when the window may reach it (see the module docstring).
+    """The pieces of ``[since, until)`` (aware, whole hours) and the table each is read from:
+    whole ISO weeks, then whole days, then hours, each from the narrowest table that has
+    ``columns`` (what the query groups and filters by, beside the bucket); windows up to two
+    days are read per hour. ``now``: the gateway's clock, when the window may reach it (the
+    last week or day is then read whole: nothing is dated after now). ``coarsest``: no
+    coarser rows than this (``day`` for a series per day).
     """
-    hourly = hourly_table(kind, columns)
     since, until = since.astimezone(dt.UTC), until.astimezone(dt.UTC)
     if until <= since:
         return []
+    allowed = LEVELS[[lv for lv, _ in LEVELS].index(coarsest) :]
+    levels = [(lv, step, table_for(kind, lv, columns)) for lv, step in allowed]
+    usable = [(lv, step, t) for lv, step, t in levels if t is not None]
+    if not usable or usable[-1][0] != "hour":
+        raise ValueError(f"no hourly {kind} table has {sorted(set(columns))}")
     if until - since <= HOURLY_UP_TO:
-        return [Span(hourly, since, until)]
-    daily = daily_table(kind, columns)
-    first = _midnight(since) + (DAY if _midnight(since) != since else dt.timedelta(0))
-    last = _midnight(until)
-    if now is not None and until >= now.astimezone(dt.UTC) and last != until:
-        last = until = last + DAY  # nothing after now: today's row is today so far
-    out = []
-    if since < first:
-        out.append(Span(hourly, since, first))
-    if first < last:
-        out.append(Span(daily, first, last))
+        usable = usable[-1:]
+    open_end = now is not None and until >= now.astimezone(dt.UTC)
+    return _cut(since, until, open_end, usable)
+
+
+def _cut(
+    since: dt.datetime,
+    until: dt.datetime,
+    open_end: bool,
+    levels: Sequence[tuple[str, dt.timedelta, type[Model] | None]],
+) -> list[Span]:
+    (level, step, table), finer = levels[0], levels[1:]
+    assert table is not None
+    if not finer:
+        return [Span(table, since, until)]
+    first = _floor(since, level)
+    if first != since:
+        first += step
+    last = _floor(until, level)
+    if open_end and last != until and last + step > first:
+        last = until = last + step  # the current week or day, so far
+    if first >= last:
+        return _cut(since, until, open_end, finer)
+    out = _cut(since, first, False, finer) if since < first else []
+    out.append(Span(table, first, last))
     if last < until:
-        out.append(Span(hourly, last, until))
+        out += _cut(last, until, open_end, finer)
     return out
 
 
 Row = dict[str, Any]
 
 
-def _number(name: str, value: Any) -> Any:
+def _cost(value: Any) -> Decimal:
+    if isinstance(value, Decimal):
+        return value.quantize(CENT)
+    return Decimal(str(value or 0)).quantize(CENT)  # SQLite sums decimal text as floats
+
+
+def _converter(name: str) -> Callable[[Any], Any]:
     if name == "cost_usd":
-        return Decimal(str(value or 0)).quantize(CENT)  # SQLite sums decimal text as floats
+        return _cost
     if name == "latency_ms_sum":
-        return float(value or 0)
-    return int(value or 0)
+        return lambda v: float(v or 0)
+    return lambda v: int(v or 0)
 
 
 async def grouped(
@@ -153,33 +186,48 @@ async def grouped(
     now: dt.datetime | None = None,
 ) -> list[Row]:
     """Totals of ``sums`` per ``group_by`` over ``[since, until)``, whatever tables the window
-    is read from (``spans``), added up across them.
+    is read from (``spans``, queried concurrently), added up across them.
 
     ``filters``: column -> value (equality); ``narrow``: any further lookups, on the columns
     named in ``also``. A ``bucket`` in ``group_by`` is the row's bucket as stored: an hour, or
-    a day's midnight on daily rows (callers that group by day truncate it themselves).
+    a day's midnight on daily rows (callers that group by day truncate it themselves); such
+    a query never reads weekly rows.
     """
     filters = dict(filters or {})
     columns = {*group_by, *filters, *also} - {"bucket"}
-    merged: dict[tuple[Any, ...], Row] = {}
-    for span in spans(kind, columns, since, until, now=now):
+    totals = {f"t_{name}": Sum(name) for name in sums}
+
+    async def read(span: Span) -> list[tuple[Any, ...]]:
         qs: QuerySet[Any] = span.table.filter(
             bucket__gte=span.since, bucket__lt=span.until, **filters
         )
         if narrow is not None:
             qs = narrow(qs)
-        totals = {f"t_{name}": Sum(name) for name in sums}
         query = qs.annotate(**totals)
         if group_by:
             query = query.group_by(*group_by)
-        for r in await query.values(*group_by, *totals):
-            key = tuple(r[g] for g in group_by)
-            row = merged.get(key)
-            if row is None:
-                merged[key] = row = {g: r[g] for g in group_by} | {s: _number(s, 0) for s in sums}
-            for s in sums:
-                row[s] += _number(s, r[f"t_{s}"])
-    return list(merged.values())
+        rows: list[tuple[Any, ...]] = await query.values_list(*group_by, *totals)
+        return rows
+
+    pieces = spans(
+        kind, columns, since, until, now=now, coarsest="day" if "bucket" in group_by else "week"
+    )
+    parts = await asyncio.gather(*(read(s) for s in pieces))
+    n, convert = len(group_by), [_converter(s) for s in sums]
+    merged: dict[tuple[Any, ...], list[Any]] = {}
+    for rows in parts:
+        for r in rows:
+            values = [c(v) for c, v in zip(convert, r[n:], strict=True)]
+            seen = merged.get(r[:n])
+            if seen is None:
+                merged[r[:n]] = values
+            else:
+                for i, v in enumerate(values):
+                    seen[i] += v
+    return [
+        dict(zip(group_by, key, strict=True)) | dict(zip(sums, values, strict=True))
+        for key, values in merged.items()
+    ]
 
 
 async def histograms(

@@ -43,8 +43,8 @@ async def db(tmp_path: Path) -> AsyncIterator[str]:
         await drop_database(url)
 
 
-def _records(n: int = 240) -> list[LogRecord]:
-    """Four days of requests every 24 minutes: users, apps, models, tags, keys, one priced
+def _records(n: int = 240, every: dt.timedelta = dt.timedelta(minutes=24)) -> list[LogRecord]:
+    """Requests every 24 minutes (four days): users, apps, models, tags, keys, one priced
     model and one without a price, some superseded attempts and errors."""
     out = []
     for i in range(n):
@@ -52,7 +52,7 @@ def _records(n: int = 240) -> list[LogRecord]:
         out.append(
             LogRecord(
                 f"req-{i}",
-                T0 - dt.timedelta(minutes=24 * i),
+                T0 - every * i,
                 "/v1/chat/completions",
                 status=502 if i % 11 == 0 else 200,
                 key_prefix=f"sb-key{user}",
@@ -154,14 +154,43 @@ async def test_daily_totals_equal_the_hourly_ones(db: str) -> None:
     ],
 )
 def test_spans(since: str, until: str, now: str | None, tables: list[str]) -> None:
+    check_spans({"org_id", "model"}, since, until, now, tables)
+
+
+@pytest.mark.parametrize(
+    ("since", "until", "now", "tables"),
+    [
+        # Three weeks and a bit (2026-03-02 and -09 are Mondays): hours, days, weeks, days, hours.
+        (
+            "2026-02-18T10:00",
+            "2026-03-11T13:00",
+            None,
+            ["usage_rollups", "user_daily", "user_weekly", "user_daily", "usage_rollups"],
+        ),
+        # Ending after now: this week's row is this week so far.
+        (
+            "2026-02-18T10:00",
+            "2026-03-11T13:00",
+            "2026-03-11T12:30",
+            ["usage_rollups", "user_daily", "user_weekly"],
+        ),
+        # Less than a week: days only.
+        ("2026-03-03T00:00", "2026-03-08T00:00", None, ["user_daily"]),
+    ],
+)
+def test_weekly_spans(since: str, until: str, now: str | None, tables: list[str]) -> None:
+    check_spans({"user_id"}, since, until, now, tables)
+
+
+def check_spans(
+    columns: set[str], since: str, until: str, now: str | None, tables: list[str]
+) -> None:
     def t(s: str) -> dt.datetime:
         return dt.datetime.fromisoformat(s).replace(tzinfo=dt.UTC)
 
-    got = windows.spans(
-        "usage", {"org_id", "model"}, t(since), t(until), now=None if now is None else t(now)
-    )
+    got = windows.spans("usage", columns, t(since), t(until), now=None if now is None else t(now))
     assert [s.table._meta.db_table for s in got] == tables
-    # Contiguous, covering the window (an open end reaches the next midnight).
+    # Contiguous, covering the window (an open end reaches the next midnight or Monday).
     assert got[0].since == t(since)
     assert all(a.until == b.since for a, b in itertools.pairwise(got))
     assert got[-1].until >= t(until)
@@ -194,3 +223,29 @@ async def test_long_windows_read_like_hourly(db: str) -> None:
     }
     # Filters that cannot both hold match nothing.
     assert windows.both({"user_id": 1}, {"user_id": 2}) is None
+
+
+async def test_weeks_read_like_hours(db: str) -> None:
+    """Four weeks of traffic every 3 hours: a 24-day window through user_weekly and key_weekly
+    equals the same window summed over the hourly rows."""
+    await _write(_records(224, dt.timedelta(hours=3)), per_flush=40)
+    since = (T0 - dt.timedelta(days=24, hours=5)).replace(minute=0)
+    until = (T0 - dt.timedelta(hours=2)).replace(minute=0)
+    used = windows.spans("usage", {"user_id"}, since, until)
+    assert "user_weekly" in [s.table._meta.db_table for s in used]
+    sums = ("requests", "errors", "cost_usd", "input_tokens")
+    got = await windows.grouped("usage", since, until, group_by=("user_id",), sums=sums)
+    rows = await UsageRollup.filter(bucket__gte=since, bucket__lt=until).values("user_id", *sums)
+    want: dict[int, dict[str, Any]] = {}
+    for r in rows:
+        w = want.setdefault(r["user_id"], dict.fromkeys(sums, 0))
+        for s in sums:
+            w[s] += Decimal(str(r[s])) if s == "cost_usd" else r[s]
+    assert {r["user_id"]: {s: r[s] for s in sums} for r in got} == want
+    keys = await windows.grouped("key", since, until, group_by=("key_prefix",), sums=("requests",))
+    hourly = await KeyRollup.filter(bucket__gte=since, bucket__lt=until).values_list(
+        "key_prefix", "requests"
+    )
+    assert {r["key_prefix"]: r["requests"] for r in keys} == {
+        p: sum(n for q, n in hourly if q == p) for p, _ in hourly
+    }

@@ -15,7 +15,9 @@ groups and filters by:
   user's requests, a user breakdown of one model...);
 - ``tag_org_daily``: organization x tag (spend by tag without a user or app filter).
 
-And one narrow hourly table: ``model_hourly`` (organization x model x provider, with latency
+Per ISO week (Monday 00:00 UTC), for windows of weeks: ``user_weekly`` and ``key_weekly``
+(the tables whose days are big: ~2,000 users and ~3,000 keys a day). And one narrow hourly
+table: ``model_hourly`` (organization x model x provider, with latency
 histograms), for short windows and the edge hours of long ones: an hour has ~200 such rows where
 ``usage_rollups`` has ~2,000 (every user's).
 
@@ -149,3 +151,30 @@ class TagOrgDaily(Model):
     class Meta:
         table = "tag_org_daily"
         unique_together = (("bucket", "org_id", "tag"),)
+
+
+class UserWeekly(_Totals):
+    # ISO weeks (``bucket``: Monday 00:00 UTC): a 90-day window reads 12 of these per user
+    # instead of 90 daily rows.
+    id = fields.BigIntField(primary_key=True)
+    bucket = fields.DatetimeField(db_index=True)
+    org_id = fields.IntField(default=0)
+    user_id = fields.IntField(default=0)
+    app_id = fields.IntField(default=0)
+
+    class Meta:
+        table = "user_weekly"
+        unique_together = (("bucket", "org_id", "user_id", "app_id"),)
+
+
+class KeyWeekly(_Totals):
+    id = fields.BigIntField(primary_key=True)
+    bucket = fields.DatetimeField(db_index=True)
+    org_id = fields.IntField(default=0)
+    user_id = fields.IntField(default=0)
+    app_id = fields.IntField(default=0)
+    key_prefix = fields.CharField(max_length=32)
+
+    class Meta:
+        table = "key_weekly"
+        unique_together = (("bucket", "org_id", "user_id", "app_id", "key_prefix"),)
