@@ -11,8 +11,22 @@ echo "==> lint (ruff, mypy)"
 ruff check backend tests benchmarks frontend_reflex rxconfig.py || exit 1
 mypy backend || exit 1
 
+# The suite runs on every core (pytest-xdist; a module stays whole on one worker, see
+# tests/conftest.py), then the few timing-sensitive tests (marked `serial`) run alone after it.
+JOBS="${SWITCHBOARD_TEST_JOBS:-$(nproc)}"
+suite() {
+  python -m pytest -q -n "$JOBS" --dist loadgroup -m "not serial" "$@"
+  local rc=$?
+  python -m pytest -q -m serial "$@"
+  local rc_serial=$?
+  # 5: nothing was selected (e.g. a path given that holds no serial test).
+  [ $rc -eq 0 ] || [ $rc -eq 5 ] || return $rc
+  [ $rc_serial -eq 0 ] || [ $rc_serial -eq 5 ] || return $rc_serial
+  [ $rc -eq 0 ] || [ $rc_serial -eq 0 ] || return 5
+}
+
 echo "==> suite 1/2: SQLite, in-process cache and pub/sub"
-env -u DATABASE_URL -u REDIS_URL python -m pytest -q "$@"
+(unset DATABASE_URL REDIS_URL; suite "$@")
 rc1=$?
 
 pg_up() { python - "$PG_URL" "$REDIS_TEST_URL" <<'PY'
@@ -35,6 +49,6 @@ if ! why=$(pg_up); then
   why=$(pg_up) || { echo "==> suite 2/2 SKIPPED: PostgreSQL/Redis not reachable ($why)"; exit $rc1; }
 fi
 echo "==> suite 2/2: PostgreSQL + Redis ($PG_URL, $REDIS_TEST_URL)"
-DATABASE_URL="$PG_URL" REDIS_URL="$REDIS_TEST_URL" python -m pytest -q "$@"
+(export DATABASE_URL="$PG_URL" REDIS_URL="$REDIS_TEST_URL"; suite "$@")
 rc2=$?
 [ $rc1 -eq 0 ] && [ $rc2 -eq 0 ]

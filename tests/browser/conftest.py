@@ -24,6 +24,7 @@ from tests.browser.stack import (
     CHROMIUM,
     CHROMIUM_ARGS,
     SHOTS,
+    DashboardBuild,
     DashboardProc,
     Stack,
     bootstrap_admin,
@@ -51,8 +52,15 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
         return pool.submit(asyncio.run, coro).result()
 
 
+@pytest.fixture(scope="session")
+def dashboard_build() -> DashboardBuild:
+    return DashboardBuild()
+
+
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(
+    tmp_path_factory: pytest.TempPathFactory, dashboard_build: DashboardBuild
+) -> Iterator[Stack]:
     if not CHROMIUM.exists():
         pytest.skip(NO_BROWSER)
     tmp = tmp_path_factory.mktemp("browser")
@@ -62,9 +70,15 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     env = gateway_env(tmp / "data", database_url, fake.sdk_base_url)
     admin_key = bootstrap_admin(env)
     gateway = GatewayProc(env=env, log_path=tmp / "gateway.log").start()
-    dashboard = DashboardProc(gateway_url=gateway.url, log_path=tmp / "dashboard.log")
+    dashboard = DashboardProc(
+        gateway_url=gateway.url,
+        log_path=tmp / "dashboard.log",
+        port=dashboard_build.port,
+        prebuilt=dashboard_build.built,
+    )
     try:
         dashboard.start()
+        dashboard_build.built = True
         yield Stack(gateway, dashboard, fake, admin_key)
     finally:
         dashboard.stop()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -84,12 +85,39 @@ def bootstrap_admin(env: dict[str, str]) -> str:
     return out.stdout.strip().splitlines()[-1]
 
 
+def _wait_until_free(port: int, timeout: float = 15.0) -> None:
+    """The previous module's dashboard on this port may still be closing its socket."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind(("127.0.0.1", port))
+                return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+        time.sleep(0.2)
+
+
+class DashboardBuild:
+    """The one port every dashboard of a test session serves on, and whether the frontend
+    built for it is in ``.web`` already (the first dashboard builds it)."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.built = False
+
+
 @dataclass
 class DashboardProc:
     gateway_url: str
     log_path: Path
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+    #: The frontend in ``.web`` was built for this port by an earlier start in this session:
+    #: serve it (tests/browser/serve_built.py) instead of compiling and building it again.
+    prebuilt: bool = False
 
     @property
     def url(self) -> str:
@@ -99,11 +127,15 @@ class DashboardProc:
         env = dict(os.environ)
         env["SWITCHBOARD_GATEWAY_URL"] = self.gateway_url
         env.pop("REFLEX_ENV_MODE", None)
-        cmd = (
-            "source scripts/env.sh && exec reflex run --env prod"
-            f" --frontend-port {self.port} --backend-port {self.port}"
-            " --backend-host 127.0.0.1 --loglevel warning"
-        )
+        if self.prebuilt:
+            _wait_until_free(self.port)
+            cmd = f"source scripts/env.sh && exec python -m tests.browser.serve_built {self.port}"
+        else:
+            cmd = (
+                "source scripts/env.sh && exec reflex run --env prod"
+                f" --frontend-port {self.port} --backend-port {self.port}"
+                " --backend-host 127.0.0.1 --loglevel warning"
+            )
         self._log = open(self.log_path, "ab")
         # A new session so that stopping it also stops the build tools Reflex spawns.
         self.proc = subprocess.Popen(

@@ -1,8 +1,9 @@
 """Fixtures for the budget tests: a migrated database, real Redis, principals, budget factories.
 
-The database is a temp SQLite file, or ``DATABASE_URL`` when set (CI runs the suite again on
-PostgreSQL). Redis is ``REDIS_URL`` or 127.0.0.1:6379: Redis tests are skipped with the reason
-when it is not reachable, except when ``REDIS_URL`` is set explicitly — then it must be there.
+The database is a temp SQLite file, or a fresh database on ``DATABASE_URL``'s PostgreSQL when set
+(CI runs the suite again on PostgreSQL). Redis is ``REDIS_URL`` or 127.0.0.1:6379: Redis tests
+are skipped with the reason when it is not reachable, except when ``REDIS_URL`` is set
+explicitly — then it must be there.
 Every test uses random scope ids and a random Redis key prefix and removes what it wrote.
 """
 
@@ -11,27 +12,26 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from budget_helpers import Budgets, Ids, RedisEnv
 from redis.asyncio import Redis
 
-from backend.data.db import close_db, init_db, migrate
+from backend.data.db import close_db, init_db
 from backend.data.models.logs import SpendCounter
+from tests.dbutil import create_database, drop_database, migrate_fresh
 
 REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
 
 
 @pytest.fixture(scope="module")
 async def db(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
-    url = os.environ.get("DATABASE_URL") or (
-        f"sqlite:///{Path(tmp_path_factory.mktemp('budget')) / 'budget.sqlite3'}"
-    )
-    await migrate(url)
+    url = await create_database(tmp_path_factory.mktemp("budget"))
+    await migrate_fresh(url)
     await init_db(url)
     yield url
     await close_db()
+    await drop_database(url)
 
 
 @pytest.fixture

@@ -20,13 +20,13 @@ import pytest
 from tortoise import connections
 
 from backend.data import daily, windows
-from backend.data.db import close_db, init_db, migrate
+from backend.data.db import close_db, init_db
 from backend.data.events import LocalBus
 from backend.data.log_record import LogRecord
 from backend.data.log_writer import LogWriter
 from backend.data.models.daily import ModelDaily, UsageDaily, UserDaily
 from backend.data.models.logs import KeyRollup, UsageRollup
-from tests.dbutil import create_database, drop_database
+from tests.dbutil import create_database, drop_database, migrate_fresh
 
 T0 = dt.datetime(2026, 3, 10, 12, 30, tzinfo=dt.UTC)
 
@@ -34,7 +34,7 @@ T0 = dt.datetime(2026, 3, 10, 12, 30, tzinfo=dt.UTC)
 @pytest.fixture
 async def db(tmp_path: Path) -> AsyncIterator[str]:
     url = await create_database(tmp_path)
-    await migrate(url)
+    await migrate_fresh(url)
     await init_db(url)
     try:
         yield url

@@ -11,14 +11,14 @@ import pytest
 from tortoise.transactions import in_transaction
 
 from backend.data import last_used
-from backend.data.db import close_db, init_db, migrate
+from backend.data.db import close_db, init_db
 from backend.data.events import LocalBus
 from backend.data.last_used import LastUsed
 from backend.data.log_record import LogRecord
 from backend.data.log_writer import LogWriter
 from backend.data.models.keys import ApiKey
 from backend.data.models.tenancy import User
-from tests.dbutil import create_database, drop_database
+from tests.dbutil import create_database, drop_database, migrate_fresh
 
 T0 = dt.datetime(2026, 3, 10, 12, 0, tzinfo=dt.UTC)
 
@@ -61,7 +61,7 @@ def test_one_write_per_key_per_interval_and_nothing_lost() -> None:
 @pytest.fixture
 async def db(tmp_path: Path) -> AsyncIterator[str]:
     url = await create_database(tmp_path)
-    await migrate(url)
+    await migrate_fresh(url)
     await init_db(url)
     try:
         yield url

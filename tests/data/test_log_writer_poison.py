@@ -8,18 +8,18 @@ from pathlib import Path
 
 import pytest
 
-from backend.data.db import close_db, init_db, migrate
+from backend.data.db import close_db, init_db
 from backend.data.events import LocalBus
 from backend.data.log_record import LogRecord
 from backend.data.log_writer import LogWriter
 from backend.data.models.logs import RequestLog
-from tests.dbutil import create_database, drop_database
+from tests.dbutil import create_database, drop_database, migrate_fresh
 
 
 @pytest.fixture
 async def db(tmp_path: Path) -> AsyncIterator[str]:
     url = await create_database(tmp_path)
-    await migrate(url)
+    await migrate_fresh(url)
     await init_db(url)
     try:
         yield url

@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 from tortoise import connections
 
-from backend.data.db import close_db, init_db, migrate
+from backend.data.db import close_db, init_db
 from backend.data.events import LocalBus
 from backend.data.log_record import LogRecord
 from backend.data.log_writer import LogWriter
 from backend.data.models.logs import MinuteStat, UsageRollup
-from tests.dbutil import create_database, drop_database
+from tests.dbutil import create_database, drop_database, migrate_fresh
 
 USERS = 300
 
@@ -29,7 +29,7 @@ USERS = 300
 @pytest.fixture
 async def db(tmp_path: Path) -> AsyncIterator[str]:
     url = await create_database(tmp_path)
-    await migrate(url)
+    await migrate_fresh(url)
     await init_db(url)
     try:
         yield url

@@ -22,8 +22,9 @@ from typing import Any, Protocol
 
 import httpx
 
-from backend.data.db import close_db, init_db, migrate
+from backend.data.db import close_db, init_db
 from backend.security.api_keys import generate_key
+from tests.dbutil import migrate_fresh
 from tests.fakes.anthropic_fake import AnthropicFake
 from tests.fakes.base import free_port
 from tests.fakes.gemini_fake import GeminiFake
@@ -127,7 +128,7 @@ class Seeded:
 
 
 async def prepare_database(database_url: str) -> None:
-    await migrate(database_url)
+    await migrate_fresh(database_url)
 
 
 async def seed_basic(database_url: str, *, weekly_cap: Decimal | None = None) -> Seeded:

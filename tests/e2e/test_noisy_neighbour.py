@@ -37,6 +37,9 @@ from tests.fakes.gemini_fake import GeminiFake
 from tests.fakes.ollama_fake import OllamaFake
 from tests.fakes.openai_fake import OpenAIFake
 
+#: Compares tail latencies: run alone, after the parallel phase (tests/conftest.py).
+pytestmark = pytest.mark.serial
+
 #: The issue's bound on what the noise may add to another tenant's p99.
 ADDED_P99_MS = 50.0
 BASELINE_REQUESTS = 200

@@ -31,6 +31,7 @@ from schemathesis.generation import GenerationMode
 from schemathesis.graphql import nodes
 
 from backend.admin.bootstrap import bootstrap_super_admin
+from backend.graphql import authz
 from tests.e2e.conftest import Stack
 from tests.e2e.harness import orm
 from tests.fuzz.checks import log_alarms
@@ -41,9 +42,9 @@ ADMIN_EMAIL = "fuzz-root@switchboard.test"
 ADMIN_PASSWORD = "fuzz-Password-0123456789"
 #: Operations that would end the fuzzing session itself rather than test anything.
 SKIPPED = {"Mutation.logout", "Mutation.changePassword"}
-#: Operations that answer without credentials: logging in, and the static catalog of built-in
-#: DLP rules (no tenant data in it).
-PUBLIC = {"Mutation.login", "Query.dlpRules"}
+#: Operations that answer without credentials: those the access matrix opens to callers with no
+#: session (logging in, the SSO sign-in link, the static catalog of built-in DLP rules).
+PUBLIC = {label for label, scopes in authz.SCOPES.items() if authz.NONE in scopes}
 #: Codes of the gateway's own refusals (``backend.admin.errors``).
 CODES = {
     "BAD_USER_INPUT",

@@ -21,7 +21,7 @@ from tortoise.transactions import in_transaction
 
 from backend.config import Settings
 from backend.data import daily
-from backend.data.db import close_db, init_db, migrate
+from backend.data.db import close_db, init_db
 from backend.data.events import LocalBus
 from backend.data.models.dlp import DlpActivity, DlpPolicy
 from backend.data.models.keys import AdminToken, ApiKey
@@ -43,7 +43,7 @@ from backend.gateway import Gateway
 from backend.graphql.app import create_graphql_app
 from backend.security.sessions import issue_token
 from backend.state.store import ConfigStore
-from tests.dbutil import create_database, drop_database
+from tests.dbutil import create_database, drop_database, migrate_fresh
 
 DAILY_TABLES = tuple(t.model for t in daily.TABLES)
 
@@ -120,7 +120,7 @@ async def open_env(tmp_dir: Path) -> AsyncIterator[Env]:
     if url.startswith("sqlite"):
         # Test data need not survive a power cut; skipping fsync makes the per-test reset cheap.
         url += "?synchronous=OFF"
-    await migrate(url)
+    await migrate_fresh(url)
     await init_db(url)
     bus = RecordingBus()
     clock = Clock()

@@ -20,9 +20,8 @@ import pytest
 
 from backend.app import create_app
 from backend.config import Settings, otel_traces_enabled
-from backend.data.db import migrate
 from backend.observability.tracing import TraceRequests, Tracing
-from tests.dbutil import create_database, drop_database, redis_url
+from tests.dbutil import create_database, drop_database, migrate_fresh, redis_url
 from tests.e2e.harness import orm
 from tests.fakes.openai_fake import OpenAIFake
 from tests.security.authz_world import serve
@@ -76,7 +75,7 @@ async def test_off_no_tracer_call_and_no_traceparent_upstream(
     from backend.security.api_keys import generate_key
 
     url = await create_database(tmp_path)
-    await migrate(url)
+    await migrate_fresh(url)
     secret, prefix, digest = generate_key()
     async with orm(url):
         org = await Organization.create(name="Off", slug=f"off-{uuid.uuid4().hex[:6]}")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from tortoise import Tortoise
 
-from backend.data.db import close_db, init_db, migrate
+from backend.data.db import close_db, init_db
 from backend.data.models.settings import ProviderCredential
 from backend.providers.credentials import env_provider_configs, load_provider_configs, rotate_key
 from backend.security.crypto import (
@@ -22,7 +22,7 @@ from backend.security.crypto import (
     encrypt_secret,
     provider_aad,
 )
-from tests.dbutil import create_database, drop_database
+from tests.dbutil import create_database, drop_database, migrate_fresh
 
 KEY = derive_key("credentials-test-secret-0123456789abcdef")
 OTHER_KEY = derive_key("another-secret-0123456789abcdef-xyz")
@@ -41,7 +41,7 @@ ENV = {
 @pytest.fixture(scope="module")
 async def database(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
     url = await create_database(tmp_path_factory.mktemp("creds"))
-    await migrate(url)
+    await migrate_fresh(url)
     await init_db(url)
     try:
         yield url

@@ -27,12 +27,11 @@ from starlette.applications import Starlette
 
 from backend.app import create_app
 from backend.config import Settings
-from backend.data.db import migrate
 from backend.data.models.keys import ApiKey
 from backend.data.models.routing import ModelPrice
 from backend.data.models.tenancy import Organization, User
 from backend.security.api_keys import generate_key
-from tests.dbutil import create_database, drop_database, redis_url
+from tests.dbutil import create_database, drop_database, migrate_fresh, redis_url
 from tests.e2e.harness import orm
 from tests.fakes.base import Reply
 from tests.fakes.openai_fake import OpenAIFake
@@ -53,7 +52,7 @@ class Gw:
 @pytest.fixture
 async def gw(tmp_path: Path) -> AsyncIterator[Gw]:
     url = await create_database(tmp_path)
-    await migrate(url)
+    await migrate_fresh(url)
     secret, prefix, digest = generate_key()
     async with orm(url):
         await ModelPrice.create(model=MODEL, input_per_mtok=6000, output_per_mtok=0)

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from backend.data.db import close_db, init_db, migrate
+from backend.data.db import close_db, init_db
 from backend.data.events import EventBus, LocalBus, RedisBus
 from backend.data.models.responses import StoredResponse
 from backend.dlp.redact import Redactor
@@ -22,7 +22,7 @@ from backend.dlp.vault import Vault
 from backend.ir.errors import GatewayError
 from backend.responses_store import ResponseStore
 from backend.state.snapshot import KeyInfo, OrgInfo, Principal, UserInfo
-from tests.dbutil import create_database, drop_database, redis_url
+from tests.dbutil import create_database, drop_database, migrate_fresh, redis_url
 
 TTL = 3600.0
 ALICE_EMAIL = "alice.private@example.com"
@@ -80,7 +80,7 @@ def user_item(text: str) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 async def database(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
     url = await create_database(tmp_path_factory.mktemp("responses"))
-    await migrate(url)
+    await migrate_fresh(url)
     await init_db(url)
     try:
         yield url

@@ -104,6 +104,7 @@ async def test_unreachable_ollama_is_quick_and_unhealthy(client: httpx.AsyncClie
     assert await discover(client, dead) == []
 
 
+@pytest.mark.serial
 async def test_hanging_ollama_is_bounded_by_the_timeout(
     client: httpx.AsyncClient, hanging_url: str
 ) -> None:

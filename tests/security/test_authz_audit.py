@@ -34,11 +34,10 @@ from websockets.exceptions import ConnectionClosed
 
 from backend.app import create_app
 from backend.config import Settings
-from backend.data.db import migrate
 from backend.data.log_record import ErrorRecord, LogRecord
 from backend.graphql import authz
 from backend.graphql.schema import schema as strawberry_schema
-from tests.dbutil import create_database, drop_database, redis_url
+from tests.dbutil import create_database, drop_database, migrate_fresh, redis_url
 from tests.security.authz_probe import (
     ProbeBuilder,
     allowed_problem,
@@ -82,7 +81,7 @@ class Audit:
 async def audit(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Audit]:
     tmp = tmp_path_factory.mktemp("authz")
     url = await create_database(tmp)
-    await migrate(url)
+    await migrate_fresh(url)
     settings = Settings(
         database_url=url,
         redis_url=redis_url(),

@@ -34,7 +34,6 @@ from websockets.exceptions import ConnectionClosed
 
 from backend.app import create_app
 from backend.config import Settings
-from backend.data.db import migrate
 from backend.data.models.sso import SsoIdentity
 from backend.data.models.tenancy import Organization, User
 from backend.gateway import Gateway
@@ -42,7 +41,7 @@ from backend.security.passwords import hash_password
 from backend.security.sessions import issue_token
 from backend.sso.config import client_for
 from backend.sso.signin import identity_key
-from tests.dbutil import create_database, drop_database, redis_url
+from tests.dbutil import create_database, drop_database, migrate_fresh, redis_url
 from tests.e2e.harness import GatewayProc
 from tests.security.authz_world import serve
 from tests.sso.provider import (
@@ -119,7 +118,7 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
     require_installed()
     tmp = tmp_path_factory.mktemp("sso")
     url = await create_database(tmp)
-    await migrate(url)
+    await migrate_fresh(url)
     settings = Settings(
         database_url=url,
         redis_url=redis_url(),
