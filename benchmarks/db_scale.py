@@ -108,6 +108,12 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--analyze-sqlite", action="store_true", help="run ANALYZE after the seed")
     p.add_argument("--json", default=None, help="write every figure to this file")
     p.add_argument(
+        "--compare",
+        nargs=2,
+        metavar=("BEFORE.json", "AFTER.json"),
+        help="print a before/after table of two --json files (no run)",
+    )
+    p.add_argument(
         "--gateway-root",
         default=str(ROOT),
         help="run the gateway from this checkout (e.g. a git worktree of the commit before)",
@@ -421,8 +427,36 @@ def write_json(path: Path, results: list[DbResult]) -> None:
     )
 
 
+def compare(before_path: Path, after_path: Path) -> str:
+    """Markdown: each query's median before and after, per database (``--compare``)."""
+    runs = [json.loads(before_path.read_text()), json.loads(after_path.read_text())]
+    names = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
+    dbs = [r["db"] for r in runs[1]]
+    ms = [{(r["db"], t["name"]): t for r in run for t in r["timings"]} for run in runs]
+    head = "| query (role) | " + " | ".join(f"{names[d]} before | {names[d]} after" for d in dbs)
+    lines = [head + " |", "|---|" + "---:|---:|" * len(dbs)]
+
+    def cell(t: dict[str, Any] | None) -> str:
+        if t is None:
+            return "—"
+        if t["error"]:
+            return "error" if "32-bit" in t["error"] or "Cannot query" in t["error"] else "failed"
+        return "—" if t["ms"] is None else f"{t['ms']:,.0f}" if t["ms"] >= 100 else f"{t['ms']:.1f}"
+
+    for t in runs[1][0]["timings"]:
+        role = "" if t["role"] == dbqueries.SUPER else f" ({t['role']})"
+        cells = []
+        for d in dbs:
+            cells += [cell(ms[0].get((d, t["name"]))), cell(ms[1].get((d, t["name"])))]
+        lines.append(f"| {t['name']}{role} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> int:
     args = parse_args()
+    if args.compare:
+        print(compare(Path(args.compare[0]), Path(args.compare[1])))
+        return 0
     dbs = [d.strip() for d in args.db.split(",") if d.strip()]
     if any(d not in ("sqlite", "postgres") for d in dbs):
         raise SystemExit("--db takes sqlite, postgres or both")

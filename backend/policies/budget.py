@@ -148,9 +148,7 @@ async def reserve_embedding(
     """Embeddings count against caps like chat: refused unpriced, reserved, settled after."""
     assert ctx.principal is not None
     billable(ctx, gw, [model])
-    amount = (
-        embedding_worst_case(gw, req, model) if applicable_caps(ctx.principal) else Decimal(0)
-    )
+    amount = embedding_worst_case(gw, req, model) if applicable_caps(ctx.principal) else Decimal(0)
     ctx.reservation = await gw.budget.reserve(ctx.principal, amount, ctx.created_at)
 
 
