@@ -41,12 +41,29 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
     }
 
 
+async def _open_first(config: dict[str, Any]) -> None:
+    """Open the connection once outside Tortoise's query lock, so a database that cannot be
+    opened is an error here. Tortoise's SQLite client opens it lazily inside that lock and does
+    not release it when opening fails (a file that is not a database); the migration recorder
+    swallows that first error and its next statement waits on the lock forever."""
+    from tortoise.connection import get_connection
+
+    await Tortoise.init(config=config)
+    await get_connection("default").create_connection(with_db=True)
+
+
 async def migrate(database_url: str) -> None:
     """Apply Tortoise's built-in migrations (idempotent)."""
     from tortoise.migrations.api import migrate as run_migrations
 
-    await run_migrations(config=tortoise_config(database_url))
-    await Tortoise.close_connections()
+    config = tortoise_config(database_url)
+    try:
+        await _open_first(config)
+        await run_migrations(config=config)
+    finally:
+        # Also after a failure: an open aiosqlite connection is a non-daemon thread, and the
+        # process would not exit until it closed.
+        await Tortoise.close_connections()
 
 
 async def init_db(database_url: str) -> None:

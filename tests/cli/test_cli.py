@@ -10,11 +10,14 @@ from __future__ import annotations
 import argparse
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import closing
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from backend.cli import build_parser, database_label
@@ -25,7 +28,7 @@ COMMANDS = ("serve", "migrate", "bootstrap", "rotate-key")
 
 
 def run_cli(
-    *args: str, data_dir: Path, env: dict[str, str] | None = None
+    *args: str, data_dir: Path, env: dict[str, str] | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
     full_env = {
         k: v
@@ -40,7 +43,7 @@ def run_cli(
         text=True,
         env=full_env,
         cwd=data_dir,
-        timeout=120,
+        timeout=timeout,
     )
 
 
@@ -160,6 +163,59 @@ async def test_migrate_names_the_database_without_password(tmp_path: Path) -> No
         assert database_label(shown) == url
         assert "s3cretpw" not in done.stdout + done.stderr
         assert "Tortoise-ORM shutdown" not in done.stdout + done.stderr
+    finally:
+        await drop_database(url)
+
+
+def _not_a_database(path: Path) -> None:
+    path.write_bytes(b"not an SQLite file, " * 64)
+
+
+def _conflicting_table(path: Path) -> None:
+    # A table the first migration creates, with other columns: its CREATE TABLE fails.
+    with closing(sqlite3.connect(path)) as conn:
+        conn.execute("CREATE TABLE agent_configs (x TEXT)")
+        conn.commit()
+
+
+@pytest.mark.parametrize(
+    ("prepare", "needle"),
+    [
+        (_not_a_database, "file is not a database"),
+        (_conflicting_table, 'table "agent_configs" already exists'),
+    ],
+    ids=["not a database", "conflicting table"],
+)
+def test_migrate_failure_exits_2_promptly(
+    prepare: Callable[[Path], None], needle: str, tmp_path: Path
+) -> None:
+    # Both hung: the first on a query lock Tortoise never released, the second on the open
+    # SQLite connection's thread after the error was printed. SQLite on purpose: PostgreSQL
+    # failures exited already (the unreachable-database cases above).
+    path = tmp_path / "bad.sqlite3"
+    prepare(path)
+    done = run_cli(
+        "migrate", data_dir=tmp_path, env={"DATABASE_URL": f"sqlite:///{path}"}, timeout=30
+    )
+    _assert_one_line_error(done, needle)
+    assert f"cannot migrate sqlite:///{path}" in done.stderr
+
+
+@pytest.mark.skipif(
+    not os.environ.get("DATABASE_URL", "").startswith("postgres"), reason="needs PostgreSQL"
+)
+async def test_migrate_conflict_on_postgres_exits_2_without_password(tmp_path: Path) -> None:
+    url = await create_database(tmp_path)
+    try:
+        conn = await asyncpg.connect(url.replace("postgres://", "postgresql://", 1))
+        try:
+            await conn.execute("CREATE TABLE agent_configs (x TEXT)")
+        finally:
+            await conn.close()
+        shown = url.replace("postgres://postgres@", "postgres://postgres:hunter2secret@", 1)
+        done = run_cli("migrate", data_dir=tmp_path, env={"DATABASE_URL": shown}, timeout=30)
+        _assert_one_line_error(done, f"cannot migrate {url}")
+        assert "agent_configs" in done.stderr
     finally:
         await drop_database(url)
 
