@@ -3,8 +3,10 @@
 Rotation (``rotate_key``) issues a new key for the same owner with the same name, limits (the
 administrator's locks included) and expiry, and retires the old one: at once (revoked), or at the
 end of a grace period (it expires then), so clients can move to the new secret without an outage.
-The new key's own spend cap counts from zero (caps are per key); what the old key spent stays in
-the log under its prefix.
+The new key continues the old key's counters: its spend cap counts what the old key spent this
+period and its rate-limit windows hold the old key's recent requests (counters are scoped by
+``lineage_id or id``, the first key of the rotation chain), so a rotation cannot reset a cap.
+What the old key spent stays in the log under its prefix.
 """
 
 from __future__ import annotations
@@ -221,6 +223,8 @@ async def rotate_key(
         # The locks go along: rotating must not free an owner from an administrator's limit.
         admin_limits=dict(old.admin_limits or {}),
         expires_at=old.expires_at,
+        # Same counters as the old key (see the module docstring).
+        lineage_id=old.lineage_id if old.lineage_id is not None else old.id,
     )
     if grace:
         retire = now + dt.timedelta(seconds=grace)
@@ -288,4 +292,38 @@ async def spend_since(items: Sequence[tuple[str, str, dt.datetime]]) -> list[Key
     for prefix, period, start in items:
         cost, n, unknown_n = found.get((prefix, start), (Decimal("0.00000000"), 0, 0))
         out.append(KeySpend(period, start, cost, n, unknown_n))
+    return out
+
+
+def counter_id(key: ApiKey) -> int:
+    """The id scoping the key's cap and rate-limit counters (``KeyInfo.counter_id``)."""
+    return key.id if key.lineage_id is None else key.lineage_id
+
+
+async def chain_spend_since(items: Sequence[tuple[int, str, dt.datetime]]) -> list[KeySpend]:
+    """Spend of key chains, for (counter id, period, start) items: the sum over every key of
+    the rotation chain (they share one cap counter, so the cap is measured against it)."""
+    ids = sorted({item[0] for item in items})
+    rows = await ApiKey.filter(Q(id__in=ids) | Q(lineage_id__in=ids)).values_list(
+        "id", "lineage_id", "prefix"
+    )
+    prefixes: dict[int, list[str]] = {}
+    for key_id, lineage_id, prefix in rows:
+        prefixes.setdefault(key_id if lineage_id is None else lineage_id, []).append(prefix)
+    wanted = sorted(
+        {(p, period, start) for cid, period, start in items for p in prefixes.get(cid, ())}
+    )
+    spent = dict(zip(wanted, await spend_since(wanted) if wanted else [], strict=True))
+    out = []
+    for cid, period, start in items:
+        parts = [spent[(p, period, start)] for p in prefixes.get(cid, ())]
+        out.append(
+            KeySpend(
+                period,
+                start,
+                sum((x.cost_usd for x in parts), Decimal("0.00000000")),
+                sum(x.requests for x in parts),
+                sum(x.unknown_cost_requests for x in parts),
+            )
+        )
     return out

@@ -58,11 +58,26 @@ def all_caps(tenancy: Tenancy, keys: Keys) -> Iterator[Cap]:
         if limits is not None and limits.spend_cap_usd is not None:
             period = period_kind(limits.cap_period)
             yield Cap(("app", app.id), period, limits.spend_cap_usd, False, app.slug)
+    # Keys of one rotation chain share a counter (an old key in its grace period and its
+    # successor): one cap for the chain, named after its newest key.
+    newest: dict[int, Any] = {}
     for key in keys.by_hash.values():
         limits = getattr(key, "limits", None)
         if not key.revoked and limits is not None and limits.spend_cap_usd is not None:
-            period = period_kind(limits.cap_period)
-            yield Cap(("key", key.id), period, limits.spend_cap_usd, False, key.prefix)
+            seen = newest.get(key.counter_id)
+            if seen is None or key.id > seen.id:
+                newest[key.counter_id] = key
+    for counter_id, key in newest.items():
+        period = period_kind(key.limits.cap_period)
+        yield Cap(("key", counter_id), period, key.limits.spend_cap_usd, False, key.prefix)
+
+
+def key_chains(keys: Keys) -> dict[int, set[int]]:
+    """Counter id of a key chain -> ids of its keys (a rule naming any of them watches it)."""
+    out: dict[int, set[int]] = {}
+    for key in keys.by_hash.values():
+        out.setdefault(key.counter_id, {key.counter_id}).add(key.id)
+    return out
 
 
 class AlertWatcher:
@@ -145,11 +160,14 @@ class AlertWatcher:
         if not thresholds:
             return out
         budget = self._gw.budget
-        for cap in all_caps(self._gw.store.tenancy, self._gw.store.keys):
+        keys = self._gw.store.keys
+        chains = key_chains(keys) if rule.scope_id is not None else {}
+        for cap in all_caps(self._gw.store.tenancy, keys):
             if rule.scope_kind and cap.scope[0] != rule.scope_kind:
                 continue
             if rule.scope_id is not None and cap.scope[1] != rule.scope_id:
-                continue
+                if cap.scope[0] != "key" or rule.scope_id not in chains.get(cap.scope[1], ()):
+                    continue
             start = period_start(cap.period, now)
             previous = Decimal(0)
             if cap.rollover:

@@ -10,7 +10,9 @@ and are never cached, so an admin's change applies from the next request on.
   organization) and app keys (through the app's organization), i.e. ``principal.org``, which the
   authentication step resolves from ``user.org_id`` / ``app.org_id``.
 - **App cap** — scope ``("app", app_id)``, the app's own ``cap_period`` — for the app's keys.
-- **Key cap** — scope ``("key", key_id)``, the key's own ``cap_period`` — for that key alone.
+- **Key cap** — scope ``("key", key.counter_id)``, the key's own ``cap_period`` — for that key and
+  the keys of its rotation chain (``counter_id`` is the chain's first key's id), so rotating a
+  key continues its counter instead of starting a new one.
 
 A request must fit in every one of them, so the tightest applies.
 
@@ -70,7 +72,9 @@ def applicable_caps(principal: Principal) -> tuple[Cap, ...]:
     key = principal.key
     if key.limits.spend_cap_usd is not None:
         period = period_kind(key.limits.cap_period)
-        caps.append(Cap(("key", key.id), period, key.limits.spend_cap_usd, False, key.prefix))
+        caps.append(
+            Cap(("key", key.counter_id), period, key.limits.spend_cap_usd, False, key.prefix)
+        )
     app = principal.app
     if principal.key.app_id is not None and app is not None:
         if app.limits.spend_cap_usd is not None:

@@ -79,7 +79,8 @@ def applicable_limits(principal: Principal) -> tuple[RateLimit, ...]:
         if tpm is not None:
             out.append(RateLimit(scope, "tokens", tpm, owner))
 
-    add(("key", key.id), key.rate_limit_rpm, key.limits.tpm, key.prefix)
+    # The chain's id, not the key's: a rotated key continues its predecessor's windows.
+    add(("key", key.counter_id), key.rate_limit_rpm, key.limits.tpm, key.prefix)
     if key.user_id is not None and user is not None:
         add(("user", user.id), user.limits.rpm, user.limits.tpm, user.email)
     if key.app_id is not None and app is not None:

@@ -14,7 +14,7 @@ from strawberry.dataloader import DataLoader
 from tortoise.models import Model
 
 from backend.admin.errors import NotAuthenticated
-from backend.admin.keys import KeySpend, spend_since
+from backend.admin.keys import KeySpend, chain_spend_since
 from backend.admin.tenancy import member_counts
 from backend.data.models.tenancy import App, Organization, User
 from backend.gateway import Gateway
@@ -46,8 +46,10 @@ class Loaders:
     )
     app: DataLoader[int, App | None] = field(default_factory=lambda: DataLoader(_by_id(App)))
     member_count: DataLoader[int, int] = field(default_factory=lambda: DataLoader(_member_counts))
-    #: (key prefix, period, period start) -> the key's spend since then.
-    key_spend: DataLoader[Any, KeySpend] = field(default_factory=lambda: DataLoader(spend_since))
+    #: (key counter id, period, period start) -> its rotation chain's spend since then.
+    key_spend: DataLoader[Any, KeySpend] = field(
+        default_factory=lambda: DataLoader(chain_spend_since)
+    )
 
 
 @dataclass

@@ -21,14 +21,21 @@ from backend.graphql.permissions import IsAdmin, IsAuthenticated
 from backend.graphql.tenancy import AppType, UserType
 
 
-@strawberry.type(description="What a key spent in its cap period so far (from the request log).")
+@strawberry.type(
+    description=(
+        "What a key spent in its cap period so far (from the request log), with the keys it was "
+        "rotated from or into: they share its spend cap's counter."
+    )
+)
 class KeySpend:
     period: CapPeriod = strawberry.field(
         description="The key's cap period (monthly when it has no cap)."
     )
     period_start: dt.datetime = strawberry.field(description="When the period began (UTC).")
     cost_usd: Decimal = strawberry.field(description="Cost in USD of its priced requests.")
-    requests: int = strawberry.field(description="Requests made with it in the period.")
+    requests: int = strawberry.field(
+        description="Requests made in the period with it and the keys of its rotation chain."
+    )
     unknown_cost_requests: int = strawberry.field(
         description="Requests answered by a model without a price: not in costUsd."
     )
@@ -59,13 +66,21 @@ class ApiKeyType:
     )
 
     _cap_period: strawberry.Private[str | None] = None
+    #: Scope of its counters, shared along a rotation chain (``svc.counter_id``).
+    _counter_id: strawberry.Private[int | None] = None
 
-    @strawberry.field(description="What the key spent in its cap period so far.")
+    @strawberry.field(
+        description=(
+            "What the key spent in its cap period so far, with the keys of its rotation chain "
+            "(a rotated key continues its predecessor's cap counter)."
+        )
+    )
     async def spend_this_period(self, info: Info) -> KeySpend:
         now = info.context.gateway.clock()
         period = svc.period_kind(self._cap_period)
         start = svc.period_start(period, now)
-        spent = await info.context.loaders.key_spend.load((self.prefix, period, start))
+        chain = self.id if self._counter_id is None else self._counter_id
+        spent = await info.context.loaders.key_spend.load((chain, period, start))
         return KeySpend(
             period=CapPeriod(spent.period),
             period_start=spent.period_start,
@@ -108,6 +123,7 @@ class ApiKeyType:
             status=ApiKeyStatus(svc.key_status(k, now)),
             limits=limits_type(k),
             _cap_period=k.cap_period,
+            _counter_id=svc.counter_id(k),
         )
 
 

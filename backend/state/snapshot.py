@@ -78,6 +78,14 @@ class KeyInfo:
     #: Tokens per minute, the key's own spend cap and its model allowlist (``rate_limit_rpm``
     #: above is its requests per minute).
     limits: Limits = field(default_factory=lambda: NO_LIMITS)
+    #: First key of its rotation chain (``ApiKey.lineage_id``); None: this key is the first.
+    lineage_id: int | None = None
+
+    @property
+    def counter_id(self) -> int:
+        """Id scoping the key's spend-cap and rate-limit counters: shared by a key and the keys
+        rotated from it, so rotating does not reset them."""
+        return self.id if self.lineage_id is None else self.lineage_id
 
 
 @dataclass(frozen=True, slots=True)

@@ -115,6 +115,7 @@ async def load_keys() -> Keys:
                 k.expires_at,
                 k.revoked_at is not None,
                 limits_of(k, cap=True),
+                k.lineage_id,
             )
             for k in await ApiKey.all()
         }

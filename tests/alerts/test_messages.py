@@ -11,7 +11,7 @@ import orjson
 
 from backend.alerts import messages
 from backend.alerts.deliveries import MAX_DELAY_S, backoff_s
-from backend.alerts.watch import all_caps
+from backend.alerts.watch import all_caps, key_chains
 from backend.state.snapshot import (
     AppInfo,
     KeyInfo,
@@ -104,3 +104,18 @@ def test_every_cap_of_the_snapshot() -> None:
         ("app", 4): ("daily", Decimal(3), False),
         ("key", 5): ("daily", Decimal(3), False),
     }
+
+
+def test_a_rotation_chain_is_one_cap() -> None:
+    # Key 8 was rotated from 7 with a grace period (both active): one counter, one cap, named
+    # after the newest key; a rule naming either key id watches it.
+    capped = Limits(spend_cap_usd=Decimal(3), cap_period="daily")
+    keys = Keys(
+        {
+            "h7": KeyInfo(7, "sk-old", 2, None, limits=capped),
+            "h8": KeyInfo(8, "sk-new", 2, None, limits=capped, lineage_id=7),
+        }
+    )
+    caps = [(c.scope, c.owner) for c in all_caps(Tenancy(), keys)]
+    assert caps == [(("key", 7), "sk-new")]
+    assert key_chains(keys) == {7: {7, 8}}

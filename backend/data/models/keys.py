@@ -37,6 +37,11 @@ class ApiKey(Model):
     admin_limits: fields.JSONField[Any] = fields.JSONField(default=dict, db_default={})
     expires_at = fields.DatetimeField(null=True)
     revoked_at = fields.DatetimeField(null=True)
+    # Id of the first key of its rotation chain (null: no key was rotated into this one). The
+    # key's spend-cap and rate-limit counters are scoped by ``lineage_id or id``, so a rotated
+    # key continues its predecessor's instead of starting from zero. A plain id, not a foreign
+    # key: deleting the first key must not lose the chain's counters.
+    lineage_id = fields.IntField(null=True)
     last_used_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
