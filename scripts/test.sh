@@ -15,7 +15,7 @@ mypy backend || exit 1
 # tests/conftest.py), then the few timing-sensitive tests (marked `serial`) run alone after it.
 JOBS="${SWITCHBOARD_TEST_JOBS:-$(nproc)}"
 suite() {
-  python -m pytest -q -n "$JOBS" --dist loadgroup -m "not serial" "$@"
+  python -m pytest -q -n "$JOBS" --dist loadscope -m "not serial" "$@"
   local rc=$?
   python -m pytest -q -m serial "$@"
   local rc_serial=$?
