@@ -221,7 +221,8 @@ async def rotate_key(
         cap_period=old.cap_period,
         allowed_models=old.allowed_models,
         # The locks go along: rotating must not free an owner from an administrator's limit.
-        admin_limits=dict(old.admin_limits or {}),
+        # (A record that is not an object holds no lock: limits.stored_locks.)
+        admin_limits=dict(old.admin_limits) if isinstance(old.admin_limits, dict) else {},
         expires_at=old.expires_at,
         # Same counters as the old key (see the module docstring).
         lineage_id=old.lineage_id if old.lineage_id is not None else old.id,

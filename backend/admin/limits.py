@@ -57,8 +57,8 @@ class LimitsView:
     allowed_models: list[str] | None
     spend_cap_usd: Decimal | None
     cap_period: str
-    #: ``ApiKey.admin_limits`` (keys only).
-    locks: dict[str, Any]
+    #: ``ApiKey.admin_limits`` (keys only): the entries of known limits (``stored_locks``).
+    locks: dict[str, dict[str, Any]]
 
 
 def view(row: ApiKey | User | App | Organization) -> LimitsView:
@@ -72,8 +72,74 @@ def view(row: ApiKey | User | App | Organization) -> LimitsView:
         None if row.allowed_models is None else list(row.allowed_models),
         cap,
         period,
-        dict(row.admin_limits or {}) if isinstance(row, ApiKey) else {},
+        stored_locks(row.admin_limits) if isinstance(row, ApiKey) else {},
     )
+
+
+# A key's locks are JSON written by ``apply_to_key``; a record written otherwise (by hand, by an
+# older version) may hold anything, so every reader below goes through these and a bad record
+# reads as "unreadable" instead of failing the query or mutation that touches the key.
+#: The roles a lock may record (the GraphQL ``Role`` values).
+LOCK_ROLES = ("super_admin", "org_admin", "member")
+
+
+def stored_locks(raw: Any) -> dict[str, dict[str, Any]]:
+    """The locks of a key's ``admin_limits``, by limit name: the entries of limits this version
+    knows; an entry that is not an object as one with no ceiling and no role (it still binds)."""
+    if not isinstance(raw, dict):
+        return {}
+    return {
+        name: dict(lock) if isinstance(lock, dict) else {"role": None}
+        for name, lock in raw.items()
+        if name in LIMIT_NAMES
+    }
+
+
+def lock_role(lock: dict[str, Any]) -> str | None:
+    """The role recorded with a lock: ``super_admin`` when the record has no role entry (as
+    before), None when what it holds is not a role."""
+    if "role" not in lock:
+        return "super_admin"
+    role = lock["role"]
+    return role if role in LOCK_ROLES else None
+
+
+def lock_by(lock: dict[str, Any]) -> int | None:
+    by = lock.get("by")
+    return by if isinstance(by, int) and not isinstance(by, bool) else None
+
+
+def lock_name(lock: dict[str, Any]) -> str | None:
+    name = lock.get("name")
+    return name if isinstance(name, str) and name else None
+
+
+def lock_at(lock: dict[str, Any]) -> dt.datetime | None:
+    at = lock.get("at")
+    try:
+        return dt.datetime.fromisoformat(at) if isinstance(at, str) else None
+    except ValueError:
+        return None
+
+
+def ceiling(name: str, lock: dict[str, Any]) -> Any:
+    """A lock's ceiling: an int (rates), a list of patterns (allowlist) or (amount, period)
+    (spend cap); None when the record does not hold one."""
+    value = lock.get("value")
+    if name in ("rate_limit_rpm", "rate_limit_tpm"):
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+    if name == "allowed_models":
+        if isinstance(value, list) and all(isinstance(m, str) for m in value):
+            return list(value)
+        return None
+    try:
+        amount = Decimal(str(value))
+    except ArithmeticError:  # InvalidOperation
+        return None
+    period = lock.get("period")
+    if value is None or not amount.is_finite() or period not in PERIODS:
+        return None
+    return amount, period
 
 
 def models_list(value: Any, field: str = "allowedModels") -> list[str] | None:
@@ -117,38 +183,42 @@ def _is_key_admin(actor: Actor, key: ApiKey) -> bool:
     return actor.role == "org_admin" and not own
 
 
-def _tighter_or_equal(name: str, new: dict[str, Any], lock: dict[str, Any]) -> bool:
-    value = lock.get("value")
+def _tighter_or_equal(name: str, new: dict[str, Any], top: Any) -> bool:
+    """Is the limit ``name`` in ``new`` within the lock's readable ceiling ``top``?"""
     if name in ("rate_limit_rpm", "rate_limit_tpm"):
-        return new[name] is not None and new[name] <= value
+        return new[name] is not None and new[name] <= top
     if name == "allowed_models":
-        patterns = [str(p).lower() for p in value or []]
+        patterns = [p.lower() for p in top]
         given = new[name]
         return given is not None and all(
             any(fnmatchcase(m.lower(), p) for p in patterns) for m in given
         )
     amount, period = new["spend_cap_usd"], new["cap_period"]
+    cap, cap_period = top
     return (
         amount is not None
-        and amount <= Decimal(str(value))
-        and _PERIOD_RANK[period] <= _PERIOD_RANK[str(lock.get("period"))]
+        and amount <= cap
+        and _PERIOD_RANK.get(period, len(PERIODS)) <= _PERIOD_RANK[cap_period]
     )
 
 
 def shown(name: str, lock: dict[str, Any]) -> str:
-    value = lock.get("value")
+    top = ceiling(name, lock)
+    if top is None:
+        return "unreadable"
     if name == "allowed_models":
-        return ", ".join(str(m) for m in value or []) or "no model"
+        return ", ".join(top) or "no model"
     if name == "spend_cap":
-        return f"${Decimal(str(value)):.2f} {lock.get('period')}"
-    return str(value)
+        return f"${top[0]:.2f} {top[1]}"
+    return str(top)
 
 
 def setter(lock: dict[str, Any]) -> str:
     """Who set a lock, in words: ``org_admin Ann Admin, user #3`` (``org_admin, user #3`` for a
-    lock recorded before names were; ``super_admin`` for the CLI)."""
-    role, name, by = lock.get("role") or "super_admin", lock.get("name"), lock.get("by")
-    who = f"{role} {name}" if name else role
+    lock recorded before names were; ``super_admin`` for the CLI; ``unknown`` when the record
+    holds neither a role nor a name)."""
+    who = " ".join(part for part in (lock_role(lock), lock_name(lock)) if part) or "unknown"
+    by = lock_by(lock)
     return who if by is None else f"{who}, user #{by}"
 
 
@@ -168,7 +238,9 @@ def _lock_names(fields: dict[str, Any]) -> set[str]:
 
 def apply_to_key(actor: Actor, key: ApiKey, fields: dict[str, Any], now: dt.datetime) -> None:
     """Set validated ``fields`` on ``key`` (not saved), enforcing and recording admin locks."""
-    locks: dict[str, Any] = dict(key.admin_limits or {})
+    # Entries this version does not know are kept as they are; a record that is not an object
+    # binds nothing (no limit can be read from it) and is replaced.
+    locks: dict[str, Any] = dict(key.admin_limits) if isinstance(key.admin_limits, dict) else {}
     admin = _is_key_admin(actor, key)
     after = {
         "rate_limit_rpm": fields.get("rate_limit_rpm", key.rate_limit_rpm),
@@ -179,9 +251,18 @@ def apply_to_key(actor: Actor, key: ApiKey, fields: dict[str, Any], now: dt.date
     }
     names = _lock_names(fields)
     if not admin:
-        for name in sorted(names & set(locks)):
-            lock = locks[name]
-            if not _tighter_or_equal(name, after, lock):
+        known = stored_locks(locks)
+        for name in sorted(names & set(known)):
+            lock = known[name]
+            top = ceiling(name, lock)
+            if top is None:
+                # Fail closed: an unreadable ceiling is still an administrator's lock.
+                raise Forbidden(
+                    f"the {LIMIT_NAMES[name]} of key {key.prefix} was set by an administrator "
+                    f"({setter(lock)}) and its recorded ceiling is unreadable: only an "
+                    "administrator may change it"
+                )
+            if not _tighter_or_equal(name, after, top):
                 raise Forbidden(
                     f"the {LIMIT_NAMES[name]} of key {key.prefix} ({shown(name, lock)}) was set "
                     f"by an administrator ({setter(lock)}): you may tighten it but not raise "

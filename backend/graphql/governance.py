@@ -54,14 +54,17 @@ class LimitName(Enum):
 class LimitLockType:
     limit: LimitName = strawberry.field(description="Which limit.")
     ceiling: str = strawberry.field(
-        description="The value the administrator set (the owner stays at or under it)."
+        description="The value the administrator set (the owner stays at or under it); "
+        "'unreadable' when its record holds none (the owner may not change the limit then)."
     )
     set_by_id: int | None = strawberry.field(description="The administrator's user id.")
     set_by_name: str | None = strawberry.field(
         description="The administrator's name when they set it (null: the CLI, or set before "
         "names were recorded)."
     )
-    set_by_role: Role = strawberry.field(description="Their role when they set it.")
+    set_by_role: Role | None = strawberry.field(
+        description="Their role when they set it (null: the record names no known role)."
+    )
     set_at: dt.datetime | None = strawberry.field(description="When.")
 
 
@@ -101,18 +104,16 @@ def limits_type(row: Any) -> LimitsType:
     """The ``Limits`` of an ``ApiKey``, ``User``, ``App`` or ``Organization`` row."""
     view = svc.view(row)
     locks = []
-    for name, lock in sorted(view.locks.items()):
-        if name not in svc.LIMIT_NAMES or not isinstance(lock, dict):
-            continue
-        at = lock.get("at")
+    for name, lock in sorted(view.locks.items()):  # known limits only (svc.stored_locks)
+        role = svc.lock_role(lock)
         locks.append(
             LimitLockType(
                 limit=LimitName(name),
                 ceiling=svc.shown(name, lock),
-                set_by_id=lock.get("by"),
-                set_by_name=lock.get("name") if isinstance(lock.get("name"), str) else None,
-                set_by_role=Role(lock.get("role") or "super_admin"),
-                set_at=dt.datetime.fromisoformat(at) if isinstance(at, str) else None,
+                set_by_id=svc.lock_by(lock),
+                set_by_name=svc.lock_name(lock),
+                set_by_role=None if role is None else Role(role),
+                set_at=svc.lock_at(lock),
             )
         )
     return LimitsType(

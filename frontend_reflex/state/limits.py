@@ -65,10 +65,14 @@ def lock_rows(limits: Mapping[str, Any]) -> list[dict[str, str]]:
     """The limits an administrator set on a key: which, its ceiling, who set it and when."""
     rows = []
     for lock in limits.get("locks") or []:
-        role = queries.stored(lock.get("setByRole"), "super_admin").replace("_", " ")
+        # No role: the gateway could not read one from the lock's record.
+        role = queries.stored(lock.get("setByRole")).replace("_", " ")
         name = lock.get("setByName")
         by = lock.get("setById")
-        who = f"{name} ({role})" if name else f"a {role}" + (f" (user #{by})" if by else "")
+        if name:
+            who = f"{name} ({role})" if role else str(name)
+        else:
+            who = (f"a {role}" if role else "an administrator") + (f" (user #{by})" if by else "")
         rows.append(
             {
                 "limit": LOCK_LABELS.get(str(lock.get("limit")), str(lock.get("limit"))),

@@ -71,6 +71,11 @@ def test_locks_say_which_limit_its_ceiling_and_who_set_it() -> None:
     # A lock recorded before names were: the role and the user id.
     assert rows[1]["who"] == "a super admin (user #1)"
     assert rows[1]["limit"] == "Spend cap"
+    # A damaged record: the gateway answers no role (and "unreadable" for a lost ceiling).
+    damaged = {"limit": "ALLOWED_MODELS", "ceiling": "unreadable", "setByRole": None}
+    assert lock_rows({"locks": [damaged]})[0]["who"] == "an administrator"
+    named = {**damaged, "setByName": "Ann Admin", "setById": 3}
+    assert lock_rows({"locks": [named]})[0]["who"] == "Ann Admin"
 
 
 def test_only_what_changed_is_sent() -> None:

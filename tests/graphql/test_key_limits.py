@@ -207,3 +207,114 @@ async def test_limits_are_validated(env: Env, world: World) -> None:
         assert (err["code"], err["field"]) == ("BAD_USER_INPUT", field), (changes, err)
     err = error(await set_limits(env, admin, "USER", 999_999, requestsPerMinute=1))
     assert err["code"] == "NOT_FOUND"
+
+
+async def test_bad_limits_on_a_key_are_refused_as_bad_input(env: Env, world: World) -> None:
+    key_id, _ = await member_key(env, world)
+    for token in (world.token("member_a"), world.token("admin_a")):
+        for changes, field in (
+            ({"requestsPerMinute": 0}, "requestsPerMinute"),
+            ({"tokensPerMinute": 1_000_000_001}, "tokensPerMinute"),
+            ({"spendCapUsd": "1e999999999"}, "spendCapUsd"),
+            ({"spendCapUsd": "0.000000001"}, "spendCapUsd"),
+            ({"capPeriod": None}, "capPeriod"),
+            ({"allowedModels": [""]}, "allowedModels"),
+        ):
+            err = error(await set_limits(env, token, "KEY", key_id, **changes))
+            assert (err["code"], err["field"]) == ("BAD_USER_INPUT", field), (changes, err)
+    row = await ApiKey.get(id=key_id)
+    assert (row.rate_limit_rpm, row.spend_cap_usd, row.admin_limits) == (None, None, {})
+
+
+#: Lock records this version did not write (by hand, an older version): each limit's record
+#: names a bad role or holds a bad value.
+DAMAGED = {
+    "rate_limit_rpm": {"value": 100, "by": "x", "role": "owner", "at": "yesterday", "name": 7},
+    "rate_limit_tpm": {"value": "lots", "role": "org_admin"},
+    "spend_cap": {"value": "abc", "period": ["hourly"], "role": 3},
+    "allowed_models": 5,
+    "not_a_limit": {"value": 1},
+}
+
+
+async def test_a_damaged_lock_record_reads_and_still_binds(env: Env, world: World) -> None:
+    key_id, _ = await member_key(env, world)
+    member, admin = world.token("member_a"), world.token("admin_a")
+    await ApiKey.filter(id=key_id).update(admin_limits=DAMAGED)
+    # Read by the owner, directly and through the key: no "Unexpected error", the readable
+    # parts as recorded, the rest null or "unreadable".
+    got = data(await gql(env, GET, {"t": "KEY", "id": key_id}, member))["limits"]["locks"]
+    by_limit = {lock["limit"]: lock for lock in got}
+    assert set(by_limit) == {
+        "REQUESTS_PER_MINUTE",
+        "TOKENS_PER_MINUTE",
+        "SPEND_CAP",
+        "ALLOWED_MODELS",
+    }
+    assert by_limit["REQUESTS_PER_MINUTE"] == {
+        "limit": "REQUESTS_PER_MINUTE",
+        "ceiling": "100",
+        "setById": None,
+        "setByName": None,
+        "setByRole": None,
+        "setAt": None,
+    }
+    assert by_limit["TOKENS_PER_MINUTE"]["setByRole"] == "ORG_ADMIN"
+    for name in ("TOKENS_PER_MINUTE", "SPEND_CAP", "ALLOWED_MODELS"):
+        assert by_limit[name]["ceiling"] == "unreadable", by_limit[name]
+    assert by_limit["SPEND_CAP"]["setByRole"] is None
+    listed = data(
+        await gql(env, "{ apiKeys { nodes { limits { locks { limit } } } } }", None, member)
+    )
+    assert len(listed["apiKeys"]["nodes"][0]["limits"]["locks"]) == 4
+
+    # The owner may tighten under a readable ceiling, whoever the record says set it...
+    got = data(await set_limits(env, member, "KEY", key_id, requestsPerMinute=50))["setLimits"]
+    assert got["requestsPerMinute"] == 50
+    err = error(await set_limits(env, member, "KEY", key_id, requestsPerMinute=101))
+    assert (
+        err["code"] == "FORBIDDEN"
+        and "(100) was set by an administrator (unknown)" in (err["message"])
+    )
+    # ... and may not change a limit whose ceiling cannot be read: a clear refusal.
+    for changes, what in (
+        ({"tokensPerMinute": 10}, "tokens-per-minute limit"),
+        ({"spendCapUsd": "1", "capPeriod": "DAILY"}, "spend cap"),
+        ({"allowedModels": ["gpt-4o"]}, "model allowlist"),
+    ):
+        err = error(await set_limits(env, member, "KEY", key_id, **changes))
+        assert err["code"] == "FORBIDDEN", (changes, err)
+        assert f"the {what} of key" in err["message"], err
+        assert (
+            "its recorded ceiling is unreadable: only an administrator may change it"
+            in (err["message"])
+        )
+    # An administrator sets them again, which writes good records (the unknown entry stays).
+    got = data(
+        await set_limits(
+            env, admin, "KEY", key_id, tokensPerMinute=10, spendCapUsd="1", allowedModels=["a*"]
+        )
+    )["setLimits"]
+    assert {lock["ceiling"] for lock in got["locks"]} == {"100", "10", "$1.00 monthly", "a*"}
+    row = await ApiKey.get(id=key_id)
+    assert row.admin_limits["not_a_limit"] == {"value": 1}
+    assert row.admin_limits["rate_limit_tpm"]["role"] == "org_admin"
+    assert row.admin_limits["rate_limit_rpm"]["role"] == "owner"  # not touched, still binds
+
+
+async def test_admin_limits_that_are_not_an_object_bind_nothing(env: Env, world: World) -> None:
+    key_id, _ = await member_key(env, world)
+    await ApiKey.filter(id=key_id).update(admin_limits=[1, 2])
+    member = world.token("member_a")
+    got = data(await gql(env, GET, {"t": "KEY", "id": key_id}, member))["limits"]
+    assert got["locks"] == []
+    got = data(await set_limits(env, member, "KEY", key_id, requestsPerMinute=7))["setLimits"]
+    assert got["requestsPerMinute"] == 7
+    assert (await ApiKey.get(id=key_id)).admin_limits == {}
+    # Rotating such a key copies its locks (none) instead of failing.
+    await ApiKey.filter(id=key_id).update(admin_limits=[1, 2])
+    rotate = (
+        "mutation($id: Int!) { rotateApiKey(id: $id) { apiKey { limits { locks { limit } } } } }"
+    )
+    got = data(await gql(env, rotate, {"id": key_id}, member))["rotateApiKey"]
+    assert got["apiKey"]["limits"]["locks"] == []
