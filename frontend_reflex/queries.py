@@ -94,7 +94,8 @@ _LIVE = """
 
 
 def dashboard(*, with_live: bool) -> str:
-    """The live hour is a super_admin view; org_admins get the rest for their organization."""
+    """Every admin reads all of it (org_admins: their organization's numbers, live hour included);
+    ``with_live`` False leaves the live hour out (the benchmarks time both)."""
     return f"query Dashboard {{ dashboard {{ {_LIVE if with_live else ''}{_DASHBOARD_COMMON} }} }}"
 
 

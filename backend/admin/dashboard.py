@@ -1,6 +1,7 @@
 """The home dashboard's numbers, read from rollups only (``MinuteStat``, hourly and daily usage).
 
-Nothing here scans ``request_logs``: live reads one row per minute; trends, load and top
+Nothing here scans ``request_logs``: live reads one row per minute (per organization below
+super_admin); trends, load and top
 spenders read hourly rows for windows up to two days and the daily tables beyond
 (``data.windows``: per day x organization x model x provider, or x user), so answers stay fast
 with millions of log rows. Windows end at the gateway clock's current minute/hour/day, UTC.
@@ -14,10 +15,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from backend.admin.access import Actor, org_scope, require_super
+from backend.admin.access import Actor, org_scope
 from backend.admin.logs import money
 from backend.data import histogram, windows
-from backend.data.models.logs import MinuteStat
+from backend.data.models.logs import MinuteStat, OrgMinuteStat
 from backend.gateway import Gateway
 
 
@@ -52,14 +53,17 @@ def _pct(hist: dict[str, int], q: float) -> float | None:
 
 
 async def live(gw: Gateway, actor: Actor, minutes: int = 60) -> Live:
-    """Per-minute totals of the last ``minutes`` minutes (current minute included), gaps as 0."""
-    require_super(actor, "view gateway-wide live traffic")
+    """Per-minute totals of the last ``minutes`` minutes (current minute included), gaps as 0:
+    gateway-wide for a super_admin, requests made under their organization for an org_admin."""
+    own = org_scope(actor, "view live traffic")
     end = gw.clock().replace(second=0, microsecond=0)
     start = end - dt.timedelta(minutes=minutes - 1)
-    rows = {
-        r.bucket.replace(tzinfo=dt.UTC) if r.bucket.tzinfo is None else r.bucket: r
-        for r in await MinuteStat.filter(bucket__gte=start, bucket__lte=end)
-    }
+    found: list[MinuteStat] | list[OrgMinuteStat] = (
+        await MinuteStat.filter(bucket__gte=start, bucket__lte=end)
+        if own is None
+        else await OrgMinuteStat.filter(org_id=own, bucket__gte=start, bucket__lte=end)
+    )
+    rows = {_aware(r.bucket): r for r in found}
     points: list[MinutePoint] = []
     merged: dict[str, int] = {}
     for i in range(minutes):

@@ -30,6 +30,7 @@ from backend.data.models.logs import (
     ErrorReport,
     KeyRollup,
     MinuteStat,
+    OrgMinuteStat,
     RequestLog,
     TagRollup,
     UsageRollup,
@@ -287,7 +288,7 @@ class LogWriter:
         rollups: dict[RollupKey, dict[str, Any]] = {}
         tag_rollups: dict[TagKey, dict[str, Any]] = {}
         key_rollups: dict[KeyKey, dict[str, Any]] = {}
-        minutes: dict[dt.datetime, dict[str, Any]] = {}
+        minutes: dict[tuple[dt.datetime, int], dict[str, Any]] = {}
         activity: list[dict[str, Any]] = []
         policy_touch: dict[tuple[str, int], dt.datetime] = {}
         for r in logs:
@@ -322,7 +323,15 @@ class LogWriter:
             await upsert_totals(conn, TagRollup, TAG_KEY, tag_rollups, _add_totals, _db_value)
             await upsert_totals(conn, KeyRollup, KEY_KEY, key_rollups, _add_totals, _db_value)
             await upsert_totals(
-                conn, MinuteStat, ("bucket",), _minute_batch(minutes), _merge_hist, _db_value
+                conn, MinuteStat, ("bucket",), _minute_batch(minutes, None), _merge_hist, _db_value
+            )
+            await upsert_totals(
+                conn,
+                OrgMinuteStat,
+                ("bucket", "org_id"),
+                _minute_batch(minutes, "org"),
+                _merge_hist,
+                _db_value,
             )
             # The same totals per day, for long windows (data/daily.py, data/windows.py).
             await daily.write(
@@ -499,11 +508,12 @@ def _add_key_rollup(rollups: dict[KeyKey, dict[str, Any]], r: LogRecord) -> None
     _count(rollups.setdefault(key, _zero_totals()), r)
 
 
-def _add_minute(minutes: dict[dt.datetime, dict[str, Any]], r: LogRecord) -> None:
+def _add_minute(minutes: dict[tuple[dt.datetime, int], dict[str, Any]], r: LogRecord) -> None:
+    """Per minute and organization the request was made under (0: none)."""
     if r.superseded:
         return
     agg = minutes.setdefault(
-        _minute(r.created_at),
+        (_minute(r.created_at), r.org_id or 0),
         {
             "requests": 0,
             "errors": 0,
@@ -567,18 +577,27 @@ def _add_totals(row: dict[str, Any] | None, batch: dict[str, Any]) -> dict[str, 
     return added
 
 
-def _minute_batch(minutes: dict[dt.datetime, dict[str, Any]]) -> dict[tuple[Any, ...], Any]:
-    return {
-        (bucket,): {
+def _minute_batch(
+    minutes: dict[tuple[dt.datetime, int], dict[str, Any]], by: str | None
+) -> dict[tuple[Any, ...], Any]:
+    """Rows of ``minute_stats`` (``by`` None: organizations summed) or ``org_minute_stats``
+    ("org": one per organization, requests under none left out)."""
+    out: dict[tuple[Any, ...], Any] = {}
+    for (bucket, org_id), agg in minutes.items():
+        if by is not None and not org_id:
+            continue
+        key = (bucket,) if by is None else (bucket, org_id)
+        row = out.get(key)
+        batch = {
             "requests": agg["requests"],
             "errors": agg["errors"],
             "tokens": agg["tokens"],
             "cost_usd": agg["cost_usd"],
             "unknown_cost_requests": agg["unknown_cost_requests"],
-            "latency_hist": agg["hist"],
+            "latency_hist": dict(agg["hist"]),
         }
-        for bucket, agg in minutes.items()
-    }
+        out[key] = batch if row is None else _merge_hist(row, batch)
+    return out
 
 
 def _merge_hist(row: dict[str, Any] | None, batch: dict[str, Any]) -> dict[str, Any]:

@@ -130,6 +130,7 @@ SCOPES: dict[str, dict[str, str]] = {
     "Query.errorReports": REPORTS_UNDER_ORG,
     "Mutation.reportError": {"super_admin": "as self", "org_admin": "as self", "member": "as self"},
     "Query.dashboard": {"org_admin": ORG},
+    "Query.dashboard.live": {"org_admin": MADE_UNDER_ORG},
     "Query.analytics": {"org_admin": MADE_UNDER_ORG, "member": OWN_UNDER_ORG},
     # auth
     "Mutation.login": {"super_admin": ANYONE, "org_admin": ANYONE, "member": ANYONE, NONE: ANYONE},

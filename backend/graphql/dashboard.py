@@ -12,7 +12,7 @@ from backend.admin import dashboard as svc
 from backend.admin.errors import InvalidInput
 from backend.graphql.context import Info, viewer
 from backend.graphql.enums import ProviderHealth, RoutingStrategy
-from backend.graphql.permissions import IsAdmin, IsSuperAdmin
+from backend.graphql.permissions import IsAdmin
 from backend.graphql.scalars import TokenCount, tokens
 from backend.graphql.tenancy import UserType, visible_user
 
@@ -135,8 +135,11 @@ def _days(what: str) -> Any:
 @strawberry.type(description="Home dashboard numbers, from rollups.")
 class Dashboard:
     @strawberry.field(
-        permission_classes=[IsSuperAdmin],
-        description="Per-minute traffic of the last `minutes` minutes (super_admin).",
+        permission_classes=[IsAdmin],
+        description=(
+            "Per-minute traffic of the last `minutes` minutes (org_admins: requests made under "
+            "their organization)."
+        ),
     )
     async def live(
         self,
@@ -243,7 +246,7 @@ class Dashboard:
 class DashboardQuery:
     @strawberry.field(
         permission_classes=[IsAdmin],
-        description="Home dashboard numbers (org_admins: their organization; live: super_admin).",
+        description="Home dashboard numbers (org_admins: their organization).",
     )
     def dashboard(self) -> Dashboard:
         return Dashboard()

@@ -122,8 +122,8 @@ def catalogue(facts: dict[str, Any]) -> list[Query]:
             group="home",
         ),
         Query(
-            "home as org_admin (its organization)",
-            fq.dashboard(with_live=False),
+            "home as org_admin (its organization, live hour included)",
+            fq.dashboard(with_live=True),
             role=ORG_ADMIN,
             group="home",
         ),

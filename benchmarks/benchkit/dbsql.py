@@ -360,6 +360,23 @@ def rollups(d: Dialect, columns: dict[str, set[str]]) -> list[Rollup]:
                 hist="latency_hist",
             )
         )
+    if "org_minute_stats" in columns:
+        # An org_admin's live hour: the same per organization (requests under none left out).
+        out.append(
+            Rollup(
+                "org_minute_stats",
+                {"bucket": d.minute("r.created_at"), "org_id": "r.org_id"},
+                {
+                    "requests": "1",
+                    "errors": err,
+                    "tokens": "r.input_tokens + r.output_tokens",
+                    "cost_usd": "r.cost_usd",
+                    "unknown_cost_requests": unknown_cost(d),
+                },
+                where=f"{not_superseded} AND r.org_id IS NOT NULL",
+                hist="latency_hist",
+            )
+        )
     return out
 
 

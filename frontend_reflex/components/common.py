@@ -143,11 +143,13 @@ def secret_once(secret: Any, on_close: Any, title: str = "New API key") -> rx.Co
     )
 
 
-def stat_card(label: str, value: Any, hint: Any = "") -> rx.Component:
+def stat_card(label: str, value: Any, hint: Any = "", value_id: str = "") -> rx.Component:
+    """``value_id``: an id on the value alone (tests read it)."""
+    value_props = {"id": value_id} if value_id else {}
     return rx.card(
         rx.vstack(
             rx.text(label, size="1", color_scheme="gray"),
-            rx.heading(value, size="6", as_="p"),
+            rx.heading(value, size="6", as_="p", **value_props),
             rx.text(hint, size="1", color_scheme="gray"),
             spacing="1",
         ),

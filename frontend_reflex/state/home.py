@@ -119,7 +119,7 @@ class HomeState(AuthState):
 
     async def _fetch(self) -> Any:
         try:
-            doc = queries.dashboard(with_live=self.is_super)
+            doc = queries.dashboard(with_live=True)
             data = (await self._gql(doc)).get("dashboard") or {}
             # The same 7 days as topSpenders (today included), for apps.
             since, until = window("7d")

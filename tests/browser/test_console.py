@@ -316,6 +316,23 @@ def test_health_agrees_with_the_error_counts(admin: Page, stack: Stack, cast: Ca
     expect(openai_row.locator(".sb-health")).not_to_have_text("healthy")
 
 
+def test_org_admin_sees_the_live_hour_of_their_organization(
+    browser: Browser, stack: Stack, admin: Page, api: Gql, cast: Cast
+) -> None:
+    wait_for_logs(api, cast.people["made"]["n"])  # the flush that wrote them wrote the minutes
+    # Acme's traffic: the member's 4 requests and the app's 3, none failed; Globex's member had 2
+    # failures, which the super_admin's gateway-wide numbers count and Acme's org_admin's do not.
+    page = person(browser, stack, cast.people["oa"]["email"])
+    open_page(page, f"{stack.url}/", "Home")
+    expect(page.get_by_role("heading", name="Live · last 60 min")).to_be_visible()
+    expect(page.locator("#live-requests")).to_have_text(fmt.number(7))
+    expect(page.locator("#live-errors")).to_have_text("0")
+    page.context.close()
+    open_page(admin, f"{stack.url}/", "Home")
+    expect(admin.locator("#live-requests")).not_to_have_text(fmt.number(7))
+    assert int(admin.inner_text("#live-errors").replace(",", "")) >= 2
+
+
 # -- every page at 1440 and 390 px ---------------------------------------------------------------
 
 

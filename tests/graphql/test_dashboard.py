@@ -12,6 +12,9 @@ from typing import Any
 
 import pytest
 
+from backend.data.events import LocalBus
+from backend.data.log_record import LogRecord
+from backend.data.log_writer import LogWriter
 from backend.data.models.logs import MinuteStat, UsageRollup
 from tests.graphql.harness import T0, Env, World, data, error, gql, roll_up_days
 
@@ -91,7 +94,67 @@ async def test_live(env: Env, world: World) -> None:
     assert minutes[29]["requests"] == 1 and minutes[29]["p95Ms"] == 50.0
     quiet = [m for i, m in enumerate(minutes) if i not in (29, 59)]
     assert all(m["requests"] == 0 and m["p50Ms"] is None for m in quiet)
-    assert error(await gql(env, LIVE, token=world.token("admin_a")))["code"] == "FORBIDDEN"
+    # Those seeded minutes belong to no organization: an org_admin's live hour has none of them.
+    mine = data(await gql(env, LIVE, token=world.token("admin_a")))["dashboard"]["live"]
+    assert (mine["requests"], len(mine["minutes"]), mine["p95Ms"]) == (0, 60, None)
+
+
+async def test_an_org_admins_live_hour_counts_only_requests_made_under_their_org(
+    env: Env, world: World
+) -> None:
+    users = world.users
+    oa, ob = world.org_a.id, world.org_b.id
+    # Written as the gateway writes them (log rows and every rollup, minute tables included).
+    writer = LogWriter(LocalBus())
+    for i, (when, user, org, status, cost, latency, superseded) in enumerate(
+        [
+            (T0, "member_a", oa, 200, "0.10", 90.0, False),
+            (T0, "admin_a", oa, 500, "0.20", 900.0, False),
+            (T0 - dt.timedelta(minutes=10), "member_a", oa, 200, "0.30", 40.0, False),
+            # Made under org_a by a user now in org_b: org_a's request.
+            (T0 - dt.timedelta(minutes=10), "member_b", oa, 200, "0.40", 40.0, False),
+            (T0 - dt.timedelta(minutes=61), "member_a", oa, 200, "5", 40.0, False),  # too old
+            (T0, "member_a", oa, 500, "7", 40.0, True),  # a retried attempt: never counted
+            (T0, "member_b", ob, 200, "1.00", 3000.0, False),
+            (T0 - dt.timedelta(minutes=10), "admin_b", ob, 200, "2.00", 3000.0, False),
+            (T0, "super", None, 200, "3.00", 3000.0, False),  # under no organization
+        ]
+    ):
+        writer.submit(
+            LogRecord(
+                f"live-{i}",
+                when,
+                "/v1/chat/completions",
+                status=status,
+                user_id=users[user].id,
+                org_id=org,
+                requested_model="openai/gpt-4o",
+                actual_model="openai/gpt-4o",
+                provider="openai",
+                input_tokens=10,
+                output_tokens=5,
+                cost_usd=Decimal(cost),
+                latency_ms=latency,
+                superseded=superseded,
+            )
+        )
+    assert await writer.flush()
+
+    def totals(live: dict[str, Any]) -> tuple[Any, ...]:
+        return (live["requests"], live["errors"], live["tokens"], Decimal(live["costUsd"]))
+
+    a = data(await gql(env, LIVE, token=world.token("admin_a")))["dashboard"]["live"]
+    assert totals(a) == (4, 1, 60, Decimal("1.00"))
+    assert a["p95Ms"] == 1000.0  # org_b's and the org-less 3 s requests are not in it
+    assert [m["requests"] for m in a["minutes"] if m["requests"]] == [2, 2]
+    assert (a["minutes"][49]["requests"], a["minutes"][59]["errors"]) == (2, 1)
+    b = data(await gql(env, LIVE, token=world.token("admin_b")))["dashboard"]["live"]
+    assert totals(b) == (2, 0, 30, Decimal("3.00"))
+    # The super_admin's is gateway-wide: both organizations and the request under none.
+    every = data(await gql(env, LIVE, token=world.token("super")))["dashboard"]["live"]
+    assert totals(every) == (7, 1, 105, Decimal("7.00"))
+    for member in ("member_a", "member_b"):
+        assert error(await gql(env, LIVE, token=world.token(member)))["code"] == "FORBIDDEN"
 
 
 TRENDS = (

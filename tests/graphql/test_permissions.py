@@ -358,7 +358,7 @@ OPS = [
         ("{ dashboard { costTrends { day } providerLoad { provider } topSpenders { userId } } }"),
         {S, A},
     ),
-    op("dashboard.live", "{ dashboard { live { requests } } }", {S}),
+    op("dashboard.live", "{ dashboard { live { requests } } }", {S, A}),
     # limits and spend by tag
     op(
         "limits.read.self",

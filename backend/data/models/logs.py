@@ -122,6 +122,25 @@ class MinuteStat(Model):
         table = "minute_stats"
 
 
+class OrgMinuteStat(Model):
+    # The same per minute and organization the requests were made under (an org_admin's live
+    # view); requests under no organization are only in MinuteStat.
+
+    id = fields.BigIntField(primary_key=True)
+    bucket = fields.DatetimeField(db_index=True)
+    org_id = fields.IntField()
+    requests = fields.IntField(default=0)
+    errors = fields.IntField(default=0)
+    tokens = fields.BigIntField(default=0)
+    cost_usd = fields.DecimalField(max_digits=18, decimal_places=8, default=0)
+    unknown_cost_requests = fields.IntField(default=0)
+    latency_hist: fields.JSONField[dict[str, int]] = fields.JSONField(default=dict)
+
+    class Meta:
+        table = "org_minute_stats"
+        unique_together = (("bucket", "org_id"),)
+
+
 class TagRollup(Model):
     # Hourly totals per cost-attribution tag (a request with n tags counts in n rows).
 
