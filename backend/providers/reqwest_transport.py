@@ -35,6 +35,7 @@ of one await per network chunk.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator
 from typing import Any
@@ -81,8 +82,14 @@ class _Body(httpx.AsyncByteStream):
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         read = self._reader.read_chunk
+        task = asyncio.current_task()
         try:
             while (chunk := await read()) is not None:
+                if task is not None and task.cancelling():
+                    # A cancel that reached pyreqwest's future as it was finishing is lost:
+                    # the read returns its chunk and no CancelledError follows, so a reader
+                    # of an endless stream whose client hung up would read forever.
+                    raise asyncio.CancelledError
                 yield bytes(chunk)
         except rq.PyreqwestError as exc:
             raise _mapped(exc) from exc
