@@ -7,14 +7,21 @@ N processes cannot together admit more than one would. Keys (under the budget's 
     rl:requests:<scope>:<id>   HASH second -> requests admitted in it (expires after 120 s idle)
     rl:tokens:<scope>:<id>     HASH second -> tokens reserved or settled in it
 
-Settling a token reservation does no I/O of its own: it waits in an outbox that goes in the same
-pipelined call as the next admission (settles first), or in a drain task on the next event-loop
-turn when no request comes, so a limited request costs one round trip.
+Settling a token reservation does no I/O of its own: it is queued and goes in the same pipelined
+call as the next admission check (settles first), or on its own on the next event-loop turn when
+no check comes, so a limited request costs one round trip. One task per process sends the
+checks and settles, one pipelined call at a time, in the order they were queued
+(``redis_sender.OrderedSender``): a check never overtakes a settle queued before it, so a
+caller whose real token count used up its limit is refused by its next check. (When the settle
+went in a drain task on a connection of its own, a check on another connection could reach
+Redis first and admit the caller over the limit.) A check queued while a call is in flight
+waits for that call and goes in the next one, with every other check queued meanwhile.
 
 When Redis is unreachable (or slower than ``timeout_s``) each process falls back to its own
 in-process windows, so every process still enforces the limit on its own; settles that cannot
 be sent are dropped (they only ever lower a count, so the limit stays enforced, on the strict
-side).
+side). A check whose caller went away after Redis booked it gives its tokens back with the next
+call (its request stays counted).
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ from backend.budget.ratelimit import (
     rate_error,
 )
 from backend.budget.redis_scripts import RATE_ACQUIRE_LUA, RATE_SETTLE_LUA
+from backend.budget.redis_sender import OrderedSender, ScriptCall
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -48,6 +56,14 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
     redis_errors.ReadOnlyError,
     OSError,  # includes the builtin TimeoutError raised by asyncio.timeout
 )
+#: A token settle: (the token hashes, the second booked in, real - reserved tokens).
+RateSettle = tuple[list[str], int, int]
+
+
+class _RateSender(OrderedSender[RateSettle]):
+    def _unsent(self, batch: list[RateSettle]) -> None:
+        if batch:  # they only lower counts: dropping them keeps the limits, on the strict side
+            log.debug("rate limits: %d settles dropped (Redis unavailable)", len(batch))
 
 
 class RedisRateLimiter:
@@ -58,9 +74,8 @@ class RedisRateLimiter:
         self._acquire = redis.register_script(RATE_ACQUIRE_LUA)
         self._settle = redis.register_script(RATE_SETTLE_LUA)
         self.fallback = LocalRateLimiter()
-        #: Token settlements not sent yet: (hash keys, second, delta).
-        self._outbox: list[tuple[list[str], int, int]] = []
-        self._drain_task: asyncio.Task[None] | None = None
+        #: Sends checks and token settles in the order they were queued.
+        self._sender = _RateSender(self._pipelined, self._settle_call)
         self._keys: dict[RateLimit, str] = {}
 
     def _key(self, limit: RateLimit) -> str:
@@ -81,15 +96,20 @@ class RedisRateLimiter:
         args: list[int] = []
         for limit in limits:
             args += [limit.limit, need_of(limit, tokens)]
-        batch, self._outbox = self._outbox, []
-        calls = [(self._settle, keys_, [second, delta]) for keys_, second, delta in batch]
-        calls.append((self._acquire, keys, args))
+        token_keys = [k for k, limit in zip(keys, limits, strict=True) if limit.metric == "tokens"]
+
+        def abandoned(answer: Any) -> None:
+            # Booked for a caller that went away: its tokens are free again (its request stays).
+            if int(answer[0]) == 1 and tokens and token_keys:
+                self._sender.queue((token_keys, int(answer[2]), -tokens))
+
         try:
-            answers = await self._run(calls)
+            # After every settle queued so far, in the same call as those not sent yet.
+            raw = await self._sender.call((self._acquire, keys, args), abandoned)
         except _UNAVAILABLE as exc:
             log.debug("rate limits: Redis unavailable (%s), counting in this process", exc)
             return self.fallback.acquire(limits, tokens, now)
-        answer = [int(x) for x in answers[-1]]
+        answer = [int(x) for x in raw]
         now_s = answer[1] / 1000 if answer[0] == 1 else answer[4] / 1000
         if answer[0] == 0:
             i = answer[1] - 1
@@ -106,7 +126,8 @@ class RedisRateLimiter:
         return RateTicket(limits, (second,) * len(limits), tokens, headers, store="redis")
 
     def settle(self, ticket: RateTicket, tokens: int) -> None:
-        """Replace the ticket's reserved tokens by ``tokens`` (sent with the next call)."""
+        """Replace the ticket's reserved tokens by ``tokens``: no I/O here, it is sent before
+        any check queued after it."""
         if ticket.store != "redis":
             self.fallback.settle(ticket, tokens)
             return
@@ -114,20 +135,16 @@ class RedisRateLimiter:
         keys = [self._key(limit) for limit in ticket.limits if limit.metric == "tokens"]
         if not delta or not keys:
             return
-        self._outbox.append((keys, ticket.buckets[0], delta))
-        if self._drain_task is None or self._drain_task.done():
-            self._drain_task = asyncio.get_running_loop().create_task(self._drain())
+        self._sender.queue((keys, ticket.buckets[0], delta))
 
-    async def _drain(self) -> None:
-        while self._outbox:
-            batch, self._outbox = self._outbox, []
-            try:
-                await self._run([(self._settle, k, [s, d]) for k, s, d in batch])
-            except _UNAVAILABLE as exc:
-                log.debug("rate limits: %d settles dropped (%s)", len(batch), exc)
-                return
+    def _settle_call(self, settle: RateSettle) -> ScriptCall:
+        keys, second, delta = settle
+        return self._settle, keys, [second, delta]
 
-    async def _run(self, calls: list[tuple[Any, list[str], list[int]]]) -> list[Any]:
+    async def _pipelined(self, calls: list[ScriptCall]) -> tuple[list[Any], list[str]]:
+        return await self._run(calls), [""] * len(calls)
+
+    async def _run(self, calls: list[ScriptCall]) -> list[Any]:
         """Run scripts in one pipelined round trip (EVALSHA); on NOSCRIPT (Redis restarted),
         load them and run again the calls that did not run."""
         results: list[Any] = [None] * len(calls)
@@ -156,7 +173,4 @@ class RedisRateLimiter:
 
     async def flush(self) -> None:
         """Wait until every settle queued so far was sent (tests, shutdown)."""
-        task = self._drain_task
-        if task is not None and not task.done():
-            await task
-        await self._drain()
+        await self._sender.sent()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import random
 from dataclasses import dataclass, field
@@ -111,3 +112,46 @@ class Budgets:
             client = self.env.client()
             async for key in client.scan_iter(match=f"{self.env.prefix}*"):
                 await client.delete(key)
+
+
+class GatedRedis:
+    """Counts pipelined calls; ``hold_next()`` holds the next one before it is sent, until
+    ``open()`` (later calls go through: they are the ones that could overtake it)."""
+
+    def __init__(self, client: Any) -> None:
+        self.round_trips = 0
+        self.held = 0
+        self._to_hold = 0
+        self._open = asyncio.Event()
+        self._arrived = asyncio.Condition()
+        make_pipeline = client.pipeline
+
+        def pipeline(*args: Any, **kwargs: Any) -> Any:
+            pipe = make_pipeline(*args, **kwargs)
+            execute = pipe.execute
+
+            async def gated(*a: Any, **k: Any) -> Any:
+                self.round_trips += 1
+                if self._to_hold:
+                    self._to_hold -= 1
+                    async with self._arrived:
+                        self.held += 1
+                        self._arrived.notify_all()
+                    await self._open.wait()
+                return await execute(*a, **k)
+
+            pipe.execute = gated
+            return pipe
+
+        client.pipeline = pipeline
+
+    def hold_next(self) -> None:
+        self._to_hold = 1
+        self._open.clear()
+
+    def open(self) -> None:
+        self._open.set()
+
+    async def until_held(self, n: int, timeout_s: float = 30.0) -> None:
+        async with asyncio.timeout(timeout_s), self._arrived:
+            await self._arrived.wait_for(lambda: self.held >= n)

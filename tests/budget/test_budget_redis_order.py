@@ -9,10 +9,9 @@ trip of its own.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import pytest
-from budget_helpers import Ids, RedisEnv, app_principal, at, org, usd
+from budget_helpers import GatedRedis, Ids, RedisEnv, app_principal, at, org, usd
 
 from backend.budget import RedisBudget, Reservation
 from backend.ir.errors import QuotaExceeded
@@ -21,49 +20,6 @@ NOW = at(2025, 1, 8, 12)
 MONTH = at(2025, 1, 1)
 #: Bounds every wait of these tests (a busy machine may be slow; nothing here should take long).
 WAIT_S = 30.0
-
-
-class GatedRedis:
-    """Counts pipelined calls; ``hold_next()`` holds the next one before it is sent, until
-    ``open()`` (later calls go through: they are the ones that could overtake it)."""
-
-    def __init__(self, client: Any) -> None:
-        self.round_trips = 0
-        self.held = 0
-        self._to_hold = 0
-        self._open = asyncio.Event()
-        self._arrived = asyncio.Condition()
-        make_pipeline = client.pipeline
-
-        def pipeline(*args: Any, **kwargs: Any) -> Any:
-            pipe = make_pipeline(*args, **kwargs)
-            execute = pipe.execute
-
-            async def gated(*a: Any, **k: Any) -> Any:
-                self.round_trips += 1
-                if self._to_hold:
-                    self._to_hold -= 1
-                    async with self._arrived:
-                        self.held += 1
-                        self._arrived.notify_all()
-                    await self._open.wait()
-                return await execute(*a, **k)
-
-            pipe.execute = gated
-            return pipe
-
-        client.pipeline = pipeline
-
-    def hold_next(self) -> None:
-        self._to_hold = 1
-        self._open.clear()
-
-    def open(self) -> None:
-        self._open.set()
-
-    async def until_held(self, n: int) -> None:
-        async with asyncio.timeout(WAIT_S), self._arrived:
-            await self._arrived.wait_for(lambda: self.held >= n)
 
 
 async def _budget(env: RedisEnv) -> tuple[RedisBudget, GatedRedis]:
