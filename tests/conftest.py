@@ -3,8 +3,8 @@
 ``scripts/test.sh`` runs the suite with ``-n <cores> --dist loadscope``, scoped by
 ``xdist_group``: every test is in its module's scope, so a module's fixtures (its gateway stack,
 fakes and database) are built once on one worker, as in a serial run. The browser tests form one
-scope: every dashboard they start
-builds into the same ``.web`` folder, which two workers must never do at once.
+scope: every dashboard they start builds into the same ``.web`` folder, which two workers must
+never do at once.
 
 Tests marked ``serial`` compare timings (a quiet tenant's tail latency under noise, a bound on
 how long a dead upstream may cost): ``scripts/test.sh`` runs them after the parallel phase, alone,

@@ -72,6 +72,15 @@ def _mapped(exc: Exception) -> Exception:
     return exc
 
 
+def _honour_lost_cancel(task: asyncio.Task[Any] | None) -> None:
+    """Raise the cancel a pyreqwest await swallowed. A cancel that reaches pyreqwest's future
+    as it finishes is lost: the await returns its result and no CancelledError follows, so a
+    reader of an endless stream whose client hung up would read forever. Called after every
+    await on pyreqwest but the stream's opening (its body loop checks at the first chunk)."""
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 class _Body(httpx.AsyncByteStream):
     """A streamed upstream body; closing it leaves the request's context (drops the response)."""
 
@@ -85,11 +94,7 @@ class _Body(httpx.AsyncByteStream):
         task = asyncio.current_task()
         try:
             while (chunk := await read()) is not None:
-                if task is not None and task.cancelling():
-                    # A cancel that reached pyreqwest's future as it was finishing is lost:
-                    # the read returns its chunk and no CancelledError follows, so a reader
-                    # of an endless stream whose client hung up would read forever.
-                    raise asyncio.CancelledError
+                _honour_lost_cancel(task)
                 yield bytes(chunk)
         except rq.PyreqwestError as exc:
             raise _mapped(exc) from exc
@@ -226,12 +231,16 @@ class ReqwestTransport(httpx.AsyncBaseTransport):
             builder = builder.body_bytes(content)
         try:
             if request.extensions.get(READ_WHOLE):
+                task = asyncio.current_task()
                 response = await builder.build().send()
+                _honour_lost_cancel(task)
+                body = bytes(await response.bytes())
+                _honour_lost_cancel(task)
                 whole = httpx.Response(
                     status_code=response.status,
                     headers=list(response.headers.items()),
                     # A stream, not content=: that would add a content-length header.
-                    stream=httpx.ByteStream(bytes(await response.bytes())),
+                    stream=httpx.ByteStream(body),
                     request=request,
                 )
                 whole.read()  # decodes a compressed body, as aread() would
@@ -267,8 +276,11 @@ class ReqwestTransport(httpx.AsyncBaseTransport):
             builder = builder.body_bytes(content)
         try:
             if read_whole:
+                task = asyncio.current_task()
                 response = await builder.build().send()
+                _honour_lost_cancel(task)
                 body = bytes(await response.bytes())
+                _honour_lost_cancel(task)
                 return DirectResponse(response.status, response.headers, content=body)
             context = builder.streamed_read_buffer_limit(1).build_streamed()
             response = await context.__aenter__()
