@@ -185,6 +185,34 @@ class HasDatabase(Protocol):
     database_url: str
 
 
+class HasGateway(Protocol):
+    gateway: GatewayProc
+
+
+async def super_admin_token(email: str, name: str) -> str:
+    """A new super_admin's admin session token (call inside ``orm(...)``)."""
+    from backend.data.models.tenancy import User
+    from backend.security.sessions import issue_token
+
+    admin = await User.create(name="Root", email=email, role="super_admin")
+    secret, _ = await issue_token(admin, "admin", now=dt.datetime.now(dt.UTC), name=name)
+    return str(secret)
+
+
+def gql(stack: HasGateway, token: str, query: str, **variables: Any) -> dict[str, Any]:
+    """A GraphQL call to the stack's gateway that must succeed: its ``data``."""
+    resp = httpx.post(
+        f"{stack.gateway.url}/graphql",
+        json={"query": query, "variables": variables},
+        headers={"authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert not body.get("errors"), body["errors"]
+    return dict(body["data"])
+
+
 async def request_rows(stack: HasDatabase, rid: str, count: int = 1) -> tuple[Any, list[Any]]:
     """The request's own log row and its superseded attempt rows (waiting for ``count`` rows).
 

@@ -8,21 +8,17 @@ tokens for ``max_tokens=10``, so each request reserves and costs exactly $0.10.
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from decimal import Decimal
 from typing import Any
 
-import httpx
 import openai
 import pytest
 
 from backend.data.models.routing import ModelPrice
-from backend.data.models.tenancy import User
-from backend.security.sessions import issue_token
 from tests.e2e.caps_support import skip_near_period_edge
 from tests.e2e.conftest import Stack, StackSetup
-from tests.e2e.harness import Seeded, orm
+from tests.e2e.harness import Seeded, gql, orm, super_admin_token
 from tests.fakes.base import Reply
 
 MODEL = "openai/gpt-4o-mini"
@@ -49,26 +45,9 @@ def stack_setup(admin_box: dict[str, str]) -> StackSetup:
     async def prepare(db: str, _seeded: Seeded) -> None:
         async with orm(db):
             await ModelPrice.create(model=MODEL, input_per_mtok=0, output_per_mtok=10_000)
-            admin = await User.create(name="Root", email="root@rotate.test", role="super_admin")
-            secret, _ = await issue_token(
-                admin, "admin", now=dt.datetime.now(dt.UTC), name="rotate"
-            )
-        admin_box["token"] = secret
+            admin_box["token"] = await super_admin_token("root@rotate.test", "rotate")
 
     return StackSetup(prepare=prepare)
-
-
-def gql(stack: Stack, token: str, query: str, **variables: Any) -> dict[str, Any]:
-    resp = httpx.post(
-        f"{stack.gateway.url}/graphql",
-        json={"query": query, "variables": variables},
-        headers={"authorization": f"Bearer {token}"},
-        timeout=30,
-    )
-    assert resp.status_code == 200, resp.text
-    body = resp.json()
-    assert not body.get("errors"), body["errors"]
-    return dict(body["data"])
 
 
 def new_key(stack: Stack, token: str, name: str) -> tuple[str, int]:

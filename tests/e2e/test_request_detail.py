@@ -16,10 +16,8 @@ import httpx
 import openai
 import pytest
 
-from backend.data.models.tenancy import User
-from backend.security.sessions import issue_token
 from tests.e2e.conftest import Stack, StackSetup
-from tests.e2e.harness import Seeded, orm
+from tests.e2e.harness import Seeded, gql, orm, super_admin_token
 from tests.fakes.base import Reply
 
 MODEL = "openai/gpt-4o-mini"
@@ -60,26 +58,9 @@ def admin_box() -> dict[str, str]:
 def stack_setup(admin_box: dict[str, str]) -> StackSetup:
     async def prepare(db: str, _seeded: Seeded) -> None:
         async with orm(db):
-            admin = await User.create(name="Root", email="root@detail.test", role="super_admin")
-            secret, _ = await issue_token(
-                admin, "admin", now=dt.datetime.now(dt.UTC), name="detail"
-            )
-        admin_box["token"] = secret
+            admin_box["token"] = await super_admin_token("root@detail.test", "detail")
 
     return StackSetup(prepare=prepare)
-
-
-def gql(stack: Stack, token: str, query: str, **variables: Any) -> dict[str, Any]:
-    resp = httpx.post(
-        f"{stack.gateway.url}/graphql",
-        json={"query": query, "variables": variables},
-        headers={"authorization": f"Bearer {token}"},
-        timeout=30,
-    )
-    assert resp.status_code == 200, resp.text
-    body = resp.json()
-    assert not body.get("errors"), body["errors"]
-    return dict(body["data"])
 
 
 def wait_for(check: Callable[[], Any], what: str, timeout: float = WAIT_S) -> Any:
