@@ -191,14 +191,18 @@ async def breakdown(
     until: dt.datetime,
     filters: Filters = Filters(),
     limit: int = 100,
+    offset: int = 0,
     now: dt.datetime | None = None,
 ) -> Breakdown:
     """Totals per group of ``dimension`` over ``[since, until)`` (to the hour), highest cost
-    first, with the window's total and its series per hour or day."""
+    first, with the window's total and its series per hour or day. ``offset`` skips that many
+    groups of the order (a page of a long list); ``group_count`` counts them all."""
     if dimension not in SOURCES:
         raise InvalidInput(f"dimension must be one of: {', '.join(DIMENSIONS)}", field="dimension")
     if not 1 <= limit <= MAX_GROUPS:
         raise InvalidInput(f"limit must be from 1 to {MAX_GROUPS}", field="limit")
+    if offset < 0:
+        raise InvalidInput("offset must be 0 or more", field="offset")
     start, end = window(since, until)
     kind, column = SOURCES[dimension]
     where = _filters(actor, kind, filters)
@@ -219,7 +223,7 @@ async def breakdown(
     for t in groups.values():
         total.add(t)
     ordered = sorted(groups.items(), key=lambda kv: (-kv[1].cost_usd, -kv[1].requests, str(kv[0])))
-    kept = ordered[:limit]
+    kept = ordered[offset : offset + limit]
     labels = await _labels(actor, dimension, [k for k, _ in kept])
     out = [
         Group(

@@ -109,9 +109,14 @@ class Analytics:
         description="'hour' (windows up to 48 hours) or 'day': the step of `series`."
     )
     groups: list[AnalyticsGroup] = strawberry.field(
-        description="Highest cost first (then most requests), at most `limit`."
+        description=(
+            "Highest cost first (then most requests, then key), at most `limit`, after the "
+            "first `offset`."
+        )
     )
-    group_count: int = strawberry.field(description="Groups in the window, over the limit too.")
+    group_count: int = strawberry.field(
+        description="Groups in the window, over the limit and the offset too."
+    )
     total: AnalyticsTotals = strawberry.field(
         description="Every group summed (TAG: a request with n tags counts n times)."
     )
@@ -191,6 +196,10 @@ class AnalyticsQuery:
         limit: Annotated[
             int, strawberry.argument(description=f"Groups returned, 1 to {svc.MAX_GROUPS}.")
         ] = 100,
+        offset: Annotated[
+            int,
+            strawberry.argument(description="Groups of the order skipped first (a later page)."),
+        ] = 0,
     ) -> Analytics:
         f = filter or AnalyticsFilter()
         result = await svc.breakdown(
@@ -206,6 +215,7 @@ class AnalyticsQuery:
                 provider=f.provider,
             ),
             limit=limit,
+            offset=offset,
             now=info.context.gateway.clock(),
         )
         return analytics_of(result)

@@ -19,8 +19,9 @@ SINCE = "2026-03-09T00:00:00Z"
 UNTIL = "2026-03-11T00:00:00Z"
 
 Q = """
-query($d: AnalyticsDimension!, $s: DateTime!, $u: DateTime!, $f: AnalyticsFilter, $l: Int) {
-  analytics(dimension: $d, since: $s, until: $u, filter: $f, limit: $l) {
+query($d: AnalyticsDimension!, $s: DateTime!, $u: DateTime!, $f: AnalyticsFilter, $l: Int,
+      $o: Int) {
+  analytics(dimension: $d, since: $s, until: $u, filter: $f, limit: $l, offset: $o) {
     dimension since until granularity groupCount
     groups { key label entityId totals { requests errors errorRate inputTokens outputTokens
       cachedTokens costUsd unknownCostRequests avgLatencyMs p50Ms p95Ms } }
@@ -190,6 +191,21 @@ async def test_scope_and_filters(env: Env, world: World) -> None:
     assert gpt["groupCount"] == 2 and len(gpt["groups"]) == 1
     assert gpt["groups"][0]["key"] == str(world.users["member_a"].id)
     assert gpt["total"]["requests"] == 19
+
+
+async def test_offset_pages_the_groups(env: Env, world: World) -> None:
+    await seed(world)
+    sup = world.token("super")
+    whole = [g["key"] for g in (await ask(env, sup, "USER"))["groups"]]
+    assert len(whole) == 4  # member_a, member_b, admin_a and 0 (app keys)
+    pages = [await ask(env, sup, "USER", l=3, o=offset) for offset in (0, 3, 6)]
+    # Pages of 3 follow the whole list's order, each saying how many groups there are.
+    assert [[g["key"] for g in p["groups"]] for p in pages] == [whole[:3], whole[3:], []]
+    assert [p["groupCount"] for p in pages] == [4, 4, 4]
+    # The window's total is every group's, whichever page is asked for.
+    assert {p["total"]["requests"] for p in pages} == {24}
+    bad = await gql(env, Q, {"d": "USER", "s": SINCE, "u": UNTIL, "o": -1}, sup)
+    assert error(bad)["field"] == "offset"
 
 
 async def test_window_granularity_and_refusals(env: Env, world: World) -> None:
