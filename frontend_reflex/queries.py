@@ -100,11 +100,14 @@ def dashboard(*, with_live: bool) -> str:
 
 
 # -- users, organizations, apps -----------------------------------------------------------------
+# One page of each list, newest first, with the true total (``state.pager``); ``$f`` / ``$q``:
+# the page's search box.
 USERS = f"""
-query Users($first: Int, $after: String) {{
-  users(first: $first, after: $after, sort: CREATED_DESC) {{
+query Users($first: Int, $after: String, $f: UserFilter) {{
+  users(first: $first, after: $after, filter: $f, sort: CREATED_DESC) {{
     nodes {{ {USER_FIELDS} createdAt }}
     pageInfo {{ hasNextPage endCursor }}
+    totalCount
   }}
 }}"""
 
@@ -122,20 +125,31 @@ ORG_FIELDS = (
 )
 
 ORGANIZATIONS = f"""
-query Organizations($first: Int, $after: String) {{
-  organizations(first: $first, after: $after, sort: CREATED_DESC) {{
+query Organizations($first: Int, $after: String, $q: String) {{
+  organizations(first: $first, after: $after, search: $q, sort: CREATED_DESC) {{
     nodes {{ {ORG_FIELDS} }}
     pageInfo {{ hasNextPage endCursor }}
+    totalCount
   }}
 }}"""
+
+#: The organizations a form's select offers (``AuthState._gql_all`` follows the cursors).
+ORG_OPTIONS = """
+query OrgOptions($first: Int, $after: String) {
+  organizations(first: $first, after: $after, sort: NAME_ASC) {
+    nodes { id name }
+    pageInfo { hasNextPage endCursor }
+  }
+}"""
 
 APP_FIELDS = "id name slug contact active dlpEnabled createdAt organization { id name }"
 
 APPS = f"""
-query Apps($first: Int, $after: String) {{
-  apps(first: $first, after: $after, sort: CREATED_DESC) {{
+query Apps($first: Int, $after: String, $q: String) {{
+  apps(first: $first, after: $after, search: $q, sort: CREATED_DESC) {{
     nodes {{ {APP_FIELDS} }}
     pageInfo {{ hasNextPage endCursor }}
+    totalCount
   }}
 }}"""
 
@@ -332,12 +346,22 @@ query Logs($first: Int, $after: String, $f: GatewayLogFilter) {{
   gatewayLogCount(filter: $f) {{ count exact }}
 }}"""
 
+# What the log filter's selects offer: the first ``$n`` by name of each list, narrowed by the
+# page's "Find" box (``$q``: the API's search in names, emails and slugs), with their totals.
 LOG_FILTER_OPTIONS = """
-query LogFilterOptions {
-  organizations(first: 500, sort: NAME_ASC) { nodes { id name } }
-  users(first: 500, sort: NAME_ASC) { nodes { id name email } }
-  apps(first: 500) { nodes { id name } }
+query LogFilterOptions($q: String, $n: Int) {
+  organizations(first: $n, search: $q, sort: NAME_ASC) { nodes { id name } totalCount }
+  users(first: $n, filter: {search: $q}, sort: NAME_ASC) { nodes { id name email } totalCount }
+  apps(first: $n, search: $q, sort: NAME_ASC) { nodes { id name } totalCount }
 }"""
+
+#: One chosen organization, user or app by id (a filter from the address that is not among the
+#: options found), so its select still names it.
+LOG_FILTER_CHOSEN = {
+    "org": "query($id: Int!) { one: organization(id: $id) { id name } }",
+    "user": "query($id: Int!) { one: user(id: $id) { id name email } }",
+    "app": "query($id: Int!) { one: app(id: $id) { id name } }",
+}
 
 # Every row of one request, its fallback attempts first (oldest first), bodies included.
 REQUEST_DETAIL = """
@@ -702,6 +726,29 @@ def analytics(
         "u": until.isoformat(),
         "f": _ids(filters) if filters else None,
         "l": limit,
+    }
+
+
+#: One page of a usage table (the Usage page's users or apps): no series, no window total.
+USAGE_GROUPS = f"""
+query UsageGroups($d: AnalyticsDimension!, $s: DateTime!, $u: DateTime!, $l: Int!, $o: Int!) {{
+  analytics(dimension: $d, since: $s, until: $u, limit: $l, offset: $o) {{
+    groupCount
+    groups {{ key label entityId totals {{ {_TOTALS} }} }}
+  }}
+}}"""
+
+
+def usage_groups(
+    dimension: str, since: dt.datetime, until: dt.datetime, *, limit: int, offset: int
+) -> Op:
+    """``limit`` groups of ``dimension`` (``user`` or ``app``) after the first ``offset``."""
+    return USAGE_GROUPS, {
+        "d": enum_name(dimension),
+        "s": since.isoformat(),
+        "u": until.isoformat(),
+        "l": limit,
+        "o": offset,
     }
 
 

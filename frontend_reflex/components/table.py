@@ -1,4 +1,4 @@
-"""Tables with a header row, an empty state, a loading row and client-side pages."""
+"""Tables with a header row, an empty state and a loading row; pagers and a search box."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ def data_table(
     rows: Any,
     render_row: Callable[[Any], rx.Component],
     *,
-    empty: str,
+    empty: Any,
     is_loading: Any = False,
     table_id: str = "",
     numeric: tuple[str, ...] = (),
@@ -64,12 +64,79 @@ def num(value: Any, **props: Any) -> rx.Component:
     return rx.table.cell(value, class_name="sb-num", **props)
 
 
-def pager(label: Any, has_prev: Any, has_next: Any, prev: Any, nxt: Any) -> rx.Component:
+def pager(
+    label: Any, has_prev: Any, has_next: Any, prev: Any, nxt: Any, *, pager_id: str = ""
+) -> rx.Component:
+    """‹ Previous, "26–50 of 1,312", Next ›. ``pager_id``: the box's id, its label is
+    ``<pager_id>-label`` and its buttons ``-prev`` / ``-next`` (for tests and links)."""
     return rx.hstack(
-        rx.button("‹ Previous", size="1", variant="soft", disabled=~has_prev, on_click=prev),
-        rx.text(label, size="1", color_scheme="gray"),
-        rx.button("Next ›", size="1", variant="soft", disabled=~has_next, on_click=nxt),
+        rx.button(
+            "‹ Previous",
+            size="1",
+            variant="soft",
+            disabled=~has_prev,
+            on_click=prev,
+            id=f"{pager_id}-prev" if pager_id else None,
+        ),
+        rx.text(label, size="1", color_scheme="gray", id=f"{pager_id}-label" if pager_id else None),
+        rx.button(
+            "Next ›",
+            size="1",
+            variant="soft",
+            disabled=~has_next,
+            on_click=nxt,
+            id=f"{pager_id}-next" if pager_id else None,
+        ),
         align="center",
         spacing="3",
         class_name="sb-pager",
+        id=pager_id or None,
+    )
+
+
+def pager_of(state: Any, pager_id: str = "") -> rx.Component:
+    """The pager of a list state (``state.pager.ServerList`` or ``state.paging.Paged``)."""
+    return pager(
+        state.page_label,
+        state.has_prev,
+        state.has_next,
+        state.prev_page,
+        state.next_page,
+        pager_id=pager_id,
+    )
+
+
+def search_box(state: Any, placeholder: str, box_id: str) -> rx.Component:
+    """The search of a ``ServerList`` with a ``q`` filter field: typed, then applied by Enter
+    or the button (page one again, the address follows)."""
+    return rx.form(
+        rx.hstack(
+            rx.input(
+                value=state.filters["q"],
+                on_change=lambda v: state.set_field("q", v),
+                placeholder=placeholder,
+                id=box_id,
+                name="q",
+                width="16em",
+            ),
+            rx.button("Search", type="submit", size="2", id=f"{box_id}-apply"),
+            rx.cond(
+                state.filtered,
+                rx.button(
+                    "Clear",
+                    type="button",
+                    size="2",
+                    variant="soft",
+                    color_scheme="gray",
+                    on_click=state.clear_filters,
+                    id=f"{box_id}-clear",
+                ),
+            ),
+            align="center",
+            spacing="2",
+            wrap="wrap",
+        ),
+        on_submit=state.apply_filters,
+        reset_on_submit=False,
+        width="100%",
     )

@@ -19,7 +19,7 @@ from frontend_reflex.components.forms import checkbox, org_select, submit
 from frontend_reflex.components.guard import guarded, op_button
 from frontend_reflex.components.layout import shell
 from frontend_reflex.components.limits import limits_button, limits_dialog
-from frontend_reflex.components.table import data_table, pager
+from frontend_reflex.components.table import data_table, pager_of, search_box
 from frontend_reflex.state.apps import AppsState
 from frontend_reflex.state.limits import LimitsState
 
@@ -130,24 +130,19 @@ def page() -> rx.Component:
     return shell(
         "Apps",
         guarded("Mutation.createApp", expand("Create App", create_form())),
+        search_box(AppsState, "Search name or slug", "apps-q"),
         error_text(AppsState.error),
         error_text(AppsState.table_error),
         loading(AppsState.loading),
         data_table(
             HEADERS,
-            AppsState.page_rows,
+            AppsState.rows,
             row,
-            empty="No apps yet.",
+            empty=rx.cond(AppsState.filtered, "No apps match.", "No apps yet."),
             is_loading=AppsState.loading,
             table_id="apps-table",
         ),
-        pager(
-            AppsState.page_label,
-            AppsState.has_prev,
-            AppsState.has_next,
-            AppsState.prev_page,
-            AppsState.next_page,
-        ),
+        pager_of(AppsState, "apps-pager"),
         edit_dialog(),
         limits_dialog(),
         confirm_dialog(AppsState),

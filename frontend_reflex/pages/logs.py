@@ -89,11 +89,27 @@ def _text(name: str, placeholder: str, width: str = "11em") -> rx.Component:
     )
 
 
+def find_box() -> rx.Component:
+    """Narrows the organization, user and app selects as one types (the API's search); it is
+    not a filter of the log and stays out of the address (Enter applies the filter as is)."""
+    return rx.debounce_input(
+        rx.input(
+            value=LogsState.option_search,
+            on_change=LogsState.find_options,
+            placeholder="Find org, user or app",
+            id="logs-find",
+            width="13em",
+        ),
+        debounce_timeout=300,
+    )
+
+
 def filter_bar() -> rx.Component:
     custom = LogsState.filters["range"] == "custom"
     return rx.form(
         rx.flex(
             _text("q", "Search: request id, key prefix, model", "18em"),
+            rx.cond(LogsState.is_admin, find_box()),
             rx.cond(LogsState.is_admin, _select("org", "All organizations", LogsState.org_options)),
             rx.cond(LogsState.is_admin, _select("user", "All users", LogsState.user_options)),
             rx.cond(LogsState.is_admin, _select("app", "All apps", LogsState.app_options)),
@@ -174,6 +190,10 @@ def page() -> rx.Component:
             width="100%",
         ),
         filter_bar(),
+        rx.cond(
+            LogsState.option_note != "",
+            rx.text(LogsState.option_note, size="1", color_scheme="gray", id="logs-option-note"),
+        ),
         error_text(LogsState.error),
         rx.text(LogsState.page_label, id="logs-total", size="2", weight="medium"),
         rx.box(

@@ -19,7 +19,7 @@ from frontend_reflex.components.forms import PERIODS, checkbox, submit
 from frontend_reflex.components.guard import guarded, op_button
 from frontend_reflex.components.layout import shell
 from frontend_reflex.components.limits import limits_button, limits_dialog
-from frontend_reflex.components.table import data_table, num, pager
+from frontend_reflex.components.table import data_table, num, pager_of, search_box
 from frontend_reflex.state.limits import LimitsState
 from frontend_reflex.state.orgs import OrgsState
 
@@ -166,25 +166,20 @@ def page() -> rx.Component:
     return shell(
         "Organizations",
         guarded("Mutation.createOrganization", expand("Create Organization", create_form())),
+        search_box(OrgsState, "Search name or slug", "orgs-q"),
         error_text(OrgsState.error),
         error_text(OrgsState.table_error),
         loading(OrgsState.loading),
         data_table(
             HEADERS,
-            OrgsState.page_rows,
+            OrgsState.rows,
             row,
-            empty="No organizations yet.",
+            empty=rx.cond(OrgsState.filtered, "No organizations match.", "No organizations yet."),
             is_loading=OrgsState.loading,
             table_id="orgs-table",
             numeric=("Members", "API Spend Cap"),
         ),
-        pager(
-            OrgsState.page_label,
-            OrgsState.has_prev,
-            OrgsState.has_next,
-            OrgsState.prev_page,
-            OrgsState.next_page,
-        ),
+        pager_of(OrgsState, "orgs-pager"),
         edit_dialog(),
         limits_dialog(),
     )

@@ -10,8 +10,8 @@ from frontend_reflex.components.common import SELECT_STYLE, error_text, loading,
 from frontend_reflex.components.forms import row_button
 from frontend_reflex.components.layout import shell
 from frontend_reflex.components.ranges import range_picker
-from frontend_reflex.components.table import data_table, num, pager
-from frontend_reflex.state.usage import ErrorsState, ExportState, UsageState
+from frontend_reflex.components.table import data_table, num, pager, pager_of
+from frontend_reflex.state.usage import ErrorsState, ExportState, UsageAppsState, UsageState
 
 EXPORT_TEXT = (
     "Export all API activity for a specific user as a downloadable CSV. Includes input/output "
@@ -39,7 +39,7 @@ def usage_page() -> rx.Component:
             "Users",
             data_table(
                 ["User", *_NUMERIC, "Actions"],
-                UsageState.page_rows,
+                UsageState.rows,
                 lambda r: rx.table.row(
                     rx.table.cell(
                         rx.vstack(
@@ -49,32 +49,31 @@ def usage_page() -> rx.Component:
                         )
                     ),
                     *_usage_cells(r),
-                    rx.table.cell(row_button("Export CSV", UsageState.export, r)),
+                    # Group 0 (app keys: no user) has no user to export.
+                    rx.table.cell(
+                        rx.cond(r["id"] != "", row_button("Export CSV", UsageState.export, r))
+                    ),
                 ),
                 empty="No user requests in this window.",
                 is_loading=UsageState.loading,
                 table_id="usage-table",
                 numeric=_NUMERIC,
             ),
-            pager(
-                UsageState.page_label,
-                UsageState.has_prev,
-                UsageState.has_next,
-                UsageState.prev_page,
-                UsageState.next_page,
-            ),
+            pager_of(UsageState, "usage-pager"),
         ),
         section(
             "Apps",
             data_table(
                 ["App", *_NUMERIC],
-                UsageState.apps,
+                UsageAppsState.rows,
                 lambda r: rx.table.row(rx.table.cell(r["user"]), *_usage_cells(r)),
                 empty="No app requests in this window.",
-                is_loading=UsageState.loading,
+                is_loading=UsageAppsState.loading,
                 table_id="usage-apps-table",
                 numeric=_NUMERIC,
             ),
+            error_text(UsageAppsState.error),
+            pager_of(UsageAppsState, "usage-apps-pager"),
             description="Requests made with app keys.",
         ),
     )

@@ -20,7 +20,7 @@ from frontend_reflex.components.forms import org_select, role_select, row_button
 from frontend_reflex.components.guard import guarded, op_button
 from frontend_reflex.components.layout import shell
 from frontend_reflex.components.limits import limits_button, limits_dialog
-from frontend_reflex.components.table import data_table, num, pager
+from frontend_reflex.components.table import data_table, num, pager_of, search_box
 from frontend_reflex.state.limits import LimitsState
 from frontend_reflex.state.users import UsersState
 
@@ -178,25 +178,20 @@ def page() -> rx.Component:
     return shell(
         "Users",
         guarded("Mutation.createUser", expand("Create User", create_form())),
+        search_box(UsersState, "Search name or email", "users-q"),
         error_text(UsersState.error),
         error_text(UsersState.table_error),
         loading(UsersState.loading),
         data_table(
             HEADERS,
-            UsersState.page_rows,
+            UsersState.rows,
             row,
-            empty="No users yet.",
+            empty=rx.cond(UsersState.filtered, "No users match.", "No users yet."),
             is_loading=UsersState.loading,
             table_id="users-table",
             numeric=("Weekly Cap",),
         ),
-        pager(
-            UsersState.page_label,
-            UsersState.has_prev,
-            UsersState.has_next,
-            UsersState.prev_page,
-            UsersState.next_page,
-        ),
+        pager_of(UsersState, "users-pager"),
         edit_dialog(),
         usage_dialog(),
         limits_dialog(),

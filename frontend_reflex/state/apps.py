@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import reflex as rx
 
@@ -11,6 +11,8 @@ from frontend_reflex import fmt, queries
 from frontend_reflex.api import ApiError
 from frontend_reflex.state.base import AuthState
 from frontend_reflex.state.entity import EntityState
+from frontend_reflex.state.filters import FilterField
+from frontend_reflex.state.pager import ListQuery
 from frontend_reflex.validate import checked, optional, required, slug
 
 
@@ -46,13 +48,22 @@ def app_fields(form: Mapping[str, Any], *, creating: bool) -> dict[str, Any]:
 
 
 class AppsState(EntityState, AuthState):
+    """One page of apps at a time (newest first), searchable by name or slug."""
+
+    FIELDS: ClassVar[tuple[FilterField, ...]] = (FilterField("q", gql="search"),)
+    ROUTE: ClassVar[str] = "/apps"
+
     org_options: list[dict[str, str]] = []
     secret: str = ""
 
-    async def _fetch_rows(self) -> None:
-        apps = await self._gql_all(queries.APPS, "apps")
-        orgs = await self._gql_all(queries.ORGANIZATIONS, "organizations")
-        self.rows = [app_row(a) for a in apps]
+    def _query(self) -> ListQuery:
+        return ListQuery(queries.APPS, {"q": self.filters.get("q") or None}, "apps")
+
+    def _row(self, node: dict[str, Any]) -> dict[str, str]:
+        return app_row(node)
+
+    async def _fetch_options(self) -> None:
+        orgs = await self._gql_all(queries.ORG_OPTIONS, "organizations")
         self.org_options = [
             {"value": str(o.get("id")), "label": fmt.text(o.get("name"))} for o in orgs
         ]

@@ -12,7 +12,7 @@ import reflex as rx
 from frontend_reflex import fmt, queries
 from frontend_reflex.api import ApiError
 from frontend_reflex.state.base import AuthState
-from frontend_reflex.state.cursor import CursorPaged
+from frontend_reflex.state.pager import ListQuery, ServerList
 from frontend_reflex.state.ranges import RangeState
 
 
@@ -29,7 +29,7 @@ def audit_row(a: Mapping[str, Any], names: Mapping[str, str]) -> dict[str, str]:
     }
 
 
-class AuditState(CursorPaged, RangeState, AuthState):
+class AuditState(ServerList, RangeState, AuthState):
     action: str = ""
     target: str = ""
     actor: str = ""
@@ -56,10 +56,10 @@ class AuditState(CursorPaged, RangeState, AuthState):
         self.actor_options = [{"value": k, "label": v} for k, v in self.names.items()]
         yield await self._refresh()
 
-    def _query(self) -> tuple[str, dict[str, Any], str]:
+    def _query(self) -> ListQuery:
         span = self._window()
         since, until = span if span is not None else (None, None)
-        return (
+        return ListQuery(
             queries.AUDIT,
             {
                 "a": self.action.strip() or None,

@@ -10,8 +10,8 @@ import reflex as rx
 from frontend_reflex import fmt, queries
 from frontend_reflex.api import ApiError
 from frontend_reflex.state.base import AuthState
-from frontend_reflex.state.cursor import CursorPaged
 from frontend_reflex.state.log_rows import request_href
+from frontend_reflex.state.pager import ListQuery, ServerList
 from frontend_reflex.state.paging import Paged
 
 
@@ -42,12 +42,12 @@ def activity_row(a: Mapping[str, Any]) -> dict[str, str]:
     }
 
 
-class DlpActivityState(CursorPaged, AuthState):
+class DlpActivityState(ServerList, AuthState):
     """Recent activity, newest first, a server page at a time with its true total (it grows
     with every protected request: never a silent cut at the first 50)."""
 
-    def _query(self) -> tuple[str, dict[str, Any], str]:
-        return queries.DLP_ACTIVITY, {}, "dlpActivity"
+    def _query(self) -> ListQuery:
+        return ListQuery(queries.DLP_ACTIVITY, {}, "dlpActivity")
 
     def _row(self, node: dict[str, Any]) -> dict[str, str]:
         return activity_row(node)
@@ -60,6 +60,9 @@ class DlpActivityState(CursorPaged, AuthState):
 
 
 class DlpState(Paged, AuthState):
+    """Protections: one row per organization and app. Paged in the browser: ``dlpProtections``
+    answers the whole list at once (no cursor), so there is no server page to ask for."""
+
     table_error: str = ""
 
     @rx.event

@@ -1,16 +1,23 @@
-"""The one piece every list page's state shares: load behind the role guard, fetch, paginate,
+"""The one piece every list page's state shares: load behind the role guard, fetch, page,
 create from a form, edit in a dialog, act on a row, and ask before anything destructive.
 
 A page declares what differs and nothing else::
 
     class AppsState(EntityState, AuthState):
-        async def _fetch_rows(self) -> None: ...            # fill self.rows (+ option lists)
+        FIELDS = (FilterField("q", gql="search"),)      # its filters, if any (``filters``)
+        ROUTE = "/apps"                                 # where they are kept in the address
+        def _query(self) -> ListQuery: ...              # one server page (``pager``)
+        def _row(self, node) -> dict[str, str]: ...     # a node as a table row
         def _create_op(self, form) -> tuple[Op, str]: ...   # the mutation and the "done" text
         def _update_op(self, row, form) -> Op: ...          # the mutation for the edit dialog
 
-and, for a confirmed action, a ``_confirmed_<action>(row)`` coroutine (``ask("delete", row)``
-opens the dialog; "Yes" runs it). Errors never escape: form mistakes and the gateway's refusals
-land in ``create_error`` / ``edit_error`` / ``table_error`` as words next to what caused them.
+plus ``_fetch_options()`` for the forms' option lists, and, for a confirmed action, a
+``_confirmed_<action>(row)`` coroutine (``ask("delete", row)`` opens the dialog; "Yes" runs it).
+Errors never escape: form mistakes and the gateway's refusals land in ``create_error`` /
+``edit_error`` / ``table_error`` as words next to what caused them.
+
+``BoundedEntityState`` is the same with the list fetched whole (``_fetch_rows``) and paged in the
+browser: only for lists the API answers whole, without cursors (aliases, agents, the catalog).
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import reflex as rx
 
 from frontend_reflex.api import ApiError
 from frontend_reflex.queries import Op
+from frontend_reflex.state.pager import ServerList
 from frontend_reflex.state.paging import PAGE_SIZE, Paged
 from frontend_reflex.validate import FormError
 
@@ -92,8 +100,8 @@ class Confirmable(rx.State, mixin=True):
         return None if handler is None else await handler(row)
 
 
-class EntityState(Confirmable, Paged, mixin=True):
-    """Load, paginate, create, edit and row actions of one list page (module docstring)."""
+class EntityForms(Confirmable, mixin=True):
+    """Load, create, edit and row actions of one list page, whichever way it is paged."""
 
     create_error: str = ""
     create_ok: str = ""
@@ -106,8 +114,13 @@ class EntityState(Confirmable, Paged, mixin=True):
         """The guard's arguments: who may open the page."""
         return {"admin": True}
 
-    async def _fetch_rows(self) -> None:
+    async def _fetch(self, *, first_page: bool = False) -> Any:
+        """Read the list again (None, or the redirect a lost session needs)."""
         raise NotImplementedError
+
+    async def _start(self) -> Any:
+        """What opening the page reads (after the guard)."""
+        return await self._fetch(first_page=True)
 
     def _create_op(self, form: dict[str, Any]) -> tuple[Op, str]:
         raise FormError("This list cannot be added to here.")
@@ -128,23 +141,11 @@ class EntityState(Confirmable, Paged, mixin=True):
             return
         self.loading = True
         yield
-        yield await self._fetch()
+        yield await self._start()
 
     @rx.event
     async def reload(self) -> Any:
         return await self._fetch()
-
-    async def _fetch(self) -> Any:
-        try:
-            await self._fetch_rows()
-        except ApiError as exc:
-            self.error = exc.message
-            self.loading = False
-            return self._on_api_error(exc)  # type: ignore[attr-defined]
-        self.error = ""
-        self.loading = False
-        self.page = min(self.page, max(0, (len(self.rows) - 1) // PAGE_SIZE))
-        return None
 
     @rx.event
     async def create(self, form: dict[str, Any]) -> Any:
@@ -160,7 +161,8 @@ class EntityState(Confirmable, Paged, mixin=True):
             return self._on_api_error(exc)  # type: ignore[attr-defined]
         self.create_error = ""
         self.create_ok = done
-        return await self._fetch()
+        # Lists are newest first: page one shows what was just made.
+        return await self._fetch(first_page=True)
 
     @rx.event
     def open_edit(self, row: dict[str, str]) -> None:
@@ -193,3 +195,43 @@ class EntityState(Confirmable, Paged, mixin=True):
             return self._on_api_error(exc)  # type: ignore[attr-defined]
         self.table_error = ""
         return await self._fetch()
+
+
+class EntityState(EntityForms, ServerList, mixin=True):
+    """A list that can grow: one server page at a time with the API's true total."""
+
+    async def _fetch_options(self) -> None:
+        """Fill the forms' option lists (a page without any keeps this)."""
+
+    async def _start(self) -> Any:
+        """The filter in the address, the forms' options, then page one."""
+        self._read_url()
+        try:
+            await self._fetch_options()
+        except ApiError as exc:
+            self.error = exc.message
+            self.loading = False
+            return self._on_api_error(exc)  # type: ignore[attr-defined]
+        return await self._first_page()
+
+    async def _fetch(self, *, first_page: bool = False) -> Any:
+        return await (self._first_page() if first_page else self._read_page())
+
+
+class BoundedEntityState(EntityForms, Paged, mixin=True):
+    """A list the API answers whole (module docstring): fetched at once, paged in the browser."""
+
+    async def _fetch_rows(self) -> None:
+        raise NotImplementedError
+
+    async def _fetch(self, *, first_page: bool = False) -> Any:
+        try:
+            await self._fetch_rows()
+        except ApiError as exc:
+            self.error = exc.message
+            self.loading = False
+            return self._on_api_error(exc)  # type: ignore[attr-defined]
+        self.error = ""
+        self.loading = False
+        self.page = 0 if first_page else min(self.page, max(0, (len(self.rows) - 1) // PAGE_SIZE))
+        return None

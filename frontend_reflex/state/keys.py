@@ -16,7 +16,8 @@ import reflex as rx
 from frontend_reflex import fmt, queries
 from frontend_reflex.api import ApiError
 from frontend_reflex.state.base import AuthState
-from frontend_reflex.state.filters import FilteredList, FilterField, parse_time
+from frontend_reflex.state.filters import FilterField, parse_time
+from frontend_reflex.state.pager import ListQuery, ServerList
 
 ROUTE = "/keys"
 KEY_FIELDS: tuple[FilterField, ...] = (
@@ -113,9 +114,10 @@ def expiry_value(text: str, now: dt.datetime) -> str | None:
     return when.isoformat()
 
 
-class KeysState(FilteredList, AuthState):
+class KeysState(ServerList, AuthState):
     FIELDS: ClassVar[tuple[FilterField, ...]] = KEY_FIELDS
     ROUTE: ClassVar[str] = ROUTE
+    PAGE_SIZE: ClassVar[int] = 50
 
     org_options: list[dict[str, str]] = []
     #: The dialog: "revoke", "rotate" or "expiry" of ``chosen`` (a table row); "" when closed.
@@ -128,8 +130,8 @@ class KeysState(FilteredList, AuthState):
     action_ok: str = ""
     secret: str = ""
 
-    def _query(self) -> tuple[str, dict[str, Any], str, str]:
-        return queries.KEYS_PAGE, {"f": self._graphql_filter() or None}, "apiKeys", ""
+    def _query(self) -> ListQuery:
+        return ListQuery(queries.KEYS_PAGE, {"f": self._graphql_filter() or None}, "apiKeys")
 
     def _row(self, node: dict[str, Any]) -> dict[str, str]:
         return key_row(node)

@@ -22,7 +22,7 @@ import reflex as rx
 from frontend_reflex import api, fmt, queries
 from frontend_reflex.api import ApiError
 from frontend_reflex.state.base import AuthState
-from frontend_reflex.state.filters import FilteredList, FilterField
+from frontend_reflex.state.filters import FilterField
 from frontend_reflex.state.log_rows import (  # noqa: F401  (the page's and tests' imports)
     ALL_DOORS,
     DOOR_LABELS,
@@ -35,9 +35,13 @@ from frontend_reflex.state.log_rows import (  # noqa: F401  (the page's and test
     log_row,
     matches,
 )
+from frontend_reflex.state.pager import ListQuery, ServerList
 
 ROUTE = "/logs"
 MAX_ROWS = 500
+#: Options each of the organization, user and app selects offers at most (by name); the
+#: "Find" box narrows them through the API's search when there are more.
+OPTION_LIMIT = 50
 POLL_S = 2.0
 # The page sends a heartbeat every 10 s; a tab that stopped sending one is gone.
 STALE_S = 45.0
@@ -57,20 +61,39 @@ def _options(nodes: list[dict[str, Any]], label: str = "name") -> list[dict[str,
     ]
 
 
-class LogsState(FilteredList, AuthState):
+def options_note(counts: Mapping[str, int], search: str) -> str:
+    """Which selects show only part of what matches, in words ("" when every one is whole)."""
+    cut = [
+        f"{counts[k]:,} {k}" for k in ("organizations", "users", "apps") if counts[k] > OPTION_LIMIT
+    ]
+    if not cut:
+        return ""
+    matching = f' matching "{search}"' if search else ""
+    return (
+        f"The selects show the first {OPTION_LIMIT} by name of {', '.join(cut)}{matching}: "
+        "type in Find to narrow them."
+    )
+
+
+class LogsState(ServerList, AuthState):
     FIELDS: ClassVar[tuple[FilterField, ...]] = LOG_FIELDS
     ROUTE: ClassVar[str] = ROUTE
+    PAGE_SIZE: ClassVar[int] = 50
 
     org_options: list[dict[str, str]] = []
     user_options: list[dict[str, str]] = []
     app_options: list[dict[str, str]] = []
+    option_search: str = ""
+    option_note: str = ""
     live_status: str = ""
     live_gen: int = 0
     beat: float = 0.0
     fresh_ids: list[str] = []
 
-    def _query(self) -> tuple[str, dict[str, Any], str, str]:
-        return queries.LOGS, {"f": self._graphql_filter() or None}, "gatewayLogs", "gatewayLogCount"
+    def _query(self) -> ListQuery:
+        return ListQuery(
+            queries.LOGS, {"f": self._graphql_filter() or None}, "gatewayLogs", "gatewayLogCount"
+        )
 
     def _row(self, node: dict[str, Any]) -> dict[str, str]:
         return log_row(node)
@@ -84,7 +107,7 @@ class LogsState(FilteredList, AuthState):
         self._read_url()
         self.loading = True
         yield
-        if self.is_admin and not self.org_options:
+        if self.is_admin:
             await self._load_options()
         failed = await self._first_page()
         if failed is not None:
@@ -94,17 +117,54 @@ class LogsState(FilteredList, AuthState):
         yield LogsState.follow
 
     async def _load_options(self) -> None:
-        """Who and what the selects offer (an org_admin's API answers their organization's)."""
+        """Who and what the selects offer: the first ``OPTION_LIMIT`` by name of each list
+        matching the Find box, plus what the filter has chosen (an org_admin's API answers
+        their organization's)."""
+        search = self.option_search.strip()
         try:
-            data = await self._gql(queries.LOG_FILTER_OPTIONS)
+            data = await self._gql(
+                queries.LOG_FILTER_OPTIONS, {"q": search or None, "n": OPTION_LIMIT}
+            )
         except ApiError:
-            return  # the selects stay empty; typing an id in the address still filters
-        self.org_options = _options(fmt.nodes(data.get("organizations")))
-        self.user_options = [
-            {"value": o["value"], "label": f"{o['label']}"}
-            for o in _options(fmt.nodes(data.get("users")))
-        ]
-        self.app_options = _options(fmt.nodes(data.get("apps")))
+            return  # the selects keep what they had; typing an id in the address still filters
+        found = {
+            "org": _options(fmt.nodes(data.get("organizations"))),
+            "user": _options(fmt.nodes(data.get("users"))),
+            "app": _options(fmt.nodes(data.get("apps"))),
+        }
+        for name, options in found.items():
+            await self._keep_chosen(name, options)
+        self.org_options, self.user_options, self.app_options = (
+            found["org"],
+            found["user"],
+            found["app"],
+        )
+        counts = {
+            k: int(fmt.to_float((data.get(k) or {}).get("totalCount")))
+            for k in ("organizations", "users", "apps")
+        }
+        self.option_note = options_note(counts, search)
+
+    async def _keep_chosen(self, name: str, options: list[dict[str, str]]) -> None:
+        """The chosen org, user or app stays offered (first) when the search left it out."""
+        chosen = self.filters.get(name, "")
+        if not chosen or any(o["value"] == chosen for o in options):
+            return
+        before = {"org": self.org_options, "user": self.user_options, "app": self.app_options}
+        known = next((o for o in before[name] if o["value"] == chosen), None)
+        if known is None:
+            try:
+                data = await self._gql(queries.LOG_FILTER_CHOSEN[name], {"id": int(chosen)})
+                known = _options([data["one"]])[0] if data.get("one") else None
+            except ApiError:
+                known = None
+        options.insert(0, known or {"value": chosen, "label": f"#{chosen}"})
+
+    @rx.event
+    async def find_options(self, value: str) -> None:
+        """The Find box: narrow the organization, user and app selects (not a filter)."""
+        self.option_search = str(value)[:100]
+        await self._load_options()
 
     @rx.event
     def heartbeat(self, _value: Any = None) -> Any:

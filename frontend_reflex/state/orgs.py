@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import reflex as rx
 
 from frontend_reflex import fmt, queries
 from frontend_reflex.state.base import AuthState
 from frontend_reflex.state.entity import EntityState
+from frontend_reflex.state.filters import FilterField
+from frontend_reflex.state.pager import ListQuery
 from frontend_reflex.validate import checked, money, optional, required, slug
 
 #: How a cap period reads after "per" ("$5.00 / week").
@@ -54,12 +56,23 @@ def org_fields(form: Mapping[str, Any], *, creating: bool) -> dict[str, Any]:
 
 
 class OrgsState(EntityState, AuthState):
+    """One page of organizations at a time (newest first), searchable by name or slug."""
+
+    FIELDS: ClassVar[tuple[FilterField, ...]] = (FilterField("q", gql="search"),)
+    ROUTE: ClassVar[str] = "/organizations"
+
     user_options: list[dict[str, str]] = []
 
-    async def _fetch_rows(self) -> None:
-        orgs = await self._gql_all(queries.ORGANIZATIONS, "organizations")
-        users = await self._gql_all(queries.USERS, "users")
-        self.rows = [org_row(o) for o in orgs]
+    def _query(self) -> ListQuery:
+        return ListQuery(
+            queries.ORGANIZATIONS, {"q": self.filters.get("q") or None}, "organizations"
+        )
+
+    def _row(self, node: dict[str, Any]) -> dict[str, str]:
+        return org_row(node)
+
+    async def _fetch_options(self) -> None:
+        users = await self._gql_all(queries.USER_OPTIONS, "users")
         self.user_options = [
             {"value": str(u.get("id")), "label": f"{u.get('name')} <{u.get('email')}>"}
             for u in users

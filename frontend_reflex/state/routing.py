@@ -1,4 +1,9 @@
-"""Model Router (aliases), Agent Configurations and Available Models."""
+"""Model Router (aliases), Agent Configurations and Available Models.
+
+These three lists are paged in the browser (``BoundedEntityState``): the API answers each whole
+(``modelAliases``, ``agentConfigs``, ``modelCatalog`` have no cursor), and they are bounded by
+what admins configure and what the configured providers serve, not by traffic or head count.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ import reflex as rx
 from frontend_reflex import fmt, queries
 from frontend_reflex.api import ApiError
 from frontend_reflex.state.base import AuthState
-from frontend_reflex.state.entity import EntityState
+from frontend_reflex.state.entity import BoundedEntityState
 from frontend_reflex.validate import FormError, money, optional, required
 
 
@@ -88,7 +93,7 @@ def matches(row: Mapping[str, str], search: str, provider: str) -> bool:
     return search.strip().lower() in row.get("model", "").lower()
 
 
-class RouterState(EntityState, AuthState):
+class RouterState(BoundedEntityState, AuthState):
     org_options: list[dict[str, str]] = []
     #: An alias whose target the catalog does not know, waiting for "Save anyway".
     pending: dict[str, str] = {}
@@ -144,7 +149,7 @@ class RouterState(EntityState, AuthState):
         return await self._act(row, queries.delete_alias(row["id"]), label=row.get("requested", ""))
 
 
-class AgentsState(EntityState, AuthState):
+class AgentsState(BoundedEntityState, AuthState):
     yaml_text: str = ""
     import_error: str = ""
     import_ok: str = ""
@@ -187,7 +192,7 @@ class AgentsState(EntityState, AuthState):
         return await self._fetch()
 
 
-class ModelsState(EntityState, AuthState):
+class ModelsState(BoundedEntityState, AuthState):
     """Available Models: the catalog with a search and a provider filter; super_admins set,
     change and remove price overrides here (``setPriceOverride``)."""
 

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import reflex as rx
 
 from frontend_reflex import api, fmt, queries
 from frontend_reflex.api import ApiError
 from frontend_reflex.state.base import AuthState
-from frontend_reflex.state.cursor import CursorPaged
 from frontend_reflex.state.log_rows import request_href
-from frontend_reflex.state.paging import Paged
+from frontend_reflex.state.pager import ListQuery, Page, ServerList
 from frontend_reflex.state.ranges import RangeState
 
 
@@ -88,11 +88,39 @@ def usage_line(g: Mapping[str, Any]) -> dict[str, str]:
     }
 
 
-class UsageState(ExportMixin, RangeState, Paged, AuthState):
-    """Users and apps side by side over the chosen window (default: last 30 days, said so)."""
+class UsageGroups(ServerList, mixin=True):
+    """A usage table: one page of ``analytics`` groups of ``DIMENSION`` at a time, highest cost
+    first, with the window's true number of groups. ``analytics`` pages by limit/offset, so the
+    "cursor" of a page is its offset. Group 0 ("app keys: no user" / "user keys: no app") is a
+    line of its own, so the lines add up to the window's total."""
+
+    DIMENSION: ClassVar[str] = "user"
+
+    async def _span(self) -> tuple[dt.datetime, dt.datetime] | None:
+        raise NotImplementedError
+
+    async def _page(self, first: int, after: str) -> Page:
+        span = await self._span()
+        if span is None:
+            return Page([], "", 0)
+        offset = int(after or 0)
+        data = await self._gql(  # type: ignore[attr-defined]
+            *queries.usage_groups(self.DIMENSION, *span, limit=first, offset=offset)
+        )
+        result = data.get("analytics") or {}
+        total = int(fmt.to_float(result.get("groupCount")))
+        following = str(offset + first) if offset + first < total else ""
+        return Page(list(result.get("groups") or []), following, total)
+
+    def _row(self, node: dict[str, Any]) -> dict[str, str]:
+        return usage_line(node)
+
+
+class UsageState(ExportMixin, RangeState, UsageGroups, AuthState):
+    """Users over the chosen window (default: last 30 days, said so); the apps' table is
+    ``UsageAppsState``, over the same window."""
 
     preset: str = "30d"
-    apps: list[dict[str, str]] = []
 
     @rx.event
     async def load(self) -> Any:
@@ -104,37 +132,35 @@ class UsageState(ExportMixin, RangeState, Paged, AuthState):
         yield
         yield await self._refresh()
 
+    async def _span(self) -> tuple[dt.datetime, dt.datetime] | None:
+        return self._window()
+
     async def _refresh(self) -> Any:
-        span = self._window()
-        if span is None:
+        if self._window() is None:
             self.loading = False
             return None
-        try:
-            users = await self._gql(*queries.analytics("user", *span, limit=1000))
-            apps = await self._gql(*queries.analytics("app", *span, limit=1000))
-        except ApiError as exc:
-            self.error = exc.message
-            self.loading = False
-            return self._on_api_error(exc)
-        # Group 0 is "no user" (app keys) / "no app" (user keys): the other table has them.
-        self.rows = [
-            usage_line(g)
-            for g in (users.get("analytics") or {}).get("groups") or []
-            if g.get("entityId")
-        ]
-        self.apps = [
-            usage_line(g)
-            for g in (apps.get("analytics") or {}).get("groups") or []
-            if g.get("entityId")
-        ]
-        self.page = 0
-        self.error = ""
-        self.loading = False
-        return None
+        failed = await self._first_page()
+        return failed if failed is not None else UsageAppsState.start
 
     @rx.event
     async def export(self, row: dict[str, str]) -> Any:
         return await self._export(row.get("id", ""), row.get("email", ""))
+
+
+class UsageAppsState(UsageGroups, AuthState):
+    """The apps' table of the Usage page: its window is ``UsageState``'s."""
+
+    DIMENSION: ClassVar[str] = "app"
+
+    async def _span(self) -> tuple[dt.datetime, dt.datetime] | None:
+        usage = await self.get_state(UsageState)
+        return usage._window()
+
+    @rx.event
+    async def start(self) -> Any:
+        self.loading = True
+        yield
+        yield await self._first_page()
 
 
 class ExportState(ExportMixin, AuthState):
@@ -177,11 +203,11 @@ class ExportState(ExportMixin, AuthState):
         return await self._export(self.chosen, email)
 
 
-class ErrorsState(CursorPaged, AuthState):
+class ErrorsState(ServerList, AuthState):
     """Error reports, newest first, a server page at a time with the true total."""
 
-    def _query(self) -> tuple[str, dict[str, Any], str]:
-        return queries.ERRORS, {}, "errorReports"
+    def _query(self) -> ListQuery:
+        return ListQuery(queries.ERRORS, {}, "errorReports")
 
     def _row(self, node: dict[str, Any]) -> dict[str, str]:
         return error_row(node)

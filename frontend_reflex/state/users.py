@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import reflex as rx
 
@@ -11,6 +11,8 @@ from frontend_reflex import api, fmt, queries
 from frontend_reflex.api import ApiError
 from frontend_reflex.state.base import AuthState
 from frontend_reflex.state.entity import EntityState
+from frontend_reflex.state.filters import FilterField
+from frontend_reflex.state.pager import ListQuery
 from frontend_reflex.validate import FormError, money, optional, required
 
 
@@ -65,6 +67,11 @@ def usage_summary(data: Mapping[str, Any], cap: str) -> dict[str, str]:
 
 
 class UsersState(EntityState, AuthState):
+    """One page of users at a time (newest first), searchable by name or email."""
+
+    FIELDS: ClassVar[tuple[FilterField, ...]] = (FilterField("q", gql="search"),)
+    ROUTE: ClassVar[str] = "/users"
+
     org_options: list[dict[str, str]] = []
     secret: str = ""
     usage_open: bool = False
@@ -72,10 +79,14 @@ class UsersState(EntityState, AuthState):
     usage_summary: dict[str, str] = {}
     usage_error: str = ""
 
-    async def _fetch_rows(self) -> None:
-        users = await self._gql_all(queries.USERS, "users")
-        orgs = await self._gql_all(queries.ORGANIZATIONS, "organizations")
-        self.rows = [user_row(u) for u in users]
+    def _query(self) -> ListQuery:
+        return ListQuery(queries.USERS, {"f": self._graphql_filter() or None}, "users")
+
+    def _row(self, node: dict[str, Any]) -> dict[str, str]:
+        return user_row(node)
+
+    async def _fetch_options(self) -> None:
+        orgs = await self._gql_all(queries.ORG_OPTIONS, "organizations")
         self.org_options = [
             {"value": str(o.get("id")), "label": fmt.text(o.get("name"))} for o in orgs
         ]

@@ -22,3 +22,13 @@ def test_live_rows_are_filtered_like_the_query() -> None:
     assert matches("", row) and matches("RESPONSES", row)
     assert not matches("CHAT_COMPLETIONS", row) and not matches("STORED_RESPONSES", row)
     assert matches("GEMINI", {"endpoint": "/v1beta/models/{model}:streamGenerateContent"})
+
+
+def test_the_option_note_names_the_selects_cut_at_their_limit() -> None:
+    from frontend_reflex.state.logs import OPTION_LIMIT, options_note
+
+    whole = {"organizations": 3, "users": OPTION_LIMIT, "apps": 0}
+    assert options_note(whole, "") == ""
+    cut = options_note({**whole, "users": 1312, "apps": OPTION_LIMIT + 1}, "ann")
+    assert f"first {OPTION_LIMIT} by name of 1,312 users, {OPTION_LIMIT + 1} apps" in cut
+    assert 'matching "ann"' in cut and "organizations" not in cut

@@ -1,0 +1,224 @@
+"""Server pages in Chromium (issue 17, paging wherever a list can grow): Users, Organizations,
+Apps and Per-User Usage read one page at a time from the API, say the API's true total
+("1–25 of 31"), and Next / Previous show exactly the rows the API returns for that page.
+
+The expected rows and totals are asked of the API in the test (GraphQL over HTTP with the same
+cursors or offsets), never hard-coded: 27 organizations, apps and users (each user with a key
+and one request made with the official OpenAI SDK) are seeded first, more than one page.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import openai
+import pytest
+from playwright.sync_api import Page, expect
+
+from frontend_reflex.state import ranges
+from tests.browser.stack import ADMIN_EMAIL, ADMIN_PASSWORD, Stack
+from tests.fakes.base import Reply
+
+SEEDED = 27  # more than one page of 25
+PAGE = 25
+
+
+class Gql:
+    """GraphQL over HTTP with the admin's session (seeding, and the expected pages)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = f"{url}/graphql"
+        self.token = ""
+        doc = "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }"
+        self.token = self(doc, {"e": ADMIN_EMAIL, "p": ADMIN_PASSWORD})["login"]["token"]
+
+    def __call__(self, doc: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        headers = {"authorization": f"Bearer {self.token}"} if self.token else {}
+        body = httpx.post(
+            self.url, json={"query": doc, "variables": variables or {}}, headers=headers, timeout=30
+        ).json()
+        assert not body.get("errors"), body["errors"]
+        data: dict[str, Any] = body["data"]
+        return data
+
+
+@dataclass
+class Seed:
+    tag: str
+    users: list[dict[str, Any]] = field(default_factory=list)
+
+
+@pytest.fixture(scope="module")
+def api(stack: Stack) -> Gql:
+    return Gql(stack.gateway.url)
+
+
+@pytest.fixture(scope="module")
+def seed(stack: Stack, api: Gql) -> Seed:
+    s = Seed(tag=uuid.uuid4().hex[:6])
+    org = "mutation($i: CreateOrganizationInput!) { createOrganization(input: $i) { id } }"
+    app = "mutation($i: CreateAppInput!) { createApp(input: $i) { id } }"
+    user = "mutation($i: CreateUserInput!) { createUser(input: $i) { id name email } }"
+    key = "mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { secret } }"
+    for n in range(SEEDED):
+        api(org, {"i": {"name": f"Pg org {s.tag} {n:02d}", "slug": f"pg-{s.tag}-{n:02d}"}})
+        api(app, {"i": {"name": f"Pg app {s.tag} {n:02d}", "slug": f"pga-{s.tag}-{n:02d}"}})
+        made = api(
+            user,
+            {"i": {"name": f"Pg user {s.tag} {n:02d}", "email": f"pg{n:02d}-{s.tag}@example.com"}},
+        )["createUser"]
+        secret = api(key, {"i": {"name": "pg", "userId": made["id"]}})["createApiKey"]["secret"]
+        client = openai.OpenAI(base_url=stack.gateway.openai_base_url, api_key=secret)
+        # Different sizes, so the usage order (highest cost first) is not a tie.
+        stack.openai.replies.append(Reply(text="ok", input_tokens=1000 + n, output_tokens=10))
+        out = client.chat.completions.create(
+            model="openai/gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]
+        )
+        assert out.choices[0].message.content == "ok"
+        s.users.append(made)
+    return s
+
+
+LISTS = {
+    # route: (title, list field, node field shown in the table, table id, pager id, search box)
+    "/users": ("Users", "users", "email", "users-table", "users-pager", "users-q"),
+    "/organizations": (
+        "Organizations",
+        "organizations",
+        "slug",
+        "orgs-table",
+        "orgs-pager",
+        "orgs-q",
+    ),
+    "/apps": ("Apps", "apps", "slug", "apps-table", "apps-pager", "apps-q"),
+}
+
+
+def api_pages(api: Gql, field_name: str, shown: str, search: str = "") -> tuple[int, list[Any]]:
+    """(totalCount, [page 1's values, page 2's values]) as the API answers them."""
+    args = "filter: {search: $q}" if field_name == "users" else "search: $q"
+    doc = f"""query($after: String, $q: String) {{
+      {field_name}(first: {PAGE}, after: $after, sort: CREATED_DESC, {args}) {{
+        nodes {{ {shown} }} pageInfo {{ endCursor }} totalCount }} }}"""
+    one = api(doc, {"q": search or None})[field_name]
+    two = api(doc, {"q": search or None, "after": one["pageInfo"]["endCursor"]})[field_name]
+    return one["totalCount"], [[n[shown] for n in p["nodes"]] for p in (one, two)]
+
+
+def open_page(page: Page, url: str, title: str) -> None:
+    page.goto(url)
+    expect(page.locator("#page-title")).to_have_text(title, timeout=30_000)
+    page.wait_for_function("!document.querySelector('.sb-loading')", timeout=20_000)
+
+
+def label(start: int, shown: int, total: int) -> str:
+    return f"{start + 1:,}–{start + shown:,} of {total:,}"
+
+
+def expect_rows(page: Page, table: str, values: list[str]) -> None:
+    """The table shows exactly ``values``, one a row, in this order."""
+    rows = page.locator(f"#{table} tbody tr")
+    expect(rows).to_have_count(len(values))
+    for i, value in enumerate(values):
+        expect(rows.nth(i)).to_contain_text(value)
+
+
+def check_pages(page: Page, table: str, pager: str, total: int, pages: list[Any]) -> None:
+    first, second = pages
+    expect(page.locator(f"#{pager}-label")).to_have_text(label(0, len(first), total))
+    expect_rows(page, table, first)
+    page.click(f"#{pager}-next")
+    expect(page.locator(f"#{pager}-label")).to_have_text(label(PAGE, len(second), total))
+    expect_rows(page, table, second)
+    page.click(f"#{pager}-prev")
+    expect(page.locator(f"#{pager}-label")).to_have_text(label(0, len(first), total))
+    expect_rows(page, table, first)
+
+
+@pytest.mark.parametrize("route", list(LISTS))
+def test_list_pages_come_from_the_server_with_the_true_total(
+    admin: Page, stack: Stack, api: Gql, seed: Seed, route: str
+) -> None:
+    title, field_name, shown, table, pager, box = LISTS[route]
+    open_page(admin, f"{stack.url}{route}", title)
+    everything, pages = api_pages(api, field_name, shown)
+    assert everything >= SEEDED and len(pages[0]) == PAGE and pages[1]
+    check_pages(admin, table, pager, everything, pages)
+    # A search is a filter of the same pager: page one of what matches, kept in the address.
+    admin.fill(f"#{box}", seed.tag)
+    admin.click(f"#{box}-apply")
+    total, pages = api_pages(api, field_name, shown, seed.tag)
+    assert total == SEEDED
+    check_pages(admin, table, pager, total, pages)
+    assert f"q={seed.tag}" in admin.url
+    # The address alone opens the same filtered page (a shared link).
+    open_page(admin, f"{stack.url}{route}?q={seed.tag}", title)
+    expect(admin.locator(f"#{pager}-label")).to_have_text(label(0, PAGE, SEEDED))
+    admin.click(f"#{box}-clear")
+    expect(admin.locator(f"#{box}")).to_have_value("")
+    expect(admin.locator(f"#{pager}-label")).to_have_text(label(0, PAGE, everything))
+    admin.wait_for_function("!location.search")
+
+
+USAGE = """query($s: DateTime!, $u: DateTime!, $o: Int!) {
+  analytics(dimension: USER, since: $s, until: $u, limit: 25, offset: $o) {
+    groupCount groups { label } } }"""
+
+
+def last_30_days() -> dict[str, str]:
+    """The Usage page's default window, as its state computes it."""
+    since, until = ranges.window("30d", now=dt.datetime.now(dt.UTC))
+    return {"s": since.isoformat(), "u": until.isoformat()}
+
+
+def usage_pages(api: Gql) -> tuple[int, list[list[str]]]:
+    """The users' groups of the page's window, two pages, as the API orders them."""
+    pages = [api(USAGE, {**last_30_days(), "o": o})["analytics"] for o in (0, PAGE)]
+    names = [[g["label"].partition(" <")[0] for g in p["groups"]] for p in pages]
+    return pages[0]["groupCount"], names
+
+
+def test_usage_pages_the_groups_with_their_true_count(
+    admin: Page, stack: Stack, api: Gql, seed: Seed
+) -> None:
+    # Every seeded request is in the rollups the usage table reads (written by the log flush).
+    deadline = time.monotonic() + 20
+    while True:
+        total, pages = usage_pages(api)
+        seeded = [n for p in pages for n in p if seed.tag in n]
+        if len(seeded) == SEEDED or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert len(seeded) == SEEDED and total > PAGE, (total, pages)
+    open_page(admin, f"{stack.url}/usage", "Per-User Usage")
+    check_pages(admin, "usage-table", "usage-pager", total, pages)
+    # The apps' table pages the same way, with its own count (none of these users is an app).
+    apps = api(USAGE.replace("USER", "APP"), {**last_30_days(), "o": 0})["analytics"]
+    shown = len(apps["groups"])
+    expect(admin.locator("#usage-apps-pager-label")).to_have_text(
+        label(0, shown, apps["groupCount"]) if shown else "0 rows"
+    )
+
+
+def test_log_filter_selects_are_found_by_search_and_keep_the_choice(
+    admin: Page, stack: Stack, seed: Seed
+) -> None:
+    chosen, other = seed.users[5], seed.users[3]
+    open_page(admin, f"{stack.url}/logs?user={chosen['id']}", "Gateway Logs")
+    select = admin.locator("#logs-user")
+    expect(select).to_have_value(str(chosen["id"]))
+    # Find narrows the selects through the API's search; the chosen user stays offered.
+    admin.fill("#logs-find", other["email"])
+    expect(select.locator("option")).to_have_count(3)  # "All users", the chosen, the found
+    names = [o.inner_text() for o in select.locator("option").all()]
+    assert names == ["All users", chosen["name"], other["name"]], names
+    expect(select).to_have_value(str(chosen["id"]))
+    # Nothing found: only the choice is left, and the filter is untouched.
+    admin.fill("#logs-find", f"no-such-{seed.tag}")
+    expect(select.locator("option")).to_have_count(2)
+    assert f"user={chosen['id']}" in admin.url
