@@ -51,7 +51,7 @@ class Daily:
 
 
 #: Source keys: usage (bucket, user, app, org, model, provider); key and tag (bucket, org,
-#: user, app, key prefix | tag), as in ``log_writer``.
+#: user, app, key prefix | tag), as in ``batch``.
 TABLES = (
     Daily(
         UsageDaily,

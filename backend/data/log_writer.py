@@ -5,6 +5,12 @@ every ``interval`` seconds in one transaction and publishes live events right aw
 database is unreachable the batch stays queued and is retried, bounded by ``max_buffer`` records
 (the oldest are dropped past that, with an error log saying how many): a crash loses at most one
 interval, a clean stop (``close()``) loses nothing.
+
+A flush sums its records into rollup totals (``batch``: one pass, integer keys) and encodes the
+log rows for the driver (``rows``) a chunk at a time, letting the event loop run between
+chunks, before it opens the transaction; the rollups go in two statements per table
+(``rollups``), the daily tables from the hourly totals (``daily``). On SQLite the database's own
+work runs in aiosqlite's thread without the GIL (benchmarks/README.md, "Round two").
 """
 
 from __future__ import annotations
@@ -15,16 +21,16 @@ import datetime as dt
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from tortoise.exceptions import IntegrityError, ValidationError
-from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
-from backend.data import daily, histogram, last_used
+from backend.data import batch as batch_mod
+from backend.data import daily, last_used, rows
+from backend.data.batch import KEY_KEY, ROLLUP_KEY, TAG_KEY, Batch
 from backend.data.events import EventBus
-from backend.data.log_record import ErrorRecord, LogRecord, clip_body
+from backend.data.log_record import ErrorRecord, LogRecord
 from backend.data.models.dlp import DlpActivity, DlpPolicy
 from backend.data.models.logs import (
     ErrorReport,
@@ -42,11 +48,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("switchboard.logwriter")
 
-RollupKey = tuple[dt.datetime, int, int, int, str, str]
-#: (hour, org, user, app, tag)
-TagKey = tuple[dt.datetime, int, int, int, str]
-#: (hour, org, user, app, key prefix)
-KeyKey = tuple[dt.datetime, int, int, int, str]
+#: Records aggregated and encoded between two turns of the event loop during a flush: ~10 ms
+#: of CPU at most on this machine (flush_bench.py).
+CHUNK = 250
 
 #: The database is up but refuses a value (as opposed to being unreachable).
 _DATA_ERRORS: tuple[type[Exception], ...] = (
@@ -56,26 +60,6 @@ _DATA_ERRORS: tuple[type[Exception], ...] = (
     IntegrityError,
     ValidationError,
 )
-
-
-def _max_length(model: type[Model], name: str) -> int | None:
-    """The column's length limit (text columns without one have none)."""
-    limit: int | None = getattr(model._meta.fields_map[name], "max_length", None)
-    return limit
-
-
-#: Rollups are upserted through the ORM, keyed by these texts: clip them to their columns.
-_ROLLUP_MODEL_LEN = _max_length(UsageRollup, "model")
-_ROLLUP_PROVIDER_LEN = _max_length(UsageRollup, "provider")
-_KEY_PREFIX_LEN = _max_length(KeyRollup, "key_prefix")
-
-
-def _hour(t: dt.datetime) -> dt.datetime:
-    return t.replace(minute=0, second=0, microsecond=0)
-
-
-def _minute(t: dt.datetime) -> dt.datetime:
-    return t.replace(second=0, microsecond=0)
 
 
 class LogWriter:
@@ -285,32 +269,38 @@ class LogWriter:
     async def _write_batch(
         self, logs: list[LogRecord], errors: list[ErrorRecord], uses: dict[str, dt.datetime]
     ) -> None:
-        rollups: dict[RollupKey, dict[str, Any]] = {}
-        tag_rollups: dict[TagKey, dict[str, Any]] = {}
-        key_rollups: dict[KeyKey, dict[str, Any]] = {}
-        minutes: dict[tuple[dt.datetime, int], dict[str, Any]] = {}
+        # The CPU work (rollup sums, rows encoded for the driver) is done before the
+        # transaction, CHUNK records at a time with the event loop let run in between: a
+        # flush of thousands of records held the loop for ~100 ms in one stretch before.
+        batch = Batch()
+        log_sql, log_values = "", []
         activity: list[dict[str, Any]] = []
         policy_touch: dict[tuple[str, int], dt.datetime] = {}
-        for r in logs:
-            if not r.superseded:
-                _add_rollup(rollups, r)
-                _add_tag_rollups(tag_rollups, r)
-                _add_key_rollup(key_rollups, r)
-            _add_minute(minutes, r)
-            for a in r.dlp_activity:
-                activity.append(a)
-                owner = a.get("app_id") or a.get("org_id")
-                if owner is not None:
-                    scope_key = ("app" if a.get("app_id") else "org", int(owner))
-                    when: dt.datetime = a["created_at"]
-                    policy_touch[scope_key] = max(when, policy_touch.get(scope_key, when))
+        db = RequestLog._meta.db
+        for start in range(0, len(logs), CHUNK):
+            if start:
+                await asyncio.sleep(0)
+            chunk = logs[start : start + CHUNK]
+            batch.add(chunk)
+            log_sql, values = rows.insert_values(db, RequestLog, [rows.log_row(r) for r in chunk])
+            log_values += values
+            for r in chunk:
+                for a in r.dlp_activity:
+                    activity.append(a)
+                    owner = a.get("app_id") or a.get("org_id")
+                    if owner is not None:
+                        scope_key = ("app" if a.get("app_id") else "org", int(owner))
+                        when: dt.datetime = a["created_at"]
+                        policy_touch[scope_key] = max(when, policy_touch.get(scope_key, when))
+        usage, keys, tags = batch.usage(), batch.keys(), batch.tags()
+        add, merge, convert = batch_mod.add_totals, batch_mod.merge_hist, rows.db_value
         async with in_transaction() as conn:
             if logs:
-                await _insert_many(conn, RequestLog, [_row(r) for r in logs])
+                await conn.execute_many(log_sql, log_values)
             if errors:
-                await _insert_many(conn, ErrorReport, [_error_fields(e) for e in errors])
+                await rows.insert_many(conn, ErrorReport, [rows.error_row(e) for e in errors])
             if activity:
-                await _insert_many(conn, DlpActivity, activity)
+                await rows.insert_many(conn, DlpActivity, activity)
             for (scope, owner), when in policy_touch.items():
                 filt = {"organization_id": owner} if scope == "org" else {"app_id": owner}
                 await (
@@ -319,296 +309,19 @@ class LogWriter:
                     .update(last_activity_at=when)
                 )
             # Two statements per table whatever the number of keys (data/rollups.py).
-            await upsert_totals(conn, UsageRollup, ROLLUP_KEY, rollups, _merge_hist, _db_value)
-            await upsert_totals(conn, TagRollup, TAG_KEY, tag_rollups, _add_totals, _db_value)
-            await upsert_totals(conn, KeyRollup, KEY_KEY, key_rollups, _add_totals, _db_value)
+            await upsert_totals(conn, UsageRollup, ROLLUP_KEY, usage, merge, convert)
+            await upsert_totals(conn, TagRollup, TAG_KEY, tags, add, convert)
+            await upsert_totals(conn, KeyRollup, KEY_KEY, keys, add, convert)
+            await upsert_totals(conn, MinuteStat, ("bucket",), batch.minutes(False), merge, convert)
             await upsert_totals(
-                conn, MinuteStat, ("bucket",), _minute_batch(minutes, None), _merge_hist, _db_value
-            )
-            await upsert_totals(
-                conn,
-                OrgMinuteStat,
-                ("bucket", "org_id"),
-                _minute_batch(minutes, "org"),
-                _merge_hist,
-                _db_value,
+                conn, OrgMinuteStat, ("bucket", "org_id"), batch.minutes(True), merge, convert
             )
             # The same totals per day, for long windows (data/daily.py, data/windows.py).
             await daily.write(
                 conn,
-                {"usage": rollups, "key": key_rollups, "tag": tag_rollups},
-                add=_add_totals,
-                add_with_hist=_merge_hist,
-                convert=_db_value,
+                {"usage": usage, "key": keys, "tag": tags},
+                add=add,
+                add_with_hist=merge,
+                convert=convert,
             )
             await last_used.write(conn, uses)
-
-
-def _text(value: str | None, limit: int | None = None) -> str | None:
-    # PostgreSQL text cannot hold NUL and no database takes a lone surrogate, and a model name
-    # or an upstream answer is outside text: one such value would fail every batch it is in.
-    # ``limit`` is the column's max_length: a caller may send a model name of any length.
-    if not value:
-        return value
-    if limit is not None and len(value) > limit:
-        value = value[: limit - 1] + "\u2026"
-    if "\x00" in value:
-        value = value.replace("\x00", "\ufffd")
-    if not value.isascii():
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            value = value.encode("utf-8", "replace").decode("utf-8")
-    return value
-
-
-def _int32(value: int) -> int:
-    # An upstream may report absurd usage; an INTEGER column must still take the row.
-    return max(0, min(int(value), 2**31 - 1))
-
-
-async def _insert_many(conn: Any, model: type[Model], rows: list[dict[str, Any]]) -> None:
-    """One executemany of plain values, converted and validated by the model's own fields.
-
-    ``bulk_create`` builds a model instance per row first, which cost more CPU than everything
-    else the writer does; the SQL and the per-field conversions are the same. Every text value
-    goes through ``_text`` with its column's length here, so no caller can write one unfit.
-    """
-    executor = conn.executor_class(model=model, db=conn)
-    fields = model._meta.fields_map
-    columns = [
-        (name, fields[name].to_db_value, _max_length(model, name))
-        for name in executor.regular_columns
-    ]
-    for row in rows:  # a column a row leaves out gets the field's default, as in the ORM
-        for name, _, _ in columns:
-            if name not in row:
-                default = fields[name].default
-                row[name] = default() if callable(default) else default
-    values = [
-        [
-            convert(_text(v, limit) if isinstance(v := row[name], str) else v, model)
-            for name, convert, limit in columns
-        ]
-        for row in rows
-    ]
-    await conn.execute_many(executor.insert_query, values)
-
-
-def _row(r: LogRecord) -> dict[str, Any]:
-    return dict(
-        request_id=r.request_id,
-        created_at=r.created_at,
-        key_prefix=r.key_prefix,
-        user_id=r.user_id,
-        app_id=r.app_id,
-        org_id=r.org_id,
-        endpoint=r.endpoint,
-        requested_model=r.requested_model,
-        actual_model=r.actual_model,
-        provider=r.provider,
-        deployment=_text(r.deployment, 64),
-        status=r.status,
-        error_type=r.error_type,
-        error_message=r.error_message,
-        error_code=r.error_code,
-        upstream_status=r.upstream_status,
-        refusal=r.refusal,
-        input_tokens=_int32(r.input_tokens),
-        output_tokens=_int32(r.output_tokens),
-        cached_tokens=_int32(r.cached_tokens),
-        reasoning_tokens=_int32(r.reasoning_tokens),
-        cost_usd=r.cost_usd,
-        price=r.price,
-        latency_ms=r.latency_ms,
-        ttft_ms=r.ttft_ms,
-        streamed=r.streamed,
-        attempts=r.attempts,
-        superseded=r.superseded,
-        cache_hit=r.cache_hit,
-        agent_id=r.agent_id,
-        tier=r.tier,
-        tags=list(r.tags) or None,
-        # Clipped here too, whoever built the record: one oversized value would make the
-        # database refuse the batch, and a refusal it does not name as bad data is retried.
-        request_body=clip_body(r.request_body),
-        response_body=clip_body(r.response_body),
-    )
-
-
-def _error_fields(e: ErrorRecord) -> dict[str, Any]:
-    return {
-        "created_at": e.created_at,
-        "source": e.source,
-        "type": e.type,
-        "error": e.error,
-        "model": e.model,
-        "user_id": e.user_id,
-        "org_id": e.org_id,
-        "agent": e.agent,
-        "version": e.version,
-        "request_id": e.request_id,
-    }
-
-
-def _add_rollup(rollups: dict[RollupKey, dict[str, Any]], r: LogRecord) -> None:
-    key: RollupKey = (
-        _hour(r.created_at),
-        r.user_id or 0,
-        r.app_id or 0,
-        r.org_id or 0,
-        _text(r.actual_model or r.requested_model, _ROLLUP_MODEL_LEN) or "",
-        _text(r.provider, _ROLLUP_PROVIDER_LEN) or "",
-    )
-    agg = rollups.get(key)
-    if agg is None:
-        agg = rollups[key] = {**_zero_totals(), "latency_hist": {}}
-    _count(agg, r)
-    hist: dict[str, int] = agg["latency_hist"]
-    k = histogram.bucket_key(r.latency_ms)
-    hist[k] = hist.get(k, 0) + 1
-
-
-def _zero_totals() -> dict[str, Any]:
-    """The totals a usage or key rollup keeps, before any request."""
-    return {
-        "requests": 0,
-        "errors": 0,
-        "input_tokens": 0,
-        "output_tokens": 0,
-        "cached_tokens": 0,
-        "cost_usd": Decimal(0),
-        "unknown_cost_requests": 0,
-        "latency_ms_sum": 0.0,
-    }
-
-
-def _count(agg: dict[str, Any], r: LogRecord) -> None:
-    """Adds one request to the totals a usage or key rollup keeps."""
-    agg["requests"] += 1
-    agg["unknown_cost_requests"] += 1 if r.unknown_cost else 0
-    agg["errors"] += 1 if r.status >= 400 else 0
-    agg["input_tokens"] += r.input_tokens
-    agg["output_tokens"] += r.output_tokens
-    agg["cached_tokens"] += r.cached_tokens
-    agg["cost_usd"] += r.cost_usd or 0
-    agg["latency_ms_sum"] += r.latency_ms
-
-
-def _add_key_rollup(rollups: dict[KeyKey, dict[str, Any]], r: LogRecord) -> None:
-    if not r.key_prefix:
-        return
-    key: KeyKey = (
-        _hour(r.created_at),
-        r.org_id or 0,
-        r.user_id or 0,
-        r.app_id or 0,
-        _text(r.key_prefix, _KEY_PREFIX_LEN) or "",
-    )
-    _count(rollups.setdefault(key, _zero_totals()), r)
-
-
-def _add_minute(minutes: dict[tuple[dt.datetime, int], dict[str, Any]], r: LogRecord) -> None:
-    """Per minute and organization the request was made under (0: none)."""
-    if r.superseded:
-        return
-    agg = minutes.setdefault(
-        (_minute(r.created_at), r.org_id or 0),
-        {
-            "requests": 0,
-            "errors": 0,
-            "tokens": 0,
-            "cost_usd": Decimal(0),
-            "unknown_cost_requests": 0,
-            "hist": {},
-        },
-    )
-    agg["requests"] += 1
-    agg["unknown_cost_requests"] += 1 if r.unknown_cost else 0
-    agg["errors"] += 1 if r.status >= 400 else 0
-    agg["tokens"] += r.input_tokens + r.output_tokens
-    agg["cost_usd"] += r.cost_usd or 0
-    hist: dict[str, int] = agg["hist"]
-    k = histogram.bucket_key(r.latency_ms)
-    hist[k] = hist.get(k, 0) + 1
-
-
-def _add_tag_rollups(rollups: dict[TagKey, dict[str, Any]], r: LogRecord) -> None:
-    for tag in r.tags:
-        key: TagKey = (_hour(r.created_at), r.org_id or 0, r.user_id or 0, r.app_id or 0, tag)
-        agg = rollups.setdefault(
-            key,
-            {
-                "requests": 0,
-                "errors": 0,
-                "input_tokens": 0,
-                "output_tokens": 0,
-                "cost_usd": Decimal(0),
-                "unknown_cost_requests": 0,
-            },
-        )
-        agg["requests"] += 1
-        agg["errors"] += 1 if r.status >= 400 else 0
-        agg["input_tokens"] += r.input_tokens
-        agg["output_tokens"] += r.output_tokens
-        agg["cost_usd"] += r.cost_usd or 0
-        agg["unknown_cost_requests"] += 1 if r.unknown_cost else 0
-
-
-#: Each rollup table's unique key, in the order ``_add_rollup``/``_add_tag_rollups`` build it.
-ROLLUP_KEY = ("bucket", "user_id", "app_id", "org_id", "model", "provider")
-TAG_KEY = ("bucket", "org_id", "user_id", "app_id", "tag")
-KEY_KEY = ("bucket", "org_id", "user_id", "app_id", "key_prefix")
-
-
-def _db_value(model: type[Model], name: str, value: Any) -> Any:
-    """``value`` as ``model``'s column ``name`` is written (texts made fit, as in rows)."""
-    if isinstance(value, str):
-        value = _text(value, _max_length(model, name))
-    return model._meta.fields_map[name].to_db_value(value, model)
-
-
-def _add_totals(row: dict[str, Any] | None, batch: dict[str, Any]) -> dict[str, Any]:
-    """A rollup row's totals plus this flush's (a new row: the flush's)."""
-    if row is None:
-        return batch
-    added = {name: row[name] + value for name, value in batch.items() if name != "cost_usd"}
-    added["cost_usd"] = Decimal(row["cost_usd"]) + batch["cost_usd"]
-    return added
-
-
-def _minute_batch(
-    minutes: dict[tuple[dt.datetime, int], dict[str, Any]], by: str | None
-) -> dict[tuple[Any, ...], Any]:
-    """Rows of ``minute_stats`` (``by`` None: organizations summed) or ``org_minute_stats``
-    ("org": one per organization, requests under none left out)."""
-    out: dict[tuple[Any, ...], Any] = {}
-    for (bucket, org_id), agg in minutes.items():
-        if by is not None and not org_id:
-            continue
-        key = (bucket,) if by is None else (bucket, org_id)
-        row = out.get(key)
-        batch = {
-            "requests": agg["requests"],
-            "errors": agg["errors"],
-            "tokens": agg["tokens"],
-            "cost_usd": agg["cost_usd"],
-            "unknown_cost_requests": agg["unknown_cost_requests"],
-            "latency_hist": dict(agg["hist"]),
-        }
-        out[key] = batch if row is None else _merge_hist(row, batch)
-    return out
-
-
-def _merge_hist(row: dict[str, Any] | None, batch: dict[str, Any]) -> dict[str, Any]:
-    """Totals added and latency histograms merged (a row older than its histogram has null)."""
-    if row is None:
-        return batch
-    hist = dict(row["latency_hist"] or {})
-    histogram.merge(hist, batch["latency_hist"])
-    merged = _add_totals(
-        {k: v for k, v in row.items() if k != "latency_hist"},
-        {k: v for k, v in batch.items() if k != "latency_hist"},
-    )
-    merged["latency_hist"] = hist
-    return merged
