@@ -12,7 +12,7 @@ from strawberry.types.unset import UNSET
 
 from backend.admin import alerts as svc
 from backend.data.models.alerts import AlertChannel, AlertDelivery, AlertRule
-from backend.graphql.common import changes
+from backend.graphql.common import changes, run
 from backend.graphql.context import Info, viewer
 from backend.graphql.enums import stored
 from backend.graphql.permissions import IsSuperAdmin
@@ -271,15 +271,14 @@ class AlertsMutation:
         name: _Name,
         input: Annotated[AlertChannelInput, strawberry.argument(description="The changes.")],
     ) -> AlertChannelType:
-        row = await svc.set_channel(info.context.gateway, viewer(info), name, changes(input))
-        return AlertChannelType.of(row)
+        return await run(info, svc.set_channel, name, input, convert=AlertChannelType.of)
 
     @strawberry.mutation(
         permission_classes=[IsSuperAdmin],
         description="Remove an alert channel (true; an error if there is none).",
     )
     async def delete_alert_channel(self, info: Info, name: _Name) -> bool:
-        return await svc.delete_channel(viewer(info), name)
+        return await run(info, svc.delete_channel, name, gateway=False)
 
     @strawberry.mutation(
         permission_classes=[IsSuperAdmin],
@@ -303,11 +302,11 @@ class AlertsMutation:
         for api, column in (("window_seconds", "window_s"), ("repeat_seconds", "repeat_s")):
             if api in fields:
                 fields[column] = fields.pop(api)
-        return AlertRuleType.of(await svc.set_rule(viewer(info), name, fields))
+        return await run(info, svc.set_rule, name, fields, convert=AlertRuleType.of, gateway=False)
 
     @strawberry.mutation(
         permission_classes=[IsSuperAdmin],
         description="Remove an alert rule (true; an error if there is none).",
     )
     async def delete_alert_rule(self, info: Info, name: _Name) -> bool:
-        return await svc.delete_rule(viewer(info), name)
+        return await run(info, svc.delete_rule, name, gateway=False)

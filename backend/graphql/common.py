@@ -1,4 +1,12 @@
-"""Shared GraphQL building blocks: cursor connections and input-to-changes conversion."""
+"""Shared GraphQL building blocks, so an entity's resolvers are declarations, not copies:
+
+- ``Connection`` / ``paged``: a cursor page of a list (``first``/``after`` bounds and cursors
+  are ``backend.admin.pagination``'s; ``totalCount`` counts lazily, only when asked);
+- ``run``: the body of every create/update/delete/set/get resolver (the admin service called
+  as the viewer: it loads the row within the viewer's scope or raises NOT_FOUND/FORBIDDEN);
+- ``related``: a field naming another row by id (``organization``, ``app``, ``user``);
+- ``changes``: the fields of an input the client sent.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +15,8 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Annotated, Any, Generic, TypeVar
 
 import strawberry
+from strawberry.dataloader import DataLoader
+from strawberry.types.base import get_object_definition
 from strawberry.types.unset import UNSET
 
 from backend.admin.pagination import DEFAULT_PAGE, MAX_PAGE, Page
@@ -15,6 +25,7 @@ from backend.graphql.enums import plain
 
 T = TypeVar("T")
 S = TypeVar("S")
+R = TypeVar("R")
 
 
 # Arguments many fields share, described once.
@@ -50,12 +61,26 @@ class Connection(Generic[T]):
         return await self._count()
 
 
+def page_info_of(page: Page[Any]) -> PageInfo:
+    return PageInfo(has_next_page=page.has_next, end_cursor=page.end_cursor)
+
+
 def connection(page: Page[S], convert: Callable[[S], T]) -> Connection[T]:
     return Connection(
-        nodes=[convert(x) for x in page.items],
-        page_info=PageInfo(has_next_page=page.has_next, end_cursor=page.end_cursor),
-        _count=page.count,
+        nodes=[convert(x) for x in page.items], page_info=page_info_of(page), _count=page.count
     )
+
+
+async def paged(
+    info: Info,
+    service: Callable[..., Awaitable[Page[S]]],
+    convert: Callable[[S], T],
+    **filters: Any,
+) -> Connection[T]:
+    """The body every list field shares: ``service(viewer, **filters)`` (``first`` and ``after``
+    among them, bounded and decoded by the service's ``keyset_page``/``offset_page``), its page
+    converted node by node."""
+    return connection(await service(viewer(info), **filters), convert)
 
 
 async def run(
@@ -63,18 +88,42 @@ async def run(
     service: Callable[..., Awaitable[S]],
     *args: Any,
     convert: Callable[[S], T] | None = None,
+    gateway: bool = True,
+    **options: Any,
 ) -> Any:
-    """The body every create/update/delete/set resolver shares: call the admin service as the
-    viewer, ``service(gateway, viewer, *args)``, with each strawberry input among ``args``
-    passed as the fields the client sent (``changes``), and ``convert`` the row it returns
-    (``UserType.of``). Authorization and validation stay in the service."""
+    """The body every create/update/delete/set/get resolver shares: call the admin service as
+    the viewer, ``service(gateway, viewer, *args, **options)`` (``service(viewer, ...)`` with
+    ``gateway=False``), with each strawberry input among ``args`` passed as the fields the
+    client sent (``changes``), and ``convert`` the row it returns (``UserType.of``).
+    Authorization, scope, validation and NOT_FOUND stay in the service, so the errors a client
+    sees are the service's own."""
     sent = [changes(a) if _is_input(a) else a for a in args]
-    out = await service(info.context.gateway, viewer(info), *sent)
+    me = viewer(info)
+    if gateway:
+        out = await service(info.context.gateway, me, *sent, **options)
+    else:
+        out = await service(me, *sent, **options)
     return out if convert is None else convert(out)
 
 
+async def related(
+    loader: DataLoader[int, R | None], key: int | None, convert: Callable[[R], T]
+) -> T | None:
+    """A field naming another row by id (``organizationId`` -> ``organization``): loaded in one
+    batch per request (``Context.loaders``); null when there is none or it was deleted."""
+    if key is None:
+        return None
+    row = await loader.load(key)
+    return None if row is None else convert(row)
+
+
 def _is_input(value: Any) -> bool:
-    return dataclasses.is_dataclass(value) and not isinstance(value, type)
+    """A strawberry input object (not any dataclass: a service may take one, e.g. an HTTP
+    client)."""
+    if isinstance(value, type):
+        return False
+    definition = get_object_definition(value)
+    return definition is not None and definition.is_input
 
 
 def changes(data: Any, *, skip: Iterable[str] = ()) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from strawberry.types.unset import UNSET
 
 from backend.admin import credentials as svc
 from backend.data.models.settings import ProviderCredential
-from backend.graphql.common import changes
+from backend.graphql.common import run
 from backend.graphql.context import Info, viewer
 from backend.graphql.enums import ProviderKind
 from backend.graphql.permissions import IsSuperAdmin
@@ -100,14 +100,13 @@ class CredentialsMutation:
         provider: _Provider,
         input: Annotated[ProviderCredentialInput, strawberry.argument(description="The changes.")],
     ) -> ProviderCredentialType:
-        row = await svc.upsert_credential(
-            info.context.gateway, viewer(info), provider, changes(input)
+        return await run(
+            info, svc.upsert_credential, provider, input, convert=ProviderCredentialType.of
         )
-        return ProviderCredentialType.of(row)
 
     @strawberry.mutation(
         permission_classes=[IsSuperAdmin],
         description="Remove a stored connection (true; an error if there is none).",
     )
     async def delete_provider_credential(self, info: Info, provider: _Provider) -> bool:
-        return await svc.delete_credential(info.context.gateway, viewer(info), provider)
+        return await run(info, svc.delete_credential, provider)

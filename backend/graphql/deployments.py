@@ -11,7 +11,7 @@ from strawberry import enum_value as value
 from strawberry.types.unset import UNSET
 
 from backend.admin import deployments as svc
-from backend.graphql.common import changes
+from backend.graphql.common import run
 from backend.graphql.context import Info, viewer
 from backend.graphql.permissions import IsSuperAdmin
 
@@ -217,9 +217,7 @@ class DeploymentsMutation:
         name: _Name,
         input: Annotated[ProviderDeploymentInput, strawberry.argument(description="The changes.")],
     ) -> ProviderDeploymentType:
-        row = await svc.upsert_deployment(
-            info.context.gateway, viewer(info), provider, name, changes(input)
-        )
+        row = await run(info, svc.upsert_deployment, provider, name, input)
         return await _view(info, row.provider, row.name)
 
     @strawberry.mutation(
@@ -229,4 +227,4 @@ class DeploymentsMutation:
     async def delete_provider_deployment(
         self, info: Info, provider: _Provider, name: _Name
     ) -> bool:
-        return await svc.delete_deployment(info.context.gateway, viewer(info), provider, name)
+        return await run(info, svc.delete_deployment, provider, name)

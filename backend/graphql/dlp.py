@@ -11,7 +11,7 @@ from strawberry.types.unset import UNSET
 from backend.admin import dlp as svc
 from backend.data.models.dlp import DlpActivity
 from backend.dlp.rules import BUILTIN_RULES
-from backend.graphql.common import After, Connection, First, changes, connection
+from backend.graphql.common import After, Connection, First, changes, paged, run
 from backend.graphql.context import Info, viewer
 from backend.graphql.enums import DlpActivityKind, DlpScope, DlpStatus, stored
 from backend.graphql.permissions import IsAdmin
@@ -167,7 +167,9 @@ class DlpQuery:
     async def dlp_protection(
         self, info: Info, scope: _Scope, target_id: _TargetId
     ) -> DlpProtection:
-        return DlpProtection.of(await svc.get_target(viewer(info), stored(scope), target_id))
+        return await run(
+            info, svc.get_target, stored(scope), target_id, convert=DlpProtection.of, gateway=False
+        )
 
     @strawberry.field(permission_classes=[IsAdmin], description="Newest first.")
     async def dlp_activity(
@@ -180,8 +182,10 @@ class DlpQuery:
         after: After = None,
     ) -> Connection[DlpActivityType]:
         f = filter or DlpActivityFilter()
-        page = await svc.list_activity(
-            viewer(info),
+        return await paged(
+            info,
+            svc.list_activity,
+            DlpActivityType.of,
             scope=stored(f.scope),
             target_id=f.target_id,
             kind=stored(f.kind),
@@ -190,7 +194,6 @@ class DlpQuery:
             first=first,
             after=after,
         )
-        return connection(page, DlpActivityType.of)
 
 
 @strawberry.type
@@ -206,10 +209,9 @@ class DlpMutation:
         target_id: _TargetId,
         enabled: Annotated[bool, strawberry.argument(description="true: on; false: off.")],
     ) -> DlpProtection:
-        t = await svc.set_protection(
-            info.context.gateway, viewer(info), stored(scope), target_id, enabled
+        return await run(
+            info, svc.set_protection, stored(scope), target_id, enabled, convert=DlpProtection.of
         )
-        return DlpProtection.of(t)
 
     @strawberry.mutation(
         permission_classes=[IsAdmin],
@@ -227,7 +229,6 @@ class DlpMutation:
             data["custom_rules"] = [
                 {"name": r.name, "pattern": r.pattern} for r in data["custom_rules"]
             ]
-        t = await svc.update_policy(
-            info.context.gateway, viewer(info), stored(scope), target_id, data
+        return await run(
+            info, svc.update_policy, stored(scope), target_id, data, convert=DlpProtection.of
         )
-        return DlpProtection.of(t)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from typing import Annotated, Any
 
 import strawberry
@@ -15,10 +16,10 @@ from strawberry.scalars import JSON
 
 from backend.admin import reports as svc
 from backend.data.models.logs import AuditLog, ErrorReport
-from backend.graphql.common import After, Connection, First, connection
+from backend.graphql.common import After, Connection, First, paged
 from backend.graphql.context import Info, viewer
 from backend.graphql.enums import ErrorSource, stored
-from backend.graphql.logs import can_see
+from backend.graphql.logs import live_events
 from backend.graphql.permissions import IsAuthenticated, IsSuperAdmin
 from backend.graphql.tenancy import UserType, visible_user
 
@@ -146,9 +147,11 @@ class ErrorsQuery:
         after: After = None,
     ) -> Connection[ErrorReportType]:
         f = filter or ErrorReportFilter()
-        page = await svc.list_errors(
-            viewer(info),
-            svc.ErrorFilter(
+        return await paged(
+            info,
+            svc.list_errors,
+            ErrorReportType.of,
+            filters=svc.ErrorFilter(
                 source=stored(f.source),
                 type=f.type,
                 model=f.model,
@@ -160,7 +163,6 @@ class ErrorsQuery:
             first=first,
             after=after,
         )
-        return connection(page, ErrorReportType.of)
 
     @strawberry.field(permission_classes=[IsSuperAdmin], description="Newest first.")
     async def audit_log(
@@ -185,8 +187,10 @@ class ErrorsQuery:
             strawberry.argument(description="Targets starting with this ('user:42', 'alias')."),
         ] = None,
     ) -> Connection[AuditEntryType]:
-        page = await svc.list_audit(
-            viewer(info),
+        return await paged(
+            info,
+            svc.list_audit,
+            AuditEntryType.of,
             action=action,
             actor_filter=actor_id,
             since=since,
@@ -195,7 +199,6 @@ class ErrorsQuery:
             until=until,
             target=target,
         )
-        return connection(page, AuditEntryType.of)
 
 
 @strawberry.type
@@ -238,17 +241,13 @@ class ErrorsSubscription:
         ] = None,
         model: Annotated[str | None, strawberry.argument(description="Only this model.")] = None,
     ) -> AsyncGenerator[ErrorReportType, None]:
-        me = viewer(info)
-        async with info.context.gateway.bus.subscribe("errors") as events:
-            async for ev in events:
-                if not can_see(me, ev):  # the same rule as the query, on the event's org_id
-                    continue
-                if origin and ev.get("source") != stored(origin):
-                    continue
-                if model and ev.get("model") != model:
-                    continue
-                try:
-                    out = ErrorReportType.from_event(ev)
-                except (KeyError, TypeError, ValueError):
-                    continue
+
+        def wanted(ev: dict[str, Any]) -> bool:
+            if origin and ev.get("source") != stored(origin):
+                return False
+            return not (model and ev.get("model") != model)
+
+        live = live_events(info, "errors", wanted, ErrorReportType.from_event)
+        async with aclosing(live) as events:
+            async for out in events:
                 yield out

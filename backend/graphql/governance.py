@@ -17,7 +17,7 @@ from strawberry.types.unset import UNSET
 
 from backend.admin import limits as svc
 from backend.admin import tags as tags_svc
-from backend.graphql.common import changes
+from backend.graphql.common import run
 from backend.graphql.context import Info, viewer
 from backend.graphql.enums import CapPeriod, Role, stored
 from backend.graphql.permissions import IsAuthenticated
@@ -100,6 +100,10 @@ class LimitsType:
     )
 
 
+#: The ``limits`` field of ``User``, ``App`` and ``Organization`` (a key's says more).
+LIMITS = "Rate, token and model limits (and the spend cap), tightest level applies."
+
+
 def limits_type(row: Any) -> LimitsType:
     """The ``Limits`` of an ``ApiKey``, ``User``, ``App`` or ``Organization`` row."""
     view = svc.view(row)
@@ -173,8 +177,15 @@ class GovernanceQuery:
         ),
     )
     async def limits(self, info: Info, target: _Target, id: _Ident) -> LimitsType:
-        row = await svc.target_row(viewer(info), stored(target), id, write=False)
-        return limits_type(row)
+        return await run(
+            info,
+            svc.target_row,
+            stored(target),
+            id,
+            convert=limits_type,
+            gateway=False,
+            write=False,
+        )
 
     @strawberry.field(
         permission_classes=[IsAuthenticated],
@@ -245,6 +256,4 @@ class GovernanceMutation:
         id: _Ident,
         input: Annotated[LimitsInput, strawberry.argument(description="The changes.")],
     ) -> LimitsType:
-        gw = info.context.gateway
-        row = await svc.set_limits(gw, viewer(info), stored(target), id, changes(input))
-        return limits_type(row)
+        return await run(info, svc.set_limits, stored(target), id, input, convert=limits_type)

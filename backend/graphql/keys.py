@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from decimal import Decimal
 from enum import Enum
 from typing import Annotated
@@ -13,7 +14,7 @@ from strawberry.types.unset import UNSET
 from backend.admin import auth as auth_svc
 from backend.admin import keys as svc
 from backend.data.models.keys import AdminToken, ApiKey
-from backend.graphql.common import After, Connection, First, changes, connection
+from backend.graphql.common import After, Connection, First, changes, paged, related, run
 from backend.graphql.context import Info, viewer
 from backend.graphql.enums import ApiKeyKind, ApiKeyStatus, CapPeriod, stored
 from backend.graphql.governance import LimitsType, limits_type
@@ -95,17 +96,11 @@ class ApiKeyType:
 
     @strawberry.field(description="Owner user; null: an app key.")
     async def user(self, info: Info) -> UserType | None:
-        if self.user_id is None:
-            return None
-        user = await info.context.loaders.user.load(self.user_id)
-        return UserType.of(user) if user else None
+        return await related(info.context.loaders.user, self.user_id, UserType.of)
 
     @strawberry.field(description="Owner app; null: a user key.")
     async def app(self, info: Info) -> AppType | None:
-        if self.app_id is None:
-            return None
-        app = await info.context.loaders.app.load(self.app_id)
-        return AppType.of(app) if app else None
+        return await related(info.context.loaders.app, self.app_id, AppType.of)
 
     @staticmethod
     def of(k: ApiKey, now: dt.datetime) -> ApiKeyType:
@@ -230,6 +225,13 @@ class UpdateApiKeyInput:
 
 
 _KeyId = Annotated[int, strawberry.argument(description="The key's id.")]
+
+
+def _key_now(info: Info) -> Callable[[ApiKey], ApiKeyType]:
+    """A key as the API shows it, its status as of when it is converted (after the change)."""
+    return lambda key: ApiKeyType.of(key, info.context.gateway.clock())
+
+
 _TokenId = Annotated[int, strawberry.argument(description="The token's id.")]
 
 
@@ -253,8 +255,10 @@ class KeysQuery:
     ) -> Connection[ApiKeyType]:
         f = filter or ApiKeyFilter()
         now = info.context.gateway.clock()
-        page = await svc.list_keys(
-            viewer(info),
+        return await paged(
+            info,
+            svc.list_keys,
+            lambda k: ApiKeyType.of(k, now),
             now=now,
             user_id=f.user_id,
             app_id=f.app_id,
@@ -266,15 +270,13 @@ class KeysQuery:
             first=first,
             after=after,
         )
-        return connection(page, lambda k: ApiKeyType.of(k, now))
 
     @strawberry.field(
         permission_classes=[IsAuthenticated],
         description="One API key you may manage (members: their own).",
     )
     async def api_key(self, info: Info, id: _KeyId) -> ApiKeyType:
-        key = await svc.get_key(viewer(info), id)
-        return ApiKeyType.of(key, info.context.gateway.clock())
+        return await run(info, svc.get_key, id, convert=_key_now(info), gateway=False)
 
     @strawberry.field(permission_classes=[IsAdmin], description="Admin tokens (yours).")
     async def admin_tokens(self, info: Info) -> list[AdminTokenType]:
@@ -303,18 +305,14 @@ class KeysMutation:
         id: _KeyId,
         input: Annotated[UpdateApiKeyInput, strawberry.argument(description="The changes.")],
     ) -> ApiKeyType:
-        gw = info.context.gateway
-        key = await svc.update_key(gw, viewer(info), id, changes(input))
-        return ApiKeyType.of(key, gw.clock())
+        return await run(info, svc.update_key, id, input, convert=_key_now(info))
 
     @strawberry.mutation(
         permission_classes=[IsAuthenticated],
         description="Refuse the key from now on, on every instance (kept for the logs).",
     )
     async def revoke_api_key(self, info: Info, id: _KeyId) -> ApiKeyType:
-        gw = info.context.gateway
-        key = await svc.revoke_key(gw, viewer(info), id)
-        return ApiKeyType.of(key, gw.clock())
+        return await run(info, svc.revoke_key, id, convert=_key_now(info))
 
     @strawberry.mutation(
         permission_classes=[IsAuthenticated],
@@ -347,7 +345,7 @@ class KeysMutation:
 
     @strawberry.mutation(permission_classes=[IsAuthenticated], description="Returns the id.")
     async def delete_api_key(self, info: Info, id: _KeyId) -> int:
-        return await svc.delete_key(info.context.gateway, viewer(info), id)
+        return await run(info, svc.delete_key, id)
 
     @strawberry.mutation(
         permission_classes=[IsAdmin],
@@ -370,5 +368,4 @@ class KeysMutation:
         permission_classes=[IsAdmin], description="Refuse one of your admin tokens from now on."
     )
     async def revoke_admin_token(self, info: Info, id: _TokenId) -> AdminTokenType:
-        row = await auth_svc.revoke_admin_token(info.context.gateway, viewer(info), id)
-        return AdminTokenType.of(row)
+        return await run(info, auth_svc.revoke_admin_token, id, convert=AdminTokenType.of)

@@ -18,7 +18,7 @@ import strawberry
 
 from backend.admin.logsearch import Counted
 from backend.admin.pagination import Page
-from backend.graphql.common import PageInfo
+from backend.graphql.common import PageInfo, page_info_of
 from backend.graphql.context import Info
 
 T = TypeVar("T")
@@ -88,7 +88,7 @@ def log_connection(
 ) -> C:
     return cls(
         nodes=[convert(x) for x in page.items],
-        page_info=PageInfo(has_next_page=page.has_next, end_cursor=page.end_cursor),
+        page_info=page_info_of(page),
         searched_to=page.searched_to,
         _counted=once(counted),
     )

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
+from contextlib import aclosing
 from decimal import Decimal, InvalidOperation
 from enum import Enum
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import strawberry
 
@@ -14,7 +15,7 @@ from backend.admin import logs as svc
 from backend.admin.access import is_admin, is_super, own_org
 from backend.data.models.logs import RequestLog
 from backend.data.models.tenancy import User
-from backend.graphql.common import After, Connection, First, connection
+from backend.graphql.common import After, Connection, First, paged, related
 from backend.graphql.context import Info, viewer
 from backend.graphql.enums import AgentTier, stored
 from backend.graphql.log_connection import DESCRIPTION as LOG_PAGE
@@ -23,6 +24,8 @@ from backend.graphql.permissions import IsAuthenticated
 from backend.graphql.request_detail import PriceUsedType, RefusalType, price_type, refusal_type
 from backend.graphql.scalars import TokenCount, tokens
 from backend.graphql.tenancy import AppType, UserType, visible_user
+
+T = TypeVar("T")
 
 
 @strawberry.type(description="What every request record has, stored or live.")
@@ -124,10 +127,7 @@ class GatewayLogType(RequestFields):
 
     @strawberry.field(description="The app of an app key; null: a user key.")
     async def app(self, info: Info) -> AppType | None:
-        if self.app_id is None:
-            return None
-        app = await info.context.loaders.app.load(self.app_id)
-        return AppType.of(app) if app else None
+        return await related(info.context.loaders.app, self.app_id, AppType.of)
 
     @staticmethod
     def of(r: RequestLog) -> GatewayLogType:
@@ -476,8 +476,10 @@ class LogsQuery:
         after: After = None,
     ) -> Connection[UserUsageType]:
         start, end = _window(info, since, until)
-        page = await svc.usage_page(
-            viewer(info),
+        return await paged(
+            info,
+            svc.usage_page,
+            UserUsageType.of,
             since=start,
             until=end,
             user_id=user_id,
@@ -487,7 +489,6 @@ class LogsQuery:
             after=after,
             now=info.context.gateway.clock(),
         )
-        return connection(page, UserUsageType.of)
 
 
 def can_see(me: User, ev: dict[str, Any]) -> bool:
@@ -498,6 +499,28 @@ def can_see(me: User, ev: dict[str, Any]) -> bool:
         org = own_org(me)
         return org is not None and ev.get("org_id") == org
     return ev.get("user_id") == me.id and ev.get("org_id") == own_org(me)
+
+
+async def live_events(
+    info: Info,
+    channel: str,
+    wanted: Callable[[dict[str, Any]], bool],
+    convert: Callable[[dict[str, Any]], T],
+) -> AsyncGenerator[T, None]:
+    """The body every live subscription shares: the events of a bus ``channel`` the viewer may
+    see (``can_see``: the query's rule, on the event's org_id) and the subscriber asked for
+    (``wanted``), converted; a malformed event is skipped and must not end the subscription.
+    Iterate it under ``contextlib.aclosing``, so the bus subscription ends with the client's."""
+    me = viewer(info)
+    async with info.context.gateway.bus.subscribe(channel) as events:
+        async for ev in events:
+            if not can_see(me, ev) or not wanted(ev):
+                continue
+            try:
+                out = convert(ev)
+            except (KeyError, TypeError, ValueError):
+                continue
+            yield out
 
 
 @strawberry.type
@@ -515,23 +538,18 @@ class LogsSubscription:
         status: Annotated[int | None, strawberry.argument(description=_ONLY_STATUS)] = None,
         errors_only: Annotated[bool, strawberry.argument(description=_ERRORS_ONLY)] = False,
     ) -> AsyncGenerator[GatewayLogEvent, None]:
-        me = viewer(info)
-        async with info.context.gateway.bus.subscribe("logs") as events:
-            async for ev in events:
-                if not can_see(me, ev):
-                    continue
-                if user_id is not None and ev.get("user_id") != user_id:
-                    continue
-                if organization_id is not None and ev.get("org_id") != organization_id:
-                    continue
-                if model and model not in (ev.get("requested_model"), ev.get("actual_model")):
-                    continue
-                if status is not None and ev.get("status") != status:
-                    continue
-                if errors_only and int(ev.get("status") or 0) < 400:
-                    continue
-                try:
-                    out = GatewayLogEvent.of(ev)
-                except (KeyError, TypeError, ValueError):
-                    continue  # a malformed event must not end the subscription
+
+        def wanted(ev: dict[str, Any]) -> bool:
+            if user_id is not None and ev.get("user_id") != user_id:
+                return False
+            if organization_id is not None and ev.get("org_id") != organization_id:
+                return False
+            if model and model not in (ev.get("requested_model"), ev.get("actual_model")):
+                return False
+            if status is not None and ev.get("status") != status:
+                return False
+            return not (errors_only and int(ev.get("status") or 0) < 400)
+
+        async with aclosing(live_events(info, "logs", wanted, GatewayLogEvent.of)) as events:
+            async for out in events:
                 yield out

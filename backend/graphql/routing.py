@@ -12,7 +12,7 @@ from strawberry.types.unset import UNSET
 from backend.admin import agents as agent_svc
 from backend.admin import routing as svc
 from backend.data.models.routing import AgentConfig, FallbackChain, ModelAlias, ModelPrice
-from backend.graphql.common import run
+from backend.graphql.common import related, run
 from backend.graphql.context import Info, viewer
 from backend.graphql.enums import AliasScope, CatalogSource, stored
 from backend.graphql.permissions import IsAdmin, IsSuperAdmin
@@ -35,10 +35,7 @@ class ModelAliasType:
 
     @strawberry.field(description="The organization it applies to; null: global.")
     async def organization(self, info: Info) -> OrganizationType | None:
-        if self.organization_id is None:
-            return None
-        org = await info.context.loaders.org.load(self.organization_id)
-        return OrganizationType.of(org) if org else None
+        return await related(info.context.loaders.org, self.organization_id, OrganizationType.of)
 
     @staticmethod
     def of(a: ModelAlias) -> ModelAliasType:
@@ -373,14 +370,14 @@ class RoutingMutation:
             ),
         ] = False,
     ) -> FallbackChainType:
-        row = await svc.set_chain(
-            info.context.gateway,
-            viewer(info),
+        return await run(
+            info,
+            svc.set_chain,
             primary_model,
             chain,
+            convert=FallbackChainType.of,
             confirm_unknown=confirm_unknown_target,
         )
-        return FallbackChainType.of(row)
 
     @strawberry.mutation(
         permission_classes=[IsSuperAdmin],

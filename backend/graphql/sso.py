@@ -11,7 +11,7 @@ from strawberry.types.unset import UNSET
 
 from backend.data.models.sso import SsoProvider, SsoRule
 from backend.graphql.auth import Session
-from backend.graphql.common import Id, changes
+from backend.graphql.common import Id, related, run
 from backend.graphql.context import Info, viewer
 from backend.graphql.enums import Role
 from backend.graphql.permissions import IsSuperAdmin
@@ -91,10 +91,7 @@ class SsoRuleType:
 
     @strawberry.field(description="The organization it gives; null: none.")
     async def organization(self, info: Info) -> OrganizationType | None:
-        if self.organization_id is None:
-            return None
-        org = await info.context.loaders.org.load(self.organization_id)
-        return OrganizationType.of(org) if org else None
+        return await related(info.context.loaders.org, self.organization_id, OrganizationType.of)
 
     @staticmethod
     def of(row: SsoRule) -> SsoRuleType:
@@ -189,18 +186,15 @@ class SsoMutation:
         info: Info,
         input: Annotated[SsoProviderInput, strawberry.argument(description="The changes.")],
     ) -> SsoProviderType:
-        ctx = info.context
-        row = await svc.set_provider(
-            ctx.gateway, viewer(info), changes(input), svc.client_for(ctx.gateway)
-        )
-        return SsoProviderType.of(row)
+        client = svc.client_for(info.context.gateway)
+        return await run(info, svc.set_provider, input, client, convert=SsoProviderType.of)
 
     @strawberry.mutation(
         permission_classes=[IsSuperAdmin],
         description="Remove the SSO provider (rules and linked identities stay).",
     )
     async def delete_sso_provider(self, info: Info) -> bool:
-        return await svc.delete_provider(viewer(info))
+        return await run(info, svc.delete_provider, gateway=False)
 
     @strawberry.mutation(permission_classes=[IsSuperAdmin], description="Add a mapping rule.")
     async def create_sso_rule(
@@ -208,7 +202,7 @@ class SsoMutation:
         info: Info,
         input: Annotated[SsoRuleInput, strawberry.argument(description="The rule.")],
     ) -> SsoRuleType:
-        return SsoRuleType.of(await svc.create_rule(viewer(info), changes(input)))
+        return await run(info, svc.create_rule, input, convert=SsoRuleType.of, gateway=False)
 
     @strawberry.mutation(permission_classes=[IsSuperAdmin], description="Change a mapping rule.")
     async def update_sso_rule(
@@ -217,13 +211,13 @@ class SsoMutation:
         id: Id,
         input: Annotated[SsoRuleInput, strawberry.argument(description="The changes.")],
     ) -> SsoRuleType:
-        return SsoRuleType.of(await svc.update_rule(viewer(info), id, changes(input)))
+        return await run(info, svc.update_rule, id, input, convert=SsoRuleType.of, gateway=False)
 
     @strawberry.mutation(
         permission_classes=[IsSuperAdmin], description="Remove a mapping rule; its id."
     )
     async def delete_sso_rule(self, info: Info, id: Id) -> int:
-        return await svc.delete_rule(viewer(info), id)
+        return await run(info, svc.delete_rule, id, gateway=False)
 
     @strawberry.mutation(
         description="Finish a single sign-on: trade the one-time ticket the gateway's callback "

@@ -13,10 +13,10 @@ from strawberry.types.unset import UNSET
 from backend.admin import tenancy as svc
 from backend.admin.access import is_super
 from backend.data.models.tenancy import App, Organization, User
-from backend.graphql.common import After, Connection, First, connection, run
+from backend.graphql.common import After, Connection, First, paged, related, run
 from backend.graphql.context import Info, viewer
 from backend.graphql.enums import CapPeriod, Role, UserStatus, stored
-from backend.graphql.governance import LimitsType, limits_type
+from backend.graphql.governance import LIMITS, LimitsType, limits_type
 from backend.graphql.permissions import IsAdmin, IsAuthenticated, IsSuperAdmin
 
 
@@ -35,16 +35,11 @@ class UserType:
     )
     has_password: bool = strawberry.field(description="Whether the user can log in.")
     created_at: dt.datetime = strawberry.field(description="When the user was created.")
-    limits: LimitsType = strawberry.field(
-        description="Rate, token and model limits (and the spend cap), tightest level applies."
-    )
+    limits: LimitsType = strawberry.field(description=LIMITS)
 
     @strawberry.field(description="The user's organization; null: none.")
     async def organization(self, info: Info) -> OrganizationType | None:
-        if self.organization_id is None:
-            return None
-        org = await info.context.loaders.org.load(self.organization_id)
-        return OrganizationType.of(org) if org else None
+        return await related(info.context.loaders.org, self.organization_id, OrganizationType.of)
 
     @staticmethod
     def of(u: User) -> UserType:
@@ -107,9 +102,7 @@ class OrganizationType:
     dlp_enabled: bool = strawberry.field(description="DLP protects its users' keys' requests.")
     sso_only: bool = strawberry.field(description=_SSO_ONLY)
     created_at: dt.datetime = strawberry.field(description="When the organization was created.")
-    limits: LimitsType = strawberry.field(
-        description="Rate, token and model limits (and the spend cap), tightest level applies."
-    )
+    limits: LimitsType = strawberry.field(description=LIMITS)
 
     @strawberry.field(
         description="The owner; null if none or outside the organization (below super_admin)."
@@ -162,16 +155,11 @@ class AppType:
         description="The organization billed for it; null: none."
     )
     created_at: dt.datetime = strawberry.field(description="When the app was created.")
-    limits: LimitsType = strawberry.field(
-        description="Rate, token and model limits (and the spend cap), tightest level applies."
-    )
+    limits: LimitsType = strawberry.field(description=LIMITS)
 
     @strawberry.field(description="The organization billed for it; null: none.")
     async def organization(self, info: Info) -> OrganizationType | None:
-        if self.organization_id is None:
-            return None
-        org = await info.context.loaders.org.load(self.organization_id)
-        return OrganizationType.of(org) if org else None
+        return await related(info.context.loaders.org, self.organization_id, OrganizationType.of)
 
     @staticmethod
     def of(a: App) -> AppType:
@@ -366,8 +354,10 @@ class TenancyQuery:
         after: After = None,
     ) -> Connection[UserType]:
         f = filter or UserFilter()
-        page = await svc.list_users(
-            viewer(info),
+        return await paged(
+            info,
+            svc.list_users,
+            UserType.of,
             search=f.search,
             role=stored(f.role),
             status=stored(f.status),
@@ -376,7 +366,6 @@ class TenancyQuery:
             first=first,
             after=after,
         )
-        return connection(page, UserType.of)
 
     @strawberry.field(
         permission_classes=[IsAuthenticated],
@@ -399,10 +388,15 @@ class TenancyQuery:
         first: First = None,
         after: After = None,
     ) -> Connection[OrganizationType]:
-        page = await svc.list_orgs(
-            viewer(info), search=search, sort=stored(sort), first=first, after=after
+        return await paged(
+            info,
+            svc.list_orgs,
+            OrganizationType.of,
+            search=search,
+            sort=stored(sort),
+            first=first,
+            after=after,
         )
-        return connection(page, OrganizationType.of)
 
     @strawberry.field(
         permission_classes=[IsAuthenticated],
@@ -426,8 +420,10 @@ class TenancyQuery:
         first: First = None,
         after: After = None,
     ) -> Connection[AppType]:
-        page = await svc.list_apps(
-            viewer(info),
+        return await paged(
+            info,
+            svc.list_apps,
+            AppType.of,
             search=search,
             organization_id=organization_id,
             active=active,
@@ -435,7 +431,6 @@ class TenancyQuery:
             first=first,
             after=after,
         )
-        return connection(page, AppType.of)
 
     @strawberry.field(permission_classes=[IsAdmin], description="One app (org_admins: their own).")
     async def app(self, info: Info, id: _AppId) -> AppType:
