@@ -34,7 +34,7 @@ from backend.data.rollups import upsert_totals
 Key = tuple[Any, ...]
 Batch = dict[Key, dict[str, Any]]
 Merge = Callable[[dict[str, Any] | None, dict[str, Any]], dict[str, Any]]
-Convert = Callable[[type[Model], str, Any], Any]
+Encoders = Callable[[type[Model]], dict[str, Callable[[Any], Any]]]
 
 
 @dataclass(frozen=True)
@@ -113,8 +113,13 @@ def coarsen(batch: Batch, picks: tuple[int, ...], hist: bool, period: str = "day
     totals added per new key."""
     out: Batch = {}
     start = _PERIODS[period]
+    #: A flush's keys share a few hours: each hour's start computed once.
+    starts: dict[dt.datetime, dt.datetime] = {}
     for key, totals in batch.items():
-        new = (start(key[0]), *(key[i] for i in picks[1:]))
+        begins = starts.get(key[0])
+        if begins is None:
+            begins = starts[key[0]] = start(key[0])
+        new = (begins, *(key[i] for i in picks[1:]))
         agg = out.get(new)
         if agg is None:
             agg = {k: v for k, v in totals.items() if k != "latency_hist"}
@@ -137,7 +142,7 @@ async def write(
     *,
     add: Merge,
     add_with_hist: Merge,
-    convert: Convert,
+    encoders: Encoders,
 ) -> None:
     """Add a flush's hourly ``batches`` (by source) to every daily table."""
     for t in TABLES:
@@ -150,7 +155,7 @@ async def write(
             t.key_fields,
             coarsen(batch, t.picks, t.hist, t.period),
             add_with_hist if t.hist else add,
-            convert,
+            encoders,
         )
 
 

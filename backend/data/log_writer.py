@@ -293,7 +293,7 @@ class LogWriter:
                         when: dt.datetime = a["created_at"]
                         policy_touch[scope_key] = max(when, policy_touch.get(scope_key, when))
         usage, keys, tags = batch.usage(), batch.keys(), batch.tags()
-        add, merge, convert = batch_mod.add_totals, batch_mod.merge_hist, rows.db_value
+        add, merge, convert = batch_mod.add_totals, batch_mod.merge_hist, rows.encoders
         async with in_transaction() as conn:
             if logs:
                 await conn.execute_many(log_sql, log_values)
@@ -322,6 +322,6 @@ class LogWriter:
                 {"usage": usage, "key": keys, "tag": tags},
                 add=add,
                 add_with_hist=merge,
-                convert=convert,
+                encoders=convert,
             )
             await last_used.write(conn, uses)

@@ -110,11 +110,6 @@ def encoders(model: type[Model]) -> dict[str, Encoder]:
     return found
 
 
-def db_value(model: type[Model], name: str, value: Any) -> Any:
-    """``value`` as ``model``'s column ``name`` is written (texts made fit, as in rows)."""
-    return encoders(model)[name](value)
-
-
 async def insert_many(conn: Any, model: type[Model], rows: list[dict[str, Any]]) -> None:
     """One executemany of plain values, converted and validated as the model's fields would.
 
