@@ -1,4 +1,10 @@
-"""Client-side pages over a fetched list, so long tables never grow past one screen."""
+"""Client-side pages over a list fetched whole, so long tables never grow past one screen.
+
+Only for lists the API answers whole, without cursors, and that are bounded by what admins
+configure rather than by traffic or head count: model aliases, agent configurations, the model
+catalog, DLP protections (one per organization and app). Everything that can grow pages on the
+server instead (``state.pager.ServerList``).
+"""
 
 from __future__ import annotations
 
