@@ -14,6 +14,7 @@ from backend.admin import alerts as svc
 from backend.data.models.alerts import AlertChannel, AlertDelivery, AlertRule
 from backend.graphql.common import changes, run
 from backend.graphql.context import Info, viewer
+from backend.graphql.declare import Changes, listing, mutation
 from backend.graphql.enums import stored
 from backend.graphql.permissions import IsSuperAdmin
 
@@ -235,13 +236,8 @@ _Name = Annotated[str, strawberry.argument(description="The channel's or rule's 
 
 @strawberry.type
 class AlertsQuery:
-    @strawberry.field(permission_classes=[IsSuperAdmin], description="Alert channels.")
-    async def alert_channels(self, info: Info) -> list[AlertChannelType]:
-        return [AlertChannelType.of(c) for c in await svc.list_channels(viewer(info))]
-
-    @strawberry.field(permission_classes=[IsSuperAdmin], description="Alert rules.")
-    async def alert_rules(self, info: Info) -> list[AlertRuleType]:
-        return [AlertRuleType.of(r) for r in await svc.list_rules(viewer(info))]
+    alert_channels = listing(svc.list_channels, AlertChannelType, IsSuperAdmin, "Alert channels.")
+    alert_rules = listing(svc.list_rules, AlertRuleType, IsSuperAdmin, "Alert rules.")
 
     @strawberry.field(
         permission_classes=[IsSuperAdmin], description="Recent alert deliveries, newest first."
@@ -262,23 +258,24 @@ class AlertsQuery:
 
 @strawberry.type
 class AlertsMutation:
-    @strawberry.mutation(
-        permission_classes=[IsSuperAdmin], description="Create or change an alert channel."
+    set_alert_channel = mutation(
+        svc.set_channel,
+        AlertChannelType,
+        IsSuperAdmin,
+        "Create or change an alert channel.",
+        convert=AlertChannelType.of,
+        name=_Name,
+        input=Changes[AlertChannelInput],
     )
-    async def set_alert_channel(
-        self,
-        info: Info,
-        name: _Name,
-        input: Annotated[AlertChannelInput, strawberry.argument(description="The changes.")],
-    ) -> AlertChannelType:
-        return await run(info, svc.set_channel, name, input, convert=AlertChannelType.of)
 
-    @strawberry.mutation(
-        permission_classes=[IsSuperAdmin],
-        description="Remove an alert channel (true; an error if there is none).",
+    delete_alert_channel = mutation(
+        svc.delete_channel,
+        bool,
+        IsSuperAdmin,
+        "Remove an alert channel (true; an error if there is none).",
+        gateway=False,
+        name=_Name,
     )
-    async def delete_alert_channel(self, info: Info, name: _Name) -> bool:
-        return await run(info, svc.delete_channel, name, gateway=False)
 
     @strawberry.mutation(
         permission_classes=[IsSuperAdmin],
@@ -296,7 +293,7 @@ class AlertsMutation:
         self,
         info: Info,
         name: _Name,
-        input: Annotated[AlertRuleInput, strawberry.argument(description="The changes.")],
+        input: Changes[AlertRuleInput],
     ) -> AlertRuleType:
         fields = changes(input)
         for api, column in (("window_seconds", "window_s"), ("repeat_seconds", "repeat_s")):
@@ -304,9 +301,11 @@ class AlertsMutation:
                 fields[column] = fields.pop(api)
         return await run(info, svc.set_rule, name, fields, convert=AlertRuleType.of, gateway=False)
 
-    @strawberry.mutation(
-        permission_classes=[IsSuperAdmin],
-        description="Remove an alert rule (true; an error if there is none).",
+    delete_alert_rule = mutation(
+        svc.delete_rule,
+        bool,
+        IsSuperAdmin,
+        "Remove an alert rule (true; an error if there is none).",
+        gateway=False,
+        name=_Name,
     )
-    async def delete_alert_rule(self, info: Info, name: _Name) -> bool:
-        return await run(info, svc.delete_rule, name, gateway=False)

@@ -10,8 +10,7 @@ from strawberry.types.unset import UNSET
 
 from backend.admin import credentials as svc
 from backend.data.models.settings import ProviderCredential
-from backend.graphql.common import run
-from backend.graphql.context import Info, viewer
+from backend.graphql.declare import Changes, listing, mutation
 from backend.graphql.enums import ProviderKind
 from backend.graphql.permissions import IsSuperAdmin
 
@@ -81,32 +80,29 @@ _Provider = Annotated[str, strawberry.argument(description="Provider name, e.g. 
 
 @strawberry.type
 class CredentialsQuery:
-    @strawberry.field(
-        permission_classes=[IsSuperAdmin], description="Provider connections stored in the gateway."
+    provider_credentials = listing(
+        svc.list_credentials,
+        ProviderCredentialType,
+        IsSuperAdmin,
+        "Provider connections stored in the gateway.",
     )
-    async def provider_credentials(self, info: Info) -> list[ProviderCredentialType]:
-        return [ProviderCredentialType.of(c) for c in await svc.list_credentials(viewer(info))]
 
 
 @strawberry.type
 class CredentialsMutation:
-    @strawberry.mutation(
-        permission_classes=[IsSuperAdmin],
-        description="Create or change a provider's connection; applies without restart.",
+    set_provider_credential = mutation(
+        svc.upsert_credential,
+        ProviderCredentialType,
+        IsSuperAdmin,
+        "Create or change a provider's connection; applies without restart.",
+        convert=ProviderCredentialType.of,
+        provider=_Provider,
+        input=Changes[ProviderCredentialInput],
     )
-    async def set_provider_credential(
-        self,
-        info: Info,
-        provider: _Provider,
-        input: Annotated[ProviderCredentialInput, strawberry.argument(description="The changes.")],
-    ) -> ProviderCredentialType:
-        return await run(
-            info, svc.upsert_credential, provider, input, convert=ProviderCredentialType.of
-        )
-
-    @strawberry.mutation(
-        permission_classes=[IsSuperAdmin],
-        description="Remove a stored connection (true; an error if there is none).",
+    delete_provider_credential = mutation(
+        svc.delete_credential,
+        bool,
+        IsSuperAdmin,
+        "Remove a stored connection (true; an error if there is none).",
+        provider=_Provider,
     )
-    async def delete_provider_credential(self, info: Info, provider: _Provider) -> bool:
-        return await run(info, svc.delete_credential, provider)

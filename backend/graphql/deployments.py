@@ -13,6 +13,7 @@ from strawberry.types.unset import UNSET
 from backend.admin import deployments as svc
 from backend.graphql.common import run
 from backend.graphql.context import Info, viewer
+from backend.graphql.declare import Changes, mutation
 from backend.graphql.permissions import IsSuperAdmin
 
 _BASE_URL = "This deployment's base URL; null: the provider's own."
@@ -215,16 +216,16 @@ class DeploymentsMutation:
         info: Info,
         provider: _Provider,
         name: _Name,
-        input: Annotated[ProviderDeploymentInput, strawberry.argument(description="The changes.")],
+        input: Changes[ProviderDeploymentInput],
     ) -> ProviderDeploymentType:
         row = await run(info, svc.upsert_deployment, provider, name, input)
         return await _view(info, row.provider, row.name)
 
-    @strawberry.mutation(
-        permission_classes=[IsSuperAdmin],
-        description="Remove a deployment (true; an error if there is none).",
+    delete_provider_deployment = mutation(
+        svc.delete_deployment,
+        bool,
+        IsSuperAdmin,
+        "Remove a deployment (true; an error if there is none).",
+        provider=_Provider,
+        name=_Name,
     )
-    async def delete_provider_deployment(
-        self, info: Info, provider: _Provider, name: _Name
-    ) -> bool:
-        return await run(info, svc.delete_deployment, provider, name)

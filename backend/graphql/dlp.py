@@ -13,6 +13,7 @@ from backend.data.models.dlp import DlpActivity
 from backend.dlp.rules import BUILTIN_RULES
 from backend.graphql.common import After, Connection, First, changes, paged, run
 from backend.graphql.context import Info, viewer
+from backend.graphql.declare import Changes
 from backend.graphql.enums import DlpActivityKind, DlpScope, DlpStatus, stored
 from backend.graphql.permissions import IsAdmin
 
@@ -222,7 +223,7 @@ class DlpMutation:
         info: Info,
         scope: _Scope,
         target_id: _TargetId,
-        input: Annotated[DlpPolicyInput, strawberry.argument(description="The changes.")],
+        input: Changes[DlpPolicyInput],
     ) -> DlpProtection:
         data = changes(input)
         if data.get("custom_rules") is not None:

@@ -19,6 +19,7 @@ from backend.admin import limits as svc
 from backend.admin import tags as tags_svc
 from backend.graphql.common import run
 from backend.graphql.context import Info, viewer
+from backend.graphql.declare import Changes
 from backend.graphql.enums import CapPeriod, Role, stored
 from backend.graphql.permissions import IsAuthenticated
 from backend.graphql.scalars import TokenCount, tokens
@@ -254,6 +255,6 @@ class GovernanceMutation:
         info: Info,
         target: _Target,
         id: _Ident,
-        input: Annotated[LimitsInput, strawberry.argument(description="The changes.")],
+        input: Changes[LimitsInput],
     ) -> LimitsType:
         return await run(info, svc.set_limits, stored(target), id, input, convert=limits_type)

@@ -16,6 +16,7 @@ from backend.admin import keys as svc
 from backend.data.models.keys import AdminToken, ApiKey
 from backend.graphql.common import After, Connection, First, changes, paged, related, run
 from backend.graphql.context import Info, viewer
+from backend.graphql.declare import Changes, delete, listing, mutation
 from backend.graphql.enums import ApiKeyKind, ApiKeyStatus, CapPeriod, stored
 from backend.graphql.governance import LimitsType, limits_type
 from backend.graphql.permissions import IsAdmin, IsAuthenticated
@@ -278,9 +279,9 @@ class KeysQuery:
     async def api_key(self, info: Info, id: _KeyId) -> ApiKeyType:
         return await run(info, svc.get_key, id, convert=_key_now(info), gateway=False)
 
-    @strawberry.field(permission_classes=[IsAdmin], description="Admin tokens (yours).")
-    async def admin_tokens(self, info: Info) -> list[AdminTokenType]:
-        return [AdminTokenType.of(t) for t in await auth_svc.list_admin_tokens(viewer(info))]
+    admin_tokens = listing(
+        auth_svc.list_admin_tokens, AdminTokenType, IsAdmin, "Admin tokens (yours)."
+    )
 
 
 @strawberry.type
@@ -303,7 +304,7 @@ class KeysMutation:
         self,
         info: Info,
         id: _KeyId,
-        input: Annotated[UpdateApiKeyInput, strawberry.argument(description="The changes.")],
+        input: Changes[UpdateApiKeyInput],
     ) -> ApiKeyType:
         return await run(info, svc.update_key, id, input, convert=_key_now(info))
 
@@ -343,9 +344,7 @@ class KeysMutation:
             api_key=ApiKeyType.of(new, now), secret=secret, previous=ApiKeyType.of(old, now)
         )
 
-    @strawberry.mutation(permission_classes=[IsAuthenticated], description="Returns the id.")
-    async def delete_api_key(self, info: Info, id: _KeyId) -> int:
-        return await run(info, svc.delete_key, id)
+    delete_api_key = delete(svc.delete_key, IsAuthenticated, _KeyId, "Returns the id.")
 
     @strawberry.mutation(
         permission_classes=[IsAdmin],
@@ -364,8 +363,11 @@ class KeysMutation:
         )
         return CreatedAdminToken(admin_token=AdminTokenType.of(row), token=secret)
 
-    @strawberry.mutation(
-        permission_classes=[IsAdmin], description="Refuse one of your admin tokens from now on."
+    revoke_admin_token = mutation(
+        auth_svc.revoke_admin_token,
+        AdminTokenType,
+        IsAdmin,
+        "Refuse one of your admin tokens from now on.",
+        convert=AdminTokenType.of,
+        id=_TokenId,
     )
-    async def revoke_admin_token(self, info: Info, id: _TokenId) -> AdminTokenType:
-        return await run(info, auth_svc.revoke_admin_token, id, convert=AdminTokenType.of)

@@ -17,6 +17,7 @@ from backend.data.models.logs import RequestLog
 from backend.data.models.tenancy import User
 from backend.graphql.common import After, Connection, First, paged, related
 from backend.graphql.context import Info, viewer
+from backend.graphql.declare import get
 from backend.graphql.enums import AgentTier, stored
 from backend.graphql.log_connection import DESCRIPTION as LOG_PAGE
 from backend.graphql.log_connection import LogConnection, log_connection, search_deadline
@@ -442,14 +443,13 @@ class LogsQuery:
         )
         return LogCount(count=counted.count, exact=counted.exact, counted_since=counted.since)
 
-    @strawberry.field(
-        permission_classes=[IsAuthenticated],
-        description="One request, with its bodies (members: their own).",
+    gateway_log = get(
+        svc.get_log,
+        GatewayLogType,
+        IsAuthenticated,
+        "One request, with its bodies (members: their own).",
+        Annotated[int, strawberry.argument(description="The row's id.")],
     )
-    async def gateway_log(
-        self, info: Info, id: Annotated[int, strawberry.argument(description="The row's id.")]
-    ) -> GatewayLogType:
-        return GatewayLogType.of(await svc.get_log(viewer(info), id))
 
     @strawberry.field(
         permission_classes=[IsAuthenticated],

@@ -14,6 +14,7 @@ from backend.admin import routing as svc
 from backend.data.models.routing import AgentConfig, FallbackChain, ModelAlias, ModelPrice
 from backend.graphql.common import related, run
 from backend.graphql.context import Info, viewer
+from backend.graphql.declare import create, delete, listing, mutation, update
 from backend.graphql.enums import AliasScope, CatalogSource, stored
 from backend.graphql.permissions import IsAdmin, IsSuperAdmin
 from backend.graphql.tenancy import OrganizationType
@@ -216,6 +217,8 @@ _AliasId = Annotated[int, strawberry.argument(description="The alias's id.")]
 _AgentPk = Annotated[int, strawberry.argument(description="The configuration's id.")]
 _Primary = Annotated[str, strawberry.argument(description="The model the chain backs up.")]
 _Model = Annotated[str, strawberry.argument(description="'provider/model' or a bare model name.")]
+_NewAlias = Annotated[CreateModelAliasInput, strawberry.argument(description="The alias.")]
+_NewAgent = Annotated[AgentConfigInput, strawberry.argument(description="The agent.")]
 
 
 @strawberry.type
@@ -242,17 +245,11 @@ class RoutingQuery:
         )
         return [ModelAliasType.of(a) for a in rows]
 
-    @strawberry.field(permission_classes=[IsAdmin], description="Agent configurations.")
-    async def agent_configs(self, info: Info) -> list[AgentConfigType]:
-        return [AgentConfigType.of(a) for a in await agent_svc.list_agents(viewer(info))]
-
-    @strawberry.field(permission_classes=[IsAdmin], description="Fallback chains.")
-    async def fallback_chains(self, info: Info) -> list[FallbackChainType]:
-        return [FallbackChainType.of(c) for c in await svc.list_chains(viewer(info))]
-
-    @strawberry.field(permission_classes=[IsAdmin], description="Price overrides.")
-    async def price_overrides(self, info: Info) -> list[PriceOverrideType]:
-        return [PriceOverrideType.of(p) for p in await svc.list_prices(viewer(info))]
+    agent_configs = listing(
+        agent_svc.list_agents, AgentConfigType, IsAdmin, "Agent configurations."
+    )
+    fallback_chains = listing(svc.list_chains, FallbackChainType, IsAdmin, "Fallback chains.")
+    price_overrides = listing(svc.list_prices, PriceOverrideType, IsAdmin, "Price overrides.")
 
     @strawberry.field(
         permission_classes=[IsAdmin], description="Available models with their prices."
@@ -277,51 +274,36 @@ class RoutingQuery:
 
 @strawberry.type
 class RoutingMutation:
-    @strawberry.mutation(permission_classes=[IsAdmin], description="Create a model alias.")
-    async def create_model_alias(
-        self,
-        info: Info,
-        input: Annotated[CreateModelAliasInput, strawberry.argument(description="The alias.")],
-    ) -> ModelAliasType:
-        return await run(info, svc.create_alias, input, convert=ModelAliasType.of)
-
-    @strawberry.mutation(permission_classes=[IsAdmin], description="Change a model alias.")
-    async def update_model_alias(
-        self,
-        info: Info,
-        id: _AliasId,
-        input: Annotated[UpdateModelAliasInput, strawberry.argument(description="The changes.")],
-    ) -> ModelAliasType:
-        return await run(info, svc.update_alias, id, input, convert=ModelAliasType.of)
-
-    @strawberry.mutation(permission_classes=[IsAdmin], description="Returns the deleted id.")
-    async def delete_model_alias(self, info: Info, id: _AliasId) -> int:
-        return await run(info, svc.delete_alias, id)
-
-    @strawberry.mutation(
-        permission_classes=[IsSuperAdmin], description="Create an agent configuration."
+    create_model_alias = create(
+        svc.create_alias, ModelAliasType, IsAdmin, "Create a model alias.", _NewAlias
     )
-    async def create_agent_config(
-        self,
-        info: Info,
-        input: Annotated[AgentConfigInput, strawberry.argument(description="The agent.")],
-    ) -> AgentConfigType:
-        return await run(info, agent_svc.create_agent, input, convert=AgentConfigType.of)
-
-    @strawberry.mutation(
-        permission_classes=[IsSuperAdmin], description="Change an agent configuration."
+    update_model_alias = update(
+        svc.update_alias,
+        ModelAliasType,
+        IsAdmin,
+        "Change a model alias.",
+        _AliasId,
+        UpdateModelAliasInput,
     )
-    async def update_agent_config(
-        self,
-        info: Info,
-        id: _AgentPk,
-        input: Annotated[UpdateAgentConfigInput, strawberry.argument(description="The changes.")],
-    ) -> AgentConfigType:
-        return await run(info, agent_svc.update_agent, id, input, convert=AgentConfigType.of)
-
-    @strawberry.mutation(permission_classes=[IsSuperAdmin], description="Returns the id.")
-    async def delete_agent_config(self, info: Info, id: _AgentPk) -> int:
-        return await run(info, agent_svc.delete_agent, id)
+    delete_model_alias = delete(svc.delete_alias, IsAdmin, _AliasId)
+    create_agent_config = create(
+        agent_svc.create_agent,
+        AgentConfigType,
+        IsSuperAdmin,
+        "Create an agent configuration.",
+        _NewAgent,
+    )
+    update_agent_config = update(
+        agent_svc.update_agent,
+        AgentConfigType,
+        IsSuperAdmin,
+        "Change an agent configuration.",
+        _AgentPk,
+        UpdateAgentConfigInput,
+    )
+    delete_agent_config = delete(
+        agent_svc.delete_agent, IsSuperAdmin, _AgentPk, description="Returns the id."
+    )
 
     @strawberry.mutation(
         permission_classes=[IsSuperAdmin],
@@ -379,27 +361,26 @@ class RoutingMutation:
             confirm_unknown=confirm_unknown_target,
         )
 
-    @strawberry.mutation(
-        permission_classes=[IsSuperAdmin],
-        description="Remove a model's chain (true; an error if it has none).",
+    delete_fallback_chain = mutation(
+        svc.delete_chain,
+        bool,
+        IsSuperAdmin,
+        "Remove a model's chain (true; an error if it has none).",
+        primary_model=_Primary,
     )
-    async def delete_fallback_chain(self, info: Info, primary_model: _Primary) -> bool:
-        return await run(info, svc.delete_chain, primary_model)
-
-    @strawberry.mutation(
-        permission_classes=[IsSuperAdmin], description="Create or replace a price override."
+    set_price_override = mutation(
+        svc.set_price,
+        PriceOverrideType,
+        IsSuperAdmin,
+        "Create or replace a price override.",
+        convert=PriceOverrideType.of,
+        model=_Model,
+        input=Annotated[PriceOverrideInput, strawberry.argument(description="The price.")],
     )
-    async def set_price_override(
-        self,
-        info: Info,
-        model: _Model,
-        input: Annotated[PriceOverrideInput, strawberry.argument(description="The price.")],
-    ) -> PriceOverrideType:
-        return await run(info, svc.set_price, model, input, convert=PriceOverrideType.of)
-
-    @strawberry.mutation(
-        permission_classes=[IsSuperAdmin],
-        description="Remove a price override (true; an error if there is none).",
+    delete_price_override = mutation(
+        svc.delete_price,
+        bool,
+        IsSuperAdmin,
+        "Remove a price override (true; an error if there is none).",
+        model=_Model,
     )
-    async def delete_price_override(self, info: Info, model: _Model) -> bool:
-        return await run(info, svc.delete_price, model)

@@ -13,6 +13,7 @@ from backend.data.models.sso import SsoProvider, SsoRule
 from backend.graphql.auth import Session
 from backend.graphql.common import Id, related, run
 from backend.graphql.context import Info, viewer
+from backend.graphql.declare import Changes, create, delete, listing, mutation, update
 from backend.graphql.enums import Role
 from backend.graphql.permissions import IsSuperAdmin
 from backend.graphql.tenancy import OrganizationType, UserType
@@ -153,11 +154,9 @@ class SsoQuery:
         row = await svc.get_provider(viewer(info))
         return SsoProviderType.of(row) if row else None
 
-    @strawberry.field(
-        permission_classes=[IsSuperAdmin], description="SSO mapping rules, in evaluation order."
+    sso_rules = listing(
+        svc.list_rules, SsoRuleType, IsSuperAdmin, "SSO mapping rules, in evaluation order."
     )
-    async def sso_rules(self, info: Info) -> list[SsoRuleType]:
-        return [SsoRuleType.of(r) for r in await svc.list_rules(viewer(info))]
 
     @strawberry.field(
         description="Whether the login page offers single sign-on, and where it starts. Public."
@@ -184,40 +183,38 @@ class SsoMutation:
     async def set_sso_provider(
         self,
         info: Info,
-        input: Annotated[SsoProviderInput, strawberry.argument(description="The changes.")],
+        input: Changes[SsoProviderInput],
     ) -> SsoProviderType:
         client = svc.client_for(info.context.gateway)
         return await run(info, svc.set_provider, input, client, convert=SsoProviderType.of)
 
-    @strawberry.mutation(
-        permission_classes=[IsSuperAdmin],
-        description="Remove the SSO provider (rules and linked identities stay).",
+    delete_sso_provider = mutation(
+        svc.delete_provider,
+        bool,
+        IsSuperAdmin,
+        "Remove the SSO provider (rules and linked identities stay).",
+        gateway=False,
     )
-    async def delete_sso_provider(self, info: Info) -> bool:
-        return await run(info, svc.delete_provider, gateway=False)
-
-    @strawberry.mutation(permission_classes=[IsSuperAdmin], description="Add a mapping rule.")
-    async def create_sso_rule(
-        self,
-        info: Info,
-        input: Annotated[SsoRuleInput, strawberry.argument(description="The rule.")],
-    ) -> SsoRuleType:
-        return await run(info, svc.create_rule, input, convert=SsoRuleType.of, gateway=False)
-
-    @strawberry.mutation(permission_classes=[IsSuperAdmin], description="Change a mapping rule.")
-    async def update_sso_rule(
-        self,
-        info: Info,
-        id: Id,
-        input: Annotated[SsoRuleInput, strawberry.argument(description="The changes.")],
-    ) -> SsoRuleType:
-        return await run(info, svc.update_rule, id, input, convert=SsoRuleType.of, gateway=False)
-
-    @strawberry.mutation(
-        permission_classes=[IsSuperAdmin], description="Remove a mapping rule; its id."
+    create_sso_rule = create(
+        svc.create_rule,
+        SsoRuleType,
+        IsSuperAdmin,
+        "Add a mapping rule.",
+        Annotated[SsoRuleInput, strawberry.argument(description="The rule.")],
+        gateway=False,
     )
-    async def delete_sso_rule(self, info: Info, id: Id) -> int:
-        return await run(info, svc.delete_rule, id, gateway=False)
+    update_sso_rule = update(
+        svc.update_rule,
+        SsoRuleType,
+        IsSuperAdmin,
+        "Change a mapping rule.",
+        Id,
+        SsoRuleInput,
+        gateway=False,
+    )
+    delete_sso_rule = delete(
+        svc.delete_rule, IsSuperAdmin, Id, "Remove a mapping rule; its id.", gateway=False
+    )
 
     @strawberry.mutation(
         description="Finish a single sign-on: trade the one-time ticket the gateway's callback "

@@ -13,8 +13,9 @@ from strawberry.types.unset import UNSET
 from backend.admin import tenancy as svc
 from backend.admin.access import is_super
 from backend.data.models.tenancy import App, Organization, User
-from backend.graphql.common import After, Connection, First, paged, related, run
+from backend.graphql.common import After, Connection, First, paged, related
 from backend.graphql.context import Info, viewer
+from backend.graphql.declare import create, delete, get, update
 from backend.graphql.enums import CapPeriod, Role, UserStatus, stored
 from backend.graphql.governance import LIMITS, LimitsType, limits_type
 from backend.graphql.permissions import IsAdmin, IsAuthenticated, IsSuperAdmin
@@ -367,12 +368,13 @@ class TenancyQuery:
             after=after,
         )
 
-    @strawberry.field(
-        permission_classes=[IsAuthenticated],
-        description="One user (members: themselves; org_admins: their organization's).",
+    user = get(
+        svc.get_user,
+        UserType,
+        IsAuthenticated,
+        "One user (members: themselves; org_admins: their organization's).",
+        _UserId,
     )
-    async def user(self, info: Info, id: _UserId) -> UserType:
-        return UserType.of(await svc.get_user(viewer(info), id))
 
     @strawberry.field(
         permission_classes=[IsAdmin],
@@ -398,12 +400,13 @@ class TenancyQuery:
             after=after,
         )
 
-    @strawberry.field(
-        permission_classes=[IsAuthenticated],
-        description="One organization (below super_admin: their own).",
+    organization = get(
+        svc.get_org,
+        OrganizationType,
+        IsAuthenticated,
+        "One organization (below super_admin: their own).",
+        _OrgId,
     )
-    async def organization(self, info: Info, id: _OrgId) -> OrganizationType:
-        return OrganizationType.of(await svc.get_org(viewer(info), id))
 
     @strawberry.field(permission_classes=[IsAdmin], description="Apps (org_admins: their own).")
     async def apps(
@@ -432,77 +435,36 @@ class TenancyQuery:
             after=after,
         )
 
-    @strawberry.field(permission_classes=[IsAdmin], description="One app (org_admins: their own).")
-    async def app(self, info: Info, id: _AppId) -> AppType:
-        return AppType.of(await svc.get_app(viewer(info), id))
+    app = get(svc.get_app, AppType, IsAdmin, "One app (org_admins: their own).", _AppId)
 
 
-_UserInput = Annotated[CreateUserInput, strawberry.argument(description="The new user.")]
+_NewUser = Annotated[CreateUserInput, strawberry.argument(description="The new user.")]
+_NewOrg = Annotated[
+    CreateOrganizationInput, strawberry.argument(description="The new organization.")
+]
+_NewApp = Annotated[CreateAppInput, strawberry.argument(description="The new app.")]
+_CHANGE_USER = (
+    "Change a user; a role, status or organization change ends their sessions' subscriptions."
+)
 
 
 @strawberry.type
 class TenancyMutation:
-    @strawberry.mutation(permission_classes=[IsAdmin], description="Create a user.")
-    async def create_user(self, info: Info, input: _UserInput) -> UserType:
-        return await run(info, svc.create_user, input, convert=UserType.of)
-
-    @strawberry.mutation(
-        permission_classes=[IsAdmin],
-        description="Change a user; a role, status or organization change ends their sessions' "
-        "subscriptions.",
+    create_user = create(svc.create_user, UserType, IsAdmin, "Create a user.", _NewUser)
+    update_user = update(svc.update_user, UserType, IsAdmin, _CHANGE_USER, _UserId, UpdateUserInput)
+    delete_user = delete(svc.delete_user, IsAdmin, _UserId)
+    create_organization = create(
+        svc.create_org, OrganizationType, IsSuperAdmin, "Create an organization.", _NewOrg
     )
-    async def update_user(
-        self,
-        info: Info,
-        id: _UserId,
-        input: Annotated[UpdateUserInput, strawberry.argument(description="The changes.")],
-    ) -> UserType:
-        return await run(info, svc.update_user, id, input, convert=UserType.of)
-
-    @strawberry.mutation(permission_classes=[IsAdmin], description="Returns the deleted id.")
-    async def delete_user(self, info: Info, id: _UserId) -> int:
-        return await run(info, svc.delete_user, id)
-
-    @strawberry.mutation(permission_classes=[IsSuperAdmin], description="Create an organization.")
-    async def create_organization(
-        self,
-        info: Info,
-        input: Annotated[
-            CreateOrganizationInput, strawberry.argument(description="The new organization.")
-        ],
-    ) -> OrganizationType:
-        return await run(info, svc.create_org, input, convert=OrganizationType.of)
-
-    @strawberry.mutation(permission_classes=[IsSuperAdmin], description="Change an organization.")
-    async def update_organization(
-        self,
-        info: Info,
-        id: _OrgId,
-        input: Annotated[UpdateOrganizationInput, strawberry.argument(description="The changes.")],
-    ) -> OrganizationType:
-        return await run(info, svc.update_org, id, input, convert=OrganizationType.of)
-
-    @strawberry.mutation(permission_classes=[IsSuperAdmin], description="Returns the deleted id.")
-    async def delete_organization(self, info: Info, id: _OrgId) -> int:
-        return await run(info, svc.delete_org, id)
-
-    @strawberry.mutation(permission_classes=[IsAdmin], description="Create an app.")
-    async def create_app(
-        self,
-        info: Info,
-        input: Annotated[CreateAppInput, strawberry.argument(description="The new app.")],
-    ) -> AppType:
-        return await run(info, svc.create_app, input, convert=AppType.of)
-
-    @strawberry.mutation(permission_classes=[IsAdmin], description="Change an app.")
-    async def update_app(
-        self,
-        info: Info,
-        id: _AppId,
-        input: Annotated[UpdateAppInput, strawberry.argument(description="The changes.")],
-    ) -> AppType:
-        return await run(info, svc.update_app, id, input, convert=AppType.of)
-
-    @strawberry.mutation(permission_classes=[IsAdmin], description="Returns the deleted id.")
-    async def delete_app(self, info: Info, id: _AppId) -> int:
-        return await run(info, svc.delete_app, id)
+    update_organization = update(
+        svc.update_org,
+        OrganizationType,
+        IsSuperAdmin,
+        "Change an organization.",
+        _OrgId,
+        UpdateOrganizationInput,
+    )
+    delete_organization = delete(svc.delete_org, IsSuperAdmin, _OrgId)
+    create_app = create(svc.create_app, AppType, IsAdmin, "Create an app.", _NewApp)
+    update_app = update(svc.update_app, AppType, IsAdmin, "Change an app.", _AppId, UpdateAppInput)
+    delete_app = delete(svc.delete_app, IsAdmin, _AppId)
