@@ -199,18 +199,38 @@ async def super_admin_token(email: str, name: str) -> str:
     return str(secret)
 
 
-def gql(stack: HasGateway, token: str, query: str, **variables: Any) -> dict[str, Any]:
-    """A GraphQL call to the stack's gateway that must succeed: its ``data``."""
+def graphql(
+    url: str,
+    token: str | None,
+    query: str,
+    variables: dict[str, Any] | None = None,
+    transcript: list[str] | None = None,
+) -> dict[str, Any]:
+    """One GraphQL call to the gateway at ``url`` (signed in when ``token``): its whole answer,
+    errors included. ``transcript`` collects the raw answers for tests that scan them for
+    secrets."""
     resp = httpx.post(
-        f"{stack.gateway.url}/graphql",
-        json={"query": query, "variables": variables},
-        headers={"authorization": f"Bearer {token}"},
+        f"{url}/graphql",
+        json={"query": query, "variables": variables or {}},
+        headers={"authorization": f"Bearer {token}"} if token else {},
         timeout=30,
     )
+    if transcript is not None:
+        transcript.append(resp.text)
     assert resp.status_code == 200, resp.text
-    body = resp.json()
+    return dict(resp.json())
+
+
+def gql_data(url: str, token: str | None, query: str, **variables: Any) -> dict[str, Any]:
+    """A GraphQL call that must succeed: its ``data``."""
+    body = graphql(url, token, query, variables)
     assert not body.get("errors"), body["errors"]
     return dict(body["data"])
+
+
+def gql(stack: HasGateway, token: str, query: str, **variables: Any) -> dict[str, Any]:
+    """A GraphQL call to the stack's gateway that must succeed: its ``data``."""
+    return gql_data(stack.gateway.url, token, query, **variables)
 
 
 async def request_rows(stack: HasDatabase, rid: str, count: int = 1) -> tuple[Any, list[Any]]:

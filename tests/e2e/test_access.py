@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import anthropic
-import httpx
 import openai
 import pytest
 
@@ -41,7 +40,14 @@ from backend.data.models.tenancy import App, Organization, User
 from backend.security.api_keys import generate_key
 from tests.dbutil import create_database, drop_database, redis_url
 from tests.e2e.conftest import Stack, gateway_env
-from tests.e2e.harness import GatewayProc, fake_upstreams, orm, prepare_database, seed_basic
+from tests.e2e.harness import (
+    GatewayProc,
+    fake_upstreams,
+    gql_data,
+    orm,
+    prepare_database,
+    seed_basic,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = "openai/gpt-4o-mini"
@@ -258,17 +264,7 @@ async def test_valid_key_of_same_user_passes(world: AccessWorld, sdk: str) -> No
 
 
 def gql(gw: GatewayProc, token: str | None, query: str, **variables: Any) -> dict[str, Any]:
-    headers = {"authorization": f"Bearer {token}"} if token else {}
-    resp = httpx.post(
-        f"{gw.url}/graphql",
-        json={"query": query, "variables": variables},
-        headers=headers,
-        timeout=30,
-    )
-    assert resp.status_code == 200, resp.text
-    body = resp.json()
-    assert not body.get("errors"), body["errors"]
-    return body["data"]  # type: ignore[no-any-return]
+    return gql_data(gw.url, token, query, **variables)
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,6 @@ from decimal import Decimal
 from typing import Any
 
 import anthropic
-import httpx
 import openai
 import pytest
 
@@ -31,7 +30,7 @@ from backend.data.models.routing import ModelPrice
 from tests.dbutil import create_database, drop_database, redis_url
 from tests.e2e.alert_receivers import SmtpSink, WebhookReceiver
 from tests.e2e.conftest import gateway_env
-from tests.e2e.harness import GatewayProc, Seeded, orm, prepare_database, seed_basic
+from tests.e2e.harness import GatewayProc, Seeded, graphql, orm, prepare_database, seed_basic
 from tests.fakes.anthropic_fake import AnthropicFake
 from tests.fakes.base import Reply
 from tests.fakes.gemini_fake import GeminiFake
@@ -150,15 +149,7 @@ async def astack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Aler
 
 
 def gql(stack: AlertStack, query: str, token: str | None, **variables: Any) -> dict[str, Any]:
-    resp = httpx.post(
-        f"{stack.gateway.url}/graphql",
-        json={"query": query, "variables": variables},
-        headers={"authorization": f"Bearer {token}"} if token else {},
-        timeout=30,
-    )
-    stack.transcript.append(resp.text)
-    assert resp.status_code == 200, resp.text
-    return dict(resp.json())
+    return graphql(stack.gateway.url, token, query, variables, stack.transcript)
 
 
 def ok(stack: AlertStack, query: str, **variables: Any) -> Any:

@@ -49,6 +49,7 @@ from tests.e2e.harness import (
     ROOT,
     GatewayProc,
     Seeded,
+    graphql,
     orm,
     prepare_database,
     seed_basic,
@@ -161,16 +162,7 @@ async def cstack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Cred
 
 def gql(stack: CredStack, query: str, token: str | None = None, **variables: Any) -> dict[str, Any]:
     """One GraphQL call; the whole answer goes into the transcript."""
-    headers = {"authorization": f"Bearer {token}"} if token else {}
-    resp = httpx.post(
-        f"{stack.gateway.url}/graphql",
-        json={"query": query, "variables": variables},
-        headers=headers,
-        timeout=30,
-    )
-    stack.transcript.append(resp.text)
-    assert resp.status_code == 200, resp.text
-    return dict(resp.json())
+    return graphql(stack.gateway.url, token, query, variables, stack.transcript)
 
 
 def ok(stack: CredStack, query: str, **variables: Any) -> dict[str, Any]:

@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import openai
 import pytest
 
@@ -35,7 +34,7 @@ from backend.data.models.deployments import ProviderDeployment
 from backend.security.crypto import decrypt_secret, derive_key
 from tests.dbutil import create_database, drop_database, redis_url
 from tests.e2e.conftest import gateway_env
-from tests.e2e.harness import GatewayProc, Seeded, orm, prepare_database, seed_basic
+from tests.e2e.harness import GatewayProc, Seeded, graphql, orm, prepare_database, seed_basic
 from tests.fakes.anthropic_fake import AnthropicFake
 from tests.fakes.base import Reply
 from tests.fakes.gemini_fake import GeminiFake
@@ -142,15 +141,7 @@ async def dstack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[DepS
 def gql(
     stack: DepStack, query: str, token: str | None, gw: GatewayProc | None = None, **variables: Any
 ) -> dict[str, Any]:
-    resp = httpx.post(
-        f"{(gw or stack.gateway).url}/graphql",
-        json={"query": query, "variables": variables},
-        headers={"authorization": f"Bearer {token}"} if token else {},
-        timeout=30,
-    )
-    stack.transcript.append(resp.text)
-    assert resp.status_code == 200, resp.text
-    return dict(resp.json())
+    return graphql((gw or stack.gateway).url, token, query, variables, stack.transcript)
 
 
 def ok(stack: DepStack, query: str, gw: GatewayProc | None = None, **variables: Any) -> Any:

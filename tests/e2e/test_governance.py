@@ -18,7 +18,6 @@ from decimal import Decimal
 from typing import Any
 
 import anthropic
-import httpx
 import openai
 import orjson
 import pytest
@@ -31,7 +30,7 @@ from backend.security.api_keys import generate_key
 from backend.security.sessions import issue_token
 from tests.dbutil import create_database, drop_database
 from tests.e2e.conftest import gateway_env
-from tests.e2e.harness import GatewayProc, fake_upstreams, orm, prepare_database
+from tests.e2e.harness import GatewayProc, fake_upstreams, gql_data, orm, prepare_database
 from tests.fakes.base import Reply
 from tests.fakes.openai_fake import OpenAIFake
 
@@ -127,15 +126,7 @@ def upstream_bodies(world: World) -> list[dict[str, Any]]:
 
 
 def gql(world: World, query: str, **variables: Any) -> dict[str, Any]:
-    resp = httpx.post(
-        f"{world.gateway.url}/graphql",
-        json={"query": query, "variables": variables},
-        headers={"authorization": f"Bearer {world.token}"},
-        timeout=30,
-    )
-    body = resp.json()
-    assert resp.status_code == 200 and not body.get("errors"), body
-    return dict(body["data"])
+    return gql_data(world.gateway.url, world.token, query, **variables)
 
 
 async def wait_for(check: Callable[[], Any], what: str) -> Any:

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any, cast
 
 import anthropic
-import httpx
 import openai
 import pytest
 
@@ -32,6 +31,7 @@ from tests.e2e.conftest import gateway_env
 from tests.e2e.harness import (
     GatewayProc,
     Seeded,
+    gql_data,
     orm,
     prepare_database,
     seed_basic,
@@ -124,16 +124,7 @@ async def cache_stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator
 
 
 def gql(stack: CacheStack, token: str | None, query: str, **variables: Any) -> dict[str, Any]:
-    headers = {"authorization": f"Bearer {token}"} if token else {}
-    resp = httpx.post(
-        f"{stack.gateway.url}/graphql",
-        json={"query": query, "variables": variables},
-        headers=headers,
-        timeout=30,
-    )
-    body = resp.json()
-    assert resp.status_code == 200 and not body.get("errors"), body
-    return dict(body["data"])
+    return gql_data(stack.gateway.url, token, query, **variables)
 
 
 def login(stack: CacheStack, email: str, password: str) -> str:

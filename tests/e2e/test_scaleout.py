@@ -32,6 +32,7 @@ from tests.e2e.conftest import UPSTREAM_KEYS, gateway_env
 from tests.e2e.harness import (
     GatewayProc,
     Seeded,
+    gql_data,
     orm,
     prepare_database,
     seed_basic,
@@ -145,15 +146,7 @@ def login(gw: GatewayProc) -> str:
 
 
 def gql(gw: GatewayProc, token: str, query: str, **variables: Any) -> dict[str, Any]:
-    resp = httpx.post(
-        f"{gw.url}/graphql",
-        json={"query": query, "variables": variables},
-        headers={"authorization": f"Bearer {token}"},
-        timeout=30,
-    )
-    body = resp.json()
-    assert resp.status_code == 200 and not body.get("errors"), body
-    return dict(body["data"])
+    return gql_data(gw.url, token, query, **variables)
 
 
 def client(gw: GatewayProc, key: str) -> openai.OpenAI:
