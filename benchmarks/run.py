@@ -82,6 +82,12 @@ def parse_args() -> argparse.Namespace:
         help="dashboard queries at N log rows, SQLite and PostgreSQL (db_scale.py; 10,000,000,"
         " quick: 200,000; seeding 10M takes ~20 min per database; 0: skip)",
     )
+    p.add_argument(
+        "--dashboard-reuse",
+        action="store_true",
+        help="time the dashboard queries on the databases a `db_scale.py --rows N --keep` seeded"
+        " (seeds only what is missing)",
+    )
     p.add_argument("--quick", action="store_true", help="1 round of 3 s runs (harness check)")
     p.add_argument("--no-install", action="store_true", help="never apt-get install nginx/wrk")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory (logs)")
@@ -353,7 +359,7 @@ def main() -> int:
             extras.tenants_note = "not run (needs wrk)"
         if args.dashboard_rows:
             extras.dashboard, extras.dashboard_export = phases.dashboard_queries(
-                args.dashboard_rows
+                args.dashboard_rows, reuse=args.dashboard_reuse
             )
     finally:
         for t in ts:

@@ -21,8 +21,11 @@ BENCH = Path(__file__).resolve().parents[1]
 NAMES = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
 
 
-def run(rows: int, dbs: str = "sqlite,postgres", timeout: float = 6 * 3600) -> list[dict[str, Any]]:
-    """``db_scale.py --rows N --json ...``: its per-database results."""
+def run(
+    rows: int, dbs: str = "sqlite,postgres", timeout: float = 6 * 3600, reuse: bool = False
+) -> list[dict[str, Any]]:
+    """``db_scale.py --rows N --json ...``: its per-database results (``reuse``: on the databases
+    an earlier ``--keep`` run seeded)."""
     with tempfile.TemporaryDirectory(prefix="sb-dbscale-row-") as tmp:
         out = Path(tmp) / "db_scale.json"
         done = subprocess.run(
@@ -35,6 +38,7 @@ def run(rows: int, dbs: str = "sqlite,postgres", timeout: float = 6 * 3600) -> l
                 dbs,
                 "--json",
                 str(out),
+                *(["--reuse"] if reuse else []),
             ],
             capture_output=True,
             text=True,
@@ -74,7 +78,8 @@ def summarize(results: list[dict[str, Any]]) -> tuple[list[tuple[str, float]], s
     return rows, "CSV export of the busiest user: " + "; ".join(exports) if exports else ""
 
 
-def dashboard_queries(rows: int) -> tuple[list[tuple[str, float]], str]:
-    """What ``run.py`` shows for ``--dashboard-rows N``."""
-    progress(f"dashboard queries on {rows:,} log rows (db_scale.py: SQLite and PostgreSQL)")
-    return summarize(run(rows))
+def dashboard_queries(rows: int, reuse: bool = False) -> tuple[list[tuple[str, float]], str]:
+    """What ``run.py`` shows for ``--dashboard-rows N`` (``--dashboard-reuse``: kept databases)."""
+    kept = ", kept databases" if reuse else ""
+    progress(f"dashboard queries on {rows:,} log rows (db_scale.py: SQLite and PostgreSQL{kept})")
+    return summarize(run(rows, reuse=reuse))

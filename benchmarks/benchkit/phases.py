@@ -210,9 +210,9 @@ def top_costs(
 
 
 # -- dashboard -------------------------------------------------------------------------------------
-def dashboard_queries(rows: int) -> tuple[list[tuple[str, float]], str]:
+def dashboard_queries(rows: int, reuse: bool = False) -> tuple[list[tuple[str, float]], str]:
     """``db_scale.py --rows N`` on SQLite and PostgreSQL (``benchkit/dbscale.py``): one row per
     database with its slowest query, and the CSV export line."""
     from benchkit import dbscale
 
-    return dbscale.dashboard_queries(rows)
+    return dbscale.dashboard_queries(rows, reuse=reuse)
