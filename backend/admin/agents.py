@@ -29,7 +29,8 @@ from tortoise.transactions import in_transaction
 from backend.admin import audit
 from backend.admin import validate as v
 from backend.admin.access import Actor, require_admin, require_super
-from backend.admin.errors import InvalidInput, NotFound
+from backend.admin.errors import InvalidInput
+from backend.admin.lookup import found
 from backend.data.models.routing import AgentConfig
 from backend.gateway import Gateway
 
@@ -88,9 +89,7 @@ async def update_agent(
     gw: Gateway, actor: Actor, agent_pk: int, changes: dict[str, Any]
 ) -> AgentConfig:
     require_super(actor, "change agent configurations")
-    agent = await AgentConfig.get_or_none(id=agent_pk)
-    if agent is None:
-        raise NotFound(f"agent configuration {agent_pk} does not exist")
+    agent = await found(AgentConfig, agent_pk, "agent configuration")
     merged = {
         "name": agent.name,
         "role": agent.role,
@@ -114,9 +113,7 @@ async def update_agent(
 
 async def delete_agent(gw: Gateway, actor: Actor, agent_pk: int) -> int:
     require_super(actor, "change agent configurations")
-    agent = await AgentConfig.get_or_none(id=agent_pk)
-    if agent is None:
-        raise NotFound(f"agent configuration {agent_pk} does not exist")
+    agent = await found(AgentConfig, agent_pk, "agent configuration")
     await agent.delete()
     await audit.record(actor, "agent.delete", f"agent:{agent.agent_id}")
     await gw.config_changed("routing")

@@ -15,7 +15,8 @@ from typing import Any
 from backend.admin import audit
 from backend.admin import validate as v
 from backend.admin.access import Actor, SystemActor, is_super, require_admin
-from backend.admin.errors import AdminError, InvalidInput, NotAuthenticated, NotFound
+from backend.admin.errors import AdminError, InvalidInput, NotAuthenticated
+from backend.admin.lookup import not_found
 from backend.data.models.keys import AdminToken
 from backend.data.models.tenancy import User
 from backend.gateway import Gateway
@@ -151,7 +152,7 @@ async def revoke_admin_token(gw: Gateway, actor: Actor, token_id: int) -> AdminT
     require_admin(actor, "revoke admin tokens")
     row = await AdminToken.get_or_none(id=token_id, kind="admin")
     if row is None or (not is_super(actor) and row.user_id != actor.id):  # type: ignore[attr-defined]
-        raise NotFound(f"admin token {token_id} does not exist")
+        raise not_found("admin token", token_id)
     if row.revoked_at is None:
         row.revoked_at = gw.clock()
         await row.save(update_fields=["revoked_at"])

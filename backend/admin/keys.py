@@ -24,7 +24,8 @@ from tortoise.transactions import in_transaction
 from backend.admin import audit, limits
 from backend.admin import validate as v
 from backend.admin.access import Actor, SystemActor, is_admin, is_super, org_scope, require_org
-from backend.admin.errors import Forbidden, InvalidInput, NotFound
+from backend.admin.errors import Forbidden, InvalidInput
+from backend.admin.lookup import found
 from backend.admin.pagination import Page, Sort, keyset_page
 from backend.budget.periods import period_kind, period_start
 from backend.data import windows
@@ -74,9 +75,7 @@ async def _check_owner(actor: Actor, user_id: int | None, app_id: int | None) ->
 
 
 async def get_key(actor: Actor, key_id: int) -> ApiKey:
-    key = await ApiKey.get_or_none(id=key_id)
-    if key is None:
-        raise NotFound(f"API key {key_id} does not exist")
+    key = await found(ApiKey, key_id, "API key")
     await _check_owner(actor, key.user_id, key.app_id)  # type: ignore[attr-defined]
     return key
 

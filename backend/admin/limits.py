@@ -28,7 +28,8 @@ from backend.admin import audit
 from backend.admin import validate as v
 from backend.admin.access import Actor, SystemActor, actor_id, is_super, require_org
 from backend.admin.access import require_user_access as _require_user_access
-from backend.admin.errors import Forbidden, InvalidInput, NotFound
+from backend.admin.errors import Forbidden, InvalidInput
+from backend.admin.lookup import found
 from backend.data.models.keys import ApiKey
 from backend.data.models.tenancy import App, Organization, User
 from backend.gateway import Gateway
@@ -299,15 +300,11 @@ async def target_row(
     if target == "key":
         return await keys_svc.get_key(actor, ident)
     if target == "user":
-        user = await User.get_or_none(id=ident)
-        if user is None:
-            raise NotFound(f"user {ident} does not exist")
+        user = await found(User, ident, "user")
         _require_user_access(actor, user, "set limits of", self_ok=not write)
         return user
     if target == "app":
-        app = await App.get_or_none(id=ident)
-        if app is None:
-            raise NotFound(f"app {ident} does not exist")
+        app = await found(App, ident, "app")
         require_org(actor, app.organization_id, "set limits of apps")  # type: ignore[attr-defined]
         return app
     if write and not is_super(actor):

@@ -32,8 +32,9 @@ from backend.admin.access import (
     own_org,
     require_user_access,
 )
-from backend.admin.errors import Forbidden, InvalidInput, NotFound
+from backend.admin.errors import Forbidden, InvalidInput
 from backend.admin.logsearch import DEFAULT_BUDGET_S, Clock, Counted, Window
+from backend.admin.lookup import found
 from backend.admin.pagination import Page, Sort, offset_page
 from backend.data import windows
 from backend.data.models.logs import RequestLog
@@ -250,9 +251,7 @@ async def count_logs(
 
 
 async def get_log(actor: Actor, log_id: int) -> RequestLog:
-    row = await _scoped_logs(actor).filter(id=log_id).first()
-    if row is None:
-        raise NotFound(f"log entry {log_id} does not exist")
+    row = await found(_scoped_logs(actor), log_id, "log entry")
     return row
 
 

@@ -23,6 +23,7 @@ from backend.admin.access import (
     require_super,
 )
 from backend.admin.errors import InvalidInput, NotFound
+from backend.admin.lookup import found, not_found
 from backend.data.models.routing import FallbackChain, ModelAlias, ModelPrice
 from backend.data.models.tenancy import Organization
 from backend.gateway import Gateway
@@ -154,12 +155,10 @@ async def create_alias(gw: Gateway, actor: Actor, data: dict[str, Any]) -> Model
 
 
 async def get_alias(actor: Actor, alias_id: int) -> ModelAlias:
-    alias = await ModelAlias.get_or_none(id=alias_id)
-    if alias is None:
-        raise NotFound(f"model alias {alias_id} does not exist")
+    alias = await found(ModelAlias, alias_id, "model alias")
     own = org_scope(actor, "view model aliases")
     if own is not None and alias.organization_id not in (None, own):  # type: ignore[attr-defined]
-        raise NotFound(f"model alias {alias_id} does not exist")
+        raise not_found("model alias", alias_id)
     return alias
 
 

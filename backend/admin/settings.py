@@ -16,7 +16,8 @@ from tortoise.exceptions import IntegrityError
 from backend.admin import audit
 from backend.admin import validate as v
 from backend.admin.access import Actor, require_super, require_user_access
-from backend.admin.errors import InvalidInput, NotFound
+from backend.admin.errors import InvalidInput
+from backend.admin.lookup import found
 from backend.data.models.settings import Setting, UserFeature
 from backend.data.models.tenancy import User
 from backend.gateway import Gateway
@@ -88,9 +89,7 @@ async def set_response_cache_ttl(gw: Gateway, actor: Actor, ttl_s: int) -> int:
 
 
 async def user_features(gw: Gateway, actor: Actor, user_id: int) -> list[FeatureOptIn]:
-    user = await User.get_or_none(id=user_id)
-    if user is None:
-        raise NotFound(f"user {user_id} does not exist")
+    user = await found(User, user_id, "user")
     require_user_access(actor, user, "view the feature opt-ins of", self_ok=True)
     offered = gw.store.settings.offered_features
     enabled = {f.feature for f in await UserFeature.filter(user_id=user_id, enabled=True)}
@@ -104,9 +103,7 @@ async def set_user_feature(
     gw: Gateway, actor: Actor, user_id: int, feature: str, enabled: bool
 ) -> list[FeatureOptIn]:
     """Opt a user in or out of an offered feature (members: only themselves)."""
-    user = await User.get_or_none(id=user_id)
-    if user is None:
-        raise NotFound(f"user {user_id} does not exist")
+    user = await found(User, user_id, "user")
     require_user_access(actor, user, "change the feature opt-ins of", self_ok=True)
     v.choice(feature, "feature", frozenset(KNOWN_FEATURES))
     if enabled and feature not in gw.store.settings.offered_features:

@@ -24,7 +24,8 @@ from backend.admin.access import (
     require_super,
     require_user_access,
 )
-from backend.admin.errors import Forbidden, InvalidInput, NotFound
+from backend.admin.errors import Forbidden, InvalidInput
+from backend.admin.lookup import found
 from backend.admin.pagination import Page, Sort, keyset_page
 from backend.data.models.tenancy import App, Organization, User
 from backend.gateway import Gateway
@@ -78,9 +79,7 @@ async def _org_exists(org_id: int | None, field: str = "organizationId") -> int 
 
 
 async def get_user(actor: Actor, user_id: int) -> User:
-    user = await User.get_or_none(id=user_id)
-    if user is None:
-        raise NotFound(f"user {user_id} does not exist")
+    user = await found(User, user_id, "user")
     require_user_access(actor, user, "view", self_ok=True)
     return user
 
@@ -214,9 +213,7 @@ async def delete_user(gw: Gateway, actor: Actor, user_id: int) -> int:
 
 
 async def get_org(actor: Actor, org_id: int) -> Organization:
-    org = await Organization.get_or_none(id=org_id)
-    if org is None:
-        raise NotFound(f"organization {org_id} does not exist")
+    org = await found(Organization, org_id, "organization")
     if not is_super(actor):
         if isinstance(actor, SystemActor) or actor.organization_id != org.id:  # type: ignore[attr-defined]
             raise Forbidden("you may only view your own organization")
@@ -310,9 +307,7 @@ async def delete_org(gw: Gateway, actor: Actor, org_id: int) -> int:
 
 
 async def get_app(actor: Actor, app_id: int) -> App:
-    app = await App.get_or_none(id=app_id)
-    if app is None:
-        raise NotFound(f"app {app_id} does not exist")
+    app = await found(App, app_id, "app")
     require_org(actor, app.organization_id, "view apps")  # type: ignore[attr-defined]
     return app
 

@@ -16,8 +16,9 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from backend.admin.errors import AdminError, InvalidInput, NotAuthenticated, NotFound
+from backend.admin.errors import AdminError, InvalidInput, NotAuthenticated
 from backend.admin.logs import activity_scope
+from backend.admin.lookup import found
 from backend.data.models.tenancy import User
 from backend.exports.activity import activity_csv
 from backend.gateway import Gateway
@@ -56,9 +57,7 @@ def admin_routes(gateway: Gateway) -> list[BaseRoute]:
             if viewer is None:
                 raise NotAuthenticated("a valid session or admin token is required")
             user_id = request.path_params["user_id"]
-            user = await User.get_or_none(id=user_id)
-            if user is None:
-                raise NotFound(f"user {user_id} does not exist")
+            user = await found(User, user_id, "user")
             scope = await activity_scope(viewer, user)
             since, until = _when(request, "since"), _when(request, "until")
         except AdminError as err:

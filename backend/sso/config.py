@@ -18,6 +18,7 @@ from backend.admin import audit
 from backend.admin import validate as v
 from backend.admin.access import ROLES, Actor, actor_id, require_super
 from backend.admin.errors import FailedPrecondition, InvalidInput, NotFound
+from backend.admin.lookup import found, not_found
 from backend.data.models.sso import SsoProvider, SsoRule
 from backend.data.models.tenancy import Organization
 from backend.gateway import Gateway
@@ -294,9 +295,7 @@ async def create_rule(actor: Actor, data: dict[str, Any]) -> SsoRule:
 
 async def update_rule(actor: Actor, rule_id: int, data: dict[str, Any]) -> SsoRule:
     require_super(actor, "change the SSO mapping rules")
-    row = await SsoRule.get_or_none(id=rule_id)
-    if row is None:
-        raise NotFound(f"mapping rule {rule_id} does not exist")
+    row = await found(SsoRule, rule_id, "mapping rule")
     await _apply_rule(row, data)
     await row.save()
     await audit.record(actor, "sso_rule.update", f"sso_rule:{row.id}", fields=sorted(data))
@@ -306,6 +305,6 @@ async def update_rule(actor: Actor, rule_id: int, data: dict[str, Any]) -> SsoRu
 async def delete_rule(actor: Actor, rule_id: int) -> int:
     require_super(actor, "change the SSO mapping rules")
     if not await SsoRule.filter(id=rule_id).delete():
-        raise NotFound(f"mapping rule {rule_id} does not exist")
+        raise not_found("mapping rule", rule_id)
     await audit.record(actor, "sso_rule.delete", f"sso_rule:{rule_id}")
     return rule_id
