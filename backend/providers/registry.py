@@ -157,6 +157,7 @@ class ProviderRegistry:
         self._close_grace_s = close_grace_s
         self._drain_timeout_s = drain_timeout_s
         self._entries: dict[str, _Entry] = {}
+        self._names: tuple[dict[str, _Entry], dict[str, DeploymentPool], list[str]] | None = None
         self._disabled: frozenset[str] = frozenset()
         self._errors: dict[str, str] = {}
         #: (provider, message) of configuration problems already logged.
@@ -193,7 +194,13 @@ class ProviderRegistry:
 
     def names(self) -> list[str]:
         """Providers that can serve requests now."""
-        return sorted(set(self._entries) | set(self._pools))
+        # Asked on every request (the router's known providers); both dicts are replaced, never
+        # changed in place, when providers are applied, so their identity keys the answer.
+        cached = self._names
+        if cached is None or cached[0] is not self._entries or cached[1] is not self._pools:
+            names = sorted(set(self._entries) | set(self._pools))
+            cached = self._names = (self._entries, self._pools, names)
+        return list(cached[2])
 
     def configured(self) -> dict[str, ProviderConfig]:
         """Config of every provider that can serve requests now, by name."""

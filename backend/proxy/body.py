@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from backend.ir.errors import InvalidRequest, PayloadTooLarge
 
@@ -14,18 +15,15 @@ from backend.ir.errors import InvalidRequest, PayloadTooLarge
 MAX_DEPTH = 128
 
 
-async def read_json(request: Request, max_bytes: int) -> Any:
-    declared = request.headers.get("content-length")
+async def read_json(
+    request: Request, max_bytes: int, headers: Mapping[str, str] | None = None
+) -> Any:
+    """The body as a JSON object. ``headers``: the request's headers as one dict, when the
+    caller has it (``proxy.headers``); Starlette's ``request.headers`` is built otherwise."""
+    declared = (headers if headers is not None else request.headers).get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
         raise PayloadTooLarge(f"Request body exceeds the limit of {max_bytes} bytes.")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_bytes:
-            raise PayloadTooLarge(f"Request body exceeds the limit of {max_bytes} bytes.")
-        chunks.append(chunk)
-    raw = b"".join(chunks)
+    raw = await _read_body(request, max_bytes)
     if not raw:
         raise InvalidRequest("Request body is empty: expected a JSON object.")
     try:
@@ -42,6 +40,30 @@ async def read_json(request: Request, max_bytes: int) -> Any:
             f"Request body nests objects and arrays deeper than {MAX_DEPTH} levels."
         )
     return body
+
+
+async def _read_body(request: Request, max_bytes: int) -> bytes:
+    """What ``request.stream()`` yields, read off ``receive`` directly: the async generator
+    and its bookkeeping cost more than the read itself for the usual one-message body."""
+    receive = request.receive
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.request":
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > max_bytes:
+                raise PayloadTooLarge(f"Request body exceeds the limit of {max_bytes} bytes.")
+            if chunk:
+                chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        elif message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+    # As after ``request.stream()``: a second read says the stream was consumed.
+    request._stream_consumed = True
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def nesting_depth(value: Any) -> int:

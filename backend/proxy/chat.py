@@ -51,7 +51,7 @@ async def handle_chat(request: Request, codec: InboundCodec, endpoint: str) -> R
     if codec.requested_model is not None:
         ctx.requested_model = codec.requested_model[:200]
     try:
-        body = await read_json(request, gw.settings.max_body_bytes)
+        body = await read_json(request, gw.settings.max_body_bytes, headers)
         if codec.requested_model is None and isinstance(body.get("model"), str):
             ctx.requested_model = body["model"][:200]
         ctx.principal = await principal_for(headers, gw.store, ctx.created_at)

@@ -19,6 +19,7 @@ Ollama names are normalised without a ``:latest`` tag (Ollama treats ``x`` as ``
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -62,6 +63,13 @@ class ModelRef:
         if not sep or not provider or not model:
             raise ValueError(f"not a canonical provider/model key: {key!r}")
         return cls(provider, normalize_model(provider, model))
+
+
+@functools.lru_cache(maxsize=4096)
+def ref_of_key(key: str) -> ModelRef:
+    """``ModelRef.from_key``, remembered: the breaker and stats calls split the same few
+    candidate keys on every request (a ``ModelRef`` is frozen, so one can be shared)."""
+    return ModelRef.from_key(key)
 
 
 def normalize_model(provider: str, model: str) -> str:

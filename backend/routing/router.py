@@ -48,6 +48,7 @@ from backend.routing.refs import (
     ModelRef,
     normalize_ollama_names,
     parse_model_ref,
+    ref_of_key,
 )
 from backend.routing.stats import DEFAULT_EWMA_ALPHA, LatencyStats, RoutingStats
 from backend.routing.strategy import normalize_strategy
@@ -74,6 +75,13 @@ class ProviderSource(Protocol):
 
 
 def _seconds(clock: Clock) -> Callable[[], float]:
+    from backend.gateway import utc_now  # here: the gateway module imports the store
+
+    if clock is utc_now:
+        # The gateway's own wall clock, read several times per request: the same seconds
+        # without building an aware datetime each time.
+        return time.time
+
     def read() -> float:
         value = clock()
         return value.timestamp() if isinstance(value, dt.datetime) else float(value)
@@ -122,6 +130,7 @@ class Router:
         self._routing_getter = routing
         self._last_routing = RoutingConfig()
         self._providers = providers
+        self._known: tuple[list[str], frozenset[str]] | None = None
         self._clock = _seconds(clock)
         if wall is None:
             wall = clock if isinstance(clock(), dt.datetime) else time.time
@@ -158,8 +167,12 @@ class Router:
         return normalize_strategy(self._strategy())
 
     def known_providers(self) -> frozenset[str]:
-        extra = self._providers() if self._providers else ()
-        return BUILTIN_PROVIDERS | frozenset(extra)
+        extra = list(self._providers()) if self._providers else []
+        # Asked several times per request; the set changes only when providers are applied.
+        known = self._known
+        if known is None or known[0] != extra:
+            known = self._known = (list(extra), BUILTIN_PROVIDERS | frozenset(extra))
+        return known[1]
 
     @property
     def prices(self) -> PriceBook:
@@ -212,13 +225,13 @@ class Router:
         return self._clock()
 
     def available(self, model: str) -> bool:
-        ref = ModelRef.from_key(model)
+        ref = ref_of_key(model)
         if ref.provider == "ollama" and self._ollama_down():
             return False
         return self.health_registry.available(ref.provider, ref.model)
 
     def acquire(self, model: str) -> bool:
-        ref = ModelRef.from_key(model)
+        ref = ref_of_key(model)
         if ref.provider == "ollama" and self._ollama_down():
             return False
         return self.health_registry.acquire(ref.provider, ref.model)
@@ -229,21 +242,21 @@ class Router:
         return self._ollama_healthy is False and self._ollama_failures >= OLLAMA_DOWN_AFTER
 
     def record_success(self, model: str, latency_s: float) -> None:
-        ref = ModelRef.from_key(model)
+        ref = ref_of_key(model)
         self.health_registry.record_success(ref.provider, ref.model)
         self.stats.latency.observe(model, latency_s)
 
     def record_failure(self, model: str, error: GatewayError) -> None:
-        ref = ModelRef.from_key(model)
+        ref = ref_of_key(model)
         self.health_registry.record_failure(ref.provider, ref.model, error)
 
     def release(self, model: str) -> None:
-        ref = ModelRef.from_key(model)
+        ref = ref_of_key(model)
         self.health_registry.release(ref.provider, ref.model)
 
     def why_unavailable(self, model: str) -> str:
         """Why ``model`` is skipped now: its open circuit and that circuit's last real cause."""
-        ref = ModelRef.from_key(model)
+        ref = ref_of_key(model)
         if ref.provider == "ollama" and self._ollama_down():
             cause = f"; last: {self._ollama_error}" if self._ollama_error else ""
             return (
