@@ -40,8 +40,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        # Imported before any background task starts: importing the GraphQL schema blocks the
-        # event loop for a second or more, long enough to time out the first Ollama probe.
+        # The GraphQL app (~16 MB of modules and schema) is built on its first request, its
+        # import in a thread (backend/graphql/lazy.py): a gateway that only proxies never pays
+        # for it.
         admin = _admin_factories()
         await init_db(settings.database_url)
         if tracing is not None:
@@ -119,9 +120,9 @@ AdminFactories = tuple[Callable[[Gateway], list[BaseRoute]], Callable[..., Any]]
 
 def _admin_factories() -> AdminFactories:
     from backend.exports.routes import admin_routes
-    from backend.graphql.app import create_graphql_app
+    from backend.graphql.lazy import LazyGraphQL
 
-    return admin_routes, create_graphql_app
+    return admin_routes, LazyGraphQL
 
 
 def _mount_admin(

@@ -149,10 +149,11 @@ async def build_gateway(settings: Settings, metrics: Metrics | None = None) -> G
     # DLP scans of large bodies run in processes (their own GIL), small scans with custom rules
     # in threads; both bounded, both closed with the gateway (backend/dlp/runner.py).
     scan_threads = ThreadPoolExecutor(settings.dlp_scan_threads, thread_name_prefix="dlp-scan")
+    # The scan processes start with the first large scan, not here: idle, they were a third of
+    # the gateway's memory (backend/dlp/pool.py).
     scan_processes = None
     if settings.dlp_scan_processes > 0:
         scan_processes = ScanProcesses(settings.dlp_scan_processes)
-        scan_processes.start()
     scans = ScanRunner(scan_threads, scan_processes, timeout_s=settings.dlp_scan_timeout_s)
     gw.dlp = DlpPolicies(store, scans)
     store.on_reload("dlp", gw.dlp.refresh)

@@ -8,9 +8,12 @@ tenant's p50 went from 1.3 ms to ~35-40 ms, p99 ~110 ms). A process has its own 
   its event loop, sockets and locks into the child mid-use. A spawned process imports only what
   ``backend.dlp.worker`` needs (~31 MB RSS, ~19 MB PSS, 0.11 s to start and warm on an idle
   2-core host).
-- One process is started when the pool is (``start``: at gateway startup), so the first large
-  scan does not pay the start-up inside its deadline; ``ProcessPoolExecutor`` starts the others,
-  up to ``size``, only when scans overlap.
+- No process runs until the first scan that needs one (the gateway does not call ``start``):
+  an idle process is ~45 MB of the gateway's RSS (with multiprocessing's resource tracker
+  ~13 MB more), and most gateways never see a body large enough. That first large scan pays the
+  start-up inside its deadline (0.4-0.5 s on a busy 2-core host, against the 5 s default bound);
+  ``start`` starts one ahead of time for callers that want it. ``ProcessPoolExecutor`` starts
+  the others, up to ``size``, only when scans overlap.
 - A process that dies (killed, out of memory) breaks a ``ProcessPoolExecutor`` for good: every
   scan in it fails with ``BrokenProcessPool``. The scan that saw it is refused (``ScanLost``,
   fail closed) and the pool is replaced, so the next scan gets a fresh process.

@@ -261,3 +261,26 @@ async def test_a_killed_scan_process_fails_the_request_closed_and_is_replaced(
         assert threads.used == 0
     finally:
         await processes.close()
+
+
+async def test_no_scan_process_runs_until_a_large_scan_needs_one(
+    threads: _CountingThreads,
+) -> None:
+    """The gateway creates its pool without ``start``: an idle scan process (and
+    multiprocessing's resource tracker) cost ~58 MB of RSS in every gateway; the first large
+    scan starts one and is redacted as usual."""
+    before = {p.pid for p in multiprocessing.active_children() if p.pid is not None}
+    processes = ScanProcesses(1)
+    try:
+        runner = ScanRunner(threads, processes, timeout_s=120)
+        redactor = Redactor.from_policy(DlpPolicy())
+        short = f"mail {EMAIL}"
+        assert (await runner.redact(redactor, short, len(short)))[0] == "mail [EMAIL_1]"
+        started = {p.pid for p in multiprocessing.active_children()} - before
+        assert not started, "a small (inline) scan started a scan process"
+        large = f"{FILLER} {EMAIL}"
+        assert (await runner.redact(redactor, large, len(large)))[0].endswith("[EMAIL_1]")
+        assert await _scan_process(before)
+        assert threads.used == 0
+    finally:
+        await processes.close()

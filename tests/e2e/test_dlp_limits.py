@@ -64,6 +64,33 @@ async def admin_token(stack: DlpStack) -> str:
     return token
 
 
+async def test_no_scan_process_runs_until_a_large_body_needs_one(stack: DlpStack) -> None:
+    """First in this module, on a fresh gateway: an idle scan process cost every gateway ~58 MB
+    of RSS (issue 19's idle target), so the first large scan starts it, not the start-up."""
+    assert stack.gateway.proc is not None
+    pid = stack.gateway.proc.pid
+    assert scan_processes_cpu_s(pid) == {}, "a scan process runs before any scan"
+    stack.reset()
+    email = ALL[0]
+    filler = "The quarterly report is attached for review. " * 2500  # ~110 KB: a process scan
+    client = openai.AsyncOpenAI(
+        base_url=stack.gateway.openai_base_url,
+        api_key=stack.scopes["default"].key,
+        max_retries=0,
+        timeout=60,
+    )
+    for content in (f"mail {email.value}.", f"mail {email.value}. {filler}"):
+        stack.openai.replies.append(Reply(text=f"Sent to {email.placeholder}"))
+        resp = await client.chat.completions.create(
+            model=MODELS["openai"], messages=[{"role": "user", "content": content}]
+        )
+        assert resp.choices[0].message.content == f"Sent to {email.value}"
+        assert_no_raw(stack.last_chat("openai").body.decode(), (email,), "the upstream request")
+        if content.endswith("."):
+            assert scan_processes_cpu_s(pid) == {}, "a small (inline) scan started a process"
+    assert scan_processes_cpu_s(pid), "the large scan ran without a scan process"
+
+
 POLICY = (
     "mutation($t: Int!, $i: DlpPolicyInput!) { updateDlpPolicy(scope: ORG, targetId: $t, "
     "input: $i) { customRules { name pattern } } }"
