@@ -4,9 +4,9 @@ longest stall while it runs.
     .venv/bin/python benchmarks/flush_bench.py                    # 2,000 records, 500 users
     .venv/bin/python benchmarks/flush_bench.py --records 1000 --users 1 --rounds 7
 
-Each round submits N records (bodies of ~1 KB each way, a tag on every fifth, a key prefix per
-user) and awaits ``LogWriter.flush()`` while a sampler task sleeps 1 ms at a time; it reports the
-medians over the rounds of:
+Each round submits N records (bodies of ~1 KB each way unless ``--body-chars``, a tag on every
+fifth, a key prefix per user) and awaits ``LogWriter.flush()`` while a sampler task sleeps 1 ms
+at a time; it reports the medians over the rounds of:
 
 - **loop** µs/record: CPU of the event loop's thread during the flush (``time.thread_time``):
   aggregation, row building, statement preparation, driver calls;
@@ -43,10 +43,16 @@ from backend.data.events import LocalBus
 from backend.data.log_record import LogRecord
 from backend.data.log_writer import LogWriter
 
-BODY = '{"messages": [{"role": "user", "content": "' + "x" * 1000 + '"}]}'
+
+def body(chars: int) -> str | None:
+    """A request or response body of about ``chars`` characters; None for 0 (not logged)."""
+    if not chars:
+        return None
+    return '{"messages": [{"role": "user", "content": "' + "x" * chars + '"}]}'
 
 
-def records(n: int, users: int, base: int) -> list[LogRecord]:
+def records(n: int, users: int, base: int, body_chars: int = 1000) -> list[LogRecord]:
+    text = body(body_chars)
     start = dt.datetime(2026, 12, 6, 10, 0, tzinfo=dt.UTC)
     out = []
     for i in range(n):
@@ -70,8 +76,8 @@ def records(n: int, users: int, base: int) -> list[LogRecord]:
                 latency_ms=3.0 + (i % 400),
                 ttft_ms=None,
                 tags=("team-a",) if i % 5 == 0 else (),
-                request_body=BODY,
-                response_body=BODY,
+                request_body=text,
+                response_body=text,
             )
         )
     return out
@@ -148,6 +154,9 @@ async def main() -> None:
     ap.add_argument("--records", type=int, default=2000)
     ap.add_argument("--users", type=int, default=500)
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument(
+        "--body-chars", type=int, default=1000, help="of each body; 0: no bodies (LOG_BODIES=0)"
+    )
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/flush.db"
@@ -162,7 +171,7 @@ async def main() -> None:
             await one_round(writer, records(200, args.users, 10**8))  # warm-up
             rows = []
             for i in range(args.rounds):
-                batch = records(args.records, args.users, i * args.records)
+                batch = records(args.records, args.users, i * args.records, args.body_chars)
                 rows.append(await one_round(writer, batch))
         finally:
             await close_db()

@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from tortoise.fields.base import Field
+from tortoise.fields.data import JSONField
 from tortoise.models import Model
 from tortoise.validators import MaxLengthValidator
 
@@ -68,6 +69,18 @@ def _encoder(model: type[Model], name: str) -> Encoder:
     def general(value: Any) -> Any:
         return convert(text(value, limit) if isinstance(value, str) else value, model)
 
+    if isinstance(field, JSONField) and not field.validators:
+        dumps = field.encoder
+
+        def encode_json(value: Any) -> Any:
+            # JSONField.to_db_value of None or a plain dict or list, without its checks.
+            if value is None:
+                return None
+            if value.__class__ is dict or value.__class__ is list:
+                return dumps(value)
+            return general(value)
+
+        return encode_json
     if not plain:
         return general
     kind: type = field.field_type
