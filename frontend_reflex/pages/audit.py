@@ -7,7 +7,7 @@ import reflex as rx
 from frontend_reflex.components.common import error_text, loading, native_select, text_input
 from frontend_reflex.components.layout import shell
 from frontend_reflex.components.ranges import range_picker
-from frontend_reflex.components.table import data_table, pager
+from frontend_reflex.components.table import data_table, pager_of
 from frontend_reflex.state.audit import AuditState as S
 
 
@@ -15,13 +15,30 @@ def page() -> rx.Component:
     filters = rx.form(
         rx.flex(
             text_input(
-                "action", "Action starts with", placeholder="user., alias.delete", id="audit-action"
+                "action",
+                "Action starts with",
+                placeholder="user., alias.delete",
+                id="audit-action",
+                value=S.filters["action"],
+                on_change=lambda v: S.set_field("action", v),
             ),
             text_input(
-                "target", "Target starts with", placeholder="user:42, alias", id="audit-target"
+                "target",
+                "Target starts with",
+                placeholder="user:42, alias",
+                id="audit-target",
+                value=S.filters["target"],
+                on_change=lambda v: S.set_field("target", v),
             ),
             native_select(
-                "actor", "Who", dynamic=S.actor_options, blank="anyone", id="audit-actor"
+                "actor",
+                "Who",
+                dynamic=S.actor_options,
+                blank="anyone",
+                id="audit-actor",
+                default=None,
+                value=S.filters["actor"],
+                on_change=lambda v: S.choose("actor", v),
             ),
             rx.button("Filter", type="submit", id="audit-filter"),
             wrap="wrap",
@@ -29,6 +46,7 @@ def page() -> rx.Component:
             align="end",
         ),
         on_submit=S.apply_filters,
+        reset_on_submit=False,
     )
     return shell(
         "Audit Log",
@@ -55,6 +73,6 @@ def page() -> rx.Component:
             is_loading=S.loading,
             table_id="audit-table",
         ),
-        pager(S.page_label, S.has_prev, S.has_next, S.prev_page, S.next_page),
+        pager_of(S, "audit-pager"),
         who="super",
     )

@@ -1,10 +1,10 @@
-"""Audit Log (super_admin): who changed what and when, filtered by action, target, who and a
-date range, a server page at a time (the log only grows)."""
+"""Audit Log (super_admin): who changed what and when, filtered by action, target, who (kept in
+the address) and a date range, a server page at a time (the log only grows)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 import reflex as rx
@@ -12,6 +12,7 @@ import reflex as rx
 from frontend_reflex import fmt, queries
 from frontend_reflex.api import ApiError
 from frontend_reflex.state.base import AuthState
+from frontend_reflex.state.filters import FilterField
 from frontend_reflex.state.pager import ListQuery, ServerList
 from frontend_reflex.state.ranges import RangeState
 
@@ -29,10 +30,21 @@ def audit_row(a: Mapping[str, Any], names: Mapping[str, str]) -> dict[str, str]:
     }
 
 
+#: The audit log's filters, kept in the address (``/audit?action=alias.&actor=3``); the date
+#: range is the page's range picker (``RangeState``).
+AUDIT_FIELDS: tuple[FilterField, ...] = (
+    FilterField("action"),
+    FilterField("target"),
+    FilterField("actor", "int", gql="actorId"),
+)
+
+
 class AuditState(ServerList, RangeState, AuthState):
-    action: str = ""
-    target: str = ""
-    actor: str = ""
+    """The audit log: the shared server pager with three filter fields and a date range."""
+
+    FIELDS: ClassVar[tuple[FilterField, ...]] = AUDIT_FIELDS
+    ROUTE: ClassVar[str] = "/audit"
+
     actor_options: list[dict[str, str]] = []
     names: dict[str, str] = {}
 
@@ -43,6 +55,7 @@ class AuditState(ServerList, RangeState, AuthState):
             yield redirect
             return
         self.preset = self.preset or "7d"
+        self._read_url()
         self.loading = True
         yield
         try:
@@ -59,12 +72,13 @@ class AuditState(ServerList, RangeState, AuthState):
     def _query(self) -> ListQuery:
         span = self._window()
         since, until = span if span is not None else (None, None)
+        f = self._graphql_filter()
         return ListQuery(
             queries.AUDIT,
             {
-                "a": self.action.strip() or None,
-                "t": self.target.strip() or None,
-                "who": int(self.actor) if self.actor else None,
+                "a": f.get("action"),
+                "t": f.get("target"),
+                "who": f.get("actorId"),
                 "s": since.isoformat() if since else None,
                 "u": until.isoformat() if until else None,
             },
@@ -76,12 +90,3 @@ class AuditState(ServerList, RangeState, AuthState):
 
     async def _refresh(self) -> Any:
         return await self._first_page()
-
-    @rx.event
-    async def apply_filters(self, form: dict[str, Any]) -> Any:
-        self.action = str(form.get("action") or "")
-        self.target = str(form.get("target") or "")
-        self.actor = str(form.get("actor") or "")
-        self.loading = True
-        yield
-        yield await self._first_page()
