@@ -12,7 +12,7 @@ from strawberry.types.unset import UNSET
 
 from backend.admin import alerts as svc
 from backend.data.models.alerts import AlertChannel, AlertDelivery, AlertRule
-from backend.graphql.common import changes, run
+from backend.graphql.common import changes, from_row, run
 from backend.graphql.context import Info, viewer
 from backend.graphql.declare import Changes, listing, mutation
 from backend.graphql.enums import stored
@@ -151,21 +151,15 @@ class AlertRuleType:
 
     @staticmethod
     def of(r: AlertRule) -> AlertRuleType:
-        return AlertRuleType(
-            id=r.id,
-            name=r.name,
+        return from_row(
+            AlertRuleType,
+            r,
             kind=AlertRuleKind(r.kind),
             channels=list(r.channels or []),
             thresholds=[int(t) for t in r.thresholds or []],
             scope_kind=CapScope(r.scope_kind) if r.scope_kind else None,
-            scope_id=r.scope_id,
-            provider=r.provider,
-            error_rate_percent=r.error_rate_percent,
-            min_requests=r.min_requests,
             window_seconds=r.window_s,
             repeat_seconds=r.repeat_s,
-            enabled=r.enabled,
-            updated_at=r.updated_at,
         )
 
 
@@ -214,20 +208,11 @@ class AlertDeliveryType:
 
     @staticmethod
     def of(d: AlertDelivery, names: dict[int, str]) -> AlertDeliveryType:
-        return AlertDeliveryType(
-            id=d.id,
-            created_at=d.created_at,
-            kind=d.kind,
-            severity=d.severity,
-            title=d.title,
-            text=d.text,
+        return from_row(
+            AlertDeliveryType,
+            d,
             channel=names.get(d.channel_id),
-            rule_id=d.rule_id,
             status=AlertDeliveryStatus(d.status),
-            attempts=d.attempts,
-            next_attempt_at=d.next_attempt_at,
-            last_error=d.last_error,
-            sent_at=d.sent_at,
         )
 
 

@@ -5,6 +5,7 @@
 - ``run``: the body of every create/update/delete/set/get resolver (the admin service called
   as the viewer: it loads the row within the viewer's scope or raises NOT_FOUND/FORBIDDEN);
 - ``related``: a field naming another row by id (``organization``, ``app``, ``user``);
+- ``from_row``: an object type filled from a row's attributes of the same names;
 - ``changes``: the fields of an input the client sent.
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar, cast
 
 import strawberry
 from strawberry.dataloader import DataLoader
@@ -115,6 +116,23 @@ async def related(
         return None
     row = await loader.load(key)
     return None if row is None else convert(row)
+
+
+_DATA_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def from_row(cls: type[T], row: Any, **special: Any) -> T:
+    """An object type filled from ``row``: each field without a resolver read from the row's
+    attribute of the same name (a foreign key's ``organization_id`` too), but those in
+    ``special`` (an enum of a stored string, a computed value, a column of another name).
+    A field the row lacks fails loudly (AttributeError), never as a silent null."""
+    names = _DATA_FIELDS.get(cls)
+    if names is None:
+        definition = get_object_definition(cls, strict=True)
+        names = tuple(f.python_name for f in definition.fields if f.base_resolver is None)
+        _DATA_FIELDS[cls] = names
+    values = {name: getattr(row, name) for name in names if name not in special}
+    return cast(T, cast(Any, cls)(**values, **special))
 
 
 def _is_input(value: Any) -> bool:

@@ -10,6 +10,7 @@ from strawberry.types.unset import UNSET
 
 from backend.admin import credentials as svc
 from backend.data.models.settings import ProviderCredential
+from backend.graphql.common import from_row
 from backend.graphql.declare import Changes, listing, mutation
 from backend.graphql.enums import ProviderKind
 from backend.graphql.permissions import IsSuperAdmin
@@ -42,20 +43,11 @@ class ProviderCredentialType:
 
     @staticmethod
     def of(c: ProviderCredential) -> ProviderCredentialType:
-        return ProviderCredentialType(
-            id=c.id,
-            provider=c.provider,
+        return from_row(
+            ProviderCredentialType,
+            c,
             kind=ProviderKind(c.kind),
-            base_url=c.base_url,
             api_key_set=c.api_key_ciphertext is not None,
-            api_key_last4=c.api_key_last4,
-            organization=c.organization,
-            project=c.project,
-            azure_deployment=c.azure_deployment,
-            api_version=c.api_version,
-            enabled=c.enabled,
-            updated_at=c.updated_at,
-            updated_by=c.updated_by,
         )
 
 

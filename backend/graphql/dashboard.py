@@ -10,6 +10,7 @@ import strawberry
 
 from backend.admin import dashboard as svc
 from backend.admin.errors import InvalidInput
+from backend.graphql.common import from_row
 from backend.graphql.context import Info, viewer
 from backend.graphql.enums import ProviderHealth, RoutingStrategy
 from backend.graphql.permissions import IsAdmin
@@ -111,14 +112,8 @@ class TopSpender:
 
 
 def _mc(m: svc.ModelCost) -> ModelCostType:
-    return ModelCostType(
-        model=m.model,
-        provider=m.provider,
-        cost_usd=m.cost_usd,
-        requests=m.requests,
-        input_tokens=tokens(m.input_tokens),
-        output_tokens=tokens(m.output_tokens),
-        unknown_cost_requests=m.unknown_cost_requests,
+    return from_row(
+        ModelCostType, m, input_tokens=tokens(m.input_tokens), output_tokens=tokens(m.output_tokens)
     )
 
 
@@ -147,27 +142,11 @@ class Dashboard:
         minutes: Annotated[int, strawberry.argument(description="Minutes, 1 to 1440.")] = 60,
     ) -> LiveTraffic:
         res = await svc.live(info.context.gateway, viewer(info), _bounded(minutes, "minutes", 1440))
-        return LiveTraffic(
-            minutes=[
-                LiveMinute(
-                    minute=p.minute,
-                    requests=p.requests,
-                    errors=p.errors,
-                    tokens=tokens(p.tokens),
-                    cost_usd=p.cost_usd,
-                    p50_ms=p.p50_ms,
-                    p95_ms=p.p95_ms,
-                    unknown_cost_requests=p.unknown_cost_requests,
-                )
-                for p in res.points
-            ],
-            requests=res.requests,
-            errors=res.errors,
+        return from_row(
+            LiveTraffic,
+            res,
+            minutes=[from_row(LiveMinute, p, tokens=tokens(p.tokens)) for p in res.points],
             tokens=tokens(res.tokens),
-            cost_usd=res.cost_usd,
-            p50_ms=res.p50_ms,
-            p95_ms=res.p95_ms,
-            unknown_cost_requests=res.unknown_cost_requests,
         )
 
     @strawberry.field(description="Cost per UTC day, by model and provider (today included).")
@@ -176,13 +155,11 @@ class Dashboard:
     ) -> list[DayCostType]:
         rows = await svc.cost_trends(info.context.gateway, viewer(info), _bounded(days, "days", 90))
         return [
-            DayCostType(
-                day=d.day,
-                cost_usd=d.cost_usd,
-                requests=d.requests,
+            from_row(
+                DayCostType,
+                d,
                 input_tokens=tokens(d.input_tokens),
                 output_tokens=tokens(d.output_tokens),
-                unknown_cost_requests=d.unknown_cost_requests,
                 by_model=[_mc(m) for m in d.by_model],
                 by_provider=[_mc(m) for m in d.by_provider],
             )
@@ -199,16 +176,10 @@ class Dashboard:
             info.context.gateway, viewer(info), _bounded(hours, "hours", 24 * 90)
         )
         return [
-            ProviderLoadType(
-                provider=p.provider,
-                requests=p.requests,
-                share=p.share,
-                errors=p.errors,
-                error_rate=p.error_rate,
-                avg_latency_ms=p.avg_latency_ms,
-                cost_usd=p.cost_usd,
+            from_row(
+                ProviderLoadType,
+                p,
                 health=None if p.health is None else ProviderHealth(p.health),
-                unknown_cost_requests=p.unknown_cost_requests,
             )
             for p in rows
         ]
@@ -226,16 +197,7 @@ class Dashboard:
             _bounded(days, "days", 90),
             _bounded(limit, "limit", 100),
         )
-        return [
-            TopSpender(
-                user_id=s.user_id,
-                cost_usd=s.cost_usd,
-                requests=s.requests,
-                tokens=tokens(s.tokens),
-                unknown_cost_requests=s.unknown_cost_requests,
-            )
-            for s in rows
-        ]
+        return [from_row(TopSpender, s, tokens=tokens(s.tokens)) for s in rows]
 
     @strawberry.field(description="The routing strategy in force.")
     def routing_strategy(self, info: Info) -> RoutingStrategy:

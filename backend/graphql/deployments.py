@@ -11,7 +11,7 @@ from strawberry import enum_value as value
 from strawberry.types.unset import UNSET
 
 from backend.admin import deployments as svc
-from backend.graphql.common import run
+from backend.graphql.common import from_row, run
 from backend.graphql.context import Info, viewer
 from backend.graphql.declare import Changes, mutation
 from backend.graphql.permissions import IsSuperAdmin
@@ -114,24 +114,11 @@ class ProviderDeploymentType:
     @staticmethod
     def of(view: svc.DeploymentView) -> ProviderDeploymentType:
         row = view.row
-        return ProviderDeploymentType(
-            id=row.id,
-            provider=row.provider,
-            name=row.name,
-            base_url=row.base_url,
+        return from_row(
+            ProviderDeploymentType,
+            row,
             api_key_set=row.api_key_ciphertext is not None,
-            api_key_last4=row.api_key_last4,
-            organization=row.organization,
-            project=row.project,
-            azure_deployment=row.azure_deployment,
-            api_version=row.api_version,
-            weight=row.weight,
-            rpm_limit=row.rpm_limit,
-            tpm_limit=row.tpm_limit,
             models=list(row.models or []),
-            enabled=row.enabled,
-            updated_at=row.updated_at,
-            updated_by=row.updated_by,
             status=_status(view),
         )
 

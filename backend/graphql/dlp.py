@@ -11,7 +11,7 @@ from strawberry.types.unset import UNSET
 from backend.admin import dlp as svc
 from backend.data.models.dlp import DlpActivity
 from backend.dlp.rules import BUILTIN_RULES
-from backend.graphql.common import After, Connection, First, changes, paged, run
+from backend.graphql.common import After, Connection, First, changes, from_row, paged, run
 from backend.graphql.context import Info, viewer
 from backend.graphql.declare import Changes
 from backend.graphql.enums import DlpActivityKind, DlpScope, DlpStatus, stored
@@ -99,19 +99,7 @@ class DlpActivityType:
 
     @staticmethod
     def of(a: DlpActivity) -> DlpActivityType:
-        return DlpActivityType(
-            id=a.id,
-            created_at=a.created_at,
-            kind=DlpActivityKind(a.kind),
-            scope=a.scope,
-            organization_id=a.org_id,
-            app_id=a.app_id,
-            rule=a.rule,
-            matches=a.matches,
-            size=a.size,
-            request_id=a.request_id,
-            detail=a.detail,
-        )
+        return from_row(DlpActivityType, a, kind=DlpActivityKind(a.kind), organization_id=a.org_id)
 
 
 @strawberry.input(description="Changes to a DLP policy: only the fields sent change.")

@@ -16,7 +16,7 @@ from strawberry.scalars import JSON
 
 from backend.admin import reports as svc
 from backend.data.models.logs import AuditLog, ErrorReport
-from backend.graphql.common import After, Connection, First, paged
+from backend.graphql.common import After, Connection, First, from_row, paged
 from backend.graphql.context import Info, viewer
 from backend.graphql.enums import ErrorSource, stored
 from backend.graphql.logs import live_events
@@ -53,19 +53,7 @@ class ErrorReportType:
 
     @staticmethod
     def of(e: ErrorReport) -> ErrorReportType:
-        return ErrorReportType(
-            id=e.id,
-            created_at=e.created_at,
-            source=ErrorSource(e.source),
-            type=e.type,
-            model=e.model,
-            error=e.error,
-            user_id=e.user_id,
-            organization_id=e.org_id,
-            agent=e.agent,
-            version=e.version,
-            request_id=e.request_id,
-        )
+        return from_row(ErrorReportType, e, source=ErrorSource(e.source), organization_id=e.org_id)
 
     @staticmethod
     def from_event(ev: dict[str, Any]) -> ErrorReportType:
@@ -95,14 +83,7 @@ class AuditEntryType:
 
     @staticmethod
     def of(a: AuditLog) -> AuditEntryType:
-        return AuditEntryType(
-            id=a.id,
-            created_at=a.created_at,
-            actor_id=a.actor_id,
-            action=a.action,
-            target=a.target,
-            detail=a.detail,
-        )
+        return from_row(AuditEntryType, a)
 
 
 @strawberry.input(description="Which error reports to list (all given conditions apply).")

@@ -17,7 +17,7 @@ from strawberry.types.unset import UNSET
 
 from backend.admin import limits as svc
 from backend.admin import tags as tags_svc
-from backend.graphql.common import run
+from backend.graphql.common import from_row, run
 from backend.graphql.context import Info, viewer
 from backend.graphql.declare import Changes
 from backend.graphql.enums import CapPeriod, Role, stored
@@ -227,14 +227,11 @@ class GovernanceQuery:
             now=now,
         )
         return [
-            TagSpendType(
-                tag=r.tag,
-                requests=r.requests,
-                errors=r.errors,
+            from_row(
+                TagSpendType,
+                r,
                 input_tokens=tokens(r.input_tokens),
                 output_tokens=tokens(r.output_tokens),
-                cost_usd=r.cost_usd,
-                unknown_cost_requests=r.unknown_cost_requests,
             )
             for r in rows
         ]

@@ -14,7 +14,16 @@ from strawberry.types.unset import UNSET
 from backend.admin import auth as auth_svc
 from backend.admin import keys as svc
 from backend.data.models.keys import AdminToken, ApiKey
-from backend.graphql.common import After, Connection, First, changes, paged, related, run
+from backend.graphql.common import (
+    After,
+    Connection,
+    First,
+    changes,
+    from_row,
+    paged,
+    related,
+    run,
+)
 from backend.graphql.context import Info, viewer
 from backend.graphql.declare import Changes, delete, listing, mutation
 from backend.graphql.enums import ApiKeyKind, ApiKeyStatus, CapPeriod, stored
@@ -83,13 +92,7 @@ class ApiKeyType:
         start = svc.period_start(period, now)
         chain = self.id if self._counter_id is None else self._counter_id
         spent = await info.context.loaders.key_spend.load((chain, period, start))
-        return KeySpend(
-            period=CapPeriod(spent.period),
-            period_start=spent.period_start,
-            cost_usd=spent.cost_usd,
-            requests=spent.requests,
-            unknown_cost_requests=spent.unknown_cost_requests,
-        )
+        return from_row(KeySpend, spent, period=CapPeriod(spent.period))
 
     @strawberry.field(description="Whom the key belongs to.")
     def kind(self) -> ApiKeyKind:
@@ -105,17 +108,9 @@ class ApiKeyType:
 
     @staticmethod
     def of(k: ApiKey, now: dt.datetime) -> ApiKeyType:
-        return ApiKeyType(
-            id=k.id,
-            name=k.name,
-            prefix=k.prefix,
-            user_id=k.user_id,  # type: ignore[attr-defined]
-            app_id=k.app_id,  # type: ignore[attr-defined]
-            rate_limit_rpm=k.rate_limit_rpm,
-            expires_at=k.expires_at,
-            revoked_at=k.revoked_at,
-            last_used_at=k.last_used_at,
-            created_at=k.created_at,
+        return from_row(
+            ApiKeyType,
+            k,
             status=ApiKeyStatus(svc.key_status(k, now)),
             limits=limits_type(k),
             _cap_period=k.cap_period,
@@ -159,15 +154,7 @@ class AdminTokenType:
 
     @staticmethod
     def of(t: AdminToken) -> AdminTokenType:
-        return AdminTokenType(
-            id=t.id,
-            name=t.name,
-            prefix=t.prefix,
-            user_id=t.user_id,  # type: ignore[attr-defined]
-            expires_at=t.expires_at,
-            revoked_at=t.revoked_at,
-            created_at=t.created_at,
-        )
+        return from_row(AdminTokenType, t)
 
 
 @strawberry.type(description="A new admin token with its secret.")

@@ -15,7 +15,7 @@ from backend.admin import logs as svc
 from backend.admin.access import is_admin, is_super, own_org
 from backend.data.models.logs import RequestLog
 from backend.data.models.tenancy import User
-from backend.graphql.common import After, Connection, First, paged, related
+from backend.graphql.common import After, Connection, First, from_row, paged, related
 from backend.graphql.context import Info, viewer
 from backend.graphql.declare import get
 from backend.graphql.enums import AgentTier, stored
@@ -132,42 +132,14 @@ class GatewayLogType(RequestFields):
 
     @staticmethod
     def of(r: RequestLog) -> GatewayLogType:
-        return GatewayLogType(
-            id=r.id,
-            request_id=r.request_id,
-            created_at=r.created_at,
-            key_prefix=r.key_prefix,
-            user_id=r.user_id,
-            app_id=r.app_id,
+        return from_row(
+            GatewayLogType,
+            r,
             organization_id=r.org_id,
-            endpoint=r.endpoint,
-            requested_model=r.requested_model,
-            actual_model=r.actual_model,
-            provider=r.provider,
-            deployment=r.deployment,
-            status=r.status,
-            error_type=r.error_type,
-            error_code=r.error_code,
-            upstream_status=r.upstream_status,
             refusal=refusal_type(r.refusal),
-            error_message=r.error_message,
-            input_tokens=r.input_tokens,
-            output_tokens=r.output_tokens,
-            cached_tokens=r.cached_tokens,
-            reasoning_tokens=r.reasoning_tokens,
-            cost_usd=r.cost_usd,
             price=price_type(r.price),
-            latency_ms=r.latency_ms,
-            ttft_ms=r.ttft_ms,
-            streamed=r.streamed,
-            attempts=r.attempts,
-            superseded=r.superseded,
-            cache_hit=r.cache_hit,
-            agent_id=r.agent_id,
             tier=_tier(r.tier),
             tags=[str(t) for t in r.tags or []],
-            request_body=r.request_body,
-            response_body=r.response_body,
         )
 
 
@@ -240,15 +212,12 @@ class UserUsageType:
 
     @staticmethod
     def of(u: svc.UserUsage) -> UserUsageType:
-        return UserUsageType(
-            user_id=u.user_id,
-            requests=u.requests,
-            errors=u.errors,
+        return from_row(
+            UserUsageType,
+            u,
             input_tokens=tokens(u.input_tokens),
             output_tokens=tokens(u.output_tokens),
             cached_tokens=tokens(u.cached_tokens),
-            cost_usd=u.cost_usd,
-            unknown_cost_requests=u.unknown_cost_requests,
         )
 
 

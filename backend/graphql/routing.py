@@ -12,7 +12,7 @@ from strawberry.types.unset import UNSET
 from backend.admin import agents as agent_svc
 from backend.admin import routing as svc
 from backend.data.models.routing import AgentConfig, FallbackChain, ModelAlias, ModelPrice
-from backend.graphql.common import related, run
+from backend.graphql.common import from_row, related, run
 from backend.graphql.context import Info, viewer
 from backend.graphql.declare import create, delete, listing, mutation, update
 from backend.graphql.enums import AliasScope, CatalogSource, stored
@@ -40,13 +40,7 @@ class ModelAliasType:
 
     @staticmethod
     def of(a: ModelAlias) -> ModelAliasType:
-        return ModelAliasType(
-            id=a.id,
-            requested_model=a.requested_model,
-            target_model=a.target_model,
-            organization_id=a.organization_id,  # type: ignore[attr-defined]
-            created_at=a.created_at,
-        )
+        return from_row(ModelAliasType, a)
 
 
 _AGENT_ID = "Used in model names: 'agent/<agentId>' or 'agent/<agentId>:<tier>'."
@@ -67,16 +61,7 @@ class AgentConfigType:
 
     @staticmethod
     def of(a: AgentConfig) -> AgentConfigType:
-        return AgentConfigType(
-            id=a.id,
-            agent_id=a.agent_id,
-            name=a.name,
-            role=a.role,
-            normal_model=a.normal_model,
-            heavy_model=a.heavy_model,
-            max_model=a.max_model,
-            updated_at=a.updated_at,
-        )
+        return from_row(AgentConfigType, a)
 
 
 @strawberry.type(description="What an agent configuration import changed.")
@@ -95,9 +80,7 @@ class FallbackChainType:
 
     @staticmethod
     def of(c: FallbackChain) -> FallbackChainType:
-        return FallbackChainType(
-            primary_model=c.primary_model, chain=list(c.chain), updated_at=c.updated_at
-        )
+        return from_row(FallbackChainType, c, chain=list(c.chain))
 
 
 _IN = "USD per million input tokens."
@@ -117,14 +100,7 @@ class PriceOverrideType:
 
     @staticmethod
     def of(p: ModelPrice) -> PriceOverrideType:
-        return PriceOverrideType(
-            model=p.model,
-            input_per_mtok=p.input_per_mtok,
-            output_per_mtok=p.output_per_mtok,
-            cached_per_mtok=p.cached_per_mtok,
-            context_window=p.context_window,
-            updated_at=p.updated_at,
-        )
+        return from_row(PriceOverrideType, p)
 
 
 @strawberry.type(name="CatalogModel", description="A model requests may name, with its price.")
@@ -256,20 +232,7 @@ class RoutingQuery:
     )
     def model_catalog(self, info: Info) -> list[CatalogModelType]:
         items = svc.catalog(info.context.gateway, viewer(info))
-        return [
-            CatalogModelType(
-                model=i.model,
-                provider=i.provider,
-                context_window=i.context_window,
-                input_per_mtok=i.input_per_mtok,
-                output_per_mtok=i.output_per_mtok,
-                cached_per_mtok=i.cached_per_mtok,
-                reachable=i.reachable,
-                source=CatalogSource(i.source),
-                overridden=i.overridden,
-            )
-            for i in items
-        ]
+        return [from_row(CatalogModelType, i, source=CatalogSource(i.source)) for i in items]
 
 
 @strawberry.type

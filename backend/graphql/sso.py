@@ -11,7 +11,7 @@ from strawberry.types.unset import UNSET
 
 from backend.data.models.sso import SsoProvider, SsoRule
 from backend.graphql.auth import Session
-from backend.graphql.common import Id, related, run
+from backend.graphql.common import Id, from_row, related, run
 from backend.graphql.context import Info, viewer
 from backend.graphql.declare import Changes, create, delete, listing, mutation, update
 from backend.graphql.enums import Role
@@ -96,14 +96,7 @@ class SsoRuleType:
 
     @staticmethod
     def of(row: SsoRule) -> SsoRuleType:
-        return SsoRuleType(
-            id=row.id,
-            position=row.position,
-            claim=row.claim,
-            value=row.value,
-            role=Role(row.role),
-            organization_id=row.organization_id,  # type: ignore[attr-defined]
-        )
+        return from_row(SsoRuleType, row, role=Role(row.role))
 
 
 @strawberry.type(description="What the login page offers; public.")

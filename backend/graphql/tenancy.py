@@ -13,7 +13,7 @@ from strawberry.types.unset import UNSET
 from backend.admin import tenancy as svc
 from backend.admin.access import is_super
 from backend.data.models.tenancy import App, Organization, User
-from backend.graphql.common import After, Connection, First, paged, related
+from backend.graphql.common import After, Connection, First, from_row, paged, related
 from backend.graphql.context import Info, viewer
 from backend.graphql.declare import create, delete, get, update
 from backend.graphql.enums import CapPeriod, Role, UserStatus, stored
@@ -44,16 +44,12 @@ class UserType:
 
     @staticmethod
     def of(u: User) -> UserType:
-        return UserType(
-            id=u.id,
-            name=u.name,
-            email=u.email,
+        return from_row(
+            UserType,
+            u,
             status=UserStatus(u.status),
             role=Role(u.role),
-            weekly_cap_usd=u.weekly_cap_usd,
-            organization_id=u.organization_id,  # type: ignore[attr-defined]
             has_password=bool(u.password_hash),
-            created_at=u.created_at,
             limits=limits_type(u),
         )
 
@@ -127,18 +123,8 @@ class OrganizationType:
 
     @staticmethod
     def of(o: Organization) -> OrganizationType:
-        return OrganizationType(
-            id=o.id,
-            name=o.name,
-            slug=o.slug,
-            owner_id=o.owner_id,  # type: ignore[attr-defined]
-            spend_cap_usd=o.spend_cap_usd,
-            cap_period=CapPeriod(o.cap_period),
-            rollover=o.rollover,
-            dlp_enabled=o.dlp_enabled,
-            sso_only=o.sso_only,
-            created_at=o.created_at,
-            limits=limits_type(o),
+        return from_row(
+            OrganizationType, o, cap_period=CapPeriod(o.cap_period), limits=limits_type(o)
         )
 
 
@@ -164,17 +150,7 @@ class AppType:
 
     @staticmethod
     def of(a: App) -> AppType:
-        return AppType(
-            id=a.id,
-            name=a.name,
-            slug=a.slug,
-            contact=a.contact,
-            active=a.active,
-            dlp_enabled=a.dlp_enabled,
-            organization_id=a.organization_id,  # type: ignore[attr-defined]
-            created_at=a.created_at,
-            limits=limits_type(a),
-        )
+        return from_row(AppType, a, limits=limits_type(a))
 
 
 _CREATED_DESC = strawberry.enum_value("CREATED_DESC", description="Newest first.")
