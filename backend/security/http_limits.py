@@ -200,12 +200,24 @@ class BodyClock:
     folds it into its single send wrapper instead of stacking a middleware.
     """
 
-    __slots__ = ("_deadline", "_loop", "_receive", "body_done", "timed_out", "timeout_s")
+    __slots__ = (
+        "_deadline",
+        "_loop",
+        "_ready",
+        "_receive",
+        "body_done",
+        "timed_out",
+        "timeout_s",
+    )
 
     def __init__(self, receive: Receive, timeout_s: float) -> None:
         self._loop = asyncio.get_running_loop()
         self._deadline = self._loop.time() + timeout_s
         self._receive = receive
+        # uvicorn's receive() waits on this event and returns at once when it is set (the
+        # body, or the disconnect, is already there): no deadline is needed for such a read.
+        ready = getattr(getattr(receive, "__self__", None), "message_event", None)
+        self._ready = ready if isinstance(ready, asyncio.Event) else None
         self.timeout_s = timeout_s
         self.body_done = False
         self.timed_out = False
@@ -214,6 +226,13 @@ class BodyClock:
         if self.body_done:
             # Past the body only a disconnect is left to wait for, for as long as it takes.
             return await self._receive()
+        ready = self._ready
+        if ready is not None and ready.is_set() and self._loop.time() < self._deadline:
+            # Already received: nothing to wait for, so no timer (one per request otherwise).
+            message = await self._receive()
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                self.body_done = True
+            return message
         try:
             async with asyncio.timeout(max(self._deadline - self._loop.time(), 0.0)):
                 message = await self._receive()
