@@ -288,8 +288,23 @@ class StreamDecoder:
         if isinstance(obj.get("usage"), dict):
             self._usage = usage_from_wire(obj["usage"])
             self._raw_usage = obj["usage"]
-        out: list[StreamEvent] = []
         choices = obj.get("choices")
+        index = self._open if self._open_kind == "text" else None
+        if index is not None and type(choices) is list and len(choices) == 1:
+            # The usual chunk, one more piece of the open text block: what ``_choice`` would
+            # make of it, without its general walk (most of a stream is such chunks).
+            choice = choices[0]
+            if type(choice) is dict and not choice.get("finish_reason"):
+                delta = choice.get("delta")
+                text = delta.get("content") if type(delta) is dict and len(delta) == 1 else None
+                if (
+                    type(text) is str
+                    and text
+                    and not choice.get("logprobs")
+                    and choice.get("index", 0) == 0
+                ):
+                    return [TextDelta(index, text)]
+        out: list[StreamEvent] = []
         others: list[Any] = []
         if isinstance(choices, list):
             for choice in choices:
