@@ -313,6 +313,12 @@ def _frame(event: str, obj: dict[str, Any]) -> bytes:
     return sse_frame(orjson.dumps(obj), event)
 
 
+#: A text delta's frame around its block index and JSON-encoded text (see ``encode``).
+_TEXT_HEAD = b'event: content_block_delta\ndata: {"type":"content_block_delta","index":'
+_TEXT_MID = b',"delta":{"type":"text_delta","text":'
+_TAIL = b"}}\n\n"
+
+
 class StreamEncoder:
     """IR stream events -> Anthropic SSE bytes for a client of ``/v1/messages``.
 
@@ -332,6 +338,16 @@ class StreamEncoder:
     def encode(self, ev: StreamEvent) -> bytes:
         if self._done:
             return b""
+        if self._started and isinstance(ev, TextDelta):
+            # Most of a stream: more text for a block already open on the wire, framed by
+            # concatenation (byte for byte what ``_delta`` makes) instead of through the dicts.
+            block = self._blocks.get(ev.index)
+            if block is not None and block.wire is not None and block.kind == "text":
+                if not ev.text:
+                    return b""
+                return b"".join(
+                    (_TEXT_HEAD, str(block.wire).encode(), _TEXT_MID, orjson.dumps(ev.text), _TAIL)
+                )
         if isinstance(ev, StreamError):
             self._done = True
             return _frame("error", error_body(ev.error))
