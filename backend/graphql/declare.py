@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Annotated, Any, TypeVar
 
 import strawberry
@@ -68,26 +69,8 @@ def field(
     return make(resolver=resolve, permission_classes=[permission], description=description)
 
 
-def mutation(
-    service: Service,
-    returns: Any,
-    permission: Permission,
-    description: str,
-    *,
-    convert: Callable[[Any], Any] | None = None,
-    gateway: bool = True,
-    **args: Any,
-) -> Any:
-    return field(
-        service,
-        returns,
-        permission,
-        description,
-        convert=convert,
-        gateway=gateway,
-        mutation=True,
-        **args,
-    )
+#: ``field`` as a mutation.
+mutation = partial(field, mutation=True)
 
 
 def create(
