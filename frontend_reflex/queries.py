@@ -119,6 +119,13 @@ query UserOptions($first: Int, $after: String) {
   }
 }"""
 
+#: Users a select offers: the first ``$n`` by name matching ``$q`` (name or email), and how many
+#: match in all (the User Activity Export's picker).
+USER_CHOICES = """
+query UserChoices($q: String, $n: Int) {
+  users(first: $n, filter: {search: $q}, sort: NAME_ASC) { nodes { id name email } totalCount }
+}"""
+
 ORG_FIELDS = (
     "id name slug owner { id name email } memberCount spendCapUsd capPeriod rollover "
     "dlpEnabled ssoOnly createdAt"

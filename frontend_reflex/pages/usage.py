@@ -86,6 +86,16 @@ def export_page() -> rx.Component:
         error_text(ExportState.error),
         loading(ExportState.loading),
         rx.hstack(
+            rx.debounce_input(
+                rx.input(
+                    value=ExportState.user_search,
+                    on_change=ExportState.find_users,
+                    placeholder="Find a user by name or email",
+                    id="export-find",
+                    width="16em",
+                ),
+                debounce_timeout=300,
+            ),
             rx.el.select(
                 rx.el.option("Pick a user…", value=""),
                 rx.foreach(
@@ -107,6 +117,10 @@ def export_page() -> rx.Component:
             spacing="3",
             wrap="wrap",
             max_width="100%",
+        ),
+        rx.cond(
+            ExportState.user_note != "",
+            rx.text(ExportState.user_note, size="1", color_scheme="gray", id="export-note"),
         ),
         error_text(ExportState.export_error),
         ok_text(ExportState.export_ok),

@@ -163,8 +163,16 @@ class UsageAppsState(UsageGroups, AuthState):
         yield await self._first_page()
 
 
+#: Users the export's select offers at most (by name); the Find box narrows them.
+USER_CHOICES = 50
+
+
 class ExportState(ExportMixin, AuthState):
+    """Pick a user (the first ``USER_CHOICES`` by name, narrowed by Find), download their CSV."""
+
     user_options: list[dict[str, str]] = []
+    user_search: str = ""
+    user_note: str = ""
     chosen: str = ""
     loading: bool = False
     error: str = ""
@@ -177,19 +185,42 @@ class ExportState(ExportMixin, AuthState):
             return
         self.loading = True
         yield
+        yield await self._load_users()
+
+    async def _load_users(self) -> Any:
+        search = self.user_search.strip()
         try:
-            users = await self._gql_all(queries.USER_OPTIONS, "users")
+            data = await self._gql(queries.USER_CHOICES, {"q": search or None, "n": USER_CHOICES})
         except ApiError as exc:
             self.error = exc.message
             self.loading = False
-            yield self._on_api_error(exc)
-            return
-        self.user_options = [
+            return self._on_api_error(exc)
+        conn = data.get("users") or {}
+        options = [
             {"value": str(u.get("id")), "label": f"{u.get('name')} <{u.get('email')}>"}
-            for u in users
+            for u in fmt.nodes(conn)
         ]
+        # The chosen user stays offered when a search leaves them out.
+        kept = [o for o in self.user_options if o["value"] == self.chosen]
+        if kept and not any(o["value"] == self.chosen for o in options):
+            options.insert(0, kept[0])
+        self.user_options = options
+        total = int(fmt.to_float(conn.get("totalCount")))
+        matching = f' matching "{search}"' if search else ""
+        self.user_note = (
+            f"The first {USER_CHOICES} by name of {total:,} users{matching}: type in Find to "
+            "narrow them."
+            if total > USER_CHOICES
+            else ""
+        )
         self.error = ""
         self.loading = False
+        return None
+
+    @rx.event
+    async def find_users(self, value: str) -> Any:
+        self.user_search = str(value)[:100]
+        return await self._load_users()
 
     @rx.event
     def choose(self, value: str) -> None:

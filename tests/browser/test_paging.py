@@ -222,3 +222,27 @@ def test_log_filter_selects_are_found_by_search_and_keep_the_choice(
     admin.fill("#logs-find", f"no-such-{seed.tag}")
     expect(select.locator("option")).to_have_count(2)
     assert f"user={chosen['id']}" in admin.url
+
+
+def test_export_picker_finds_users_by_search_and_keeps_the_choice(
+    admin: Page, stack: Stack, seed: Seed
+) -> None:
+    chosen, other = seed.users[7], seed.users[8]
+    open_page(admin, f"{stack.url}/export", "User Activity Export")
+    select = admin.locator("#export-user")
+    admin.fill("#export-find", chosen["email"])
+    expect(select.locator("option")).to_have_count(2)  # "Pick a user…" and the one found
+    admin.select_option("#export-user", str(chosen["id"]))
+    admin.fill("#export-find", other["email"])
+    expect(select.locator("option")).to_have_count(3)
+    names = [o.inner_text() for o in select.locator("option").all()]
+    assert names[1:] == [
+        f"{chosen['name']} <{chosen['email']}>",
+        f"{other['name']} <{other['email']}>",
+    ], names
+    expect(select).to_have_value(str(chosen["id"]))
+    with admin.expect_download() as download:
+        admin.click("#export-download")
+    assert (
+        download.value.suggested_filename == f"activity-{chosen['email'].replace('@', '_at_')}.csv"
+    )
