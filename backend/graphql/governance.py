@@ -178,15 +178,7 @@ class GovernanceQuery:
         ),
     )
     async def limits(self, info: Info, target: _Target, id: _Ident) -> LimitsType:
-        return await run(
-            info,
-            svc.target_row,
-            stored(target),
-            id,
-            convert=limits_type,
-            gateway=False,
-            write=False,
-        )
+        return limits_type(await svc.target_row(viewer(info), stored(target), id, write=False))
 
     @strawberry.field(
         permission_classes=[IsAuthenticated],
