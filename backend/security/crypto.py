@@ -19,17 +19,22 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import os
 import secrets
 import stat
 import time
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+# ``cryptography`` is imported where a credential is sealed or opened, not with this module:
+# its native library is ~8 MB of RSS, and a gateway whose provider keys come from the
+# environment never opens one (issue 19, idle memory). HKDF, needed at every start-up, is the
+# standard library's HMAC (RFC 5869; tests compare it with cryptography's).
 
 TOKEN_VERSION = "v1"
 HKDF_SALT = b"switchboard/provider-credentials/salt/v1"
@@ -54,15 +59,28 @@ def provider_aad(provider: str) -> str:
     return f"provider:{provider}"
 
 
+def hkdf_sha256(key_material: bytes, *, salt: bytes | None, info: bytes, length: int) -> bytes:
+    """HKDF-SHA256 (RFC 5869): extract with ``salt`` (``None``: 32 zero bytes), then expand."""
+    if not 0 < length <= 255 * 32:
+        raise ValueError("HKDF-SHA256 derives 1 to 8160 bytes")
+    prk = hmac.digest(salt if salt is not None else bytes(32), key_material, hashlib.sha256)
+    out, block = b"", b""
+    for counter in range(1, -(-length // 32) + 1):
+        block = hmac.digest(prk, block + info + bytes([counter]), hashlib.sha256)
+        out += block
+    return out[:length]
+
+
 def derive_key(secret: str) -> bytes:
     """The 32-byte AES-256 key for ``secret`` (HKDF-SHA256, fixed documented salt and info)."""
     if not secret:
         raise ValueError(f"{SECRET_ENV_VAR} is empty")
-    hkdf = HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=HKDF_SALT, info=HKDF_INFO)
-    return hkdf.derive(secret.encode())
+    return hkdf_sha256(secret.encode(), salt=HKDF_SALT, info=HKDF_INFO, length=KEY_BYTES)
 
 
 def _cipher(key: bytes) -> AESGCM:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
     if len(key) != KEY_BYTES:
         # AESGCM also accepts 128/192-bit keys; refuse them so nothing silently runs weaker.
         raise ValueError(f"credential key must be {KEY_BYTES} bytes (use derive_key)")
@@ -100,6 +118,8 @@ def decrypt_secret(key: bytes, token: str, aad: str) -> str:
         ) from None
     if len(raw) < NONCE_BYTES + TAG_BYTES:
         raise CredentialDecryptError(f"credential for {aad!r} is corrupted (ciphertext too short)")
+    from cryptography.exceptions import InvalidTag  # loaded by _cipher above
+
     try:
         plain = cipher.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], aad.encode())
     except InvalidTag:

@@ -20,10 +20,13 @@ import secrets
 from dataclasses import dataclass
 
 import orjson
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from backend.security.crypto import CredentialDecryptError, decrypt_secret, encrypt_secret
+from backend.security.crypto import (
+    CredentialDecryptError,
+    decrypt_secret,
+    encrypt_secret,
+    hkdf_sha256,
+)
 
 FLOW_TTL_S = 600
 COOKIE_PREFIX = "sb_oidc_"
@@ -34,10 +37,7 @@ _STATE_RE = re.compile(r"^[A-Za-z0-9_-]{32,128}$")
 
 def flow_key(secret_key: bytes) -> bytes:
     """A key for flow cookies only, derived from the gateway's key (never the key itself)."""
-    hkdf = HKDF(
-        algorithm=hashes.SHA256(), length=32, salt=None, info=b"switchboard/sso-flow-cookie/v1"
-    )
-    return hkdf.derive(secret_key)
+    return hkdf_sha256(secret_key, salt=None, info=b"switchboard/sso-flow-cookie/v1", length=32)
 
 
 @dataclass(frozen=True)

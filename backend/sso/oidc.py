@@ -30,7 +30,6 @@ from typing import Any
 from urllib.parse import quote_plus, urlencode
 
 import httpx
-import jwt
 
 ASYMMETRIC_ALGS = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
@@ -145,6 +144,9 @@ def select_key(
 
 
 def token_header(token: str) -> dict[str, Any]:
+    # PyJWT imports cryptography (~8 MB of RSS): loaded by the first sign-in, not at start-up.
+    import jwt
+
     try:
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError:
@@ -166,6 +168,8 @@ def verify_with_key(
     leeway_s: float = LEEWAY_S,
 ) -> dict[str, Any]:
     """The id_token's claims once every check of OpenID Connect Core 3.1.3.7 passed."""
+    import jwt  # loaded by token_header
+
     header = token_header(token)
     alg = header["alg"]
     if alg not in algs:

@@ -235,3 +235,24 @@ def test_workers_starting_together_agree_on_one_key(tmp_path: Path) -> None:
     assert len(set(results)) == 1
     assert (tmp_path / "secret.key").read_text().strip() == results[0]
     assert len(log.warnings) == 1
+
+
+@pytest.mark.parametrize("salt", [b"switchboard/provider-credentials/salt/v1", None, b""])
+@pytest.mark.parametrize("length", [1, 16, 32, 33, 64, 100])
+def test_the_standard_library_hkdf_equals_cryptographys(salt: bytes | None, length: int) -> None:
+    """``hkdf_sha256`` replaced cryptography's HKDF (whose native library is ~8 MB of RSS that
+    an idle gateway no longer loads): the keys it derives, stored credentials' and the SSO
+    flow cookies', must stay byte for byte the same."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    from backend.security.crypto import hkdf_sha256
+    from backend.sso.flow import flow_key
+
+    ikm, info = SECRET.encode(), b"switchboard/some-use/v1"
+    theirs = HKDF(algorithm=hashes.SHA256(), length=length, salt=salt, info=info).derive(ikm)
+    assert hkdf_sha256(ikm, salt=salt, info=info, length=length) == theirs
+    cookie = b"switchboard/sso-flow-cookie/v1"
+    assert flow_key(KEY) == HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=cookie
+    ).derive(KEY)
