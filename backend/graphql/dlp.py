@@ -156,9 +156,7 @@ class DlpQuery:
     async def dlp_protection(
         self, info: Info, scope: _Scope, target_id: _TargetId
     ) -> DlpProtection:
-        return await run(
-            info, svc.get_target, stored(scope), target_id, convert=DlpProtection.of, gateway=False
-        )
+        return DlpProtection.of(await svc.get_target(viewer(info), stored(scope), target_id))
 
     @strawberry.field(permission_classes=[IsAdmin], description="Newest first.")
     async def dlp_activity(
