@@ -18,7 +18,14 @@ from backend.admin import audit
 from backend.admin import validate as v
 from backend.admin.access import Actor, org_scope, require_org
 from backend.admin.errors import InvalidInput, NotFound
-from backend.admin.pagination import Page, Sort, keyset_page
+from backend.admin.pagination import (
+    Page,
+    Sort,
+    encode_cursor,
+    keyset_page,
+    offset_of,
+    page_size,
+)
 from backend.data.models.dlp import DlpActivity, DlpPolicy
 from backend.data.models.tenancy import App, Organization
 from backend.dlp.rules import BUILTIN_RULES, InvalidRule, check_custom_rule
@@ -28,6 +35,7 @@ from backend.gateway import Gateway
 SCOPES = ("org", "app")
 MAX_CUSTOM_RULES = 50
 ACTIVITY_SORT = Sort("dlp:activity", "id", True)
+TARGETS_KEY = "dlp:targets"
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,36 +84,81 @@ async def _policy(scope: str, target_id: int) -> DlpPolicy | None:
     return await DlpPolicy.filter(scope=scope, **filt).order_by("id").first()
 
 
-async def list_targets(actor: Actor, *, scope: str | None = None) -> list[DlpTarget]:
+def _target_sets(
+    actor: Actor, scope: str | None
+) -> tuple[QuerySet[Organization] | None, QuerySet[App] | None]:
+    """The organizations and the apps the actor's DLP table lists (None: that scope left out)."""
     own = org_scope(actor, "view DLP")
     if scope is not None:
         v.choice(scope, "scope", SCOPES)
-    orgs_qs = Organization.all() if own is None else Organization.filter(id=own)
-    apps_qs = App.all() if own is None else App.filter(organization_id=own)
-    policies = await DlpPolicy.all()
+    orgs = (Organization.all() if own is None else Organization.filter(id=own)).order_by(
+        "name", "id"
+    )
+    apps = (App.all() if own is None else App.filter(organization_id=own)).order_by("name", "id")
+    return (orgs if scope in (None, "org") else None), (apps if scope in (None, "app") else None)
+
+
+async def _targets(orgs: list[Organization], apps: list[App]) -> list[DlpTarget]:
+    """Rows for these organizations and apps, with their policies (one query for all)."""
+    if not orgs and not apps:
+        return []
+    found = await DlpPolicy.filter(
+        Q(scope="org", organization_id__in=[o.id for o in orgs] or [0])
+        | Q(scope="app", app_id__in=[a.id for a in apps] or [0])
+    ).order_by("-id")
+    # The oldest policy of a target wins (as ``_policy``): later ones overwrite newer ones.
     by_key = {
         (p.scope, p.organization_id if p.scope == "org" else p.app_id): p  # type: ignore[attr-defined]
-        for p in policies
+        for p in found
     }
-    out: list[DlpTarget] = []
-    if scope in (None, "org"):
-        for o in await orgs_qs.order_by("name"):
-            out.append(
-                DlpTarget("org", o.id, o.name, o.id, o.dlp_enabled, by_key.get(("org", o.id)))
-            )
-    if scope in (None, "app"):
-        for a in await apps_qs.order_by("name"):
-            out.append(
-                DlpTarget(
-                    "app",
-                    a.id,
-                    a.name,
-                    a.organization_id,  # type: ignore[attr-defined]
-                    a.dlp_enabled,
-                    by_key.get(("app", a.id)),
-                )
-            )
+    out = [
+        DlpTarget("org", o.id, o.name, o.id, o.dlp_enabled, by_key.get(("org", o.id))) for o in orgs
+    ]
+    out += [
+        DlpTarget(
+            "app",
+            a.id,
+            a.name,
+            a.organization_id,  # type: ignore[attr-defined]
+            a.dlp_enabled,
+            by_key.get(("app", a.id)),
+        )
+        for a in apps
+    ]
     return out
+
+
+async def list_targets(actor: Actor, *, scope: str | None = None) -> list[DlpTarget]:
+    """Every organization then every app (each by name): the whole table at once."""
+    orgs_qs, apps_qs = _target_sets(actor, scope)
+    orgs = await orgs_qs if orgs_qs is not None else []
+    apps = await apps_qs if apps_qs is not None else []
+    return await _targets(list(orgs), list(apps))
+
+
+async def page_targets(
+    actor: Actor, *, scope: str | None = None, first: int | None = None, after: str | None = None
+) -> Page[DlpTarget]:
+    """One page of ``list_targets``' order (organizations, then apps), read from the database a
+    page at a time: the cursor holds the offset into organizations-then-apps."""
+    orgs_qs, apps_qs = _target_sets(actor, scope)
+    size, start = page_size(first), offset_of(after, TARGETS_KEY)
+    n_orgs = await orgs_qs.count() if orgs_qs is not None else 0
+    n_apps = await apps_qs.count() if apps_qs is not None else 0
+    orgs: list[Organization] = []
+    if orgs_qs is not None and start < n_orgs:
+        orgs = list(await orgs_qs.offset(start).limit(size))
+    apps: list[App] = []
+    if apps_qs is not None and len(orgs) < size:
+        apps = list(await apps_qs.offset(max(0, start - n_orgs)).limit(size - len(orgs)))
+    items = await _targets(orgs, apps)
+    total, end = n_orgs + n_apps, start + len(items)
+
+    async def count() -> int:
+        return total
+
+    cursor = encode_cursor({"k": TARGETS_KEY, "o": end}) if items else None
+    return Page(items, end < total, cursor, count)
 
 
 async def get_target(actor: Actor, scope: str, target_id: int) -> DlpTarget:

@@ -146,14 +146,19 @@ async def bounded_count(qs: QuerySet[M], limit: int) -> int:
     return int(rows[0]["n"]) if rows else 0
 
 
+def offset_of(after: str | None, key: str) -> int:
+    """The offset an offset cursor holds (0: no cursor, the first page)."""
+    if not after:
+        return 0
+    start = decode_cursor(after, key).get("o", 0)
+    if not isinstance(start, int) or start < 0:
+        raise InvalidInput("after is not a valid cursor", field="after")
+    return start
+
+
 def offset_page(items: Sequence[T], key: str, *, first: int | None, after: str | None) -> Page[T]:
     """Pagination of a list computed in full (aggregates): the cursor holds the offset."""
-    size = page_size(first)
-    start = 0
-    if after:
-        start = decode_cursor(after, key).get("o", 0)
-        if not isinstance(start, int) or start < 0:
-            raise InvalidInput("after is not a valid cursor", field="after")
+    size, start = page_size(first), offset_of(after, key)
     chunk = list(items[start : start + size])
     end = start + len(chunk)
     total = len(items)

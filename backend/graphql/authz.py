@@ -118,6 +118,7 @@ SCOPES: dict[str, dict[str, str]] = {
         NONE: "built-in rule list",
     },
     "Query.dlpProtections": {"org_admin": "own org and its apps"},
+    "Query.dlpProtectionsPaged": {"org_admin": "own org and its apps"},
     "Query.dlpProtection": {"org_admin": "own org and its apps"},
     "Query.dlpActivity": {"org_admin": "own org and its apps"},
     "Mutation.setDlpProtection": {"org_admin": "own org and its apps"},

@@ -151,6 +151,26 @@ class DlpQuery:
         return [DlpProtection.of(t) for t in rows]
 
     @strawberry.field(
+        permission_classes=[IsAdmin],
+        description=(
+            "dlpProtections a page at a time (organizations, then apps, each by name), with "
+            "the total: for a dashboard's table (dlpProtections answers the whole list)."
+        ),
+    )
+    async def dlp_protections_paged(
+        self,
+        info: Info,
+        scope: Annotated[
+            DlpScope | None, strawberry.argument(description="Only organizations or only apps.")
+        ] = None,
+        first: First = None,
+        after: After = None,
+    ) -> Connection[DlpProtection]:
+        return await paged(
+            info, svc.page_targets, DlpProtection.of, scope=stored(scope), first=first, after=after
+        )
+
+    @strawberry.field(
         permission_classes=[IsAdmin], description="One organization's or app's DLP protection."
     )
     async def dlp_protection(

@@ -16,7 +16,7 @@ from strawberry.scalars import JSON
 
 from backend.admin import reports as svc
 from backend.data.models.logs import AuditLog, ErrorReport
-from backend.graphql.common import After, Connection, First, from_row, paged
+from backend.graphql.common import After, Connection, First, from_row, paged, related
 from backend.graphql.context import Info, viewer
 from backend.graphql.enums import ErrorSource, stored
 from backend.graphql.logs import live_events
@@ -80,6 +80,11 @@ class AuditEntryType:
     action: str = strawberry.field(description="What was done, e.g. 'user.update'.")
     target: str = strawberry.field(description="What it was done to, e.g. 'user:42'.")
     detail: JSON = strawberry.field(description="Field names changed; never secret values.")
+
+    @strawberry.field(description="Who made the change; null: the CLI / system, or a deleted user.")
+    async def actor(self, info: Info) -> UserType | None:
+        # One batch per request (Context.loaders): a page of entries costs one users query.
+        return await related(info.context.loaders.user, self.actor_id, UserType.of)
 
     @staticmethod
     def of(a: AuditLog) -> AuditEntryType:

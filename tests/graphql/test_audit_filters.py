@@ -39,3 +39,24 @@ async def test_filters_combine(env: Env, world: World) -> None:
     window = await ask(s="2026-03-02T00:00:00Z", u="2026-03-04T00:00:00Z")
     assert window == [("alias.delete", "alias:3"), ("user.update", "user:70")]
     assert await ask(a="price") == [("price.set", "price:openai/gpt-4o")]
+
+
+async def test_actor_named_by_the_api(env: Env, world: World) -> None:
+    """Each entry names its actor (the Audit Log page shows it without a list of every user);
+    an entry of the CLI has none, nor has one whose actor was deleted."""
+    sup, ann = world.users["super"], world.users["admin_a"]
+    gone = await type(ann).create(
+        email="gone@example.com", name="Gone", role="member", password_hash="x"
+    )
+    for who in (sup.id, ann.id, None, gone.id):
+        await AuditLog.create(actor_id=who, action="probe.actor", target="t", detail={})
+    await gone.delete()
+    q = "{ auditLog(action: \"probe.actor\") { nodes { actorId actor { id name email } } } }"
+    nodes = data(await gql(env, q, {}, world.token("super")))["auditLog"]["nodes"]
+    got = [(n["actorId"], n["actor"]) for n in reversed(nodes)]
+    assert got == [
+        (sup.id, {"id": sup.id, "name": sup.name, "email": sup.email}),
+        (ann.id, {"id": ann.id, "name": ann.name, "email": ann.email}),
+        (None, None),
+        (gone.id, None),
+    ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from backend.data.models.dlp import DlpActivity, DlpPolicy
 from backend.dlp.rules import BUILTIN_RULE_IDS
@@ -186,3 +187,44 @@ async def test_activity(env: Env, world: World) -> None:
         "req-0",
     ]
     assert nxt["pageInfo"]["hasNextPage"] is False
+
+
+PAGED = (
+    "query($s: DlpScope, $first: Int, $after: String) { "
+    "dlpProtectionsPaged(scope: $s, first: $first, after: $after) { "
+    f"nodes {{ {PROT} }} totalCount pageInfo {{ hasNextPage endCursor }} }} }}"
+)
+
+
+async def _all_pages(env: Env, tok: str, size: int, scope: str | None = None) -> list[Any]:
+    """Every page of dlpProtectionsPaged, checking each page's size and total on the way."""
+    whole = data(await gql(env, LIST, {"s": scope}, tok))["dlpProtections"]
+    out: list[Any] = []
+    after = None
+    while True:
+        vs = {"s": scope, "first": size, "after": after}
+        conn = data(await gql(env, PAGED, vs, tok))["dlpProtectionsPaged"]
+        assert conn["totalCount"] == len(whole)
+        assert len(conn["nodes"]) == min(size, len(whole) - len(out))
+        out += conn["nodes"]
+        if not conn["pageInfo"]["hasNextPage"]:
+            break
+        after = conn["pageInfo"]["endCursor"]
+    assert out == whole
+    return out
+
+
+async def test_paged_equals_the_whole_list(env: Env, world: World) -> None:
+    """Pages of dlpProtectionsPaged, across the organizations-to-apps seam, are dlpProtections
+    in the same order with the same policies; the total is every target the viewer may see."""
+    sup = world.token("super")
+    await gql(env, SET, {"s": "APP", "t": world.app_a.id, "e": True}, sup)
+    await gql(env, SET, {"s": "ORG", "t": world.org_b.id, "e": True}, sup)
+    for size in (1, 2, 3, 4, 5):
+        assert len(await _all_pages(env, sup, size)) == 4
+    assert [p["scope"] for p in await _all_pages(env, sup, 1, "APP")] == ["APP", "APP"]
+    names = [p["name"] for p in await _all_pages(env, world.token("admin_a"), 1)]
+    assert names == ["Acme", "Billing"]
+    assert error(await gql(env, PAGED, {}, world.token("member_a")))["code"] == "FORBIDDEN"
+    bad = {"first": 1, "after": "not-a-cursor"}
+    assert error(await gql(env, PAGED, bad, sup))["code"] == "BAD_USER_INPUT"
