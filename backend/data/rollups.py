@@ -35,7 +35,7 @@ Totals = dict[str, Any]
 Encoders = Callable[[type[Model]], dict[str, Callable[[Any], Any]]]
 
 #: Rows built between two turns of the event loop.
-CHUNK = 250
+CHUNK = 100
 
 
 def _norm(value: Any) -> Any:
