@@ -23,9 +23,9 @@ from backend.budget.base import (
 from backend.budget.caps import Cap, applicable_caps, limit_for, rollover_limit
 from backend.budget.local import LocalBudget
 from backend.budget.periods import next_period_start, period_start, previous_period_start
-from backend.budget.redis_budget import RedisBudget
 
 if TYPE_CHECKING:
+    from backend.budget.redis_budget import RedisBudget
     from backend.gateway import Clock
 
 __all__ = [
@@ -52,6 +52,16 @@ __all__ = [
 log = logging.getLogger("switchboard.budget")
 
 
+def __getattr__(name: str) -> Any:
+    # ``RedisBudget`` is imported when asked for: redis-py is ~4 MB of RSS that a gateway
+    # without Redis never needs (issue 19, idle memory).
+    if name == "RedisBudget":
+        from backend.budget.redis_budget import RedisBudget
+
+        return RedisBudget
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def make_budget(
     redis: Any = None,
     *,
@@ -65,6 +75,8 @@ def make_budget(
     """
     kwargs: dict[str, Any] = {} if clock is None else {"clock": clock}
     if redis is not None:
+        from backend.budget.redis_budget import RedisBudget
+
         extra = kwargs if timeout_s is None else kwargs | {"timeout_s": timeout_s}
         return RedisBudget(redis, key_prefix, **extra)
     return LocalBudget(**kwargs)

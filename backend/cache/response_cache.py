@@ -29,14 +29,12 @@ import dataclasses
 import hashlib
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from aiocache.base import BaseCache
 
-from backend.cache.backends import make_cache_backend
 from backend.cache.serialize import (
     event_from_dict,
     event_to_dict,
@@ -56,6 +54,9 @@ from backend.ir.stream import (
     ToolArgsDelta,
 )
 from backend.state.snapshot import Principal
+
+if TYPE_CHECKING:
+    from aiocache.base import BaseCache
 
 log = logging.getLogger("switchboard.cache")
 
@@ -173,13 +174,36 @@ def cache_key(scope: str, model: str, request: ChatRequest | Mapping[str, Any]) 
 
 
 class ResponseCache:
-    def __init__(self, backend: BaseCache) -> None:
-        self._backend = backend
+    def __init__(
+        self, backend: BaseCache | None = None, *, make: Callable[[], BaseCache] | None = None
+    ) -> None:
+        """``backend``, or ``make``, which makes it when the cache is first used."""
+        if (backend is None) == (make is None):
+            raise ValueError("give a backend or a function that makes one")
+        self._made = backend
+        self._make = make
+
+    @property
+    def _backend(self) -> BaseCache:
+        if self._made is None:
+            assert self._make is not None
+            self._made = self._make()
+        return self._made
 
     @classmethod
     def create(cls, redis_url: str | None = None, *, namespace: str = NAMESPACE) -> ResponseCache:
-        """In memory without ``redis_url``, else shared through Redis."""
-        return cls(make_cache_backend(redis_url, namespace=namespace))
+        """In memory without ``redis_url``, else shared through Redis; made on first use.
+
+        The cache is opt-in per user, and aiocache imports redis-py (~4 MB of RSS) whether or
+        not Redis is configured: a gateway whose users never turn the cache on never loads it.
+        """
+
+        def make() -> BaseCache:
+            from backend.cache.backends import make_cache_backend
+
+            return make_cache_backend(redis_url, namespace=namespace)
+
+        return cls(make=make)
 
     async def has(self, key: str) -> bool:
         """Whether an entry exists now (it may still expire before a ``get``)."""
@@ -226,7 +250,8 @@ class ResponseCache:
             log.warning("response cache delete failed (%s)", type(exc).__name__)
 
     async def close(self) -> None:
-        await self._backend.close()
+        if self._made is not None:
+            await self._made.close()
 
 
 def new_answer(response: ChatResponse, provider: str | None = None) -> CachedAnswer:

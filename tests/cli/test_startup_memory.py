@@ -9,7 +9,9 @@ worker does) and checks that none of these is imported:
 - httpx's command-line client (rich, pygments: ~3 MB) and uvicorn's ``--reload`` file
   watcher (watchfiles), which ``backend/__init__.py`` keeps from being imported;
 - cryptography's native library (~8 MB) and PyJWT: HKDF is the standard library's now, AES-GCM
-  and PyJWT are imported by the first stored credential or sign-in (none is stored here).
+  and PyJWT are imported by the first stored credential or sign-in (none is stored here);
+- redis-py and aiocache: without ``REDIS_URL`` only the opt-in response cache needs them, and
+  it makes its backend on first use.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ HEAVY = ("strawberry", "graphql", "backend.graphql.app", "backend.graphql.schema
 UNUSED = ("rich", "pygments", "watchfiles")  # click: uvicorn imports it too
 #: cryptography's native library: loaded by the first stored credential or SSO sign-in.
 CRYPTO = ("cryptography.hazmat.bindings._rust", "jwt")
+#: redis-py (and aiocache, which imports it): only with REDIS_URL or a user's response cache.
+REDIS = ("redis", "aiocache")
 
 async def main() -> None:
     builds = []
@@ -45,7 +49,7 @@ async def main() -> None:
     app = create_app(Settings.from_env())
     async with app.router.lifespan_context(app):
         import uvicorn.main  # what serve imports before the app
-        loaded = [m for m in (*HEAVY, *UNUSED, *CRYPTO) if m in sys.modules]
+        loaded = [m for m in (*HEAVY, *UNUSED, *CRYPTO, *REDIS) if m in sys.modules]
         assert not loaded, f"imported at start-up: {loaded}"
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
