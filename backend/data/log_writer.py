@@ -87,6 +87,9 @@ class LogWriter:
         self._wake_events = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
+        #: One flush at a time: a flush awaits between taking its records and removing them
+        #: from the queue, and a second one in between would write the same records again.
+        self._flushing = asyncio.Lock()
         self.dropped = 0
         self.written = 0
 
@@ -192,6 +195,10 @@ class LogWriter:
     # -- the write -----------------------------------------------------------------------------
     async def flush(self) -> bool:
         """Write what is queued now. Returns False (and keeps the batch) if the DB failed."""
+        async with self._flushing:
+            return await self._flush()
+
+    async def _flush(self) -> bool:
         logs = list(self._logs)
         errors = list(self._errors)
         if not logs and not errors:

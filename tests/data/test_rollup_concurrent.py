@@ -6,8 +6,10 @@ two transactions can do that to one row at the same time: both read the same old
 the later upsert overwrites the earlier one's additions. ``rollups._existing`` takes a
 transaction-scoped advisory lock per table first. Two ``LogWriter`` flushes run concurrently
 here, each in its own pooled connection, for rounds of requests on the same keys; every
-table must count them all. On SQLite (one connection, one writer) the test passes trivially;
-it is meant for the suite's PostgreSQL pass.
+table must count them all. On SQLite (one connection, one writer) that test passes trivially;
+it is meant for the suite's PostgreSQL pass. And one writer's ``flush()`` called twice at once
+writes each record once (it failed with "pop from an empty deque" before flushes were
+serialised).
 """
 
 from __future__ import annotations
@@ -75,3 +77,14 @@ async def test_concurrent_flushes_add_up(db: str) -> None:
         rows = await model.all().values("requests", "cost_usd")
         assert [r["requests"] for r in rows] == [total], model.__name__
         assert Decimal(str(rows[0]["cost_usd"])) == Decimal("0.001") * total, model.__name__
+
+
+async def test_one_writer_flushed_twice_at_once_writes_each_record_once(db: str) -> None:
+    # A flush yields to the loop between taking its records and removing them from the queue
+    # (it sums and encodes them in chunks): a second flush must not take the same records.
+    writer = LogWriter(LocalBus())
+    for i in range(250):
+        writer.submit(_record(f"once-{i}"))
+    assert all(await asyncio.gather(writer.flush(), writer.flush()))
+    assert writer.written == 250 and not writer.pending
+    assert await UsageRollup.all().values_list("requests", flat=True) == [250]
