@@ -111,21 +111,6 @@ query Users($first: Int, $after: String, $f: UserFilter) {{
   }}
 }}"""
 
-USER_OPTIONS = """
-query UserOptions($first: Int, $after: String) {
-  users(first: $first, after: $after, sort: NAME_ASC) {
-    nodes { id name email }
-    pageInfo { hasNextPage endCursor }
-  }
-}"""
-
-#: Users a select offers: the first ``$n`` by name matching ``$q`` (name or email), and how many
-#: match in all (the User Activity Export's picker).
-USER_CHOICES = """
-query UserChoices($q: String, $n: Int) {
-  users(first: $n, filter: {search: $q}, sort: NAME_ASC) { nodes { id name email } totalCount }
-}"""
-
 ORG_FIELDS = (
     "id name slug owner { id name email } memberCount spendCapUsd capPeriod rollover "
     "dlpEnabled ssoOnly createdAt"
@@ -139,15 +124,6 @@ query Organizations($first: Int, $after: String, $q: String) {{
     totalCount
   }}
 }}"""
-
-#: The organizations a form's select offers (``AuthState._gql_all`` follows the cursors).
-ORG_OPTIONS = """
-query OrgOptions($first: Int, $after: String) {
-  organizations(first: $first, after: $after, sort: NAME_ASC) {
-    nodes { id name }
-    pageInfo { hasNextPage endCursor }
-  }
-}"""
 
 APP_FIELDS = "id name slug contact active dlpEnabled createdAt organization { id name }"
 
@@ -362,14 +338,6 @@ query LogFilterOptions($q: String, $n: Int) {
   apps(first: $n, search: $q, sort: NAME_ASC) { nodes { id name } totalCount }
 }"""
 
-#: One chosen organization, user or app by id (a filter from the address that is not among the
-#: options found), so its select still names it.
-LOG_FILTER_CHOSEN = {
-    "org": "query($id: Int!) { one: organization(id: $id) { id name } }",
-    "user": "query($id: Int!) { one: user(id: $id) { id name email } }",
-    "app": "query($id: Int!) { one: app(id: $id) { id name } }",
-}
-
 # Every row of one request, its fallback attempts first (oldest first), bodies included.
 REQUEST_DETAIL = """
 query RequestDetail($id: String!) {
@@ -404,9 +372,6 @@ query KeysPage($first: Int, $after: String, $f: ApiKeyFilter) {
     totalCount
   }
 }"""
-
-KEY_ORG_OPTIONS = """
-query KeyOrgOptions { organizations(first: 500, sort: NAME_ASC) { nodes { id name } } }"""
 
 
 def rotate_key(key_id: str, grace_seconds: int) -> Op:
@@ -443,8 +408,12 @@ query Errors($first: Int, $after: String) {
 
 # -- DLP ---------------------------------------------------------------------------------------
 DLP = """
-query Dlp {
-  dlpProtections { scope targetId name enabled status rulesEnabled lastActivityAt }
+query Dlp($first: Int, $after: String) {
+  dlpProtectionsPaged(first: $first, after: $after) {
+    nodes { scope targetId name enabled status rulesEnabled lastActivityAt }
+    pageInfo { hasNextPage endCursor }
+    totalCount
+  }
 }"""
 
 DLP_ACTIVITY = """
@@ -765,7 +734,7 @@ query Audit($first: Int, $after: String, $a: String, $t: String, $who: Int, $s: 
             $u: DateTime) {
   auditLog(first: $first, after: $after, action: $a, target: $t, actorId: $who, since: $s,
            until: $u) {
-    nodes { id createdAt actorId action target detail }
+    nodes { id createdAt actorId actor { id name email } action target detail }
     pageInfo { hasNextPage endCursor }
     totalCount
   }

@@ -16,14 +16,58 @@ def role_select(default: Any = "member", **props: Any) -> rx.Component:
     return native_select("role", "Role", ROLES, default=default, **props)
 
 
-def org_select(options: Any, default: Any = "", **props: Any) -> rx.Component:
-    return native_select(
-        "organization_id",
-        "Organization",
-        dynamic=options,
-        default=default,
-        blank="(none)",
-        **props,
+def find_box(state: Any, placeholder: str, box_id: str, width: str = "13em") -> rx.Component:
+    """The "Find" box of a bounded select (``state.choices``): narrows its options through the
+    API's search as one types; it is not a filter and sends nothing with its form."""
+    return rx.debounce_input(
+        rx.input(
+            value=state.choice_search,
+            on_change=state.find_choices,
+            placeholder=placeholder,
+            id=box_id,
+            width=width,
+        ),
+        debounce_timeout=300,
+    )
+
+
+def choice_note(state: Any, note_id: str) -> rx.Component:
+    """Says when a bounded select offers only the first of what matches."""
+    return rx.cond(
+        state.choice_note != "",
+        rx.text(state.choice_note, size="1", color_scheme="gray", id=note_id),
+    )
+
+
+def choice_select(
+    state: Any, name: str, label: str, select_id: str, *, editing: bool = False
+) -> rx.Component:
+    """A form's bounded select of organizations or users (``state.choices``) with its Find box:
+    the create form's select is the browser's own (its pick remembered), an edit dialog's is
+    held by the state (``choice_pick``, the row's current value) so it shows that value even
+    when it is not among the first options."""
+    held: dict[str, Any] = (
+        {"default": None, "value": state.choice_pick} if editing else {"default": ""}
+    )
+    return rx.vstack(
+        rx.hstack(
+            native_select(
+                name,
+                label,
+                dynamic=state.choice_options,
+                blank="(none)",
+                id=select_id,
+                on_change=state.pick_choice,
+                **held,
+            ),
+            find_box(state, f"Find {label.lower()}", f"{select_id}-find", "11em"),
+            align="end",
+            spacing="2",
+            wrap="wrap",  # the Find box goes under the select on a phone
+            max_width="100%",
+        ),
+        choice_note(state, f"{select_id}-note"),
+        spacing="1",
     )
 
 

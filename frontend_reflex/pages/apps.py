@@ -15,7 +15,7 @@ from frontend_reflex.components.common import (
     text_input,
 )
 from frontend_reflex.components.confirm import confirm_dialog
-from frontend_reflex.components.forms import checkbox, org_select, submit
+from frontend_reflex.components.forms import checkbox, choice_select, submit
 from frontend_reflex.components.guard import guarded, op_button
 from frontend_reflex.components.layout import shell
 from frontend_reflex.components.limits import limits_button, limits_dialog
@@ -38,7 +38,7 @@ def create_form() -> rx.Component:
                     id="app-slug",
                 ),
                 text_input("contact", "Contact", placeholder="team@example.com", id="app-contact"),
-                org_select(AppsState.org_options, id="app-org"),
+                choice_select(AppsState, "organization_id", "Organization", "app-org"),
                 checkbox("dlp", "DLP protection", id="app-dlp"),
                 wrap="wrap",
                 spacing="3",
@@ -64,8 +64,8 @@ def edit_dialog() -> rx.Component:
                     text_input(
                         "contact", "Contact", default_value=e["contact_raw"], id="edit-app-contact"
                     ),
-                    org_select(
-                        AppsState.org_options, default=e["organization_id"], id="edit-app-org"
+                    choice_select(
+                        AppsState, "organization_id", "Organization", "edit-app-org", editing=True
                     ),
                     checkbox(
                         "active", "Active", default=e["active"] == "active", id="edit-app-active"

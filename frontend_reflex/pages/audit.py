@@ -5,6 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from frontend_reflex.components.common import error_text, loading, native_select, text_input
+from frontend_reflex.components.forms import choice_note, find_box
 from frontend_reflex.components.layout import shell
 from frontend_reflex.components.ranges import range_picker
 from frontend_reflex.components.table import data_table, pager_of
@@ -33,13 +34,14 @@ def page() -> rx.Component:
             native_select(
                 "actor",
                 "Who",
-                dynamic=S.actor_options,
+                dynamic=S.choice_options,
                 blank="anyone",
                 id="audit-actor",
                 default=None,
                 value=S.filters["actor"],
                 on_change=lambda v: S.choose("actor", v),
             ),
+            find_box(S, "Find who by name or email", "audit-find"),
             rx.button("Filter", type="submit", id="audit-filter"),
             wrap="wrap",
             gap="3",
@@ -56,6 +58,7 @@ def page() -> rx.Component:
         ),
         range_picker(S, "audit"),
         filters,
+        choice_note(S, "audit-note"),
         error_text(S.error),
         loading(S.loading),
         data_table(

@@ -7,7 +7,7 @@ import reflex as rx
 from frontend_reflex.components.common import error_text, loading, section
 from frontend_reflex.components.guard import op_button
 from frontend_reflex.components.layout import shell
-from frontend_reflex.components.table import data_table, num, pager
+from frontend_reflex.components.table import data_table, num, pager, pager_of
 from frontend_reflex.state.dlp import DlpActivityState, DlpState
 
 INTRO = (
@@ -35,7 +35,7 @@ def page() -> rx.Component:
         loading(DlpState.loading),
         data_table(
             ["Name", "Status", "Rules enabled", "Last activity", ""],
-            DlpState.page_rows,
+            DlpState.rows,
             lambda r: rx.table.row(
                 rx.table.cell(r["name"]),
                 rx.table.cell(
@@ -60,13 +60,7 @@ def page() -> rx.Component:
             is_loading=DlpState.loading,
             table_id="dlp-table",
         ),
-        pager(
-            DlpState.page_label,
-            DlpState.has_prev,
-            DlpState.has_next,
-            DlpState.prev_page,
-            DlpState.next_page,
-        ),
+        pager_of(DlpState, "dlp-pager"),
         section(
             "Recent activity",
             error_text(DlpActivityState.error),

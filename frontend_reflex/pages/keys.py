@@ -7,7 +7,7 @@ from typing import Any
 import reflex as rx
 
 from frontend_reflex.components.common import SELECT_STYLE, error_text, ok_text, secret_once
-from frontend_reflex.components.forms import row_button
+from frontend_reflex.components.forms import choice_note, find_box, row_button
 from frontend_reflex.components.layout import shell
 from frontend_reflex.components.limits import limits_button, limits_dialog
 from frontend_reflex.components.table import data_table, pager
@@ -109,9 +109,10 @@ def filter_bar() -> rx.Component:
                 "Any status",
                 [("ACTIVE", "Active"), ("REVOKED", "Revoked"), ("EXPIRED", "Expired")],
             ),
+            rx.cond(KeysState.is_super, find_box(KeysState, "Find organization", "keys-find")),
             rx.cond(
                 KeysState.is_super,
-                _select("org", "All organizations", [], KeysState.org_options),
+                _select("org", "All organizations", [], KeysState.choice_options),
             ),
             rx.button("Search", type="submit", size="2", id="keys-apply"),
             wrap="wrap",
@@ -232,6 +233,7 @@ def page() -> rx.Component:
             color_scheme="gray",
         ),
         filter_bar(),
+        choice_note(KeysState, "keys-org-note"),
         error_text(KeysState.error),
         ok_text(KeysState.action_ok),
         rx.text(KeysState.page_label, id="keys-total", size="2", weight="medium"),

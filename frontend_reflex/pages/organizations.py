@@ -15,7 +15,7 @@ from frontend_reflex.components.common import (
     ok_text,
     text_input,
 )
-from frontend_reflex.components.forms import PERIODS, checkbox, submit
+from frontend_reflex.components.forms import PERIODS, checkbox, choice_select, submit
 from frontend_reflex.components.guard import guarded, op_button
 from frontend_reflex.components.layout import shell
 from frontend_reflex.components.limits import limits_button, limits_dialog
@@ -37,15 +37,8 @@ HEADERS = [
 ]
 
 
-def owner_select(default: Any = "", **props: Any) -> rx.Component:
-    return native_select(
-        "owner_id",
-        "Owner",
-        dynamic=OrgsState.user_options,
-        default=default,
-        blank="(none)",
-        **props,
-    )
+def owner_select(select_id: str, *, editing: bool = False) -> rx.Component:
+    return choice_select(OrgsState, "owner_id", "Owner", select_id, editing=editing)
 
 
 def create_form() -> rx.Component:
@@ -56,7 +49,7 @@ def create_form() -> rx.Component:
                 text_input(
                     "slug", "Slug", placeholder="acme (from the name if empty)", id="org-slug"
                 ),
-                owner_select(id="org-owner"),
+                owner_select("org-owner"),
                 wrap="wrap",
                 spacing="3",
                 align="end",
@@ -90,7 +83,7 @@ def edit_dialog() -> rx.Component:
             rx.form(
                 rx.vstack(
                     text_input("name", "Name", default_value=e["name"], id="edit-org-name"),
-                    owner_select(default=e["owner_id"], id="edit-org-owner"),
+                    owner_select("edit-org-owner", editing=True),
                     text_input(
                         "spend_cap",
                         "API Spend Cap (USD)",

@@ -7,7 +7,7 @@ from typing import Any
 import reflex as rx
 
 from frontend_reflex.components.common import SELECT_STYLE, error_text, loading, ok_text, section
-from frontend_reflex.components.forms import row_button
+from frontend_reflex.components.forms import choice_note, row_button
 from frontend_reflex.components.layout import shell
 from frontend_reflex.components.ranges import range_picker
 from frontend_reflex.components.table import data_table, num, pager, pager_of
@@ -88,8 +88,8 @@ def export_page() -> rx.Component:
         rx.hstack(
             rx.debounce_input(
                 rx.input(
-                    value=ExportState.user_search,
-                    on_change=ExportState.find_users,
+                    value=ExportState.choice_search,
+                    on_change=ExportState.find_choices,
                     placeholder="Find a user by name or email",
                     id="export-find",
                     width="16em",
@@ -99,7 +99,7 @@ def export_page() -> rx.Component:
             rx.el.select(
                 rx.el.option("Pick a user…", value=""),
                 rx.foreach(
-                    ExportState.user_options, lambda o: rx.el.option(o["label"], value=o["value"])
+                    ExportState.choice_options, lambda o: rx.el.option(o["label"], value=o["value"])
                 ),
                 value=ExportState.chosen,
                 on_change=ExportState.choose,
@@ -118,10 +118,7 @@ def export_page() -> rx.Component:
             wrap="wrap",
             max_width="100%",
         ),
-        rx.cond(
-            ExportState.user_note != "",
-            rx.text(ExportState.user_note, size="1", color_scheme="gray", id="export-note"),
-        ),
+        choice_note(ExportState, "export-note"),
         error_text(ExportState.export_error),
         ok_text(ExportState.export_ok),
     )

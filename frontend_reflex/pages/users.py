@@ -16,7 +16,7 @@ from frontend_reflex.components.common import (
     text_input,
 )
 from frontend_reflex.components.confirm import confirm_dialog
-from frontend_reflex.components.forms import org_select, role_select, row_button, submit
+from frontend_reflex.components.forms import choice_select, role_select, row_button, submit
 from frontend_reflex.components.guard import guarded, op_button
 from frontend_reflex.components.layout import shell
 from frontend_reflex.components.limits import limits_button, limits_dialog
@@ -46,7 +46,7 @@ def create_form() -> rx.Component:
             rx.hstack(
                 role_select(id="user-role"),
                 text_input("weekly_cap", "Weekly Cap (USD)", placeholder="no cap", id="user-cap"),
-                org_select(UsersState.org_options, id="user-org"),
+                choice_select(UsersState, "organization_id", "Organization", "user-org"),
                 wrap="wrap",
                 spacing="3",
                 align="end",
@@ -77,7 +77,9 @@ def edit_dialog() -> rx.Component:
                         placeholder="no cap",
                         id="edit-cap",
                     ),
-                    org_select(UsersState.org_options, default=e["organization_id"], id="edit-org"),
+                    choice_select(
+                        UsersState, "organization_id", "Organization", "edit-org", editing=True
+                    ),
                     text_input(
                         "password",
                         "New password",

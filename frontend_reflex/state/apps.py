@@ -10,6 +10,7 @@ import reflex as rx
 from frontend_reflex import fmt, queries
 from frontend_reflex.api import ApiError
 from frontend_reflex.state.base import AuthState
+from frontend_reflex.state.choices import Choices
 from frontend_reflex.state.entity import EntityState
 from frontend_reflex.state.filters import FilterField
 from frontend_reflex.state.pager import ListQuery
@@ -47,13 +48,12 @@ def app_fields(form: Mapping[str, Any], *, creating: bool) -> dict[str, Any]:
     return fields
 
 
-class AppsState(EntityState, AuthState):
+class AppsState(Choices, EntityState, AuthState):
     """One page of apps at a time (newest first), searchable by name or slug."""
 
     FIELDS: ClassVar[tuple[FilterField, ...]] = (FilterField("q", gql="search"),)
     ROUTE: ClassVar[str] = "/apps"
 
-    org_options: list[dict[str, str]] = []
     secret: str = ""
 
     def _query(self) -> ListQuery:
@@ -63,10 +63,10 @@ class AppsState(EntityState, AuthState):
         return app_row(node)
 
     async def _fetch_options(self) -> None:
-        orgs = await self._gql_all(queries.ORG_OPTIONS, "organizations")
-        self.org_options = [
-            {"value": str(o.get("id")), "label": fmt.text(o.get("name"))} for o in orgs
-        ]
+        await self._load_choices()
+
+    def _on_edit(self, row: dict[str, str]) -> None:
+        self._keep_option(row.get("organization_id", ""), row.get("organization", ""))
 
     def _create_op(self, form: dict[str, Any]) -> tuple[queries.Op, str]:
         fields = app_fields(form, creating=True)

@@ -10,19 +10,26 @@ import orjson
 import reflex as rx
 
 from frontend_reflex import fmt, queries
-from frontend_reflex.api import ApiError
 from frontend_reflex.state.base import AuthState
+from frontend_reflex.state.choices import Choices, option_of
 from frontend_reflex.state.filters import FilterField
 from frontend_reflex.state.pager import ListQuery, ServerList
 from frontend_reflex.state.ranges import RangeState
 
 
-def audit_row(a: Mapping[str, Any], names: Mapping[str, str]) -> dict[str, str]:
-    actor = str(a.get("actorId") or "")
+def who_of(a: Mapping[str, Any]) -> str:
+    """The actor as the API names it; "user #id" only for a user since deleted."""
+    actor, who = a.get("actorId"), a.get("actor")
+    if isinstance(who, Mapping) and who:
+        return option_of(who)["label"]
+    return f"user #{actor}" if actor else "system (CLI)"
+
+
+def audit_row(a: Mapping[str, Any]) -> dict[str, str]:
     detail = a.get("detail")
     return {
         "when": fmt.when(a.get("createdAt")),
-        "who": names.get(actor, f"user #{actor}") if actor else "system (CLI)",
+        "who": who_of(a),
         "action": fmt.text(a.get("action")),
         "target": fmt.text(a.get("target")),
         # Field names only: the gateway never records values of secrets here.
@@ -39,14 +46,16 @@ AUDIT_FIELDS: tuple[FilterField, ...] = (
 )
 
 
-class AuditState(ServerList, RangeState, AuthState):
-    """The audit log: the shared server pager with three filter fields and a date range."""
+class AuditState(Choices, ServerList, RangeState, AuthState):
+    """The audit log: the shared server pager with three filter fields and a date range; the
+    Who select is bounded and searchable (``choices``), each row names its actor itself."""
 
     FIELDS: ClassVar[tuple[FilterField, ...]] = AUDIT_FIELDS
     ROUTE: ClassVar[str] = "/audit"
+    CHOICE_KIND: ClassVar[str] = "user"
 
-    actor_options: list[dict[str, str]] = []
-    names: dict[str, str] = {}
+    def _kept_choice(self) -> str:
+        return self.filters.get("actor", "")
 
     @rx.event
     async def load(self) -> Any:
@@ -58,15 +67,7 @@ class AuditState(ServerList, RangeState, AuthState):
         self._read_url()
         self.loading = True
         yield
-        try:
-            users = await self._gql_all(queries.USER_OPTIONS, "users")
-        except ApiError as exc:
-            self.error = exc.message
-            self.loading = False
-            yield self._on_api_error(exc)
-            return
-        self.names = {str(u.get("id")): f"{u.get('name')} <{u.get('email')}>" for u in users}
-        self.actor_options = [{"value": k, "label": v} for k, v in self.names.items()]
+        await self._load_choices()
         yield await self._refresh()
 
     def _query(self) -> ListQuery:
@@ -86,7 +87,7 @@ class AuditState(ServerList, RangeState, AuthState):
         )
 
     def _row(self, node: dict[str, Any]) -> dict[str, str]:
-        return audit_row(node, self.names)
+        return audit_row(node)
 
     async def _refresh(self) -> Any:
         return await self._first_page()

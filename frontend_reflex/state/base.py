@@ -46,21 +46,6 @@ class AuthState(rx.State):
     async def _gql(self, query: str, variables: Mapping[str, Any] | None = None) -> dict[str, Any]:
         return await api.execute(query, variables, token=self.token or None)
 
-    async def _gql_all(
-        self, query: str, key: str, variables: Mapping[str, Any] | None = None, limit: int = 1000
-    ) -> list[dict[str, Any]]:
-        """All rows of a paginated list field, following cursors (at most ``limit`` rows)."""
-        rows: list[dict[str, Any]] = []
-        after: str | None = None
-        while len(rows) < limit:
-            page_vars = {**(variables or {}), "first": 100, "after": after}
-            conn = (await self._gql(query, page_vars)).get(key)
-            rows.extend(fmt.nodes(conn))
-            after = fmt.next_cursor(conn) or None
-            if after is None:
-                break
-        return rows[:limit]
-
     def _forget(self) -> None:
         self.token = ""
         self.user_id = self.user_name = self.user_email = self.role = self.org_name = ""

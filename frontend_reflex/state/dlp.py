@@ -12,7 +12,6 @@ from frontend_reflex.api import ApiError
 from frontend_reflex.state.base import AuthState
 from frontend_reflex.state.log_rows import request_href
 from frontend_reflex.state.pager import ListQuery, ServerList
-from frontend_reflex.state.paging import Paged
 
 
 def protection_row(p: Mapping[str, Any]) -> dict[str, str]:
@@ -59,11 +58,18 @@ class DlpActivityState(ServerList, AuthState):
         yield await self._first_page()
 
 
-class DlpState(Paged, AuthState):
-    """Protections: one row per organization and app. Paged in the browser: ``dlpProtections``
-    answers the whole list at once (no cursor), so there is no server page to ask for."""
+class DlpState(ServerList, AuthState):
+    """Protections: one row per organization and app (organizations first, each by name), a
+    server page at a time with the API's true total (``dlpProtectionsPaged``): the table grows
+    with every organization and app."""
 
     table_error: str = ""
+
+    def _query(self) -> ListQuery:
+        return ListQuery(queries.DLP, {}, "dlpProtectionsPaged")
+
+    def _row(self, node: dict[str, Any]) -> dict[str, str]:
+        return protection_row(node)
 
     @rx.event
     async def load(self) -> Any:
@@ -73,19 +79,8 @@ class DlpState(Paged, AuthState):
             return
         self.loading = True
         yield
-        yield await self._fetch()
-
-    async def _fetch(self) -> Any:
-        try:
-            data = await self._gql(queries.DLP)
-        except ApiError as exc:
-            self.error = exc.message
-            self.loading = False
-            return self._on_api_error(exc)
-        self.rows = [protection_row(p) for p in fmt.nodes(data.get("dlpProtections"))]
-        self.error = ""
-        self.loading = False
-        return DlpActivityState.start
+        failed = await self._first_page()
+        yield failed if failed is not None else DlpActivityState.start
 
     @rx.event
     async def toggle(self, row: dict[str, str]) -> Any:
@@ -95,4 +90,5 @@ class DlpState(Paged, AuthState):
             self.table_error = f"{row.get('name')}: {exc.message}"
             return self._on_api_error(exc)
         self.table_error = ""
-        return await self._fetch()
+        # The same page again (the row stays where it was: the order is by name).
+        return await self._read_page()

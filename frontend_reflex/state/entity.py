@@ -11,7 +11,8 @@ A page declares what differs and nothing else::
         def _create_op(self, form) -> tuple[Op, str]: ...   # the mutation and the "done" text
         def _update_op(self, row, form) -> Op: ...          # the mutation for the edit dialog
 
-plus ``_fetch_options()`` for the forms' option lists, and, for a confirmed action, a
+plus ``_fetch_options()`` for the forms' option lists (``choices.Choices``: bounded and
+searchable, ``_on_edit`` keeps the row's current value offered), and, for a confirmed action, a
 ``_confirmed_<action>(row)`` coroutine (``ask("delete", row)`` opens the dialog; "Yes" runs it).
 Errors never escape: form mistakes and the gateway's refusals land in ``create_error`` /
 ``edit_error`` / ``table_error`` as words next to what caused them.
@@ -128,6 +129,9 @@ class EntityForms(Confirmable, mixin=True):
     def _update_op(self, row: dict[str, str], form: dict[str, Any]) -> Op:
         raise FormError("This list cannot be edited here.")
 
+    def _on_edit(self, row: dict[str, str]) -> None:
+        """What else opening the edit dialog sets (a bounded select's current value)."""
+
     # -- shared behaviour ---------------------------------------------------------------------
     @rx.var
     def edit_open(self) -> bool:
@@ -166,6 +170,7 @@ class EntityForms(Confirmable, mixin=True):
 
     @rx.event
     def open_edit(self, row: dict[str, str]) -> None:
+        self._on_edit(row)
         self.editing = dict(row)
         self.edit_error = ""
 

@@ -16,6 +16,7 @@ import reflex as rx
 from frontend_reflex import fmt, queries
 from frontend_reflex.api import ApiError
 from frontend_reflex.state.base import AuthState
+from frontend_reflex.state.choices import Choices
 from frontend_reflex.state.filters import FilterField, parse_time
 from frontend_reflex.state.pager import ListQuery, ServerList
 
@@ -114,12 +115,11 @@ def expiry_value(text: str, now: dt.datetime) -> str | None:
     return when.isoformat()
 
 
-class KeysState(ServerList, AuthState):
+class KeysState(Choices, ServerList, AuthState):
     FIELDS: ClassVar[tuple[FilterField, ...]] = KEY_FIELDS
     ROUTE: ClassVar[str] = ROUTE
     PAGE_SIZE: ClassVar[int] = 50
 
-    org_options: list[dict[str, str]] = []
     #: The dialog: "revoke", "rotate" or "expiry" of ``chosen`` (a table row); "" when closed.
     action: str = ""
     chosen: dict[str, str] = {}
@@ -129,6 +129,9 @@ class KeysState(ServerList, AuthState):
     action_error: str = ""
     action_ok: str = ""
     secret: str = ""
+
+    def _kept_choice(self) -> str:
+        return self.filters.get("org", "")
 
     def _query(self) -> ListQuery:
         return ListQuery(queries.KEYS_PAGE, {"f": self._graphql_filter() or None}, "apiKeys")
@@ -146,15 +149,9 @@ class KeysState(ServerList, AuthState):
         self.action = ""
         self.loading = True
         yield
-        if self.is_super and not self.org_options:
-            try:
-                data = await self._gql(queries.KEY_ORG_OPTIONS)
-                self.org_options = [
-                    {"value": str(o.get("id")), "label": str(o.get("name"))}
-                    for o in fmt.nodes(data.get("organizations"))
-                ]
-            except ApiError:
-                pass  # the select stays empty; the address still filters
+        if self.is_super:
+            # The organization select: the first 50 by name, Find, the filter's org kept.
+            await self._load_choices()
         failed = await self._first_page()
         if failed is not None:
             yield failed

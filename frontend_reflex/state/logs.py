@@ -22,6 +22,7 @@ import reflex as rx
 from frontend_reflex import api, fmt, queries
 from frontend_reflex.api import ApiError
 from frontend_reflex.state.base import AuthState
+from frontend_reflex.state.choices import OPTION_LIMIT, cut_note, known, option_of, with_kept
 from frontend_reflex.state.filters import FilterField
 from frontend_reflex.state.log_rows import (  # noqa: F401  (the page's and tests' imports)
     ALL_DOORS,
@@ -39,9 +40,6 @@ from frontend_reflex.state.pager import ListQuery, ServerList
 
 ROUTE = "/logs"
 MAX_ROWS = 500
-#: Options each of the organization, user and app selects offers at most (by name); the
-#: "Find" box narrows them through the API's search when there are more.
-OPTION_LIMIT = 50
 POLL_S = 2.0
 # The page sends a heartbeat every 10 s; a tab that stopped sending one is gone.
 STALE_S = 45.0
@@ -54,25 +52,9 @@ def merge_new(rows: list[dict[str, str]], new: list[dict[str, str]]) -> list[dic
     return (fresh + rows)[:MAX_ROWS]
 
 
-def _options(nodes: list[dict[str, Any]], label: str = "name") -> list[dict[str, str]]:
-    return [
-        {"value": str(n.get("id")), "label": str(n.get(label) or n.get("name") or n.get("id"))}
-        for n in nodes
-    ]
-
-
 def options_note(counts: Mapping[str, int], search: str) -> str:
-    """Which selects show only part of what matches, in words ("" when every one is whole)."""
-    cut = [
-        f"{counts[k]:,} {k}" for k in ("organizations", "users", "apps") if counts[k] > OPTION_LIMIT
-    ]
-    if not cut:
-        return ""
-    matching = f' matching "{search}"' if search else ""
-    return (
-        f"The selects show the first {OPTION_LIMIT} by name of {', '.join(cut)}{matching}: "
-        "type in Find to narrow them."
-    )
+    """Which of the three selects show only part of what matches (``choices.cut_note``)."""
+    return cut_note({k: counts[k] for k in ("organizations", "users", "apps")}, search)
 
 
 class LogsState(ServerList, AuthState):
@@ -127,13 +109,13 @@ class LogsState(ServerList, AuthState):
             )
         except ApiError:
             return  # the selects keep what they had; typing an id in the address still filters
-        found = {
-            "org": _options(fmt.nodes(data.get("organizations"))),
-            "user": _options(fmt.nodes(data.get("users"))),
-            "app": _options(fmt.nodes(data.get("apps"))),
-        }
-        for name, options in found.items():
-            await self._keep_chosen(name, options)
+        before = {"org": self.org_options, "user": self.user_options, "app": self.app_options}
+        found = {}
+        for name, field in (("org", "organizations"), ("user", "users"), ("app", "apps")):
+            options = [option_of(n) for n in fmt.nodes(data.get(field))]
+            # The chosen org, user or app stays offered (first) when the search left it out.
+            kept = await known(self, name, self.filters.get(name, ""), before[name])
+            found[name] = with_kept(options, kept)
         self.org_options, self.user_options, self.app_options = (
             found["org"],
             found["user"],
@@ -144,21 +126,6 @@ class LogsState(ServerList, AuthState):
             for k in ("organizations", "users", "apps")
         }
         self.option_note = options_note(counts, search)
-
-    async def _keep_chosen(self, name: str, options: list[dict[str, str]]) -> None:
-        """The chosen org, user or app stays offered (first) when the search left it out."""
-        chosen = self.filters.get(name, "")
-        if not chosen or any(o["value"] == chosen for o in options):
-            return
-        before = {"org": self.org_options, "user": self.user_options, "app": self.app_options}
-        known = next((o for o in before[name] if o["value"] == chosen), None)
-        if known is None:
-            try:
-                data = await self._gql(queries.LOG_FILTER_CHOSEN[name], {"id": int(chosen)})
-                known = _options([data["one"]])[0] if data.get("one") else None
-            except ApiError:
-                known = None
-        options.insert(0, known or {"value": chosen, "label": f"#{chosen}"})
 
     @rx.event
     async def find_options(self, value: str) -> None:

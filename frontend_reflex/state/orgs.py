@@ -9,6 +9,7 @@ import reflex as rx
 
 from frontend_reflex import fmt, queries
 from frontend_reflex.state.base import AuthState
+from frontend_reflex.state.choices import Choices
 from frontend_reflex.state.entity import EntityState
 from frontend_reflex.state.filters import FilterField
 from frontend_reflex.state.pager import ListQuery
@@ -55,13 +56,13 @@ def org_fields(form: Mapping[str, Any], *, creating: bool) -> dict[str, Any]:
     return fields
 
 
-class OrgsState(EntityState, AuthState):
+class OrgsState(Choices, EntityState, AuthState):
     """One page of organizations at a time (newest first), searchable by name or slug."""
 
     FIELDS: ClassVar[tuple[FilterField, ...]] = (FilterField("q", gql="search"),)
     ROUTE: ClassVar[str] = "/organizations"
 
-    user_options: list[dict[str, str]] = []
+    CHOICE_KIND: ClassVar[str] = "user"
 
     def _query(self) -> ListQuery:
         return ListQuery(
@@ -72,11 +73,10 @@ class OrgsState(EntityState, AuthState):
         return org_row(node)
 
     async def _fetch_options(self) -> None:
-        users = await self._gql_all(queries.USER_OPTIONS, "users")
-        self.user_options = [
-            {"value": str(u.get("id")), "label": f"{u.get('name')} <{u.get('email')}>"}
-            for u in users
-        ]
+        await self._load_choices()
+
+    def _on_edit(self, row: dict[str, str]) -> None:
+        self._keep_option(row.get("owner_id", ""), row.get("owner", ""))
 
     def _create_op(self, form: dict[str, Any]) -> tuple[queries.Op, str]:
         fields = org_fields(form, creating=True)

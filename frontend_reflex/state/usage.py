@@ -11,6 +11,7 @@ import reflex as rx
 from frontend_reflex import api, fmt, queries
 from frontend_reflex.api import ApiError
 from frontend_reflex.state.base import AuthState
+from frontend_reflex.state.choices import Choices
 from frontend_reflex.state.log_rows import request_href
 from frontend_reflex.state.pager import ListQuery, Page, ServerList
 from frontend_reflex.state.ranges import RangeState
@@ -163,19 +164,17 @@ class UsageAppsState(UsageGroups, AuthState):
         yield await self._first_page()
 
 
-#: Users the export's select offers at most (by name); the Find box narrows them.
-USER_CHOICES = 50
+class ExportState(Choices, ExportMixin, AuthState):
+    """Pick a user (a bounded select with Find: ``choices``), download their CSV."""
 
+    CHOICE_KIND: ClassVar[str] = "user"
 
-class ExportState(ExportMixin, AuthState):
-    """Pick a user (the first ``USER_CHOICES`` by name, narrowed by Find), download their CSV."""
-
-    user_options: list[dict[str, str]] = []
-    user_search: str = ""
-    user_note: str = ""
     chosen: str = ""
     loading: bool = False
     error: str = ""
+
+    def _kept_choice(self) -> str:
+        return self.chosen
 
     @rx.event
     async def load(self) -> Any:
@@ -185,42 +184,8 @@ class ExportState(ExportMixin, AuthState):
             return
         self.loading = True
         yield
-        yield await self._load_users()
-
-    async def _load_users(self) -> Any:
-        search = self.user_search.strip()
-        try:
-            data = await self._gql(queries.USER_CHOICES, {"q": search or None, "n": USER_CHOICES})
-        except ApiError as exc:
-            self.error = exc.message
-            self.loading = False
-            return self._on_api_error(exc)
-        conn = data.get("users") or {}
-        options = [
-            {"value": str(u.get("id")), "label": f"{u.get('name')} <{u.get('email')}>"}
-            for u in fmt.nodes(conn)
-        ]
-        # The chosen user stays offered when a search leaves them out.
-        kept = [o for o in self.user_options if o["value"] == self.chosen]
-        if kept and not any(o["value"] == self.chosen for o in options):
-            options.insert(0, kept[0])
-        self.user_options = options
-        total = int(fmt.to_float(conn.get("totalCount")))
-        matching = f' matching "{search}"' if search else ""
-        self.user_note = (
-            f"The first {USER_CHOICES} by name of {total:,} users{matching}: type in Find to "
-            "narrow them."
-            if total > USER_CHOICES
-            else ""
-        )
-        self.error = ""
+        await self._load_choices()
         self.loading = False
-        return None
-
-    @rx.event
-    async def find_users(self, value: str) -> Any:
-        self.user_search = str(value)[:100]
-        return await self._load_users()
 
     @rx.event
     def choose(self, value: str) -> None:
@@ -229,7 +194,7 @@ class ExportState(ExportMixin, AuthState):
 
     @rx.event
     async def export(self) -> Any:
-        label = next((o["label"] for o in self.user_options if o["value"] == self.chosen), "")
+        label = next((o["label"] for o in self.choice_options if o["value"] == self.chosen), "")
         email = label.partition("<")[2].rstrip(">")
         return await self._export(self.chosen, email)
 

@@ -10,6 +10,7 @@ import reflex as rx
 from frontend_reflex import api, fmt, queries
 from frontend_reflex.api import ApiError
 from frontend_reflex.state.base import AuthState
+from frontend_reflex.state.choices import Choices
 from frontend_reflex.state.entity import EntityState
 from frontend_reflex.state.filters import FilterField
 from frontend_reflex.state.pager import ListQuery
@@ -66,13 +67,12 @@ def usage_summary(data: Mapping[str, Any], cap: str) -> dict[str, str]:
     }
 
 
-class UsersState(EntityState, AuthState):
+class UsersState(Choices, EntityState, AuthState):
     """One page of users at a time (newest first), searchable by name or email."""
 
     FIELDS: ClassVar[tuple[FilterField, ...]] = (FilterField("q", gql="search"),)
     ROUTE: ClassVar[str] = "/users"
 
-    org_options: list[dict[str, str]] = []
     secret: str = ""
     usage_open: bool = False
     usage_title: str = ""
@@ -86,10 +86,10 @@ class UsersState(EntityState, AuthState):
         return user_row(node)
 
     async def _fetch_options(self) -> None:
-        orgs = await self._gql_all(queries.ORG_OPTIONS, "organizations")
-        self.org_options = [
-            {"value": str(o.get("id")), "label": fmt.text(o.get("name"))} for o in orgs
-        ]
+        await self._load_choices()
+
+    def _on_edit(self, row: dict[str, str]) -> None:
+        self._keep_option(row.get("organization_id", ""), row.get("organization", ""))
 
     def _create_op(self, form: dict[str, Any]) -> tuple[queries.Op, str]:
         fields = user_fields(form, creating=True)

@@ -57,6 +57,12 @@ def documents() -> Iterator[tuple[str, str]]:
             doc = out[0] if isinstance(out, tuple) else out
             if doc.lstrip().startswith(("query", "mutation", "subscr")):
                 yield name, doc
+    # The bounded selects' documents live beside their state (state.choices).
+    from frontend_reflex.state.choices import KINDS
+
+    for kind, k in KINDS.items():
+        yield f"choices.{kind}.search", k.search
+        yield f"choices.{kind}.one", k.one
 
 
 @pytest.fixture(scope="module")

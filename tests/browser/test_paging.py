@@ -216,7 +216,8 @@ def test_log_filter_selects_are_found_by_search_and_keep_the_choice(
     admin.fill("#logs-find", other["email"])
     expect(select.locator("option")).to_have_count(3)  # "All users", the chosen, the found
     names = [o.inner_text() for o in select.locator("option").all()]
-    assert names == ["All users", chosen["name"], other["name"]], names
+    # Users read "Name <email>" in every select (two users may share a name).
+    assert names == ["All users", *(f"{u['name']} <{u['email']}>" for u in (chosen, other))], names
     expect(select).to_have_value(str(chosen["id"]))
     # Nothing found: only the choice is left, and the filter is untouched.
     admin.fill("#logs-find", f"no-such-{seed.tag}")
@@ -246,3 +247,117 @@ def test_export_picker_finds_users_by_search_and_keeps_the_choice(
     assert (
         download.value.suggested_filename == f"activity-{chosen['email'].replace('@', '_at_')}.csv"
     )
+
+
+CROWD = 30  # with the 27 seeded, more users than a select offers (choices.OPTION_LIMIT)
+
+
+@dataclass
+class Crowd:
+    """Users beyond the first 50 by name: an organization's owner and an auditor (a super
+    admin whose change is in the audit log), both named to sort after every seeded user."""
+
+    owner: dict[str, Any]
+    owned_slug: str
+    auditor: dict[str, Any]
+    audited_org: int
+
+
+@pytest.fixture(scope="module")
+def crowd(stack: Stack, api: Gql, seed: Seed) -> Crowd:
+    user = "mutation($i: CreateUserInput!) { createUser(input: $i) { id name email } }"
+    org = "mutation($i: CreateOrganizationInput!) { createOrganization(input: $i) { id } }"
+    tag = seed.tag
+    for n in range(CROWD):
+        api(user, {"i": {"name": f"Pg crowd {tag} {n:02d}", "email": f"pgc{n:02d}-{tag}@x.org"}})
+    owner = api(user, {"i": {"name": f"zz owner {tag}", "email": f"zzo-{tag}@example.com"}})
+    slug = f"pg-owned-{tag}"
+    owner_id = owner["createUser"]["id"]
+    api(org, {"i": {"name": f"Pg owned {tag}", "slug": slug, "ownerId": owner_id}})
+    password = f"pw-{tag}-long-enough"
+    who = {"name": f"zz auditor {tag}", "email": f"zza-{tag}@example.com"}
+    auditor = api(user, {"i": {**who, "role": "SUPER_ADMIN", "password": password}})
+    as_auditor = Gql.__new__(Gql)
+    as_auditor.url, as_auditor.token = api.url, ""
+    login = "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }"
+    as_auditor.token = as_auditor(login, {"e": who["email"], "p": password})["login"]["token"]
+    made = as_auditor(org, {"i": {"name": f"Pg audited {tag}", "slug": f"pg-aud-{tag}"}})
+    return Crowd(owner["createUser"], slug, auditor["createUser"], made["createOrganization"]["id"])
+
+
+def test_org_dialog_owner_select_is_bounded_searchable_and_keeps_the_owner(
+    admin: Page, stack: Stack, api: Gql, seed: Seed, crowd: Crowd
+) -> None:
+    from frontend_reflex.state.choices import OPTION_LIMIT
+
+    users = api("{ users(first: 1) { totalCount } }")["users"]["totalCount"]
+    assert users > OPTION_LIMIT
+    open_page(admin, f"{stack.url}/organizations?q={crowd.owned_slug}", "Organizations")
+    # The create form's owner select: "(none)" and the first 50 by name, never every user.
+    expect(admin.locator("#org-owner option")).to_have_count(OPTION_LIMIT + 1)
+    expect(admin.locator("#org-owner-note")).to_contain_text(f"of {users:,} users")
+    row = admin.locator("#orgs-table tbody tr")
+    expect(row).to_have_count(1)
+    row.get_by_role("button", name="Edit").click()
+    # The current owner sorts after the first 50, and is still the dialog's choice.
+    owner, other = crowd.owner, seed.users[4]
+    select = admin.locator("#edit-org-owner")
+    expect(select).to_have_value(str(owner["id"]))
+    expect(select.locator("option:checked")).to_contain_text(owner["name"])
+    # Find narrows the options through the API's search; the owner stays offered and chosen.
+    admin.fill("#edit-org-owner-find", other["email"])
+    expect(select.locator("option")).to_have_count(3)  # "(none)", the owner, the one found
+    expect(select).to_have_value(str(owner["id"]))
+    expect(select.locator("option").nth(2)).to_have_text(f"{other['name']} <{other['email']}>")
+    admin.select_option("#edit-org-owner", str(other["id"]))
+    admin.click("#save-org")
+    expect(row).to_contain_text(other["name"])
+    doc = "query($q: String) { organizations(search: $q) { nodes { owner { id } } } }"
+    saved = api(doc, {"q": crowd.owned_slug})["organizations"]["nodes"]
+    assert saved == [{"owner": {"id": other["id"]}}]
+
+
+def test_audit_rows_name_actors_beyond_the_who_options(
+    admin: Page, stack: Stack, crowd: Crowd
+) -> None:
+    from frontend_reflex.state.choices import OPTION_LIMIT
+
+    who = f"{crowd.auditor['name']} <{crowd.auditor['email']}>"
+    target = f"org:{crowd.audited_org}"
+    open_page(admin, f"{stack.url}/audit?action=org.create&target={target}", "Audit Log")
+    rows = admin.locator("#audit-table tbody tr")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text(who)  # named by the API, not "user #id"
+    select = admin.locator("#audit-actor")
+    expect(select.locator("option")).to_have_count(OPTION_LIMIT + 1)  # "anyone" + the first 50
+    assert who not in [o.inner_text() for o in select.locator("option").all()]
+    # Filtered by that actor (a shared address): the Who select offers and shows them.
+    open_page(admin, f"{stack.url}/audit?actor={crowd.auditor['id']}", "Audit Log")
+    expect(select).to_have_value(str(crowd.auditor["id"]))
+    expect(select.locator("option:checked")).to_have_text(who)
+    expect(rows.first).to_contain_text(who)
+    # Find narrows the Who options; the actor chosen stays.
+    admin.fill("#audit-find", crowd.owner["email"])
+    expect(select.locator("option")).to_have_count(3)
+    expect(select).to_have_value(str(crowd.auditor["id"]))
+
+
+DLP_PAGE = """query($after: String) {
+  dlpProtectionsPaged(first: 25, after: $after) {
+    nodes { scope name } pageInfo { endCursor } totalCount } }"""
+
+
+def test_dlp_protections_page_on_the_server_with_the_true_total(
+    admin: Page, stack: Stack, api: Gql, seed: Seed
+) -> None:
+    one = api(DLP_PAGE)["dlpProtectionsPaged"]
+    two = api(DLP_PAGE, {"after": one["pageInfo"]["endCursor"]})["dlpProtectionsPaged"]
+    total = one["totalCount"]
+    assert total == len(api("{ dlpProtections { name } }")["dlpProtections"])
+    assert total >= 2 * SEEDED and two["nodes"]
+
+    def shown(p: dict[str, Any]) -> list[str]:
+        return [f"{'Organization' if n['scope'] == 'ORG' else 'App'}: {n['name']}" for n in p]
+
+    open_page(admin, f"{stack.url}/dlp", "DLP")
+    check_pages(admin, "dlp-table", "dlp-pager", total, [shown(one["nodes"]), shown(two["nodes"])])
