@@ -284,3 +284,29 @@ async def test_no_scan_process_runs_until_a_large_scan_needs_one(
         assert threads.used == 0
     finally:
         await processes.close()
+
+
+def _slow_warm() -> None:
+    """A scan process's initializer on a loaded host: a second before it takes work."""
+    time.sleep(1.0)
+    worker_module.warm()
+
+
+async def test_a_slow_process_start_does_not_count_against_the_scan(
+    threads: _CountingThreads, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first large scan of a gateway starts the scan process. On a busy host that start
+    took longer than the scan's bound and the request was refused with ``dlp_timeout`` though
+    no scan had run; the bound now starts when the process is ready."""
+    monkeypatch.setattr(worker_module, "warm", _slow_warm)
+    processes = ScanProcesses(1)
+    try:
+        runner = ScanRunner(threads, processes, timeout_s=0.5)
+        redactor = Redactor.from_policy(DlpPolicy())
+        large = f"{FILLER} {EMAIL}"
+        started = time.monotonic()
+        out, _, _ = await runner.redact(redactor, large, len(large))
+        assert out.endswith("[EMAIL_1]") and threads.used == 0
+        assert time.monotonic() - started >= 1.0  # it did wait for the slow start
+    finally:
+        await processes.close()
