@@ -14,7 +14,7 @@ switchboard migrate >/dev/null
 creds=data/first-login.txt
 if [ ! -f "$creds" ]; then
   password="$(python3 -c 'import secrets; print(secrets.token_urlsafe(12))')"
-  key="$(switchboard bootstrap --email admin@switchboard.local --password "$password" --name Admin | tail -n 1)"
+  key="$(switchboard bootstrap --email admin@switchboard.local --password="$password" --name Admin | tail -n 1)"
   umask 077
   printf 'email: admin@switchboard.local\npassword: %s\napi key: %s\n' "$password" "$key" > "$creds"
 fi

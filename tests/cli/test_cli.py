@@ -243,3 +243,14 @@ def test_bootstrap_prints_no_orm_chatter(tmp_path: Path) -> None:
 )
 def test_database_label(url: str, label: str) -> None:
     assert database_label(url) == label
+
+
+def test_make_run_bootstraps_with_a_password_that_starts_with_a_dash(tmp_path: Path) -> None:
+    """``make run`` generates the first admin's password with ``secrets.token_urlsafe``, which
+    starts with ``-`` about one time in 32: passed as a separate word, argparse read it as an
+    option and ``make run`` failed ("--password: expected one argument"). scripts/run.sh passes
+    it as ``--password=...``, which this call mirrors."""
+    run_sh = (ROOT / "scripts" / "run.sh").read_text()
+    assert '--password="$password"' in run_sh
+    done = run_cli("bootstrap", "--email", "a@b.co", "--password=-dashfirst123", data_dir=tmp_path)
+    assert done.returncode == 0, done.stderr
