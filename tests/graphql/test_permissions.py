@@ -305,6 +305,7 @@ OPS = [
     ),
     # DLP
     op("dlp.list", "{ dlpProtections { name } }", {S, A}),
+    op("dlp.list.paged", "{ dlpProtectionsPaged(first: 5) { totalCount } }", {S, A}),
     op(
         "dlp.enable.own",
         (
