@@ -16,7 +16,7 @@ A request with several tags counts under each of them (the tags' total may excee
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -45,6 +45,23 @@ MAX_DAYS = 366
 MAX_GROUPS = 1000
 #: Windows up to this long are drawn per hour, longer ones per UTC day.
 HOURLY_UP_TO = dt.timedelta(hours=48)
+#: Orders of the groups: column -> its value in a group's totals (None: no value, listed last
+#: either way); each ``<column>_desc`` or ``<column>_asc``, plus ``label_asc``/``label_desc``.
+SORT_VALUES: dict[str, Callable[[Totals], Any]] = {
+    "cost": lambda t: t.cost_usd,
+    "requests": lambda t: t.requests,
+    "errors": lambda t: t.errors,
+    "error_rate": lambda t: t.error_rate,
+    "input_tokens": lambda t: t.input_tokens,
+    "output_tokens": lambda t: t.output_tokens,
+    "p50": lambda t: t.percentile(0.5),
+    "p95": lambda t: t.percentile(0.95),
+}
+SORTS = (
+    *(f"{c}_{d}" for c in SORT_VALUES for d in ("desc", "asc")),
+    "label_asc",
+    "label_desc",
+)
 _TOTALS = ("requests", "errors", "input_tokens", "output_tokens", "unknown_cost_requests")
 
 
@@ -192,11 +209,15 @@ async def breakdown(
     filters: Filters = Filters(),
     limit: int = 100,
     offset: int = 0,
+    sort: str = "cost_desc",
     now: dt.datetime | None = None,
 ) -> Breakdown:
-    """Totals per group of ``dimension`` over ``[since, until)`` (to the hour), highest cost
-    first, with the window's total and its series per hour or day. ``offset`` skips that many
-    groups of the order (a page of a long list); ``group_count`` counts them all."""
+    """Totals per group of ``dimension`` over ``[since, until)`` (to the hour) in the order
+    ``sort`` (default highest cost first; ``SORTS``), with the window's total and its series per
+    hour or day. ``offset`` skips that many groups of the order (a page of a long list);
+    ``group_count`` counts them all."""
+    if sort not in SORTS:
+        raise InvalidInput(f"sort must be one of: {', '.join(SORTS)}", field="sort")
     if dimension not in SOURCES:
         raise InvalidInput(f"dimension must be one of: {', '.join(DIMENSIONS)}", field="dimension")
     if not 1 <= limit <= MAX_GROUPS:
@@ -222,9 +243,21 @@ async def breakdown(
     total = Totals()
     for t in groups.values():
         total.add(t)
-    ordered = sorted(groups.items(), key=lambda kv: (-kv[1].cost_usd, -kv[1].requests, str(kv[0])))
-    kept = ordered[offset : offset + limit]
-    labels = await _labels(actor, dimension, [k for k, _ in kept])
+    column_sorted, _, direction = sort.rpartition("_")
+    if column_sorted == "label":
+        # Every group's label is read to order by it (analytics groups number in thousands
+        # at most); the other orders name only the page.
+        labels = await _labels(actor, dimension, list(groups))
+        ordered = sorted(
+            groups.items(),
+            key=lambda kv: (labels.get(kv[0], str(kv[0])).lower(), str(kv[0])),
+            reverse=direction == "desc",
+        )
+        kept = ordered[offset : offset + limit]
+    else:
+        ordered = _ordered(groups, SORT_VALUES[column_sorted], desc=direction == "desc")
+        kept = ordered[offset : offset + limit]
+        labels = await _labels(actor, dimension, [k for k, _ in kept])
     out = [
         Group(
             key=str(k),
@@ -239,6 +272,21 @@ async def breakdown(
     return Breakdown(
         dimension, start, end, granularity, out, len(groups), total, series, percentiles
     )
+
+
+def _ordered(
+    groups: Mapping[Any, Totals], value: Callable[[Totals], Any], *, desc: bool
+) -> list[tuple[Any, Totals]]:
+    """By ``value`` (groups without one last), then most requests, then key: the same order
+    for every page."""
+
+    def key(kv: tuple[Any, Totals]) -> tuple[Any, ...]:
+        v = value(kv[1])
+        if v is None:
+            return (1, 0, -kv[1].requests, str(kv[0]))
+        return (0, -v if desc else v, -kv[1].requests, str(kv[0]))
+
+    return sorted(groups.items(), key=key)
 
 
 async def _series(

@@ -41,6 +41,33 @@ class AnalyticsDimension(Enum):
     )
 
 
+@strawberry.enum(
+    description=(
+        "The order of analytics groups: a column, highest (DESC) or lowest (ASC) first; groups "
+        "without a value (P50/P95 outside MODEL and PROVIDER) last; ties: most requests, then key."
+    )
+)
+class AnalyticsSort(Enum):
+    COST_DESC = "cost_desc"
+    COST_ASC = "cost_asc"
+    REQUESTS_DESC = "requests_desc"
+    REQUESTS_ASC = "requests_asc"
+    ERRORS_DESC = "errors_desc"
+    ERRORS_ASC = "errors_asc"
+    ERROR_RATE_DESC = "error_rate_desc"
+    ERROR_RATE_ASC = "error_rate_asc"
+    INPUT_TOKENS_DESC = "input_tokens_desc"
+    INPUT_TOKENS_ASC = "input_tokens_asc"
+    OUTPUT_TOKENS_DESC = "output_tokens_desc"
+    OUTPUT_TOKENS_ASC = "output_tokens_asc"
+    P50_DESC = "p50_desc"
+    P50_ASC = "p50_asc"
+    P95_DESC = "p95_desc"
+    P95_ASC = "p95_asc"
+    LABEL_ASC = strawberry.enum_value("label_asc", description="By label, A to Z.")
+    LABEL_DESC = strawberry.enum_value("label_desc", description="By label, Z to A.")
+
+
 @strawberry.type(description="Totals of a group, of a point in time, or of the whole window.")
 class AnalyticsTotals:
     requests: int = strawberry.field(description="Requests made.")
@@ -110,8 +137,8 @@ class Analytics:
     )
     groups: list[AnalyticsGroup] = strawberry.field(
         description=(
-            "Highest cost first (then most requests, then key), at most `limit`, after the "
-            "first `offset`."
+            "In the order `sort` (default highest cost first; ties: most requests, then key), "
+            "at most `limit`, after the first `offset`."
         )
     )
     group_count: int = strawberry.field(
@@ -200,6 +227,9 @@ class AnalyticsQuery:
             int,
             strawberry.argument(description="Groups of the order skipped first (a later page)."),
         ] = 0,
+        sort: Annotated[
+            AnalyticsSort, strawberry.argument(description="The groups' order (pages follow it).")
+        ] = AnalyticsSort.COST_DESC,
     ) -> Analytics:
         f = filter or AnalyticsFilter()
         result = await svc.breakdown(
@@ -216,6 +246,7 @@ class AnalyticsQuery:
             ),
             limit=limit,
             offset=offset,
+            sort=stored(sort),
             now=info.context.gateway.clock(),
         )
         return analytics_of(result)

@@ -231,3 +231,67 @@ async def test_window_granularity_and_refusals(env: Env, world: World) -> None:
     assert error(per_model)["field"] == "filter"
     anonymous = await gql(env, Q, {"d": "MODEL", "s": SINCE, "u": UNTIL})
     assert error(anonymous)["code"] == "UNAUTHENTICATED"
+
+
+SORTED = Q.replace("$o: Int)", "$o: Int, $sort: AnalyticsSort)").replace(
+    "offset: $o)", "offset: $o, sort: $sort)"
+)
+#: AnalyticsSort column -> the field of a group's totals it orders by (LABEL: the label).
+SORT_FIELDS = {
+    "COST": "costUsd",
+    "REQUESTS": "requests",
+    "ERRORS": "errors",
+    "ERROR_RATE": "errorRate",
+    "INPUT_TOKENS": "inputTokens",
+    "OUTPUT_TOKENS": "outputTokens",
+    "P50": "p50Ms",
+    "P95": "p95Ms",
+}
+
+
+def column_of(group: dict[str, Any], column: str) -> Any:
+    if column == "LABEL":
+        return group["label"].lower()
+    value = group["totals"][SORT_FIELDS[column]]
+    return None if value is None else Decimal(str(value))
+
+
+async def test_sort_orders_every_page_like_the_whole_list(env: Env, world: World) -> None:
+    from backend.graphql.analytics import AnalyticsSort
+
+    await seed(world)
+    sup = world.token("super")
+
+    async def sorted_by(dim: str, sort: str, **extra: Any) -> dict[str, Any]:
+        variables = {"d": dim, "s": SINCE, "u": UNTIL, "sort": sort, **extra}
+        out: dict[str, Any] = data(await gql(env, SORTED, variables, sup))["analytics"]
+        return out
+
+    for dim in ("MODEL", "USER"):
+        for member in AnalyticsSort:
+            column, _, direction = member.name.rpartition("_")
+            whole = (await sorted_by(dim, member.name))["groups"]
+            assert len(whole) >= 3, (dim, member.name)
+            # The column's values in order: highest (DESC) or lowest (ASC) first, none last.
+            values = [column_of(g, column) for g in whole]
+            present = [v for v in values if v is not None]
+            assert values == present + [None] * (len(values) - len(present))
+            assert present == sorted(present, reverse=direction == "DESC"), (dim, member.name)
+            # Pages of two at offsets follow that order, each with the whole count.
+            pages = [await sorted_by(dim, member.name, l=2, o=o) for o in (0, 2, 4)]
+            keys = [g["key"] for p in pages for g in p["groups"]]
+            assert keys == [g["key"] for g in whole], (dim, member.name)
+            assert {p["groupCount"] for p in pages} == {len(whole)}
+    # The default is the costliest first.
+    default = [g["key"] for g in (await ask(env, sup, "USER"))["groups"]]
+    assert default == [g["key"] for g in (await sorted_by("USER", "COST_DESC"))["groups"]]
+    bad = await gql(env, SORTED, {"d": "USER", "s": SINCE, "u": UNTIL, "sort": "COLOUR"}, sup)
+    assert "AnalyticsSort" in str(bad["errors"][0]["message"]), bad
+    assert bad.get("data") is None
+
+
+def test_sort_values_are_the_services() -> None:
+    from backend.admin import analytics as svc
+    from backend.graphql.analytics import AnalyticsSort
+
+    assert sorted(m.value for m in AnalyticsSort) == sorted(svc.SORTS)
