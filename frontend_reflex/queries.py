@@ -263,7 +263,6 @@ def activity_csv_path(user_id: str) -> str:
 ALIASES = """
 query Aliases {
   modelAliases { id requestedModel targetModel scope organization { id name } }
-  organizations(first: 500, sort: NAME_ASC) { nodes { id name } }
 }"""
 
 
@@ -614,7 +613,6 @@ query SsoSettings {
     dashboardUrl callbackUrl defaultRole defaultOrganizationId requireVerifiedEmail
   }
   ssoRules { id position claim value role organization { id name } }
-  organizations(first: 500, sort: NAME_ASC) { nodes { id name } }
 }"""
 
 
@@ -713,6 +711,31 @@ query UsageGroups($d: AnalyticsDimension!, $s: DateTime!, $u: DateTime!, $l: Int
     groups {{ key label entityId totals {{ {_TOTALS} }} }}
   }}
 }}"""
+
+
+#: One page of the Analytics table in the order chosen (``AnalyticsSort``); no series, no total.
+ANALYTICS_PAGE = f"""
+query AnalyticsPage($d: AnalyticsDimension!, $s: DateTime!, $u: DateTime!, $f: AnalyticsFilter,
+                    $l: Int!, $o: Int!, $sort: AnalyticsSort!) {{
+  analytics(dimension: $d, since: $s, until: $u, filter: $f, limit: $l, offset: $o, sort: $sort) {{
+    groupCount
+    groups {{ key label entityId totals {{ {_TOTALS} }} }}
+  }}
+}}"""
+
+
+def analytics_page(
+    dimension: str,
+    since: dt.datetime,
+    until: dt.datetime,
+    *,
+    limit: int,
+    offset: int,
+    sort: str,
+) -> Op:
+    """``limit`` groups after ``offset`` in the order ``sort`` (an ``AnalyticsSort`` name)."""
+    _doc, variables = analytics(dimension, since, until, limit=limit)
+    return ANALYTICS_PAGE, {**variables, "o": offset, "sort": sort}
 
 
 def usage_groups(

@@ -16,7 +16,7 @@ from frontend_reflex.components.common import (
     text_input,
 )
 from frontend_reflex.components.confirm import confirm_dialog, unknown_target
-from frontend_reflex.components.forms import row_button, submit
+from frontend_reflex.components.forms import choice_note, find_box, row_button, submit
 from frontend_reflex.components.layout import shell
 from frontend_reflex.components.table import data_table, num, pager
 from frontend_reflex.permissions import control, may
@@ -54,11 +54,13 @@ def _scope_select() -> rx.Component:
                 ),
             ),
             rx.foreach(
-                RouterState.org_options, lambda o: rx.el.option(o["label"], value=o["value"])
+                RouterState.choice_options, lambda o: rx.el.option(o["label"], value=o["value"])
             ),
             name="org_id",
             id="alias-scope",
             class_name="sb-select",
+            # The pick stays offered when Find narrows the organizations (Choices).
+            on_change=RouterState.pick_choice,
             **SELECT_STYLE,
         ),
     )
@@ -71,6 +73,7 @@ def router_page() -> rx.Component:
             rx.text("→", size="5", padding_bottom="0.2em"),
             text_input("target", "Routed To", placeholder="openai/gpt-4o-mini", id="alias-target"),
             _scope_select(),
+            find_box(RouterState, "Find organization", "alias-scope-find", "11em"),
             rx.button(
                 "Add alias",
                 type="submit",
@@ -86,7 +89,10 @@ def router_page() -> rx.Component:
     return shell(
         "Model Router",
         rx.text(ROUTER_TEXT, color_scheme="gray"),
-        rx.cond(may(AuthState.role, "Mutation.createModelAlias"), form),
+        rx.cond(
+            may(AuthState.role, "Mutation.createModelAlias"),
+            rx.vstack(form, choice_note(RouterState, "alias-scope-note"), spacing="1"),
+        ),
         unknown_target(
             RouterState.unknown_warning,
             RouterState.save_anyway,

@@ -8,7 +8,14 @@ import reflex as rx
 
 from frontend_reflex.components.common import error_text, native_select, ok_text, section
 from frontend_reflex.components.common import text_input as _text_input
-from frontend_reflex.components.forms import ROLES, checkbox, row_button, submit
+from frontend_reflex.components.forms import (
+    ROLES,
+    checkbox,
+    choice_note,
+    find_box,
+    row_button,
+    submit,
+)
 from frontend_reflex.components.table import data_table
 from frontend_reflex.state.sso import SsoState
 
@@ -72,12 +79,14 @@ def provider_form() -> rx.Component:
                 native_select(
                     "default_org",
                     "Organization when no rule matches",
-                    dynamic=S.sso_orgs,
+                    dynamic=S.choice_options,
                     default=S.sso["default_org"],
                     blank="(none)",
                     id="sso-default-org",
                     key=S.sso_key + "org",
+                    on_change=S.pick_choice,
                 ),
+                find_box(S, "Find organization", "sso-default-org-find", "11em"),
                 checkbox(
                     "verified",
                     "Require a verified email",
@@ -97,6 +106,7 @@ def provider_form() -> rx.Component:
                 wrap="wrap",
                 spacing="3",
             ),
+            choice_note(S, "sso-default-org-note"),
             rx.text(
                 "Redirect URI to register at the provider: ",
                 rx.code(S.sso["callback_url"], id="sso-callback"),
@@ -120,10 +130,12 @@ def rules() -> rx.Component:
             native_select(
                 "organization_id",
                 "Organization",
-                dynamic=S.sso_orgs,
+                dynamic=S.choice_options,
                 blank="(none)",
                 id="sso-rule-org",
+                on_change=S.pick_choice,
             ),
+            find_box(S, "Find organization", "sso-rule-org-find", "11em"),
             submit("Add rule", "add-sso-rule"),
             align="end",
             wrap="wrap",

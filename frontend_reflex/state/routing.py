@@ -15,6 +15,7 @@ import reflex as rx
 from frontend_reflex import fmt, queries
 from frontend_reflex.api import ApiError
 from frontend_reflex.state.base import AuthState
+from frontend_reflex.state.choices import Choices
 from frontend_reflex.state.entity import BoundedEntityState
 from frontend_reflex.validate import FormError, money, optional, required
 
@@ -93,8 +94,10 @@ def matches(row: Mapping[str, str], search: str, provider: str) -> bool:
     return search.strip().lower() in row.get("model", "").lower()
 
 
-class RouterState(BoundedEntityState, AuthState):
-    org_options: list[dict[str, str]] = []
+class RouterState(Choices, BoundedEntityState, AuthState):
+    """Aliases (whole, see the module docstring); the Scope select offers the first
+    organizations by name with a Find box (``Choices``), not every organization."""
+
     #: An alias whose target the catalog does not know, waiting for "Save anyway".
     pending: dict[str, str] = {}
     unknown_warning: str = ""
@@ -102,10 +105,7 @@ class RouterState(BoundedEntityState, AuthState):
     async def _fetch_rows(self) -> None:
         data = await self._gql(queries.ALIASES)
         self.rows = [alias_row(a) for a in fmt.nodes(data.get("modelAliases"))]
-        self.org_options = [
-            {"value": str(o.get("id")), "label": fmt.text(o.get("name"))}
-            for o in fmt.nodes(data.get("organizations"))
-        ]
+        await self._load_choices()
 
     async def _save_alias(self, alias: dict[str, str], *, confirm: bool) -> Any:
         op = queries.create_alias(

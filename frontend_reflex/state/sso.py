@@ -11,6 +11,7 @@ import reflex as rx
 from frontend_reflex import api, fmt, queries
 from frontend_reflex.api import ApiError
 from frontend_reflex.state.base import AuthState
+from frontend_reflex.state.choices import Choices, known, with_kept
 from frontend_reflex.state.entity import Confirmable
 from frontend_reflex.validate import FormError, checked, optional, required
 
@@ -110,10 +111,13 @@ def rule_fields(form: Mapping[str, Any]) -> dict[str, Any]:
     return fields
 
 
-class SsoState(Confirmable, AuthState):
+class SsoState(Choices, Confirmable, AuthState):
+    """The provider form and the rules; both organization selects offer the same first
+    organizations by name with a Find box (``Choices``), the stored default organization and
+    the rule form's pick kept among them."""
+
     sso: dict[str, str] = provider_view(None, gateway="", dashboard="")
     sso_rules: list[dict[str, str]] = []
-    sso_orgs: list[dict[str, str]] = []
     sso_error: str = ""
     sso_ok: str = ""
     rule_error: str = ""
@@ -136,12 +140,18 @@ class SsoState(Confirmable, AuthState):
             data.get("ssoProvider"), gateway=api.gateway_url(), dashboard=self.router.url.origin
         )
         self.sso_rules = [rule_row(r) for r in data.get("ssoRules") or []]
-        self.sso_orgs = [
-            {"value": str(o.get("id")), "label": fmt.text(o.get("name"))}
-            for o in fmt.nodes(data.get("organizations"))
-        ]
+        await self._load_choices()
         self.sso_key = str(int(self.sso_key) + 1)
         return None
+
+    async def _load_choices(self) -> None:
+        """The rule form's pick (``Choices``) and the stored default organization stay offered."""
+        await super()._load_choices()
+        try:
+            kept = await known(self, "org", self.sso["default_org"], self.choice_options)
+        except ApiError:
+            return
+        self.choice_options = with_kept(self.choice_options, kept)
 
     @rx.event
     async def save(self, form: dict[str, Any]) -> Any:
