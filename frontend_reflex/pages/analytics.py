@@ -10,6 +10,7 @@ from frontend_reflex.components import charts
 from frontend_reflex.components.common import SELECT_STYLE, error_text, loading, section, stat_card
 from frontend_reflex.components.layout import shell
 from frontend_reflex.components.ranges import range_picker
+from frontend_reflex.components.table import pager_of
 from frontend_reflex.state.analytics import COLUMNS, DIMENSIONS, AnalyticsState
 
 S = AnalyticsState
@@ -72,10 +73,10 @@ def breakdown_table() -> rx.Component:
                 ),
             ),
             rx.cond(
-                S.total.length() > 0,  # type: ignore[attr-defined]
+                S.sum_row.length() > 0,  # type: ignore[attr-defined]
                 rx.table.row(
                     rx.table.row_header_cell("Total"),
-                    *_cells(S.total),
+                    *_cells(S.sum_row),
                     font_weight="bold",
                     id="analytics-total",
                 ),
@@ -89,7 +90,7 @@ def breakdown_table() -> rx.Component:
 
 
 def page() -> rx.Component:
-    t = S.total
+    t = S.sum_row
     return shell(
         "Analytics",
         rx.flex(
@@ -123,7 +124,7 @@ def page() -> rx.Component:
             "Spend and requests by " + S.dimension_label.lower(),  # type: ignore[attr-defined]
             charts.group_chart(S.chart, "No requests in this window."),
             rx.hstack(
-                rx.text(S.groups_note, size="1", color_scheme="gray"),
+                pager_of(S, "analytics-pager"),
                 rx.spacer(),
                 rx.button(
                     rx.icon("download", size=14),
@@ -138,9 +139,11 @@ def page() -> rx.Component:
             ),
             breakdown_table(),
             description=(
-                "Click a column to sort. Cost counts requests with a known price; requests "
-                "without one are shown as unknown, never as $0. p50/p95 latency: per model and "
-                "provider. Tags: a request with several tags counts under each."
+                "Click a column to sort every group by it (the chart shows the costliest). The "
+                "CSV holds every group, not just this page. Cost counts requests with a known "
+                "price; requests without one are shown as unknown, never as $0. p50/p95 "
+                "latency: per model and provider. Tags: a request with several tags counts "
+                "under each."
             ),
         ),
         section(

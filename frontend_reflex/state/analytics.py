@@ -1,5 +1,6 @@
 """Analytics: spend and requests by model, provider, user, app, key, organization or tag over a
-date range, as a chart, a sortable table with totals and a CSV (``analytics`` in GraphQL).
+date range, as a chart, a table paged and sorted by the API with totals, and a CSV of every
+group (``analytics`` in GraphQL).
 
 Every role may open it: the gateway answers members with their own requests and org_admins with
 their organization's, so the page needs no scoping of its own.
@@ -17,6 +18,7 @@ import reflex as rx
 from frontend_reflex import fmt, queries
 from frontend_reflex.api import ApiError
 from frontend_reflex.state.base import AuthState
+from frontend_reflex.state.pager import Page, ServerList
 from frontend_reflex.state.ranges import RangeState
 
 DIMENSIONS: list[tuple[str, str]] = [
@@ -148,17 +150,40 @@ def csv_text(dimension: str, rows: Sequence[dict[str, str]], total: Mapping[str,
     return out.getvalue()
 
 
-class AnalyticsState(RangeState, AuthState):
+#: The API's sort column of each table column (``AnalyticsSort``: <COLUMN>_DESC / _ASC).
+SORT_NAMES = {
+    "label": "LABEL",
+    "requests": "REQUESTS",
+    "errors": "ERRORS",
+    "error_rate": "ERROR_RATE",
+    "input": "INPUT_TOKENS",
+    "output": "OUTPUT_TOKENS",
+    "cost": "COST",
+    "p50": "P50",
+    "p95": "P95",
+}
+#: Groups per request when the CSV reads every page (the API's largest ``limit``).
+CSV_PAGE = 1000
+
+
+def api_sort(col: str, desc: bool) -> str:
+    """The ``AnalyticsSort`` value of a table column and direction."""
+    return f"{SORT_NAMES.get(col, 'COST')}_{'DESC' if desc else 'ASC'}"
+
+
+class AnalyticsState(RangeState, ServerList, AuthState):
+    """The table is one server page at a time (``ServerList`` with ``_page`` over
+    ``analytics(limit, offset, sort)``: a page's "cursor" is its offset) in the order of the
+    column clicked, sorted by the API; the charts, the totals and the series come from one
+    overview read of the top groups by cost."""
+
     dimension: str = "model"
-    rows: list[dict[str, str]] = []
-    total: dict[str, str] = {}
+    #: The Total line (every group, from the API).
+    sum_row: dict[str, str] = {}
     chart: list[dict[str, Any]] = []
     series: list[dict[str, Any]] = []
     sort_col: str = "cost"
     sort_desc: bool = True
-    groups_note: str = ""
-    loading: bool = False
-    error: str = ""
 
     @rx.var
     def dimension_label(self) -> str:
@@ -174,32 +199,48 @@ class AnalyticsState(RangeState, AuthState):
         yield
         yield await self._refresh()
 
+    def _row(self, node: dict[str, Any]) -> dict[str, str]:
+        return table_row(
+            str(node.get("key")),
+            str(node.get("label") or node.get("key")),
+            node.get("totals") or {},
+        )
+
+    async def _page(self, first: int, after: str) -> Page:
+        span = self._window()
+        if span is None:
+            return Page([], "", 0)
+        offset = int(after or 0)
+        op = queries.analytics_page(
+            self.dimension,
+            *span,
+            limit=first,
+            offset=offset,
+            sort=api_sort(self.sort_col, self.sort_desc),
+        )
+        result = (await self._gql(*op)).get("analytics") or {}
+        total = int(fmt.to_float(result.get("groupCount")))
+        following = str(offset + first) if offset + first < total else ""
+        return Page(list(result.get("groups") or []), following, total)
+
     async def _refresh(self) -> Any:
         span = self._window()
         if span is None:
             self.loading = False
             return None
         try:
-            data = await self._gql(*queries.analytics(self.dimension, *span, limit=500))
+            op = queries.analytics(self.dimension, *span, limit=CHART_GROUPS)
+            data = await self._gql(*op)
         except ApiError as exc:
             self.error = exc.message
             self.loading = False
             return self._on_api_error(exc)
         result = data.get("analytics") or {}
-        rows = rows_of(result)
-        self.rows = sort_rows(rows, self.sort_col, self.sort_desc)
-        self.total = table_row("TOTAL", "Total", result.get("total") or {}) if rows else {}
-        self.chart = chart_points(rows)
+        top = rows_of(result)
+        self.sum_row = table_row("TOTAL", "Total", result.get("total") or {}) if top else {}
+        self.chart = chart_points(top)
         self.series = series_points(result.get("series") or [], str(result.get("granularity")))
-        count = int(fmt.to_float(result.get("groupCount")))
-        self.groups_note = (
-            f"The {len(rows)} costliest of {count} groups; the total counts them all."
-            if count > len(rows)
-            else ""
-        )
-        self.error = ""
-        self.loading = False
-        return None
+        return await self._first_page()
 
     @rx.event
     async def set_dimension(self, value: str) -> Any:
@@ -209,17 +250,37 @@ class AnalyticsState(RangeState, AuthState):
         yield await self._refresh()
 
     @rx.event
-    def sort(self, col: str) -> None:
+    async def sort(self, col: str) -> Any:
+        """Page one in the column's order, as the API sorts every group (not just a page)."""
         if col == self.sort_col:
             self.sort_desc = not self.sort_desc
         else:
             self.sort_col, self.sort_desc = col, col != "label"
-        self.rows = sort_rows(self.rows, self.sort_col, self.sort_desc)
+        return await self._first_page()
+
+    async def _all_rows(self) -> list[dict[str, str]]:
+        """Every group in the table's order. There is no server CSV route for analytics, so
+        the CSV reads every page here, ``groupCount`` the bound (groups number a few
+        thousand at most: a handful of reads of ``CSV_PAGE``)."""
+        rows: list[dict[str, str]] = []
+        after = ""
+        while True:
+            page = await self._page(CSV_PAGE, after)
+            rows.extend(self._row(n) for n in page.nodes)
+            if not page.next_cursor or not page.nodes or len(rows) >= page.total:
+                return rows
+            after = page.next_cursor
 
     @rx.event
-    def download_csv(self) -> Any:
+    async def download_csv(self) -> Any:
+        """The whole table (every group, not just the page shown) and the Total line."""
+        try:
+            rows = await self._all_rows()
+        except ApiError as exc:
+            self.error = exc.message
+            return self._on_api_error(exc)
         name = f"analytics-{self.dimension}-{self.since_day}-to-{self.until_day}.csv"
-        text = csv_text(self.dimension, self.rows, self.total)
+        text = csv_text(self.dimension, rows, self.sum_row)
         return rx.download(data=text, filename=name, mime_type="text/csv")
 
     @rx.event

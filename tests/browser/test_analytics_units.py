@@ -92,3 +92,13 @@ def test_permissions_come_from_the_authorization_table() -> None:
     assert "org_admin" in permissions.roles("Mutation.deleteModelAlias")
     assert permissions.roles("Mutation.deleteModelAlias", global_row=True) == ["super_admin"]
     assert permissions.roles("Mutation.noSuchThing") == []
+
+
+def test_every_sortable_column_is_an_api_sort() -> None:
+    from backend.graphql.analytics import AnalyticsSort
+    from frontend_reflex.state.analytics import COLUMNS, api_sort
+
+    names = {m.name for m in AnalyticsSort}
+    for col in ["label", *(c for c, _ in COLUMNS)]:
+        assert {api_sort(col, True), api_sort(col, False)} <= names, col
+    assert api_sort("cost", True) == "COST_DESC"

@@ -9,7 +9,9 @@ and one request made with the official OpenAI SDK) are seeded first, more than o
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -120,24 +122,26 @@ def label(start: int, shown: int, total: int) -> str:
     return f"{start + 1:,}–{start + shown:,} of {total:,}"
 
 
-def expect_rows(page: Page, table: str, values: list[str]) -> None:
-    """The table shows exactly ``values``, one a row, in this order."""
-    rows = page.locator(f"#{table} tbody tr")
+def expect_rows(page: Page, table: str, values: list[str], row: str = "tr") -> None:
+    """The table shows exactly ``values``, one a row (``row``: which rows count), in order."""
+    rows = page.locator(f"#{table} tbody {row}")
     expect(rows).to_have_count(len(values))
     for i, value in enumerate(values):
         expect(rows.nth(i)).to_contain_text(value)
 
 
-def check_pages(page: Page, table: str, pager: str, total: int, pages: list[Any]) -> None:
+def check_pages(
+    page: Page, table: str, pager: str, total: int, pages: list[Any], row: str = "tr"
+) -> None:
     first, second = pages
     expect(page.locator(f"#{pager}-label")).to_have_text(label(0, len(first), total))
-    expect_rows(page, table, first)
+    expect_rows(page, table, first, row)
     page.click(f"#{pager}-next")
     expect(page.locator(f"#{pager}-label")).to_have_text(label(PAGE, len(second), total))
-    expect_rows(page, table, second)
+    expect_rows(page, table, second, row)
     page.click(f"#{pager}-prev")
     expect(page.locator(f"#{pager}-label")).to_have_text(label(0, len(first), total))
-    expect_rows(page, table, first)
+    expect_rows(page, table, first, row)
 
 
 @pytest.mark.parametrize("route", list(LISTS))
@@ -361,3 +365,111 @@ def test_dlp_protections_page_on_the_server_with_the_true_total(
 
     open_page(admin, f"{stack.url}/dlp", "DLP")
     check_pages(admin, "dlp-table", "dlp-pager", total, [shown(one["nodes"]), shown(two["nodes"])])
+
+
+@pytest.fixture(scope="module")
+def many_orgs(api: Gql, seed: Seed, crowd: Crowd) -> dict[str, Any]:
+    """More organizations than a select offers, one named to sort after all of them."""
+    from frontend_reflex.state.choices import OPTION_LIMIT
+
+    org = "mutation($i: CreateOrganizationInput!) { createOrganization(input: $i) { id name } }"
+    total = api("{ organizations(first: 1) { totalCount } }")["organizations"]["totalCount"]
+    for n in range(max(0, OPTION_LIMIT + 1 - total)):
+        api(org, {"i": {"name": f"Pg more {seed.tag} {n:02d}", "slug": f"pgm-{seed.tag}-{n:02d}"}})
+    last = {"name": f"zz scope {seed.tag}", "slug": f"zz-scope-{seed.tag}"}
+    made: dict[str, Any] = api(org, {"i": last})["createOrganization"]
+    return made
+
+
+def test_alias_scope_select_is_bounded_searchable_and_keeps_the_pick(
+    admin: Page, stack: Stack, api: Gql, seed: Seed, many_orgs: dict[str, Any]
+) -> None:
+    from frontend_reflex.state.choices import OPTION_LIMIT
+
+    orgs = api("{ organizations(first: 1) { totalCount } }")["organizations"]["totalCount"]
+    assert orgs > OPTION_LIMIT
+    open_page(admin, f"{stack.url}/router", "Model Router")
+    select = admin.locator("#alias-scope")
+    # "global" and the first 50 by name, never every organization; the note says how many.
+    expect(select.locator("option")).to_have_count(OPTION_LIMIT + 1)
+    expect(admin.locator("#alias-scope-note")).to_contain_text(f"of {orgs:,} organizations")
+    assert many_orgs["name"] not in [o.inner_text() for o in select.locator("option").all()]
+    # Find reaches the one beyond them; picked, it stays offered and chosen as Find moves on.
+    admin.fill("#alias-scope-find", many_orgs["name"])
+    expect(select.locator("option")).to_have_count(2)
+    admin.select_option("#alias-scope", str(many_orgs["id"]))
+    other = f"Pg org {seed.tag} 03"
+    admin.fill("#alias-scope-find", other)
+    expect(select.locator("option")).to_have_count(3)  # global, the pick, the one found
+    expect(select).to_have_value(str(many_orgs["id"]))
+    expect(select.locator("option").nth(2)).to_have_text(other)
+    requested = f"pg-scope-{seed.tag}"
+    admin.fill("#alias-requested", requested)
+    admin.fill("#alias-target", "openai/gpt-4o-mini")
+    admin.click("#create-alias")
+    expect(admin.locator(".sb-ok")).to_contain_text(f"{requested} → openai/gpt-4o-mini saved")
+    doc = "{ modelAliases { requestedModel organization { id } } }"
+    mine = [a for a in api(doc)["modelAliases"] if a["requestedModel"] == requested]
+    assert mine == [{"requestedModel": requested, "organization": {"id": many_orgs["id"]}}]
+
+
+def test_sso_organization_selects_are_bounded_and_searchable(
+    admin: Page, stack: Stack, api: Gql, seed: Seed, many_orgs: dict[str, Any]
+) -> None:
+    from frontend_reflex.state.choices import OPTION_LIMIT
+
+    open_page(admin, f"{stack.url}/settings", "Gateway Settings")
+    for select_id in ("sso-default-org", "sso-rule-org"):
+        # "(none)" and the first 50 by name.
+        expect(admin.locator(f"#{select_id} option")).to_have_count(OPTION_LIMIT + 1)
+    admin.fill("#sso-rule-org-find", many_orgs["name"])
+    expect(admin.locator("#sso-rule-org option")).to_have_count(2)
+    admin.select_option("#sso-rule-org", str(many_orgs["id"]))
+    admin.fill("#sso-rule-org-find", f"Pg org {seed.tag} 03")
+    expect(admin.locator("#sso-rule-org option")).to_have_count(3)
+    expect(admin.locator("#sso-rule-org")).to_have_value(str(many_orgs["id"]))
+
+
+ANALYTICS = """query($s: DateTime!, $u: DateTime!, $o: Int!, $l: Int!, $sort: AnalyticsSort!) {
+  analytics(dimension: USER, since: $s, until: $u, limit: $l, offset: $o, sort: $sort) {
+    groupCount groups { key label } } }"""
+
+
+def analytics_pages(api: Gql, sort: str, limit: int = PAGE) -> tuple[int, list[list[str]]]:
+    """The Analytics page's window (its default, last 7 days): two pages of users in ``sort``."""
+    since, until = ranges.window("7d", now=dt.datetime.now(dt.UTC))
+    window = {"s": since.isoformat(), "u": until.isoformat(), "l": limit, "sort": sort}
+    pages = [api(ANALYTICS, {**window, "o": o})["analytics"] for o in (0, limit)]
+    return pages[0]["groupCount"], [[g["label"] for g in p["groups"]] for p in pages]
+
+
+def test_analytics_table_pages_and_sorts_on_the_server(
+    admin: Page, stack: Stack, api: Gql, seed: Seed
+) -> None:
+    deadline = time.monotonic() + 20
+    while True:  # every seeded request in the rollups the page reads
+        total, pages = analytics_pages(api, "COST_DESC", limit=1000)
+        if sum(seed.tag in n for n in pages[0]) == SEEDED or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert total > PAGE, total
+    total, pages = analytics_pages(api, "COST_DESC")
+    open_page(admin, f"{stack.url}/analytics", "Analytics")
+    admin.select_option("#analytics-dimension", "user")
+    row = "tr.sb-analytics-row"  # the Total line is not a group
+    check_pages(admin, "analytics-table", "analytics-pager", total, pages, row)
+    # Another column: the API orders every group by it, page one shown.
+    admin.click(".sb-sort-label")
+    same, by_name = analytics_pages(api, "LABEL_ASC")
+    assert same == total and by_name[0] != pages[0]
+    expect(admin.locator("#analytics-pager-label")).to_have_text(label(0, PAGE, total))
+    expect_rows(admin, "analytics-table", by_name[0], row)
+    admin.click("#analytics-pager-next")
+    expect_rows(admin, "analytics-table", by_name[1], row)
+    # The CSV holds every group (not just the page), in that order, and the Total line.
+    with admin.expect_download() as download:
+        admin.click("#analytics-csv")
+    text = open(download.value.path(), encoding="utf-8").read()
+    table = list(csv.DictReader(io.StringIO(text)))
+    _, whole = analytics_pages(api, "LABEL_ASC", limit=1000)
+    assert [t["label"] for t in table] == [*whole[0], "Total"]
