@@ -11,36 +11,20 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
 from tortoise import connections
 
 from backend.data import daily, windows
-from backend.data.db import close_db, init_db
 from backend.data.events import LocalBus
 from backend.data.log_record import LogRecord
 from backend.data.log_writer import LogWriter
 from backend.data.models.daily import ModelDaily, UsageDaily, UserDaily
 from backend.data.models.logs import KeyRollup, UsageRollup
-from tests.dbutil import create_database, drop_database, migrate_fresh
 
 T0 = dt.datetime(2026, 3, 10, 12, 30, tzinfo=dt.UTC)
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[str]:
-    url = await create_database(tmp_path)
-    await migrate_fresh(url)
-    await init_db(url)
-    try:
-        yield url
-    finally:
-        await close_db()
-        await drop_database(url)
 
 
 def _records(n: int = 240, every: dt.timedelta = dt.timedelta(minutes=24)) -> list[LogRecord]:

@@ -4,21 +4,16 @@ throttled use written later rather than lost, never moved backwards."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
-from pathlib import Path
 
-import pytest
 from tortoise.transactions import in_transaction
 
 from backend.data import last_used
-from backend.data.db import close_db, init_db
 from backend.data.events import LocalBus
 from backend.data.last_used import LastUsed
 from backend.data.log_record import LogRecord
 from backend.data.log_writer import LogWriter
 from backend.data.models.keys import ApiKey
 from backend.data.models.tenancy import User
-from tests.dbutil import create_database, drop_database, migrate_fresh
 
 T0 = dt.datetime(2026, 3, 10, 12, 0, tzinfo=dt.UTC)
 
@@ -56,18 +51,6 @@ def test_one_write_per_key_per_interval_and_nothing_lost() -> None:
     used.note("sb-b", later + dt.timedelta(seconds=1))
     assert used.take() == {}
     assert used.take(force=True) == {"sb-b": later + dt.timedelta(seconds=1)}
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[str]:
-    url = await create_database(tmp_path)
-    await migrate_fresh(url)
-    await init_db(url)
-    try:
-        yield url
-    finally:
-        await close_db()
-        await drop_database(url)
 
 
 async def _key(prefix: str) -> ApiKey:

@@ -7,29 +7,11 @@ batch was refused with an error the writer took for an outage, and retried for g
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
-from pathlib import Path
 
-import pytest
-
-from backend.data.db import close_db, init_db
 from backend.data.events import LocalBus
 from backend.data.log_record import MAX_BODY_CHARS, LogRecord
 from backend.data.log_writer import LogWriter
 from backend.data.models.logs import RequestLog
-from tests.dbutil import create_database, drop_database, migrate_fresh
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[str]:
-    url = await create_database(tmp_path)
-    await migrate_fresh(url)
-    await init_db(url)
-    try:
-        yield url
-    finally:
-        await close_db()
-        await drop_database(url)
 
 
 async def test_oversized_bodies_are_clipped_when_written(db: str) -> None:

@@ -3,29 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
-from pathlib import Path
 
-import pytest
-
-from backend.data.db import close_db, init_db
 from backend.data.events import LocalBus
 from backend.data.log_record import LogRecord
 from backend.data.log_writer import LogWriter
 from backend.data.models.logs import RequestLog
-from tests.dbutil import create_database, drop_database, migrate_fresh
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[str]:
-    url = await create_database(tmp_path)
-    await migrate_fresh(url)
-    await init_db(url)
-    try:
-        yield url
-    finally:
-        await close_db()
-        await drop_database(url)
 
 
 async def test_odd_text_and_numbers_are_written_not_retried_forever(db: str) -> None:

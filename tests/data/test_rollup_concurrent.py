@@ -16,35 +16,17 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 
-import pytest
-
-from backend.data.db import close_db, init_db
 from backend.data.events import LocalBus
 from backend.data.log_record import LogRecord
 from backend.data.log_writer import LogWriter
 from backend.data.models.daily import UsageDaily
 from backend.data.models.logs import KeyRollup, MinuteStat, UsageRollup
-from tests.dbutil import create_database, drop_database, migrate_fresh
 
 T0 = dt.datetime(2026, 3, 10, 12, 30, tzinfo=dt.UTC)
 ROUNDS = 12
 PER_FLUSH = 5
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[str]:
-    url = await create_database(tmp_path)
-    await migrate_fresh(url)
-    await init_db(url)
-    try:
-        yield url
-    finally:
-        await close_db()
-        await drop_database(url)
 
 
 def _record(name: str) -> LogRecord:

@@ -12,15 +12,10 @@ second pass.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
-import pytest
-
 from backend.data import histogram, log_writer
-from backend.data.db import close_db, init_db
 from backend.data.events import LocalBus
 from backend.data.log_record import LogRecord
 from backend.data.log_writer import LogWriter
@@ -32,22 +27,9 @@ from backend.data.models.logs import (
     TagRollup,
     UsageRollup,
 )
-from tests.dbutil import create_database, drop_database, migrate_fresh
 
 T0 = dt.datetime(2026, 3, 10, 11, 58, 59, 999_999, tzinfo=dt.UTC)
 LONG_MODEL = "m" * 500
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[str]:
-    url = await create_database(tmp_path)
-    await migrate_fresh(url)
-    await init_db(url)
-    try:
-        yield url
-    finally:
-        await close_db()
-        await drop_database(url)
 
 
 def _records(n: int, first: int) -> list[LogRecord]:

@@ -8,34 +8,18 @@ rollup table, not two per key. SQLite by default, PostgreSQL in the suite's seco
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
 from tortoise import connections
 
-from backend.data.db import close_db, init_db
 from backend.data.events import LocalBus
 from backend.data.log_record import LogRecord
 from backend.data.log_writer import LogWriter
 from backend.data.models.logs import MinuteStat, UsageRollup
-from tests.dbutil import create_database, drop_database, migrate_fresh
 
 USERS = 300
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[str]:
-    url = await create_database(tmp_path)
-    await migrate_fresh(url)
-    await init_db(url)
-    try:
-        yield url
-    finally:
-        await close_db()
-        await drop_database(url)
 
 
 def _record(i: int, user: int, when: dt.datetime, cost: str) -> LogRecord:
