@@ -48,22 +48,44 @@ class AnalyticsDimension(Enum):
     )
 )
 class AnalyticsSort(Enum):
-    COST_DESC = "cost_desc"
-    COST_ASC = "cost_asc"
-    REQUESTS_DESC = "requests_desc"
-    REQUESTS_ASC = "requests_asc"
-    ERRORS_DESC = "errors_desc"
-    ERRORS_ASC = "errors_asc"
-    ERROR_RATE_DESC = "error_rate_desc"
-    ERROR_RATE_ASC = "error_rate_asc"
-    INPUT_TOKENS_DESC = "input_tokens_desc"
-    INPUT_TOKENS_ASC = "input_tokens_asc"
-    OUTPUT_TOKENS_DESC = "output_tokens_desc"
-    OUTPUT_TOKENS_ASC = "output_tokens_asc"
-    P50_DESC = "p50_desc"
-    P50_ASC = "p50_asc"
-    P95_DESC = "p95_desc"
-    P95_ASC = "p95_asc"
+    COST_DESC = strawberry.enum_value("cost_desc", description="By cost, highest first.")
+    COST_ASC = strawberry.enum_value("cost_asc", description="By cost, lowest first.")
+    REQUESTS_DESC = strawberry.enum_value(
+        "requests_desc", description="By requests, highest first."
+    )
+    REQUESTS_ASC = strawberry.enum_value("requests_asc", description="By requests, lowest first.")
+    ERRORS_DESC = strawberry.enum_value(
+        "errors_desc", description="By failed requests, highest first."
+    )
+    ERRORS_ASC = strawberry.enum_value(
+        "errors_asc", description="By failed requests, lowest first."
+    )
+    ERROR_RATE_DESC = strawberry.enum_value(
+        "error_rate_desc", description="By error rate, highest first."
+    )
+    ERROR_RATE_ASC = strawberry.enum_value(
+        "error_rate_asc", description="By error rate, lowest first."
+    )
+    INPUT_TOKENS_DESC = strawberry.enum_value(
+        "input_tokens_desc", description="By input tokens, highest first."
+    )
+    INPUT_TOKENS_ASC = strawberry.enum_value(
+        "input_tokens_asc", description="By input tokens, lowest first."
+    )
+    OUTPUT_TOKENS_DESC = strawberry.enum_value(
+        "output_tokens_desc", description="By output tokens, highest first."
+    )
+    OUTPUT_TOKENS_ASC = strawberry.enum_value(
+        "output_tokens_asc", description="By output tokens, lowest first."
+    )
+    P50_DESC = strawberry.enum_value("p50_desc", description="By median latency, highest first.")
+    P50_ASC = strawberry.enum_value("p50_asc", description="By median latency, lowest first.")
+    P95_DESC = strawberry.enum_value(
+        "p95_desc", description="By 95th percentile latency, highest first."
+    )
+    P95_ASC = strawberry.enum_value(
+        "p95_asc", description="By 95th percentile latency, lowest first."
+    )
     LABEL_ASC = strawberry.enum_value("label_asc", description="By label, A to Z.")
     LABEL_DESC = strawberry.enum_value("label_desc", description="By label, Z to A.")
 
