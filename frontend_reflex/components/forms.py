@@ -16,6 +16,11 @@ def role_select(default: Any = "member", **props: Any) -> rx.Component:
     return native_select("role", "Role", ROLES, default=default, **props)
 
 
+#: Owner of a Find box inside a form: an ``id`` no form has, so the box belongs to no form and
+#: Enter in it narrows the options instead of submitting the half-filled form around it.
+DETACHED: dict[str, Any] = {"form": "sb-find-detached"}
+
+
 def find_box(state: Any, placeholder: str, box_id: str, width: str = "13em") -> rx.Component:
     """The "Find" box of a bounded select (``state.choices``): narrows its options through the
     API's search as one types; it is not a filter and sends nothing with its form."""
@@ -26,6 +31,7 @@ def find_box(state: Any, placeholder: str, box_id: str, width: str = "13em") -> 
             placeholder=placeholder,
             id=box_id,
             width=width,
+            custom_attrs=DETACHED,
         ),
         debounce_timeout=300,
     )

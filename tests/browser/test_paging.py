@@ -398,17 +398,21 @@ def test_alias_scope_select_is_bounded_searchable_and_keeps_the_pick(
     admin.fill("#alias-scope-find", many_orgs["name"])
     expect(select.locator("option")).to_have_count(2)
     admin.select_option("#alias-scope", str(many_orgs["id"]))
-    other = f"Pg org {seed.tag} 03"
-    admin.fill("#alias-scope-find", other)
-    expect(select.locator("option")).to_have_count(3)  # global, the pick, the one found
-    expect(select).to_have_value(str(many_orgs["id"]))
-    expect(select.locator("option").nth(2)).to_have_text(other)
     requested = f"pg-scope-{seed.tag}"
     admin.fill("#alias-requested", requested)
     admin.fill("#alias-target", "openai/gpt-4o-mini")
+    # Enter in Find narrows; it does not submit the alias form around it.
+    other = f"Pg org {seed.tag} 03"
+    admin.fill("#alias-scope-find", other)
+    admin.press("#alias-scope-find", "Enter")
+    expect(select.locator("option")).to_have_count(3)  # global, the pick, the one found
+    expect(select).to_have_value(str(many_orgs["id"]))
+    expect(select.locator("option").nth(2)).to_have_text(other)
+    doc = "{ modelAliases { requestedModel organization { id } } }"
+    assert requested not in [a["requestedModel"] for a in api(doc)["modelAliases"]]
+    expect(admin.locator("#alias-requested")).to_have_value(requested)
     admin.click("#create-alias")
     expect(admin.locator(".sb-ok")).to_contain_text(f"{requested} → openai/gpt-4o-mini saved")
-    doc = "{ modelAliases { requestedModel organization { id } } }"
     mine = [a for a in api(doc)["modelAliases"] if a["requestedModel"] == requested]
     assert mine == [{"requestedModel": requested, "organization": {"id": many_orgs["id"]}}]
 
