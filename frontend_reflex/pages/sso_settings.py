@@ -17,9 +17,10 @@ from frontend_reflex.components.forms import (
     submit,
 )
 from frontend_reflex.components.table import data_table
-from frontend_reflex.state.sso import SsoState
+from frontend_reflex.state.sso import SsoDefaultOrgState, SsoState
 
 S = SsoState
+D = SsoDefaultOrgState
 RULE_ROLES = ROLES
 
 
@@ -76,17 +77,18 @@ def provider_form() -> rx.Component:
                     id="sso-default-role",
                     key=S.sso_key + "role",
                 ),
+                # Held by its own state (the stored default, kept offered as Find moves on).
                 native_select(
                     "default_org",
                     "Organization when no rule matches",
-                    dynamic=S.choice_options,
-                    default=S.sso["default_org"],
+                    dynamic=D.choice_options,
+                    default=None,
+                    value=D.choice_pick,
                     blank="(none)",
                     id="sso-default-org",
-                    key=S.sso_key + "org",
-                    on_change=S.pick_choice,
+                    on_change=D.pick_choice,
                 ),
-                find_box(S, "Find organization", "sso-default-org-find", "11em"),
+                find_box(D, "Find organization", "sso-default-org-find", "11em"),
                 checkbox(
                     "verified",
                     "Require a verified email",
@@ -106,7 +108,7 @@ def provider_form() -> rx.Component:
                 wrap="wrap",
                 spacing="3",
             ),
-            choice_note(S, "sso-default-org-note"),
+            choice_note(D, "sso-default-org-note"),
             rx.text(
                 "Redirect URI to register at the provider: ",
                 rx.code(S.sso["callback_url"], id="sso-callback"),

@@ -11,7 +11,7 @@ import reflex as rx
 from frontend_reflex import api, fmt, queries
 from frontend_reflex.api import ApiError
 from frontend_reflex.state.base import AuthState
-from frontend_reflex.state.choices import Choices, known, with_kept
+from frontend_reflex.state.choices import Choices
 from frontend_reflex.state.entity import Confirmable
 from frontend_reflex.validate import FormError, checked, optional, required
 
@@ -112,9 +112,9 @@ def rule_fields(form: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class SsoState(Choices, Confirmable, AuthState):
-    """The provider form and the rules; both organization selects offer the same first
-    organizations by name with a Find box (``Choices``), the stored default organization and
-    the rule form's pick kept among them."""
+    """The provider form and the rules; the rule form's organization select offers the first
+    organizations by name with a Find box (``Choices``), its pick kept among them. The provider
+    form's default organization has its own select and Find box (``SsoDefaultOrgState``)."""
 
     sso: dict[str, str] = provider_view(None, gateway="", dashboard="")
     sso_rules: list[dict[str, str]] = []
@@ -142,16 +142,7 @@ class SsoState(Choices, Confirmable, AuthState):
         self.sso_rules = [rule_row(r) for r in data.get("ssoRules") or []]
         await self._load_choices()
         self.sso_key = str(int(self.sso_key) + 1)
-        return None
-
-    async def _load_choices(self) -> None:
-        """The rule form's pick (``Choices``) and the stored default organization stay offered."""
-        await super()._load_choices()
-        try:
-            kept = await known(self, "org", self.sso["default_org"], self.choice_options)
-        except ApiError:
-            return
-        self.choice_options = with_kept(self.choice_options, kept)
+        return SsoDefaultOrgState.show(self.sso["default_org"])
 
     @rx.event
     async def save(self, form: dict[str, Any]) -> Any:
@@ -197,3 +188,15 @@ class SsoState(Choices, Confirmable, AuthState):
             return self._on_api_error(exc)
         self.rule_error = ""
         return await self._fetch()
+
+
+class SsoDefaultOrgState(Choices, AuthState):
+    """The provider form's "Organization when no rule matches": its own first organizations by
+    name and Find box (typing in the rules' Find box leaves it alone), the stored default kept
+    offered and chosen."""
+
+    @rx.event
+    async def show(self, stored_org: str) -> None:
+        """After each load of the settings: the stored default is the pick."""
+        self.choice_pick = stored_org
+        await self._load_choices()

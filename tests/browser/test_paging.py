@@ -432,6 +432,14 @@ def test_sso_organization_selects_are_bounded_and_searchable(
     admin.fill("#sso-rule-org-find", f"Pg org {seed.tag} 03")
     expect(admin.locator("#sso-rule-org option")).to_have_count(3)
     expect(admin.locator("#sso-rule-org")).to_have_value(str(many_orgs["id"]))
+    # Each select has its own Find: the rules' search left the default organization's alone.
+    expect(admin.locator("#sso-default-org-find")).to_have_value("")
+    expect(admin.locator("#sso-default-org option")).to_have_count(OPTION_LIMIT + 1)
+    admin.fill("#sso-default-org-find", many_orgs["name"])
+    expect(admin.locator("#sso-default-org option")).to_have_count(2)
+    admin.select_option("#sso-default-org", str(many_orgs["id"]))
+    expect(admin.locator("#sso-rule-org-find")).to_have_value(f"Pg org {seed.tag} 03")
+    expect(admin.locator("#sso-rule-org option")).to_have_count(3)
 
 
 ANALYTICS = """query($s: DateTime!, $u: DateTime!, $o: Int!, $l: Int!, $sort: AnalyticsSort!) {

@@ -106,8 +106,15 @@ def test_admin_sets_up_sso_on_the_settings_page(
     admin.fill("#sso-issuer", provider.issuer)
     admin.fill("#sso-secret", CLIENT_SECRET)
     admin.fill("#sso-scopes", "openid email profile groups")
+    admin.select_option("#sso-default-org", label=ORG)
     admin.click("#save-sso")
     expect(admin.locator(".sb-ok")).to_contain_text("Single sign-on saved")
+    # Drawn again from what was stored: the default organization stays chosen, also after an
+    # unsaved change and a fresh load of the page.
+    expect(admin.locator("#sso-default-org option:checked")).to_have_text(ORG)
+    admin.select_option("#sso-default-org", "")
+    open_page(admin, stack, "/settings", "Gateway Settings")
+    expect(admin.locator("#sso-default-org option:checked")).to_have_text(ORG)
     expect(admin.locator("#sso-secret")).to_have_value("")
     expect(admin.get_by_text("••••" + CLIENT_SECRET[-4:])).to_be_visible()
     expect(admin.locator("#sso-callback")).to_have_text(stack.gateway.url + "/auth/oidc/callback")
