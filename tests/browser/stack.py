@@ -15,7 +15,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -188,6 +188,26 @@ class Stack:
     @property
     def url(self) -> str:
         return self.dashboard.url
+
+
+class Gql:
+    """GraphQL over HTTP as an automation script would call it, signed in as ``email`` (the
+    tests' setup, and the answers pages are compared with); an error in the answer fails."""
+
+    def __init__(self, url: str, email: str = ADMIN_EMAIL, password: str = ADMIN_PASSWORD) -> None:
+        self.url = f"{url}/graphql"
+        doc = "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }"
+        self.token = ""
+        self.token = self(doc, {"e": email, "p": password})["login"]["token"]
+
+    def __call__(self, doc: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        headers = {"authorization": f"Bearer {self.token}"} if self.token else {}
+        body = httpx.post(
+            self.url, json={"query": doc, "variables": variables or {}}, headers=headers, timeout=30
+        ).json()
+        assert not body.get("errors"), body["errors"]
+        data: dict[str, Any] = body["data"]
+        return data
 
 
 def sign_in(page: Page, base_url: str, email: str, password: str) -> None:

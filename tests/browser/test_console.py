@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-import httpx
 import openai
 import pytest
 from playwright.sync_api import Browser, Page, expect
@@ -28,7 +27,7 @@ from playwright.sync_api import Browser, Page, expect
 from backend.graphql import authz
 from frontend_reflex import fmt, permissions
 from frontend_reflex.components.layout import NAV
-from tests.browser.stack import ADMIN_EMAIL, ADMIN_PASSWORD, SHOTS, Stack, sign_in
+from tests.browser.stack import ADMIN_EMAIL, ADMIN_PASSWORD, SHOTS, Gql, Stack, sign_in
 from tests.fakes.base import Reply
 
 PASSWORD = "console-password-42"
@@ -57,25 +56,6 @@ OVERFLOW_JS = """
   return {scrollWidth: document.documentElement.scrollWidth, vw, offenders: out.slice(0, 8)};
 }
 """
-
-
-class Gql:
-    """GraphQL over HTTP as an automation script would call it (setup and reading the logs)."""
-
-    def __init__(self, url: str, email: str, password: str) -> None:
-        self.url = f"{url}/graphql"
-        doc = "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }"
-        self.token = ""
-        self.token = self(doc, {"e": email, "p": password})["login"]["token"]
-
-    def __call__(self, doc: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
-        headers = {"authorization": f"Bearer {self.token}"} if self.token else {}
-        body = httpx.post(
-            self.url, json={"query": doc, "variables": variables or {}}, headers=headers, timeout=30
-        ).json()
-        assert not body.get("errors"), body["errors"]
-        data: dict[str, Any] = body["data"]
-        return data
 
 
 @dataclass

@@ -17,36 +17,16 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import openai
 import pytest
 from playwright.sync_api import Page, expect
 
 from frontend_reflex.state import ranges
-from tests.browser.stack import ADMIN_EMAIL, ADMIN_PASSWORD, Stack
+from tests.browser.stack import Gql, Stack
 from tests.fakes.base import Reply
 
 SEEDED = 27  # more than one page of 25
 PAGE = 25
-
-
-class Gql:
-    """GraphQL over HTTP with the admin's session (seeding, and the expected pages)."""
-
-    def __init__(self, url: str) -> None:
-        self.url = f"{url}/graphql"
-        self.token = ""
-        doc = "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }"
-        self.token = self(doc, {"e": ADMIN_EMAIL, "p": ADMIN_PASSWORD})["login"]["token"]
-
-    def __call__(self, doc: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
-        headers = {"authorization": f"Bearer {self.token}"} if self.token else {}
-        body = httpx.post(
-            self.url, json={"query": doc, "variables": variables or {}}, headers=headers, timeout=30
-        ).json()
-        assert not body.get("errors"), body["errors"]
-        data: dict[str, Any] = body["data"]
-        return data
 
 
 @dataclass
