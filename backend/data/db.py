@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from tortoise import Tortoise
+from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 from backend.data.models import MODEL_MODULES
 
@@ -69,6 +70,10 @@ async def migrate(database_url: str) -> None:
 async def init_db(database_url: str) -> None:
     # Tortoise 1.x keeps its context in a contextvar set by the task that calls init (the app's
     # lifespan); request tasks need the process-wide fallback to see it.
+    # Tortoise caches each model's INSERT/DELETE statements by connection name, not by dialect:
+    # a process that opens SQLite and then PostgreSQL as "default" (the benchmark's seed does)
+    # would send SQLite's "?" placeholders to PostgreSQL. A fresh init starts a fresh cache.
+    EXECUTOR_CACHE.clear()
     await Tortoise.init(config=tortoise_config(database_url), _enable_global_fallback=True)
 
 

@@ -9,6 +9,7 @@ table staying in ``db_scale.py``'s own output and ``benchmarks/README.md``.
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 import tempfile
@@ -45,10 +46,29 @@ def run(
             check=False,
             timeout=timeout,
         )
-        if not out.exists():
-            raise RuntimeError(done.stderr[-1500:])
-        results: list[dict[str, Any]] = json.loads(out.read_text())
-        return results
+        results: list[dict[str, Any]] = json.loads(out.read_text()) if out.exists() else []
+        return with_failures(results, dbs.split(","), done.stderr)
+
+
+def with_failures(
+    results: list[dict[str, Any]], dbs: list[str], stderr: str
+) -> list[dict[str, Any]]:
+    """``results`` plus ``{"db", "failed"}`` for each database asked for that has none (it
+    failed: ``db_scale.py`` said why on stderr, as ``<db>: FAILED: ...``), so the table says
+    so instead of leaving the database out."""
+    done = {r["db"] for r in results}
+    out = list(results)
+    for db in dbs:
+        if db in done:
+            continue
+        said = [
+            ln.split("FAILED:", 1)[1].strip()
+            for ln in stderr.splitlines()
+            if f"{db}: FAILED:" in ln
+        ]
+        tail = stderr.strip().splitlines()[-1:] or ["no output"]
+        out.append({"db": db, "failed": (said or tail)[-1][:300]})
+    return out
 
 
 def summarize(results: list[dict[str, Any]]) -> tuple[list[tuple[str, float]], str]:
@@ -56,6 +76,9 @@ def summarize(results: list[dict[str, Any]]) -> tuple[list[tuple[str, float]], s
     exports = []
     for r in results:
         name = NAMES.get(r["db"], r["db"])
+        if "failed" in r:
+            rows.append((f"{name}: not measured, the run failed ({r['failed']})", math.nan))
+            continue
         timed = [t for t in r["timings"] if t["ms"] is not None]
         errors = [t["name"] for t in r["timings"] if t["error"]]
         if timed:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -320,13 +321,14 @@ def _dashboard_rows(table: Table, extras: Extras) -> None:
         return
     short = extras.dashboard_rows < 10_000_000
     for name, ms in extras.dashboard:
+        failed = math.isnan(ms)  # that database's run failed (its name says why)
         table.add(
             Row(
                 scenario=scenario,
                 server=name,
-                throughput=f"{ms:,.1f} ms (median of rounds)",
+                throughput="—" if failed else f"{ms:,.1f} ms (median of rounds)",
                 target="≤ 250 ms" + (" (at 10,000,000 rows)" if short else ""),
-                met=verdict(None if short else ms <= 250),
+                met=verdict(False if failed else None if short else ms <= 250),
             )
         )
     if extras.dashboard_export:

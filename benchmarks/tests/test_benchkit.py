@@ -179,6 +179,25 @@ def test_table_is_markdown_with_one_label_per_group() -> None:
     assert lines[3].startswith("|  | gateway")
 
 
+def test_dashboard_row_says_which_database_failed() -> None:
+    """A database whose db_scale run failed is a failed row, not a row left out."""
+    from benchkit import dbscale
+    from benchkit.table import Extras, _dashboard_rows
+
+    sqlite = {"db": "sqlite", "timings": [{"name": "q", "ms": 12.5, "error": ""}], "export": {}}
+    stderr = '[bench] sqlite: seeded\n[bench] postgres: FAILED: OperationalError: near ","\n'
+    results = dbscale.with_failures([sqlite], ["sqlite", "postgres"], stderr)
+    assert results[1] == {"db": "postgres", "failed": 'OperationalError: near ","'}
+    rows, _ = dbscale.summarize(results)
+    table = Table()
+    _dashboard_rows(table, Extras(dashboard=rows, dashboard_rows=10_000_000))
+    sqlite_line, pg_line = table.markdown().splitlines()[2:4]
+    assert "SQLite: slowest of 1 queries" in sqlite_line and "12.5 ms" in sqlite_line
+    assert sqlite_line.rstrip(" |").endswith("✅")
+    assert "PostgreSQL: not measured, the run failed" in pg_line and 'near ","' in pg_line
+    assert pg_line.rstrip(" |").endswith("❌")
+
+
 def test_profile_fold_attributes_samples_to_components(tmp_path: Path) -> None:
     raw = tmp_path / "stacks.txt"
     root = "_run (<frozen runpy>:1);handle_chat (/work/main/backend/proxy/chat.py:40)"
