@@ -7,9 +7,9 @@ million rows, seconds. So the log is searched in time slices from the cursor out
 minutes, then 4x wider each time (20 min, 80 min, 5 h, 21 h, 3.5 days...), each slice one
 indexed range query limited to the rows still wanted, until the page is full, the log (or the
 filter's window) is exhausted, or the time budget would be overrun by the next slice (its cost
-estimated as the last one's x4, with a margin of x2). In the last case the page is *partial*: it holds every match
-newer than ``searched_to`` (none is skipped), ``has_next`` is true and its cursor resumes from
-``searched_to``, so the next page searches on from there.
+estimated as the last one's x4, with a margin of x2). In the last case the page is *partial*:
+it holds every match newer than ``searched_to`` (none is skipped), ``has_next`` is true and its
+cursor resumes from ``searched_to``, so the next page searches on from there.
 
 Counts work the same way (``count``): exact when the whole window was counted, else a lower
 bound with the time back to which it is exact. A ``deadline`` lets several searches of one
