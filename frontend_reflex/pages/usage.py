@@ -7,7 +7,7 @@ from typing import Any
 import reflex as rx
 
 from frontend_reflex.components.common import SELECT_STYLE, error_text, loading, ok_text, section
-from frontend_reflex.components.forms import choice_note, row_button
+from frontend_reflex.components.forms import choice_note, find_box, row_button
 from frontend_reflex.components.layout import shell
 from frontend_reflex.components.ranges import range_picker
 from frontend_reflex.components.table import data_table, num, pager, pager_of
@@ -86,16 +86,7 @@ def export_page() -> rx.Component:
         error_text(ExportState.error),
         loading(ExportState.loading),
         rx.hstack(
-            rx.debounce_input(
-                rx.input(
-                    value=ExportState.choice_search,
-                    on_change=ExportState.find_choices,
-                    placeholder="Find a user by name or email",
-                    id="export-find",
-                    width="16em",
-                ),
-                debounce_timeout=300,
-            ),
+            find_box(ExportState, "Find a user by name or email", "export-find", "16em"),
             rx.el.select(
                 rx.el.option("Pick a user…", value=""),
                 rx.foreach(
