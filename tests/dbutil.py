@@ -15,12 +15,14 @@ import os
 import shutil
 import tempfile
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
 import tortoise
 
-from backend.data.db import migrate
+from backend.data.db import close_db, init_db, migrate
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "backend" / "data" / "migrations"
 
@@ -45,6 +47,20 @@ async def create_database(tmp_dir: Path) -> str:
         head, _, _ = base.rpartition("/")
         return f"{head}/{name}"
     return f"sqlite:///{tmp_dir / f'sb-{uuid.uuid4().hex[:8]}.sqlite3'}"
+
+
+@asynccontextmanager
+async def initialised_database(tmp_dir: Path) -> AsyncIterator[str]:
+    """A fresh migrated database (``create_database``) with Tortoise initialised on it; closed
+    and dropped afterwards. Its URL is what the block gets."""
+    url = await create_database(tmp_dir)
+    await migrate_fresh(url)
+    await init_db(url)
+    try:
+        yield url
+    finally:
+        await close_db()
+        await drop_database(url)
 
 
 async def drop_database(url: str) -> None:

@@ -17,21 +17,16 @@ import pytest
 from budget_helpers import Budgets, Ids, RedisEnv
 from redis.asyncio import Redis
 
-from backend.data.db import close_db, init_db
 from backend.data.models.logs import SpendCounter
-from tests.dbutil import create_database, drop_database, migrate_fresh
+from tests.dbutil import initialised_database
 
 REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
 
 
 @pytest.fixture(scope="module")
 async def db(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
-    url = await create_database(tmp_path_factory.mktemp("budget"))
-    await migrate_fresh(url)
-    await init_db(url)
-    yield url
-    await close_db()
-    await drop_database(url)
+    async with initialised_database(tmp_path_factory.mktemp("budget")) as url:
+        yield url
 
 
 @pytest.fixture

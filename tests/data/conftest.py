@@ -8,17 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from backend.data.db import close_db, init_db
-from tests.dbutil import create_database, drop_database, migrate_fresh
+from tests.dbutil import initialised_database
 
 
 @pytest.fixture
 async def db(tmp_path: Path) -> AsyncIterator[str]:
-    url = await create_database(tmp_path)
-    await migrate_fresh(url)
-    await init_db(url)
-    try:
+    async with initialised_database(tmp_path) as url:
         yield url
-    finally:
-        await close_db()
-        await drop_database(url)

@@ -14,7 +14,7 @@ import pytest
 
 from backend.data.db import close_db, init_db
 from backend.data.models.tenancy import Organization
-from tests.dbutil import create_database, drop_database, migrate_fresh
+from tests.dbutil import initialised_database, migrate_fresh
 
 PG = os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
 
@@ -29,18 +29,10 @@ async def test_postgres_after_sqlite_in_one_process(tmp_path: Path) -> None:
     finally:
         await close_db()
 
-    pg_url = await create_database(tmp_path)
-    try:
-        await migrate_fresh(pg_url)
-        await init_db(pg_url)
-        try:
-            made = await Organization.create(name="On PostgreSQL", slug="on-postgres")
-            made.name = "Renamed"
-            await made.save()
-            assert [o.name for o in await Organization.all()] == ["Renamed"]
-            await made.delete()
-            assert await Organization.all().count() == 0
-        finally:
-            await close_db()
-    finally:
-        await drop_database(pg_url)
+    async with initialised_database(tmp_path):  # DATABASE_URL's server: PostgreSQL
+        made = await Organization.create(name="On PostgreSQL", slug="on-postgres")
+        made.name = "Renamed"
+        await made.save()
+        assert [o.name for o in await Organization.all()] == ["Renamed"]
+        await made.delete()
+        assert await Organization.all().count() == 0

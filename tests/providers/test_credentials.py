@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 from tortoise import Tortoise
 
-from backend.data.db import close_db, init_db
 from backend.data.models.settings import ProviderCredential
 from backend.providers.credentials import env_provider_configs, load_provider_configs, rotate_key
 from backend.security.crypto import (
@@ -22,7 +21,7 @@ from backend.security.crypto import (
     encrypt_secret,
     provider_aad,
 )
-from tests.dbutil import create_database, drop_database, migrate_fresh
+from tests.dbutil import initialised_database
 
 KEY = derive_key("credentials-test-secret-0123456789abcdef")
 OTHER_KEY = derive_key("another-secret-0123456789abcdef-xyz")
@@ -40,14 +39,8 @@ ENV = {
 
 @pytest.fixture(scope="module")
 async def database(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
-    url = await create_database(tmp_path_factory.mktemp("creds"))
-    await migrate_fresh(url)
-    await init_db(url)
-    try:
+    async with initialised_database(tmp_path_factory.mktemp("creds")) as url:
         yield url
-    finally:
-        await close_db()
-        await drop_database(url)
 
 
 @pytest.fixture(autouse=True)

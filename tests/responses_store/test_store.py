@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from backend.data.db import close_db, init_db
 from backend.data.events import EventBus, LocalBus, RedisBus
 from backend.data.models.responses import StoredResponse
 from backend.dlp.redact import Redactor
@@ -22,7 +21,7 @@ from backend.dlp.vault import Vault
 from backend.ir.errors import GatewayError
 from backend.responses_store import ResponseStore
 from backend.state.snapshot import KeyInfo, OrgInfo, Principal, UserInfo
-from tests.dbutil import create_database, drop_database, migrate_fresh, redis_url
+from tests.dbutil import initialised_database, redis_url
 
 TTL = 3600.0
 ALICE_EMAIL = "alice.private@example.com"
@@ -79,14 +78,8 @@ def user_item(text: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 async def database(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
-    url = await create_database(tmp_path_factory.mktemp("responses"))
-    await migrate_fresh(url)
-    await init_db(url)
-    try:
+    async with initialised_database(tmp_path_factory.mktemp("responses")) as url:
         yield url
-    finally:
-        await close_db()
-        await drop_database(url)
 
 
 @pytest.fixture
