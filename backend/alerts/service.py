@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import uuid
 from typing import Any
 
 import httpx
 
 from backend.alerts import messages
-from backend.alerts.deliveries import Deliveries
+from backend.alerts.deliveries import LEASE_S, Deliveries
 from backend.alerts.watch import AlertWatcher, fire
 from backend.data.models.alerts import AlertChannel, AlertDelivery
 
@@ -43,9 +44,16 @@ class Alerts:
         ]
 
     async def send_test(self, channel: AlertChannel) -> AlertDelivery:
-        """A test alert to ``channel``: recorded like any other, first attempt made now."""
+        """A test alert to ``channel``: recorded like any other, first attempt made now.
+
+        The row is stored leased (due only after ``LEASE_S``), so that this attempt, not a
+        delivery loop that happened to poll in between, is the one that claims it: the answer is
+        then the outcome of the send, never a row still pending. Should this instance die before
+        attempting, the row becomes due when the lease ends and a loop delivers it.
+        """
         alert = messages.test_alert(channel.name, uuid.uuid4().hex)
-        await fire(alert, [channel])
+        lease_end = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=LEASE_S)
+        await fire(alert, [channel], due=lease_end)
         row = await AlertDelivery.get(dedupe_key=alert.dedupe_key, channel_id=channel.id)
         return await self.deliveries.attempt(row)
 

@@ -250,9 +250,16 @@ class AlertWatcher:
         return out
 
 
-async def fire(alert: Alert, channels: list[AlertChannel]) -> int:
-    """One delivery row per channel, unless this alert already fired there; returns how many."""
+async def fire(
+    alert: Alert, channels: list[AlertChannel], *, due: dt.datetime | None = None
+) -> int:
+    """One delivery row per channel, unless this alert already fired there; returns how many.
+
+    ``due`` (default: now) is when a delivery loop may first take the row; a caller that makes
+    the first attempt itself passes a lease ahead, so that no loop claims the row before it.
+    """
     created = 0
+    first_attempt_at = due or dt.datetime.now(dt.UTC)
     for channel in channels:
         try:
             await AlertDelivery.create(
@@ -264,7 +271,7 @@ async def fire(alert: Alert, channels: list[AlertChannel]) -> int:
                 title=alert.title[:300],
                 text=alert.text,
                 payload=alert.details,
-                next_attempt_at=dt.datetime.now(dt.UTC),
+                next_attempt_at=first_attempt_at,
             )
         except IntegrityError:
             continue  # fired already (here or on another instance)

@@ -65,6 +65,19 @@ def delivery_row(d: Mapping[str, Any]) -> dict[str, str]:
     }
 
 
+def send_test_outcome(channel: str, delivery: Mapping[str, Any]) -> tuple[str, str]:
+    """(ok, error) messages for the answer of "send test"."""
+    status = queries.stored(delivery.get("status"))
+    error = delivery.get("lastError")
+    if status == "sent":
+        return f"Test alert delivered to {channel}.", ""
+    if status == "pending" and not error:
+        return f"Test alert to {channel} is queued; the Deliveries list shows when it is sent.", ""
+    if status == "pending":
+        return "", f"Test alert to {channel} failed: {error}; it is retried."
+    return "", f"Test alert to {channel} failed for good: {error or 'no reason given'}."
+
+
 def channel_fields(form: Mapping[str, Any]) -> dict[str, Any]:
     kind = optional(form, "kind") or "webhook"
     fields: dict[str, Any] = {"kind": kind, "enabled": checked(form, "enabled")}
@@ -181,14 +194,7 @@ class AlertsState(Confirmable, AuthState):
         except ApiError as exc:
             self.alert_error, self.alert_ok = exc.message, ""
             return self._on_api_error(exc)
-        sent = data.get("sendTestAlert") or {}
-        if queries.stored(sent.get("status")) == "sent":
-            self.alert_error, self.alert_ok = "", f"Test alert delivered to {name}."
-        else:
-            self.alert_ok = ""
-            self.alert_error = (
-                f"Test alert to {name} failed: {sent.get('lastError')}; it is retried."
-            )
+        self.alert_ok, self.alert_error = send_test_outcome(name, data.get("sendTestAlert") or {})
         return await self._fetch()
 
     @rx.event

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from frontend_reflex.state.alerts import channel_fields, channel_row, rule_fields, rule_row
+from frontend_reflex.state.alerts import (
+    channel_fields,
+    channel_row,
+    rule_fields,
+    rule_row,
+    send_test_outcome,
+)
 from frontend_reflex.validate import FormError
 
 
@@ -55,3 +61,13 @@ def test_forms() -> None:
         rule_fields({"kind": "error_rate", "error_rate": "20", "channels": "x"})["errorRatePercent"]
         == 20.0
     )
+
+
+def test_send_test_outcome_never_reports_a_pending_row_as_failed() -> None:
+    assert send_test_outcome("ops", {"status": "SENT"}) == ("Test alert delivered to ops.", "")
+    ok, error = send_test_outcome("ops", {"status": "PENDING", "lastError": None})
+    assert "queued" in ok and not error
+    ok, error = send_test_outcome("ops", {"status": "PENDING", "lastError": "HTTP 500"})
+    assert not ok and error == "Test alert to ops failed: HTTP 500; it is retried."
+    ok, error = send_test_outcome("ops", {"status": "FAILED", "lastError": "gone"})
+    assert not ok and "failed for good: gone" in error
