@@ -75,6 +75,9 @@ class Settings(BaseModel):
     trace_content: bool = False
     #: Reservation size when a request names no max_tokens (worst case is unknowable).
     default_reserve_output_tokens: int = 4096
+    #: ``max_uses`` sent for a capped caller's Anthropic web search tool that names none, and
+    #: reserved at the provider's price per search (each search is billed on top of tokens).
+    default_reserve_web_searches: int = Field(default=5, ge=1)
     #: USD per million (input, output) tokens at which capped callers are reserved and billed
     #: for a model without a known price; None (default) refuses such models to capped callers.
     unpriced_model_price: tuple[Decimal, Decimal] | None = None
@@ -156,6 +159,7 @@ class Settings(BaseModel):
             "SWITCHBOARD_METRICS_MAX_ORGANIZATIONS": ("metrics_max_organizations", int),
             "SWITCHBOARD_METRICS_MAX_MODELS": ("metrics_max_models", int),
             "SWITCHBOARD_DLP_SCAN_PROCESSES": ("dlp_scan_processes", int),
+            "SWITCHBOARD_RESERVE_WEB_SEARCHES": ("default_reserve_web_searches", int),
         }
         for var, (field, conv) in numeric.items():
             if env.get(var):

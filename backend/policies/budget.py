@@ -1,9 +1,11 @@
 """Budget policy: reserve the worst case before the call, settle the real cost after.
 
 The worst case is the most expensive candidate (a fallback may answer) for the request's input
-estimate plus its output limit. A capped caller's request always carries a limit upstream: when
-the client names no ``max_tokens``, the reserved one (``default_reserve_output_tokens``) is sent,
-so no answer can cost more output than was reserved.
+estimate plus its output limit plus the web searches its server tools may run. A capped
+caller's request always carries both limits upstream: when the client names no ``max_tokens``,
+the reserved one (``default_reserve_output_tokens``) is sent, and an Anthropic web search tool
+without ``max_uses`` is sent with the reserved number of searches
+(``default_reserve_web_searches``), so no answer can cost more than was reserved.
 
 A model without a known price cannot be counted against a cap. For a capped caller it is
 refused, naming the model (or, when it is only a fallback, skipped), unless the operator set
@@ -20,7 +22,7 @@ from decimal import Decimal
 from backend.budget.caps import Cap, applicable_caps
 from backend.budget.ratelimit import has_token_limit
 from backend.gateway import Gateway
-from backend.ir.chat import ChatRequest, EmbeddingRequest
+from backend.ir.chat import ChatRequest, EmbeddingRequest, Opaque, Tool
 from backend.ir.errors import PermissionDenied
 from backend.ir.estimate import TokenRates, estimate_tokens
 from backend.policies import limits as limits_policy
@@ -49,13 +51,60 @@ def output_limit(gw: Gateway, req: ChatRequest) -> int:
     return default
 
 
+#: The ``type`` of Anthropic's web search server tools (``web_search_20250305``...): each
+#: search is billed on top of the tokens, and ``max_uses`` bounds how many one request runs.
+WEB_SEARCH_TOOL = "web_search_"
+
+
+def _is_web_search(tool: object) -> bool:
+    return isinstance(tool, Opaque) and tool.kind.startswith(WEB_SEARCH_TOOL)
+
+
+def _max_uses(tool: Opaque) -> int | None:
+    uses = tool.data.get("max_uses")
+    return uses if isinstance(uses, int) and not isinstance(uses, bool) and uses > 0 else None
+
+
+def search_limit(gw: Gateway, req: ChatRequest) -> int:
+    """The web searches a request may run: each search tool's ``max_uses``, else the reserved
+    default (what ``bound_output`` sends for a capped caller)."""
+    default = gw.settings.default_reserve_web_searches
+    return sum(
+        _max_uses(tool) or default
+        for tool in req.tools
+        if isinstance(tool, Opaque) and _is_web_search(tool)
+    )
+
+
+def _unbounded_search(tool: object) -> bool:
+    # A ``max_uses`` that is there but invalid is the client's to fix: the provider refuses it.
+    return _is_web_search(tool) and "max_uses" not in tool.data  # type: ignore[attr-defined]
+
+
+def _bound_searches(gw: Gateway, req: ChatRequest) -> ChatRequest:
+    if not any(_unbounded_search(t) for t in req.tools):
+        return req
+    default = gw.settings.default_reserve_web_searches
+    tools: list[Tool | Opaque] = [
+        Opaque(t.protocol, {**t.data, "max_uses": default})
+        if isinstance(t, Opaque) and _unbounded_search(t)
+        else t
+        for t in req.tools
+    ]
+    return dataclasses.replace(req, tools=tools)
+
+
 def bound_output(ctx: RequestContext, gw: Gateway, req: ChatRequest) -> ChatRequest:
     """The request to send: a capped caller's (or one with a tokens-per-minute limit) gets the
-    reserved output limit if it had none."""
+    reserved output limit if it had none; a capped caller's web search tools without
+    ``max_uses`` get the reserved number of searches."""
     assert ctx.principal is not None
+    capped = bool(applicable_caps(ctx.principal))
+    if capped and req.tools:
+        req = _bound_searches(gw, req)
     if req.max_tokens is not None:
         return req
-    if not applicable_caps(ctx.principal) and not has_token_limit(ctx.principal):
+    if not capped and not has_token_limit(ctx.principal):
         return req
     extra = req.extra
     flags = extra.get(FLAGS_KEY)
@@ -104,10 +153,11 @@ def unpriced_refusal(model: str, cap: Cap) -> PermissionDenied:
 def worst_case(gw: Gateway, req: ChatRequest, candidates: list[str]) -> Decimal:
     est_in = estimate_input_tokens(req)
     max_out = output_limit(gw, req)
+    searches = search_limit(gw, req) if req.tools else 0
     default = unpriced_default(gw)
     worst = Decimal(0)
     for model in candidates:
-        w = gw.router.prices.worst_case(model, est_in, max_out)
+        w = gw.router.prices.worst_case(model, est_in, max_out, searches)
         if w is None and default is not None:
             w = default.linear_cost(est_in, max_out)
         if w is not None and w > worst:

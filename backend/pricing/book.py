@@ -113,12 +113,20 @@ class PriceBook:
         return pricing.linear_cost(inp, out, cached, write) + fees
 
     def worst_case(
-        self, model: ModelRef | str, input_tokens_estimate: int, max_output_tokens: int
+        self,
+        model: ModelRef | str,
+        input_tokens_estimate: int,
+        max_output_tokens: int,
+        web_searches: int = 0,
     ) -> Decimal | None:
-        """Upper bound for a reservation: every input token uncached, every output token used."""
-        return self.cost(
-            model, Usage(input_tokens=input_tokens_estimate, output_tokens=max_output_tokens)
+        """Upper bound for a reservation: every input token uncached, every output token used,
+        every web search the request allows run."""
+        usage = Usage(
+            input_tokens=input_tokens_estimate,
+            output_tokens=max_output_tokens,
+            web_search_requests=web_searches,
         )
+        return self.cost(model, usage)
 
     def listed(self, provider: str) -> list[tuple[str, ModelPricing]]:
         """The table's models of ``provider`` with their pricing (overrides applied)."""

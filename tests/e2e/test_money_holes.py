@@ -14,6 +14,8 @@ gateway's worst case for a request without ``max_tokens`` is 4096 x $0.0001 = $0
   unless the operator set ``SWITCHBOARD_UNPRICED_MODEL_PRICE``; uncapped callers are served.
 - Item 12: a client hanging up on an endless stream stops the upstream read at once; a log row
   keeps at most ``MAX_BODY_CHARS`` of an answer.
+- Web searches: a capped caller's Anthropic web search tool is reserved at its ``max_uses`` (sent
+  as the reserved default when it names none), so searches cannot overshoot the cap either.
 """
 
 from __future__ import annotations
@@ -59,6 +61,13 @@ LONG = 200_000
 DEFAULT_LIMIT = 4096
 WORST = DEFAULT_LIMIT * OUT_PER_MTOK / Decimal(1_000_000)  # $0.4096
 CAP = Decimal("2.00")
+#: Anthropic's web search tool, without ``max_uses``: the endless model then searches
+#: ``EndlessUpstream.long_searches`` (100) times, $1.00 at Anthropic's $10 per 1,000.
+SEARCH_TOOL = {"type": "web_search_20250305", "name": "web_search"}
+PER_SEARCH = Decimal(10) / 1000
+#: Searches sent as ``max_uses`` for a capped caller's tool without one (Settings default).
+RESERVED_SEARCHES = 5
+SEARCH_CAP = Decimal("0.50")
 #: Any wait for the gateway to act (a loaded 2-core machine): poll up to this.
 DEADLINE_S = 30.0
 
@@ -126,6 +135,8 @@ async def start_world(
         await _capped_user(keys, users, "abandoner", org, Decimal(1000))
         await _capped_user(keys, users, "zero", org, Decimal(0))
         await _capped_user(keys, users, "priced", org, Decimal(1))
+        await _capped_user(keys, users, "searcher", org, SEARCH_CAP)
+        await _capped_user(keys, users, "roomy_searcher", org, Decimal(1000))
     upstream = EndlessUpstream(long_output_tokens=LONG).start()
     ollama = OllamaFake().start()
     fakes: dict[str, object] = {
@@ -500,3 +511,65 @@ async def test_configured_default_price_reserves_and_bills_unpriced_models(
         WORST, WORST, None
     ]  # fmt: skip
     assert await wait_counter(w.db, w.users["priced"], 2 * WORST) == 2 * WORST
+
+
+# -- web searches are reserved, not only billed ---------------------------------------------------
+
+
+def search_cost(output_tokens: int, searches: int) -> Decimal:
+    return output_tokens * OUT_PER_MTOK / Decimal(1_000_000) + searches * PER_SEARCH
+
+
+async def ask_with_search(world: World, key: str, tool: dict[str, Any]) -> str | None:
+    """One Anthropic-SDK request with ``tool`` and max_tokens 10; its request id when served."""
+    try:
+        answer = await ant(world, key).messages.with_raw_response.create(
+            model=CLAUDE,
+            max_tokens=10,
+            tools=[tool],  # type: ignore[list-item]
+            messages=[{"role": "user", "content": "search as much as you like"}],
+        )
+    except anthropic.RateLimitError:
+        return None
+    return answer.headers["x-request-id"]
+
+
+async def test_web_searches_are_reserved_so_the_cap_holds(world: World) -> None:
+    """12 concurrent requests with a web search tool that names no ``max_uses``, against a $0.50
+    cap. Unbounded, the model searches 100 times ($1.00) per answer; each served request must
+    have been sent ``max_uses`` 5 and had its $0.05 of searches reserved, so the spend stays
+    within the cap plus one request's worst case ($0.051), in the rows and in the counter."""
+    skip_near_week_edge()
+    world.upstream.reset()
+    served = await asyncio.gather(
+        *(ask_with_search(world, "searcher", SEARCH_TOOL) for _ in range(12))
+    )
+    assert any(served) and not all(served), served
+    rows = await wait_rows(world.db, 12, user_id=world.users["searcher"])
+    assert len(rows) == 12
+    worst = search_cost(10, RESERVED_SEARCHES)
+    spent = billed(rows)
+    assert spent <= SEARCH_CAP + worst, f"${spent} spent against a ${SEARCH_CAP} cap"
+    assert await wait_counter(world.db, world.users["searcher"], spent) == spent
+    ok = [r for r in rows if r.status == 200]
+    assert len(ok) == len([rid for rid in served if rid])
+    assert all(Decimal(r.cost_usd) == worst for r in ok), [r.cost_usd for r in ok]
+    sent_tools = [c.body["tools"] for c in world.upstream.conns]
+    assert sent_tools == [[{**SEARCH_TOOL, "max_uses": RESERVED_SEARCHES}]] * len(ok)
+
+
+async def test_a_search_tools_own_max_uses_is_kept_and_uncapped_callers_get_none_added(
+    world: World,
+) -> None:
+    """The bound is the cap's business: a tool's own ``max_uses`` is sent and reserved as it is,
+    and an uncapped caller's tool is sent exactly as asked (and billed every search)."""
+    world.upstream.reset()
+    own = {**SEARCH_TOOL, "max_uses": 2}
+    capped = await ask_with_search(world, "roomy_searcher", own)
+    uncapped = await ask_with_search(world, "uncapped", SEARCH_TOOL)
+    assert capped and uncapped
+    assert [c.body["tools"] for c in world.upstream.conns] == [[own], [SEARCH_TOOL]]
+    (row,) = await wait_rows(world.db, 1, request_id=capped)
+    assert Decimal(row.cost_usd) == search_cost(10, 2)
+    (row,) = await wait_rows(world.db, 1, request_id=uncapped)
+    assert Decimal(row.cost_usd) == search_cost(10, 100)

@@ -10,7 +10,9 @@ A non-streamed request gets a plain completion with ``long_output_tokens`` outpu
 ``EndlessUpstream`` can also play a model that always writes as much as it is allowed to: the
 output it reports is the request's ``max_tokens``/``max_completion_tokens`` when given, else
 ``long_output_tokens``. Streams report the same in their final usage when ``total_frames`` ends
-them.
+them. Likewise it searches as much as it may: an Anthropic answer to a request with a web search
+server tool reports the tools' ``max_uses`` as its searches (``long_searches`` for a tool
+without one) in ``usage.server_tool_use``.
 """
 
 from __future__ import annotations
@@ -37,6 +39,16 @@ class EndlessConn:
     finished: bool = False
 
 
+def searches_allowed(body: dict[str, Any], unlimited: int) -> int:
+    """The web searches an Anthropic request lets the model run (0: it has no search tool)."""
+    total = 0
+    for tool in body.get("tools") or []:
+        if isinstance(tool, dict) and str(tool.get("type", "")).startswith("web_search_"):
+            uses = tool.get("max_uses")
+            total += uses if isinstance(uses, int) else unlimited
+    return total
+
+
 def limit_of(body: dict[str, Any]) -> int | None:
     for name in ("max_completion_tokens", "max_tokens"):
         value = body.get(name)
@@ -46,11 +58,19 @@ def limit_of(body: dict[str, Any]) -> int | None:
 
 
 class EndlessUpstream(RawHttpServer[EndlessConn]):
-    def __init__(self, *, piece: str = "lorem ipsum ", long_output_tokens: int = 200_000) -> None:
+    def __init__(
+        self,
+        *,
+        piece: str = "lorem ipsum ",
+        long_output_tokens: int = 200_000,
+        long_searches: int = 100,
+    ) -> None:
         super().__init__()
         self.piece = piece
         #: What the "model" writes when no limit is given.
         self.long_output_tokens = long_output_tokens
+        #: How often it searches with a web search tool that has no ``max_uses``.
+        self.long_searches = long_searches
         #: Stream this many text frames then end properly (usage included); None = never end.
         self.total_frames: int | None = None
         #: Input tokens every answer reports.
@@ -238,6 +258,13 @@ def _completion(body: dict[str, Any], up: EndlessUpstream) -> dict[str, Any]:
 
 
 def _anthropic_message(body: dict[str, Any], up: EndlessUpstream) -> dict[str, Any]:
+    usage: dict[str, Any] = {
+        "input_tokens": up.input_tokens,
+        "output_tokens": up._output_tokens(body),
+    }
+    searches = searches_allowed(body, up.long_searches)
+    if searches:
+        usage["server_tool_use"] = {"web_search_requests": searches}
     return {
         "id": "msg_endless",
         "type": "message",
@@ -246,5 +273,5 @@ def _anthropic_message(body: dict[str, Any], up: EndlessUpstream) -> dict[str, A
         "content": [{"type": "text", "text": up.piece * 4}],
         "stop_reason": "max_tokens",
         "stop_sequence": None,
-        "usage": {"input_tokens": up.input_tokens, "output_tokens": up._output_tokens(body)},
+        "usage": usage,
     }

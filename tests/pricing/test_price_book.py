@@ -88,6 +88,15 @@ def test_worst_case_is_uncached_input_plus_max_output() -> None:
     assert book.worst_case("openai/gpt-4o-mini", 2000, 4096) == D("0.0027576")
 
 
+def test_worst_case_counts_the_searches_a_request_allows() -> None:
+    book = PriceBook()
+    tokens = book.worst_case("anthropic/claude-sonnet-4-5", 1000, 100)
+    assert tokens is not None
+    # Anthropic's $10 per 1,000 searches, on top of the tokens.
+    assert book.worst_case("anthropic/claude-sonnet-4-5", 1000, 100, 5) == tokens + D("0.05")
+    assert book.worst_case("anthropic/claude-sonnet-4-5", 1000, 100, 0) == tokens
+
+
 def test_lookups_are_memoized_per_book(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[tuple[str, str]] = []
     real = table.lookup
