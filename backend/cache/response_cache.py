@@ -145,7 +145,8 @@ def stream_key(key: str) -> str:
 def cache_scope(principal: Principal) -> str:
     """The tenant boundary of cached answers: the app for app keys, else the organization.
 
-    Users without an organization get their own scope; nothing is ever shared gateway-wide.
+    Users without an organization get their own scope; a key with no owner at all gets its
+    rotation chain's (so rotating it keeps its answers); nothing is ever shared gateway-wide.
     """
     if principal.app is not None:
         return f"app:{principal.app.id}"
@@ -153,7 +154,7 @@ def cache_scope(principal: Principal) -> str:
         return f"org:{principal.org.id}"
     if principal.user is not None:
         return f"user:{principal.user.id}"
-    return f"key:{principal.key.id}"
+    return f"key:{principal.key.counter_id}"
 
 
 def cache_key(scope: str, model: str, request: ChatRequest | Mapping[str, Any]) -> str:

@@ -96,6 +96,9 @@ def test_scope_is_the_app_for_app_keys_else_the_organization() -> None:
         == "user:4"
     )
     assert cache_scope(Principal(KeyInfo(4, "sb-4", None, None), None, None, None)) == "key:4"
+    # A key rotated from key 4 keeps its answers: the scope is the chain's.
+    rotated = KeyInfo(9, "sb-9", None, None, lineage_id=4)
+    assert cache_scope(Principal(rotated, None, None, None)) == "key:4"
 
 
 # -- behaviour on any backend ------------------------------------------------------------------
