@@ -35,6 +35,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import orjson
+
 from backend.ir.chat import ChatRequest, ImagePart, Tool, ToolResultPart
 from backend.ir.errors import InvalidRequest
 from backend.protocols.extras import PROTOCOL_NAMES, caller_protocol, foreign_extra, same_wire
@@ -280,6 +282,19 @@ def sampling_default(value: float | None) -> bool:
     return value is None or value == 1
 
 
+def _fixed_sampling_hint(req: ChatRequest) -> str:
+    """How the Gemini door's usual client sends the default: Gemini CLI sends temperature 1 and
+    topP 0.95 unless its settings give the model others (a match on the name it asked for)."""
+    if caller_protocol(req) != "gemini":
+        return ""
+    asked = orjson.dumps(req.model).decode()
+    return (
+        " Gemini CLI: give this model temperature 1 and topP 1 in ~/.gemini/settings.json: "
+        f'"modelConfigs": {{"customOverrides": [{{"match": {{"model": {asked}}}, '
+        '"modelConfig": {"generateContentConfig": {"temperature": 1, "topP": 1}}}]}.'
+    )
+
+
 def refusal(req: ChatRequest, kind: str, provider: str, model: str) -> InvalidRequest | None:
     """The 400 ``req`` earns on ``provider`` (adapter ``kind``) and its ``model``, or None."""
     k = kind_of(kind)
@@ -290,7 +305,7 @@ def refusal(req: ChatRequest, kind: str, provider: str, model: str) -> InvalidRe
             if not sampling_default(value):
                 return InvalidRequest(
                     f"Unsupported value: '{name}' does not support {value} with {where}. Only "
-                    "the default (1) value is supported.",
+                    "the default (1) value is supported." + _fixed_sampling_hint(req),
                     param=name,
                     code="unsupported_value",
                 )

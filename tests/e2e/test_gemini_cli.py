@@ -62,10 +62,31 @@ class GeminiRun:
         return f"events: {self.events}\nstderr:\n{self.stderr[-3000:]}"
 
 
-def run_gemini(gateway_url: str, key: str, model: str, prompt: str, workdir: Path) -> GeminiRun:
+#: OpenAI's reasoning models take temperature and top_p only at 1, and Gemini CLI sends topP
+#: 0.95: the settings the gateway's refusal names give the model 1 for both.
+REASONING_MODEL = "openai/o3"
+REASONING_SAMPLING = {
+    "customOverrides": [
+        {
+            "match": {"model": REASONING_MODEL},
+            "modelConfig": {"generateContentConfig": {"temperature": 1, "topP": 1}},
+        }
+    ]
+}
+
+
+def run_gemini(
+    gateway_url: str,
+    key: str,
+    model: str,
+    prompt: str,
+    workdir: Path,
+    model_configs: dict[str, Any] | None = None,
+) -> GeminiRun:
     home = workdir.parent / f"{workdir.name}-home"
     (home / ".gemini").mkdir(parents=True)
-    (home / ".gemini" / "settings.json").write_text(json.dumps(SETTINGS))
+    settings = {**SETTINGS, "modelConfigs": model_configs} if model_configs else SETTINGS
+    (home / ".gemini" / "settings.json").write_text(json.dumps(settings))
     env = client_env(home, GOOGLE_GEMINI_BASE_URL=gateway_url, GEMINI_API_KEY=key)
     proc = subprocess.run(
         [str(GEMINI), "-m", model, "--yolo", "--output-format", "stream-json", "-p", prompt],
@@ -138,3 +159,53 @@ def tool_schema(provider: str, body: dict[str, Any], name: str) -> dict[str, Any
     if provider == "anthropic":
         return next(t["input_schema"] for t in body["tools"] if t["name"] == name)
     return next(t["function"]["parameters"] for t in body["tools"] if t["function"]["name"] == name)
+
+
+@needs_gemini
+async def test_gemini_cli_on_a_reasoning_model_with_the_settings_its_refusal_names(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """o-series and gpt-5 models take temperature and top_p only at their default (1); Gemini
+    CLI sends topP 0.95. The gateway refuses the value rather than drop it, and the refusal
+    Gemini CLI prints names the settings.json override that fixes it; with that override the
+    same run writes the file and the model gets neither value."""
+    stack.reset()
+    fake: FakeUpstream = stack.fakes()["openai"]  # type: ignore[assignment]
+    runs = []
+    for name, configs in (("plain", None), ("override", REASONING_SAMPLING)):
+        workdir = tmp_path / name
+        workdir.mkdir()
+        fake.script = AgentScript(
+            keyword=KEYWORD,
+            tool="write_file",
+            arguments={"file_path": str(workdir / "gemini.txt"), "content": FILE_TEXT},
+            final_text=FINAL_TEXT,
+        )
+        prompt = f"{KEYWORD}: create gemini.txt in the current directory."
+        runs.append(
+            await asyncio.to_thread(
+                run_gemini,
+                stack.gateway.url,
+                stack.seeded.user_key,
+                REASONING_MODEL,
+                prompt,
+                workdir,
+                configs,
+            )
+        )
+    refused, served = runs
+    assert refused.returncode != 0, refused.explain()
+    (result,) = refused.of("result")
+    printed = result["error"]["message"]  # "[API Error: <the gateway's JSON answer>]"
+    message = json.loads(printed[printed.index("{") : printed.rindex("}") + 1])["error"]["message"]
+    assert "'top_p' does not support 0.95 with openai model 'o3'" in message, message
+    assert '"customOverrides"' in message and f'"{REASONING_MODEL}"' in message, message
+    assert not (tmp_path / "plain" / "gemini.txt").exists()
+
+    assert served.returncode == 0, served.explain()
+    assert (tmp_path / "override" / "gemini.txt").read_text() == FILE_TEXT
+    sent = chats("openai", fake)
+    assert len(sent) == 2, [r.path for r in fake.requests]  # the refused run sent nothing
+    for _, body, _ in sent:
+        assert body["model"] == "o3"
+        assert "top_p" not in body and "temperature" not in body, body
