@@ -19,6 +19,7 @@ client left before the first frame was produced, so the request is always settle
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
@@ -56,21 +57,35 @@ class StreamResponse(Response):
         self._gone = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # The stream runs in the request's own task, inside a cancel scope that a watcher task
+        # cancels when the client hangs up (shielded scopes below still settle and log). An
+        # anyio task group did the same for 5-8 % more instructions per 20-chunk stream.
+        task = asyncio.current_task()
+        cancelling = task.cancelling() if task is not None else 0
+        stream = anyio.CancelScope()
         try:
-            async with anyio.create_task_group() as group:
-
-                async def stream_then_stop() -> None:
-                    await self._stream(send)
-                    group.cancel_scope.cancel()
-
-                group.start_soon(stream_then_stop)
-                while (await receive())["type"] != "http.disconnect":
-                    pass
-                self._gone = True
-                group.cancel_scope.cancel()
+            try:
+                with stream:
+                    watcher = asyncio.get_running_loop().create_task(self._watch(receive, stream))
+                    try:
+                        await self._stream(send)
+                    finally:
+                        watcher.cancel()
+            except asyncio.CancelledError:
+                # The scope's own cancel, re-raised by the upstream read (pyreqwest) under a
+                # message of its own, which anyio therefore does not swallow: swallow it as
+                # anyio would, unless something else cancelled this task as well (shutdown).
+                if not stream.cancel_called or task is None or task.cancelling() != cancelling:
+                    raise
         finally:
             with anyio.CancelScope(shield=True):
                 await self._close_frames()
+
+    async def _watch(self, receive: Receive, stream: anyio.CancelScope) -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        self._gone = True
+        stream.cancel()
 
     async def _close_frames(self) -> None:
         close = getattr(self.frames, "aclose", None)
