@@ -163,7 +163,11 @@ class Settings(BaseModel):
         }
         for var, (field, conv) in numeric.items():
             if env.get(var):
-                values[field] = conv(env[var])
+                try:
+                    values[field] = conv(env[var])
+                except ValueError:
+                    kind = "a whole number" if conv is int else "a number"
+                    raise ValueError(f"{var} must be {kind}, not {env[var]!r}") from None
         if env.get("SWITCHBOARD_REDIS_PREFIX"):
             values["redis_prefix"] = env["SWITCHBOARD_REDIS_PREFIX"]
         if env.get("SWITCHBOARD_LOGIN_ADDRESS_HEADER"):

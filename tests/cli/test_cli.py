@@ -105,7 +105,11 @@ BAD_INPUT = {
     "bad log level": (["serve", "--log-level", "loud"], {}, "--log-level"),
     "workers without redis": (["serve", "--workers", "2"], {}, "REDIS_URL"),
     "rotate without key": (["rotate-key"], {}, "SWITCHBOARD_NEW_SECRET_KEY"),
-    "bad setting": (["migrate"], {"SWITCHBOARD_MAX_BODY_BYTES": "lots"}, "environment"),
+    "bad setting": (
+        ["migrate"],
+        {"SWITCHBOARD_MAX_BODY_BYTES": "lots"},
+        "SWITCHBOARD_MAX_BODY_BYTES must be a whole number, not 'lots'",
+    ),
     "unreachable database": (
         ["migrate"],
         {"DATABASE_URL": "postgres://postgres:hunter2secret@127.0.0.1:1/prod"},
