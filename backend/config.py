@@ -8,7 +8,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from backend.observability.logs import parse_log_format
 
@@ -184,7 +184,25 @@ class Settings(BaseModel):
             values["trace_content"] = _flag(env["SWITCHBOARD_TRACE_CONTENT"])
         if env.get("SWITCHBOARD_UNPRICED_MODEL_PRICE"):
             values["unpriced_model_price"] = _price_pair(env["SWITCHBOARD_UNPRICED_MODEL_PRICE"])
-        return cls.model_validate(values)
+        sources = {field: var for var, (field, _) in numeric.items()} | {
+            "transport": "SWITCHBOARD_TRANSPORT",
+            "redis_prefix": "SWITCHBOARD_REDIS_PREFIX",
+        }
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            raise ValueError(_named(exc, sources, env)) from None
+
+
+def _named(exc: ValidationError, sources: Mapping[str, str], env: Mapping[str, str]) -> str:
+    """Pydantic's complaints in the operator's terms: the variable that was set, and its value."""
+    parts = []
+    for err in exc.errors():
+        field = str(err["loc"][0]) if err["loc"] else ""
+        var = sources.get(field)
+        where = f"{var}={env[var]!r}" if var and var in env else field
+        parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)
 
 
 def otel_traces_enabled(env: Mapping[str, str]) -> bool:

@@ -104,6 +104,11 @@ BAD_INPUT = {
     "bad port": (["serve", "--port", "x"], {}, "--port"),
     "bad log level": (["serve", "--log-level", "loud"], {}, "--log-level"),
     "workers without redis": (["serve", "--workers", "2"], {}, "REDIS_URL"),
+    "setting out of range": (
+        ["migrate"],
+        {"SWITCHBOARD_RESERVE_WEB_SEARCHES": "0"},
+        "SWITCHBOARD_RESERVE_WEB_SEARCHES='0': Input should be greater than or equal to 1",
+    ),
     "rotate without key": (["rotate-key"], {}, "SWITCHBOARD_NEW_SECRET_KEY"),
     "bad setting": (
         ["migrate"],
