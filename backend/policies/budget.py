@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from decimal import Decimal
+from typing import TypeGuard
 
 from backend.budget.caps import Cap, applicable_caps
 from backend.budget.ratelimit import has_token_limit
@@ -56,7 +57,7 @@ def output_limit(gw: Gateway, req: ChatRequest) -> int:
 WEB_SEARCH_TOOL = "web_search_"
 
 
-def _is_web_search(tool: object) -> bool:
+def _is_web_search(tool: Tool | Opaque) -> TypeGuard[Opaque]:
     return isinstance(tool, Opaque) and tool.kind.startswith(WEB_SEARCH_TOOL)
 
 
@@ -69,16 +70,12 @@ def search_limit(gw: Gateway, req: ChatRequest) -> int:
     """The web searches a request may run: each search tool's ``max_uses``, else the reserved
     default (what ``bound_output`` sends for a capped caller)."""
     default = gw.settings.default_reserve_web_searches
-    return sum(
-        _max_uses(tool) or default
-        for tool in req.tools
-        if isinstance(tool, Opaque) and _is_web_search(tool)
-    )
+    return sum(_max_uses(tool) or default for tool in req.tools if _is_web_search(tool))
 
 
-def _unbounded_search(tool: object) -> bool:
+def _unbounded_search(tool: Tool | Opaque) -> TypeGuard[Opaque]:
     # A ``max_uses`` that is there but invalid is the client's to fix: the provider refuses it.
-    return _is_web_search(tool) and "max_uses" not in tool.data  # type: ignore[attr-defined]
+    return _is_web_search(tool) and "max_uses" not in tool.data
 
 
 def _bound_searches(gw: Gateway, req: ChatRequest) -> ChatRequest:
@@ -86,9 +83,7 @@ def _bound_searches(gw: Gateway, req: ChatRequest) -> ChatRequest:
         return req
     default = gw.settings.default_reserve_web_searches
     tools: list[Tool | Opaque] = [
-        Opaque(t.protocol, {**t.data, "max_uses": default})
-        if isinstance(t, Opaque) and _unbounded_search(t)
-        else t
+        Opaque(t.protocol, {**t.data, "max_uses": default}) if _unbounded_search(t) else t
         for t in req.tools
     ]
     return dataclasses.replace(req, tools=tools)
