@@ -83,6 +83,7 @@ def run_gemini(
     workdir: Path,
     model_configs: dict[str, Any] | None = None,
 ) -> GeminiRun:
+    workdir.mkdir(exist_ok=True)
     home = workdir.parent / f"{workdir.name}-home"
     (home / ".gemini").mkdir(parents=True)
     settings = {**SETTINGS, "modelConfigs": model_configs} if model_configs else SETTINGS
@@ -100,6 +101,27 @@ def run_gemini(
     return GeminiRun(proc.returncode, json_lines(proc.stdout), proc.stderr)
 
 
+async def asks_for_the_file(
+    stack: Stack,
+    fake: FakeUpstream,
+    model: str,
+    workdir: Path,
+    model_configs: dict[str, Any] | None = None,
+) -> GeminiRun:
+    """Gemini CLI asked to create ``workdir``/gemini.txt, ``fake`` scripted to call write_file
+    for it and then to answer ``FINAL_TEXT``."""
+    fake.script = AgentScript(
+        keyword=KEYWORD,
+        tool="write_file",
+        arguments={"file_path": str(workdir / "gemini.txt"), "content": FILE_TEXT},
+        final_text=FINAL_TEXT,
+    )
+    prompt = f"{KEYWORD}: create gemini.txt in the current directory."
+    return await asyncio.to_thread(
+        run_gemini, stack.gateway.url, stack.seeded.user_key, model, prompt, workdir, model_configs
+    )
+
+
 @needs_gemini
 @pytest.mark.parametrize(("provider", "model"), MODELS)
 async def test_gemini_cli_writes_a_file(
@@ -108,18 +130,8 @@ async def test_gemini_cli_writes_a_file(
     stack.reset()
     fake: FakeUpstream = stack.fakes()[provider]  # type: ignore[assignment]
     workdir = tmp_path / "work"
-    workdir.mkdir()
     target = workdir / "gemini.txt"
-    fake.script = AgentScript(
-        keyword=KEYWORD,
-        tool="write_file",
-        arguments={"file_path": str(target), "content": FILE_TEXT},
-        final_text=FINAL_TEXT,
-    )
-    prompt = f"{KEYWORD}: create gemini.txt in the current directory."
-    run = await asyncio.to_thread(
-        run_gemini, stack.gateway.url, stack.seeded.user_key, model, prompt, workdir
-    )
+    run = await asks_for_the_file(stack, fake, model, workdir)
     assert run.returncode == 0, run.explain()
     assert target.read_text() == FILE_TEXT
     # Gemini CLI called its write_file tool with the scripted arguments, it succeeded, and the
@@ -171,29 +183,10 @@ async def test_gemini_cli_on_a_reasoning_model_with_the_settings_its_refusal_nam
     same run writes the file and the model gets neither value."""
     stack.reset()
     fake: FakeUpstream = stack.fakes()["openai"]  # type: ignore[assignment]
-    runs = []
-    for name, configs in (("plain", None), ("override", REASONING_SAMPLING)):
-        workdir = tmp_path / name
-        workdir.mkdir()
-        fake.script = AgentScript(
-            keyword=KEYWORD,
-            tool="write_file",
-            arguments={"file_path": str(workdir / "gemini.txt"), "content": FILE_TEXT},
-            final_text=FINAL_TEXT,
-        )
-        prompt = f"{KEYWORD}: create gemini.txt in the current directory."
-        runs.append(
-            await asyncio.to_thread(
-                run_gemini,
-                stack.gateway.url,
-                stack.seeded.user_key,
-                REASONING_MODEL,
-                prompt,
-                workdir,
-                configs,
-            )
-        )
-    refused, served = runs
+    refused = await asks_for_the_file(stack, fake, REASONING_MODEL, tmp_path / "plain")
+    served = await asks_for_the_file(
+        stack, fake, REASONING_MODEL, tmp_path / "override", REASONING_SAMPLING
+    )
     assert refused.returncode != 0, refused.explain()
     (result,) = refused.of("result")
     printed = result["error"]["message"]  # "[API Error: <the gateway's JSON answer>]"
